@@ -1,0 +1,22 @@
+# Warnings, sanitizers and ccache for every target of the project.
+# Targets opt in by linking the interface library ro_compile_options.
+
+find_program(RO_CCACHE ccache)
+if(RO_CCACHE)
+  set(CMAKE_C_COMPILER_LAUNCHER ${RO_CCACHE})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${RO_CCACHE})
+endif()
+
+add_library(ro_compile_options INTERFACE)
+target_compile_options(ro_compile_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
+  -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough
+  $<$<BOOL:${RO_WERROR}>:-Werror>)
+
+if(RO_SANITIZE)
+  set(_ro_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  # Sanitize everything we compile (libraries, binaries, tests) so a spawned controller is
+  # checked as strictly as the test that spawned it.
+  add_compile_options(${_ro_san})
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,35 @@
+# Every dependency comes from a Debian package (scripts/setup.sh installs them).
+# Debian ships CMake configs for some, pkg-config files for others, and neither for
+# libzookeeper-mt; each is found the way its package supports.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+
+find_package(CURL REQUIRED)                      # libcurl4-openssl-dev (CMake's FindCURL)
+find_package(OpenSSL REQUIRED)                   # libssl-dev
+find_package(nlohmann_json 3.11 REQUIRED)        # nlohmann-json3-dev
+find_package(yaml-cpp REQUIRED)                  # libyaml-cpp-dev, target yaml-cpp
+find_package(fmt REQUIRED)                       # libfmt-dev
+find_package(spdlog REQUIRED)                    # libspdlog-dev
+find_package(CLI11 REQUIRED)                     # libcli11-dev
+find_package(prometheus-cpp REQUIRED COMPONENTS core)  # prometheus-cpp-dev
+find_package(civetweb REQUIRED)                  # libcivetweb-dev (HTTP for /metrics, probes)
+
+# libnats-dev's CMake config is broken on bookworm: use its pkg-config file.
+pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+
+# libzookeeper-mt-dev has neither pkg-config nor CMake files.
+find_path(ZOOKEEPER_INCLUDE_DIR zookeeper/zookeeper.h REQUIRED)
+find_library(ZOOKEEPER_MT_LIBRARY zookeeper_mt REQUIRED)
+add_library(ro_zookeeper INTERFACE)
+target_include_directories(ro_zookeeper INTERFACE ${ZOOKEEPER_INCLUDE_DIR})
+target_link_libraries(ro_zookeeper INTERFACE ${ZOOKEEPER_MT_LIBRARY})
+target_compile_definitions(ro_zookeeper INTERFACE THREADED)
+
+if(RO_BUILD_TESTS)
+  find_package(GTest REQUIRED)                   # libgtest-dev, libgmock-dev
+endif()
+if(RO_BUILD_BENCH)
+  find_package(benchmark REQUIRED)               # libbenchmark-dev
+endif()

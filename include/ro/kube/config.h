@@ -1,0 +1,65 @@
+// How to reach and authenticate to one apiserver: RestConfig, and the loaders that
+// build it from a kubeconfig (file, text, or a Secret's `kubeconfig.yaml` value) or from
+// the in-cluster service account.
+// Follows https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace ro::kube {
+
+struct RestConfig {
+  // https://host:port, no trailing slash. Required.
+  std::string server;
+  // PEM bundle of CAs trusted for the server certificate. Empty: the system trust store.
+  std::string ca_pem;
+  // Skips server certificate verification. Off by default; only when the kubeconfig
+  // asks for it (insecure-skip-tls-verify: true).
+  bool insecure_skip_tls_verify = false;
+  // TLS client authentication (PEM); both or neither.
+  std::string client_cert_pem;
+  std::string client_key_pem;
+  // Bearer token. When token_file is set it wins and is re-read every minute, because
+  // projected service-account tokens rotate.
+  std::string bearer_token;
+  std::string bearer_token_file;
+  // Namespace of the current context ("default" when unset).
+  std::string default_namespace = "default";
+
+  // Client-side rate limit, token bucket: `qps` tokens/s refill, `burst` capacity.
+  // qps <= 0 disables limiting. Watches are not limited (one token at open).
+  double qps = 50.0;
+  int burst = 100;
+  // Per-request timeout for everything but watches (ms).
+  std::chrono::milliseconds timeout{30'000};
+  // Retries for idempotent verbs (GET, PUT, DELETE, PATCH with a precondition are not
+  // all idempotent: only GET/HEAD/LIST and DELETE are retried) after 429, 5xx and
+  // connection errors, with exponential backoff from 100 ms up to 5 s.
+  int max_retries = 5;
+  std::string user_agent = "resiliency-operator/0.1";
+};
+
+// Parses kubeconfig YAML. `context` empty: current-context. `base_dir` resolves relative
+// certificate-authority / client-certificate / client-key / tokenFile paths (the
+// directory of the file; empty for text that came from a Secret, where only *-data
+// fields make sense). Throws ConfigError naming the wrong field, e.g.
+// "contexts[prod].context.cluster: cluster \"x\" not found".
+RestConfig LoadKubeconfig(std::string_view yaml_text, std::string_view context = "",
+                          std::string_view base_dir = "");
+
+// Reads and parses a kubeconfig file. Throws ConfigError (field "file") when unreadable.
+RestConfig LoadKubeconfigFile(const std::string& path, std::string_view context = "");
+
+// The pod's service account: KUBERNETES_SERVICE_HOST/PORT and
+// /var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}.
+// Throws ConfigError when not running in a pod.
+RestConfig InClusterConfig();
+
+// The usual resolution order: an explicit path (the --kubeconfig flag), then
+// $KUBECONFIG (first file), then in-cluster, then ~/.kube/config.
+// Throws ConfigError when none works.
+RestConfig LoadDefaultConfig(const std::string& kubeconfig_path = "");
+
+}  // namespace ro::kube

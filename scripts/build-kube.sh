@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver and kube-controller-manager 1.20.2 from Debian's `kubernetes`
+# source package, offline with Debian's Go, and caches them in $RO_KUBE_BIN.
+# A second run finds the cached binaries and returns at once.
+#
+# Why this way: Debian ships no kube-apiserver binary, but the source package carries the
+# whole tree with vendor/. Go 1.19 crashes the 1.20 apiserver at run time in the vendored
+# modern-go/reflect2 (nil pointer on the first JSON decode of a map), so two vendored
+# packages are replaced with Debian's newer copies before building.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/lib.sh"
+
+want=(kube-apiserver kube-controller-manager)
+ok=1
+for b in "${want[@]}"; do [ -x "$RO_KUBE_BIN/$b" ] || ok=0; done
+if [ "$ok" = 1 ]; then
+  log "kube $RO_KUBE_VERSION binaries cached in $RO_KUBE_BIN"
+  exit 0
+fi
+
+work="$RO_CACHE/kube-$RO_KUBE_VERSION/work"
+rm -rf "$work"
+mkdir -p "$work/lists/partial" "$work/archives/partial"
+log "building kube-apiserver $RO_KUBE_VERSION from Debian's source package in $work (takes minutes, once)"
+
+# A private deb-src list made from the system's own sources (never a hard-coded mirror).
+src_system=/etc/apt/sources.list.d/debian.sources
+srcfile="$work/deb-src.sources"
+if [ -f "$src_system" ]; then
+  awk 'BEGIN{RS=""; ORS="\n\n"} /Suites:[^\n]*bookworm([ \n]|$)/ {
+         sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$src_system" > "$srcfile"
+else
+  # Older one-line format in /etc/apt/sources.list.
+  grep -E '^deb ' /etc/apt/sources.list | grep -v security | sed 's/^deb /deb-src /' > "$work/deb-src.list"
+  srcfile="$work/deb-src.list"
+fi
+[ -s "$srcfile" ] || die "could not derive a deb-src entry from the system's apt sources"
+
+aptopts=(-o "Dir::Etc::SourceList=$srcfile" -o Dir::Etc::SourceParts=/dev/null
+         -o "Dir::State::Lists=$work/lists" -o "Dir::Cache::Archives=$work/archives"
+         -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+apt-get "${aptopts[@]}" update -qq
+(cd "$work" && apt-get "${aptopts[@]}" source --download-only kubernetes >/dev/null)
+orig=$(ls "$work"/kubernetes_*.orig.tar.gz | head -n1)
+[ -f "$orig" ] || die "kubernetes orig tarball was not downloaded"
+mkdir -p "$work/src"
+tar -xzf "$orig" -C "$work/src" --strip-components=1
+
+cd "$work/src"
+for pkg in github.com/modern-go/reflect2 github.com/json-iterator/go; do
+  [ -d "/usr/share/gocode/src/$pkg" ] || die "missing /usr/share/gocode/src/$pkg (golang-* -dev package)"
+  rm -rf "vendor/$pkg"
+  mkdir -p "vendor/$pkg"
+  cp -r "/usr/share/gocode/src/$pkg/." "vendor/$pkg/"
+done
+mkdir -p .go/src/k8s.io
+ln -sfn ../../.. .go/src/k8s.io/kubernetes
+gohome="$work/gohome"; mkdir -p "$gohome"
+env GOPATH="$PWD/.go" CGO_ENABLED=0 HOME="$gohome" \
+  GOCACHE="$work/gocache" \
+  make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >"$work/build.log" 2>&1 \
+  || { tail -n 40 "$work/build.log" >&2; die "kube build failed (log: $work/build.log)"; }
+mkdir -p "$RO_KUBE_BIN"
+for b in "${want[@]}"; do
+  install -m 0755 "_output/local/bin/linux/amd64/$b" "$RO_KUBE_BIN/$b"
+done
+cd /
+rm -rf "$work"
+log "kube binaries cached in $RO_KUBE_BIN"
