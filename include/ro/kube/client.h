@@ -7,11 +7,14 @@
 // resource.
 //
 // Errors: HTTP >= 400 throws ApiError with the parsed metav1.Status (reason, message,
-// causes, retry-after); no answer throws TransportError. See ro/kube/errors.h.
+// causes, retry-after); no answer, or a 2xx answer that is not JSON, throws
+// TransportError. See ro/kube/errors.h.
 // Thread-safe: share one DynamicClient across threads.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
+// The one public header that needs the full nlohmann::json: WatchEvent holds an object
+// by value, which an incomplete (forward-declared) type cannot be.
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -77,7 +80,8 @@ struct WatchOptions {
   std::string field_selector;
   bool allow_bookmarks = true;
   // Server-side timeout of the watch (s); the server then closes the stream cleanly.
-  // client-go uses a random 5-10 min; 0 lets the server pick.
+  // client-go uses a random 5-10 min; 0 lets the server pick. When set, a stream that
+  // stays silent for timeout_seconds + 30 s is declared dead (TransportError kTimeout).
   int64_t timeout_seconds = 0;
 };
 
@@ -109,11 +113,14 @@ class DynamicClient {
                   const ListOptions& options = {});
   // Every page (options.limit is the page size; 500 when 0). The returned
   // resource_version is that of the first page, which is consistent for the whole list.
-  // A 410 in the middle (continue token expired) restarts from scratch once with a
-  // full list, as client-go's pager does.
+  // A 410 in the middle (continue token expired by etcd compaction) falls back once to
+  // one unpaged list at the requested resourceVersion, as client-go's pager does.
   ObjectList ListAll(const GroupVersionResource& gvr, std::string_view ns,
                      ListOptions options = {});
 
+  // Create/Update/UpdateStatus: `ns` empty means the object's metadata.namespace
+  // (empty again for cluster-scoped objects). Update and UpdateStatus throw
+  // std::invalid_argument when the object has no metadata.name.
   nlohmann::json Create(const GroupVersionResource& gvr, std::string_view ns,
                         const nlohmann::json& object, const WriteOptions& options = {});
   // PUT of the whole object; metadata.resourceVersion, when set, is the optimistic

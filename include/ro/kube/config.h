@@ -34,9 +34,10 @@ struct RestConfig {
   int burst = 100;
   // Per-request timeout for everything but watches (ms).
   std::chrono::milliseconds timeout{30'000};
-  // Retries for idempotent verbs (GET, PUT, DELETE, PATCH with a precondition are not
-  // all idempotent: only GET/HEAD/LIST and DELETE are retried) after 429, 5xx and
-  // connection errors, with exponential backoff from 100 ms up to 5 s.
+  // Retries after 429 (waiting Retry-After when sent), 500/502/503/504 and transport
+  // errors other than TLS, with exponential backoff from 100 ms doubling to 5 s. Only
+  // idempotent verbs are retried (GET, HEAD, DELETE); POST, PUT and PATCH never are,
+  // since the first attempt may have been applied. 0 disables retries.
   int max_retries = 5;
   std::string user_agent = "resiliency-operator/0.1";
 };
@@ -57,8 +58,15 @@ RestConfig LoadKubeconfigFile(const std::string& path, std::string_view context 
 // Throws ConfigError when not running in a pod.
 RestConfig InClusterConfig();
 
+// InClusterConfig() with its inputs explicit: the service host and port (an IPv6 host is
+// bracketed) and the directory holding token, ca.crt and (optional) namespace.
+// For tests and unusual mounts. Throws ConfigError naming the missing input.
+RestConfig InClusterConfigFrom(std::string_view host, std::string_view port,
+                               const std::string& service_account_dir);
+
 // The usual resolution order: an explicit path (the --kubeconfig flag), then
-// $KUBECONFIG (first file), then in-cluster, then ~/.kube/config.
+// $KUBECONFIG (its first file: several files are not merged), then in-cluster, then
+// ~/.kube/config.
 // Throws ConfigError when none works.
 RestConfig LoadDefaultConfig(const std::string& kubeconfig_path = "");
 

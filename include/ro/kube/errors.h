@@ -13,6 +13,8 @@
 //   everything else             -> do not retry; surface it (condition, Event, log)
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -33,7 +35,8 @@ enum class StatusReason {
   kNotAcceptable,          // 406
   kAlreadyExists,          // 409, reason AlreadyExists
   kConflict,               // 409, reason Conflict (stale resourceVersion, failed precondition)
-  kGone,                   // 410 (resourceVersion compacted / "too old resource version")
+  kGone,                   // 410, reason Gone or Expired (resourceVersion compacted,
+                           // "too old resource version", continue token expired)
   kRequestEntityTooLarge,  // 413
   kUnsupportedMediaType,   // 415
   kInvalid,                // 422, with causes naming the fields
@@ -77,6 +80,17 @@ class ApiError : public std::runtime_error {
   std::vector<StatusCause> causes_;
   std::chrono::seconds retry_after_;
 };
+
+// Builds the ApiError for an HTTP error answer. `body` is parsed as a metav1.Status
+// (reason, message, details.causes, details.retryAfterSeconds, code); when it is not one,
+// the reason comes from `http_code` and the message is the body's first 256 bytes.
+// `retry_after` (the Retry-After header) wins over details.retryAfterSeconds.
+ApiError ApiErrorFromResponse(int http_code, std::string_view body,
+                              std::chrono::seconds retry_after = std::chrono::seconds{0});
+// Builds the ApiError for a metav1.Status object (e.g. the object of a watch ERROR
+// event). Status.code wins over `fallback_http_code` when present.
+ApiError ApiErrorFromStatus(const nlohmann::json& status, int fallback_http_code,
+                            std::chrono::seconds retry_after = std::chrono::seconds{0});
 
 // The request never got an HTTP answer: connection refused, DNS, TLS handshake or
 // certificate verification failure, timeout, or the stream broke mid-body.

@@ -25,6 +25,10 @@ struct HttpRequest {
   std::string accept = "application/json";
   // 0: RestConfig::timeout. Streams (watches) take no total timeout.
   std::chrono::milliseconds timeout{0};
+  // Stream() only: fail with TransportError kTimeout when no byte arrives for this long
+  // (a dead server that never closes the connection). Whole seconds; 0: no limit (TCP
+  // keep-alive probes still notice a vanished peer).
+  std::chrono::seconds stream_idle_timeout{0};
 };
 
 struct HttpResponse {
