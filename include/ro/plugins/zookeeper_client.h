@@ -1,0 +1,141 @@
+// A synchronous ZooKeeper client over the C library libzookeeper-mt (3.8): one session,
+// the znode operations the zookeeper-to-zookeeper-nodes plugin needs (manual 6.3), typed
+// errors. The library's own log lines go to spdlog's default logger at "debug" (with all
+// servers down it logs an error per reconnect attempt, thousands per second).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ro::plugins {
+
+// A ZooKeeper call failed. code() is our classification, zoo_code() the library's
+// ZOO_ERRORS value (ZNONODE = -101, ZNODEEXISTS = -110, ZBADVERSION = -103, ...), path()
+// the znode involved (empty for session-level failures). What a caller can do:
+//   kNoNode, kNodeExists, kNotEmpty   the tree differs from what was assumed: re-read.
+//   kBadVersion                       someone else wrote first: re-read, redo the write.
+//   kConnectionLoss, kOperationTimeout the outcome is unknown: retry (idempotently).
+//   kUnreachable                      no session could be established: retry later.
+//   kSessionExpired                   this client is dead: create a new one.
+//   kNoAuth, kAuthFailed, kBadArguments, kOther  surface it; retrying cannot help.
+class ZooKeeperError : public std::runtime_error {
+ public:
+  enum class Code {
+    kNoNode,
+    kNodeExists,
+    kNotEmpty,
+    kBadVersion,
+    kNoChildrenForEphemerals,
+    kNoAuth,
+    kAuthFailed,
+    kConnectionLoss,
+    kOperationTimeout,
+    kSessionExpired,
+    kUnreachable,
+    kBadArguments,
+    kOther,
+  };
+
+  ZooKeeperError(Code code, int zoo_code, std::string path, const std::string& message);
+
+  Code code() const noexcept { return code_; }
+  int zoo_code() const noexcept { return zoo_code_; }
+  const std::string& path() const noexcept { return path_; }
+  // kConnectionLoss, kOperationTimeout and kUnreachable.
+  bool retryable() const noexcept;
+
+ private:
+  Code code_;
+  int zoo_code_;
+  std::string path_;
+};
+
+// A znode's metadata (ZooKeeper's Stat). Times are milliseconds since the Unix epoch.
+struct ZooKeeperStat {
+  std::int64_t czxid = 0;            // zxid of the create
+  std::int64_t mzxid = 0;            // zxid of the last data change
+  std::int64_t pzxid = 0;            // zxid of the last child change
+  std::int64_t ctime_ms = 0;
+  std::int64_t mtime_ms = 0;
+  std::int32_t version = 0;          // data version (what Set/Delete compare against)
+  std::int32_t cversion = 0;         // children version
+  std::int32_t aversion = 0;         // ACL version
+  std::int64_t ephemeral_owner = 0;  // session id of the owner; 0 for persistent nodes
+  std::int32_t data_length = 0;      // bytes
+  std::int32_t num_children = 0;
+};
+
+struct ZooKeeperNode {
+  std::string data;  // raw bytes; empty for a node without data
+  ZooKeeperStat stat;
+};
+
+struct ZooKeeperOptions {
+  // "host:port" entries (the Database spec's zookeeper.client.servers). Required.
+  std::vector<std::string> servers;
+  // Requested session timeout; the server clamps it to [2, 20] x its tickTime.
+  std::chrono::milliseconds session_timeout{10'000};
+  // How long the constructor waits for the first session before giving up.
+  std::chrono::milliseconds connect_timeout{5'000};
+};
+
+struct ZooKeeperCreateOptions {
+  bool ephemeral = false;       // deleted when this session ends
+  bool sequential = false;      // the server appends a 10-digit counter to the name
+  bool create_parents = false;  // create missing ancestors (persistent, empty data)
+};
+
+// One ZooKeeper session (RAII: the destructor closes it, deleting its ephemeral nodes).
+// Thread-safe: the library serializes requests; any number of threads may call at once.
+// Every call blocks until the server answers or the session times out. Nodes are
+// created with the open ACL (world:anyone, all permissions). Paths are absolute
+// ("/a/b"); the library rejects others with kBadArguments.
+class ZooKeeperClient {
+ public:
+  // Any version: skip the optimistic-concurrency check of Set/Delete.
+  static constexpr std::int32_t kAnyVersion = -1;
+
+  // Opens a session and waits up to options.connect_timeout for it. Throws
+  // ZooKeeperError kUnreachable (the message lists the servers), kAuthFailed, or
+  // kBadArguments for an empty server list.
+  explicit ZooKeeperClient(const ZooKeeperOptions& options);
+  ~ZooKeeperClient();
+  ZooKeeperClient(const ZooKeeperClient&) = delete;
+  ZooKeeperClient& operator=(const ZooKeeperClient&) = delete;
+
+  // The node's stat, or nullopt when it does not exist.
+  std::optional<ZooKeeperStat> Exists(std::string_view path);
+  // Data and stat, or nullopt when the node does not exist. Any size (up to the
+  // server's jute.maxbuffer, 1 MiB by default).
+  std::optional<ZooKeeperNode> Get(std::string_view path);
+  // Child names (not paths), sorted. Throws kNoNode when `path` does not exist.
+  std::vector<std::string> Children(std::string_view path);
+  // Creates `path` and returns the created path (differs when sequential). Throws
+  // kNodeExists, kNoNode (missing parent, unless create_parents).
+  std::string Create(std::string_view path, std::string_view data,
+                     const ZooKeeperCreateOptions& options = {});
+  // Replaces the data if the node's version equals `version` (or kAnyVersion); returns
+  // the new stat. Throws kBadVersion, kNoNode.
+  ZooKeeperStat Set(std::string_view path, std::string_view data,
+                    std::int32_t version = kAnyVersion);
+  // Deletes a node without children. Throws kNoNode, kBadVersion, kNotEmpty.
+  void Delete(std::string_view path, std::int32_t version = kAnyVersion);
+  // Deletes `path` and everything below it, depth first; nodes that vanish meanwhile are
+  // fine, and a missing `path` is a no-op. Refuses "/" (kBadArguments).
+  void DeleteRecursive(std::string_view path);
+
+  // The server-assigned session id (0 before connecting).
+  std::int64_t session_id() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ro::plugins

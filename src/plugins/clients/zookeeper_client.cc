@@ -1,0 +1,325 @@
+#include "ro/plugins/zookeeper_client.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <condition_variable>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+#include <zookeeper/zookeeper.h>
+
+#include "ro/common/log.h"
+
+namespace ro::plugins {
+namespace {
+
+// Where Get() starts; larger data is fetched again with the exact size from the stat.
+// Most znodes (configuration, locks, ids) are far below 16 KiB.
+constexpr int kInitialGetBuffer = 16 * 1024;
+// A sequential node's name gets a 10-digit counter appended ("-0000000042").
+constexpr std::size_t kSequenceSuffix = 10;
+// DeleteRecursive passes over a node whose children keep reappearing before giving up
+// with ZNOTEMPTY (a writer racing the delete).
+constexpr int kDeleteAttempts = 3;
+
+// Routes the C library's log lines into spdlog, all at "debug": with every server down
+// the library retries without pause and logs an ERROR per attempt (thousands per
+// second), and our callers learn of every failure that matters through typed errors.
+// The library formats lines as
+// "<time>:<pid>(0x<thread>):ZOO_<LEVEL>@<function>@<line>: <message>\n"; the original
+// level is kept in the "zooLevel" field.
+void RouteLibraryLogLine(const char* line) {
+  static const log::Logger kLogger(nlohmann::json{{"library", "libzookeeper"}});
+  if (line == nullptr || !kLogger.Enabled(log::Level::kDebug)) return;
+  std::string_view text = line;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+
+  nlohmann::json fields = nlohmann::json::object();
+  const std::size_t tag = text.find(":ZOO_");
+  if (tag != std::string_view::npos) {
+    const std::string_view rest = text.substr(tag + 1);
+    const std::size_t at1 = rest.find('@');
+    const std::size_t at2 = at1 == std::string_view::npos ? at1 : rest.find('@', at1 + 1);
+    const std::size_t colon = at2 == std::string_view::npos ? at2 : rest.find(": ", at2);
+    if (colon != std::string_view::npos) {
+      fields["zooLevel"] = rest.substr(0, at1);
+      fields["function"] = rest.substr(at1 + 1, at2 - at1 - 1);
+      text = rest.substr(colon + 2);
+    }
+  }
+  kLogger.Debug(text, fields);
+}
+
+// The callback handed to the C library: no exception may cross its frames.
+void RouteLibraryLog(const char* line) noexcept {
+  try {
+    RouteLibraryLogLine(line);
+  } catch (...) {
+    // A log line that cannot be written (out of memory) is dropped.
+  }
+}
+
+ZooKeeperError::Code CodeFor(int rc) {
+  switch (rc) {
+    case ZNONODE: return ZooKeeperError::Code::kNoNode;
+    case ZNODEEXISTS: return ZooKeeperError::Code::kNodeExists;
+    case ZNOTEMPTY: return ZooKeeperError::Code::kNotEmpty;
+    case ZBADVERSION: return ZooKeeperError::Code::kBadVersion;
+    case ZNOCHILDRENFOREPHEMERALS: return ZooKeeperError::Code::kNoChildrenForEphemerals;
+    case ZNOAUTH: return ZooKeeperError::Code::kNoAuth;
+    case ZAUTHFAILED: return ZooKeeperError::Code::kAuthFailed;
+    case ZCONNECTIONLOSS: return ZooKeeperError::Code::kConnectionLoss;
+    case ZOPERATIONTIMEOUT: return ZooKeeperError::Code::kOperationTimeout;
+    // ZINVALIDSTATE: the handle is expired (or failed auth, refined by the caller).
+    case ZSESSIONEXPIRED:
+    case ZINVALIDSTATE: return ZooKeeperError::Code::kSessionExpired;
+    case ZBADARGUMENTS: return ZooKeeperError::Code::kBadArguments;
+    default: return ZooKeeperError::Code::kOther;
+  }
+}
+
+ZooKeeperStat ToStat(const Stat& s) {
+  ZooKeeperStat out;
+  out.czxid = s.czxid;
+  out.mzxid = s.mzxid;
+  out.pzxid = s.pzxid;
+  out.ctime_ms = s.ctime;
+  out.mtime_ms = s.mtime;
+  out.version = s.version;
+  out.cversion = s.cversion;
+  out.aversion = s.aversion;
+  out.ephemeral_owner = s.ephemeralOwner;
+  out.data_length = s.dataLength;
+  out.num_children = s.numChildren;
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& servers) {
+  std::string out;
+  for (const std::string& server : servers) {
+    if (!out.empty()) out += ',';
+    out += server;
+  }
+  return out;
+}
+
+int DataLength(std::string_view data, std::string_view path) {
+  // ZooKeeper's wire format carries lengths as int32.
+  if (data.size() > static_cast<std::size_t>(INT32_MAX)) {
+    throw ZooKeeperError(ZooKeeperError::Code::kBadArguments, ZBADARGUMENTS, std::string(path),
+                         "ZooKeeper: data for " + std::string(path) + " is too large");
+  }
+  return static_cast<int>(data.size());
+}
+
+}  // namespace
+
+ZooKeeperError::ZooKeeperError(Code code, int zoo_code, std::string path,
+                               const std::string& message)
+    : std::runtime_error(message), code_(code), zoo_code_(zoo_code), path_(std::move(path)) {}
+
+bool ZooKeeperError::retryable() const noexcept {
+  return code_ == Code::kConnectionLoss || code_ == Code::kOperationTimeout ||
+         code_ == Code::kUnreachable;
+}
+
+class ZooKeeperClient::Impl {
+ public:
+  explicit Impl(const ZooKeeperOptions& options) : servers_(Join(options.servers)) {
+    if (options.servers.empty()) {
+      throw ZooKeeperError(ZooKeeperError::Code::kBadArguments, ZBADARGUMENTS, "",
+                           "ZooKeeper: no servers given");
+    }
+    zhandle_t* raw = zookeeper_init2(servers_.c_str(), &Impl::OnWatch,
+                                     static_cast<int>(options.session_timeout.count()),
+                                     nullptr, this, 0, &RouteLibraryLog);
+    if (raw == nullptr) {
+      const int err = errno;
+      throw ZooKeeperError(ZooKeeperError::Code::kUnreachable, ZSYSTEMERROR, "",
+                           "ZooKeeper: cannot start a session with servers " + servers_ + ": " +
+                               std::strerror(err));
+    }
+    handle_.reset(raw);
+
+    std::unique_lock lock(mu_);
+    const bool settled = cv_.wait_for(lock, options.connect_timeout, [this] {
+      return state_ == ZOO_CONNECTED_STATE || state_ == ZOO_AUTH_FAILED_STATE ||
+             state_ == ZOO_EXPIRED_SESSION_STATE;
+    });
+    const int state = state_;
+    lock.unlock();
+    if (settled && state == ZOO_CONNECTED_STATE) return;
+    handle_.reset();  // zookeeper_close: stops the library's threads before we throw
+    if (state == ZOO_AUTH_FAILED_STATE) {
+      throw ZooKeeperError(ZooKeeperError::Code::kAuthFailed, ZAUTHFAILED, "",
+                           "ZooKeeper: authentication failed with servers " + servers_);
+    }
+    throw ZooKeeperError(ZooKeeperError::Code::kUnreachable, ZCONNECTIONLOSS, "",
+                         "ZooKeeper: no session with servers " + servers_ + " within " +
+                             std::to_string(options.connect_timeout.count()) + " ms");
+  }
+
+  zhandle_t* zh() const { return handle_.get(); }
+
+  std::int64_t session_id() const {
+    const clientid_t* id = zoo_client_id(handle_.get());
+    return id == nullptr ? 0 : id->client_id;
+  }
+
+  [[noreturn]] void Throw(int rc, std::string_view operation, std::string_view path) const {
+    ZooKeeperError::Code code = CodeFor(rc);
+    if (rc == ZINVALIDSTATE && zoo_state(handle_.get()) == ZOO_AUTH_FAILED_STATE) {
+      code = ZooKeeperError::Code::kAuthFailed;
+    }
+    throw ZooKeeperError(code, rc, std::string(path),
+                         "ZooKeeper " + std::string(operation) + " " + std::string(path) + ": " +
+                             zerror(rc) + " (" + std::to_string(rc) + ")");
+  }
+
+ private:
+  // Session events arrive on the library's completion thread.
+  static void OnWatch(zhandle_t* /*zh*/, int type, int state, const char* /*path*/,
+                      void* context) noexcept {
+    if (type != ZOO_SESSION_EVENT) return;
+    auto* self = static_cast<Impl*>(context);
+    {
+      std::lock_guard lock(self->mu_);
+      self->state_ = state;
+    }
+    self->cv_.notify_all();
+  }
+
+  struct HandleCloser {
+    void operator()(zhandle_t* zh) const { zookeeper_close(zh); }
+  };
+
+  // Constant after construction.
+  const std::string servers_;  // "host:port,host:port"
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int state_ = 0;  // guarded by mu_: the last session state seen (ZOO_*_STATE)
+
+  // Declared last so it is closed first: the library's threads (which call OnWatch on
+  // this object) are joined before the fields above go away.
+  std::unique_ptr<zhandle_t, HandleCloser> handle_;
+};
+
+ZooKeeperClient::ZooKeeperClient(const ZooKeeperOptions& options)
+    : impl_(std::make_unique<Impl>(options)) {}
+ZooKeeperClient::~ZooKeeperClient() = default;
+
+std::int64_t ZooKeeperClient::session_id() const { return impl_->session_id(); }
+
+std::optional<ZooKeeperStat> ZooKeeperClient::Exists(std::string_view path) {
+  const std::string p(path);
+  Stat stat{};
+  const int rc = zoo_exists(impl_->zh(), p.c_str(), 0, &stat);
+  if (rc == ZNONODE) return std::nullopt;
+  if (rc != ZOK) impl_->Throw(rc, "exists", path);
+  return ToStat(stat);
+}
+
+std::optional<ZooKeeperNode> ZooKeeperClient::Get(std::string_view path) {
+  const std::string p(path);
+  std::string buffer(kInitialGetBuffer, '\0');
+  while (true) {
+    Stat stat{};
+    int length = static_cast<int>(buffer.size());
+    const int rc = zoo_get(impl_->zh(), p.c_str(), 0, buffer.data(), &length, &stat);
+    if (rc == ZNONODE) return std::nullopt;
+    if (rc != ZOK) impl_->Throw(rc, "get", path);
+    if (stat.dataLength > static_cast<int>(buffer.size())) {
+      // Truncated: fetch again with room for all of it (it may have grown meanwhile, in
+      // which case the loop goes round once more).
+      buffer.assign(static_cast<std::size_t>(stat.dataLength), '\0');
+      continue;
+    }
+    // length is -1 for a node created with null data.
+    buffer.resize(static_cast<std::size_t>(std::max(length, 0)));
+    return ZooKeeperNode{std::move(buffer), ToStat(stat)};
+  }
+}
+
+std::vector<std::string> ZooKeeperClient::Children(std::string_view path) {
+  const std::string p(path);
+  String_vector children{};
+  const int rc = zoo_get_children(impl_->zh(), p.c_str(), 0, &children);
+  if (rc != ZOK) impl_->Throw(rc, "get children of", path);
+  std::vector<std::string> names;
+  names.reserve(static_cast<std::size_t>(children.count));
+  for (int i = 0; i < children.count; ++i) names.emplace_back(children.data[i]);
+  deallocate_String_vector(&children);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string ZooKeeperClient::Create(std::string_view path, std::string_view data,
+                                    const ZooKeeperCreateOptions& options) {
+  const std::string p(path);
+  if (options.create_parents) {
+    // Ancestors one by one from the top; existing ones (ours or a racer's) are fine.
+    for (std::size_t slash = p.find('/', 1); slash != std::string::npos;
+         slash = p.find('/', slash + 1)) {
+      const std::string parent = p.substr(0, slash);
+      const int rc = zoo_create(impl_->zh(), parent.c_str(), "", 0, &ZOO_OPEN_ACL_UNSAFE,
+                                ZOO_PERSISTENT, nullptr, 0);
+      if (rc != ZOK && rc != ZNODEEXISTS) impl_->Throw(rc, "create parent", parent);
+    }
+  }
+  int mode = options.ephemeral ? ZOO_EPHEMERAL : ZOO_PERSISTENT;
+  if (options.sequential) {
+    mode = options.ephemeral ? ZOO_EPHEMERAL_SEQUENTIAL : ZOO_PERSISTENT_SEQUENTIAL;
+  }
+  std::string created(p.size() + kSequenceSuffix + 1, '\0');  // + NUL
+  const int rc = zoo_create(impl_->zh(), p.c_str(), data.data(), DataLength(data, path),
+                            &ZOO_OPEN_ACL_UNSAFE, mode, created.data(),
+                            static_cast<int>(created.size()));
+  if (rc != ZOK) impl_->Throw(rc, "create", path);
+  created.resize(created.find('\0'));
+  return created;
+}
+
+ZooKeeperStat ZooKeeperClient::Set(std::string_view path, std::string_view data,
+                                   std::int32_t version) {
+  const std::string p(path);
+  Stat stat{};
+  const int rc =
+      zoo_set2(impl_->zh(), p.c_str(), data.data(), DataLength(data, path), version, &stat);
+  if (rc != ZOK) impl_->Throw(rc, "set", path);
+  return ToStat(stat);
+}
+
+void ZooKeeperClient::Delete(std::string_view path, std::int32_t version) {
+  const std::string p(path);
+  const int rc = zoo_delete(impl_->zh(), p.c_str(), version);
+  if (rc != ZOK) impl_->Throw(rc, "delete", path);
+}
+
+void ZooKeeperClient::DeleteRecursive(std::string_view path) {
+  if (path == "/" || path.empty()) {
+    throw ZooKeeperError(ZooKeeperError::Code::kBadArguments, ZBADARGUMENTS, std::string(path),
+                         "ZooKeeper: refusing to delete the whole tree at \"" +
+                             std::string(path) + "\"");
+  }
+  const std::string p(path);
+  int rc = ZOK;
+  for (int attempt = 0; attempt < kDeleteAttempts; ++attempt) {
+    std::vector<std::string> children;
+    try {
+      children = Children(path);
+    } catch (const ZooKeeperError& e) {
+      if (e.code() == ZooKeeperError::Code::kNoNode) return;
+      throw;
+    }
+    for (const std::string& child : children) DeleteRecursive(p + "/" + child);
+    rc = zoo_delete(impl_->zh(), p.c_str(), kAnyVersion);
+    if (rc == ZOK || rc == ZNONODE) return;
+    if (rc != ZNOTEMPTY) break;  // ZNOTEMPTY: a child appeared meanwhile; go again
+  }
+  impl_->Throw(rc, "delete", path);
+}
+
+}  // namespace ro::plugins
