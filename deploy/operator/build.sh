@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# Generates the two operator manifests from one description, so they cannot drift:
+#   operator.yaml            plain Kubernetes (pods run as the fixed UID/GID 65532)
+#   operator-openshift.yaml  OpenShift's restricted SCC picks the UID/GID: no fixed ids
+# Inputs: the controller list below, and rbac/<controller>.yaml with the rules each
+# controller needs beyond the ones every controller gets.
+#   deploy/operator/build.sh          rewrite both manifests
+#   deploy/operator/build.sh --check  exit 1 (and show the diff) if either is stale
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+namespace=resiliency-operator
+image=ghcr.io/resiliency-operator/resiliency-operator:0.1.0
+version=0.1.0
+# UID/GID of the image's non-root user (the distroless "nonroot" convention).
+nonroot_id=65532
+
+# controller name -> "<API group> <plural>" of the kind it reconciles.
+controllers=(bucket database kubernetescluster livesynchronization synchronization
+             synchronizationplan task taskrun)
+declare -A kind_of=(
+  [bucket]="assets.astronetes.io buckets"
+  [database]="assets.astronetes.io databases"
+  [kubernetescluster]="assets.astronetes.io kubernetesclusters"
+  [livesynchronization]="automation.astronetes.io livesynchronizations"
+  [synchronization]="automation.astronetes.io synchronizations"
+  [synchronizationplan]="automation.astronetes.io synchronizationplans"
+  [task]="automation.astronetes.io tasks"
+  [taskrun]="automation.astronetes.io taskruns"
+)
+
+labels() {  # $1 indent, $2 controller
+  printf '%sapp.kubernetes.io/name: resiliency-operator\n' "$1"
+  printf '%sapp.kubernetes.io/component: %s-controller\n' "$1" "$2"
+}
+
+emit_controller() {  # $1 controller, $2 variant (kubernetes|openshift)
+  local c="$1" variant="$2" name="resiliency-operator-$1-controller"
+  local group plural
+  read -r group plural <<<"${kind_of[$c]}"
+  # Fixed ids only for plain Kubernetes: the restricted SCC assigns them per namespace.
+  local fixed_ids=""
+  if [ "$variant" = kubernetes ]; then
+    printf -v fixed_ids '        runAsUser: %s\n        runAsGroup: %s\n        fsGroup: %s\n' \
+      "$nonroot_id" "$nonroot_id" "$nonroot_id"
+  fi
+  cat <<EOF
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: $name
+  namespace: $namespace
+  labels:
+$(labels "    " "$c")
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: $name
+  labels:
+$(labels "    " "$c")
+rules:
+# Its own kind: watch the objects, keep finalizers on them and write their status.
+- apiGroups: [$group]
+  resources: [$plural]
+  verbs: [get, list, watch, update, patch]
+- apiGroups: [$group]
+  resources: [$plural/status]
+  verbs: [get, update, patch]
+- apiGroups: [$group]
+  resources: [$plural/finalizers]
+  verbs: [update]
+# Events about the objects it reconciles, in their namespaces.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+$(cat "$here/rbac/$c.yaml")
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: $name
+  labels:
+$(labels "    " "$c")
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: $name
+subjects:
+- kind: ServiceAccount
+  name: $name
+  namespace: $namespace
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: $name
+  namespace: $namespace
+  labels:
+$(labels "    " "$c")
+rules:
+# Leader election on the Lease named after the controller (the Deployment passes it as
+# --leader-election-id). RBAC cannot limit "create" to a name (the name is not known
+# when the request is authorized), so create is allowed for any Lease of this
+# namespace; get and update only for its own.
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [create]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  resourceNames: [$name]
+  verbs: [get, update]
+# The license key (also mounted as a file).
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: [license-key]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: $name
+  namespace: $namespace
+  labels:
+$(labels "    " "$c")
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: $name
+subjects:
+- kind: ServiceAccount
+  name: $name
+  namespace: $namespace
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: $name
+  namespace: $namespace
+  labels:
+$(labels "    " "$c")
+    app.kubernetes.io/version: "$version"
+spec:
+  # One active instance is all a controller needs; a second one would only wait for the
+  # Lease. Leader election still guards the hand-over during a rollout.
+  replicas: 1
+  selector:
+    matchLabels:
+$(labels "      " "$c")
+  template:
+    metadata:
+      labels:
+$(labels "        " "$c")
+        app.kubernetes.io/version: "$version"
+    spec:
+      serviceAccountName: $name
+      securityContext:
+        runAsNonRoot: true
+${fixed_ids}        seccompProfile:
+          type: RuntimeDefault
+      containers:
+      - name: controller
+        image: $image
+        imagePullPolicy: IfNotPresent
+        command: [/usr/local/bin/$c-controller]
+        # Every namespace is watched (assets live in the users' namespaces); POD_NAMESPACE
+        # only places the leader-election Lease.
+        args:
+        - --leader-elect
+        - --leader-election-id=$name
+        - --metrics-bind-address=:8080
+        - --health-probe-bind-address=:8081
+        - --log-level=info
+        - --license-file=/etc/resiliency-operator/license/license
+        env:
+        - name: POD_NAMESPACE
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.namespace
+        ports:
+        - name: metrics
+          containerPort: 8080
+          protocol: TCP
+        - name: health
+          containerPort: 8081
+          protocol: TCP
+        livenessProbe:
+          httpGet:
+            path: /healthz
+            port: health
+          initialDelaySeconds: 5
+          periodSeconds: 10
+        readinessProbe:
+          httpGet:
+            path: /readyz
+            port: health
+          initialDelaySeconds: 2
+          periodSeconds: 5
+        # Sized for an informer cache of a few thousand objects; raise the memory limit
+        # for clusters with many more Secrets or assets.
+        resources:
+          requests:
+            cpu: 20m
+            memory: 64Mi
+          limits:
+            cpu: 500m
+            memory: 256Mi
+        securityContext:
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          runAsNonRoot: true
+          capabilities:
+            drop: [ALL]
+          seccompProfile:
+            type: RuntimeDefault
+        volumeMounts:
+        - name: license
+          mountPath: /etc/resiliency-operator/license
+          readOnly: true
+        - name: tmp
+          mountPath: /tmp
+      volumes:
+      - name: license
+        secret:
+          secretName: license-key
+          items:
+          - key: license
+            path: license
+      - name: tmp
+        emptyDir: {}
+EOF
+}
+
+render() {  # $1 variant
+  local variant="$1"
+  echo "# Generated by deploy/operator/build.sh ($variant variant). Do not edit: change"
+  echo "# build.sh or rbac/*.yaml and run the script again."
+  if [ "$variant" = openshift ]; then
+    echo "# For OpenShift's restricted SCC: no fixed runAsUser/runAsGroup/fsGroup."
+  fi
+  cat <<EOF
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $namespace
+  labels:
+    app.kubernetes.io/name: resiliency-operator
+EOF
+  local c
+  for c in "${controllers[@]}"; do
+    emit_controller "$c" "$variant"
+  done
+}
+
+case "${1:-}" in
+  "")
+    render kubernetes > "$here/operator.yaml"
+    render openshift > "$here/operator-openshift.yaml"
+    ;;
+  --check)
+    stale=0
+    diff -u "$here/operator.yaml" <(render kubernetes) || stale=1
+    diff -u "$here/operator-openshift.yaml" <(render openshift) || stale=1
+    if [ "$stale" = 1 ]; then
+      echo "deploy/operator manifests are out of date: run deploy/operator/build.sh" >&2
+      exit 1
+    fi
+    ;;
+  *)
+    echo "usage: $0 [--check]" >&2
+    exit 2
+    ;;
+esac
