@@ -1,0 +1,44 @@
+#include "ro/plugins/kubernetes/bucket_object.h"
+
+#include <nlohmann/json.hpp>
+
+#include "ro/plugins/kubernetes/sanitizer.h"
+
+namespace ro::plugins::kubernetes {
+namespace {
+
+std::string_view MetadataString(const nlohmann::json& object, std::string_view key) {
+  if (!object.is_object()) return {};
+  const auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return {};
+  const auto it = meta->find(key);
+  return it != meta->end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>())
+                                              : std::string_view();
+}
+
+}  // namespace
+
+std::string BucketObjectPath(std::string_view ls_namespace, std::string_view ls_name,
+                             const kube::GroupVersionResource& gvr, std::string_view object_ns,
+                             std::string_view object_name) {
+  const std::string dashed = gvr.ToDashed();
+  std::string path;
+  path.reserve(ls_namespace.size() + ls_name.size() + dashed.size() + object_ns.size() +
+               object_name.size() + 4);
+  path.append(ls_namespace).append("/").append(ls_name).append("/").append(dashed).append("/");
+  if (!object_ns.empty()) path.append(object_ns).append(".");
+  path.append(object_name);
+  return path;
+}
+
+std::string BucketObjectBody(const kube::GroupVersionResource& gvr,
+                             const nlohmann::json& source_object, const StampInfo& stamp) {
+  const std::string uid(MetadataString(source_object, "uid"));
+  const std::string rv(MetadataString(source_object, "resourceVersion"));
+  nlohmann::json stored = source_object;
+  Sanitize(gvr, stored);
+  if (stored.is_object()) Stamp(stored, stamp, SourceVersion{uid, rv, {}});
+  return stored.dump();
+}
+
+}  // namespace ro::plugins::kubernetes

@@ -1,0 +1,226 @@
+#include "ro/plugins/kubernetes/json_patch.h"
+
+#include <array>
+#include <optional>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "config_reader.h"
+
+namespace ro::plugins::kubernetes {
+namespace {
+
+using nlohmann::json;
+using Pointer = json::json_pointer;
+using internal::AddProblem;
+using internal::Field;
+using internal::Index;
+using internal::Quote;
+
+// Fields that make up an object's identity in the destination. A transformation that
+// changed them would write a different object than the one the synchronizer tracks.
+constexpr std::array<std::string_view, 5> kIdentityPaths = {
+    "/metadata/name", "/metadata/namespace", "/metadata/uid", "/kind", "/apiVersion"};
+
+// True when `ancestor` equals `p` or is one of its parents.
+bool IsAncestorOrSelf(const Pointer& ancestor, Pointer p) {
+  while (true) {
+    if (p == ancestor) return true;
+    if (p.empty()) return false;
+    p = p.parent_pointer();
+  }
+}
+
+// The identity path `pointer` would touch, or "".
+std::string_view TouchedIdentityPath(const Pointer& pointer) {
+  for (const std::string_view id_text : kIdentityPaths) {
+    const Pointer id{std::string(id_text)};
+    if (IsAncestorOrSelf(pointer, id) || IsAncestorOrSelf(id, pointer)) return id_text;
+  }
+  return {};
+}
+
+std::optional<PatchOp> ParseOp(std::string_view text) {
+  if (text == "add") return PatchOp::kAdd;
+  if (text == "replace") return PatchOp::kReplace;
+  if (text == "remove") return PatchOp::kRemove;
+  return std::nullopt;
+}
+
+// nlohmann's messages start with "[json.exception.out_of_range.403] "; keep the rest.
+std::string WithoutExceptionTag(const char* what) {
+  std::string_view text(what);
+  if (!text.empty() && text.front() == '[') {
+    const std::size_t end = text.find("] ");
+    if (end != std::string_view::npos) text.remove_prefix(end + 2);
+  }
+  return std::string(text);
+}
+
+}  // namespace
+
+std::string_view PatchOpName(PatchOp op) {
+  switch (op) {
+    case PatchOp::kAdd:
+      return "add";
+    case PatchOp::kReplace:
+      return "replace";
+    case PatchOp::kRemove:
+      return "remove";
+  }
+  return "unknown";
+}
+
+TransformError::TransformError(std::size_t op_index, PatchOp op, std::string path,
+                               const std::string& why)
+    : std::runtime_error("patch operation " + std::to_string(op_index) + " (" +
+                         std::string(PatchOpName(op)) + " " + path + ") failed: " + why),
+      op_index_(op_index),
+      op_(op),
+      path_(std::move(path)) {}
+
+struct JsonPatch::Impl {
+  struct Operation {
+    PatchOp op;
+    std::string path;
+    Pointer pointer;
+    json value;         // null for remove
+    json single_patch;  // [{op, path, value}]: what nlohmann's patch_inplace applies
+  };
+  std::vector<Operation> ops;
+  json as_json = json::array();
+};
+
+JsonPatch::JsonPatch() {
+  // Immutable and shared by every empty patch, so default construction allocates nothing.
+  static const std::shared_ptr<const Impl> kEmpty = std::make_shared<const Impl>();
+  impl_ = kEmpty;
+}
+JsonPatch::JsonPatch(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+JsonPatch JsonPatch::FromJson(const json& operations, const std::string& field,
+                              std::vector<ConfigProblem>* problems) {
+  auto impl = std::make_shared<Impl>();
+  if (operations.is_null()) return JsonPatch(std::move(impl));
+  if (!operations.is_array()) {
+    AddProblem(problems, field, reason::kInvalidConfig,
+               std::string("must be an array of patch operations, got ") + operations.type_name());
+    return JsonPatch(std::move(impl));
+  }
+  for (std::size_t i = 0; i < operations.size(); ++i) {
+    const json& entry = operations[i];
+    const std::string base = Index(field, i);
+    if (!entry.is_object()) {
+      AddProblem(problems, base, reason::kInvalidPatch,
+                 "must be an object with op, path and value");
+      continue;
+    }
+    bool ok = true;
+    std::optional<PatchOp> op;
+    const auto op_it = entry.find("op");
+    if (op_it == entry.end() || !op_it->is_string()) {
+      AddProblem(problems, Field(base, "op"), reason::kInvalidPatch,
+                 "required: one of add, replace, remove");
+      ok = false;
+    } else {
+      const std::string& text = op_it->get_ref<const std::string&>();
+      op = ParseOp(text);
+      if (!op) {
+        std::string message = "unknown op " + Quote(text) + ": the allowed ops are add, replace, remove";
+        if (text == "delete") message += " (use \"remove\" to delete a field, RFC 6902)";
+        AddProblem(problems, Field(base, "op"), reason::kInvalidPatch, std::move(message));
+        ok = false;
+      }
+    }
+    std::optional<Pointer> pointer;
+    const auto path_it = entry.find("path");
+    if (path_it == entry.end() || !path_it->is_string()) {
+      AddProblem(problems, Field(base, "path"), reason::kInvalidPatch,
+                 "required: a JSON pointer (RFC 6901) such as /spec/replicas");
+      ok = false;
+    } else {
+      const std::string& text = path_it->get_ref<const std::string&>();
+      try {
+        pointer.emplace(text);
+      } catch (const json::exception& e) {
+        AddProblem(problems, Field(base, "path"), reason::kInvalidPatch,
+                   Quote(text) + " is not a valid JSON pointer (RFC 6901): " +
+                       WithoutExceptionTag(e.what()));
+        ok = false;
+      }
+      if (pointer && pointer->empty()) {
+        AddProblem(problems, Field(base, "path"), reason::kInvalidPatch,
+                   "must not be empty: a transformation cannot replace the whole object");
+        ok = false;
+        pointer.reset();
+      }
+      if (pointer) {
+        const std::string_view identity = TouchedIdentityPath(*pointer);
+        if (!identity.empty()) {
+          AddProblem(problems, Field(base, "path"), reason::kInvalidPatch,
+                     Quote(text) + " would change the object's identity (" +
+                         std::string(identity) +
+                         "): name, namespace, uid, kind and apiVersion cannot be patched");
+          ok = false;
+        }
+      }
+    }
+    const auto value_it = entry.find("value");
+    if (op && *op != PatchOp::kRemove && value_it == entry.end()) {
+      AddProblem(problems, Field(base, "value"), reason::kInvalidPatch,
+                 "required for " + std::string(PatchOpName(*op)));
+      ok = false;
+    }
+    if (!ok) continue;
+
+    Impl::Operation operation{*op, path_it->get<std::string>(), std::move(*pointer), nullptr, nullptr};
+    json as_json = {{"op", std::string(PatchOpName(*op))}, {"path", operation.path}};
+    if (*op != PatchOp::kRemove) {
+      operation.value = *value_it;
+      as_json["value"] = *value_it;
+    }
+    operation.single_patch = json::array({as_json});
+    impl->as_json.push_back(std::move(as_json));
+    impl->ops.push_back(std::move(operation));
+  }
+  return JsonPatch(std::move(impl));
+}
+
+JsonPatch JsonPatch::FromJson(const json& operations) {
+  std::vector<ConfigProblem> problems;
+  JsonPatch patch = FromJson(operations, "", &problems);
+  if (!problems.empty()) throw ConfigError(std::move(problems));
+  return patch;
+}
+
+std::size_t JsonPatch::size() const noexcept { return impl_->ops.size(); }
+PatchOp JsonPatch::op(std::size_t i) const { return impl_->ops.at(i).op; }
+const std::string& JsonPatch::path(std::size_t i) const { return impl_->ops.at(i).path; }
+const json& JsonPatch::value(std::size_t i) const { return impl_->ops.at(i).value; }
+json JsonPatch::ToJson() const { return impl_->as_json; }
+
+void JsonPatch::Apply(json& object, const PatchOptions& options) const {
+  for (std::size_t i = 0; i < impl_->ops.size(); ++i) {
+    const Impl::Operation& operation = impl_->ops[i];
+    try {
+      if (operation.op == PatchOp::kRemove && !object.contains(operation.pointer)) {
+        if (options.skip_if_not_found_on_delete) continue;
+        throw TransformError(i, operation.op, operation.path,
+                             "path not found (set patchOptions.skipIfNotFoundOnDelete to "
+                             "ignore)");
+      }
+      object.patch_inplace(operation.single_patch);
+    } catch (const json::exception& e) {
+      throw TransformError(i, operation.op, operation.path, WithoutExceptionTag(e.what()));
+    }
+  }
+}
+
+json JsonPatch::Applied(const json& object, const PatchOptions& options) const {
+  json copy = object;
+  Apply(copy, options);
+  return copy;
+}
+
+}  // namespace ro::plugins::kubernetes
