@@ -14,7 +14,12 @@ target_compile_options(ro_compile_options INTERFACE
   $<$<BOOL:${RO_WERROR}>:-Werror>)
 
 if(RO_SANITIZE)
-  set(_ro_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  # -O1: the sanitized test build compiles about a third faster than at -O2 on two cores
+  # and still runs the suite quickly. GCC documents that the sanitizers make
+  # -Wmaybe-uninitialized report false positives (seen in libstdc++'s <regex> and
+  # <functional>), so that one warning is off in sanitized builds only.
+  set(_ro_san -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+      -Wno-maybe-uninitialized)
   # Sanitize everything we compile (libraries, binaries, tests) so a spawned controller is
   # checked as strictly as the test that spawned it.
   add_compile_options(${_ro_san})

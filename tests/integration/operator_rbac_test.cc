@@ -1,0 +1,358 @@
+// The operator's RBAC (deploy/operator/operator.yaml) is enough, and no more, for each
+// of the eight controllers: applied on a real apiserver with kube-controller-manager
+// (which creates the ServiceAccount token Secrets), each controller binary runs with a
+// kubeconfig holding ITS ServiceAccount's token, acquires its Lease and reconciles; the
+// same token is Forbidden outside the controller's role. Each binary gets the args of
+// its Deployment, so the manifest's flags and its RBAC are checked together.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/kube/client.h"
+#include "ro/kube/config.h"
+#include "ro/kube/errors.h"
+#include "ro/testenv/testenv.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ro::testenv::KubeCluster;
+using ro::testenv::PortLease;
+using ro::testenv::Process;
+
+constexpr std::chrono::seconds kTimeout{120};
+constexpr const char* kOperatorNamespace = "resiliency-operator";
+constexpr const char* kNamespace = "rbac-test";
+
+// The controllers, named as in deploy/operator/build.sh.
+const std::vector<std::string>& ControllerNames() {
+  static const std::vector<std::string> names = {
+      "bucket",          "database",            "kubernetescluster", "livesynchronization",
+      "synchronization", "synchronizationplan", "task",              "taskrun"};
+  return names;
+}
+
+// GET http://127.0.0.1:<port><path> with the real curl; the HTTP status (0: no answer).
+int HttpStatus(std::uint16_t port, const std::string& path) {
+  ro::testenv::RunOptions options;
+  options.check = false;
+  options.timeout = std::chrono::seconds{10};
+  const ro::testenv::CommandResult result = ro::testenv::RunCommand(
+      {"curl", "-s", "-o", "/dev/null", "--max-time", "5", "-w", "%{http_code}",
+       "http://127.0.0.1:" + std::to_string(port) + path},
+      options);
+  return std::atoi(result.out.c_str());
+}
+
+// "resiliency-operator-<name>-controller": the Deployment, ServiceAccount and Lease.
+std::string ObjectName(const std::string& controller) {
+  return "resiliency-operator-" + controller + "-controller";
+}
+
+// One controller binary, as its ServiceAccount, with the args of its Deployment in
+// operator.yaml except the ports and the license path (local here).
+class Controller {
+ public:
+  Controller(const std::string& name, const fs::path& kubeconfig, const fs::path& dir,
+             const std::vector<std::string>& manifest_args)
+      : name_(name) {
+    ro::testenv::ProcessOptions options;
+    options.name = name + "-controller";
+    options.argv = {(ro::testenv::BinDir() / options.name).string(),
+                    "--kubeconfig=" + kubeconfig.string(),
+                    "--health-probe-bind-address=127.0.0.1:" + std::to_string(health_.port()),
+                    "--metrics-bind-address=0",
+                    "--license-file=" + (dir / "license").string()};
+    for (const std::string& arg : manifest_args) {
+      const bool local = arg.rfind("--health-probe-bind-address", 0) == 0 ||
+                         arg.rfind("--metrics-bind-address", 0) == 0 ||
+                         arg.rfind("--license-file", 0) == 0;
+      if (!local) options.argv.push_back(arg);
+    }
+    options.log_path = dir / (options.name + ".log");
+    options.env = {{"POD_NAMESPACE", kOperatorNamespace}, {"POD_NAME", name + "-pod"}};
+    process_ = std::make_unique<Process>(std::move(options));
+    process_->WaitUntilReady([this] { return HttpStatus(health_.port(), "/healthz") == 200; },
+                             std::chrono::seconds{60}, "/healthz to answer 200");
+  }
+
+  const std::string& name() const { return name_; }
+  Process& process() { return *process_; }
+
+ private:
+  std::string name_;
+  PortLease health_;
+  std::unique_ptr<Process> process_;
+};
+
+class OperatorRbacTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::make_unique<ro::testenv::TempDir>("operator-rbac");
+    ro::testenv::KubeClusterOptions options;
+    options.name = "rbac";
+    options.with_controller_manager = true;
+    cluster_ = std::make_unique<KubeCluster>(options);
+    s3_ = std::make_unique<ro::testenv::S3Server>();
+    s3_->CreateBucket("rbac-bucket");
+    zookeeper_ = std::make_unique<ro::testenv::ZooKeeperServer>();
+    ro::testenv::WriteFile(dir_->path() / "license", "rbac-test-license");
+
+    const fs::path source = ro::testenv::SourceDir();
+    cluster_->Kubectl({"apply", "-f", (source / "deploy/crds/all.yaml").string()});
+    cluster_->Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"});
+    cluster_->Kubectl({"apply", "-f", (source / "deploy/operator/operator.yaml").string()});
+    cluster_->Kubectl({"create", "namespace", kNamespace});
+    CreateInputs();
+
+    for (const std::string& name : ControllerNames()) {
+      const fs::path kubeconfig = dir_->path() / ("kubeconfig-" + name);
+      cluster_->WriteKubeconfig(kubeconfig, ServiceAccountToken(name));
+      kubeconfigs_[name] = kubeconfig;
+    }
+    for (const std::string& name : ControllerNames()) {
+      const json deployment = json::parse(cluster_->Kubectl(
+          {"-n", kOperatorNamespace, "get", "deployment", ObjectName(name), "-o", "json"}));
+      const json& container = deployment["spec"]["template"]["spec"]["containers"][0];
+      controllers_.push_back(std::make_unique<Controller>(
+          name, kubeconfigs_[name], dir_->path(),
+          container.value("args", json::array()).get<std::vector<std::string>>()));
+    }
+  }
+
+  static void TearDownTestSuite() {
+    controllers_.clear();
+    zookeeper_.reset();
+    s3_.reset();
+    cluster_.reset();
+    dir_.reset();
+  }
+
+  static void Apply(const json& object) { cluster_->Kubectl({"apply", "-f", "-"}, object.dump()); }
+
+  // One good input per controller, in kNamespace. The automation samples are the
+  // manual's (tests/samples/), applied as a user would.
+  static void CreateInputs() {
+    auto secret = [](const std::string& name, const json& data) {
+      return json{{"apiVersion", "v1"},
+                  {"kind", "Secret"},
+                  {"metadata", {{"name", name}, {"namespace", kNamespace}}},
+                  {"stringData", data}};
+    };
+    auto asset = [](const std::string& kind, const std::string& name, json spec) {
+      return json{{"apiVersion", "assets.astronetes.io/v1alpha1"},
+                  {"kind", kind},
+                  {"metadata", {{"name", name}, {"namespace", kNamespace}}},
+                  {"spec", std::move(spec)}};
+    };
+    Apply(secret("self-kubeconfig",
+                 {{"kubeconfig.yaml", ro::testenv::ReadFile(cluster_->kubeconfig_path())}}));
+    Apply(asset("KubernetesCluster", "self", {{"secretName", "self-kubeconfig"}}));
+    Apply(secret("s3", {{"accessKeyID", s3_->access_key()}, {"secretAccessKey", s3_->secret_key()}}));
+    Apply(asset("Bucket", "dr",
+                {{"generic",
+                  {{"name", "rbac-bucket"}, {"endpoint", s3_->endpoint()}, {"secretName", "s3"}}}}));
+    Apply(asset("Database", "zk",
+                {{"zookeeper", {{"client", {{"servers", {zookeeper_->connect_string()}}}}}}}));
+
+    const fs::path samples = ro::testenv::SourceDir() / "tests/samples";
+    for (const char* sample : {"6.2.2-livesynchronization.yaml", "6.3.1-synchronizationplan.yaml",
+                               "7.2.1.3-task-custom-image-bash.yaml", "8.2-taskrun.yaml"}) {
+      cluster_->Kubectl({"-n", kNamespace, "apply", "-f", (samples / sample).string()});
+    }
+    // generateName: create, and remember the name the server picked.
+    const std::string created = cluster_->Kubectl(
+        {"-n", kNamespace, "create", "-f", (samples / "6.3.1-synchronization.yaml").string(),
+         "-o", "name"});
+    synchronization_name_ = created.substr(created.find('/') + 1);
+    while (!synchronization_name_.empty() && synchronization_name_.back() == '\n') {
+      synchronization_name_.pop_back();
+    }
+  }
+
+  // The token kube-controller-manager put into the ServiceAccount's token Secret.
+  static std::string ServiceAccountToken(const std::string& controller) {
+    const std::string account = ObjectName(controller);
+    std::string token;
+    ro::testenv::WaitFor(
+        [&] {
+          const json secrets = json::parse(cluster_->Kubectl(
+              {"-n", kOperatorNamespace, "get", "secrets", "-o", "json"}));
+          for (const json& s : secrets["items"]) {
+            if (s.value("type", "") != "kubernetes.io/service-account-token") continue;
+            const json annotations = s["metadata"].value("annotations", json::object());
+            if (annotations.value("kubernetes.io/service-account.name", "") != account) continue;
+            if (!s.contains("data") || !s["data"].contains("token")) continue;
+            token = cluster_->Kubectl({"-n", kOperatorNamespace, "get", "secret",
+                                       s["metadata"]["name"].get<std::string>(), "-o",
+                                       "go-template={{.data.token | base64decode}}"});
+            return !token.empty();
+          }
+          return false;
+        },
+        kTimeout, "the token Secret of " + account);
+    return token;
+  }
+
+  // The Ready condition's "status/reason" of an object, when it was computed from the
+  // object's current generation ("" otherwise, or when unreadable).
+  static std::string Ready(const std::string& resource, const std::string& name) {
+    try {
+      const json object = json::parse(
+          cluster_->Kubectl({"-n", kNamespace, "get", resource, name, "-o", "json"}));
+      for (const json& c :
+           object.value("status", json::object()).value("conditions", json::array())) {
+        if (c.value("type", "") == "Ready" &&
+            c.value("observedGeneration", -1) == object["metadata"].value("generation", 0)) {
+          return c.value("status", "") + "/" + c.value("reason", "");
+        }
+      }
+    } catch (const ro::testenv::TestEnvError&) {
+    }
+    return "";
+  }
+
+  static std::string LeaseHolder(const std::string& lease) {
+    try {
+      const json object = json::parse(cluster_->Kubectl(
+          {"-n", kOperatorNamespace, "get", "lease", lease, "-o", "json"}));
+      return object["spec"].value("holderIdentity", "");
+    } catch (const ro::testenv::TestEnvError&) {
+      return "";
+    }
+  }
+
+  // A client authenticated with `controller`'s ServiceAccount token.
+  static std::unique_ptr<ro::kube::DynamicClient> ClientOf(const std::string& controller) {
+    return std::make_unique<ro::kube::DynamicClient>(
+        ro::kube::LoadKubeconfigFile(kubeconfigs_.at(controller).string()));
+  }
+
+  static inline std::unique_ptr<ro::testenv::TempDir> dir_;
+  static inline std::unique_ptr<KubeCluster> cluster_;
+  static inline std::unique_ptr<ro::testenv::S3Server> s3_;
+  static inline std::unique_ptr<ro::testenv::ZooKeeperServer> zookeeper_;
+  static inline std::map<std::string, fs::path> kubeconfigs_;
+  static inline std::vector<std::unique_ptr<Controller>> controllers_;
+  static inline std::string synchronization_name_;
+};
+
+// What each controller's reconcile of its sample input reports when it works.
+struct Expectation {
+  std::string resource;
+  std::string name;
+  std::string ready;  // "status/reason"
+};
+
+TEST_F(OperatorRbacTest, EachControllerRunsAsItsServiceAccountTakesItsLeaseAndReconciles) {
+  const std::map<std::string, Expectation> expected = {
+      {"kubernetescluster", {"kubernetescluster", "self", "True/Connected"}},
+      {"bucket", {"bucket", "dr", "True/Accessible"}},
+      {"database", {"database", "zk", "True/Connected"}},
+      // The manual's sample names KubernetesCluster "source", which does not exist here.
+      {"livesynchronization",
+       {"livesynchronization", "livesynchronization-sample", "False/SourceClusterNotFound"}},
+      {"synchronization", {"synchronization", synchronization_name_, "False/NotImplemented"}},
+      {"synchronizationplan",
+       {"synchronizationplan", "synchronize-zookeeper", "False/NotImplemented"}},
+      {"task", {"task", "hello-world", "True/Valid"}},
+      // The manual's TaskRun names Task set-test-label, which the manual never creates.
+      {"taskrun", {"taskrun", "restore-apps", "False/TaskNotFound"}},
+  };
+  for (const auto& controller : controllers_) {
+    const std::string& name = controller->name();
+    SCOPED_TRACE(name);
+    ro::testenv::WaitFor(
+        [&] { return LeaseHolder(ObjectName(name)).rfind(name + "-pod_", 0) == 0; }, kTimeout,
+        "Lease " + ObjectName(name) + " held by " + name + "-pod");
+    const Expectation& e = expected.at(name);
+    std::string last;
+    try {
+      ro::testenv::WaitFor(
+          [&] {
+            last = Ready(e.resource, e.name);
+            return last == e.ready;
+          },
+          kTimeout, e.resource + "/" + e.name + " Ready " + e.ready);
+    } catch (const ro::testenv::WaitTimeout& timeout) {
+      FAIL() << timeout.what() << " (last seen: \"" << last << "\")\n"
+             << controller->process().LogTail();
+    }
+    EXPECT_TRUE(controller->process().Running()) << controller->process().LogTail();
+    // No permission error anywhere in its log (informers, Events, Lease, status).
+    const std::string log = ro::testenv::ReadFile(controller->process().log_path());
+    EXPECT_EQ(log.find("forbidden"), std::string::npos) << log;
+  }
+}
+
+// Runs `call` and reports whether the apiserver answered 403.
+template <typename Call>
+bool IsForbidden(Call&& call) {
+  try {
+    call();
+  } catch (const ro::kube::ApiError& e) {
+    return ro::kube::IsForbidden(e);
+  }
+  return false;
+}
+
+TEST_F(OperatorRbacTest, EachServiceAccountIsForbiddenOutsideItsRole) {
+  const ro::kube::GroupVersionResource pods{"", "v1", "pods"};
+  const ro::kube::GroupVersionResource deployments{"apps", "v1", "deployments"};
+  const ro::kube::GroupVersionResource namespaces{"", "v1", "namespaces"};
+  const ro::kube::GroupVersionResource leases{"coordination.k8s.io", "v1", "leases"};
+  const ro::kube::GroupVersionResource clusters{"assets.astronetes.io", "v1alpha1",
+                                                "kubernetesclusters"};
+  const ro::kube::GroupVersionResource buckets{"assets.astronetes.io", "v1alpha1", "buckets"};
+  // Objects read as the admin, then written (or not) as each ServiceAccount.
+  ro::kube::DynamicClient admin(ro::kube::LoadKubeconfigFile(cluster_->kubeconfig_path().string()));
+  const json cluster_object = admin.Get(clusters, kNamespace, "self");
+  const json bucket_object = admin.Get(buckets, kNamespace, "dr");
+
+  const std::vector<std::string>& names = ControllerNames();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
+    SCOPED_TRACE(name);
+    const std::unique_ptr<ro::kube::DynamicClient> client = ClientOf(name);
+
+    // Workloads: only taskrun may touch Pods, only livesynchronization Deployments.
+    if (name == "taskrun") {
+      EXPECT_NO_THROW(client->List(pods, kNamespace));
+    } else {
+      EXPECT_TRUE(IsForbidden([&] { client->List(pods, ""); }));
+    }
+    if (name == "livesynchronization") {
+      EXPECT_NO_THROW(client->List(deployments, kNamespace));
+    } else {
+      EXPECT_TRUE(IsForbidden([&] { client->List(deployments, kNamespace); }));
+    }
+    EXPECT_TRUE(IsForbidden([&] { client->Delete(namespaces, "", kNamespace); }));
+
+    // The status of a kind that is not its own.
+    if (name == "kubernetescluster") {
+      EXPECT_NO_THROW(client->Get(clusters, kNamespace, "self"));
+      EXPECT_TRUE(IsForbidden([&] { client->UpdateStatus(buckets, kNamespace, bucket_object); }));
+    } else {
+      EXPECT_TRUE(IsForbidden([&] { client->UpdateStatus(clusters, kNamespace, cluster_object); }));
+    }
+
+    // Its own Lease only: another controller's is out of reach.
+    ro::testenv::WaitFor([&] { return !LeaseHolder(ObjectName(name)).empty(); }, kTimeout,
+                         "Lease " + ObjectName(name));
+    EXPECT_NO_THROW(client->Get(leases, kOperatorNamespace, ObjectName(name)));
+    const std::string other = ObjectName(names[(i + 1) % names.size()]);
+    EXPECT_TRUE(IsForbidden([&] { client->Get(leases, kOperatorNamespace, other); }));
+  }
+}
+
+}  // namespace

@@ -1,0 +1,309 @@
+// The controller runtime as the binaries run it (docs/runtime.md): leader election
+// between two instances of one binary, hand-over and exit status on SIGTERM, exit 1
+// when the Lease is lost, /readyz before and after the informers sync, and /metrics.
+// Real kube-apiserver (tests/testenv); the binaries are the build's synchronization-controller and
+// synchronizationplan-controller (placeholders: their reconcile sets Ready=False
+// NotImplemented), which exercise nothing but the shared runtime.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/testenv/testenv.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ro::testenv::KubeCluster;
+using ro::testenv::PortLease;
+using ro::testenv::Process;
+
+constexpr std::chrono::seconds kTimeout{90};
+constexpr const char* kNamespace = "runtime-test";
+constexpr const char* kLeaseNamespace = "resiliency-operator";
+// Short leader-election timings so that a test does not wait for client-go's 15 s
+// defaults; the ratios keep the elector's constraints (lease > renew > 1.2 * retry).
+const std::vector<std::string> kFastLeaderElection = {
+    "--leader-elect", "--leader-elect-lease-duration=6s", "--leader-elect-renew-deadline=4s",
+    "--leader-elect-retry-period=1s"};
+
+struct HttpAnswer {
+  int status = 0;  // 0: no answer
+  std::string body;
+};
+
+// GET http://127.0.0.1:<port><path> with the real curl.
+HttpAnswer HttpGet(std::uint16_t port, const std::string& path) {
+  ro::testenv::RunOptions options;
+  options.check = false;
+  options.timeout = std::chrono::seconds{10};
+  const ro::testenv::CommandResult result = ro::testenv::RunCommand(
+      {"curl", "-s", "--max-time", "5", "-w", "\n%{http_code}",
+       "http://127.0.0.1:" + std::to_string(port) + path},
+      options);
+  HttpAnswer answer;
+  const std::size_t last = result.out.rfind('\n');
+  if (last == std::string::npos) return answer;
+  answer.body = result.out.substr(0, last);
+  answer.status = std::atoi(result.out.c_str() + last + 1);
+  return answer;
+}
+
+// The value of the sample `series` (metric name with labels, exactly as exposed) in a
+// Prometheus text page; -1 when absent.
+double Sample(const std::string& page, const std::string& series) {
+  std::istringstream lines(page);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+// One controller binary of the build with its probes on reserved loopback ports.
+class Controller {
+ public:
+  // Waits for /healthz (the process is up); `pod_name` becomes $POD_NAME, the prefix of
+  // its leader-election identity.
+  Controller(const std::string& binary, const KubeCluster& cluster, const fs::path& dir,
+             const std::string& pod_name, std::vector<std::string> extra_args) {
+    std::vector<std::string> argv = {
+        (ro::testenv::BinDir() / binary).string(),
+        "--kubeconfig=" + cluster.kubeconfig_path().string(),
+        "--health-probe-bind-address=127.0.0.1:" + std::to_string(health_.port()),
+        "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_.port()),
+        "--license-file=" + (dir / "no-license").string(),
+        "--leader-election-namespace=" + std::string(kLeaseNamespace)};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    ro::testenv::ProcessOptions options;
+    options.name = binary + "-" + pod_name;
+    options.argv = std::move(argv);
+    options.log_path = dir / (options.name + ".log");
+    options.env = {{"POD_NAME", pod_name}};
+    // Longer than the controller's own graceful shutdown would ever need here, so a
+    // SIGKILL in Stop() means the controller did not stop gracefully.
+    options.stop_timeout = std::chrono::seconds{20};
+    process_ = std::make_unique<Process>(std::move(options));
+    process_->WaitUntilReady([this] { return Get("/healthz").status == 200; },
+                             std::chrono::seconds{60}, "/healthz to answer 200");
+  }
+
+  HttpAnswer Get(const std::string& path) const {
+    return HttpGet(path == "/metrics" ? metrics_.port() : health_.port(), path);
+  }
+  void WaitReady() {
+    process_->WaitUntilReady([this] { return Get("/readyz").status == 200; }, kTimeout,
+                             "/readyz to answer 200");
+  }
+  // Sum of controller_runtime_reconcile_total over every result label.
+  double Reconciles(const std::string& controller) const {
+    const std::string page = Get("/metrics").body;
+    double total = 0;
+    for (const char* result : {"success", "error", "requeue", "requeue_after"}) {
+      total += std::max(0.0, Sample(page, "controller_runtime_reconcile_total{controller=\"" +
+                                              controller + "\",result=\"" + result + "\"}"));
+    }
+    return total;
+  }
+  Process& process() { return *process_; }
+  std::string Log() const { return ro::testenv::ReadFile(process_->log_path()); }
+
+ private:
+  PortLease health_;
+  PortLease metrics_;
+  std::unique_ptr<Process> process_;
+};
+
+class RuntimeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::make_unique<ro::testenv::TempDir>("runtime");
+    ro::testenv::KubeClusterOptions options;
+    options.name = "runtime";
+    cluster_ = std::make_unique<KubeCluster>(options);
+    // Every CRD but SynchronizationPlan's: the readyz test installs that one itself.
+    for (const auto& entry : fs::directory_iterator(ro::testenv::SourceDir() / "deploy/crds")) {
+      const std::string file = entry.path().filename().string();
+      if (file.find('_') == std::string::npos || file.find("synchronizationplans") != std::string::npos) {
+        continue;
+      }
+      cluster_->Kubectl({"apply", "-f", entry.path().string()});
+    }
+    cluster_->Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"});
+    cluster_->Kubectl({"create", "namespace", kNamespace});
+    cluster_->Kubectl({"create", "namespace", kLeaseNamespace});
+  }
+
+  static void TearDownTestSuite() {
+    cluster_.reset();
+    dir_.reset();
+  }
+
+  // A Synchronization as in the manual's 6.3.1 sample.
+  static void CreateSynchronization(const std::string& name) {
+    const json sync = {{"apiVersion", "automation.astronetes.io/v1alpha1"},
+                       {"kind", "Synchronization"},
+                       {"metadata", {{"name", name}, {"namespace", kNamespace}}},
+                       {"spec",
+                        {{"plugin", "zookeeper-to-zookeeper-nodes"},
+                         {"config",
+                          {{"sourceName", "zookeeper-source"},
+                           {"destinationName", "zookeeper-destination"},
+                           {"rootPath", "/test"}}}}}};
+    cluster_->Kubectl({"apply", "-f", "-"}, sync.dump());
+  }
+
+  // The Ready reason of `resource`/`name` ("" when unreadable or absent).
+  static std::string ReadyReason(const std::string& resource, const std::string& name) {
+    try {
+      const json object = json::parse(
+          cluster_->Kubectl({"-n", kNamespace, "get", resource, name, "-o", "json"}));
+      for (const json& c : object.value("status", json::object()).value("conditions", json::array())) {
+        if (c.value("type", "") == "Ready") return c.value("reason", "");
+      }
+    } catch (const ro::testenv::TestEnvError&) {
+    }
+    return "";
+  }
+
+  static void WaitForNotImplemented(const std::string& resource, const std::string& name) {
+    ro::testenv::WaitFor([&] { return ReadyReason(resource, name) == "NotImplemented"; }, kTimeout,
+                         resource + "/" + name + " Ready reason NotImplemented");
+  }
+
+  // holderIdentity of the Lease `name` ("" when absent or released).
+  static std::string LeaseHolder(const std::string& name) {
+    try {
+      const json lease = json::parse(
+          cluster_->Kubectl({"-n", kLeaseNamespace, "get", "lease", name, "-o", "json"}));
+      return lease["spec"].value("holderIdentity", "");
+    } catch (const ro::testenv::TestEnvError&) {
+      return "";
+    }
+  }
+
+  static inline std::unique_ptr<ro::testenv::TempDir> dir_;
+  static inline std::unique_ptr<KubeCluster> cluster_;
+};
+
+TEST_F(RuntimeTest, OnlyTheLeaderReconcilesAndSigtermHandsTheLeaseOverAtOnce) {
+  Controller a("synchronization-controller", *cluster_, dir_->path(), "instance-a", kFastLeaderElection);
+  Controller b("synchronization-controller", *cluster_, dir_->path(), "instance-b", kFastLeaderElection);
+  // A follower waiting for the Lease is ready too.
+  a.WaitReady();
+  b.WaitReady();
+  std::string holder;
+  ro::testenv::WaitFor(
+      [&] {
+        holder = LeaseHolder("synchronization-controller");
+        return holder.rfind("instance-", 0) == 0;
+      },
+      kTimeout, "the Lease synchronization-controller to be held");
+  const bool a_leads = holder.rfind("instance-a_", 0) == 0;
+  Controller& leader = a_leads ? a : b;
+  Controller& follower = a_leads ? b : a;
+  EXPECT_NE(leader.Get("/readyz").body.find("leading"), std::string::npos);
+  EXPECT_NE(follower.Get("/readyz").body.find("waiting for the Lease"), std::string::npos);
+
+  CreateSynchronization("first");
+  WaitForNotImplemented("synchronization", "first");
+  EXPECT_GE(leader.Reconciles("synchronization"), 1);
+  EXPECT_EQ(follower.Reconciles("synchronization"), 0) << "the follower reconciled";
+
+  // SIGTERM: the leader finishes, releases the Lease and exits 0 well before SIGKILL.
+  const auto stop_start = std::chrono::steady_clock::now();
+  leader.process().Stop();
+  const auto stop_time = std::chrono::steady_clock::now() - stop_start;
+  EXPECT_EQ(leader.process().ExitDescription().value_or("running"), "exit status 0")
+      << leader.process().LogTail();
+  EXPECT_LT(stop_time, std::chrono::seconds{10});
+  const std::string leader_log = leader.Log();
+  EXPECT_NE(leader_log.find("signal received; shutting down gracefully"), std::string::npos);
+  EXPECT_NE(leader_log.find("released leadership"), std::string::npos) << leader_log;
+
+  // Released, so the follower takes over within a retry period, not a lease duration.
+  const std::string follower_prefix = a_leads ? "instance-b_" : "instance-a_";
+  ro::testenv::WaitFor([&] { return LeaseHolder("synchronization-controller").rfind(follower_prefix, 0) == 0; },
+                       std::chrono::seconds{30}, "the follower to take the Lease");
+  CreateSynchronization("second");
+  WaitForNotImplemented("synchronization", "second");
+  ro::testenv::WaitFor([&] { return follower.Reconciles("synchronization") >= 1; }, kTimeout,
+                       "the new leader to reconcile");
+
+  follower.process().Stop();
+  EXPECT_EQ(follower.process().ExitDescription().value_or("running"), "exit status 0");
+}
+
+TEST_F(RuntimeTest, LosingTheLeaseExitsWithStatusOne) {
+  Controller c("synchronization-controller", *cluster_, dir_->path(), "loser",
+               kFastLeaderElection);
+  ro::testenv::WaitFor([] { return LeaseHolder("synchronization-controller").rfind("loser_", 0) == 0; },
+                       kTimeout, "the Lease to be held");
+  // Someone else writes the Lease: renewals fail until the renew deadline passes.
+  cluster_->Kubectl({"-n", kLeaseNamespace, "patch", "lease", "synchronization-controller",
+                     "--type=merge", "-p",
+                     R"({"spec":{"holderIdentity":"intruder","leaseDurationSeconds":60}})"});
+  ro::testenv::WaitFor([&] { return !c.process().Running(); }, kTimeout,
+                       "the controller to exit after losing the Lease");
+  EXPECT_EQ(c.process().ExitDescription().value_or("running"), "exit status 1");
+  EXPECT_NE(c.Log().find("leader election lost"), std::string::npos) << c.Log();
+}
+
+TEST_F(RuntimeTest, ReadyzFlipsOnceTheInformersHaveSyncedAndMetricsCountReconciles) {
+  // The SynchronizationPlan CRD is not installed yet: the informer cannot list.
+  Controller c("synchronizationplan-controller", *cluster_, dir_->path(), "solo", {});
+  const HttpAnswer before = c.Get("/readyz");
+  EXPECT_EQ(before.status, 503);
+  EXPECT_NE(before.body.find("[-]informers"), std::string::npos) << before.body;
+  EXPECT_NE(before.body.find("[!]license missing"), std::string::npos) << before.body;
+  EXPECT_EQ(c.Get("/healthz").status, 200);
+
+  cluster_->Kubectl({"apply", "-f",
+                     (ro::testenv::SourceDir() /
+                      "deploy/crds/automation.astronetes.io_synchronizationplans.yaml")
+                         .string()});
+  c.WaitReady();
+  EXPECT_NE(c.Get("/readyz").body.find("[+]informers ok"), std::string::npos);
+
+  const json run = {
+      {"apiVersion", "automation.astronetes.io/v1alpha1"},
+      {"kind", "SynchronizationPlan"},
+      {"metadata", {{"name", "run-1"}, {"namespace", kNamespace}}},
+      {"spec",
+       {{"schedule", "0 * * * *"},
+        {"template",
+         {{"spec",
+           {{"plugin", "zookeeper-to-zookeeper-nodes"},
+            {"config",
+             {{"sourceName", "zookeeper-source"},
+              {"destinationName", "zookeeper-destination"},
+              {"rootPath", "/test"}}}}}}}}}};
+  cluster_->Kubectl({"apply", "-f", "-"}, run.dump());
+  WaitForNotImplemented("synchronizationplan", "run-1");
+
+  ro::testenv::WaitFor([&] { return c.Reconciles("synchronizationplan") >= 1; }, kTimeout,
+                       "a counted reconcile");
+  const std::string page = c.Get("/metrics").body;
+  EXPECT_GE(Sample(page, R"(controller_runtime_reconcile_total{controller="synchronizationplan",result="success"})"),
+            1)
+      << page;
+  EXPECT_EQ(Sample(page, R"(controller_runtime_reconcile_errors_total{controller="synchronizationplan"})"), 0);
+  EXPECT_GE(Sample(page, R"(controller_runtime_reconcile_time_seconds_count{controller="synchronizationplan"})"),
+            1);
+  EXPECT_GE(Sample(page, R"(workqueue_depth{name="synchronizationplan"})"), 0) << page;
+
+  // Without leader election a SIGTERM stops it cleanly too.
+  c.process().Stop();
+  EXPECT_EQ(c.process().ExitDescription().value_or("running"), "exit status 0");
+  EXPECT_NE(c.Log().find("\"msg\":\"stopped\""), std::string::npos);
+}
+
+}  // namespace
