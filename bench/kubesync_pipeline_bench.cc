@@ -1,0 +1,348 @@
+// The Kubesync pipeline against harness servers (two kube-apiservers + etcd, NATS
+// JetStream, Redis), the components running as the real `kubesync` binary. Prints:
+//   - the raw create rate of the destination apiserver for a direct client (N parallel
+//     keep-alive workers through DynamicClient, rate limiting off), the reference;
+//   - the initial sync of `objects` ConfigMaps (objects/s, and % of the raw rate);
+//   - the replication lag p50/p99/max at a steady 200 changes/s (source write returned
+//     -> the destination's watch delivers the change);
+//   - a no-op resync of every object (seconds, and writes the destination apiserver
+//     counted: must be 0);
+//   - the peak RSS (VmHWM) of each component.
+// Targets (docs/kubesync.md): initial sync >= 80 % of the raw rate, lag p99 <= 250 ms,
+// RSS <= 100 MiB per component at 10k objects. Asserts nothing.
+//
+//   kubesync_pipeline_bench [objects=10000] [workers=32] [lag_seconds=30]
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ro/common/time.h"
+#include "ro/kube/client.h"
+#include "ro/kube/config.h"
+#include "ro/kube/errors.h"
+#include "ro/kubesync/component.h"
+#include "ro/kubesync/envelope.h"
+#include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/redis_state.h"
+#include "ro/kubesync/stats.h"
+#include "ro/testenv/testenv.h"
+#include "ro/testsupport/kubesync_process.h"
+
+namespace {
+
+namespace te = ro::testenv;
+namespace ts = ro::testsupport;
+using nlohmann::json;
+using ro::kube::GroupVersionResource;
+using Steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+const GroupVersionResource kConfigMaps{"", "v1", "configmaps"};
+const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
+// ConfigMaps per namespace of the synced set (a realistic spread over namespaces).
+constexpr int kPerNamespace = 1000;
+// Steady change rate of the lag measurement (the chaos test's rate).
+constexpr int kChangesPerSecond = 200;
+
+double Seconds(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::unique_ptr<ro::kube::DynamicClient> Client(const te::KubeCluster& cluster) {
+  ro::kube::RestConfig config = ro::kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
+  config.qps = 0;  // rate limiting off
+  return std::make_unique<ro::kube::DynamicClient>(std::move(config));
+}
+
+json ConfigMap(const std::string& ns, const std::string& name) {
+  json data = json::object();
+  for (int i = 0; i < 8; ++i) data["key-" + std::to_string(i)] = "value-" + std::to_string(i) + "-" + name;
+  return {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", name}, {"namespace", ns}}}, {"data", data}};
+}
+
+void CreateNamespace(ro::kube::DynamicClient& client, const std::string& name, json labels) {
+  client.Create(kNamespaces, "", {{"apiVersion", "v1"}, {"kind", "Namespace"},
+                                  {"metadata", {{"name", name}, {"labels", std::move(labels)}}}});
+}
+
+// Creates `count` ConfigMaps (names <prefix>-<i>, spread over `namespaces`) with `workers`
+// parallel workers sharing one client; returns the elapsed time.
+Steady::duration CreateMany(ro::kube::DynamicClient& client, const std::vector<std::string>& namespaces, int count,
+                            int workers, const std::string& prefix) {
+  std::atomic<int> next{0};
+  const auto start = Steady::now();
+  std::vector<std::jthread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&] {
+      for (int i = next++; i < count; i = next++) {
+        const std::string& ns = namespaces[static_cast<std::size_t>(i) % namespaces.size()];
+        client.Create(kConfigMaps, ns, ConfigMap(ns, prefix + "-" + std::to_string(i)));
+      }
+    });
+  }
+  threads.clear();
+  return Steady::now() - start;
+}
+
+// ConfigMaps in `namespaces` (one limit=1 list per namespace: the server counts).
+long CountConfigMaps(ro::kube::DynamicClient& client, const std::vector<std::string>& namespaces) {
+  long total = 0;
+  for (const std::string& ns : namespaces) {
+    ro::kube::ListOptions options;
+    options.limit = 1;
+    const ro::kube::ObjectList page = client.List(kConfigMaps, ns, options);
+    total += static_cast<long>(page.items.size()) + page.remaining_item_count.value_or(0);
+  }
+  return total;
+}
+
+// Sum of apiserver_request_total for ConfigMap writes (POST, PUT, PATCH, DELETE).
+double ConfigMapWrites(ro::kube::DynamicClient& client) {
+  const json metrics = client.RawGet("/metrics");
+  std::istringstream in(metrics.is_string() ? metrics.get<std::string>() : std::string());
+  double total = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("apiserver_request_total{", 0) != 0 || line.find("resource=\"configmaps\"") == std::string::npos) {
+      continue;
+    }
+    for (const char* verb : {"verb=\"POST\"", "verb=\"PUT\"", "verb=\"PATCH\"", "verb=\"DELETE\""}) {
+      if (line.find(verb) != std::string::npos) total += std::strtod(line.substr(line.rfind(' ') + 1).c_str(), nullptr);
+    }
+  }
+  return total;
+}
+
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const auto index = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1));
+  return values[index];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int objects = argc > 1 ? std::atoi(argv[1]) : 10000;
+  const int workers = argc > 2 ? std::atoi(argv[2]) : 32;
+  const int lag_seconds = argc > 3 ? std::atoi(argv[3]) : 30;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  ro::kubesync::OpenNatsLibrary();
+
+  std::printf("starting servers...\n");
+  auto source_future = std::async(std::launch::async, [] {
+    te::KubeClusterOptions options;
+    options.name = "source";
+    return std::make_unique<te::KubeCluster>(options);
+  });
+  te::KubeClusterOptions destination_options;
+  destination_options.name = "destination";
+  auto destination = std::make_unique<te::KubeCluster>(destination_options);
+  auto source = source_future.get();
+  te::NatsServer nats;
+  te::RedisServer redis;
+  auto src = Client(*source);
+  auto dst = Client(*destination);
+
+  // 1. The reference: raw create rate of the destination apiserver.
+  const int raw_count = std::min(objects, 3000);
+  CreateNamespace(*dst, "raw", json::object());
+  const auto raw_took = CreateMany(*dst, {"raw"}, raw_count, workers, "raw");
+  const double raw_rate = raw_count / Seconds(raw_took);
+  std::printf("%-52s %8.0f objects/s (%d creates, %d workers)\n", "raw create rate, destination apiserver", raw_rate,
+              raw_count, workers);
+
+  // 2. The source data set.
+  std::vector<std::string> namespaces;
+  for (int i = 0; i * kPerNamespace < objects; ++i) namespaces.push_back("bench-" + std::to_string(i));
+  for (const std::string& ns : namespaces) {
+    CreateNamespace(*src, ns, {{"sync", "true"}});
+    CreateNamespace(*dst, ns, json::object());
+  }
+  const auto seed_took = CreateMany(*src, namespaces, objects, workers, "cm");
+  std::printf("%-52s %8.0f objects/s (%d creates)\n", "raw create rate, source apiserver (seeding)",
+              objects / Seconds(seed_took), objects);
+
+  te::TempDir dir("kubesync-bench");
+  const json spec = {
+      {"sourceName", "source"},
+      {"destinationName", "destination"},
+      {"replication",
+       {{"resources", json::array({{{"version", "v1"},
+                                    {"resource", "configmaps"},
+                                    {"filters", {{"namespaceSelector", {{"matchLabels", {{"sync", "true"}}}}}}}}})}}},
+      {"components", {{"synchronizer", {{"concurrentTasks", workers}}}}}};
+  const auto config_path = dir.path() / "bench.json";
+  ts::WriteKubesyncConfig(config_path, ts::MakeKubesyncConfig("dr-config", "bench", spec, *source, *destination,
+                                                              nats.url(), redis.address()));
+  ts::KubesyncPipeline pipeline(config_path, dir.path());
+
+  // 3. Initial sync: from starting the components to every object at the destination.
+  const auto sync_start = Steady::now();
+  pipeline.StartAll();
+  te::WaitFor([&] { return CountConfigMaps(*dst, namespaces) >= objects; }, 30min, "the initial sync", 200ms);
+  const double sync_rate = objects / Seconds(Steady::now() - sync_start);
+  std::printf("%-52s %8.0f objects/s (%.0f %% of raw; %d objects in %.1f s, incl. start-up)\n",
+              "initial sync", sync_rate, 100.0 * sync_rate / raw_rate, objects, Seconds(Steady::now() - sync_start));
+  {
+    // The synchronizer's own view: first to last create (its log timestamps).
+    std::vector<std::chrono::system_clock::time_point> creates;
+    for (const json& line : pipeline["synchronizer"].LogLines()) {
+      if (line.value("msg", "") == "object created in cluster") {
+        creates.push_back(ro::common::ParseRfc3339(line.value("timestamp", "")));
+      }
+    }
+    if (creates.size() > 1) {
+      const double span = std::chrono::duration<double>(creates.back() - creates.front()).count();
+      std::printf("%-52s %8.0f objects/s (%.0f %% of raw; first to last create, %.1f s)\n",
+                  "initial sync, steady create rate", static_cast<double>(creates.size()) / span,
+                  100.0 * static_cast<double>(creates.size()) / span / raw_rate, span);
+    }
+  }
+
+  // 4. Lag at a steady change rate: source update returned -> destination watch event.
+  ro::kubesync::PipelineNames names("dr-config", "bench");
+  ro::kubesync::RedisState state(redis.address(), names.redis_prefix());
+  const auto histogram_before = ro::kubesync::ReadStats(state).lag[kConfigMaps.ToString()].buckets;
+  std::mutex mu;
+  std::map<long, Steady::time_point> written;  // seq -> when the source write returned
+  std::vector<double> lags_ms;
+  std::stop_source stop_watch;
+  ro::kube::ListOptions one;
+  one.limit = 1;
+  const std::string watch_from = dst->List(kConfigMaps, "", one).resource_version;
+  std::jthread watcher([&] {
+    ro::kube::WatchOptions options;
+    options.resource_version = watch_from;
+    auto watch_client = Client(*destination);
+    try {
+      watch_client->Watch(kConfigMaps, "", options, [&](ro::kube::WatchEvent&& event) {
+        const auto now = Steady::now();
+        const json& data = event.object["data"];
+        if (!data.contains("seq")) return;
+        const long seq = std::stol(data["seq"].get<std::string>());
+        std::lock_guard lock(mu);
+        const auto it = written.find(seq);
+        if (it == written.end()) return;
+        lags_ms.push_back(std::max(0.0, std::chrono::duration<double, std::milli>(now - it->second).count()));
+        written.erase(it);
+      }, stop_watch.get_token());
+    } catch (const std::exception& e) {
+      std::printf("destination watch ended: %s\n", e.what());
+    }
+  });
+  std::atomic<long> seq{0};
+  {
+    constexpr int kLagWriters = 4;
+    std::vector<std::jthread> writers;
+    const auto end = Steady::now() + std::chrono::seconds(lag_seconds);
+    for (int w = 0; w < kLagWriters; ++w) {
+      writers.emplace_back([&, w] {
+        std::mt19937 rng(static_cast<unsigned>(w));
+        const auto period = std::chrono::duration_cast<Steady::duration>(
+            std::chrono::duration<double>(static_cast<double>(kLagWriters) / kChangesPerSecond));
+        auto next = Steady::now();
+        while (next < end) {
+          const int i = std::uniform_int_distribution<int>(0, objects - 1)(rng);
+          const std::string& ns = namespaces[static_cast<std::size_t>(i) % namespaces.size()];
+          const long n = seq++;
+          src->Patch(kConfigMaps, ns, "cm-" + std::to_string(i), ro::kube::PatchType::kMergePatch,
+                     json{{"data", {{"seq", std::to_string(n)}}}}.dump());
+          {
+            std::lock_guard lock(mu);
+            written[n] = Steady::now();
+          }
+          next += period;
+          std::this_thread::sleep_until(next);  // pacing the load generator
+        }
+      });
+    }
+  }
+  te::WaitFor([&] {
+    std::lock_guard lock(mu);
+    return written.empty();
+  }, 60s, "every change at the destination", 50ms);
+  stop_watch.request_stop();
+  watcher = std::jthread();
+  std::printf("%-52s p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu changes in %d s)\n",
+              "replication lag at 200 changes/s", Percentile(lags_ms, 0.5), Percentile(lags_ms, 0.99),
+              Percentile(lags_ms, 1.0), lags_ms.size(), lag_seconds);
+  {
+    // The synchronizer's histogram (observedAt at the listener -> applied), this phase
+    // only: the bucket bounds that hold the 50th and 99th percentile.
+    std::map<double, std::uint64_t> after;
+    std::uint64_t total = 0;
+    const auto read = [&] {
+      after = ro::kubesync::ReadStats(state).lag[kConfigMaps.ToString()].buckets;
+      total = 0;
+      for (auto& [bound, count] : after) {
+        const auto it = histogram_before.find(bound);
+        count -= it == histogram_before.end() ? 0 : it->second;
+        total += count;
+      }
+      return total >= lags_ms.size();
+    };
+    try {
+      te::WaitFor(read, 10s, "the synchronizer's statistics flushed", 100ms);  // flushed every 500 ms
+    } catch (const te::WaitTimeout&) {
+      // Report what was flushed.
+    }
+    const auto quantile = [&](double q) {
+      std::uint64_t seen = 0;
+      for (const auto& [bound, count] : after) {
+        seen += count;
+        if (static_cast<double>(seen) >= q * static_cast<double>(total)) return bound * 1000.0;
+      }
+      return -1.0;
+    };
+    std::printf("%-52s p50 <= %.0f ms, p99 <= %.0f ms (%llu applied; listener -> synchronizer)\n",
+                "replication lag, synchronizer histogram", quantile(0.5), quantile(0.99),
+                static_cast<unsigned long long>(total));
+  }
+
+  // 5. A no-op resync of everything: restart the listener without its resume points.
+  ts::KubesyncProcess& listener = pipeline["events-listener"];
+  listener.Stop();
+  state.Delete("rv:" + kConfigMaps.ToString());
+  auto probe = ro::kubesync::NatsConnection::Connect(nats.url(), "bench-probe");
+  const std::uint64_t seq_before = probe->GetStreamState(names.stream()).last_sequence;
+  const double writes_before = ConfigMapWrites(*dst);
+  const auto resync_start = Steady::now();
+  listener.Start();
+  te::WaitFor(
+      [&] {
+        const auto stream = probe->GetStreamState(names.stream());
+        const auto processor = probe->GetConsumerState(names.stream(), "processor");
+        const auto synchronizer = probe->GetConsumerState(names.stream(), "synchronizer");
+        return stream.last_sequence >= seq_before + 2 * static_cast<std::uint64_t>(objects) &&
+               stream.messages == 0 && processor.num_pending == 0 && processor.num_ack_pending == 0 &&
+               synchronizer.num_pending == 0 && synchronizer.num_ack_pending == 0;
+      },
+      30min, "the resync drained", 50ms);
+  const double resync_seconds = Seconds(Steady::now() - resync_start);
+  const double writes = ConfigMapWrites(*dst) - writes_before;
+  std::printf("%-52s %8.1f s, %.0f writes at the destination (%d objects, incl. listener start-up)\n",
+              "no-op resync", resync_seconds, writes, objects);
+
+  // 6. Memory.
+  for (const char* component : {"events-listener", "processor", "synchronizer", "reconciler"}) {
+    const auto kb = pipeline[component].PeakRssKb();
+    std::printf("%-52s %8.1f MiB\n", (std::string("peak RSS (VmHWM) ") + component).c_str(),
+                kb ? static_cast<double>(*kb) / 1024.0 : -1.0);
+  }
+  pipeline.StopAll();
+  probe.reset();
+  ro::kubesync::CloseNatsLibrary();
+  return 0;
+}

@@ -1,0 +1,108 @@
+// The Kubesync event envelope: one JetStream message of the events and apply subjects
+// (docs/kubesync.md, "The event envelope"), and the names of one LiveSynchronization's
+// wire resources (stream, subjects, Redis key prefix; docs/kubesync.md, "Data flow").
+//
+//   {"v":1,"type":"upsert","resync":false,"gvr":"apps/v1/deployments",
+//    "observedAt":1700000000123456789,"object":{...},"pruned":false}
+//
+// This header includes the full <nlohmann/json.hpp> (an exception to the json_fwd rule,
+// like ro/kube/client.h): Envelope holds the Kubernetes object by value so that Decode can
+// move it out of the parsed message and a component can transform it in place.
+#pragma once
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/kube/gvr.h"
+
+namespace ro::kubesync {
+
+// "upsert": the object exists with this state (create or update at the destination).
+// "delete": the object is gone (or must be absent); `object` is its last known state.
+enum class EventType { kUpsert, kDelete };
+
+// "upsert" / "delete".
+std::string_view ToString(EventType type);
+
+// One pipeline event. Plain value type; moving is cheap (the object is moved, not copied).
+struct Envelope {
+  // Wire format version written by Encode and the only one Decode accepts.
+  static constexpr int kVersion = 1;
+
+  EventType type = EventType::kUpsert;
+  // True when produced by a periodic or post-410 full resync (additive reconciliation).
+  bool resync = false;
+  kube::GroupVersionResource gvr;
+  // When the events listener saw the event (nanosecond precision on the wire: unix ns).
+  // Replication lag = apply time - observed_at.
+  std::chrono::system_clock::time_point observed_at{};
+  // Full source object (upsert) or last known state (delete); on the apply subject the
+  // destination form. Must be a JSON object.
+  nlohmann::json object;
+  // True for a delete produced by the reconciler (subtractive reconciliation).
+  bool pruned = false;
+};
+
+// Malformed envelope: not JSON, not an object, a missing or mistyped field, or an unknown
+// version. Never retryable: a consumer logs it, counts it and terminates the message.
+// field() names the offending member ("v", "type", "gvr", "observedAt", "object",
+// "resync", "pruned"), empty when the message is not a JSON object at all.
+class DecodeError : public std::runtime_error {
+ public:
+  DecodeError(std::string field, const std::string& message);
+  const std::string& field() const noexcept { return field_; }
+
+ private:
+  std::string field_;
+};
+
+// Compact JSON in the member order shown above (no whitespace). Serializes `object`
+// directly into the output (no copy of the object). Throws std::invalid_argument when
+// `object` is not a JSON object or observed_at is before the Unix epoch, and
+// nlohmann::json::type_error when the object holds invalid UTF-8 (cannot happen for
+// objects parsed from the apiserver).
+std::string Encode(const Envelope& envelope);
+
+// Parses `data` once and moves the object out of the parse tree. Required members: "v"
+// (must equal kVersion), "type", "gvr" (the GroupVersionResource::ToString form),
+// "observedAt" (non-negative integer, unix ns), "object" (a JSON object). "resync" and
+// "pruned" default to false when absent. Unknown members are ignored (forward compatible
+// within one version). Throws DecodeError.
+Envelope Decode(std::string_view data);
+
+// Names of one LiveSynchronization's wire resources, all derived from its stable id.
+// Value type; construction validates nothing beyond the id sanitizing.
+class PipelineNames {
+ public:
+  // `<namespace>.<name>` with every character outside [A-Za-z0-9_-] replaced by '_'
+  // (the id is one NATS subject token per part and a Redis key segment).
+  PipelineNames(std::string_view live_sync_namespace, std::string_view live_sync_name);
+
+  // "<namespace>.<name>" sanitized, e.g. "dr-config.pre".
+  const std::string& id() const { return id_; }
+  // JetStream stream "KS_<id>" with '.' replaced by '_' (stream names may not hold '.').
+  std::string stream() const;
+  // The stream's subjects: {events_subject(), apply_subject()}. Deliberately NOT the
+  // wildcard "ks.<id>.>": JetStream stores every publish on a stream subject, so a
+  // wildcard would also capture (and keep, unconsumed) the core-NATS control messages.
+  std::vector<std::string> stream_subjects() const;
+  // "ks.<id>.events": listener and reconciler publish, processor consumes.
+  std::string events_subject() const;
+  // "ks.<id>.apply": processor publishes, synchronizer consumes.
+  std::string apply_subject() const;
+  // "ks.<id>.control": core NATS only (NatsConnection::PublishCore / Subscribe), at most
+  // once; carries "reconcile-now". Not part of the stream.
+  std::string control_subject() const;
+  // Redis key prefix "ks:<id>" (RedisState's key_prefix).
+  std::string redis_prefix() const;
+
+ private:
+  std::string id_;
+};
+
+}  // namespace ro::kubesync

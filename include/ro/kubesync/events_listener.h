@@ -1,0 +1,80 @@
+// The events listener (docs/kubesync.md, "Components"; manual 6.2.7 "Events listener",
+// resynchronization document "Additive reconciliation"): turns the source cluster's
+// changes into envelopes on ks.<id>.events.
+//
+//   per configured GVR: list (paged) + reflector (watch, no object cache) --> publish
+//       start without a resume point: every object as a resync upsert, page by page,
+//                       then "reconcile-now"; the reflector watches from the list's version
+//       watch event   -> upsert / delete (acked by JetStream before the next one)
+//       410 Gone      -> the reflector relists: every object as a resync upsert, then
+//                        "reconcile-now"
+//   resume points     -> Redis ks:<id>:rv:<gvr>, only versions whose events are stored
+//   namespace labels changed -> that namespace's objects re-published + "reconcile-now"
+//   every resyncPeriod -> the full state re-published (additive reconciliation)
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stop_token>
+#include <vector>
+
+#include "ro/kube/client.h"
+#include "ro/kubesync/component.h"
+#include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/redis_state.h"
+#include "ro/kubesync/stats.h"
+
+namespace ro::kubesync {
+
+class DurablePublisher;
+
+struct EventsListenerOptions {
+  // Delay between seeing a namespace's labels change and re-publishing its objects:
+  // gives the processor's own namespace informer (watching the same apiserver) time to
+  // see the same change before the re-published events reach it. Several changes within
+  // the delay are re-published once.
+  std::chrono::milliseconds namespace_republish_delay{1000};
+  // How often the reflectors' durable resourceVersions are written to Redis. Older
+  // stored versions only cost re-published (duplicate, harmless) events after a restart.
+  std::chrono::milliseconds checkpoint_interval{500};
+};
+
+// Run() on one thread; Ready() from any thread.
+class EventsListener final : public Component {
+ public:
+  // Every reference must outlive the listener.
+  EventsListener(const PipelineContext& context, kube::DynamicClient& source, NatsConnection& nats,
+                 RedisState& redis, StatsRecorder& stats, EventsListenerOptions options = {});
+  ~EventsListener() override;
+
+  void Run(std::stop_token stop) override;
+  // True once every reflector runs and the namespace informer has synced.
+  bool Ready() const override { return ready_.load(); }
+
+ private:
+  class GvrWatch;
+
+  // Discovery of the configured GVRs (manual's "reading server groups and resources"
+  // lines); retried until it works or stop. Returns false when stopped.
+  bool Discover(std::stop_token stop);
+  void PeriodicResync(std::stop_token stop);
+  void Checkpoint();
+  void RequestReconcile();
+  // Publishes every object of `gvr` in `ns` ("" = all) as resync upserts and waits until
+  // they are stored. Returns false when stopped first. Throws ApiError/TransportError.
+  bool Republish(const GvrWatch& watch, const std::string& ns, DurablePublisher& publisher,
+                 std::stop_token stop);
+
+  const PipelineContext& context_;
+  kube::DynamicClient& source_;
+  NatsConnection& nats_;
+  RedisState& redis_;
+  StatsRecorder& stats_;
+  const EventsListenerOptions options_;
+
+  std::vector<std::unique_ptr<GvrWatch>> watches_;  // built by Run() before threads start
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace ro::kubesync

@@ -1,0 +1,103 @@
+// The configuration file of the `kubesync` binary (docs/kubesync.md, "Configuration
+// file"): which LiveSynchronization a component works for, its spec.config verbatim, the
+// two clusters, the optional bucket and the NATS/Redis addresses. The LiveSynchronization
+// controller writes it (ToJson) into a Secret mounted by every component; the components
+// read it (LoadKubesyncConfig).
+//
+//   {"liveSynchronization": {"namespace", "name", "uid"},
+//    "config": <spec.config verbatim>,
+//    "sourceCluster": {"name", "namespace", "uid", "resourceVersion", "kubeconfigPath"},
+//    "destinationCluster": {... same ...},
+//    "bucket": null | {"name", "namespace", "uid", "resourceVersion", "provider",
+//                      "endpoint", "useSSL", "region", "bucketName",
+//                      "credentialsPath" | ("accessKeyID", "secretAccessKey")},
+//    "natsUrl": "nats://127.0.0.1:4222", "redisAddr": "127.0.0.1:6379"}
+//
+// Secrets (bucket keys, kubeconfigs) never appear in log fields: BucketRef's
+// credentials are only handed to the S3 client.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "ro/plugins/s3_client.h"
+
+namespace ro::kubesync {
+
+// The file is missing, not JSON, or a field is missing or has the wrong type. field()
+// names it as a path ("sourceCluster.kubeconfigPath", "bucket.provider"), "" for the
+// file as a whole.
+class KubesyncConfigError : public std::runtime_error {
+ public:
+  KubesyncConfigError(std::string field, const std::string& message);
+  const std::string& field() const noexcept { return field_; }
+
+ private:
+  std::string field_;
+};
+
+// Identity of a Kubernetes object for log fields (manual 6.2.4 sourceCluster, bucket).
+struct ObjectIdentity {
+  std::string name;
+  std::string ns;
+  std::string uid;
+  std::string resource_version;
+};
+
+// A KubernetesCluster asset and how to reach it.
+struct ClusterRef {
+  ObjectIdentity identity;
+  // A kubeconfig file (the KubernetesCluster's secret, key kubeconfig.yaml, mounted).
+  std::string kubeconfig_path;
+};
+
+// The Bucket asset of spec.config.bucketName and its connection settings.
+struct BucketRef {
+  ObjectIdentity identity;
+  // "generic" (spec.generic), "awsS3" or "gcpCloudStorage" (manual 9.1).
+  std::string provider = "generic";
+  std::string endpoint;     // host[:port], generic only
+  bool use_ssl = true;      // generic only
+  std::string region;       // awsS3 (required); others: optional signing-region override
+  std::string bucket_name;  // the object-store bucket
+  // Either a directory holding the files `accessKeyID` and `secretAccessKey` (the
+  // Bucket's Secret mounted as a volume; wins when set) or the keys inline.
+  std::string credentials_path;
+  std::string access_key_id;
+  std::string secret_access_key;
+};
+
+// One component's view of its LiveSynchronization. Plain value type.
+struct KubesyncConfig {
+  ObjectIdentity live_synchronization;  // namespace, name, uid (resource_version unused)
+  // spec.config of the LiveSynchronization, verbatim (ParseLiveSyncConfig's input).
+  std::shared_ptr<const nlohmann::json> spec_config;
+  ClusterRef source_cluster;
+  ClusterRef destination_cluster;
+  std::optional<BucketRef> bucket;
+  std::string nats_url = "nats://127.0.0.1:4222";
+  std::string redis_addr = "127.0.0.1:6379";
+};
+
+// Parses the JSON document above. Required: liveSynchronization.namespace/name,
+// config (an object), both clusters' name and kubeconfigPath, and for a bucket its
+// provider, bucketName and credentials. Throws KubesyncConfigError.
+KubesyncConfig KubesyncConfigFromJson(const nlohmann::json& document);
+
+// Reads and parses the file at `path`. Throws KubesyncConfigError.
+KubesyncConfig LoadKubesyncConfig(const std::string& path);
+
+// The JSON document (the writer's side); KubesyncConfigFromJson reads it back to the
+// same values.
+nlohmann::json ToJson(const KubesyncConfig& config);
+
+// The S3 client configuration of `bucket`, credentials read from credentials_path when
+// set. Throws KubesyncConfigError (unreadable credentials, unknown provider) or
+// plugins::S3ConfigError (bad endpoint).
+plugins::S3Config BucketS3Config(const BucketRef& bucket);
+
+}  // namespace ro::kubesync

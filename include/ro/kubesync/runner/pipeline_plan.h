@@ -1,0 +1,147 @@
+// What a LiveSynchronization runs (docs/livesynchronization.md, "Components"): the
+// pipeline parts of manual 6.2.7 with their settings (spec.config.components, 6.2.6),
+// and the `kubesync` configuration file they share (docs/kubesync.md, "Configuration
+// file"). Pure rendering shared by every ComponentRunner; only the launcher differs
+// (Deployments in the cluster, or local processes).
+//
+//   PipelineInputs (resolved by the controller: clusters, kubeconfigs, bucket, keys)
+//     -> PlanPipeline          which parts, how many replicas, which settings
+//     -> ConfigFor(Placement)  the kubesync configuration file for one launcher
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ro/kubesync/component.h"
+#include "ro/kubesync/kubesync_config.h"
+#include "ro/plugins/kubernetes/component_config.h"
+#include "ro/plugins/kubernetes/live_sync_config.h"
+
+namespace ro::kubesync::runner {
+
+// The processes of one LiveSynchronization (manual 6.2.7), in start order: the two
+// servers first, then the kubesync components.
+enum class PipelinePart {
+  kNats,
+  kRedis,
+  kEventsListener,
+  kProcessor,
+  kSynchronizer,
+  kReconciler,
+  kMetricsExporter,
+};
+
+// Every part, in start order.
+const std::vector<PipelinePart>& AllPipelineParts();
+
+// The status name, as spec.config.components names it: "nats", "redis",
+// "eventsListener", "processor", "synchronizer", "reconciler", "metricsExporter".
+std::string_view PartName(PipelinePart part);
+// The object-name suffix: "<ls>-<suffix>" ("nats", "redis", "eventslistener",
+// "processor", "synchronizer", "reconciler", "metricsexporter").
+std::string_view PartSuffix(PipelinePart part);
+// The spec.config.components key of the part.
+plugins::kubernetes::ComponentKind ComponentKindOf(PipelinePart part);
+// The `kubesync` subcommand running the part; nullopt for NATS and Redis.
+std::optional<ComponentId> KubesyncComponentOf(PipelinePart part);
+// True for the parts that carry data flow and stop when suspended (events listener,
+// processor, synchronizer, reconciler). NATS, Redis and the metrics exporter keep
+// running while suspended, so nothing queued or recorded is lost.
+bool IsPipelineComponent(PipelinePart part);
+
+// "<ls name>-<PartSuffix>", the name of every object (or process group) of a part.
+std::string PartObjectName(std::string_view ls_name, PipelinePart part);
+
+// The Bucket of spec.config.bucketName, resolved (manual 5.3, 6.2.3), with its keys.
+struct BucketInputs {
+  ObjectIdentity identity;            // the Bucket object
+  std::string provider = "generic";   // "generic" | "awsS3" | "gcpCloudStorage"
+  std::string endpoint;               // generic: host[:port]
+  bool use_ssl = false;               // generic
+  std::string region;                 // awsS3
+  std::string bucket_name;            // the object-store bucket
+  std::string access_key_id;
+  std::string secret_access_key;
+};
+
+// Everything the controller resolved for one LiveSynchronization. Plain value type.
+struct PipelineInputs {
+  ObjectIdentity live_synchronization;  // namespace, name, uid
+  // spec.config, verbatim (written into the configuration file). Never null.
+  std::shared_ptr<const nlohmann::json> spec_config;
+  ObjectIdentity source_cluster;       // the KubernetesCluster objects
+  ObjectIdentity destination_cluster;
+  std::string source_kubeconfig;       // content of their Secrets' kubeconfig.yaml
+  std::string destination_kubeconfig;
+  std::optional<BucketInputs> bucket;  // set when spec.config.bucketName is
+  bool suspended = false;              // spec.suspend
+};
+
+// One part as it should run.
+struct PartPlan {
+  PipelinePart part = PipelinePart::kNats;
+  // Desired replicas: components.<part>.replicas, 0 for a pipeline component while
+  // suspended, always 1 for NATS and Redis (single servers; clustering them is not
+  // supported, so the field is ignored for them).
+  std::int32_t replicas = 1;
+  // components.<part> with defaults (log level, pull policy, resources).
+  plugins::kubernetes::ComponentConfig settings;
+};
+
+// The whole component set of one LiveSynchronization. Plain value type.
+struct PipelinePlan {
+  PipelineInputs inputs;
+  plugins::kubernetes::ObservabilityConfig observability;
+  // The parts that exist, in start order: NATS, Redis, the four pipeline components,
+  // and the metrics exporter only when observability.enabled.
+  std::vector<PartPlan> parts;
+
+  // The plan of `part`, or nullptr when it is not part of the set.
+  const PartPlan* Find(PipelinePart part) const;
+  // The LiveSynchronization's namespace/name.
+  kube::ObjectKey key() const;
+};
+
+// Builds the plan from the inputs and the parsed spec.config (pure).
+PipelinePlan PlanPipeline(PipelineInputs inputs, const plugins::kubernetes::LiveSyncConfig& config);
+
+// File names inside the directory a launcher gives the configuration and credentials
+// (the Secret's keys in the Deployments; files in the runtime dir for local processes).
+inline constexpr std::string_view kConfigFile = "config.json";
+inline constexpr std::string_view kSourceKubeconfigFile = "source-kubeconfig.yaml";
+inline constexpr std::string_view kDestinationKubeconfigFile = "destination-kubeconfig.yaml";
+// The names BucketRef::credentials_path expects (kubesync_config.h).
+inline constexpr std::string_view kAccessKeyIdFile = "accessKeyID";
+inline constexpr std::string_view kSecretAccessKeyFile = "secretAccessKey";
+
+// Where one launcher puts things.
+struct Placement {
+  // Directory holding the files above (e.g. "/etc/kubesync").
+  std::string files_dir;
+  std::string nats_url;    // "nats://<ls>-nats:4222"
+  std::string redis_addr;  // "<ls>-redis:6379"
+};
+
+// The configuration file's content (kubesync_config.h) for `placement`: kubeconfig
+// paths and the bucket's credentials_path point into files_dir; no secret is inline.
+KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement);
+
+// The files a launcher writes into files_dir, name -> content: config.json (ToJson of
+// ConfigFor), both kubeconfigs, and the bucket keys when there is a bucket.
+std::vector<std::pair<std::string, std::string>> PipelineFiles(const PipelinePlan& plan,
+                                                              const Placement& placement);
+
+// 16 hex digits of SHA-256 over everything the kubesync components read at start-up:
+// the configuration file and every file's content. A change means the components must
+// restart (they read the file once). The clusters' and bucket's resourceVersions are
+// left out: they move with every status write of those objects, which must not restart
+// the pipeline (they only label log lines).
+std::string ConfigFingerprint(const PipelinePlan& plan, const Placement& placement);
+
+}  // namespace ro::kubesync::runner

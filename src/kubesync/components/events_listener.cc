@@ -1,0 +1,402 @@
+#include "ro/kubesync/events_listener.h"
+
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "log_fields.h"
+#include "namespace_labels.h"
+#include "pipeline_io.h"
+#include "ro/common/log.h"
+#include "ro/kube/discovery.h"
+#include "ro/kube/errors.h"
+#include "ro/kube/informer.h"
+#include "ro/kube/reflector.h"
+#include "ro/kube/workqueue.h"
+
+namespace ro::kubesync {
+namespace {
+
+using nlohmann::json;
+
+// Thrown by a sink when the component stops while events are not yet confirmed: the
+// reflector abandons the event (it is re-read from the last durable resume point).
+class Stopping : public std::runtime_error {
+ public:
+  Stopping() : std::runtime_error("stopping before the events were stored") {}
+};
+
+// Retry delay of a namespace whose objects could not be listed: long enough not to
+// hammer a failing apiserver, short enough that the namespace is synced soon after.
+constexpr std::chrono::seconds kNamespaceRetry{5};
+
+}  // namespace
+
+// One configured GVR: its reflector and the sink that publishes what it learns.
+// The sink methods run on the reflector thread only.
+class EventsListener::GvrWatch final : public kube::ReflectorSink {
+ public:
+  GvrWatch(EventsListener& owner, kube::GroupVersionResource gvr, bool namespaced)
+      : owner_(owner),
+        gvr_(std::move(gvr)),
+        gvr_string_(gvr_.ToString()),
+        namespaced_(namespaced),
+        logger_(ro::log::Logger(json{{"sourceCluster", owner.context_.SourceClusterField()}})) {}
+
+  const kube::GroupVersionResource& gvr() const { return gvr_; }
+  const std::string& gvr_string() const { return gvr_string_; }
+  bool namespaced() const { return namespaced_; }
+
+  // Starts the GVR's thread: without a resume point it first lists (page by page,
+  // publishing each page as it arrives, so the first objects are replicated while the
+  // list is still running and at most one page is in memory), then the reflector
+  // watches from the list's (or the stored) resourceVersion.
+  void Start(const std::string& resume_rv, std::stop_token stop) {
+    stop_ = stop;
+    PublisherOptions publisher_options;
+    publisher_options.max_in_flight = static_cast<std::size_t>(owner_.context_.concurrent_tasks());
+    publisher_ = std::make_unique<DurablePublisher>(owner_.nats_, logger_, publisher_options);
+    lw_ = kube::NewListerWatcher(owner_.source_, gvr_, "");
+    thread_ = std::jthread([this, resume_rv, stop] {
+      std::string from = resume_rv;
+      if (from.empty()) {
+        from = InitialList(stop);
+      } else {
+        logger_.Info("listing objects in cluster", {{"resource", gvr_string_}, {"resumeFromResourceVersion", from}});
+      }
+      if (stop.stop_requested()) return;
+      kube::ReflectorOptions options;
+      options.initial_resource_version = from;
+      options.transform = kube::StripManagedFields;  // never replicated; often a third of an object
+      {
+        std::lock_guard lock(mu_);
+        reflector_ = std::make_unique<kube::Reflector>(*lw_, *this, std::move(options));
+      }
+      reflector_->Run(stop);
+    });
+  }
+
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // The durable resourceVersion to store: the reflector advances it only after the sink
+  // returned, i.e. after every event up to it was stored by JetStream. Thread-safe.
+  std::string DurableResourceVersion() const {
+    std::lock_guard lock(mu_);
+    return reflector_ ? reflector_->LastSyncResourceVersion() : "";
+  }
+  std::string last_checkpoint;  // checkpointer thread only
+
+  // A relist after 410 Gone (or after a failure the reflector could not resume from).
+  void Replace(std::vector<kube::ObjectPtr> objects, const std::string& resource_version) override {
+    logger_.Info("listed objects in cluster",
+                 {{"resource", gvr_string_}, {"count", objects.size()}, {"resourceVersion", resource_version}});
+    last_rv_.clear();
+    for (const kube::ObjectPtr& object : objects) {
+      Publish(*object, EventType::kUpsert, /*resync=*/true);
+      Remember(*object);
+    }
+    Commit();
+    ListPublished();
+  }
+
+  void Add(kube::ObjectPtr object) override { Live(*object, EventType::kUpsert, "create"); }
+  void Update(kube::ObjectPtr object) override { Live(*object, EventType::kUpsert, "update"); }
+  void Delete(kube::ObjectPtr object) override { Live(*object, EventType::kDelete, "delete"); }
+
+ private:
+  void Live(const json& object, EventType type, std::string_view event_type) {
+    json line = {{"event", fields::Event(event_type)}, {"sourceObject", fields::ObjectRef(gvr_, object)}};
+    const std::string key = kube::ObjectStoreKey(object);
+    if (event_type == "update") {
+      if (const auto it = last_rv_.find(key); it != last_rv_.end()) {
+        json old = line["sourceObject"];
+        old["resourceVersion"] = it->second;
+        line["oldSourceObject"] = std::move(old);
+      }
+    }
+    if (json last_update = fields::LastUpdate(object); !last_update.is_null()) {
+      line["lastUpdate"] = std::move(last_update);
+    }
+    logger_.Info("object read from cluster", line);
+    Publish(object, type, /*resync=*/false);
+    Commit();
+    if (type == EventType::kDelete) {
+      last_rv_.erase(key);
+    } else {
+      Remember(object);
+    }
+  }
+
+  // The first list, page by page, retried until it completes or `stop`. Returns its
+  // resourceVersion ("" when stopped).
+  std::string InitialList(std::stop_token stop) {
+    Backoff backoff(std::chrono::milliseconds{800}, std::chrono::seconds{30});
+    std::string resource_version;
+    RetryUntilStopped(
+        stop, backoff,
+        [&] {
+          logger_.Info("listing objects in cluster", {{"resource", gvr_string_}});
+          std::size_t count = 0;
+          last_rv_.clear();
+          resource_version = ListPages(
+              owner_.source_, gvr_, "", "",
+              [&](std::vector<json>& items) {
+                for (json& item : items) {
+                  kube::StripManagedFields(item);
+                  Publish(item, EventType::kUpsert, /*resync=*/true);
+                  Remember(item);
+                  ++count;
+                }
+              },
+              // A restarted list re-publishes from the start: duplicates are harmless.
+              [&] { last_rv_.clear(); });
+          Commit();
+          logger_.Info("listed objects in cluster",
+                       {{"resource", gvr_string_}, {"count", count}, {"resourceVersion", resource_version}});
+        },
+        [&](const std::exception& e, std::chrono::milliseconds wait) {
+          if (stop.stop_requested()) return;  // Stopping: not a failure
+          logger_.Error("error listing objects in cluster",
+                        {{"resource", gvr_string_}, {"error", e.what()}, {"retryInMs", wait.count()}});
+          owner_.stats_.RecordError("eventslistener", gvr_string_, "List");
+        });
+    if (stop.stop_requested()) return "";
+    ListPublished();
+    return resource_version;
+  }
+
+  // Every object of a complete list is stored in the stream.
+  void ListPublished() {
+    owner_.stats_.SetLastResync(gvr_string_, std::chrono::system_clock::now());
+    // Objects deleted while nobody watched are pruned by the reconciler's pass.
+    owner_.RequestReconcile();
+  }
+
+  void Publish(const json& object, EventType type, bool resync) {
+    Envelope envelope;
+    envelope.type = type;
+    envelope.resync = resync;
+    envelope.gvr = gvr_;
+    envelope.observed_at = std::chrono::system_clock::now();
+    envelope.object = object;
+    publisher_->Publish(owner_.context_.names().events_subject(), Encode(envelope));
+    owner_.stats_.RecordEvent("eventslistener", gvr_string_, ToString(type));
+  }
+
+  void Commit() {
+    if (!publisher_->Commit(stop_)) throw Stopping();
+  }
+
+  void Remember(const json& object) {
+    last_rv_[kube::ObjectStoreKey(object)] = kube::ObjectResourceVersion(object);
+  }
+
+  EventsListener& owner_;
+  const kube::GroupVersionResource gvr_;
+  const std::string gvr_string_;
+  const bool namespaced_;
+  ro::log::Logger logger_;
+
+  std::stop_token stop_;
+  std::unique_ptr<DurablePublisher> publisher_;  // this GVR's thread only
+  std::unique_ptr<kube::ListerWatcher> lw_;
+  mutable std::mutex mu_;
+  std::unique_ptr<kube::Reflector> reflector_;  // set once (guarded by mu_), then used by this GVR's thread
+  // Reflector thread only: key -> last published resourceVersion (oldSourceObject).
+  std::unordered_map<std::string, std::string> last_rv_;
+  std::jthread thread_;
+};
+
+EventsListener::EventsListener(const PipelineContext& context, kube::DynamicClient& source, NatsConnection& nats,
+                               RedisState& redis, StatsRecorder& stats, EventsListenerOptions options)
+    : context_(context), source_(source), nats_(nats), redis_(redis), stats_(stats), options_(options) {}
+
+EventsListener::~EventsListener() = default;
+
+bool EventsListener::Discover(std::stop_token stop) {
+  const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
+  Backoff backoff(std::chrono::milliseconds{800}, std::chrono::seconds{30});
+  return RetryUntilStopped(
+      stop, backoff,
+      [&] {
+        watches_.clear();
+        logger.Info("reading server groups and resources");
+        for (const kube::GroupVersionResource& gvr : context_.config().DistinctGvrs()) {
+          logger.Debug("reading resources for group version", {{"groupVersion", gvr.GroupVersion()}});
+          const std::optional<kube::ApiResource> resource = source_.discovery().Find(gvr);
+          if (resource) {
+            logger.Info("group resource version found",
+                        {{"resource", gvr.ToString()}, {"namespaced", resource->namespaced}});
+          } else {
+            // Not served (yet): the reflector keeps retrying, e.g. until a CRD is installed.
+            logger.Warn("resource group version not found", {{"resource", gvr.ToString()}});
+          }
+          watches_.push_back(std::make_unique<GvrWatch>(*this, gvr, !resource || resource->namespaced));
+        }
+        logger.Info("server group and resources read from cluster");
+      },
+      [&](const std::exception& e, std::chrono::milliseconds wait) {
+        logger.Error("error reading server groups and resources", {{"error", e.what()}, {"retryInMs", wait.count()}});
+      });
+}
+
+void EventsListener::RequestReconcile() {
+  try {
+    nats_.PublishCore(context_.names().control_subject(), kReconcileNow);
+  } catch (const NatsError& e) {
+    // At most once by design: the reconciler's next period prunes instead.
+    ro::log::Logger().Warn("error publishing event", {{"error", e.what()}, {"control", kReconcileNow}});
+  }
+}
+
+bool EventsListener::Republish(const GvrWatch& watch, const std::string& ns, DurablePublisher& publisher,
+                               std::stop_token stop) {
+  const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
+  logger.Info("listing objects in cluster", {{"resource", watch.gvr_string()}, {"namespace", ns}});
+  std::size_t count = 0;
+  const std::string rv = ListPages(
+      source_, watch.gvr(), ns, "",
+      [&](std::vector<json>& items) {
+        for (json& item : items) {
+          kube::StripManagedFields(item);
+          Envelope envelope;
+          envelope.type = EventType::kUpsert;
+          envelope.resync = true;
+          envelope.gvr = watch.gvr();
+          envelope.observed_at = std::chrono::system_clock::now();
+          envelope.object = std::move(item);
+          publisher.Publish(context_.names().events_subject(), Encode(envelope));
+          stats_.RecordEvent("eventslistener", watch.gvr_string(), "upsert");
+          ++count;
+        }
+      },
+      // A restarted list re-publishes from the start: duplicates are harmless.
+      nullptr);
+  if (!publisher.Commit(stop)) return false;
+  logger.Info("listed objects in cluster",
+              {{"resource", watch.gvr_string()}, {"namespace", ns}, {"count", count}, {"resourceVersion", rv}});
+  return true;
+}
+
+void EventsListener::PeriodicResync(std::stop_token stop) {
+  const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
+  DurablePublisher publisher(nats_, logger);
+  const auto period = std::chrono::duration_cast<std::chrono::milliseconds>(context_.config().replication.resync_period);
+  while (SleepFor(period, stop)) {
+    for (const auto& watch : watches_) {
+      try {
+        if (!Republish(*watch, "", publisher, stop)) return;
+        stats_.SetLastResync(watch->gvr_string(), std::chrono::system_clock::now());
+      } catch (const std::exception& e) {
+        logger.Error("error listing objects in cluster", {{"resource", watch->gvr_string()}, {"error", e.what()}});
+        stats_.RecordError("eventslistener", watch->gvr_string(), "List");
+      }
+    }
+  }
+}
+
+void EventsListener::Checkpoint() {
+  for (const auto& watch : watches_) {
+    const std::string rv = watch->DurableResourceVersion();
+    if (rv.empty() || rv == watch->last_checkpoint) continue;
+    try {
+      redis_.SetResumeVersion(watch->gvr(), rv);
+      watch->last_checkpoint = rv;
+    } catch (const RedisError& e) {
+      // Redis is only a resume hint: an older stored version re-publishes a few events.
+      ro::log::Logger().Debug("error storing resume point", {{"resource", watch->gvr_string()}, {"error", e.what()}});
+      return;
+    }
+  }
+}
+
+void EventsListener::Run(std::stop_token stop) {
+  if (!Discover(stop)) return;
+
+  // Namespace labels: a namespace whose labels change gets its objects re-published.
+  kube::InformerOptions ns_options;
+  ns_options.reflector.transform = KeepNamespaceLabels;
+  auto namespaces = kube::NewSharedInformer(source_, {"", "v1", "namespaces"}, "", ns_options);
+  kube::WorkQueue ns_queue;
+  kube::ResourceEventHandler handler;
+  handler.on_update = [&](const kube::ObjectPtr& old_ns, const kube::ObjectPtr& new_ns) {
+    if (LabelsOf(*old_ns) != LabelsOf(*new_ns)) {
+      ns_queue.AddAfter(std::string(fields::Name(*new_ns)), options_.namespace_republish_delay);
+    }
+  };
+  namespaces->AddEventHandler(std::move(handler));
+  namespaces->Start();
+
+  for (const auto& watch : watches_) {
+    std::string resume;
+    try {
+      resume = redis_.GetResumeVersion(watch->gvr()).value_or("");
+    } catch (const RedisError& e) {
+      ro::log::Logger().Warn("error reading resume point; listing instead",
+                             {{"resource", watch->gvr_string()}, {"error", e.what()}});
+    }
+    watch->last_checkpoint = resume;
+    watch->Start(resume, stop);
+  }
+
+  std::jthread ns_worker([&](std::stop_token worker_stop) {
+    const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
+    DurablePublisher publisher(nats_, logger);
+    while (std::optional<std::string> ns = ns_queue.Get()) {
+      if (worker_stop.stop_requested()) {  // shutting down: drain without work
+        ns_queue.Done(*ns);
+        continue;
+      }
+      bool ok = true;
+      for (const auto& watch : watches_) {
+        if (!watch->namespaced()) continue;
+        try {
+          if (!Republish(*watch, *ns, publisher, stop)) break;
+        } catch (const std::exception& e) {
+          logger.Error("error listing objects in cluster",
+                       {{"resource", watch->gvr_string()}, {"namespace", *ns}, {"error", e.what()}});
+          stats_.RecordError("eventslistener", watch->gvr_string(), "List");
+          ok = false;
+        }
+      }
+      if (ok) {
+        RequestReconcile();  // objects of an unlabelled namespace must go
+      } else if (!worker_stop.stop_requested()) {
+        ns_queue.AddAfter(*ns, kNamespaceRetry);
+      }
+      ns_queue.Done(*ns);
+    }
+  });
+  std::jthread resync([this, stop] { PeriodicResync(stop); });
+  std::jthread checkpointer([this, stop] {
+    while (SleepFor(options_.checkpoint_interval, stop)) Checkpoint();
+  });
+
+  // Ready once the namespace cache is usable; the reflectors run (and retry) on their own.
+  while (!stop.stop_requested() && !namespaces->WaitForCacheSync(stop, std::chrono::seconds{1})) {
+  }
+  ready_ = !stop.stop_requested();
+
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  cv.wait(lock, stop, [] { return false; });
+
+  ready_ = false;
+  ns_queue.ShutDown();
+  ns_worker.request_stop();
+  ns_worker.join();
+  resync.join();
+  checkpointer.join();
+  namespaces->Stop();
+  for (const auto& watch : watches_) watch->Join();
+  Checkpoint();  // the last durable versions
+}
+
+}  // namespace ro::kubesync

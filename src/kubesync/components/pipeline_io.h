@@ -1,0 +1,59 @@
+// I/O helpers shared by the components (private to src/kubesync/components):
+//   DurablePublisher  JetStream publishes confirmed as stored, failures republished
+//   ListPages         a paged list that hands out one page at a time (bounded memory)
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ro/common/log.h"
+#include "ro/kube/client.h"
+#include "ro/kubesync/jetstream.h"
+
+namespace ro::kubesync {
+
+// Publishes messages and confirms them in batches: Publish() queues (async), Commit()
+// returns once JetStream stored every message queued since the previous Commit,
+// republishing the ones that failed (negative ack, ack timeout, NATS down) with backoff
+// until they are stored or `stop` is requested. Republished messages may arrive after
+// later ones; consumers tolerate that (docs/kubesync.md, the resourceVersion rule).
+// Not thread-safe: one per producing thread (a Publisher's epoch is per thread).
+class DurablePublisher {
+ public:
+  // `nats` must outlive the publisher. `logger` tags the "error publishing event" lines.
+  DurablePublisher(NatsConnection& nats, ro::log::Logger logger, PublisherOptions options = {});
+
+  // Queues one message (blocks while PublisherOptions::max_in_flight await acks). A
+  // message the connection refuses right now is kept and retried by Commit().
+  void Publish(std::string_view subject, std::string_view data);
+  // Waits until every message since the previous Commit is stored. Returns false when
+  // `stop` was requested first (then the unconfirmed messages are dropped).
+  bool Commit(std::stop_token stop);
+  // Messages queued since the previous Commit.
+  std::size_t pending() const { return pending_; }
+
+ private:
+  std::unique_ptr<Publisher> publisher_;
+  ro::log::Logger logger_;
+  std::vector<PublishFailure> retry_;  // refused by PublishAsync, to republish
+  std::size_t pending_ = 0;
+};
+
+// Lists `gvr` in `ns` ("" = all namespaces) with `label_selector`, `page_size` objects
+// per request (a consistent read), calling `on_page` with each page's items (which it
+// may consume). When the continue token expires (410 Gone) the list restarts from the
+// beginning once: `on_restart` is called first so the caller can drop partial results.
+// Returns the list's resourceVersion. Throws ApiError / TransportError.
+std::string ListPages(kube::DynamicClient& client, const kube::GroupVersionResource& gvr, std::string_view ns,
+                      std::string_view label_selector, const std::function<void(std::vector<nlohmann::json>&)>& on_page,
+                      const std::function<void()>& on_restart, std::int64_t page_size = 500);
+
+}  // namespace ro::kubesync

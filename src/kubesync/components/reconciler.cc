@@ -1,0 +1,237 @@
+#include "ro/kubesync/reconciler.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "log_fields.h"
+#include "namespace_labels.h"
+#include "pipeline_io.h"
+#include "ro/common/log.h"
+#include "ro/kube/errors.h"
+#include "ro/plugins/kubernetes/control_metadata.h"
+#include "ro/plugins/kubernetes/processor_decision.h"
+
+namespace ro::kubesync {
+namespace {
+
+using nlohmann::json;
+namespace k8s = plugins::kubernetes;
+
+constexpr std::string_view kComponent = "reconciler";
+
+// Runs fn(0..n-1) on up to `workers` threads.
+void ParallelFor(std::size_t n, std::size_t workers, const std::function<void(std::size_t)>& fn) {
+  std::atomic<std::size_t> next{0};
+  std::vector<std::jthread> threads;
+  for (std::size_t w = 0; w < std::min(n, std::max<std::size_t>(workers, 1)); ++w) {
+    threads.emplace_back([&] {
+      for (std::size_t i = next++; i < n; i = next++) fn(i);
+    });
+  }
+}
+
+std::string KeyOf(const json& object) {
+  const std::string_view ns = fields::Namespace(object);
+  const std::string_view name = fields::Name(object);
+  return ns.empty() ? std::string(name) : std::string(ns) + "/" + std::string(name);
+}
+
+// One GVR's pass state.
+struct GvrPass {
+  kube::GroupVersionResource gvr;
+  std::string gvr_string;
+  bool failed = false;
+  // Managed destination objects by key: the pruning delete stub, and whether the source
+  // still selects the object.
+  struct Managed {
+    json stub;
+    bool keep = false;
+  };
+  std::map<std::string, Managed> managed;
+};
+
+}  // namespace
+
+Reconciler::Reconciler(const PipelineContext& context, kube::DynamicClient& source, kube::DynamicClient& destination,
+                       NatsConnection& nats, StatsRecorder& stats, ReconcilerOptions options)
+    : context_(context), source_(source), destination_(destination), nats_(nats), stats_(stats), options_(options) {}
+
+Reconciler::~Reconciler() = default;
+
+std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::stop_token stop) {
+  const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()},
+                                    {"destinationCluster", context_.DestinationClusterField()}});
+  const std::vector<kube::GroupVersionResource> gvrs = context_.config().DistinctGvrs();
+  std::vector<GvrPass> passes(gvrs.size());
+  for (std::size_t i = 0; i < gvrs.size(); ++i) {
+    passes[i].gvr = gvrs[i];
+    passes[i].gvr_string = gvrs[i].ToString();
+  }
+  const auto workers = static_cast<std::size_t>(context_.concurrent_tasks());
+  const auto list_failed = [&](GvrPass& pass, std::string_view cluster, const std::exception& e) {
+    pass.failed = true;
+    if (kube::IsNotFound(e)) {
+      logger.Info("list objects not found in cluster", {{"resource", pass.gvr_string}, {"cluster", cluster}});
+      return;
+    }
+    logger.Error("error listing objects in cluster",
+                 {{"resource", pass.gvr_string}, {"cluster", cluster}, {"error", e.what()}});
+    stats_.RecordError(kComponent, pass.gvr_string, "List");
+  };
+
+  // 1. Destination first: what this LiveSynchronization manages.
+  const std::string selector = std::string(k8s::kManagedByLabel) + "=" + context_.stamp().managed_by;
+  ParallelFor(passes.size(), workers, [&](std::size_t i) {
+    GvrPass& pass = passes[i];
+    logger.Debug("listing objects in cluster", {{"resource", pass.gvr_string}, {"cluster", "destination"}});
+    try {
+      ListPages(
+          destination_, pass.gvr, "", selector,
+          [&](std::vector<json>& items) {
+            for (const json& item : items) {
+              const std::optional<k8s::ControlStamp> stamp = k8s::ReadStamp(item);
+              if (!stamp || stamp->managed_by != context_.stamp().managed_by) continue;
+              pass.managed[KeyOf(item)].stub = k8s::SourceStubFromStamped(item);
+            }
+          },
+          [&] { pass.managed.clear(); });
+      logger.Debug("listed objects in cluster",
+                   {{"resource", pass.gvr_string}, {"cluster", "destination"}, {"count", pass.managed.size()}});
+    } catch (const std::exception& e) {
+      list_failed(pass, "destination", e);
+    }
+  });
+  if (stop.stop_requested()) return std::nullopt;
+
+  // 2. Source namespaces (their labels decide namespaceSelector), read after step 1.
+  std::map<std::string, json, std::less<>> namespace_labels;
+  try {
+    ListPages(
+        source_, {"", "v1", "namespaces"}, "", "",
+        [&](std::vector<json>& items) {
+          for (json& item : items) namespace_labels[std::string(fields::Name(item))] = LabelsOf(item);
+        },
+        [&] { namespace_labels.clear(); });
+  } catch (const std::exception& e) {
+    logger.Error("error listing objects in cluster", {{"resource", "v1/namespaces"}, {"error", e.what()}});
+    stats_.RecordError(kComponent, "v1/namespaces", "List");
+    return std::nullopt;
+  }
+
+  // 3. Source objects: keep the managed ones the configuration still selects.
+  ParallelFor(passes.size(), workers, [&](std::size_t i) {
+    GvrPass& pass = passes[i];
+    if (pass.failed || pass.managed.empty()) return;
+    try {
+      ListPages(
+          source_, pass.gvr, "", "",
+          [&](std::vector<json>& items) {
+            for (const json& item : items) {
+              const auto managed = pass.managed.find(KeyOf(item));
+              if (managed == pass.managed.end()) continue;
+              const json* labels = nullptr;
+              if (const std::string_view ns = fields::Namespace(item); !ns.empty()) {
+                const auto it = namespace_labels.find(ns);
+                if (it != namespace_labels.end()) labels = &it->second;
+              }
+              managed->second.keep = k8s::SelectRule(context_.config(), pass.gvr, item, labels) != nullptr;
+            }
+          },
+          [&] {
+            for (auto& [key, managed] : pass.managed) managed.keep = false;
+          });
+      logger.Debug("listed objects in cluster", {{"resource", pass.gvr_string}, {"cluster", "source"}});
+    } catch (const std::exception& e) {
+      list_failed(pass, "source", e);
+    }
+  });
+  if (stop.stop_requested()) return std::nullopt;
+
+  // 4. Pruning deletes.
+  std::size_t pruned = 0;
+  for (GvrPass& pass : passes) {
+    if (pass.failed) continue;
+    for (auto& [key, managed] : pass.managed) {
+      if (managed.keep) continue;
+      logger.Info("pruning object from destination",
+                  {{"event", fields::Event("delete")},
+                   {"sourceObject", fields::ObjectRef(pass.gvr, managed.stub)},
+                   {"reason", "source absent or no longer selected"}});
+      Envelope envelope;
+      envelope.type = EventType::kDelete;
+      envelope.gvr = pass.gvr;
+      envelope.observed_at = std::chrono::system_clock::now();
+      envelope.object = std::move(managed.stub);
+      envelope.pruned = true;
+      publisher.Publish(context_.names().events_subject(), Encode(envelope));
+      stats_.RecordEvent(kComponent, pass.gvr_string, "delete");
+      ++pruned;
+    }
+  }
+  if (!publisher.Commit(stop)) return std::nullopt;
+  logger.Debug("prune pass finished", {{"pruned", pruned}});
+  return pruned;
+}
+
+void Reconciler::Run(std::stop_token stop) {
+  using Steady = std::chrono::steady_clock;
+  std::mutex mu;
+  std::condition_variable_any cv;
+  // Guarded by mu: when a requested pass is due (Steady::time_point::max(): none).
+  Steady::time_point requested_at = Steady::now();  // one pass at start-up
+
+  std::unique_ptr<CoreSubscription> subscription;
+  Backoff backoff(std::chrono::milliseconds{200}, std::chrono::seconds{10});
+  if (!RetryUntilStopped(
+          stop, backoff,
+          [&] {
+            subscription = nats_.Subscribe(context_.names().control_subject(), [&](std::string_view, std::string_view data) {
+              if (data != kReconcileNow) return;
+              std::lock_guard lock(mu);
+              // The first request of a burst opens the debounce window; later ones join it.
+              if (requested_at == Steady::time_point::max()) requested_at = Steady::now() + options_.debounce;
+              cv.notify_all();
+            });
+          },
+          [](const std::exception& e, std::chrono::milliseconds wait) {
+            ro::log::Logger().Error("error subscribing to control messages", {{"error", e.what()}, {"retryInMs", wait.count()}});
+          })) {
+    return;
+  }
+  ready_ = true;
+
+  DurablePublisher publisher(nats_, ro::log::Logger());
+  const auto period = std::chrono::duration_cast<Steady::duration>(context_.config().replication.resync_period);
+  Steady::time_point periodic_at = Steady::now() + period;
+  while (true) {
+    {
+      std::unique_lock lock(mu);
+      const Steady::time_point seen = requested_at;
+      // Wakes at the earlier deadline, or when a request moved it (then recomputed).
+      cv.wait_until(lock, stop, std::min(requested_at, periodic_at), [&] { return requested_at != seen; });
+      if (stop.stop_requested()) break;
+      const auto now = Steady::now();
+      if (now < requested_at && now < periodic_at) continue;
+      requested_at = Steady::time_point::max();
+    }
+    const std::optional<std::size_t> pruned = Prune(publisher, stop);
+    if (stop.stop_requested()) break;
+    periodic_at = Steady::now() + period;
+    if (!pruned) {
+      std::lock_guard lock(mu);
+      requested_at = std::min(requested_at, Steady::now() + options_.retry_after_failure);
+    }
+  }
+  ready_ = false;
+  subscription.reset();  // waits for a callback in progress
+}
+
+}  // namespace ro::kubesync

@@ -1,0 +1,166 @@
+#include "ro/kubesync/envelope.h"
+
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+namespace ro::kubesync {
+namespace {
+
+using Json = nlohmann::json;
+
+// Finds a member of the top-level object; nullptr when absent.
+const Json* Member(const Json& root, const char* name) {
+  auto it = root.find(name);
+  return it == root.end() ? nullptr : &*it;
+}
+
+const Json& Required(const Json& root, const char* name) {
+  const Json* value = Member(root, name);
+  if (value == nullptr) throw DecodeError(name, std::string("missing required member \"") + name + "\"");
+  return *value;
+}
+
+bool OptionalBool(const Json& root, const char* name) {
+  const Json* value = Member(root, name);
+  if (value == nullptr) return false;
+  if (!value->is_boolean()) throw DecodeError(name, std::string("member \"") + name + "\" must be a boolean");
+  return value->get<bool>();
+}
+
+EventType ParseType(const Json& value) {
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    if (text == "upsert") return EventType::kUpsert;
+    if (text == "delete") return EventType::kDelete;
+  }
+  throw DecodeError("type", "member \"type\" must be \"upsert\" or \"delete\", got " + value.dump());
+}
+
+std::chrono::system_clock::time_point ParseObservedAt(const Json& value) {
+  std::int64_t ns = 0;
+  if (value.is_number_unsigned()) {
+    auto u = value.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      throw DecodeError("observedAt", "member \"observedAt\" is out of range: " + value.dump());
+    }
+    ns = static_cast<std::int64_t>(u);
+  } else if (value.is_number_integer()) {
+    ns = value.get<std::int64_t>();
+  } else {
+    throw DecodeError("observedAt", "member \"observedAt\" must be an integer (unix ns), got " + value.dump());
+  }
+  if (ns < 0) throw DecodeError("observedAt", "member \"observedAt\" must not be negative");
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(ns)));
+}
+
+// Characters allowed in a LiveSynchronization id segment (a NATS subject token and a
+// Redis key segment): [A-Za-z0-9_-].
+bool IdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+void AppendSanitized(std::string& out, std::string_view part) {
+  for (char c : part) out.push_back(IdChar(c) ? c : '_');
+}
+
+}  // namespace
+
+std::string_view ToString(EventType type) { return type == EventType::kDelete ? "delete" : "upsert"; }
+
+DecodeError::DecodeError(std::string field, const std::string& message)
+    : std::runtime_error("invalid kubesync envelope: " + message), field_(std::move(field)) {}
+
+std::string Encode(const Envelope& envelope) {
+  if (!envelope.object.is_object()) {
+    throw std::invalid_argument("kubesync envelope: object must be a JSON object, got " +
+                                std::string(envelope.object.type_name()));
+  }
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(envelope.observed_at.time_since_epoch()).count();
+  if (ns < 0) throw std::invalid_argument("kubesync envelope: observedAt is before the Unix epoch");
+
+  std::string object = envelope.object.dump();
+  std::string gvr = Json(envelope.gvr.ToString()).dump();  // quoted and escaped
+  std::string out;
+  // Fixed members take < 120 bytes; reserve once so the appends never reallocate.
+  out.reserve(object.size() + gvr.size() + 128);
+  out += "{\"v\":";
+  out += std::to_string(Envelope::kVersion);
+  out += ",\"type\":\"";
+  out += ToString(envelope.type);
+  out += "\",\"resync\":";
+  out += envelope.resync ? "true" : "false";
+  out += ",\"gvr\":";
+  out += gvr;
+  out += ",\"observedAt\":";
+  out += std::to_string(ns);
+  out += ",\"object\":";
+  out += object;
+  out += ",\"pruned\":";
+  out += envelope.pruned ? "true" : "false";
+  out += '}';
+  return out;
+}
+
+Envelope Decode(std::string_view data) {
+  Json root;
+  try {
+    root = Json::parse(data);
+  } catch (const Json::parse_error& e) {
+    throw DecodeError("", std::string("not JSON: ") + e.what());
+  }
+  if (!root.is_object()) throw DecodeError("", std::string("not a JSON object but ") + root.type_name());
+
+  const Json& version = Required(root, "v");
+  if (!version.is_number_integer() || version.get<std::int64_t>() != Envelope::kVersion) {
+    throw DecodeError("v", "unsupported version " + version.dump() + " (supported: " +
+                               std::to_string(Envelope::kVersion) + ")");
+  }
+
+  Envelope envelope;
+  envelope.type = ParseType(Required(root, "type"));
+  envelope.resync = OptionalBool(root, "resync");
+  envelope.pruned = OptionalBool(root, "pruned");
+
+  const Json& gvr = Required(root, "gvr");
+  if (!gvr.is_string()) throw DecodeError("gvr", "member \"gvr\" must be a string, got " + gvr.dump());
+  try {
+    envelope.gvr = kube::GroupVersionResource::Parse(gvr.get_ref<const std::string&>());
+  } catch (const std::invalid_argument& e) {
+    throw DecodeError("gvr", std::string("member \"gvr\": ") + e.what());
+  }
+
+  envelope.observed_at = ParseObservedAt(Required(root, "observedAt"));
+
+  auto object = root.find("object");
+  if (object == root.end()) throw DecodeError("object", "missing required member \"object\"");
+  if (!object->is_object()) {
+    throw DecodeError("object", std::string("member \"object\" must be a JSON object, got ") + object->type_name());
+  }
+  envelope.object = std::move(*object);
+  return envelope;
+}
+
+PipelineNames::PipelineNames(std::string_view live_sync_namespace, std::string_view live_sync_name) {
+  id_.reserve(live_sync_namespace.size() + live_sync_name.size() + 1);
+  AppendSanitized(id_, live_sync_namespace);
+  id_.push_back('.');
+  AppendSanitized(id_, live_sync_name);
+}
+
+std::string PipelineNames::stream() const {
+  std::string name = "KS_" + id_;
+  for (char& c : name) {
+    if (c == '.') c = '_';
+  }
+  return name;
+}
+
+std::vector<std::string> PipelineNames::stream_subjects() const { return {events_subject(), apply_subject()}; }
+std::string PipelineNames::events_subject() const { return "ks." + id_ + ".events"; }
+std::string PipelineNames::apply_subject() const { return "ks." + id_ + ".apply"; }
+std::string PipelineNames::control_subject() const { return "ks." + id_ + ".control"; }
+std::string PipelineNames::redis_prefix() const { return "ks:" + id_; }
+
+}  // namespace ro::kubesync

@@ -1,0 +1,698 @@
+#include "ro/kubesync/jetstream.h"
+
+#include <nats/nats.h>
+
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/common/log.h"
+
+namespace ro::kubesync {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Unanswered client PINGs before the connection counts as dead (cnats default 2).
+constexpr int kMaxPingsOut = 3;
+// PublishAsync waits this much longer than ack_timeout for room: by then every pending
+// publish has either been acked or failed with its own ack timeout.
+constexpr milliseconds kStallMargin{1000};
+// How long a destructor waits for a library callback already in progress to return.
+// Callbacks only touch memory, so this bounds a bug, not a normal wait.
+constexpr milliseconds kCallbackDrainTimeout{10000};
+
+std::int64_t Millis(milliseconds d) { return d.count(); }
+std::int64_t Nanos(std::chrono::nanoseconds d) { return d.count(); }
+
+// The thread's last cnats error text when it belongs to `status` (it carries the server's
+// description for JetStream API errors), else the status text.
+std::string Detail(natsStatus status) {
+  natsStatus last = NATS_OK;
+  const char* text = nats_GetLastError(&last);
+  if (text != nullptr && *text != '\0' && last == status) return text;
+  return natsStatus_GetText(status);
+}
+
+[[noreturn]] void Throw(std::string_view operation, natsStatus status, jsErrCode js_error_code = static_cast<jsErrCode>(0)) {
+  throw NatsError(operation, static_cast<int>(status), static_cast<int>(js_error_code), Detail(status));
+}
+
+void Check(std::string_view operation, natsStatus status, jsErrCode js_error_code = static_cast<jsErrCode>(0)) {
+  if (status != NATS_OK) Throw(operation, status, js_error_code);
+}
+
+std::string Quoted(std::string_view what, std::string_view name) {
+  return std::string(what) + " \"" + std::string(name) + "\"";
+}
+
+ro::log::Logger NatsLogger() { return ro::log::Logger(nlohmann::json{{"component", "nats"}}); }
+
+std::string ConnectedUrl(natsConnection* nc) {
+  char buffer[256] = {};
+  if (natsConnection_GetConnectedUrl(nc, buffer, sizeof(buffer)) != NATS_OK) return "";
+  return buffer;
+}
+
+// Connection event callbacks: log only (they get no closure, so they never outlive
+// anything of ours).
+void OnDisconnected(natsConnection*, void*) { NatsLogger().Warn("nats connection lost, reconnecting"); }
+void OnReconnected(natsConnection* nc, void*) {
+  NatsLogger().Info("nats connection re-established", {{"url", ConnectedUrl(nc)}});
+}
+void OnClosed(natsConnection*, void*) { NatsLogger().Info("nats connection closed"); }
+void OnAsyncError(natsConnection*, natsSubscription*, natsStatus err, void*) {
+  NatsLogger().Warn("nats asynchronous error", {{"error", natsStatus_GetText(err)}});
+}
+
+struct OptionsDeleter {
+  void operator()(natsOptions* o) const { natsOptions_Destroy(o); }
+};
+
+std::shared_ptr<jsCtx> NewJetStreamContext(natsConnection* nc, jsOptions* options) {
+  jsCtx* js = nullptr;
+  Check("create JetStream context", natsConnection_JetStream(&js, nc, options));
+  return std::shared_ptr<jsCtx>(js, [](jsCtx* p) { jsCtx_Destroy(p); });
+}
+
+}  // namespace
+
+// ---- errors ----
+
+NatsError::NatsError(std::string_view operation, int status, int js_error_code, std::string_view detail)
+    : std::runtime_error([&] {
+        std::string text = std::string(operation) + ": " + natsStatus_GetText(static_cast<natsStatus>(status));
+        if (!detail.empty() && detail != natsStatus_GetText(static_cast<natsStatus>(status))) {
+          text += ": " + std::string(detail);
+        }
+        if (js_error_code != 0) text += " (" + std::to_string(js_error_code) + ")";
+        return text;
+      }()),
+      status_(status),
+      js_error_code_(js_error_code) {}
+
+bool NatsError::retryable() const noexcept {
+  if (js_error_code_ == JSClusterNotAvailErr) return true;  // JetStream restarting
+  switch (static_cast<natsStatus>(status_)) {
+    case NATS_TIMEOUT:
+    case NATS_IO_ERROR:
+    case NATS_NO_SERVER:
+    case NATS_STALE_CONNECTION:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_NOT_YET_CONNECTED:
+    case NATS_NO_RESPONDERS:
+    case NATS_INSUFFICIENT_BUFFER:
+    case NATS_MISSED_HEARTBEAT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+PublishError::PublishError(std::vector<PublishFailure> failures, std::uint64_t acked)
+    : NatsError("flush async publishes", failures.empty() ? NATS_ERR : failures.front().status,
+                failures.empty() ? 0 : failures.front().js_error_code,
+                std::to_string(failures.size()) + " publish(es) not acked (" + std::to_string(acked) +
+                    " acked); first: " + (failures.empty() ? "" : failures.front().subject + ": " + failures.front().error)),
+      failures_(std::move(failures)),
+      acked_(acked) {}
+
+void OpenNatsLibrary() {
+  // -1: cnats' default mutex spin count.
+  Check("open the NATS library", nats_Open(-1));
+}
+
+void CloseNatsLibrary(milliseconds timeout) { nats_CloseAndWait(Millis(timeout)); }
+
+// ---- connection ----
+
+struct NatsConnection::Impl {
+  NatsOptions options;
+  std::shared_ptr<natsConnection> nc;
+  std::shared_ptr<jsCtx> js;  // for management calls and pull subscriptions
+};
+
+NatsConnection::NatsConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+NatsConnection::~NatsConnection() = default;
+
+std::unique_ptr<NatsConnection> NatsConnection::Connect(std::string_view url, std::string_view client_name,
+                                                        const NatsOptions& options) {
+  natsOptions* raw = nullptr;
+  Check("create NATS options", natsOptions_Create(&raw));
+  std::unique_ptr<natsOptions, OptionsDeleter> opts(raw);
+  std::string url_text(url);
+  std::string name(client_name);
+  Check("set NATS url", natsOptions_SetURL(opts.get(), url_text.c_str()));
+  Check("set NATS options", natsOptions_SetName(opts.get(), name.c_str()));
+  Check("set NATS options", natsOptions_SetTimeout(opts.get(), Millis(options.connect_timeout)));
+  Check("set NATS options", natsOptions_SetAllowReconnect(opts.get(), true));
+  Check("set NATS options", natsOptions_SetMaxReconnect(opts.get(), options.max_reconnect));
+  Check("set NATS options", natsOptions_SetReconnectWait(opts.get(), Millis(options.reconnect_wait)));
+  Check("set NATS options", natsOptions_SetPingInterval(opts.get(), Millis(options.ping_interval)));
+  Check("set NATS options", natsOptions_SetMaxPingsOut(opts.get(), kMaxPingsOut));
+  Check("set NATS options", natsOptions_SetReconnectBufSize(opts.get(), options.reconnect_buffer_bytes));
+  // Requests (JetStream API calls, AckSync, sync Publish) fail at once while
+  // disconnected instead of waiting for their whole timeout.
+  Check("set NATS options", natsOptions_SetFailRequestsOnDisconnect(opts.get(), true));
+  Check("set NATS options", natsOptions_SetDisconnectedCB(opts.get(), OnDisconnected, nullptr));
+  Check("set NATS options", natsOptions_SetReconnectedCB(opts.get(), OnReconnected, nullptr));
+  Check("set NATS options", natsOptions_SetClosedCB(opts.get(), OnClosed, nullptr));
+  Check("set NATS options", natsOptions_SetErrorHandler(opts.get(), OnAsyncError, nullptr));
+
+  natsConnection* nc = nullptr;
+  natsStatus s = natsConnection_Connect(&nc, opts.get());
+  if (s != NATS_OK) Throw("connect to NATS at " + url_text, s);
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->nc = std::shared_ptr<natsConnection>(nc, [](natsConnection* p) { natsConnection_Destroy(p); });
+  jsOptions js_options;
+  jsOptions_Init(&js_options);
+  js_options.Wait = Millis(options.request_timeout);
+  impl->js = NewJetStreamContext(nc, &js_options);
+  return std::unique_ptr<NatsConnection>(new NatsConnection(std::move(impl)));
+}
+
+bool NatsConnection::connected() const {
+  return natsConnection_Status(impl_->nc.get()) == NATS_CONN_STATUS_CONNECTED;
+}
+
+void NatsConnection::EnsureStream(const StreamConfig& config) {
+  std::vector<const char*> subjects;
+  subjects.reserve(config.subjects.size());
+  for (const auto& subject : config.subjects) subjects.push_back(subject.c_str());
+
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = config.name.c_str();
+  cfg.Subjects = subjects.data();
+  cfg.SubjectsLen = static_cast<int>(subjects.size());
+  cfg.Retention = js_WorkQueuePolicy;
+  cfg.Storage = js_FileStorage;
+  cfg.MaxAge = Nanos(config.max_age);
+  cfg.MaxBytes = config.max_bytes;
+  cfg.MaxMsgSize = config.max_msg_size;
+  cfg.Discard = config.discard_new ? js_DiscardNew : js_DiscardOld;
+  cfg.Replicas = config.replicas;
+
+  jsStreamInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddStream(&info, impl_->js.get(), &cfg, nullptr, &jerr);
+  if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+    // Exists with a different configuration: move it to the wanted one.
+    jerr = static_cast<jsErrCode>(0);
+    s = js_UpdateStream(&info, impl_->js.get(), &cfg, nullptr, &jerr);
+    jsStreamInfo_Destroy(info);
+    Check(Quoted("update stream", config.name), s, jerr);
+    return;
+  }
+  jsStreamInfo_Destroy(info);
+  Check(Quoted("add stream", config.name), s, jerr);
+}
+
+bool NatsConnection::DeleteStream(std::string_view name) {
+  std::string stream(name);
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_DeleteStream(impl_->js.get(), stream.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) return false;
+  Check(Quoted("delete stream", stream), s, jerr);
+  return true;
+}
+
+StreamState NatsConnection::GetStreamState(std::string_view name) {
+  std::string stream(name);
+  jsStreamInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info, impl_->js.get(), stream.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND && jerr == 0) jerr = JSStreamNotFoundErr;
+  Check(Quoted("get stream", stream), s, jerr);
+  StreamState state;
+  state.messages = info->State.Msgs;
+  state.bytes = info->State.Bytes;
+  state.first_sequence = info->State.FirstSeq;
+  state.last_sequence = info->State.LastSeq;
+  state.consumers = info->State.Consumers;
+  jsStreamInfo_Destroy(info);
+  return state;
+}
+
+void NatsConnection::EnsureConsumer(const ConsumerConfig& config) {
+  std::vector<std::int64_t> backoff;
+  backoff.reserve(config.backoff.size());
+  for (auto d : config.backoff) backoff.push_back(Nanos(d));
+
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = config.durable.c_str();
+  cc.FilterSubject = config.filter_subject.c_str();
+  cc.DeliverPolicy = js_DeliverAll;
+  cc.AckPolicy = js_AckExplicit;
+  cc.ReplayPolicy = js_ReplayInstant;
+  cc.AckWait = Nanos(config.ack_wait);
+  cc.MaxAckPending = config.max_ack_pending;
+  cc.MaxDeliver = config.max_deliver;
+  cc.BackOff = backoff.empty() ? nullptr : backoff.data();
+  cc.BackOffLen = static_cast<int>(backoff.size());
+
+  const std::string what = "consumer \"" + config.durable + "\" of stream \"" + config.stream + "\"";
+  jsConsumerInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&info, impl_->js.get(), config.stream.c_str(), config.durable.c_str(), nullptr, &jerr);
+  jsConsumerInfo_Destroy(info);
+  info = nullptr;
+  bool exists = s == NATS_OK;
+  if (s != NATS_OK && s != NATS_NOT_FOUND && jerr != JSConsumerNotFoundErr) Check("get " + what, s, jerr);
+
+  jerr = static_cast<jsErrCode>(0);
+  if (!exists) {
+    s = js_AddConsumer(&info, impl_->js.get(), config.stream.c_str(), &cc, nullptr, &jerr);
+    jsConsumerInfo_Destroy(info);
+    info = nullptr;
+    // Another replica created it between our get and add: update below.
+    if (s == NATS_OK || (jerr != JSConsumerNameExistErr && jerr != JSConsumerExistingActiveErr)) {
+      Check("add " + what, s, jerr);
+      return;
+    }
+    jerr = static_cast<jsErrCode>(0);
+  }
+  s = js_UpdateConsumer(&info, impl_->js.get(), config.stream.c_str(), &cc, nullptr, &jerr);
+  jsConsumerInfo_Destroy(info);
+  Check("update " + what, s, jerr);
+}
+
+ConsumerState NatsConnection::GetConsumerState(std::string_view stream, std::string_view durable) {
+  std::string stream_name(stream);
+  std::string consumer(durable);
+  jsConsumerInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&info, impl_->js.get(), stream_name.c_str(), consumer.c_str(), nullptr, &jerr);
+  Check("get consumer \"" + consumer + "\" of stream \"" + stream_name + "\"", s, jerr);
+  ConsumerState state;
+  state.num_pending = info->NumPending;
+  state.num_ack_pending = info->NumAckPending;
+  state.num_redelivered = info->NumRedelivered;
+  state.delivered_stream_sequence = info->Delivered.Stream;
+  state.ack_floor_stream_sequence = info->AckFloor.Stream;
+  jsConsumerInfo_Destroy(info);
+  return state;
+}
+
+void NatsConnection::PublishCore(std::string_view subject, std::string_view data) {
+  std::string subj(subject);
+  Check(Quoted("publish to", subj),
+        natsConnection_Publish(impl_->nc.get(), subj.c_str(), data.data(), static_cast<int>(data.size())));
+}
+
+void NatsConnection::FlushCore(milliseconds timeout) {
+  Check("flush NATS connection", natsConnection_FlushTimeout(impl_->nc.get(), Millis(timeout)));
+}
+
+// ---- publisher ----
+
+struct Publisher::Impl {
+  // Constant after construction.
+  std::shared_ptr<natsConnection> nc;
+  jsCtx* js = nullptr;  // own context: the ack handler and pending map are per context
+  PublisherOptions options;
+  milliseconds request_timeout{0};
+
+  // Guarded by mu.
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::size_t in_flight = 0;
+  std::uint64_t acked = 0;
+  std::vector<PublishFailure> failures;
+  // cnats creates its pending map on the first async publish, and
+  // js_PublishAsyncGetPendingList crashes on a context that has none (cnats 3.4.1).
+  bool async_used = false;
+
+  // cnats calls this once per async publish (ack, negative ack or MaxWait timeout) on its
+  // dispatcher thread; `msg` is ours to destroy.
+  static void OnAck(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* closure) {
+    auto* self = static_cast<Impl*>(closure);
+    {
+      std::lock_guard lock(self->mu);
+      if (ack != nullptr && error == nullptr) {
+        ++self->acked;
+      } else {
+        PublishFailure failure;
+        if (const char* subject = natsMsg_GetSubject(msg)) failure.subject = subject;
+        if (const char* data = natsMsg_GetData(msg)) failure.data.assign(data, static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+        if (error != nullptr) {
+          failure.status = static_cast<int>(error->Err);
+          failure.js_error_code = static_cast<int>(error->ErrCode);
+          failure.error = error->ErrText != nullptr ? error->ErrText : natsStatus_GetText(error->Err);
+        } else {
+          failure.status = NATS_ERR;
+          failure.error = "publish ack without result";
+        }
+        self->failures.push_back(std::move(failure));
+      }
+      --self->in_flight;
+      // Notify under the lock: once it is released the owner may destroy *self.
+      self->cv.notify_all();
+    }
+    natsMsg_Destroy(msg);
+  }
+
+  // Takes every publish still awaiting its ack away from cnats (their acks, if any
+  // arrive, are discarded) and returns them. REQUIRES: mu not held.
+  std::vector<PublishFailure> TakePending() {
+    std::vector<PublishFailure> taken;
+    {
+      std::lock_guard lock(mu);
+      if (!async_used) return taken;
+    }
+    natsMsgList pending{};
+    if (js_PublishAsyncGetPendingList(&pending, js) != NATS_OK) return taken;
+    taken.reserve(static_cast<std::size_t>(pending.Count));
+    for (int i = 0; i < pending.Count; ++i) {
+      natsMsg* msg = pending.Msgs[i];
+      PublishFailure failure;
+      if (const char* subject = natsMsg_GetSubject(msg)) failure.subject = subject;
+      if (const char* data = natsMsg_GetData(msg)) failure.data.assign(data, static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+      failure.status = NATS_TIMEOUT;
+      failure.error = "no publish ack before the flush deadline";
+      taken.push_back(std::move(failure));
+    }
+    natsMsgList_Destroy(&pending);
+    std::lock_guard lock(mu);
+    in_flight -= taken.size();
+    cv.notify_all();
+    return taken;
+  }
+
+  // Waits for callbacks already running (their messages left cnats' map before
+  // TakePending could see them). REQUIRES: lock holds mu.
+  void DrainCallbacks(std::unique_lock<std::mutex>& lock) {
+    cv.wait_for(lock, kCallbackDrainTimeout, [&] { return in_flight == 0; });
+  }
+};
+
+std::unique_ptr<Publisher> NatsConnection::NewPublisher(const PublisherOptions& options) {
+  if (options.max_in_flight == 0) throw std::invalid_argument("PublisherOptions.max_in_flight must be >= 1");
+  if (options.ack_timeout <= milliseconds::zero()) throw std::invalid_argument("PublisherOptions.ack_timeout must be > 0");
+  auto impl = std::make_unique<Publisher::Impl>();
+  impl->nc = impl_->nc;
+  impl->options = options;
+  impl->request_timeout = impl_->options.request_timeout;
+  jsOptions js_options;
+  jsOptions_Init(&js_options);
+  js_options.Wait = Millis(impl_->options.request_timeout);
+  js_options.PublishAsync.AckHandler = &Publisher::Impl::OnAck;
+  js_options.PublishAsync.AckHandlerClosure = impl.get();
+  // MaxPending stays 0 (unbounded in cnats): Publisher bounds in-flight itself so that a
+  // full window blocks instead of failing after cnats' 200 ms stall wait.
+  Check("create JetStream context", natsConnection_JetStream(&impl->js, impl_->nc.get(), &js_options));
+  return std::unique_ptr<Publisher>(new Publisher(std::move(impl)));
+}
+
+Publisher::Publisher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Publisher::~Publisher() {
+  impl_->TakePending();
+  {
+    std::unique_lock lock(impl_->mu);
+    impl_->DrainCallbacks(lock);
+  }
+  jsCtx_Destroy(impl_->js);
+}
+
+void Publisher::PublishAsync(std::string_view subject, std::string_view data) {
+  Impl& impl = *impl_;
+  {
+    std::unique_lock lock(impl.mu);
+    if (!impl.cv.wait_for(lock, impl.options.ack_timeout + kStallMargin,
+                          [&] { return impl.in_flight < impl.options.max_in_flight; })) {
+      throw NatsError(Quoted("publish to", subject), NATS_TIMEOUT, 0,
+                      "stalled: " + std::to_string(impl.in_flight) + " publishes await their ack");
+    }
+    ++impl.in_flight;
+  }
+  std::string subj(subject);
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = Millis(impl.options.ack_timeout);
+  natsStatus s = js_PublishAsync(impl.js, subj.c_str(), data.data(), static_cast<int>(data.size()), &po);
+  if (s == NATS_OK) {
+    std::lock_guard lock(impl.mu);
+    impl.async_used = true;
+  } else {
+    std::string detail = Detail(s);
+    {
+      std::lock_guard lock(impl.mu);
+      --impl.in_flight;
+      impl.cv.notify_all();
+    }
+    throw NatsError(Quoted("publish to", subj), s, 0, detail);
+  }
+}
+
+std::uint64_t Publisher::Flush(std::chrono::steady_clock::time_point deadline) {
+  Impl& impl = *impl_;
+  std::unique_lock lock(impl.mu);
+  if (!impl.cv.wait_until(lock, deadline, [&] { return impl.in_flight == 0; })) {
+    lock.unlock();
+    std::vector<PublishFailure> late = impl.TakePending();
+    lock.lock();
+    impl.DrainCallbacks(lock);
+    for (auto& failure : late) impl.failures.push_back(std::move(failure));
+  }
+  std::uint64_t acked = std::exchange(impl.acked, 0);
+  std::vector<PublishFailure> failures = std::exchange(impl.failures, {});
+  lock.unlock();
+  if (!failures.empty()) throw PublishError(std::move(failures), acked);
+  return acked;
+}
+
+std::uint64_t Publisher::Publish(std::string_view subject, std::string_view data) {
+  std::string subj(subject);
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = Millis(impl_->request_timeout);
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_Publish(&ack, impl_->js, subj.c_str(), data.data(), static_cast<int>(data.size()), &po, &jerr);
+  if (s != NATS_OK) {
+    jsPubAck_Destroy(ack);
+    Throw(Quoted("publish to", subj), s, jerr);
+  }
+  std::uint64_t sequence = ack != nullptr ? ack->Sequence : 0;
+  jsPubAck_Destroy(ack);
+  return sequence;
+}
+
+std::size_t Publisher::in_flight() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->in_flight;
+}
+
+// ---- pull subscription and messages ----
+
+namespace detail {
+struct PullOwner {
+  // Destroyed in reverse order: subscription, then context, then connection.
+  std::shared_ptr<natsConnection> nc;
+  std::shared_ptr<jsCtx> js;
+  natsSubscription* sub = nullptr;
+  std::string description;  // "consumer "x" of stream "y"" for errors
+  // Serialises Fetch: concurrent fetches on one cnats pull subscription share its inbox
+  // and would consume each other's end-of-batch status messages.
+  std::mutex fetch_mu;
+
+  ~PullOwner() { natsSubscription_Destroy(sub); }
+};
+}  // namespace detail
+
+std::unique_ptr<PullSubscription> NatsConnection::PullSubscribe(std::string_view stream, std::string_view durable) {
+  auto owner = std::make_shared<detail::PullOwner>();
+  owner->nc = impl_->nc;
+  owner->js = impl_->js;
+  std::string stream_name(stream);
+  std::string consumer(durable);
+  owner->description = "consumer \"" + consumer + "\" of stream \"" + stream_name + "\"";
+
+  // Bind with the consumer's own filter subject (cnats checks that they agree).
+  jsConsumerInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&info, impl_->js.get(), stream_name.c_str(), consumer.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND && jerr == 0) jerr = JSConsumerNotFoundErr;
+  Check("get " + owner->description, s, jerr);
+  std::string filter = info->Config != nullptr && info->Config->FilterSubject != nullptr ? info->Config->FilterSubject : "";
+  jsConsumerInfo_Destroy(info);
+
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream_name.c_str();
+  so.Consumer = consumer.c_str();
+  jerr = static_cast<jsErrCode>(0);
+  s = js_PullSubscribe(&owner->sub, impl_->js.get(), filter.empty() ? nullptr : filter.c_str(), consumer.c_str(),
+                       nullptr, &so, &jerr);
+  Check("pull subscribe to " + owner->description, s, jerr);
+  return std::unique_ptr<PullSubscription>(new PullSubscription(std::move(owner)));
+}
+
+PullSubscription::PullSubscription(std::shared_ptr<detail::PullOwner> owner) : owner_(std::move(owner)) {}
+
+PullSubscription::~PullSubscription() = default;
+
+std::vector<Message> PullSubscription::Fetch(int max_messages, milliseconds timeout) {
+  if (max_messages < 1) throw std::invalid_argument("Fetch: max_messages must be >= 1");
+  natsMsgList list{};
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = NATS_OK;
+  {
+    std::lock_guard lock(owner_->fetch_mu);
+    s = natsSubscription_Fetch(&list, owner_->sub, max_messages, Millis(timeout), &jerr);
+  }
+  std::vector<Message> messages;
+  messages.reserve(static_cast<std::size_t>(list.Count));
+  for (int i = 0; i < list.Count; ++i) {
+    messages.push_back(Message(list.Msgs[i], owner_));
+    list.Msgs[i] = nullptr;  // now owned by the Message
+  }
+  natsMsgList_Destroy(&list);
+  if (s == NATS_OK || s == NATS_TIMEOUT || !messages.empty()) return messages;
+  Throw("fetch from " + owner_->description, s, jerr);
+}
+
+Message::Message(natsMsg* msg, std::shared_ptr<detail::PullOwner> owner) : msg_(msg), owner_(std::move(owner)) {
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, msg_) == NATS_OK && meta != nullptr) {
+    delivery_count_ = meta->NumDelivered;
+    stream_sequence_ = meta->Sequence.Stream;
+    stored_at_ = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(meta->Timestamp)));
+  }
+  jsMsgMetaData_Destroy(meta);
+}
+
+Message::Message(Message&& other) noexcept
+    : msg_(std::exchange(other.msg_, nullptr)),
+      owner_(std::move(other.owner_)),
+      delivery_count_(other.delivery_count_),
+      stream_sequence_(other.stream_sequence_),
+      stored_at_(other.stored_at_) {}
+
+Message& Message::operator=(Message&& other) noexcept {
+  if (this != &other) {
+    natsMsg_Destroy(msg_);
+    msg_ = std::exchange(other.msg_, nullptr);
+    owner_ = std::move(other.owner_);
+    delivery_count_ = other.delivery_count_;
+    stream_sequence_ = other.stream_sequence_;
+    stored_at_ = other.stored_at_;
+  }
+  return *this;
+}
+
+Message::~Message() { natsMsg_Destroy(msg_); }
+
+std::string_view Message::data() const {
+  const char* data = natsMsg_GetData(msg_);
+  return data == nullptr ? std::string_view() : std::string_view(data, static_cast<std::size_t>(natsMsg_GetDataLength(msg_)));
+}
+
+std::string_view Message::subject() const {
+  const char* subject = natsMsg_GetSubject(msg_);
+  return subject == nullptr ? std::string_view() : std::string_view(subject);
+}
+
+std::optional<std::string_view> Message::header(const std::string& key) const {
+  const char* value = nullptr;
+  if (natsMsgHeader_Get(msg_, key.c_str(), &value) != NATS_OK || value == nullptr) return std::nullopt;
+  return std::string_view(value);
+}
+
+void Message::Ack() { Check("ack message " + std::to_string(stream_sequence_), natsMsg_Ack(msg_, nullptr)); }
+
+void Message::AckSync() {
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  Check("ack message " + std::to_string(stream_sequence_), natsMsg_AckSync(msg_, nullptr, &jerr), jerr);
+}
+
+void Message::Nak(milliseconds delay) {
+  natsStatus s = delay > milliseconds::zero() ? natsMsg_NakWithDelay(msg_, Millis(delay), nullptr) : natsMsg_Nak(msg_, nullptr);
+  Check("nak message " + std::to_string(stream_sequence_), s);
+}
+
+void Message::Term() { Check("term message " + std::to_string(stream_sequence_), natsMsg_Term(msg_, nullptr)); }
+
+void Message::InProgress() {
+  Check("mark message " + std::to_string(stream_sequence_) + " in progress", natsMsg_InProgress(msg_, nullptr));
+}
+
+// ---- core subscription ----
+
+struct CoreSubscription::Impl {
+  // Constant after construction.
+  std::shared_ptr<natsConnection> nc;
+  NatsConnection::CoreCallback callback;
+  std::string subject;
+  natsSubscription* sub = nullptr;
+
+  // Guarded by mu.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool complete = false;  // cnats closed the subscription and no callback runs any more
+
+  static void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    auto* self = static_cast<Impl*>(closure);
+    const char* data = natsMsg_GetData(msg);
+    std::string_view payload = data == nullptr ? std::string_view() : std::string_view(data, static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+    const char* subject = natsMsg_GetSubject(msg);
+    try {
+      self->callback(subject == nullptr ? std::string_view() : std::string_view(subject), payload);
+    } catch (const std::exception& e) {
+      NatsLogger().Error("core subscription callback failed", {{"subject", self->subject}, {"error", e.what()}});
+    } catch (...) {
+      NatsLogger().Error("core subscription callback failed", {{"subject", self->subject}});
+    }
+    natsMsg_Destroy(msg);
+  }
+
+  static void OnComplete(void* closure) {
+    auto* self = static_cast<Impl*>(closure);
+    std::lock_guard lock(self->mu);
+    self->complete = true;
+    self->cv.notify_all();
+  }
+};
+
+std::unique_ptr<CoreSubscription> NatsConnection::Subscribe(std::string_view subject, CoreCallback callback) {
+  if (!callback) throw std::invalid_argument("Subscribe: callback is empty");
+  auto impl = std::make_unique<CoreSubscription::Impl>();
+  impl->nc = impl_->nc;
+  impl->callback = std::move(callback);
+  impl->subject = std::string(subject);
+  Check(Quoted("subscribe to", impl->subject),
+        natsConnection_Subscribe(&impl->sub, impl_->nc.get(), impl->subject.c_str(), &CoreSubscription::Impl::OnMessage,
+                                 impl.get()));
+  natsStatus s = natsSubscription_SetOnCompleteCB(impl->sub, &CoreSubscription::Impl::OnComplete, impl.get());
+  if (s != NATS_OK) {
+    natsSubscription_Unsubscribe(impl->sub);
+    natsSubscription_Destroy(impl->sub);
+    Throw(Quoted("subscribe to", impl->subject), s);
+  }
+  return std::unique_ptr<CoreSubscription>(new CoreSubscription(std::move(impl)));
+}
+
+CoreSubscription::CoreSubscription(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+CoreSubscription::~CoreSubscription() {
+  natsStatus s = natsSubscription_Unsubscribe(impl_->sub);
+  {
+    std::unique_lock lock(impl_->mu);
+    // When Unsubscribe failed the subscription was already closed (connection closed) and
+    // completion has fired or fires shortly; the bounded wait covers both.
+    impl_->cv.wait_for(lock, s == NATS_OK ? kCallbackDrainTimeout : milliseconds{1000},
+                       [&] { return impl_->complete; });
+  }
+  natsSubscription_Destroy(impl_->sub);
+}
+
+}  // namespace ro::kubesync

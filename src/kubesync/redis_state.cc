@@ -1,0 +1,274 @@
+#include "ro/kubesync/redis_state.h"
+
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <charconv>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+namespace ro::kubesync {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Keys fetched per SCAN call and removed per UNLINK: big enough to take few round trips,
+// small enough that one command stays well under a millisecond of server time.
+constexpr int kScanBatch = 500;
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+struct ContextDeleter {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+using Context = std::unique_ptr<redisContext, ContextDeleter>;
+
+using Command = std::vector<std::string>;
+
+timeval ToTimeval(milliseconds d) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(d.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000) * 1000);
+  return tv;
+}
+
+std::string ReplyText(const redisReply& reply) { return std::string(reply.str, reply.len); }
+
+// Escapes the glob metacharacters of Redis' MATCH pattern.
+std::string GlobEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+RedisError::RedisError(const std::string& message, bool retryable)
+    : std::runtime_error(message), retryable_(retryable) {}
+
+// The hiredis context plus reconnect policy. Thread-safe (mu_ serialises everything).
+class RedisState::Connection {
+ public:
+  Connection(std::string host, int port, RedisOptions options, kube::Clock& clock)
+      : host_(std::move(host)), port_(port), options_(options), clock_(clock), backoff_(options.initial_backoff) {}
+
+  std::string Address() const { return host_ + ":" + std::to_string(port_); }
+
+  // One command. An idempotent command is retried once when the connection turned out
+  // to be dead (e.g. Redis restarted since the previous call).
+  Reply Run(const Command& command, bool idempotent) {
+    std::lock_guard lock(mu_);
+    for (int attempt = 0;; ++attempt) {
+      bool was_connected = context_ != nullptr;
+      EnsureConnectedLocked();
+      std::vector<const char*> argv;
+      std::vector<size_t> lengths;
+      Marshal(command, argv, lengths);
+      void* raw = redisCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data());
+      if (raw == nullptr) {
+        std::string error = DropLocked();
+        if (idempotent && was_connected && attempt == 0) continue;
+        throw RedisError("redis " + command.front() + " at " + Address() + ": " + error, true);
+      }
+      Reply reply(static_cast<redisReply*>(raw));
+      if (reply->type == REDIS_REPLY_ERROR) {
+        throw RedisError("redis " + command.front() + " at " + Address() + ": " + ReplyText(*reply), false);
+      }
+      return reply;
+    }
+  }
+
+  // Every command in one round trip. Throws the first error reply (after reading all
+  // replies, so the connection stays in sync) or a retryable error on I/O failure.
+  void Pipeline(const std::vector<Command>& commands) {
+    if (commands.empty()) return;
+    std::lock_guard lock(mu_);
+    EnsureConnectedLocked();
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const auto& command : commands) {
+      Marshal(command, argv, lengths);
+      if (redisAppendCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data()) !=
+          REDIS_OK) {
+        throw RedisError("redis pipeline at " + Address() + ": " + DropLocked(), true);
+      }
+    }
+    std::string first_error;
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(context_.get(), &raw) != REDIS_OK || raw == nullptr) {
+        throw RedisError("redis pipeline at " + Address() + ": " + DropLocked(), true);
+      }
+      Reply reply(static_cast<redisReply*>(raw));
+      if (reply->type == REDIS_REPLY_ERROR && first_error.empty()) {
+        first_error = commands[i].front() + " " + (commands[i].size() > 1 ? commands[i][1] : "") + ": " + ReplyText(*reply);
+      }
+    }
+    if (!first_error.empty()) throw RedisError("redis pipeline at " + Address() + ": " + first_error, false);
+  }
+
+ private:
+  static void Marshal(const Command& command, std::vector<const char*>& argv, std::vector<size_t>& lengths) {
+    argv.clear();
+    lengths.clear();
+    for (const auto& arg : command) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+  }
+
+  // REQUIRES: mu_ held.
+  void EnsureConnectedLocked() {
+    if (context_) return;
+    auto now = clock_.SteadyNow();
+    if (now < next_attempt_) {
+      auto wait = std::chrono::duration_cast<milliseconds>(next_attempt_ - now);
+      throw RedisError("redis at " + Address() + " unavailable (" + last_error_ + "); next connect attempt in " +
+                           std::to_string(wait.count()) + " ms",
+                       true);
+    }
+    Context context(redisConnectWithTimeout(host_.c_str(), port_, ToTimeval(options_.connect_timeout)));
+    if (!context || context->err != 0) {
+      last_error_ = context ? context->errstr : "cannot allocate a redis context";
+      next_attempt_ = now + backoff_;
+      backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+      throw RedisError("redis connect to " + Address() + ": " + last_error_, true);
+    }
+    redisSetTimeout(context.get(), ToTimeval(options_.command_timeout));
+    redisEnableKeepAlive(context.get());
+    context_ = std::move(context);
+    backoff_ = options_.initial_backoff;
+  }
+
+  // Forgets a broken connection; the next call reconnects at once (the server may well
+  // be back already). Returns the error text. REQUIRES: mu_ held.
+  std::string DropLocked() {
+    last_error_ = context_ && context_->err != 0 ? context_->errstr : "connection lost";
+    context_.reset();
+    next_attempt_ = {};
+    return last_error_;
+  }
+
+  // Constant after construction.
+  const std::string host_;
+  const int port_;
+  const RedisOptions options_;
+  kube::Clock& clock_;
+
+  // Guarded by mu_.
+  std::mutex mu_;
+  Context context_;
+  kube::Clock::SteadyTime next_attempt_{};
+  milliseconds backoff_;
+  std::string last_error_;
+};
+
+RedisState::RedisState(std::string_view address, std::string key_prefix, RedisOptions options, kube::Clock& clock)
+    : prefix_(std::move(key_prefix)) {
+  if (prefix_.empty() || prefix_.find_first_of("*?[]\\") != std::string::npos) {
+    throw std::invalid_argument("redis key prefix \"" + prefix_ + "\" must be non-empty and free of glob characters");
+  }
+  auto colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string_view::npos || colon == 0) {
+    throw std::invalid_argument("redis address \"" + std::string(address) + "\" is not host:port");
+  }
+  auto port_text = address.substr(colon + 1);
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 1 || port > 65535) {
+    throw std::invalid_argument("redis address \"" + std::string(address) + "\" has no valid port");
+  }
+  connection_ = std::make_unique<Connection>(std::string(address.substr(0, colon)), port, options, clock);
+}
+
+RedisState::~RedisState() = default;
+
+std::string RedisState::Key(std::string_view relative) const {
+  std::string key;
+  key.reserve(prefix_.size() + 1 + relative.size());
+  key += prefix_;
+  key += ':';
+  key += relative;
+  return key;
+}
+
+void RedisState::Ping() { connection_->Run({"PING"}, true); }
+
+std::optional<std::string> RedisState::GetResumeVersion(const kube::GroupVersionResource& gvr) {
+  return Get("rv:" + gvr.ToString());
+}
+
+void RedisState::SetResumeVersion(const kube::GroupVersionResource& gvr, std::string_view resource_version) {
+  Set("rv:" + gvr.ToString(), resource_version);
+}
+
+std::optional<std::string> RedisState::Get(std::string_view key) {
+  Reply reply = connection_->Run({"GET", Key(key)}, true);
+  if (reply->type == REDIS_REPLY_NIL) return std::nullopt;
+  return ReplyText(*reply);
+}
+
+void RedisState::Set(std::string_view key, std::string_view value) {
+  connection_->Run({"SET", Key(key), std::string(value)}, true);
+}
+
+bool RedisState::Delete(std::string_view key) {
+  // DEL is idempotent: a retried DEL of an already deleted key reports 0, which is what
+  // the caller sees anyway.
+  Reply reply = connection_->Run({"DEL", Key(key)}, true);
+  return reply->type == REDIS_REPLY_INTEGER && reply->integer > 0;
+}
+
+void RedisState::WriteHashes(std::span<const HashWrite> writes) {
+  std::vector<Command> commands;
+  commands.reserve(writes.size());
+  for (const auto& write : writes) {
+    const char* verb = write.op == HashWrite::Op::kIncrBy        ? "HINCRBY"
+                       : write.op == HashWrite::Op::kIncrByFloat ? "HINCRBYFLOAT"
+                                                                 : "HSET";
+    commands.push_back({verb, Key(write.key), write.field, write.value});
+  }
+  connection_->Pipeline(commands);
+}
+
+std::map<std::string, std::string> RedisState::HGetAll(std::string_view key) {
+  Reply reply = connection_->Run({"HGETALL", Key(key)}, true);
+  std::map<std::string, std::string> out;
+  if (reply->type != REDIS_REPLY_ARRAY) return out;
+  for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
+    out.emplace(ReplyText(*reply->element[i]), ReplyText(*reply->element[i + 1]));
+  }
+  return out;
+}
+
+std::size_t RedisState::DeleteAll() {
+  const std::string pattern = GlobEscape(prefix_) + ":*";
+  std::string cursor = "0";
+  std::size_t removed = 0;
+  do {
+    Reply reply = connection_->Run({"SCAN", cursor, "MATCH", pattern, "COUNT", std::to_string(kScanBatch)}, true);
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+      throw RedisError("redis SCAN: unexpected reply shape", false);
+    }
+    cursor = ReplyText(*reply->element[0]);
+    const redisReply& keys = *reply->element[1];
+    if (keys.elements > 0) {
+      Command unlink{"UNLINK"};
+      for (std::size_t i = 0; i < keys.elements; ++i) unlink.push_back(ReplyText(*keys.element[i]));
+      Reply deleted = connection_->Run(unlink, true);
+      if (deleted->type == REDIS_REPLY_INTEGER) removed += static_cast<std::size_t>(deleted->integer);
+    }
+  } while (cursor != "0");
+  return removed;
+}
+
+}  // namespace ro::kubesync

@@ -1,0 +1,439 @@
+#include "ro/kubesync/runner/deployments_runner.h"
+
+#include <openssl/evp.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/kube/client.h"
+#include "ro/kube/errors.h"
+#include "ro/kubesync/runner/semantic_compare.h"
+#include "ro/plugins/kubernetes/control_metadata.h"
+
+namespace ro::kubesync::runner {
+
+using nlohmann::json;
+namespace pk = plugins::kubernetes;
+
+namespace {
+
+const kube::GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const kube::GroupVersionResource kServices{"", "v1", "services"};
+const kube::GroupVersionResource kSecrets{"", "v1", "secrets"};
+
+constexpr const char* kOwnerApiVersion = "automation.astronetes.io/v1alpha1";
+constexpr const char* kOwnerKind = "LiveSynchronization";
+constexpr const char* kOwnerGroup = "automation.astronetes.io";
+
+// Where the Secret is mounted in every kubesync container.
+constexpr const char* kFilesDir = "/etc/kubesync";
+// The kubesync binary in the operator image (Containerfile: every binary in /usr/local/bin).
+constexpr const char* kKubesyncPath = "/usr/local/bin/kubesync";
+// The kubesync binary's default ports (docs/kubesync.md "The kubesync binary").
+constexpr int kHealthPort = 8081;
+constexpr int kMetricsPort = 8080;
+// nats-server's client and monitoring ports and Redis' port (their defaults).
+constexpr int kNatsClientPort = 4222;
+constexpr int kNatsMonitorPort = 8222;
+constexpr int kRedisPort = 6379;
+// The "nonroot" UID/GID of deploy/operator (and of the operator image).
+constexpr int kNonRootId = 65532;
+// 0440: the mounted Secret is readable by the pod's user and fsGroup, nobody else.
+constexpr int kSecretFileMode = 0440;
+
+constexpr const char* kConfigHashAnnotation = "kubesync.astronetes.io/config-hash";
+
+std::string SecretName(std::string_view ls_name) { return std::string(ls_name) + "-kubesync"; }
+std::string MetricsServiceName(std::string_view ls_name) { return std::string(ls_name) + "-metrics"; }
+
+std::string Base64(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(data.data()),
+                                static_cast<int>(data.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+json SelectorLabels(const PipelinePlan& plan, PipelinePart part) {
+  const ObjectIdentity& ls = plan.inputs.live_synchronization;
+  return {{"app.kubernetes.io/name", "kubesync"},
+          {"app.kubernetes.io/instance", pk::ManagedById(ls.ns, ls.name)},
+          {"app.kubernetes.io/component", std::string(PartSuffix(part))}};
+}
+
+json Labels(const PipelinePlan& plan, std::string_view component) {
+  const ObjectIdentity& ls = plan.inputs.live_synchronization;
+  return {{"app.kubernetes.io/name", "kubesync"},
+          {"app.kubernetes.io/instance", pk::ManagedById(ls.ns, ls.name)},
+          {"app.kubernetes.io/component", std::string(component)},
+          {"app.kubernetes.io/part-of", "resiliency-operator"},
+          {"app.kubernetes.io/managed-by", "livesynchronization-controller"}};
+}
+
+json Metadata(const PipelinePlan& plan, const std::string& name, std::string_view component) {
+  const ObjectIdentity& ls = plan.inputs.live_synchronization;
+  return {{"name", name},
+          {"namespace", ls.ns},
+          {"labels", Labels(plan, component)},
+          {"annotations", {{std::string(pk::kLiveSynchronizationAnnotation), ls.ns + "/" + ls.name}}},
+          {"ownerReferences", json::array({{{"apiVersion", kOwnerApiVersion},
+                                            {"kind", kOwnerKind},
+                                            {"name", ls.name},
+                                            {"uid", ls.uid},
+                                            {"controller", true},
+                                            {"blockOwnerDeletion", true}}})}};
+}
+
+json PodSecurityContext() {
+  return {{"runAsNonRoot", true},
+          {"runAsUser", kNonRootId},
+          {"runAsGroup", kNonRootId},
+          {"fsGroup", kNonRootId},
+          {"seccompProfile", {{"type", "RuntimeDefault"}}}};
+}
+
+json ContainerSecurityContext() {
+  return {{"allowPrivilegeEscalation", false},
+          {"readOnlyRootFilesystem", true},
+          {"runAsNonRoot", true},
+          {"capabilities", {{"drop", json::array({"ALL"})}}},
+          {"seccompProfile", {{"type", "RuntimeDefault"}}}};
+}
+
+// Prometheus' conventional scrape annotations; `prometheus.io/interval` carries
+// observability.interval for scrape configs that relabel it into __scrape_interval__.
+json ScrapeAnnotations(const PipelinePlan& plan) {
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(plan.observability.interval);
+  return {{"prometheus.io/scrape", "true"},
+          {"prometheus.io/port", std::to_string(kMetricsPort)},
+          {"prometheus.io/path", "/metrics"},
+          {"prometheus.io/interval", std::to_string(std::max<long long>(1, seconds.count())) + "s"}};
+}
+
+json Container(const PartPlan& part, std::string name, std::string image) {
+  json container = {{"name", std::move(name)},
+                    {"image", std::move(image)},
+                    {"imagePullPolicy", part.settings.image_pull_policy},
+                    {"securityContext", ContainerSecurityContext()}};
+  if (part.settings.resources) container["resources"] = *part.settings.resources;
+  return container;
+}
+
+json KubesyncContainer(const PartPlan& part, const DeploymentsRunnerOptions& options) {
+  const ComponentId id = *KubesyncComponentOf(part.part);
+  const bool exporter = part.part == PipelinePart::kMetricsExporter;
+  json container = Container(part, std::string(PartSuffix(part.part)), options.kubesync_image);
+  container["command"] = json::array({kKubesyncPath});
+  container["args"] = json::array(
+      {std::string(SubcommandName(id)), "--config", std::string(kFilesDir) + "/" + std::string(kConfigFile),
+       "--log-level", std::string(pk::LogLevelName(part.settings.log_level)),
+       "--health-probe-bind-address", ":" + std::to_string(kHealthPort), "--metrics-bind-address",
+       exporter ? ":" + std::to_string(kMetricsPort) : std::string("0")});
+  // process.consumerID of the processor's and synchronizer's log lines.
+  container["env"] = json::array(
+      {{{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}});
+  json ports = json::array({{{"name", "health"}, {"containerPort", kHealthPort}}});
+  if (exporter) ports.push_back({{"name", "metrics"}, {"containerPort", kMetricsPort}});
+  container["ports"] = std::move(ports);
+  container["livenessProbe"] = {{"httpGet", {{"path", "/healthz"}, {"port", "health"}}},
+                                {"periodSeconds", 10}};
+  container["readinessProbe"] = {{"httpGet", {{"path", "/readyz"}, {"port", "health"}}},
+                                 {"periodSeconds", 5}};
+  container["volumeMounts"] = json::array({{{"name", "config"}, {"mountPath", kFilesDir}, {"readOnly", true}},
+                                           {{"name", "tmp"}, {"mountPath", "/tmp"}}});
+  return container;
+}
+
+json NatsContainer(const PartPlan& part, const DeploymentsRunnerOptions& options) {
+  json container = Container(part, "nats", options.nats_image);
+  // The image's entrypoint is nats-server; these are its arguments.
+  json args = json::array({"-js", "-sd", "/data/jetstream", "-p", std::to_string(kNatsClientPort), "-m",
+                           std::to_string(kNatsMonitorPort)});
+  if (part.settings.log_level == pk::LogLevel::kDebug) args.push_back("-D");
+  container["args"] = std::move(args);
+  container["ports"] = json::array({{{"name", "client"}, {"containerPort", kNatsClientPort}},
+                                    {{"name", "monitor"}, {"containerPort", kNatsMonitorPort}}});
+  container["readinessProbe"] = {
+      {"httpGet", {{"path", "/healthz?js-enabled-only=true"}, {"port", "monitor"}}}, {"periodSeconds", 5}};
+  container["livenessProbe"] = {{"httpGet", {{"path", "/healthz"}, {"port", "monitor"}}},
+                                {"periodSeconds", 10}};
+  container["volumeMounts"] = json::array({{{"name", "data"}, {"mountPath", "/data"}}});
+  return container;
+}
+
+// Redis' --loglevel for the component's logLevel (Redis has no "error" level).
+std::string RedisLogLevel(pk::LogLevel level) {
+  switch (level) {
+    case pk::LogLevel::kDebug: return "debug";
+    case pk::LogLevel::kInfo: return "notice";
+    case pk::LogLevel::kWarn:
+    case pk::LogLevel::kError: return "warning";
+  }
+  return "notice";
+}
+
+json RedisContainer(const PartPlan& part, const DeploymentsRunnerOptions& options) {
+  json container = Container(part, "redis", options.redis_image);
+  // The image's entrypoint runs redis-server with these arguments. No persistence:
+  // Redis holds only what a relist rebuilds (docs/kubesync.md). Access is limited by the
+  // namespace's network, hence no protected mode.
+  container["args"] = json::array({"--port", std::to_string(kRedisPort), "--save", "", "--appendonly", "no",
+                                   "--protected-mode", "no", "--dir", "/data", "--loglevel",
+                                   RedisLogLevel(part.settings.log_level)});
+  container["ports"] = json::array({{{"name", "redis"}, {"containerPort", kRedisPort}}});
+  container["readinessProbe"] = {{"tcpSocket", {{"port", "redis"}}}, {"periodSeconds", 5}};
+  container["livenessProbe"] = {{"tcpSocket", {{"port", "redis"}}}, {"periodSeconds", 10}};
+  container["volumeMounts"] = json::array({{{"name", "data"}, {"mountPath", "/data"}}});
+  return container;
+}
+
+json Deployment(const PipelinePlan& plan, const PartPlan& part, const DeploymentsRunnerOptions& options,
+                const std::string& fingerprint) {
+  const ObjectIdentity& ls = plan.inputs.live_synchronization;
+  const bool server = !KubesyncComponentOf(part.part).has_value();
+  json pod_labels = Labels(plan, PartSuffix(part.part));
+  json pod_annotations = json::object();
+  json container;
+  json volumes;
+  if (part.part == PipelinePart::kNats) {
+    container = NatsContainer(part, options);
+    volumes = json::array({{{"name", "data"}, {"emptyDir", json::object()}}});
+  } else if (part.part == PipelinePart::kRedis) {
+    container = RedisContainer(part, options);
+    volumes = json::array({{{"name", "data"}, {"emptyDir", json::object()}}});
+  } else {
+    container = KubesyncContainer(part, options);
+    volumes = json::array(
+        {{{"name", "config"}, {"secret", {{"secretName", SecretName(ls.name)}, {"defaultMode", kSecretFileMode}}}},
+         {{"name", "tmp"}, {"emptyDir", json::object()}}});
+    // The components read the configuration once: a new one rolls the pods.
+    pod_annotations[kConfigHashAnnotation] = fingerprint;
+    if (part.part == PipelinePart::kMetricsExporter) pod_annotations.update(ScrapeAnnotations(plan));
+  }
+  json pod_spec = {{"automountServiceAccountToken", false},  // the kubeconfigs come from the Secret
+                   {"enableServiceLinks", false},
+                   {"securityContext", PodSecurityContext()},
+                   {"containers", json::array({std::move(container)})},
+                   {"volumes", std::move(volumes)}};
+  json spec = {{"replicas", part.replicas},
+               {"selector", {{"matchLabels", SelectorLabels(plan, part.part)}}},
+               {"template", {{"metadata", {{"labels", std::move(pod_labels)}}}, {"spec", std::move(pod_spec)}}}};
+  if (!pod_annotations.empty()) spec["template"]["metadata"]["annotations"] = std::move(pod_annotations);
+  // A single server with its data volume: never two at once.
+  if (server) spec["strategy"] = {{"type", "Recreate"}};
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", Metadata(plan, PartObjectName(ls.name, part.part), PartSuffix(part.part))},
+          {"spec", std::move(spec)}};
+}
+
+json Service(const PipelinePlan& plan, const std::string& name, PipelinePart part, json ports) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", Metadata(plan, name, PartSuffix(part))},
+          {"spec", {{"type", "ClusterIP"}, {"selector", SelectorLabels(plan, part)}, {"ports", std::move(ports)}}}};
+}
+
+json ServicePort(const std::string& name, int port) {
+  return {{"name", name}, {"port", port}, {"targetPort", name}, {"protocol", "TCP"}};
+}
+
+// True when the object's controller is a LiveSynchronization named `ls_name` (of its
+// namespace). The uid is not compared: objects left by an earlier LiveSynchronization of
+// the same name (re-created before the garbage collector ran) are adopted, and their
+// ownerReference is rewritten to the current uid by the next update.
+bool ControlledBy(const json& object, const std::string& ls_name) {
+  const json& metadata = object.value("metadata", json::object());
+  for (const json& ref : metadata.value("ownerReferences", json::array())) {
+    if (!ref.value("controller", false) || ref.value("kind", "") != kOwnerKind) continue;
+    std::string group;
+    std::string version;
+    kube::SplitApiVersion(ref.value("apiVersion", ""), &group, &version);
+    if (group != kOwnerGroup || ref.value("name", "") != ls_name) continue;
+    return true;
+  }
+  return false;
+}
+
+std::optional<json> GetIfExists(kube::DynamicClient& client, const kube::GroupVersionResource& gvr,
+                                const std::string& ns, const std::string& name) {
+  try {
+    return client.Get(gvr, ns, name);
+  } catch (const kube::ApiError& e) {
+    if (e.reason() == kube::StatusReason::kNotFound) return std::nullopt;
+    throw;
+  }
+}
+
+std::string ConditionMessage(const json& deployment, std::string_view type) {
+  const json& status = deployment.value("status", json::object());
+  for (const json& condition : status.value("conditions", json::array())) {
+    if (condition.value("type", "") == type && condition.value("status", "") != "True") {
+      return condition.value("message", "");
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+Placement DeploymentsPlacement(const kube::ObjectKey& ls) {
+  return Placement{kFilesDir, "nats://" + PartObjectName(ls.name, PipelinePart::kNats) + ":" +
+                                  std::to_string(kNatsClientPort),
+                   PartObjectName(ls.name, PipelinePart::kRedis) + ":" + std::to_string(kRedisPort)};
+}
+
+std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
+                                                  const DeploymentsRunnerOptions& options) {
+  const ObjectIdentity& ls = plan.inputs.live_synchronization;
+  const Placement placement = DeploymentsPlacement(plan.key());
+  std::vector<RenderedObject> objects;
+
+  json data = json::object();
+  for (const auto& [file, content] : PipelineFiles(plan, placement)) data[file] = Base64(content);
+  objects.push_back({kSecrets,
+                     {{"apiVersion", "v1"},
+                      {"kind", "Secret"},
+                      {"metadata", Metadata(plan, SecretName(ls.name), "config")},
+                      {"type", "Opaque"},
+                      {"data", std::move(data)}}});
+
+  objects.push_back({kServices, Service(plan, PartObjectName(ls.name, PipelinePart::kNats), PipelinePart::kNats,
+                                        json::array({ServicePort("client", kNatsClientPort)}))});
+  objects.push_back({kServices, Service(plan, PartObjectName(ls.name, PipelinePart::kRedis), PipelinePart::kRedis,
+                                        json::array({ServicePort("redis", kRedisPort)}))});
+  if (plan.Find(PipelinePart::kMetricsExporter) != nullptr) {
+    json service = Service(plan, MetricsServiceName(ls.name), PipelinePart::kMetricsExporter,
+                           json::array({ServicePort("metrics", kMetricsPort)}));
+    service["metadata"]["annotations"].update(ScrapeAnnotations(plan));
+    objects.push_back({kServices, std::move(service)});
+  }
+
+  const std::string fingerprint = ConfigFingerprint(plan, placement);
+  for (const PartPlan& part : plan.parts) {
+    objects.push_back({kDeployments, Deployment(plan, part, options, fingerprint)});
+  }
+  return objects;
+}
+
+ComponentStatus DeploymentComponentStatus(PipelinePart part, const json& deployment) {
+  ComponentStatus status;
+  status.name = std::string(PartName(part));
+  const json& spec = deployment.value("spec", json::object());
+  const json& observed = deployment.value("status", json::object());
+  status.replicas = spec.value("replicas", 1);
+  status.ready_replicas = observed.value("readyReplicas", 0);
+  const int64_t generation = deployment.value("metadata", json::object()).value("generation", int64_t{0});
+  const bool observed_current = observed.value("observedGeneration", int64_t{0}) >= generation;
+  status.ready = observed_current && status.ready_replicas >= status.replicas;
+  if (!status.ready) {
+    std::string message = ConditionMessage(deployment, "Available");
+    if (message.empty()) message = ConditionMessage(deployment, "Progressing");
+    if (message.empty()) {
+      message = std::to_string(status.ready_replicas) + "/" + std::to_string(status.replicas) +
+                " replicas ready" + (observed_current ? "" : " (rollout not observed yet)");
+    }
+    status.message = std::move(message);
+  }
+  return status;
+}
+
+DeploymentsRunner::DeploymentsRunner(kube::DynamicClient& client, DeploymentsRunnerOptions options)
+    : client_(client), options_(std::move(options)) {}
+
+json DeploymentsRunner::Ensure(const RenderedObject& desired, const std::string& ls_name) {
+  const json& metadata = desired.object.at("metadata");
+  const std::string ns = metadata.at("namespace").get<std::string>();
+  const std::string name = metadata.at("name").get<std::string>();
+  const std::string what = desired.object.at("kind").get<std::string>() + " " + ns + "/" + name;
+  try {
+    std::optional<json> actual = GetIfExists(client_, desired.gvr, ns, name);
+    if (!actual) return client_.Create(desired.gvr, ns, desired.object);
+    if (!ControlledBy(*actual, ls_name)) {
+      throw RunnerError(what + " exists and is not controlled by LiveSynchronization " + ns + "/" + ls_name);
+    }
+    if (IsSemanticSubset(desired.object, *actual)) return *actual;
+    // Desired fields over the stored object: server-set fields (a Service's clusterIP)
+    // stay, lists we own are replaced, labels and annotations others added are kept.
+    json updated = *actual;
+    updated.merge_patch(desired.object);
+    updated["metadata"]["resourceVersion"] = actual->at("metadata").at("resourceVersion");
+    return client_.Update(desired.gvr, ns, updated);
+  } catch (const kube::ApiError& e) {
+    if (e.reason() == kube::StatusReason::kInvalid) throw RunnerError(what + ": " + e.status_message());
+    throw;
+  }
+}
+
+void DeploymentsRunner::DeleteOwned(const kube::GroupVersionResource& gvr, const kube::ObjectKey& ls,
+                                    const std::string& name) {
+  std::optional<json> actual = GetIfExists(client_, gvr, ls.ns, name);
+  if (!actual || !ControlledBy(*actual, ls.name)) return;
+  kube::DeleteOptions options;
+  options.propagation_policy = "Background";
+  try {
+    client_.Delete(gvr, ls.ns, name, options);
+  } catch (const kube::ApiError& e) {
+    if (e.reason() != kube::StatusReason::kNotFound) throw;
+  }
+}
+
+std::vector<ComponentStatus> DeploymentsRunner::Apply(const PipelinePlan& plan) {
+  const kube::ObjectKey ls = plan.key();
+  std::vector<ComponentStatus> statuses;
+  for (const RenderedObject& desired : RenderPipelineObjects(plan, options_)) {
+    json stored = Ensure(desired, ls.name);
+    if (desired.gvr == kDeployments) {
+      for (const PartPlan& part : plan.parts) {
+        if (PartObjectName(ls.name, part.part) == desired.object.at("metadata").at("name").get<std::string>()) {
+          statuses.push_back(DeploymentComponentStatus(part.part, stored));
+        }
+      }
+    }
+  }
+  if (plan.Find(PipelinePart::kMetricsExporter) == nullptr) {
+    DeleteOwned(kDeployments, ls, PartObjectName(ls.name, PipelinePart::kMetricsExporter));
+    DeleteOwned(kServices, ls, MetricsServiceName(ls.name));
+  }
+  return statuses;
+}
+
+std::vector<ComponentStatus> DeploymentsRunner::StopPipeline(const kube::ObjectKey& ls) {
+  std::vector<ComponentStatus> statuses;
+  for (PipelinePart part : AllPipelineParts()) {
+    const std::string name = PartObjectName(ls.name, part);
+    std::optional<json> deployment = GetIfExists(client_, kDeployments, ls.ns, name);
+    if (!deployment || !ControlledBy(*deployment, ls.name)) continue;
+    if (IsPipelineComponent(part) && deployment->at("spec").value("replicas", 1) != 0) {
+      deployment = client_.Patch(kDeployments, ls.ns, name, kube::PatchType::kMergePatch,
+                                 R"({"spec":{"replicas":0}})");
+    }
+    statuses.push_back(DeploymentComponentStatus(part, *deployment));
+  }
+  return statuses;
+}
+
+std::optional<Endpoints> DeploymentsRunner::ControllerEndpoints(const kube::ObjectKey& ls) {
+  // The controller runs in the same cluster: the Services resolve by their namespaced
+  // DNS names.
+  const std::string suffix = "." + ls.ns + ".svc";
+  return Endpoints{"nats://" + PartObjectName(ls.name, PipelinePart::kNats) + suffix + ":" +
+                       std::to_string(kNatsClientPort),
+                   PartObjectName(ls.name, PipelinePart::kRedis) + suffix + ":" + std::to_string(kRedisPort)};
+}
+
+void DeploymentsRunner::Teardown(const kube::ObjectKey& ls) {
+  StopPipeline(ls);
+  CleanUpPipelineState(ls, *ControllerEndpoints(ls), options_.cleanup_timeout);
+  for (PipelinePart part : AllPipelineParts()) DeleteOwned(kDeployments, ls, PartObjectName(ls.name, part));
+  DeleteOwned(kServices, ls, PartObjectName(ls.name, PipelinePart::kNats));
+  DeleteOwned(kServices, ls, PartObjectName(ls.name, PipelinePart::kRedis));
+  DeleteOwned(kServices, ls, MetricsServiceName(ls.name));
+  DeleteOwned(kSecrets, ls, SecretName(ls.name));
+}
+
+}  // namespace ro::kubesync::runner

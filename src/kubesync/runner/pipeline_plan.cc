@@ -1,0 +1,203 @@
+#include "ro/kubesync/runner/pipeline_plan.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace ro::kubesync::runner {
+
+using nlohmann::json;
+using plugins::kubernetes::ComponentKind;
+
+namespace {
+
+std::string Sha256Hex(std::string_view data, std::size_t hex_digits) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length && out.size() < hex_digits; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0x0f]);
+  }
+  out.resize(std::min(out.size(), hex_digits));
+  return out;
+}
+
+std::string FileIn(const Placement& placement, std::string_view file) {
+  return placement.files_dir + "/" + std::string(file);
+}
+
+}  // namespace
+
+const std::vector<PipelinePart>& AllPipelineParts() {
+  static const std::vector<PipelinePart> kParts = {
+      PipelinePart::kNats,         PipelinePart::kRedis,      PipelinePart::kEventsListener,
+      PipelinePart::kProcessor,    PipelinePart::kSynchronizer, PipelinePart::kReconciler,
+      PipelinePart::kMetricsExporter};
+  return kParts;
+}
+
+std::string_view PartName(PipelinePart part) {
+  switch (part) {
+    case PipelinePart::kNats: return "nats";
+    case PipelinePart::kRedis: return "redis";
+    case PipelinePart::kEventsListener: return "eventsListener";
+    case PipelinePart::kProcessor: return "processor";
+    case PipelinePart::kSynchronizer: return "synchronizer";
+    case PipelinePart::kReconciler: return "reconciler";
+    case PipelinePart::kMetricsExporter: return "metricsExporter";
+  }
+  return "unknown";
+}
+
+std::string_view PartSuffix(PipelinePart part) {
+  switch (part) {
+    case PipelinePart::kNats: return "nats";
+    case PipelinePart::kRedis: return "redis";
+    case PipelinePart::kEventsListener: return "eventslistener";
+    case PipelinePart::kProcessor: return "processor";
+    case PipelinePart::kSynchronizer: return "synchronizer";
+    case PipelinePart::kReconciler: return "reconciler";
+    case PipelinePart::kMetricsExporter: return "metricsexporter";
+  }
+  return "unknown";
+}
+
+ComponentKind ComponentKindOf(PipelinePart part) {
+  switch (part) {
+    case PipelinePart::kNats: return ComponentKind::kNats;
+    case PipelinePart::kRedis: return ComponentKind::kRedis;
+    case PipelinePart::kEventsListener: return ComponentKind::kEventsListener;
+    case PipelinePart::kProcessor: return ComponentKind::kProcessor;
+    case PipelinePart::kSynchronizer: return ComponentKind::kSynchronizer;
+    case PipelinePart::kReconciler: return ComponentKind::kReconciler;
+    case PipelinePart::kMetricsExporter: return ComponentKind::kMetricsExporter;
+  }
+  return ComponentKind::kNats;
+}
+
+std::optional<ComponentId> KubesyncComponentOf(PipelinePart part) {
+  switch (part) {
+    case PipelinePart::kEventsListener: return ComponentId::kEventsListener;
+    case PipelinePart::kProcessor: return ComponentId::kProcessor;
+    case PipelinePart::kSynchronizer: return ComponentId::kSynchronizer;
+    case PipelinePart::kReconciler: return ComponentId::kReconciler;
+    case PipelinePart::kMetricsExporter: return ComponentId::kMetricsExporter;
+    case PipelinePart::kNats:
+    case PipelinePart::kRedis: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+bool IsPipelineComponent(PipelinePart part) {
+  return part == PipelinePart::kEventsListener || part == PipelinePart::kProcessor ||
+         part == PipelinePart::kSynchronizer || part == PipelinePart::kReconciler;
+}
+
+std::string PartObjectName(std::string_view ls_name, PipelinePart part) {
+  return std::string(ls_name) + "-" + std::string(PartSuffix(part));
+}
+
+const PartPlan* PipelinePlan::Find(PipelinePart part) const {
+  for (const PartPlan& p : parts) {
+    if (p.part == part) return &p;
+  }
+  return nullptr;
+}
+
+kube::ObjectKey PipelinePlan::key() const {
+  return kube::ObjectKey{inputs.live_synchronization.ns, inputs.live_synchronization.name};
+}
+
+PipelinePlan PlanPipeline(PipelineInputs inputs, const plugins::kubernetes::LiveSyncConfig& config) {
+  PipelinePlan plan;
+  plan.observability = config.observability;
+  for (PipelinePart part : AllPipelineParts()) {
+    if (part == PipelinePart::kMetricsExporter && !config.observability.enabled) continue;
+    PartPlan p;
+    p.part = part;
+    p.settings = config.components.Get(ComponentKindOf(part));
+    if (part == PipelinePart::kNats || part == PipelinePart::kRedis) {
+      p.replicas = 1;
+    } else if (IsPipelineComponent(part) && inputs.suspended) {
+      p.replicas = 0;
+    } else {
+      p.replicas = p.settings.replicas;
+    }
+    plan.parts.push_back(std::move(p));
+  }
+  plan.inputs = std::move(inputs);
+  return plan;
+}
+
+KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement) {
+  const PipelineInputs& in = plan.inputs;
+  KubesyncConfig config;
+  config.live_synchronization = in.live_synchronization;
+  config.spec_config = in.spec_config;
+  config.source_cluster.identity = in.source_cluster;
+  config.source_cluster.kubeconfig_path = FileIn(placement, kSourceKubeconfigFile);
+  config.destination_cluster.identity = in.destination_cluster;
+  config.destination_cluster.kubeconfig_path = FileIn(placement, kDestinationKubeconfigFile);
+  if (in.bucket) {
+    BucketRef bucket;
+    bucket.identity = in.bucket->identity;
+    bucket.provider = in.bucket->provider;
+    bucket.endpoint = in.bucket->endpoint;
+    bucket.use_ssl = in.bucket->use_ssl;
+    bucket.region = in.bucket->region;
+    bucket.bucket_name = in.bucket->bucket_name;
+    bucket.credentials_path = placement.files_dir;
+    config.bucket = std::move(bucket);
+  }
+  config.nats_url = placement.nats_url;
+  config.redis_addr = placement.redis_addr;
+  return config;
+}
+
+std::vector<std::pair<std::string, std::string>> PipelineFiles(const PipelinePlan& plan,
+                                                              const Placement& placement) {
+  std::vector<std::pair<std::string, std::string>> files;
+  files.emplace_back(kConfigFile, ToJson(ConfigFor(plan, placement)).dump(2) + "\n");
+  files.emplace_back(kSourceKubeconfigFile, plan.inputs.source_kubeconfig);
+  files.emplace_back(kDestinationKubeconfigFile, plan.inputs.destination_kubeconfig);
+  if (plan.inputs.bucket) {
+    files.emplace_back(kAccessKeyIdFile, plan.inputs.bucket->access_key_id);
+    files.emplace_back(kSecretAccessKeyFile, plan.inputs.bucket->secret_access_key);
+  }
+  return files;
+}
+
+std::string ConfigFingerprint(const PipelinePlan& plan, const Placement& placement) {
+  KubesyncConfig config = ConfigFor(plan, placement);
+  config.source_cluster.identity.resource_version.clear();
+  config.destination_cluster.identity.resource_version.clear();
+  if (config.bucket) config.bucket->identity.resource_version.clear();
+  // Each part is length-prefixed so that moving bytes between parts changes the hash.
+  std::string material;
+  const auto add = [&material](std::string_view part) {
+    material += std::to_string(part.size());
+    material += ':';
+    material += part;
+  };
+  add(ToJson(config).dump());
+  add(plan.inputs.source_kubeconfig);
+  add(plan.inputs.destination_kubeconfig);
+  if (plan.inputs.bucket) {
+    add(plan.inputs.bucket->access_key_id);
+    add(plan.inputs.bucket->secret_access_key);
+  }
+  // 16 hex digits (64 bits): enough to tell configurations of one object apart.
+  return Sha256Hex(material, 16);
+}
+
+}  // namespace ro::kubesync::runner

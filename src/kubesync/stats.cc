@@ -1,0 +1,332 @@
+#include "ro/kubesync/stats.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/common/log.h"
+
+namespace ro::kubesync {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+constexpr char kSeparator = '|';
+constexpr std::string_view kBucketPrefix = "le=";
+constexpr std::string_view kInfBound = "+Inf";
+constexpr double kNanosPerSecond = 1e9;
+
+// Shortest text that reads back as the same double ("0.25", "1700000000.5").
+std::string FormatDouble(double value) {
+  char buffer[64];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return ec == std::errc() ? std::string(buffer, end) : std::to_string(value);
+}
+
+std::string FormatBound(std::size_t index) {
+  return index < kLagBucketBounds.size() ? FormatDouble(kLagBucketBounds[index]) : std::string(kInfBound);
+}
+
+double NanosToSeconds(std::int64_t ns) { return static_cast<double>(ns) / kNanosPerSecond; }
+
+void AppendLabel(std::string& out, std::string_view value) {
+  for (char c : value) out.push_back(c == kSeparator ? '_' : c);
+}
+
+std::string JoinField(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  bool first = true;
+  for (auto part : parts) {
+    if (!first) out.push_back(kSeparator);
+    first = false;
+    AppendLabel(out, part);
+  }
+  return out;
+}
+
+std::vector<std::string_view> SplitField(std::string_view field) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (true) {
+    auto at = field.find(kSeparator, start);
+    parts.push_back(field.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+    if (at == std::string_view::npos) break;
+    start = at + 1;
+  }
+  return parts;
+}
+
+template <typename T>
+std::optional<T> ParseNumber(std::string_view text) {
+  T value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::optional<double> ParseBound(std::string_view text) {
+  if (text == kInfBound) return std::numeric_limits<double>::infinity();
+  return ParseNumber<double>(text);
+}
+
+Clock::time_point FromUnixSeconds(double seconds) {
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
+}
+
+ro::log::Logger StatsLogger() { return ro::log::Logger(nlohmann::json{{"component", "stats"}}); }
+
+using Hashes = std::map<std::string, std::map<std::string, std::string>, std::less<>>;
+
+const std::map<std::string, std::string>& HashOf(const Hashes& hashes, std::string_view key) {
+  static const std::map<std::string, std::string> kEmpty;
+  auto it = hashes.find(key);
+  return it == hashes.end() ? kEmpty : it->second;
+}
+
+}  // namespace
+
+// ---- recorder ----
+
+StatsRecorder::StatsRecorder(StatsSink& sink, kube::Clock& clock, StatsOptions options)
+    : sink_(sink), clock_(clock), options_(options) {
+  if (options_.flush_interval <= std::chrono::milliseconds::zero()) {
+    throw std::invalid_argument("StatsOptions.flush_interval must be > 0");
+  }
+  flusher_ = std::jthread([this](std::stop_token stop) { FlusherMain(std::move(stop)); });
+}
+
+StatsRecorder::~StatsRecorder() {
+  flusher_.request_stop();
+  if (flusher_.joinable()) flusher_.join();
+  FlushNow();
+}
+
+template <typename Map, typename Key>
+typename Map::mapped_type& StatsRecorder::Slot(Map& map, const Key& key) {
+  {
+    std::shared_lock lock(mu_);
+    auto it = map.find(key);
+    if (it != map.end()) return it->second;
+  }
+  std::unique_lock lock(mu_);
+  // try_emplace value-initialises the atomics in place; an entry inserted by another
+  // thread meanwhile is returned as is.
+  return map.try_emplace(typename Map::key_type(key)).first->second;
+}
+
+void StatsRecorder::RecordEvent(std::string_view component, std::string_view gvr, std::string_view type) {
+  Slot(events_, std::tuple{component, gvr, type}).fetch_add(1, std::memory_order_relaxed);
+}
+
+void StatsRecorder::RecordError(std::string_view component, std::string_view gvr, std::string_view reason) {
+  Slot(errors_, std::tuple{component, gvr, reason}).fetch_add(1, std::memory_order_relaxed);
+}
+
+void StatsRecorder::ObserveLag(std::string_view gvr, std::chrono::nanoseconds lag) {
+  std::int64_t ns = std::max<std::int64_t>(lag.count(), 0);
+  double seconds = NanosToSeconds(ns);
+  std::size_t bucket = static_cast<std::size_t>(
+      std::lower_bound(kLagBucketBounds.begin(), kLagBucketBounds.end(), seconds) - kLagBucketBounds.begin());
+  LagSeries& series = Slot(lag_, gvr);
+  series.buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+  series.sum_ns.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+  series.last_ns.store(ns, std::memory_order_relaxed);
+  series.last_at_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.Now().time_since_epoch()).count(),
+                          std::memory_order_relaxed);
+  series.observed.store(true, std::memory_order_release);
+}
+
+void StatsRecorder::SetObjectsInSync(std::string_view gvr, std::int64_t count) {
+  Gauge& gauge = Slot(objects_, gvr);
+  gauge.value.store(count, std::memory_order_relaxed);
+  gauge.dirty.store(true, std::memory_order_release);
+}
+
+void StatsRecorder::SetLastResync(std::string_view gvr, std::chrono::system_clock::time_point when) {
+  Gauge& gauge = Slot(resync_, gvr);
+  gauge.value.store(std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count(),
+                    std::memory_order_relaxed);
+  gauge.dirty.store(true, std::memory_order_release);
+}
+
+void StatsRecorder::RecordBucketOperation(std::string_view op, std::string_view result) {
+  Slot(bucket_ops_, std::tuple{op, result}).fetch_add(1, std::memory_order_relaxed);
+}
+
+std::vector<HashWrite> StatsRecorder::CollectDeltas() {
+  using Op = HashWrite::Op;
+  std::vector<HashWrite> writes;
+  auto add = [&](Op op, std::string_view key, std::string field, std::string value) {
+    writes.push_back(HashWrite{op, std::string(key), std::move(field), std::move(value)});
+  };
+
+  std::shared_lock lock(mu_);
+  for (auto& [key, counter] : events_) {
+    if (auto delta = counter.exchange(0, std::memory_order_relaxed)) {
+      add(Op::kIncrBy, kStatsEventsKey, JoinField({std::get<0>(key), std::get<1>(key), std::get<2>(key)}),
+          std::to_string(delta));
+    }
+  }
+  for (auto& [key, counter] : errors_) {
+    if (auto delta = counter.exchange(0, std::memory_order_relaxed)) {
+      add(Op::kIncrBy, kStatsErrorsKey, JoinField({std::get<0>(key), std::get<1>(key), std::get<2>(key)}),
+          std::to_string(delta));
+    }
+  }
+  for (auto& [gvr, series] : lag_) {
+    if (!series.observed.exchange(false, std::memory_order_acquire)) continue;
+    for (std::size_t i = 0; i < series.buckets.size(); ++i) {
+      if (auto delta = series.buckets[i].exchange(0, std::memory_order_relaxed)) {
+        add(Op::kIncrBy, kStatsLagKey, JoinField({gvr, std::string(kBucketPrefix) + FormatBound(i)}),
+            std::to_string(delta));
+      }
+    }
+    auto sum_ns = series.sum_ns.exchange(0, std::memory_order_relaxed);
+    add(Op::kIncrByFloat, kStatsLagKey, JoinField({gvr, "sum"}),
+        FormatDouble(static_cast<double>(sum_ns) / kNanosPerSecond));
+    add(Op::kSet, kStatsLagKey, JoinField({gvr, "last"}),
+        FormatDouble(NanosToSeconds(series.last_ns.load(std::memory_order_relaxed))));
+    add(Op::kSet, kStatsLagKey, JoinField({gvr, "last_at"}),
+        FormatDouble(NanosToSeconds(series.last_at_ns.load(std::memory_order_relaxed))));
+  }
+  for (auto& [gvr, gauge] : objects_) {
+    if (gauge.dirty.exchange(false, std::memory_order_acquire)) {
+      add(Op::kSet, kStatsObjectsKey, JoinField({gvr}), std::to_string(gauge.value.load(std::memory_order_relaxed)));
+    }
+  }
+  for (auto& [gvr, gauge] : resync_) {
+    if (gauge.dirty.exchange(false, std::memory_order_acquire)) {
+      add(Op::kSet, kStatsResyncKey, JoinField({gvr}),
+          FormatDouble(NanosToSeconds(gauge.value.load(std::memory_order_relaxed))));
+    }
+  }
+  for (auto& [key, counter] : bucket_ops_) {
+    if (auto delta = counter.exchange(0, std::memory_order_relaxed)) {
+      add(Op::kIncrBy, kStatsBucketKey, JoinField({std::get<0>(key), std::get<1>(key)}), std::to_string(delta));
+    }
+  }
+  return writes;
+}
+
+bool StatsRecorder::FlushNow() {
+  std::lock_guard flush_lock(flush_mu_);
+  std::vector<HashWrite> writes = CollectDeltas();
+  if (writes.empty()) return true;
+  try {
+    sink_.Write(writes);
+  } catch (const std::exception& e) {
+    ++dropped_;
+    if (!failing_) {
+      StatsLogger().Warn("stats flush failed, dropping statistics until the store is back", {{"error", e.what()}});
+    }
+    failing_ = true;
+    return false;
+  }
+  if (failing_) {
+    StatsLogger().Info("stats flush recovered", {{"droppedFlushes", dropped_}});
+    failing_ = false;
+    dropped_ = 0;
+  }
+  return true;
+}
+
+void StatsRecorder::FlusherMain(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    {
+      std::unique_lock lock(wait_mu_);
+      clock_.WaitUntil(lock, wait_cv_, clock_.SteadyNow() + options_.flush_interval, stop, [] { return false; });
+    }
+    if (stop.stop_requested()) return;
+    FlushNow();
+  }
+}
+
+// ---- snapshot ----
+
+std::uint64_t StatsSnapshot::LagHistogram::count() const {
+  std::uint64_t total = 0;
+  for (const auto& [bound, n] : buckets) total += n;
+  return total;
+}
+
+std::optional<double> StatsSnapshot::CurrentLagSeconds(std::string_view gvr) const {
+  auto it = lag.find(std::string(gvr));
+  if (it == lag.end()) return std::nullopt;
+  return it->second.last_seconds;
+}
+
+std::optional<std::chrono::system_clock::time_point> StatsSnapshot::LastResync() const {
+  std::optional<std::chrono::system_clock::time_point> latest;
+  for (const auto& [gvr, when] : last_resync) {
+    if (!latest || when > *latest) latest = when;
+  }
+  return latest;
+}
+
+std::int64_t StatsSnapshot::ObjectsInSync() const {
+  std::int64_t total = 0;
+  for (const auto& [gvr, n] : objects_in_sync) total += n;
+  return total;
+}
+
+StatsSnapshot SnapshotFromHashes(const Hashes& hashes) {
+  StatsSnapshot snapshot;
+  for (const auto& [field, value] : HashOf(hashes, kStatsEventsKey)) {
+    auto parts = SplitField(field);
+    auto n = ParseNumber<std::uint64_t>(value);
+    if (parts.size() != 3 || !n) continue;
+    snapshot.events[{std::string(parts[0]), std::string(parts[1]), std::string(parts[2])}] += *n;
+  }
+  for (const auto& [field, value] : HashOf(hashes, kStatsErrorsKey)) {
+    auto parts = SplitField(field);
+    auto n = ParseNumber<std::uint64_t>(value);
+    if (parts.size() != 3 || !n) continue;
+    snapshot.errors[{std::string(parts[0]), std::string(parts[1]), std::string(parts[2])}] += *n;
+  }
+  for (const auto& [field, value] : HashOf(hashes, kStatsLagKey)) {
+    auto at = field.rfind(kSeparator);
+    if (at == std::string::npos) continue;
+    std::string gvr = field.substr(0, at);
+    std::string_view suffix = std::string_view(field).substr(at + 1);
+    auto number = ParseNumber<double>(value);
+    if (suffix.starts_with(kBucketPrefix)) {
+      auto bound = ParseBound(suffix.substr(kBucketPrefix.size()));
+      auto n = ParseNumber<std::uint64_t>(value);
+      if (bound && n) snapshot.lag[gvr].buckets[*bound] += *n;
+    } else if (suffix == "sum" && number) {
+      snapshot.lag[gvr].sum_seconds = *number;
+    } else if (suffix == "last" && number) {
+      snapshot.lag[gvr].last_seconds = *number;
+    } else if (suffix == "last_at" && number) {
+      snapshot.lag[gvr].last_at = FromUnixSeconds(*number);
+    }
+  }
+  for (const auto& [gvr, value] : HashOf(hashes, kStatsObjectsKey)) {
+    if (auto n = ParseNumber<std::int64_t>(value)) snapshot.objects_in_sync[gvr] = *n;
+  }
+  for (const auto& [gvr, value] : HashOf(hashes, kStatsResyncKey)) {
+    if (auto seconds = ParseNumber<double>(value)) snapshot.last_resync[gvr] = FromUnixSeconds(*seconds);
+  }
+  for (const auto& [field, value] : HashOf(hashes, kStatsBucketKey)) {
+    auto parts = SplitField(field);
+    auto n = ParseNumber<std::uint64_t>(value);
+    if (parts.size() != 2 || !n) continue;
+    snapshot.bucket_operations[{std::string(parts[0]), std::string(parts[1])}] += *n;
+  }
+  return snapshot;
+}
+
+StatsSnapshot ReadStats(RedisState& redis) {
+  Hashes hashes;
+  for (std::string_view key :
+       {kStatsEventsKey, kStatsErrorsKey, kStatsLagKey, kStatsObjectsKey, kStatsResyncKey, kStatsBucketKey}) {
+    hashes.emplace(std::string(key), redis.HGetAll(key));
+  }
+  return SnapshotFromHashes(hashes);
+}
+
+}  // namespace ro::kubesync

@@ -1,0 +1,268 @@
+// The Kubesync pipeline under fire: a writer changes about 200 objects per second
+// (creates, updates and deletes of ConfigMaps and Deployments in labelled namespaces)
+// while each component in turn is killed with SIGKILL and restarted. Once the writer
+// stops, the destination must converge to exactly the expected form of the source,
+// object by object, and no destination object may record an older source version than
+// the source's current one (no stale event overwrote a newer one).
+#include <curl/curl.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <future>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ro/kube/client.h"
+#include "ro/kube/config.h"
+#include "ro/kube/errors.h"
+#include "ro/plugins/kubernetes/control_metadata.h"
+#include "ro/plugins/kubernetes/live_sync_config.h"
+#include "ro/testenv/testenv.h"
+#include "ro/testsupport/kubesync_expect.h"
+#include "ro/testsupport/kubesync_process.h"
+
+namespace ro::kubesync {
+namespace {
+
+namespace te = ro::testenv;
+namespace ts = ro::testsupport;
+namespace k8s = ro::plugins::kubernetes;
+using kube::GroupVersionResource;
+using nlohmann::json;
+using namespace std::chrono_literals;
+using Steady = std::chrono::steady_clock;
+
+const GroupVersionResource kConfigMaps{"", "v1", "configmaps"};
+const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
+
+// The workload: namespaces x (ConfigMaps + Deployments) objects, written by
+// kWriters threads at kOpsPerSecond in total for kWriteFor.
+const std::vector<std::string> kChaosNamespaces{"chaos-a", "chaos-b", "chaos-c"};
+constexpr int kConfigMapsPerNamespace = 80;
+constexpr int kDeploymentsPerNamespace = 20;
+constexpr int kWriters = 4;
+constexpr int kOpsPerSecond = 200;
+constexpr auto kWriteFor = 40s;
+// When each component is killed (from the writer's start) and how long it stays down.
+constexpr auto kFirstKill = 4s;
+constexpr auto kKillEvery = 9s;
+constexpr auto kDownFor = 2s;
+// Convergence after the writer stops: messages in flight at a kill come back after the
+// consumers' 30 s ack wait; a re-created object after a lost tombstone waits for the
+// reconciler's period (resyncPeriod below, 20 s). Both fit well within this.
+constexpr auto kConvergeWithin = 180s;
+
+// Tutorial-style configuration; a short resyncPeriod keeps the test short.
+const json kSpecConfig = json::parse(R"({
+  "sourceName": "source", "destinationName": "destination",
+  "replication": {"resyncPeriod": "20s", "resources": [
+    {"version": "v1", "resource": "configmaps",
+     "filters": {"namespaceSelector": {"matchLabels": {"sync": "true"}}}},
+    {"group": "apps", "version": "v1", "resource": "deployments",
+     "filters": {"namespaceSelector": {"matchLabels": {"sync": "true"}}},
+     "transformation": {"patch": [{"op": "replace", "path": "/spec/replicas", "value": 0}]}}
+  ]}
+})");
+
+std::unique_ptr<kube::DynamicClient> AdminClient(const te::KubeCluster& cluster) {
+  kube::RestConfig config = kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
+  config.qps = 0;
+  return std::make_unique<kube::DynamicClient>(std::move(config));
+}
+
+json ConfigMap(const std::string& ns, const std::string& name, int version) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", name}, {"namespace", ns}}},
+          {"data", {{"version", std::to_string(version)}, {"payload", std::string(200, 'x')}}}};
+}
+
+json Deployment(const std::string& ns, const std::string& name, int version) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", name}, {"namespace", ns}, {"labels", {{"version", std::to_string(version)}}}}},
+          {"spec",
+           {{"replicas", 1 + version % 3},
+            {"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}},
+              {"spec", {{"containers", json::array({{{"name", "main"}, {"image", "nginx:1." + std::to_string(version % 30)}}})}}}}}}}};
+}
+
+// One object of the workload and what the writer believes about it.
+struct Target {
+  const GroupVersionResource* gvr;
+  std::string ns;
+  std::string name;
+  bool exists = false;
+  int version = 0;
+};
+
+// Creates, updates (70 %) and deletes (30 %) random objects of its own targets at `rate`
+// operations per second until stopped. Errors from races with itself are expected
+// (AlreadyExists, NotFound) and only correct its belief.
+void WriterMain(kube::DynamicClient& client, std::vector<Target> targets, double rate, std::stop_token stop,
+                std::atomic<int>& ops, std::atomic<int>& failures, unsigned seed) {
+  std::mt19937 rng(seed);
+  const auto period = std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(1.0 / rate));
+  auto next = Steady::now();
+  while (!stop.stop_requested()) {
+    Target& t = targets[std::uniform_int_distribution<std::size_t>(0, targets.size() - 1)(rng)];
+    const bool is_cm = t.gvr == &kConfigMaps;
+    try {
+      ++t.version;
+      if (!t.exists) {
+        client.Create(*t.gvr, t.ns, is_cm ? ConfigMap(t.ns, t.name, t.version) : Deployment(t.ns, t.name, t.version));
+        t.exists = true;
+      } else if (std::uniform_int_distribution<int>(0, 9)(rng) < 7) {
+        const json object = is_cm ? ConfigMap(t.ns, t.name, t.version) : Deployment(t.ns, t.name, t.version);
+        client.Patch(*t.gvr, t.ns, t.name, kube::PatchType::kMergePatch, object.dump());
+      } else {
+        client.Delete(*t.gvr, t.ns, t.name);
+        t.exists = false;
+      }
+      ++ops;
+    } catch (const kube::ApiError& e) {
+      ++failures;
+      if (e.reason() == kube::StatusReason::kAlreadyExists) t.exists = true;
+      if (e.reason() == kube::StatusReason::kNotFound) t.exists = false;
+    } catch (const kube::TransportError&) {
+      ++failures;
+    }
+    next += period;
+    // Pacing a load generator (not waiting for a condition): a fixed request rate.
+    std::this_thread::sleep_until(next);
+  }
+}
+
+class KubesyncChaosTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    auto source = std::async(std::launch::async, [] {
+      te::KubeClusterOptions options;
+      options.name = "source";
+      return std::make_unique<te::KubeCluster>(options);
+    });
+    te::KubeClusterOptions options;
+    options.name = "destination";
+    destination_ = std::make_unique<te::KubeCluster>(options);
+    source_ = source.get();
+    nats_ = std::make_unique<te::NatsServer>();
+    redis_ = std::make_unique<te::RedisServer>();
+  }
+  static void TearDownTestSuite() {
+    destination_.reset();
+    source_.reset();
+    redis_.reset();
+    nats_.reset();
+  }
+
+  static std::unique_ptr<te::KubeCluster> source_;
+  static std::unique_ptr<te::KubeCluster> destination_;
+  static std::unique_ptr<te::NatsServer> nats_;
+  static std::unique_ptr<te::RedisServer> redis_;
+};
+std::unique_ptr<te::KubeCluster> KubesyncChaosTest::source_;
+std::unique_ptr<te::KubeCluster> KubesyncChaosTest::destination_;
+std::unique_ptr<te::NatsServer> KubesyncChaosTest::nats_;
+std::unique_ptr<te::RedisServer> KubesyncChaosTest::redis_;
+
+// Waits (polling the clock, never a bare sleep) until `deadline`.
+void WaitUntil(Steady::time_point deadline) {
+  te::WaitFor([&] { return Steady::now() >= deadline; }, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                             deadline - Steady::now()) + 5s,
+              "the chaos schedule", 20ms);
+}
+
+TEST_F(KubesyncChaosTest, DestinationConvergesToTheSourceAfterEveryComponentIsKilledDuringWrites) {
+  auto source = AdminClient(*source_);
+  auto destination = AdminClient(*destination_);
+  for (const std::string& ns : kChaosNamespaces) {
+    source->Create(kNamespaces, "", {{"apiVersion", "v1"}, {"kind", "Namespace"},
+                                     {"metadata", {{"name", ns}, {"labels", {{"sync", "true"}}}}}});
+    destination->Create(kNamespaces, "", {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+  }
+  te::TempDir dir("kubesync-chaos");
+  const auto config_path = dir.path() / "chaos.json";
+  ts::WriteKubesyncConfig(config_path, ts::MakeKubesyncConfig("dr-config", "chaos", kSpecConfig, *source_,
+                                                              *destination_, nats_->url(), redis_->address()));
+  ts::KubesyncPipeline pipeline(config_path, dir.path());
+  pipeline.StartAll();
+
+  // Targets dealt round-robin to the writers: each object has exactly one writer.
+  std::vector<std::vector<Target>> per_writer(kWriters);
+  int n = 0;
+  for (const std::string& ns : kChaosNamespaces) {
+    for (int i = 0; i < kConfigMapsPerNamespace; ++i) {
+      per_writer[n++ % kWriters].push_back({&kConfigMaps, ns, "cm-" + std::to_string(i)});
+    }
+    for (int i = 0; i < kDeploymentsPerNamespace; ++i) {
+      per_writer[n++ % kWriters].push_back({&kDeployments, ns, "deploy-" + std::to_string(i)});
+    }
+  }
+  std::atomic<int> ops{0};
+  std::atomic<int> failures{0};
+  std::vector<std::unique_ptr<kube::DynamicClient>> writer_clients;
+  std::vector<std::jthread> writers;
+  const auto start = Steady::now();
+  for (int w = 0; w < kWriters; ++w) {
+    writer_clients.push_back(AdminClient(*source_));
+    writers.emplace_back([&, w](std::stop_token stop) {
+      WriterMain(*writer_clients[static_cast<std::size_t>(w)], per_writer[static_cast<std::size_t>(w)],
+                 static_cast<double>(kOpsPerSecond) / kWriters, stop, ops, failures, 1234u + static_cast<unsigned>(w));
+    });
+  }
+
+  // kill -9 each component in turn while the writer runs, and restart it.
+  auto at = start + kFirstKill;
+  for (const char* component : {"events-listener", "processor", "synchronizer", "reconciler"}) {
+    WaitUntil(at);
+    ts::KubesyncProcess& victim = pipeline[component];
+    victim.Kill();
+    WaitUntil(Steady::now() + kDownFor);
+    victim.Start();
+    at += kKillEvery;
+  }
+  WaitUntil(start + kWriteFor);
+  for (auto& writer : writers) writer.request_stop();
+  writers.clear();
+  const double seconds = std::chrono::duration<double>(Steady::now() - start).count();
+  std::printf("[ chaos    ] %d writes in %.1f s (%.0f/s), %d failed\n", ops.load(), seconds, ops.load() / seconds,
+              failures.load());
+  EXPECT_GT(ops.load(), kOpsPerSecond * 20) << "the writer must have kept a high rate during the kills";
+
+  const k8s::LiveSyncConfig config = k8s::ParseLiveSyncConfig(kSpecConfig);
+  const k8s::StampInfo stamp = k8s::MakeStampInfo("dr-config", "chaos", "dr-config", config.source_name);
+  const auto converge_start = Steady::now();
+  for (const GroupVersionResource* gvr : {&kConfigMaps, &kDeployments}) {
+    ts::Convergence last;
+    try {
+      te::WaitFor(
+          [&] {
+            last = ts::CompareClusters(*source, *destination, config, stamp, *gvr, kChaosNamespaces);
+            return last.converged();
+          },
+          kConvergeWithin, "destination == expected(source) for " + gvr->ToString(), 1s);
+    } catch (const te::WaitTimeout&) {
+      ADD_FAILURE() << gvr->ToString() << " did not converge: " << last.Summary(10);
+    }
+    EXPECT_GT(last.expected, 0u);
+    EXPECT_THAT(ts::StaleDestinationObjects(*source, *destination, stamp, *gvr, kChaosNamespaces),
+                ::testing::IsEmpty());
+  }
+  std::printf("[ chaos    ] converged %.1f s after the writer stopped\n",
+              std::chrono::duration<double>(Steady::now() - converge_start).count());
+  EXPECT_THAT(pipeline.StopAll(), ::testing::IsEmpty());
+}
+
+}  // namespace
+}  // namespace ro::kubesync

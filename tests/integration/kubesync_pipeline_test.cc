@@ -1,0 +1,707 @@
+// The Kubesync pipeline end to end: the real `kubesync` binary (events-listener,
+// processor, synchronizer, reconciler) between two real clusters, with real NATS
+// JetStream, Redis and S3 servers from the harness. The LiveSynchronization
+// configurations are the manual's tutorials 8.1 and 8.2, verbatim, plus a bucket variant.
+#include <curl/curl.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ro/kube/client.h"
+#include "ro/kube/config.h"
+#include "ro/kube/errors.h"
+#include "ro/kubesync/envelope.h"
+#include "ro/kubesync/redis_state.h"
+#include "ro/plugins/kubernetes/control_metadata.h"
+#include "ro/plugins/kubernetes/live_sync_config.h"
+#include "ro/plugins/s3_client.h"
+#include "ro/testenv/testenv.h"
+#include "ro/testsupport/kubesync_expect.h"
+#include "ro/testsupport/kubesync_process.h"
+#include "ro/testsupport/yaml.h"
+
+namespace ro::kubesync {
+namespace {
+
+namespace te = ro::testenv;
+namespace ts = ro::testsupport;
+namespace k8s = ro::plugins::kubernetes;
+using kube::GroupVersionResource;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// Replication normally takes well under a second; generous for two busy cores shared
+// by two apiservers, etcd, NATS, Redis and four components.
+constexpr auto kEventually = 90s;
+// Polling whole-cluster comparisons faster only loads the apiservers.
+constexpr auto kComparePoll = 500ms;
+// Namespace of the LiveSynchronizations (and of their KubernetesClusters and Bucket).
+constexpr char kLiveSyncNamespace[] = "dr-config";
+
+const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const GroupVersionResource kServices{"", "v1", "services"};
+const GroupVersionResource kSecrets{"", "v1", "secrets"};
+const GroupVersionResource kRoles{"rbac.authorization.k8s.io", "v1", "roles"};
+const GroupVersionResource kRoleBindings{"rbac.authorization.k8s.io", "v1", "rolebindings"};
+const GroupVersionResource kServiceAccounts{"", "v1", "serviceaccounts"};
+const GroupVersionResource kIngresses{"networking.k8s.io", "v1", "ingresses"};
+const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
+const std::vector<GroupVersionResource> kTutorialKinds{kDeployments,  kServices,        kSecrets,  kRoles,
+                                                       kRoleBindings, kServiceAccounts, kIngresses};
+
+// Manual 8.1, "Synchronize the clusters" (livesync.yaml).
+constexpr std::string_view kActiveActiveYaml = R"(apiVersion: automation.astronetes.io/v1alpha1
+kind: LiveSynchronization
+metadata:
+  name: active-active
+spec:
+  plugin: kubernetes-objects-to-kubernetes
+  suspend: false
+  config:
+    sourceName: cluster-1
+    destinationName: cluster-2
+    replication:
+      resources:
+        - group: apps
+          version: v1
+          resource: deployments
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+        - group: ""
+          version: v1
+          resource: services
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+        - group: ""
+          version: v1
+          resource: secrets
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+        - group: "rbac.authorization.k8s.io"
+          version: v1
+          resource: roles
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+        - group: "rbac.authorization.k8s.io"
+          version: v1
+          resource: rolebindings
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+        - group: ""
+          version: v1
+          resource: serviceaccounts
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+            nameSelector:
+              excludeRegex:
+                - "^(default|deployer|builder)$"
+        - group: "networking.k8s.io"
+          version: v1
+          resource: ingresses
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+)";
+
+// Manual 8.2, "Synchronize the clusters" (livesync.yaml).
+constexpr std::string_view kActivePassiveYaml = R"(apiVersion: automation.astronetes.io/v1alpha1
+kind: LiveSynchronization
+metadata:
+  name: active-passive
+spec:
+  plugin: kubernetes-objects-to-kubernetes
+  suspend: false
+  config:
+    sourceName: cluster-1
+    destinationName: cluster-2
+    replication:
+      resources:
+        - group: apps
+          version: v1
+          resource: deployments
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+          transformation:
+            patch:
+              - op: replace
+                path: /spec/replicas
+                value: 0
+          recoveryProcess:
+            fromPatch:
+              - op: replace
+                path: /spec/replicas
+                value: 1
+        - group: ""
+          version: v1
+          resource: services
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+        - group: ""
+          version: v1
+          resource: secrets
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+        - group: "rbac.authorization.k8s.io"
+          version: v1
+          resource: roles
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+        - group: "rbac.authorization.k8s.io"
+          version: v1
+          resource: rolebindings
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+        - group: ""
+          version: v1
+          resource: serviceaccounts
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+            nameSelector:
+              excludeRegex:
+                - "^(default|deployer|builder)$"
+        - group: "networking.k8s.io"
+          version: v1
+          resource: ingresses
+          filters:
+            namespaceSelector:
+              matchLabels:
+                sync: "true"
+)";
+
+json SpecConfigOf(std::string_view manifest) { return ts::YamlToJson(manifest)["spec"]["config"]; }
+
+// ---- objects of the tutorial kinds ----
+
+json Meta(const std::string& ns, const std::string& name) { return {{"name", name}, {"namespace", ns}}; }
+
+json Deployment(const std::string& ns, const std::string& name, int replicas, const std::string& image = "nginx:1.25") {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", Meta(ns, name)},
+          {"spec",
+           {{"replicas", replicas},
+            {"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}},
+              {"spec", {{"containers", json::array({{{"name", "main"}, {"image", image}}})}}}}}}}};
+}
+json Service(const std::string& ns, const std::string& name, int port = 80) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", Meta(ns, name)},
+          {"spec", {{"selector", {{"app", name}}}, {"ports", json::array({{{"port", port}, {"targetPort", 8080}}})}}}};
+}
+json Secret(const std::string& ns, const std::string& name, const std::string& value) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", Meta(ns, name)},
+          {"type", "Opaque"},
+          {"stringData", {{"value", value}}}};
+}
+json Role(const std::string& ns, const std::string& name) {
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", "Role"},
+          {"metadata", Meta(ns, name)},
+          {"rules", json::array({{{"apiGroups", {""}}, {"resources", {"configmaps"}}, {"verbs", {"get", "list"}}}})}};
+}
+json RoleBinding(const std::string& ns, const std::string& name, const std::string& role) {
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", "RoleBinding"},
+          {"metadata", Meta(ns, name)},
+          {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", role}}},
+          {"subjects", json::array({{{"kind", "ServiceAccount"}, {"name", "app"}, {"namespace", ns}}})}};
+}
+json ServiceAccount(const std::string& ns, const std::string& name) {
+  return {{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", Meta(ns, name)}};
+}
+json Ingress(const std::string& ns, const std::string& name) {
+  json backend = {{"service", {{"name", name}, {"port", {{"number", 80}}}}}};
+  json path = {{"path", "/"}, {"pathType", "Prefix"}, {"backend", backend}};
+  return {{"apiVersion", "networking.k8s.io/v1"},
+          {"kind", "Ingress"},
+          {"metadata", Meta(ns, name)},
+          {"spec", {{"rules", json::array({{{"host", name + ".example.com"}, {"http", {{"paths", {path}}}}}})}}}};
+}
+
+std::unique_ptr<kube::DynamicClient> AdminClient(const te::KubeCluster& cluster) {
+  kube::RestConfig config = kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
+  config.qps = 0;
+  return std::make_unique<kube::DynamicClient>(std::move(config));
+}
+
+std::optional<json> TryGet(kube::DynamicClient& client, const GroupVersionResource& gvr, const std::string& ns,
+                           const std::string& name) {
+  try {
+    return client.Get(gvr, ns, name);
+  } catch (const kube::ApiError& e) {
+    if (e.reason() == kube::StatusReason::kNotFound) return std::nullopt;
+    throw;
+  }
+}
+
+// One LiveSynchronization under test: its configuration and running components.
+struct LiveSync {
+  std::string name;
+  k8s::LiveSyncConfig config;
+  k8s::StampInfo stamp;
+  std::unique_ptr<ts::KubesyncPipeline> pipeline;
+
+  std::string id() const { return PipelineNames(kLiveSyncNamespace, name).id(); }
+};
+
+class KubesyncPipelineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    // The source gets the controllers that create every namespace's "default"
+    // ServiceAccount and the token Secrets, which the tutorials must not copy.
+    auto source = std::async(std::launch::async, [] {
+      te::KubeClusterOptions options;
+      options.name = "source";
+      options.with_controller_manager = true;
+      options.controllers = {"serviceaccount", "serviceaccount-token", "garbagecollector", "namespace"};
+      return std::make_unique<te::KubeCluster>(options);
+    });
+    auto destination = std::async(std::launch::async, [] {
+      te::KubeClusterOptions options;
+      options.name = "destination";
+      return std::make_unique<te::KubeCluster>(options);
+    });
+    nats_ = std::make_unique<te::NatsServer>();
+    redis_ = std::make_unique<te::RedisServer>();
+    s3_ = std::make_unique<te::S3Server>();
+    source_ = source.get();
+    destination_ = destination.get();
+    source_client_ = AdminClient(*source_);
+    destination_client_ = AdminClient(*destination_);
+    dir_ = std::make_unique<te::TempDir>("kubesync-pipeline");
+  }
+  static void TearDownTestSuite() {
+    source_client_.reset();
+    destination_client_.reset();
+    destination_.reset();
+    source_.reset();
+    s3_.reset();
+    redis_.reset();
+    nats_.reset();
+    dir_.reset();
+  }
+
+  void TearDown() override {
+    for (auto& ls : live_syncs_) {
+      // SIGTERM is a graceful stop: every component exits 0.
+      EXPECT_THAT(ls->pipeline->StopAll(), ::testing::IsEmpty()) << ls->name;
+    }
+  }
+
+  // Writes the configuration file of LiveSynchronization dr-config/<name> and starts its
+  // components. `bucket_name` non-empty: spec_config names a Bucket on the S3 server.
+  LiveSync& StartLiveSync(const std::string& name, const json& spec_config, const std::string& bucket_name = "",
+                          std::vector<std::string> components = {"events-listener", "processor", "synchronizer",
+                                                                 "reconciler"}) {
+    auto ls = std::make_unique<LiveSync>();
+    ls->name = name;
+    ls->config = k8s::ParseLiveSyncConfig(spec_config);
+    ls->stamp = k8s::MakeStampInfo(kLiveSyncNamespace, name, kLiveSyncNamespace, ls->config.source_name);
+    const auto path = dir_->path() / (name + ".json");
+    ts::WriteKubesyncConfig(path, ts::MakeKubesyncConfig(kLiveSyncNamespace, name, spec_config, *source_,
+                                                         *destination_, nats_->url(), redis_->address(),
+                                                         bucket_name.empty() ? nullptr : s3_.get(), bucket_name));
+    const auto logs = dir_->path() / name;
+    std::filesystem::create_directories(logs);
+    ls->pipeline = std::make_unique<ts::KubesyncPipeline>(path, logs, std::move(components));
+    ls->pipeline->StartAll();
+    live_syncs_.push_back(std::move(ls));
+    return *live_syncs_.back();
+  }
+
+  static void CreateNamespace(kube::DynamicClient& client, const std::string& name, json labels = json::object()) {
+    client.Create(kNamespaces, "", {{"apiVersion", "v1"}, {"kind", "Namespace"},
+                                    {"metadata", {{"name", name}, {"labels", std::move(labels)}}}});
+  }
+  static void SetNamespaceLabels(const std::string& name, const json& labels) {
+    source_client_->Patch(kNamespaces, "", name, kube::PatchType::kMergePatch,
+                          json{{"metadata", {{"labels", labels}}}}.dump());
+  }
+  // Adds label rev=<rev> to an object (an update of any kind).
+  static void Relabel(const GroupVersionResource& gvr, const std::string& ns, const std::string& name,
+                      const std::string& rev) {
+    source_client_->Patch(gvr, ns, name, kube::PatchType::kMergePatch,
+                          json{{"metadata", {{"labels", {{"rev", rev}}}}}}.dump());
+  }
+
+  // Waits until, for every GVR, the destination holds exactly the expected form of the
+  // source objects in `namespaces`.
+  static void ExpectConverges(const LiveSync& ls, const std::vector<GroupVersionResource>& gvrs,
+                              const std::vector<std::string>& namespaces) {
+    for (const GroupVersionResource& gvr : gvrs) {
+      ts::Convergence last;
+      try {
+        te::WaitFor(
+            [&] {
+              last = ts::CompareClusters(*source_client_, *destination_client_, ls.config, ls.stamp, gvr, namespaces);
+              return last.converged();
+            },
+            kEventually, "destination == expected(source) for " + gvr.ToString(), kComparePoll);
+      } catch (const te::WaitTimeout&) {
+        ADD_FAILURE() << ls.name << " " << gvr.ToString() << " did not converge: " << last.Summary();
+      }
+    }
+  }
+
+  // True once a line of `component`'s log has `msg` and every member of `match`.
+  static bool LogHas(ts::KubesyncProcess& component, std::string_view msg, const json& match = json::object()) {
+    for (const json& line : component.LogLines()) {
+      if (line.value("msg", "") != msg) continue;
+      bool all = true;
+      for (const auto& [key, value] : match.items()) {
+        const json::json_pointer pointer("/" + key);
+        all = all && line.contains(pointer) && line.at(pointer) == value;
+      }
+      if (all) return true;
+    }
+    return false;
+  }
+
+  static std::unique_ptr<te::KubeCluster> source_;
+  static std::unique_ptr<te::KubeCluster> destination_;
+  static std::unique_ptr<te::NatsServer> nats_;
+  static std::unique_ptr<te::RedisServer> redis_;
+  static std::unique_ptr<te::S3Server> s3_;
+  static std::unique_ptr<kube::DynamicClient> source_client_;
+  static std::unique_ptr<kube::DynamicClient> destination_client_;
+  static std::unique_ptr<te::TempDir> dir_;
+
+  std::vector<std::unique_ptr<LiveSync>> live_syncs_;
+};
+std::unique_ptr<te::KubeCluster> KubesyncPipelineTest::source_;
+std::unique_ptr<te::KubeCluster> KubesyncPipelineTest::destination_;
+std::unique_ptr<te::NatsServer> KubesyncPipelineTest::nats_;
+std::unique_ptr<te::RedisServer> KubesyncPipelineTest::redis_;
+std::unique_ptr<te::S3Server> KubesyncPipelineTest::s3_;
+std::unique_ptr<kube::DynamicClient> KubesyncPipelineTest::source_client_;
+std::unique_ptr<kube::DynamicClient> KubesyncPipelineTest::destination_client_;
+std::unique_ptr<te::TempDir> KubesyncPipelineTest::dir_;
+
+TEST_F(KubesyncPipelineTest, ActivePassiveTutorialReplicatesEveryKindWithDeploymentsScaledToZero) {
+  const std::string ns = "ap-shop";
+  const std::string other = "ap-unlabelled";
+  CreateNamespace(*source_client_, ns, {{"sync", "true"}});
+  CreateNamespace(*source_client_, other);
+  CreateNamespace(*destination_client_, ns);
+  CreateNamespace(*destination_client_, other);
+  // The source's serviceaccount controller creates "default" in every namespace.
+  te::WaitFor([&] { return TryGet(*source_client_, kServiceAccounts, ns, "default").has_value(); }, kEventually,
+              "the source's default ServiceAccount");
+  LiveSync& ls = StartLiveSync("active-passive", SpecConfigOf(kActivePassiveYaml));
+
+  auto& src = *source_client_;
+  src.Create(kDeployments, ns, Deployment(ns, "web", 3));
+  src.Create(kServices, ns, Service(ns, "web"));
+  src.Create(kSecrets, ns, Secret(ns, "web-credentials", "s3cr3t"));
+  src.Create(kRoles, ns, Role(ns, "reader"));
+  src.Create(kRoleBindings, ns, RoleBinding(ns, "reader-binding", "reader"));
+  src.Create(kServiceAccounts, ns, ServiceAccount(ns, "app"));
+  src.Create(kIngresses, ns, Ingress(ns, "web"));
+  src.Create(kDeployments, other, Deployment(other, "ignored", 2));
+  src.Create(kSecrets, other, Secret(other, "ignored", "x"));
+  ExpectConverges(ls, kTutorialKinds, {ns, other});
+
+  // The transformation: replicas 0 at the destination, the source untouched.
+  EXPECT_EQ(destination_client_->Get(kDeployments, ns, "web")["spec"]["replicas"], 0);
+  EXPECT_EQ(src.Get(kDeployments, ns, "web")["spec"]["replicas"], 3);
+  // Not copied: the unlabelled namespace, the excluded "default" ServiceAccount, and the
+  // token Secrets of the source's ServiceAccounts.
+  EXPECT_FALSE(TryGet(*destination_client_, kDeployments, other, "ignored"));
+  EXPECT_FALSE(TryGet(*destination_client_, kSecrets, other, "ignored"));
+  EXPECT_FALSE(TryGet(*destination_client_, kServiceAccounts, ns, "default"));
+  kube::ListOptions managed;
+  managed.label_selector = std::string(k8s::kManagedByLabel) + "=" + ls.stamp.managed_by;
+  for (const json& secret : destination_client_->ListAll(kSecrets, ns, managed).items) {
+    EXPECT_NE(secret.value("type", ""), "kubernetes.io/service-account-token") << secret["metadata"]["name"];
+  }
+  EXPECT_EQ(destination_client_->Get(kSecrets, ns, "web-credentials")["data"]["value"], "czNjcjN0");
+
+  // Updates of every kind propagate (the Deployment keeps its transformation).
+  src.Patch(kDeployments, ns, "web", kube::PatchType::kMergePatch,
+            R"({"spec":{"template":{"spec":{"containers":[{"name":"main","image":"nginx:1.26"}]}}}})");
+  src.Patch(kServices, ns, "web", kube::PatchType::kJsonPatch,
+            R"([{"op":"replace","path":"/spec/ports/0/port","value":81}])");
+  src.Patch(kSecrets, ns, "web-credentials", kube::PatchType::kMergePatch, R"({"stringData":{"value":"rotated"}})");
+  for (const auto& [gvr, name] : std::vector<std::pair<GroupVersionResource, std::string>>{
+           {kRoles, "reader"}, {kRoleBindings, "reader-binding"}, {kServiceAccounts, "app"}, {kIngresses, "web"}}) {
+    Relabel(gvr, ns, name, "2");
+  }
+  ExpectConverges(ls, kTutorialKinds, {ns});
+  const json web = destination_client_->Get(kDeployments, ns, "web");
+  EXPECT_EQ(web["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.26");
+  EXPECT_EQ(web["spec"]["replicas"], 0);
+  EXPECT_EQ(destination_client_->Get(kServices, ns, "web")["spec"]["ports"][0]["port"], 81);
+
+  // Deletes of every kind propagate.
+  src.Delete(kDeployments, ns, "web");
+  src.Delete(kServices, ns, "web");
+  src.Delete(kSecrets, ns, "web-credentials");
+  src.Delete(kRoles, ns, "reader");
+  src.Delete(kRoleBindings, ns, "reader-binding");
+  src.Delete(kServiceAccounts, ns, "app");
+  src.Delete(kIngresses, ns, "web");
+  ExpectConverges(ls, kTutorialKinds, {ns});
+  EXPECT_FALSE(TryGet(*destination_client_, kDeployments, ns, "web"));
+  EXPECT_FALSE(TryGet(*destination_client_, kIngresses, ns, "web"));
+}
+
+TEST_F(KubesyncPipelineTest, ActiveActiveTutorialKeepsReplicasAndFollowsNamespaceLabels) {
+  const std::string ns = "aa-api";
+  const std::string late = "aa-late";
+  CreateNamespace(*source_client_, ns, {{"sync", "true"}});
+  CreateNamespace(*source_client_, late);
+  CreateNamespace(*destination_client_, ns);
+  CreateNamespace(*destination_client_, late);
+  LiveSync& ls = StartLiveSync("active-active", SpecConfigOf(kActiveActiveYaml));
+
+  source_client_->Create(kDeployments, ns, Deployment(ns, "api", 2));
+  source_client_->Create(kDeployments, late, Deployment(late, "batch", 4));
+  source_client_->Create(kServices, late, Service(late, "batch"));
+  ExpectConverges(ls, {kDeployments, kServices}, {ns, late});
+  EXPECT_EQ(destination_client_->Get(kDeployments, ns, "api")["spec"]["replicas"], 2);  // no transformation
+  EXPECT_FALSE(TryGet(*destination_client_, kDeployments, late, "batch"));
+
+  // Labelled later: its objects are synced without any change to them.
+  SetNamespaceLabels(late, {{"sync", "true"}});
+  te::WaitFor([&] { return TryGet(*destination_client_, kServices, late, "batch").has_value(); }, kEventually,
+              "the labelled namespace's Service at the destination", kComparePoll);
+  ExpectConverges(ls, {kDeployments, kServices}, {ns, late});
+  EXPECT_EQ(destination_client_->Get(kDeployments, late, "batch")["spec"]["replicas"], 4);
+
+  // Unlabelled again: its copies go.
+  SetNamespaceLabels(late, {{"sync", nullptr}});
+  te::WaitFor([&] { return !TryGet(*destination_client_, kDeployments, late, "batch").has_value(); }, kEventually,
+              "the unlabelled namespace's Deployment pruned", kComparePoll);
+  ExpectConverges(ls, {kDeployments, kServices}, {ns, late});
+}
+
+TEST_F(KubesyncPipelineTest, BucketHoldsOriginalsAtTheDocumentedPathAndDeletesRemoveThem) {
+  const std::string ns = "bk-shop";
+  const std::string bucket = "kubesync-originals";
+  s3_->CreateBucket(bucket);
+  CreateNamespace(*source_client_, ns, {{"sync", "true"}});  // not at the destination:
+  json spec = SpecConfigOf(kActivePassiveYaml);
+  spec["bucketName"] = "bucket-dev";
+  spec["replication"]["forceNamespaceCreation"] = true;  // the synchronizer creates it
+  LiveSync& ls = StartLiveSync("pre", spec, bucket);
+
+  const json created = source_client_->Create(kDeployments, ns, Deployment(ns, "helloworld", 3));
+  ExpectConverges(ls, {kDeployments}, {ns});
+  EXPECT_TRUE(TryGet(*destination_client_, kNamespaces, "", ns)) << "created by forceNamespaceCreation";
+
+  plugins::S3Client s3(plugins::GenericBucketConfig(s3_->endpoint(), false, bucket,
+                                                    {s3_->access_key(), s3_->secret_key()}));
+  // <LiveSynchronization namespace>/<name>/<group-version-resource>/<namespace>.<name>
+  const std::string path = "dr-config/pre/apps-v1-deployments/bk-shop.helloworld";
+  std::optional<std::string> body;
+  te::WaitFor([&] { return (body = s3.GetObject(path)).has_value(); }, kEventually, "the original in the bucket");
+  const json original = json::parse(*body);
+  EXPECT_EQ(original["spec"]["replicas"], 3) << "the original, not the transformed copy";
+  EXPECT_EQ(original["metadata"]["annotations"][std::string(k8s::kSourceUidAnnotation)], created["metadata"]["uid"]);
+  EXPECT_FALSE(original.contains("status"));
+  EXPECT_FALSE(original["metadata"].contains("resourceVersion"));
+  EXPECT_TRUE(LogHas(ls.pipeline->operator[]("processor"), "object uploaded in bucket",
+                     {{"bucketObject/path", path}, {"bucket/name", "bucket-dev"}, {"process/id", "processor"}}));
+
+  source_client_->Delete(kDeployments, ns, "helloworld");
+  te::WaitFor([&] { return !s3.GetObject(path).has_value(); }, kEventually, "the original removed from the bucket");
+  ExpectConverges(ls, {kDeployments}, {ns});
+  EXPECT_TRUE(LogHas(ls.pipeline->operator[]("processor"), "object deleted from bucket", {{"bucketObject/path", path}}));
+}
+
+TEST_F(KubesyncPipelineTest, ObjectsDeletedWhileThePipelineWasDownArePrunedByTheReconciler) {
+  const std::string ns = "pr-shop";
+  CreateNamespace(*source_client_, ns, {{"sync", "true"}});
+  CreateNamespace(*destination_client_, ns);
+  LiveSync& ls = StartLiveSync("prune", SpecConfigOf(kActiveActiveYaml));
+  for (const char* name : {"s1", "s2", "s3", "s4"}) source_client_->Create(kSecrets, ns, Secret(ns, name, name));
+  ExpectConverges(ls, {kSecrets}, {ns});
+
+  // While the listener and the synchronizer are down, two secrets go; and the listener's
+  // resume points are lost, so nothing will ever report those deletions as events.
+  EXPECT_EQ(ls.pipeline->operator[]("events-listener").Stop(), "exit status 0");
+  EXPECT_EQ(ls.pipeline->operator[]("synchronizer").Stop(), "exit status 0");
+  source_client_->Delete(kSecrets, ns, "s1");
+  source_client_->Delete(kSecrets, ns, "s2");
+  RedisState redis(redis_->address(), PipelineNames(kLiveSyncNamespace, ls.name).redis_prefix());
+  for (const GroupVersionResource& gvr : ls.config.DistinctGvrs()) redis.Delete("rv:" + gvr.ToString());
+
+  ls.pipeline->operator[]("events-listener").Start();
+  ls.pipeline->operator[]("synchronizer").Start();
+  ExpectConverges(ls, {kSecrets}, {ns});
+  EXPECT_FALSE(TryGet(*destination_client_, kSecrets, ns, "s1"));
+  EXPECT_TRUE(TryGet(*destination_client_, kSecrets, ns, "s3"));
+  EXPECT_TRUE(LogHas(ls.pipeline->operator[]("reconciler"), "pruning object from destination",
+                     {{"sourceObject/name", "s1"}, {"sourceObject/namespace", ns}}));
+}
+
+TEST_F(KubesyncPipelineTest, ObjectsChangedWhileTheListenerWasDownAreCaughtUpFromTheResumePoint) {
+  const std::string ns = "cu-shop";
+  CreateNamespace(*source_client_, ns, {{"sync", "true"}});
+  CreateNamespace(*destination_client_, ns);
+  LiveSync& ls = StartLiveSync("catch-up", SpecConfigOf(kActiveActiveYaml));
+  source_client_->Create(kSecrets, ns, Secret(ns, "a", "1"));
+  ExpectConverges(ls, {kSecrets}, {ns});
+
+  ts::KubesyncProcess& listener = ls.pipeline->operator[]("events-listener");
+  const auto relists = [&] {
+    int n = 0;
+    for (const json& line : listener.LogLines()) {
+      n += line.value("msg", "") == "listed objects in cluster" && line.value("resource", "") == "v1/secrets" &&
+           !line.contains("namespace");
+    }
+    return n;
+  };
+  const int relists_before = relists();
+  EXPECT_EQ(listener.Stop(), "exit status 0");
+  source_client_->Create(kSecrets, ns, Secret(ns, "b", "2"));
+  source_client_->Create(kServices, ns, Service(ns, "c"));
+  source_client_->Patch(kSecrets, ns, "a", kube::PatchType::kMergePatch, R"({"stringData":{"value":"changed"}})");
+  listener.Start();
+  ExpectConverges(ls, {kSecrets, kServices}, {ns});
+  EXPECT_EQ(destination_client_->Get(kSecrets, ns, "a")["data"]["value"], "Y2hhbmdlZA==");
+  EXPECT_EQ(relists(), relists_before) << "resumed by watching from the stored resourceVersion, not by a list";
+}
+
+TEST_F(KubesyncPipelineTest, UnmanagedDestinationObjectWithTheSameNameIsNeverModified) {
+  const std::string ns = "um-shop";
+  CreateNamespace(*source_client_, ns, {{"sync", "true"}});
+  CreateNamespace(*destination_client_, ns);
+  const json theirs = destination_client_->Create(kSecrets, ns, Secret(ns, "shared", "theirs"));
+  LiveSync& ls = StartLiveSync("unmanaged", SpecConfigOf(kActiveActiveYaml));
+
+  source_client_->Create(kSecrets, ns, Secret(ns, "shared", "ours"));
+  source_client_->Create(kSecrets, ns, Secret(ns, "sentinel", "x"));
+  te::WaitFor([&] { return TryGet(*destination_client_, kSecrets, ns, "sentinel").has_value(); }, kEventually,
+              "the sentinel replicated");
+  ts::KubesyncProcess& synchronizer = ls.pipeline->operator[]("synchronizer");
+  te::WaitFor([&] { return LogHas(synchronizer, "event skipped", {{"reason", "unmanaged"}, {"sourceObject/name", "shared"}}); },
+              kEventually, "the synchronizer skipping the unmanaged Secret", kComparePoll);
+  source_client_->Patch(kSecrets, ns, "shared", kube::PatchType::kMergePatch, R"({"stringData":{"value":"ours-2"}})");
+  source_client_->Patch(kSecrets, ns, "sentinel", kube::PatchType::kMergePatch, R"({"stringData":{"value":"y"}})");
+  te::WaitFor([&] { return destination_client_->Get(kSecrets, ns, "sentinel")["data"]["value"] == "eQ=="; },
+              kEventually, "the sentinel's update replicated", kComparePoll);
+
+  const json now = destination_client_->Get(kSecrets, ns, "shared");
+  EXPECT_EQ(now["metadata"]["resourceVersion"], theirs["metadata"]["resourceVersion"]);
+  EXPECT_EQ(now["data"]["value"], "dGhlaXJz");
+  EXPECT_FALSE(k8s::ReadStamp(now).has_value());
+}
+
+TEST_F(KubesyncPipelineTest, LogLinesAreJsonWithTheManualsFieldsAndMessages) {
+  const std::string ns = "lg-shop";
+  CreateNamespace(*source_client_, ns, {{"sync", "true"}});
+  CreateNamespace(*destination_client_, ns);
+  LiveSync& ls = StartLiveSync("logs", SpecConfigOf(kActivePassiveYaml));
+  source_client_->Create(kDeployments, ns, Deployment(ns, "web", 1));
+  te::WaitFor([&] { return TryGet(*destination_client_, kDeployments, ns, "web").has_value(); }, kEventually,
+              "created at the destination", kComparePoll);
+  Relabel(kDeployments, ns, "web", "2");
+  te::WaitFor([&] { return destination_client_->Get(kDeployments, ns, "web")["metadata"]["labels"].contains("rev"); },
+              kEventually, "updated at the destination", kComparePoll);
+  source_client_->Delete(kDeployments, ns, "web");
+  te::WaitFor([&] { return !TryGet(*destination_client_, kDeployments, ns, "web").has_value(); }, kEventually,
+              "deleted at the destination", kComparePoll);
+
+  ts::KubesyncProcess& listener = ls.pipeline->operator[]("events-listener");
+  ts::KubesyncProcess& synchronizer = ls.pipeline->operator[]("synchronizer");
+  for (const char* type : {"create", "update", "delete"}) {
+    EXPECT_TRUE(LogHas(listener, "object read from cluster",
+                       {{"event/type", type}, {"process/id", "eventslistener"}, {"sourceObject/name", "web"},
+                        {"sourceObject/apiGroup", "apps"}, {"sourceObject/resource", "deployments"},
+                        {"sourceCluster/name", "cluster-1"}}))
+        << type;
+  }
+  EXPECT_TRUE(LogHas(listener, "object read from cluster",
+                     {{"event/type", "update"}, {"oldSourceObject/name", "web"}}));
+  for (const char* msg : {"creating object in cluster", "object created in cluster", "updating object in cluster",
+                          "object updated in cluster", "deleting object in cluster", "object deleted in cluster"}) {
+    EXPECT_TRUE(LogHas(synchronizer, msg,
+                       {{"process/id", "synchronizer"}, {"destinationCluster/name", "cluster-2"},
+                        {"destinationObject/name", "web"}, {"sourceObject/name", "web"}}))
+        << msg;
+  }
+  // Every line of every component is one JSON object with the manual's fields; the
+  // manual's `jq 'select(.sourceCluster != null)'` finds the listener's reads, and
+  // sourceCluster/destinationCluster only appear where the manual says they may.
+  const std::set<std::string> catalogue = {
+      "object read from cluster", "object uploaded in bucket", "object deleted from bucket",
+      "creating object in cluster", "object created in cluster", "updating object in cluster",
+      "object updated in cluster", "deleting object in cluster", "object deleted in cluster",
+      "event skipped", "pruning object from destination", "listing objects in cluster",
+      "listed objects in cluster", "error creating object in cluster", "error updating object in cluster",
+      "error deleting object in cluster", "reading object from cluster", "object not found in cluster"};
+  for (const char* name : {"events-listener", "processor", "synchronizer", "reconciler"}) {
+    ts::KubesyncProcess& component = ls.pipeline->operator[](name);
+    const std::vector<json> lines = component.LogLines();
+    ASSERT_FALSE(lines.empty()) << name;
+    int with_source_cluster = 0;
+    for (const json& line : lines) {
+      ASSERT_FALSE(line.contains("unparsed")) << name << ": " << line;
+      for (const char* key : {"level", "timestamp", "msg", "process"}) EXPECT_TRUE(line.contains(key)) << line;
+      EXPECT_TRUE(line["process"].contains("id")) << line;
+      if (line.contains("sourceObject") || line.contains("destinationObject")) {
+        EXPECT_TRUE(catalogue.contains(line.value("msg", ""))) << name << ": " << line;
+      }
+      with_source_cluster += line.contains("sourceCluster");
+      if (std::string(name) == "synchronizer") {
+        EXPECT_FALSE(line.contains("sourceCluster")) << line;
+      }
+      if (std::string(name) == "events-listener" || std::string(name) == "processor") {
+        EXPECT_FALSE(line.contains("destinationCluster")) << line;
+      }
+    }
+    if (std::string(name) == "events-listener") {
+      EXPECT_GT(with_source_cluster, 0);
+    }
+  }
+  // The consumers name themselves (manual 6.2.4: process.consumerID).
+  for (const char* name : {"processor", "synchronizer"}) {
+    const std::vector<json> lines = ls.pipeline->operator[](name).LogLines();
+    ASSERT_FALSE(lines.empty());
+    EXPECT_THAT(lines.front()["process"].value("consumerID", ""), ::testing::StartsWith(std::string(name) + "-"));
+  }
+}
+
+}  // namespace
+}  // namespace ro::kubesync

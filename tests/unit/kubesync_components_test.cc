@@ -1,0 +1,271 @@
+// Pure logic of the Kubesync components: the configuration file, the synchronizer's
+// applied-state cache and tombstones, the lane hashing, and the retry delays.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "../../src/kubesync/components/applied_state.h"
+#include "../../src/kubesync/components/laned_consumer.h"
+#include "ro/kube/clock.h"
+#include "ro/kubesync/component.h"
+#include "ro/kubesync/kubesync_config.h"
+
+namespace ro::kubesync {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const json kDocument = json::parse(R"({
+  "liveSynchronization": {"namespace": "dr-config", "name": "pre", "uid": "u-1"},
+  "config": {"sourceName": "source", "destinationName": "destination", "bucketName": "bucket-dev",
+             "replication": {"resources": [{"version": "v1", "resource": "configmaps"}]}},
+  "sourceCluster": {"name": "source", "namespace": "dr-config", "uid": "u-2", "resourceVersion": "7",
+                    "kubeconfigPath": "/etc/kubesync/source/kubeconfig.yaml"},
+  "destinationCluster": {"name": "destination", "namespace": "dr-config", "uid": "u-3", "resourceVersion": "8",
+                         "kubeconfigPath": "/etc/kubesync/destination/kubeconfig.yaml"},
+  "bucket": {"name": "bucket-dev", "namespace": "dr-config", "provider": "generic", "endpoint": "127.0.0.1:4569",
+             "useSSL": false, "bucketName": "originals", "credentialsPath": "/etc/kubesync/bucket"},
+  "natsUrl": "nats://nats:4222", "redisAddr": "redis:6379"
+})");
+
+TEST(KubesyncConfig, ParsesTheDocumentAndWritesItBackUnchanged) {
+  const KubesyncConfig config = KubesyncConfigFromJson(kDocument);
+  EXPECT_EQ(config.live_synchronization.ns, "dr-config");
+  EXPECT_EQ(config.live_synchronization.name, "pre");
+  EXPECT_EQ((*config.spec_config)["bucketName"], "bucket-dev");
+  EXPECT_EQ(config.source_cluster.identity.resource_version, "7");
+  EXPECT_EQ(config.destination_cluster.kubeconfig_path, "/etc/kubesync/destination/kubeconfig.yaml");
+  ASSERT_TRUE(config.bucket.has_value());
+  EXPECT_FALSE(config.bucket->use_ssl);
+  EXPECT_EQ(config.bucket->bucket_name, "originals");
+  EXPECT_EQ(config.nats_url, "nats://nats:4222");
+  EXPECT_EQ(KubesyncConfigFromJson(ToJson(config)).bucket->credentials_path, "/etc/kubesync/bucket");
+  EXPECT_EQ(ToJson(KubesyncConfigFromJson(ToJson(config))), ToJson(config));
+}
+
+TEST(KubesyncConfig, DefaultsTheServerAddressesAndAcceptsANullBucket) {
+  json document = kDocument;
+  document.erase("natsUrl");
+  document.erase("redisAddr");
+  document["bucket"] = nullptr;
+  const KubesyncConfig config = KubesyncConfigFromJson(document);
+  EXPECT_FALSE(config.bucket.has_value());
+  EXPECT_EQ(config.nats_url, "nats://127.0.0.1:4222");
+  EXPECT_EQ(config.redis_addr, "127.0.0.1:6379");
+}
+
+TEST(KubesyncConfig, NamesTheMissingOrMistypedField) {
+  const auto field_of = [](json document) {
+    try {
+      KubesyncConfigFromJson(document);
+    } catch (const KubesyncConfigError& e) {
+      return e.field();
+    }
+    return std::string("no error");
+  };
+  json no_kubeconfig = kDocument;
+  no_kubeconfig["sourceCluster"].erase("kubeconfigPath");
+  EXPECT_EQ(field_of(no_kubeconfig), "sourceCluster.kubeconfigPath");
+  json bad_provider = kDocument;
+  bad_provider["bucket"]["provider"] = "ftp";
+  EXPECT_EQ(field_of(bad_provider), "bucket.provider");
+  json no_credentials = kDocument;
+  no_credentials["bucket"].erase("credentialsPath");
+  EXPECT_EQ(field_of(no_credentials), "bucket.credentialsPath");
+  json config_not_object = kDocument;
+  config_not_object["config"] = "x";
+  EXPECT_EQ(field_of(config_not_object), "config");
+  EXPECT_EQ(field_of(json::array()), "");
+}
+
+TEST(PipelineContext, RejectsABucketNameWithoutABucketInTheFile) {
+  json document = kDocument;
+  document["bucket"] = nullptr;
+  EXPECT_THROW(PipelineContext(KubesyncConfigFromJson(document), ComponentId::kProcessor, "p-1"), KubesyncConfigError);
+  const PipelineContext context(KubesyncConfigFromJson(kDocument), ComponentId::kProcessor, "p-1");
+  EXPECT_EQ(context.names().id(), "dr-config.pre");
+  EXPECT_EQ(context.stamp().source_cluster, "dr-config/source");
+  EXPECT_EQ(context.concurrent_tasks(), 8);  // the processor's default
+  EXPECT_EQ(context.BucketField()["name"], "bucket-dev");
+  EXPECT_FALSE(context.BucketField().contains("secretAccessKey"));
+}
+
+TEST(ComponentIds, MatchTheManualsProcessIds) {
+  EXPECT_EQ(ProcessId(ComponentId::kEventsListener), "eventslistener");
+  EXPECT_EQ(ProcessId(ComponentId::kMetricsExporter), "metricsexporter");
+  EXPECT_EQ(SubcommandName(ComponentId::kEventsListener), "events-listener");
+}
+
+TEST(NakDelay, DoublesFrom250MillisecondsUpTo30Seconds) {
+  EXPECT_EQ(NakDelay(1), 250ms);
+  EXPECT_EQ(NakDelay(2), 500ms);
+  EXPECT_EQ(NakDelay(4), 2000ms);
+  EXPECT_EQ(NakDelay(50), 30s);
+}
+
+TEST(Backoff, DoublesUpToTheCapAndResets) {
+  Backoff backoff(100ms, 1s, /*jitter=*/0);
+  EXPECT_EQ(backoff.Next(), 100ms);
+  EXPECT_EQ(backoff.Next(), 200ms);
+  EXPECT_EQ(backoff.Next(), 400ms);
+  EXPECT_EQ(backoff.Next(), 800ms);
+  EXPECT_EQ(backoff.Next(), 1s);
+  backoff.Reset();
+  EXPECT_EQ(backoff.Next(), 100ms);
+}
+
+Envelope EventFor(const std::string& ns, const std::string& name) {
+  Envelope e;
+  e.gvr = {"", "v1", "configmaps"};
+  e.object = {{"metadata", {{"name", name}, {"namespace", ns}}}};
+  return e;
+}
+
+TEST(LanedConsumer, AnObjectAlwaysMapsToTheSameLaneAndObjectsSpreadOverLanes) {
+  std::set<std::size_t> used;
+  for (int i = 0; i < 64; ++i) {
+    const Envelope e = EventFor("ns", "cm-" + std::to_string(i));
+    const std::size_t lane = LanedConsumer::LaneOf(e, 8);
+    EXPECT_LT(lane, 8u);
+    EXPECT_EQ(LanedConsumer::LaneOf(e, 8), lane);
+    used.insert(lane);
+  }
+  EXPECT_GT(used.size(), 4u);
+  Envelope update = EventFor("ns", "cm-1");
+  update.type = EventType::kDelete;
+  update.object["data"] = {{"k", "v"}};
+  EXPECT_EQ(LanedConsumer::LaneOf(update, 8), LanedConsumer::LaneOf(EventFor("ns", "cm-1"), 8));
+}
+
+kube::ObjectPtr Meta(const std::string& name, const std::string& rv, const std::string& source_rv = "1") {
+  return std::make_shared<const json>(json{
+      {"metadata",
+       {{"name", name},
+        {"namespace", "ns"},
+        {"resourceVersion", rv},
+        {"annotations", {{"kubesync.astronetes.io/source-resource-version", source_rv}}}}}});
+}
+
+class AppliedStateCacheTest : public ::testing::Test {
+ protected:
+  kube::FakeClock clock_;
+  AppliedStateCache cache_{{"v1/configmaps"}, clock_, 10min};
+  const std::string gvr_ = "v1/configmaps";
+};
+
+TEST_F(AppliedStateCacheTest, KeepsOnlyTheNewestDestinationVersion) {
+  cache_.RecordWritten(gvr_, Meta("a", "20", "5"));
+  cache_.ObserveUpsert(gvr_, Meta("a", "10", "4"));  // the informer's late event
+  EXPECT_EQ((*cache_.Get(gvr_, "ns/a").current)["metadata"]["resourceVersion"], "20");
+  cache_.ObserveUpsert(gvr_, Meta("a", "30", "6"));
+  EXPECT_EQ((*cache_.Get(gvr_, "ns/a").current)["metadata"]["resourceVersion"], "30");
+  EXPECT_EQ(cache_.LiveCount(gvr_), 1u);
+}
+
+TEST_F(AppliedStateCacheTest, InformerDeletionRemovesUnlessTheObjectWasRecreatedSince) {
+  cache_.ObserveUpsert(gvr_, Meta("a", "10"));
+  cache_.RecordWritten(gvr_, Meta("a", "40"));  // re-created by us after a deletion at 30
+  cache_.ObserveDelete(gvr_, Meta("a", "30"));
+  EXPECT_TRUE(cache_.Get(gvr_, "ns/a").current);
+  cache_.ObserveDelete(gvr_, Meta("a", "50"));
+  EXPECT_FALSE(cache_.Get(gvr_, "ns/a").current);
+  EXPECT_EQ(cache_.LiveCount(gvr_), 0u);
+}
+
+TEST_F(AppliedStateCacheTest, ASourceDeletionLeavesATombstoneThatLateEventsDoNotRevive) {
+  cache_.RecordWritten(gvr_, Meta("a", "10"));
+  cache_.RecordSourceDeleted(gvr_, "ns/a", "uid-1");
+  AppliedStateCache::Lookup lookup = cache_.Get(gvr_, "ns/a");
+  EXPECT_FALSE(lookup.current);
+  EXPECT_EQ(lookup.deleted_source_uid, "uid-1");
+  cache_.ObserveUpsert(gvr_, Meta("a", "10"));  // the state our deletion removed
+  cache_.ObserveDelete(gvr_, Meta("a", "11"));  // the deletion itself
+  EXPECT_EQ(cache_.Get(gvr_, "ns/a").deleted_source_uid, "uid-1");
+  EXPECT_EQ(cache_.LiveCount(gvr_), 0u);
+  cache_.ObserveUpsert(gvr_, Meta("a", "12"));  // really re-created at the destination
+  EXPECT_TRUE(cache_.Get(gvr_, "ns/a").current);
+  EXPECT_EQ(cache_.LiveCount(gvr_), 1u);
+}
+
+TEST_F(AppliedStateCacheTest, TombstonesExpireAfterTheirTimeToLive) {
+  cache_.RecordSourceDeleted(gvr_, "ns/a", "uid-1");
+  clock_.Advance(9min);
+  EXPECT_EQ(cache_.ExpireTombstones(), 0u);
+  clock_.Advance(2min);
+  EXPECT_EQ(cache_.ExpireTombstones(), 1u);
+  EXPECT_TRUE(cache_.Get(gvr_, "ns/a").deleted_source_uid.empty());
+}
+
+TEST_F(AppliedStateCacheTest, AnAbsentObjectForgetsItsEntryButKeepsATombstone) {
+  cache_.RecordWritten(gvr_, Meta("a", "10"));
+  cache_.RecordAbsent(gvr_, "ns/a");
+  EXPECT_FALSE(cache_.Get(gvr_, "ns/a").current);
+  cache_.RecordSourceDeleted(gvr_, "ns/b", "uid-b");
+  cache_.RecordAbsent(gvr_, "ns/b");
+  EXPECT_EQ(cache_.Get(gvr_, "ns/b").deleted_source_uid, "uid-b");
+}
+
+TEST(CarryOverAllocatedFields, AnUpdatedServiceKeepsItsClusterIPAndNodePorts) {
+  const kube::GroupVersionResource services{"", "v1", "services"};
+  json current = {{"metadata", {{"name", "web"}, {"resourceVersion", "9"}}},
+                  {"spec",
+                   {{"clusterIP", "10.0.0.12"},
+                    {"clusterIPs", {"10.0.0.12"}},
+                    {"type", "NodePort"},
+                    {"selector", {{"app", "web"}}},
+                    {"ports", {{{"port", 80}, {"protocol", "TCP"}, {"nodePort", 30080}},
+                               {{"port", 53}, {"protocol", "UDP"}, {"nodePort", 30053}}}}}},
+                  {"status", json::object()}};
+  ReduceForCache(services, current);
+  EXPECT_FALSE(current["spec"].contains("selector"));
+  EXPECT_FALSE(current.contains("status"));
+  EXPECT_EQ(current["spec"]["clusterIP"], "10.0.0.12");
+
+  json desired = {{"metadata", {{"name", "web"}}},
+                  {"spec", {{"type", "NodePort"},
+                            {"ports", {{{"port", 80}, {"protocol", "TCP"}}, {{"port", 53}, {"protocol", "UDP"}},
+                                       {{"port", 443}}}}}}};
+  CarryOverAllocatedFields(services, desired, current);
+  EXPECT_EQ(desired["spec"]["clusterIP"], "10.0.0.12");
+  EXPECT_EQ(desired["spec"]["clusterIPs"], json({"10.0.0.12"}));
+  EXPECT_EQ(desired["spec"]["ports"][0]["nodePort"], 30080);
+  EXPECT_EQ(desired["spec"]["ports"][1]["nodePort"], 30053);
+  EXPECT_FALSE(desired["spec"]["ports"][2].contains("nodePort"));  // a new port gets a new one
+}
+
+TEST(CarryOverAllocatedFields, OnlyFillsWhatTheDesiredObjectLacks) {
+  const kube::GroupVersionResource services{"", "v1", "services"};
+  json desired = {{"spec", {{"clusterIP", "None"}}}};
+  CarryOverAllocatedFields(services, desired, {{"spec", {{"clusterIP", "10.0.0.1"}}}});
+  EXPECT_EQ(desired["spec"]["clusterIP"], "None");
+  json claim = {{"spec", {{"resources", json::object()}}}};
+  CarryOverAllocatedFields({"", "v1", "persistentvolumeclaims"}, claim, {{"spec", {{"volumeName", "pv-1"}}}});
+  EXPECT_EQ(claim["spec"]["volumeName"], "pv-1");
+  json config = {{"data", json::object()}};
+  CarryOverAllocatedFields({"", "v1", "configmaps"}, config, {{"spec", {{"volumeName", "pv-1"}}}});
+  EXPECT_FALSE(config.contains("spec"));
+}
+
+TEST(KeepOnlyMetadata, DropsSpecStatusAndServerBookkeeping) {
+  json object = {{"apiVersion", "v1"},
+                 {"kind", "ConfigMap"},
+                 {"metadata",
+                  {{"name", "a"}, {"namespace", "ns"}, {"uid", "u"}, {"resourceVersion", "5"},
+                   {"labels", {{"l", "1"}}}, {"annotations", {{"a", "1"}}}, {"managedFields", json::array()},
+                   {"deletionTimestamp", "2024-01-01T00:00:00Z"}}},
+                 {"data", {{"k", "v"}}}};
+  KeepOnlyMetadata(object);
+  EXPECT_FALSE(object.contains("data"));
+  EXPECT_FALSE(object["metadata"].contains("managedFields"));
+  EXPECT_EQ(object["metadata"]["deletionTimestamp"], "2024-01-01T00:00:00Z");
+  EXPECT_EQ(object["metadata"]["labels"]["l"], "1");
+  EXPECT_EQ(object["kind"], "ConfigMap");
+}
+
+}  // namespace
+}  // namespace ro::kubesync

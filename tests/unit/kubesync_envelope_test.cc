@@ -1,0 +1,136 @@
+#include "ro/kubesync/envelope.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+namespace ro::kubesync {
+namespace {
+
+using ::testing::HasSubstr;
+using Json = nlohmann::json;
+
+Envelope SampleDeployment() {
+  Envelope e;
+  e.type = EventType::kUpsert;
+  e.resync = true;
+  e.gvr = kube::GroupVersionResource{"apps", "v1", "deployments"};
+  e.observed_at = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(1700000000123456789)));
+  e.object = Json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment",
+      "metadata":{"name":"web","namespace":"shop","resourceVersion":"61949","labels":{"a":"b\"c"}},
+      "spec":{"replicas":3}})");
+  return e;
+}
+
+// Decode(text) and return the DecodeError's field, or "<no error>".
+std::string RejectedField(const std::string& text) {
+  try {
+    Decode(text);
+  } catch (const DecodeError& e) {
+    return e.field();
+  }
+  return "<no error>";
+}
+
+TEST(Envelope, EncodeWritesCompactJsonInDocumentedOrder) {
+  Envelope e = SampleDeployment();
+  e.object = Json::object({{"kind", "ConfigMap"}});
+  EXPECT_EQ(Encode(e),
+            R"({"v":1,"type":"upsert","resync":true,"gvr":"apps/v1/deployments","observedAt":1700000000123456789,)"
+            R"("object":{"kind":"ConfigMap"},"pruned":false})");
+}
+
+TEST(Envelope, RoundTripPreservesEveryField) {
+  Envelope in = SampleDeployment();
+  Envelope out = Decode(Encode(in));
+  EXPECT_EQ(out.type, EventType::kUpsert);
+  EXPECT_TRUE(out.resync);
+  EXPECT_FALSE(out.pruned);
+  EXPECT_EQ(out.gvr, in.gvr);
+  EXPECT_EQ(out.observed_at, in.observed_at);
+  EXPECT_EQ(out.object, in.object);
+}
+
+TEST(Envelope, RoundTripOfPrunedCoreGroupDelete) {
+  Envelope in;
+  in.type = EventType::kDelete;
+  in.pruned = true;
+  in.gvr = kube::GroupVersionResource{"", "v1", "configmaps"};
+  in.object = Json::parse(R"({"metadata":{"name":"c","uid":"u-1"}})");
+  std::string text = Encode(in);
+  EXPECT_THAT(text, HasSubstr(R"("gvr":"v1/configmaps")"));
+  EXPECT_THAT(text, HasSubstr(R"("observedAt":0)"));
+  Envelope out = Decode(text);
+  EXPECT_EQ(out.type, EventType::kDelete);
+  EXPECT_TRUE(out.pruned);
+  EXPECT_FALSE(out.resync);
+  EXPECT_EQ(out.gvr, in.gvr);
+  EXPECT_EQ(out.object["metadata"]["uid"], "u-1");
+}
+
+TEST(Envelope, DecodeDefaultsMissingFlagsAndIgnoresUnknownMembers) {
+  Envelope out = Decode(R"({"v":1,"type":"delete","gvr":"v1/secrets","observedAt":5,"object":{},"future":[1]})");
+  EXPECT_EQ(out.type, EventType::kDelete);
+  EXPECT_FALSE(out.resync);
+  EXPECT_FALSE(out.pruned);
+  EXPECT_EQ(out.observed_at.time_since_epoch(), std::chrono::nanoseconds(5));
+}
+
+TEST(Envelope, DecodeRejectsUnknownVersion) {
+  EXPECT_EQ(RejectedField(R"({"v":2,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{}})"), "v");
+  EXPECT_EQ(RejectedField(R"({"v":"1","type":"upsert","gvr":"v1/pods","observedAt":1,"object":{}})"), "v");
+  EXPECT_EQ(RejectedField(R"({"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{}})"), "v");
+}
+
+TEST(Envelope, DecodeRejectsMalformedMembersNamingTheField) {
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"update","gvr":"v1/pods","observedAt":1,"object":{}})"), "type");
+  EXPECT_EQ(RejectedField(R"({"v":1,"gvr":"v1/pods","observedAt":1,"object":{}})"), "type");
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":7,"observedAt":1,"object":{}})"), "gvr");
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":"","observedAt":1,"object":{}})"), "gvr");
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1.5,"object":{}})"), "observedAt");
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":-1,"object":{}})"), "observedAt");
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":"v1/pods","object":{}})"), "observedAt");
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":[]})"), "object");
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1})"), "object");
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{},"resync":1})"),
+            "resync");
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{},"pruned":"no"})"),
+            "pruned");
+}
+
+TEST(Envelope, DecodeRejectsNonJsonAndNonObjects) {
+  EXPECT_EQ(RejectedField(""), "");
+  EXPECT_EQ(RejectedField("{\"v\":1,"), "");
+  EXPECT_EQ(RejectedField("[1,2]"), "");
+  EXPECT_EQ(RejectedField("\"upsert\""), "");
+  try {
+    Decode("not json");
+    FAIL() << "no DecodeError";
+  } catch (const DecodeError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("invalid kubesync envelope: not JSON"));
+  }
+}
+
+TEST(Envelope, EncodeRejectsNonObjectPayload) {
+  Envelope e = SampleDeployment();
+  e.object = Json::array();
+  EXPECT_THROW(Encode(e), std::invalid_argument);
+}
+
+TEST(PipelineNames, DeriveStreamSubjectsAndPrefixFromTheSanitizedId) {
+  PipelineNames names("dr-config", "pre.prod/x");
+  EXPECT_EQ(names.id(), "dr-config.pre_prod_x");
+  EXPECT_EQ(names.stream(), "KS_dr-config_pre_prod_x");
+  EXPECT_EQ(names.events_subject(), "ks.dr-config.pre_prod_x.events");
+  EXPECT_EQ(names.apply_subject(), "ks.dr-config.pre_prod_x.apply");
+  EXPECT_EQ(names.control_subject(), "ks.dr-config.pre_prod_x.control");
+  EXPECT_THAT(names.stream_subjects(),
+              ::testing::ElementsAre("ks.dr-config.pre_prod_x.events", "ks.dr-config.pre_prod_x.apply"));
+  EXPECT_EQ(names.redis_prefix(), "ks:dr-config.pre_prod_x");
+}
+
+}  // namespace
+}  // namespace ro::kubesync

@@ -1,0 +1,133 @@
+#include "ro/kubesync/metrics_exporter.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace ro::kubesync {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+LiveSyncStats Sample() {
+  LiveSyncStats ls{"dr-config", "pre", {}};
+  StatsSnapshot& s = ls.stats;
+  s.objects_in_sync["apps/v1/deployments"] = 3;
+  s.events[{"synchronizer", "apps/v1/deployments", "upsert"}] = 10;
+  s.events[{"processor", "v1/configmaps", "delete"}] = 1;
+  s.errors[{"synchronizer", "v1/configmaps", "Bad \"quote\" \\ and\nnewline"}] = 2;
+  auto& lag = s.lag["apps/v1/deployments"];
+  lag.buckets = {{0.005, 1}, {0.1, 2}, {kInf, 1}};
+  lag.sum_seconds = 31.25;
+  s.last_resync["apps/v1/deployments"] = std::chrono::system_clock::time_point(1700000000500ms);
+  s.bucket_operations[{"upload", "success"}] = 4;
+  return ls;
+}
+
+constexpr char kLs[] = R"(livesynchronization="pre",namespace="dr-config")";
+constexpr char kDeploy[] = R"(group="apps",version="v1",resource="deployments")";
+
+std::string Golden() {
+  const std::string ls = kLs;
+  const std::string d = ls + "," + kDeploy;
+  const std::string cm = ls + R"(,group="",version="v1",resource="configmaps")";
+  std::string bucket_lines;
+  // Cumulative: 1 at 5 ms, 3 from 100 ms on, 4 at +Inf.
+  const std::vector<std::pair<std::string, int>> buckets = {
+      {"0.005", 1}, {"0.01", 1}, {"0.025", 1}, {"0.05", 1}, {"0.1", 3}, {"0.25", 3}, {"0.5", 3},
+      {"1", 3},     {"2.5", 3},  {"5", 3},     {"10", 3},   {"30", 3},  {"+Inf", 4}};
+  for (const auto& [le, n] : buckets) {
+    bucket_lines += "kubesync_replication_lag_seconds_bucket{" + d + ",le=\"" + le + "\"} " + std::to_string(n) + "\n";
+  }
+  return "# HELP kubesync_objects_in_sync Objects of the resource currently in sync at the destination.\n"
+         "# TYPE kubesync_objects_in_sync gauge\n"
+         "kubesync_objects_in_sync{" + d + "} 3\n"
+         "# HELP kubesync_events_processed_total Events handled by a pipeline component, by event type.\n"
+         "# TYPE kubesync_events_processed_total counter\n"
+         "kubesync_events_processed_total{" + cm + ",component=\"processor\",type=\"delete\"} 1\n"
+         "kubesync_events_processed_total{" + d + ",component=\"synchronizer\",type=\"upsert\"} 10\n"
+         "# HELP kubesync_errors_total Failures of a pipeline component, by reason.\n"
+         "# TYPE kubesync_errors_total counter\n"
+         "kubesync_errors_total{" + cm + R"(,component="synchronizer",reason="Bad \"quote\" \\ and\nnewline"} 2)" "\n"
+         "# HELP kubesync_replication_lag_seconds Time from the events listener observing a change to the "
+         "synchronizer applying it.\n"
+         "# TYPE kubesync_replication_lag_seconds histogram\n"
+         "kubesync_replication_lag_seconds_count{" + d + "} 4\n"
+         "kubesync_replication_lag_seconds_sum{" + d + "} 31.25\n" +
+         bucket_lines +
+         "# HELP kubesync_last_resync_timestamp_seconds Unix time of the last completed full resync of the resource.\n"
+         "# TYPE kubesync_last_resync_timestamp_seconds gauge\n"
+         "kubesync_last_resync_timestamp_seconds{" + d + "} 1700000000.5\n"
+         "# HELP kubesync_bucket_operations_total Recovery bucket operations, by operation and result.\n"
+         "# TYPE kubesync_bucket_operations_total counter\n"
+         "kubesync_bucket_operations_total{" + ls + ",op=\"upload\",result=\"success\"} 4\n";
+}
+
+TEST(MetricsExporter, RendersGoldenTextExposition) {
+  std::vector<LiveSyncStats> input{Sample()};
+  EXPECT_EQ(RenderMetrics(input), Golden());
+}
+
+TEST(MetricsExporter, EmptySnapshotStillDeclaresEveryFamily) {
+  std::vector<LiveSyncStats> input{{"ns", "name", {}}};
+  std::string text = RenderMetrics(input);
+  for (const char* family : {"kubesync_objects_in_sync", "kubesync_events_processed_total", "kubesync_errors_total",
+                             "kubesync_replication_lag_seconds", "kubesync_last_resync_timestamp_seconds",
+                             "kubesync_bucket_operations_total"}) {
+    EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + family + " ")) << family;
+  }
+  EXPECT_EQ(text.find("{"), std::string::npos);  // no series
+}
+
+TEST(MetricsExporter, SeveralLiveSynchronizationsShareEachFamilyOnce) {
+  LiveSyncStats a{"ns", "a", {}};
+  LiveSyncStats b{"ns", "b", {}};
+  a.stats.objects_in_sync["v1/secrets"] = 1;
+  b.stats.objects_in_sync["v1/secrets"] = 2;
+  std::vector<LiveSyncStats> input{a, b};
+  std::string text = RenderMetrics(input);
+  std::istringstream lines(text);
+  int type_lines = 0;
+  int series = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line == "# TYPE kubesync_objects_in_sync gauge") ++type_lines;
+    if (line.starts_with("kubesync_objects_in_sync{")) ++series;
+  }
+  EXPECT_EQ(type_lines, 1);
+  EXPECT_EQ(series, 2);
+  EXPECT_THAT(text, HasSubstr(R"(kubesync_objects_in_sync{livesynchronization="b",namespace="ns",group="",version="v1",resource="secrets"} 2)"));
+}
+
+TEST(MetricsExporter, HistogramBucketsAreCumulativeIncludingUnusualBounds) {
+  LiveSyncStats ls{"ns", "a", {}};
+  auto& lag = ls.stats.lag["v1/pods"];
+  lag.buckets = {{0.005, 2}, {0.007, 1}, {60.0, 5}};  // 0.007 and 60: bounds of another version
+  std::vector<LiveSyncStats> input{ls};
+  std::string text = RenderMetrics(input);
+  EXPECT_THAT(text, HasSubstr(R"(resource="pods",le="0.007"} 3)"));
+  EXPECT_THAT(text, HasSubstr(R"(resource="pods",le="30"} 3)"));
+  EXPECT_THAT(text, HasSubstr(R"(resource="pods",le="60"} 8)"));
+  EXPECT_THAT(text, HasSubstr(R"(resource="pods",le="+Inf"} 8)"));
+  EXPECT_THAT(text, HasSubstr(R"(kubesync_replication_lag_seconds_count{livesynchronization="a",namespace="ns",group="",version="v1",resource="pods"} 8)"));
+}
+
+TEST(MetricsExporter, UnparsableGvrGoesToResourceLabel) {
+  LiveSyncStats ls{"ns", "a", {}};
+  ls.stats.errors[{"eventslistener", "", "Transport"}] = 1;
+  ls.stats.errors[{"eventslistener", "weird", "Transport"}] = 1;
+  std::vector<LiveSyncStats> input{ls};
+  std::string text = RenderMetrics(input);
+  EXPECT_THAT(text, HasSubstr(R"(group="",version="",resource="",component="eventslistener")"));
+  EXPECT_THAT(text, HasSubstr(R"(group="",version="",resource="weird",component="eventslistener")"));
+}
+
+}  // namespace
+}  // namespace ro::kubesync
