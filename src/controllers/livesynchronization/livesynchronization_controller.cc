@@ -1,0 +1,500 @@
+#include "livesynchronization/livesynchronization_controller.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "livesynchronization/livesync_references.h"
+#include "livesynchronization/livesync_status.h"
+#include "livesynchronization/pipeline_stats.h"
+#include "livesynchronization/recovery_task_sync.h"
+#include "livesynchronization/source_resources.h"
+#include "ro/common/log.h"
+#include "ro/kube/client.h"
+#include "ro/kube/errors.h"
+#include "ro/kube/event_recorder.h"
+#include "ro/kube/informer.h"
+#include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/runner/local_runner.h"
+#include "ro/runtime/finalizers.h"
+#include "ro/runtime/informer_cache.h"
+#include "ro/runtime/manager.h"
+#include "ro/runtime/options.h"
+#include "ro/runtime/secrets.h"
+#include "ro/runtime/status.h"
+
+namespace ro::controllers {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using runtime::ConditionStatus;
+namespace runner = kubesync::runner;
+namespace pk = plugins::kubernetes;
+
+namespace {
+
+constexpr const char* kController = "livesynchronization";
+// The Secret key of a KubernetesCluster's kubeconfig and a Bucket's keys (manual 5.2,
+// 5.3).
+constexpr const char* kKubeconfigKey = "kubeconfig.yaml";
+constexpr const char* kAccessKeyIdKey = "accessKeyID";
+constexpr const char* kSecretAccessKeyKey = "secretAccessKey";
+// A problem may clear without an event this controller watches (a CRD installed on the
+// source cluster, a Secret fixed): look again after this long.
+constexpr std::chrono::seconds kProblemRecheck{30};
+
+const kube::GroupVersionResource kClustersGvr{"assets.astronetes.io", "v1alpha1", "kubernetesclusters"};
+const kube::GroupVersionResource kBucketsGvr{"assets.astronetes.io", "v1alpha1", "buckets"};
+
+const json& Member(const json& object, const char* key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
+  const auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+
+std::string StringAt(const json& object, const char* key) {
+  const json& value = Member(object, key);
+  return value.is_string() ? value.get<std::string>() : std::string();
+}
+
+kubesync::ObjectIdentity IdentityOf(const json& object) {
+  const json& metadata = Member(object, "metadata");
+  return {StringAt(metadata, "name"), StringAt(metadata, "namespace"), StringAt(metadata, "uid"),
+          StringAt(metadata, "resourceVersion")};
+}
+
+runtime::Condition ReadyCondition(ConditionStatus status, std::string reason, std::string message) {
+  runtime::Condition condition;
+  condition.type = std::string(runtime::kReadyCondition);
+  condition.status = status;
+  condition.reason = std::move(reason);
+  condition.message = std::move(message);
+  return condition;
+}
+
+std::string WaitingFor(const std::vector<runner::ComponentStatus>& components) {
+  std::string text;
+  for (const auto& c : components) {
+    if (c.ready) continue;
+    if (!text.empty()) text += "; ";
+    text += c.name + " " + std::to_string(c.ready_replicas) + "/" + std::to_string(c.replicas) + " ready";
+    if (!c.message.empty()) text += " (" + c.message + ")";
+  }
+  return text;
+}
+
+std::string DefaultKubesyncBinary() {
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  return error ? std::string("kubesync") : (self.parent_path() / "kubesync").string();
+}
+
+std::string DefaultRuntimeDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  const fs::path base = tmp != nullptr && *tmp != '\0' ? fs::path(tmp) : fs::path("/tmp");
+  return (base / "resiliency-operator" / "livesynchronization").string();
+}
+
+class LiveSyncReconciler final : public runtime::Reconciler {
+ public:
+  LiveSyncReconciler(runtime::Manager& manager, const LiveSynchronizationOptions& options,
+                     std::unique_ptr<runner::ComponentRunner> component_runner)
+      : live_syncs_(manager.cache().Get(LiveSynchronizationType().gvr).store()),
+        clusters_(manager.cache().Get(kClustersGvr).store()),
+        buckets_(manager.cache().Get(kBucketsGvr).store()),
+        client_(manager.client()),
+        recorder_(manager.recorder()),
+        clock_(manager.clock()),
+        options_(options),
+        runner_(std::move(component_runner)),
+        tasks_(manager.client(), manager.cache().Get(livesync::TaskType().gvr).store()),
+        source_resources_(livesync::SourceResourceOptions{options.discovery_timeout}, manager.clock()),
+        stats_(StatsRedisOptions()),
+        log_(json{{"controller", kController}}) {}
+
+  runtime::Result Reconcile(const runtime::Request& request, std::stop_token /*stop*/) override {
+    const kube::ObjectKey key = request.key;
+    const kube::ObjectPtr cached = live_syncs_.Get(request.ToString());
+    if (!cached) {
+      // Gone without our finalizer having run (it was removed by hand): stop what runs.
+      runner_->Teardown(key);
+      Forget(key);
+      return {};
+    }
+    const json& live_sync = *cached;
+    if (Member(live_sync.at("metadata"), "deletionTimestamp").is_string()) return Finalize(live_sync);
+    switch (runtime::EnsureFinalizer(client_, Gvr(), live_sync, kLiveSynchronizationFinalizer)) {
+      case runtime::WriteOutcome::kUnchanged: break;
+      case runtime::WriteOutcome::kWritten:
+      case runtime::WriteOutcome::kConflict: return runtime::Result::Requeue();  // read the new object
+    }
+
+    std::optional<pk::LiveSyncConfig> config;
+    std::optional<livesync::Problem> problem = livesync::CheckPlugin(live_sync);
+    if (!problem) {
+      try {
+        config = pk::ParseLiveSyncConfig(Member(live_sync.at("spec"), "config"));
+      } catch (const pk::ConfigError& e) {
+        problem = livesync::ConfigProblem(e);
+      }
+    }
+    if (!problem) problem = livesync::FindConflict(live_sync, live_syncs_.ListByNamespace(key.ns));
+    runner::PipelineInputs inputs;
+    if (!problem) problem = ResolveInputs(live_sync, *config, &inputs);
+    if (!problem) problem = source_resources_.Check(key, inputs.source_kubeconfig, *config);
+    if (problem) return ReportProblem(live_sync, *problem, config);
+
+    const runner::PipelinePlan plan = runner::PlanPipeline(std::move(inputs), *config);
+    std::vector<runner::ComponentStatus> components;
+    try {
+      components = runner_->Apply(plan);
+    } catch (const runner::RunnerError& e) {
+      return ReportProblem(live_sync, {livesync::kReasonComponentsFailed, e.what()}, config);
+    }
+
+    std::string task_conflict;
+    const std::optional<std::string> task = tasks_.Ensure(live_sync, *config, &task_conflict);
+    if (!task_conflict.empty()) {
+      recorder_.Event(live_sync, kube::EventType::kWarning, "TaskNotControlled", task_conflict);
+      log_.Warn("recovery Task not written", {{"object", runtime::ObjectRef(live_sync)}, {"reason", task_conflict}});
+    }
+
+    const bool suspended = plan.inputs.suspended;
+    const bool ready = runner::AllReady(components);
+    runtime::Condition condition;
+    std::string phase;
+    if (suspended) {
+      condition = ReadyCondition(ConditionStatus::kFalse, livesync::kReasonSuspended,
+                                 "spec.suspend is true: the pipeline components are stopped; NATS and Redis keep "
+                                 "their state and replication resumes where it stopped");
+      phase = livesync::kPhaseSuspended;
+    } else if (ready) {
+      condition = ReadyCondition(ConditionStatus::kTrue, livesync::kReasonRunning,
+                                 "Replicating " + std::to_string(config->DistinctGvrs().size()) +
+                                     " resources from KubernetesCluster " + config->source_name +
+                                     " to KubernetesCluster " + config->destination_name + " (" +
+                                     std::string(runner_->name()) + " runner)");
+      phase = livesync::kPhaseRunning;
+    } else {
+      condition = ReadyCondition(ConditionStatus::kFalse, livesync::kReasonComponentsNotReady,
+                                 "Waiting for: " + WaitingFor(components));
+      phase = livesync::kPhasePending;
+    }
+    livesync::StatusInputs status;
+    status.ready = std::move(condition);
+    status.phase = phase;
+    status.components = std::move(components);
+    status.gvrs = config->DistinctGvrs();
+    status.stats = ReadStats(key);
+    status.task_name = task;
+    if (!WriteStatus(live_sync, std::move(status))) return runtime::Result::Requeue();
+
+    std::chrono::milliseconds next = options_.status_refresh_interval;
+    if (!suspended && !ready && runner_->StartupPollInterval().count() > 0) {
+      next = std::min(next, runner_->StartupPollInterval());
+    }
+    return runtime::Result::RequeueAfter(next);
+  }
+
+ private:
+  static const kube::GroupVersionResource& Gvr() {
+    static const kube::GroupVersionResource gvr = LiveSynchronizationType().gvr;
+    return gvr;
+  }
+
+  static kubesync::RedisOptions StatsRedisOptions() {
+    kubesync::RedisOptions options;
+    // A status refresh must not hold a worker: Redis is local to the pipeline and
+    // answers in microseconds when it is up.
+    options.connect_timeout = std::chrono::milliseconds{500};
+    options.command_timeout = std::chrono::milliseconds{1000};
+    return options;
+  }
+
+  void Forget(const kube::ObjectKey& key) {
+    source_resources_.Forget(key);
+    stats_.Forget(key);
+  }
+
+  std::optional<kubesync::StatsSnapshot> ReadStats(const kube::ObjectKey& key) {
+    const std::optional<runner::Endpoints> endpoints = runner_->ControllerEndpoints(key);
+    if (!endpoints) return std::nullopt;
+    return stats_.Read(key, endpoints->redis_addr);
+  }
+
+  // The kubeconfig of a KubernetesCluster from its Secret, or a ClusterNotReady problem.
+  std::optional<livesync::Problem> ReadKubeconfig(const json& cluster, const char* field, std::string* out) {
+    const std::string ns = StringAt(cluster.at("metadata"), "namespace");
+    const std::string name = StringAt(cluster.at("metadata"), "name");
+    const std::string secret_name = StringAt(Member(cluster, "spec"), "secretName");
+    const std::string where = std::string("spec.config.") + field + ": KubernetesCluster " + name + ": ";
+    const std::optional<json> secret = runtime::GetSecret(client_, ns, secret_name);
+    if (!secret) {
+      return livesync::Problem{livesync::kReasonClusterNotReady, where + "Secret " + secret_name + " does not exist"};
+    }
+    try {
+      std::optional<std::string> value = runtime::SecretValue(*secret, kKubeconfigKey);
+      if (!value) {
+        return livesync::Problem{livesync::kReasonClusterNotReady,
+                                 where + "Secret " + secret_name + " has no key " + kKubeconfigKey};
+      }
+      *out = std::move(*value);
+    } catch (const std::invalid_argument& e) {
+      return livesync::Problem{livesync::kReasonClusterNotReady, where + "Secret " + secret_name + ": " + e.what()};
+    }
+    return std::nullopt;
+  }
+
+  // Everything the pipeline needs from the assets and their Secrets.
+  std::optional<livesync::Problem> ResolveInputs(const json& live_sync, const pk::LiveSyncConfig& config,
+                                                 runner::PipelineInputs* inputs) {
+    const std::string ns = StringAt(live_sync.at("metadata"), "namespace");
+    const auto lookup = [](const kube::Store& store, const std::string& ns_) {
+      return [&store, ns_](const std::string& name) { return store.Get(ns_ + "/" + name); };
+    };
+    const livesync::ReferenceCheck check =
+        livesync::CheckReferences(config, lookup(clusters_, ns), lookup(buckets_, ns));
+    if (check.problem) return check.problem;
+    const livesync::References& refs = check.references;
+
+    inputs->live_synchronization = IdentityOf(live_sync);
+    inputs->spec_config = std::make_shared<const json>(Member(live_sync.at("spec"), "config"));
+    inputs->suspended = Member(live_sync.at("spec"), "suspend").is_boolean() &&
+                        live_sync.at("spec").at("suspend").get<bool>();
+    inputs->source_cluster = IdentityOf(*refs.source_cluster);
+    inputs->destination_cluster = IdentityOf(*refs.destination_cluster);
+    if (auto p = ReadKubeconfig(*refs.source_cluster, "sourceName", &inputs->source_kubeconfig)) return p;
+    if (auto p = ReadKubeconfig(*refs.destination_cluster, "destinationName", &inputs->destination_kubeconfig)) {
+      return p;
+    }
+    if (refs.bucket) {
+      const std::string where = "spec.config.bucketName: Bucket " + *config.bucket_name + ": ";
+      std::string secret_name;
+      runner::BucketInputs bucket;
+      try {
+        bucket = livesync::BucketInputsFrom(*refs.bucket, &secret_name);
+      } catch (const std::invalid_argument& e) {
+        return livesync::Problem{livesync::kReasonBucketNotReady, where + e.what()};
+      }
+      const std::optional<json> secret = runtime::GetSecret(client_, ns, secret_name);
+      if (!secret) {
+        return livesync::Problem{livesync::kReasonBucketNotReady, where + "Secret " + secret_name + " does not exist"};
+      }
+      try {
+        const std::optional<std::string> id = runtime::SecretValue(*secret, kAccessKeyIdKey);
+        const std::optional<std::string> key = runtime::SecretValue(*secret, kSecretAccessKeyKey);
+        if (!id || !key) {
+          return livesync::Problem{livesync::kReasonBucketNotReady, where + "Secret " + secret_name + " lacks " +
+                                                                        (id ? kSecretAccessKeyKey : kAccessKeyIdKey)};
+        }
+        bucket.access_key_id = *id;
+        bucket.secret_access_key = *key;
+      } catch (const std::invalid_argument& e) {
+        return livesync::Problem{livesync::kReasonBucketNotReady, where + "Secret " + secret_name + ": " + e.what()};
+      }
+      inputs->bucket = std::move(bucket);
+    }
+    return std::nullopt;
+  }
+
+  // Ready=False with `problem`: the pipeline components stop (what is replicated stays,
+  // and so does the recovery Task that can still restore it).
+  runtime::Result ReportProblem(const json& live_sync, const livesync::Problem& problem,
+                                const std::optional<pk::LiveSyncConfig>& config) {
+    const kube::ObjectKey key{StringAt(live_sync.at("metadata"), "namespace"),
+                              StringAt(live_sync.at("metadata"), "name")};
+    livesync::StatusInputs status;
+    status.ready = ReadyCondition(ConditionStatus::kFalse, problem.reason, problem.message);
+    status.phase = livesync::kPhaseFailed;
+    status.components = runner_->StopPipeline(key);
+    if (config) status.gvrs = config->DistinctGvrs();
+    status.stats = ReadStats(key);
+    if (const kube::ObjectPtr task = tasks_.Existing(live_sync)) status.task_name = key.name;
+    if (!WriteStatus(live_sync, std::move(status))) return runtime::Result::Requeue();
+    return runtime::Result::RequeueAfter(kProblemRecheck);
+  }
+
+  // Writes the status when it changed; on a change of the Ready condition records an
+  // Event (Normal when True, Suspended or starting; Warning for a problem) and logs it. Returns false
+  // on a Conflict (the caller requeues).
+  bool WriteStatus(const json& live_sync, livesync::StatusInputs inputs) {
+    const json previous = Member(live_sync, "status");
+    inputs.generation = Member(live_sync.at("metadata"), "generation").is_number_integer()
+                            ? live_sync.at("metadata").at("generation").get<int64_t>()
+                            : 0;
+    inputs.now = clock_.Now();
+    const runtime::Condition condition = inputs.ready;
+    const std::optional<runtime::Condition> before =
+        runtime::FindStatusCondition(Member(previous, "conditions"), runtime::kReadyCondition);
+    const json desired = livesync::BuildStatus(previous, inputs);
+    const runtime::WriteOutcome outcome = runtime::UpdateStatusIfChanged(client_, Gvr(), live_sync, desired);
+    if (outcome == runtime::WriteOutcome::kConflict) return false;
+    const bool changed = !before || before->status != condition.status || before->reason != condition.reason ||
+                         before->message != condition.message;
+    if (outcome == runtime::WriteOutcome::kWritten && changed) {
+      // Running, Suspended (the user's choice) and ComponentsNotReady (starting) are
+      // normal; every problem is a Warning.
+      const bool normal = condition.status == ConditionStatus::kTrue ||
+                          condition.reason == livesync::kReasonSuspended ||
+                          condition.reason == livesync::kReasonComponentsNotReady;
+      recorder_.Event(live_sync, normal ? kube::EventType::kNormal : kube::EventType::kWarning, condition.reason,
+                      condition.message);
+      const json fields = {{"object", runtime::ObjectRef(live_sync)},
+                           {"condition",
+                            {{"type", condition.type},
+                             {"status", std::string(runtime::ToString(condition.status))},
+                             {"reason", condition.reason},
+                             {"message", condition.message}}}};
+      if (normal) {
+        log_.Info("condition changed", fields);
+      } else {
+        log_.Warn("condition changed", fields);
+      }
+    }
+    return true;
+  }
+
+  // The finalizer: the pipeline goes (its state with it), the Task goes, destination
+  // objects stay.
+  runtime::Result Finalize(const json& live_sync) {
+    if (!runtime::HasFinalizer(live_sync, kLiveSynchronizationFinalizer)) return {};
+    const kube::ObjectKey key{StringAt(live_sync.at("metadata"), "namespace"),
+                              StringAt(live_sync.at("metadata"), "name")};
+    runner_->Teardown(key);
+    tasks_.Delete(live_sync);
+    Forget(key);
+    if (runtime::DropFinalizer(client_, Gvr(), live_sync, kLiveSynchronizationFinalizer) ==
+        runtime::WriteOutcome::kConflict) {
+      return runtime::Result::Requeue();
+    }
+    log_.Info("pipeline removed; destination objects are kept", {{"object", runtime::ObjectRef(live_sync)}});
+    return {};
+  }
+
+  // Constant after construction.
+  const kube::Store& live_syncs_;
+  const kube::Store& clusters_;
+  const kube::Store& buckets_;
+  kube::DynamicClient& client_;
+  kube::EventRecorder& recorder_;
+  kube::Clock& clock_;
+  const LiveSynchronizationOptions options_;
+  const std::unique_ptr<runner::ComponentRunner> runner_;
+  livesync::RecoveryTaskSync tasks_;
+  livesync::SourceResourceChecker source_resources_;
+  livesync::PipelineStatsReader stats_;
+  const log::Logger log_;
+};
+
+// The LiveSynchronizations of `object`'s namespace whose spec.config field `key` (or
+// one of `keys`) names `object`.
+runtime::MapFunc MapAssetToLiveSyncs(const kube::Store& live_syncs, std::vector<std::string> keys) {
+  return [&live_syncs, keys = std::move(keys)](const json& object) {
+    const std::string ns = StringAt(Member(object, "metadata"), "namespace");
+    const std::string name = StringAt(Member(object, "metadata"), "name");
+    std::vector<runtime::Request> requests;
+    for (const kube::ObjectPtr& live_sync : live_syncs.ListByNamespace(ns)) {
+      const json& config = Member(Member(*live_sync, "spec"), "config");
+      for (const std::string& key : keys) {
+        if (StringAt(config, key.c_str()) == name) {
+          requests.push_back({kube::ObjectKey{ns, StringAt(live_sync->at("metadata"), "name")}});
+          break;
+        }
+      }
+    }
+    return requests;
+  };
+}
+
+// Every other LiveSynchronization of the namespace: one appearing, changing or going
+// may start or end a conflict (livesync::FindConflict).
+runtime::MapFunc MapToSiblings(const kube::Store& live_syncs) {
+  return [&live_syncs](const json& object) {
+    const std::string ns = StringAt(Member(object, "metadata"), "namespace");
+    const std::string name = StringAt(Member(object, "metadata"), "name");
+    std::vector<runtime::Request> requests;
+    for (const kube::ObjectPtr& sibling : live_syncs.ListByNamespace(ns)) {
+      const std::string other = StringAt(sibling->at("metadata"), "name");
+      if (other != name) requests.push_back({kube::ObjectKey{ns, other}});
+    }
+    return requests;
+  };
+}
+
+}  // namespace
+
+runtime::ObjectType LiveSynchronizationType() {
+  return {kube::GroupVersionResource{"automation.astronetes.io", "v1alpha1", "livesynchronizations"},
+          "LiveSynchronization"};
+}
+
+void AddLiveSynchronizationFlags(runtime::FlagSet& flags, LiveSynchronizationOptions* options) {
+  flags.AddString("--component-runner", &options->component_runner,
+                  "How pipeline components run: deployments (Kubernetes objects) or local (processes on this host)");
+  flags.AddString("--kubesync-image", &options->deployments.kubesync_image,
+                  "Image of the kubesync components (deployments runner)");
+  flags.AddString("--nats-image", &options->deployments.nats_image, "Image of NATS (deployments runner)");
+  flags.AddString("--redis-image", &options->deployments.redis_image, "Image of Redis (deployments runner)");
+  flags.AddString("--kubesync-binary", &options->kubesync_binary,
+                  "kubesync binary of the local runner (default: next to this binary)");
+  flags.AddString("--nats-server-binary", &options->nats_server_binary, "nats-server of the local runner");
+  flags.AddString("--redis-server-binary", &options->redis_server_binary, "redis-server of the local runner");
+  flags.AddString("--runtime-dir", &options->runtime_dir,
+                  "Directory of the local runner's files (default: $TMPDIR/resiliency-operator/livesynchronization)");
+  flags.AddDuration("--status-refresh-interval", &options->status_refresh_interval,
+                    "How often status (statistics, components) is refreshed");
+  flags.AddDuration("--discovery-timeout", &options->discovery_timeout,
+                    "Per-request timeout of API discovery on source clusters");
+}
+
+std::unique_ptr<runner::ComponentRunner> MakeComponentRunner(const LiveSynchronizationOptions& options,
+                                                            kube::DynamicClient& client) {
+  if (options.component_runner == "deployments") {
+    return std::make_unique<runner::DeploymentsRunner>(client, options.deployments);
+  }
+  if (options.component_runner == "local") {
+    runner::LocalRunnerOptions local;
+    local.kubesync_binary = options.kubesync_binary.empty() ? DefaultKubesyncBinary() : options.kubesync_binary;
+    local.nats_server_binary = options.nats_server_binary;
+    local.redis_server_binary = options.redis_server_binary;
+    local.runtime_dir = options.runtime_dir.empty() ? DefaultRuntimeDir() : options.runtime_dir;
+    return std::make_unique<runner::LocalRunner>(std::move(local));
+  }
+  throw std::invalid_argument("--component-runner: \"" + options.component_runner +
+                              "\" is not one of deployments, local");
+}
+
+void SetupLiveSynchronizationController(runtime::Manager& manager, const LiveSynchronizationOptions& options) {
+  if (options.status_refresh_interval.count() <= 0) {
+    throw std::invalid_argument("--status-refresh-interval must be positive");
+  }
+  kubesync::OpenNatsLibrary();  // the finalizer deletes streams
+  std::unique_ptr<runner::ComponentRunner> component_runner = MakeComponentRunner(options, manager.client());
+  const bool deployments = component_runner->name() == "deployments";
+  log::Logger(json{{"controller", kController}})
+      .Info("component runner", {{"runner", std::string(component_runner->name())}});
+
+  const runtime::ObjectType type = LiveSynchronizationType();
+  const kube::Store& live_syncs = manager.cache().Get(type.gvr).store();
+  runtime::Controller& controller =
+      manager.NewController(kController, std::make_unique<LiveSyncReconciler>(manager, options,
+                                                                              std::move(component_runner)));
+  controller.For(type, runtime::OnGenerationChange())
+      .Watches(type.gvr, MapToSiblings(live_syncs), runtime::OnGenerationChange())
+      .Watches(kClustersGvr, MapAssetToLiveSyncs(live_syncs, {"sourceName", "destinationName"}))
+      .Watches(kBucketsGvr, MapAssetToLiveSyncs(live_syncs, {"bucketName"}))
+      .Owns(livesync::TaskType());
+  if (deployments) {
+    controller.Owns(runtime::ObjectType{kube::GroupVersionResource{"apps", "v1", "deployments"}, "Deployment"})
+        .Owns(runtime::ObjectType{runtime::SecretsGvr(), "Secret"}, runtime::MetadataOnly());
+  }
+}
+
+}  // namespace ro::controllers

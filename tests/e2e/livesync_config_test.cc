@@ -1,0 +1,296 @@
+// What a LiveSynchronization that cannot run shows, against the real operator binaries
+// on cluster 2 (livesync_e2e.h): the manual's invalid "*.test" sample, patches and
+// resync periods the CRD schema cannot check, missing clusters and resources the source
+// does not serve, the one-per-namespace rule. Every problem is a Ready=False condition
+// with its reason and the field, a Warning Event and a log line, never a crash; fixing
+// the spec recovers; an invalid edit of a running LiveSynchronization stops its
+// components and keeps what is replicated. Also the bucketName variant (manual 6.2.3):
+// the originals land in the bucket.
+#include <curl/curl.h>
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "livesync_e2e.h"
+#include "ro/plugins/s3_client.h"
+
+namespace {
+
+using namespace livesync_e2e;
+
+bool Alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+json LiveSyncObject(const std::string& name, json config) {
+  return {{"apiVersion", "automation.astronetes.io/v1alpha1"},
+          {"kind", "LiveSynchronization"},
+          {"metadata", {{"name", name}}},
+          {"spec", {{"plugin", "kubernetes-objects-to-kubernetes"}, {"suspend", false}, {"config", std::move(config)}}}};
+}
+
+// ConfigMaps of the source namespaces labelled `label`=true, cluster-1 -> cluster-2.
+json ConfigMapsConfig(const std::string& label) {
+  return {{"sourceName", "cluster-1"},
+          {"destinationName", "cluster-2"},
+          {"replication",
+           {{"resources", json::array({{{"version", "v1"},
+                                        {"resource", "configmaps"},
+                                        {"filters", {{"namespaceSelector", {{"matchLabels", {{label, "true"}}}}}}}}})}}}};
+}
+
+json ConfigMap(const std::string& ns, const std::string& name) {
+  return {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", Meta(ns, name)}, {"data", {{"k", "v"}}}};
+}
+
+class LiveSyncConfigTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);  // the S3 client, before any thread uses curl
+    EnvOptions options;
+    options.label = "livesync-config";
+    options.s3 = true;
+    env_ = std::make_unique<Env>(options);
+  }
+  static void TearDownTestSuite() { env_.reset(); }
+
+  void TearDown() override {
+    for (const auto& [ns, name] : created_) env_->DeleteLiveSync(ns, name);
+  }
+
+  // Registers cluster `which` (1 or 2) as KubernetesCluster `name` in the user's
+  // namespace, the way manual 5.2 does.
+  static void ImportCluster(const std::filesystem::path& workdir, const std::string& name, int which) {
+    const std::string n = std::to_string(which);
+    env_->UserCommand(workdir, "kubectl create secret generic " + name +
+                                   "-kubeconfig --from-file=kubeconfig.yaml=cluster-" + n + "-kubeconfig.yaml");
+    te::WriteFile(workdir / (name + ".yaml"), "apiVersion: assets.astronetes.io/v1alpha1\nkind: KubernetesCluster\n"
+                                              "metadata:\n  name: " + name + "\nspec:\n  secretName: " + name +
+                                                  "-kubeconfig\n");
+    env_->UserCommand(workdir, "kubectl create -f " + name + ".yaml");
+  }
+
+  void Apply(const std::string& ns, const json& live_sync) {
+    env_->destination().Kubectl({"-n", ns, "apply", "-f", "-"}, live_sync.dump());
+    created_.emplace_back(ns, live_sync["metadata"]["name"]);
+  }
+
+  // Ready=False `reason` whose message names `field`, with a Warning Event and a log line.
+  void ExpectProblem(const std::string& ns, const std::string& name, const std::string& reason,
+                     const std::string& field) {
+    json condition = env_->WaitForReady(ns, name, "False", reason);
+    EXPECT_NE(condition.value("message", "").find(field), std::string::npos)
+        << name << ": the message names " << field << ": " << condition.dump();
+    te::WaitFor([&] { return env_->HasEvent(ns, name, "Warning", reason); }, kEventually,
+                "Warning Event " + reason + " about " + name);
+    te::WaitFor([&] { return env_->LoggedCondition(ns, name, reason); }, kEventually,
+                "log line of " + name + " becoming " + reason);
+    EXPECT_EQ(env_->LiveSync(ns, name)->at("status").value("phase", ""), "Failed");
+  }
+
+  static std::unique_ptr<Env> env_;
+  std::vector<std::pair<std::string, std::string>> created_;
+};
+std::unique_ptr<Env> LiveSyncConfigTest::env_;
+
+TEST_F(LiveSyncConfigTest, TheManualsExcludeRegexIsReportedAndAnInvalidEditKeepsWhatIsReplicated) {
+  const std::string ns = "cfg-regex";
+  const auto workdir = env_->UserWorkdir(ns);
+  ImportCluster(workdir, "source", 1);       // the names of the 6.2.2 samples
+  ImportCluster(workdir, "destination", 2);
+  te::WriteFile(workdir / "livesynchronization.yaml", ReadSample("6.2.2-livesynchronization-exclude-regex.yaml"));
+  env_->UserCommand(workdir, "kubectl apply -f livesynchronization.yaml");
+  created_.emplace_back(ns, "livesynchronization-sample");
+  ExpectProblem(ns, "livesynchronization-sample", "InvalidRegex",
+                "spec.config.replication.resources[0].filters.nameSelector.excludeRegex[0]");
+  EXPECT_TRUE(env_->LiveSync(ns, "livesynchronization-sample")->at("status").at("components").empty())
+      << "nothing was started";
+  EXPECT_TRUE(env_->controller().process().Running());
+
+  // What the sample meant: names ending in ".test".
+  const std::string fix =
+      "kubectl patch livesynchronization livesynchronization-sample --type=json -p "
+      "'[{\"op\":\"replace\",\"path\":\"/spec/config/replication/resources/0/filters/nameSelector/excludeRegex/0\","
+      "\"value\":\"\\\\.test$\"}]'";
+  env_->UserCommand(workdir, fix);
+  env_->WaitForReady(ns, "livesynchronization-sample", "True", "Running");
+  env_->source().Kubectl({"create", "namespace", "regex-app"});
+  env_->destination().Kubectl({"create", "namespace", "regex-app"});
+  env_->source().Kubectl({"apply", "-f", "-"}, ConfigMap("regex-app", "settings").dump());
+  env_->source().Kubectl({"apply", "-f", "-"}, ConfigMap("regex-app", "settings.test").dump());
+  json fixed = env_->LiveSync(ns, "livesynchronization-sample")->at("spec").at("config");
+  env_->ExpectConverges(ns, "livesynchronization-sample", fixed, {"regex-app"});
+  ASSERT_TRUE(TryGet(env_->destination_client(), kConfigMaps, "regex-app", "settings"));
+  EXPECT_FALSE(TryGet(env_->destination_client(), kConfigMaps, "regex-app", "settings.test"));
+
+  // An invalid edit of the running LiveSynchronization: components stop, the copies stay.
+  const std::vector<pid_t> processor = env_->ComponentPids(ns, "livesynchronization-sample", "processor");
+  ASSERT_EQ(processor.size(), 1u);
+  env_->destination().Kubectl(
+      {"-n", ns, "patch", "livesynchronization", "livesynchronization-sample", "--type=json", "-p",
+       R"([{"op":"replace","path":"/spec/config/replication/resources/0/filters/nameSelector/excludeRegex/0","value":"*.test"}])"});
+  env_->WaitForReady(ns, "livesynchronization-sample", "False", "InvalidRegex");
+  te::WaitFor([&] { return !Alive(processor.front()); }, kEventually, "the processor to stop");
+  EXPECT_TRUE(TryGet(env_->destination_client(), kConfigMaps, "regex-app", "settings"))
+      << "an invalid LiveSynchronization keeps what is already replicated";
+  env_->UserCommand(workdir, fix);
+  env_->WaitForReady(ns, "livesynchronization-sample", "True", "Running");
+}
+
+TEST_F(LiveSyncConfigTest, PatchesAndPeriodsTheSchemaCannotCheckAreReportedWithTheirField) {
+  const std::string ns = "cfg-invalid";
+  env_->destination().Kubectl({"create", "namespace", ns});
+  struct Case {
+    std::string name;
+    json config;
+    std::string reason;
+    std::string field;
+  };
+  std::vector<Case> cases;
+  {
+    json c = ConfigMapsConfig("x");
+    c["replication"]["resources"][0]["transformation"] = {{"patch", json::array({{{"op", "add"}, {"path", "/data/x"}}})}};
+    cases.push_back({"add-without-value", c, "InvalidPatch", "spec.config.replication.resources[0].transformation.patch[0]"});
+  }
+  {
+    json c = ConfigMapsConfig("x");
+    c["replication"]["resources"][0]["transformation"] = {
+        {"patch", json::array({{{"op", "replace"}, {"path", "data/x"}, {"value", "y"}}})}};
+    cases.push_back({"relative-path", c, "InvalidPatch", "spec.config.replication.resources[0].transformation.patch[0].path"});
+  }
+  {
+    json c = ConfigMapsConfig("x");
+    c["replication"]["resources"][0]["recoveryProcess"] = {
+        {"fromPatch", json::array({{{"op", "replace"}, {"path", "/metadata/name"}, {"value", "renamed"}}})}};
+    cases.push_back({"identity-path", c, "InvalidPatch", "spec.config.replication.resources[0].recoveryProcess.fromPatch[0].path"});
+  }
+  {
+    json c = ConfigMapsConfig("x");
+    c["replication"]["resyncPeriod"] = "0s";
+    cases.push_back({"zero-resync", c, "InvalidResyncPeriod", "spec.config.replication.resyncPeriod"});
+  }
+  {
+    json c = ConfigMapsConfig("x");
+    json transform = {{"patch", json::array({{{"op", "replace"}, {"path", "/data/k"}, {"value", "w"}}})}};
+    c["replication"]["resources"] = json::array({{{"version", "v1"}, {"resource", "configmaps"}, {"transformation", transform}},
+                                                 {{"version", "v1"}, {"resource", "configmaps"}, {"transformation", transform}}});
+    cases.push_back({"overlapping", c, "OverlappingTransformations", "spec.config.replication.resources[1]"});
+  }
+  for (const Case& c : cases) Apply(ns, LiveSyncObject(c.name, c.config));
+  for (const Case& c : cases) ExpectProblem(ns, c.name, c.reason, c.field);
+
+  // What the schema can check never reaches the controller: kubectl shows the error.
+  for (const auto& [field, value] : std::vector<std::pair<json::json_pointer, json>>{
+           {json::json_pointer("/replication/resources/0/transformation"),
+            {{"patch", json::array({{{"op", "delete"}, {"path", "/data/k"}}})}}},
+           {json::json_pointer("/replication/resyncPeriod"), "1 hour"}}) {
+    json config = ConfigMapsConfig("x");
+    config[field] = value;
+    te::RunOptions options;
+    options.check = false;
+    options.stdin_data = LiveSyncObject("rejected", config).dump();
+    const te::CommandResult result = te::RunCommand(
+        {"kubectl", "--kubeconfig", env_->destination().kubeconfig_path().string(), "-n", ns, "apply", "-f", "-"},
+        options);
+    EXPECT_NE(result.exit_code, 0) << field.to_string();
+    EXPECT_NE(result.err.find("spec.config.replication"), std::string::npos) << result.err;
+  }
+  EXPECT_TRUE(env_->controller().process().Running());
+}
+
+TEST_F(LiveSyncConfigTest, MissingClustersAndUnservedResourcesAreReportedUntilTheyExist) {
+  const std::string ns = "cfg-refs";
+  const auto workdir = env_->UserWorkdir(ns);
+  json config = ConfigMapsConfig("refs");
+  config["replication"]["resources"].push_back({{"group", "example.com"}, {"version", "v1"}, {"resource", "widgets"}});
+  Apply(ns, LiveSyncObject("refs", config));
+  ExpectProblem(ns, "refs", "SourceClusterNotFound", "spec.config.sourceName");
+  ImportCluster(workdir, "cluster-1", 1);
+  ExpectProblem(ns, "refs", "DestinationClusterNotFound", "spec.config.destinationName");
+  ImportCluster(workdir, "cluster-2", 2);
+  ExpectProblem(ns, "refs", "UnknownResource", "spec.config.replication.resources[1]");
+  env_->destination().Kubectl(
+      {"-n", ns, "patch", "livesynchronization", "refs", "--type=json", "-p",
+       R"([{"op":"remove","path":"/spec/config/replication/resources/1"}])"});
+  env_->WaitForReady(ns, "refs", "True", "Running");
+  EXPECT_TRUE(env_->HasEvent(ns, "refs", "Normal", "Running"));
+}
+
+TEST_F(LiveSyncConfigTest, ASecondLiveSynchronizationSharingAClusterWaitsForTheFirst) {
+  const std::string ns = "cfg-conflict";
+  const auto workdir = env_->UserWorkdir(ns);
+  ImportCluster(workdir, "cluster-1", 1);
+  ImportCluster(workdir, "cluster-2", 2);
+  Apply(ns, LiveSyncObject("first", ConfigMapsConfig("first")));
+  env_->WaitForReady(ns, "first", "True", "Running");
+  Apply(ns, LiveSyncObject("second", ConfigMapsConfig("second")));
+  json condition = env_->WaitForReady(ns, "second", "False", "ConflictingLiveSynchronization");
+  EXPECT_NE(condition.value("message", "").find("first"), std::string::npos) << condition.dump();
+  EXPECT_TRUE(env_->HasEvent(ns, "second", "Warning", "ConflictingLiveSynchronization"));
+  EXPECT_EQ(env_->ReadyCondition(ns, "first").value("status", ""), "True") << "the older one keeps running";
+
+  env_->DeleteLiveSync(ns, "first");
+  env_->WaitForReady(ns, "second", "True", "Running");
+}
+
+TEST_F(LiveSyncConfigTest, BucketNameKeepsTheOriginalsInTheBucket) {
+  const std::string ns = "cfg-bucket";
+  const std::string app = "bucket-app";
+  const auto workdir = env_->UserWorkdir(ns);
+  ImportCluster(workdir, "cluster-1", 1);
+  ImportCluster(workdir, "cluster-2", 2);
+  env_->s3().CreateBucket("dr-originals");
+  env_->destination().Kubectl(
+      {"-n", ns, "apply", "-f", "-"},
+      json{{"apiVersion", "v1"},
+           {"kind", "Secret"},
+           {"metadata", {{"name", "bucket-credentials"}}},
+           {"stringData", {{"accessKeyID", env_->s3().access_key()}, {"secretAccessKey", env_->s3().secret_key()}}}}
+          .dump());
+  env_->destination().Kubectl({"-n", ns, "apply", "-f", "-"},
+                              json{{"apiVersion", "assets.astronetes.io/v1alpha1"},
+                                   {"kind", "Bucket"},
+                                   {"metadata", {{"name", "backups"}}},
+                                   {"spec",
+                                    {{"generic",
+                                      {{"endpoint", env_->s3().endpoint()},
+                                       {"name", "dr-originals"},
+                                       {"useSSL", false},
+                                       {"secretName", "bucket-credentials"}}}}}}
+                                  .dump());
+  env_->source().Kubectl({"create", "namespace", app});
+  env_->source().Kubectl({"label", "namespace", app, "bucket=true"});
+  env_->destination().Kubectl({"create", "namespace", app});
+  env_->source().Kubectl({"apply", "-f", "-"}, Deployment(app, "web", 2).dump());
+
+  json config = json::parse(R"({
+    "sourceName": "cluster-1", "destinationName": "cluster-2", "bucketName": "backups",
+    "replication": {"resources": [
+      {"group": "apps", "version": "v1", "resource": "deployments",
+       "filters": {"namespaceSelector": {"matchLabels": {"bucket": "true"}}},
+       "transformation": {"patch": [{"op": "replace", "path": "/spec/replicas", "value": 0}]},
+       "recoveryProcess": {"fromOriginal": {"enabled": true}}}]}})");
+  Apply(ns, LiveSyncObject("with-bucket", config));
+  env_->WaitForReady(ns, "with-bucket", "True", "Running");
+  env_->ExpectConverges(ns, "with-bucket", config, {app});
+  EXPECT_EQ(env_->destination_client().Get(kDeployments, app, "web")["spec"]["replicas"], 0);
+
+  // docs/kubesync.md "Bucket object path": <ls namespace>/<ls name>/<g>-<v>-<r>/<ns>.<name>.
+  ro::plugins::S3Client s3(ro::plugins::GenericBucketConfig(
+      env_->s3().endpoint(), false, "dr-originals", {env_->s3().access_key(), env_->s3().secret_key()}));
+  const std::string key = ns + "/with-bucket/apps-v1-deployments/" + app + ".web";
+  std::optional<std::string> original;
+  te::WaitFor([&] { return (original = s3.GetObject(key)).has_value(); }, kEventually, "the original in the bucket");
+  EXPECT_EQ(json::parse(*original)["spec"]["replicas"], 2) << "the bucket keeps the untransformed original";
+
+  json task = env_->destination_client().Get(kTasks, ns, "with-bucket");
+  EXPECT_EQ(task["spec"]["config"]["bucketName"], "backups");
+  EXPECT_EQ(task["spec"]["config"]["resources"][0]["fromOriginal"]["enabled"], true);
+
+  env_->source().Kubectl({"-n", app, "delete", "deployment", "web"});
+  te::WaitFor([&] { return !s3.GetObject(key).has_value(); }, kEventually, "the original removed from the bucket");
+}
+
+}  // namespace

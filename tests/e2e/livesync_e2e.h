@@ -1,0 +1,450 @@
+// Shared set-up of the LiveSynchronization end-to-end tests (tests/e2e/livesync_*_test.cc):
+// the manual's 2-cluster architecture with real servers. Cluster 1 is the source;
+// cluster 2 is the destination and also runs the operator: the CRDs of deploy/crds/ and
+// the controllers as their REAL binaries (kubernetescluster-controller, optionally
+// bucket-controller, livesynchronization-controller with the chosen component runner).
+// Users' steps run the real kubectl, as the tutorials write them.
+//
+// Header-only on purpose: every e2e file is its own binary (tests/CMakeLists.txt).
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/kube/client.h"
+#include "ro/kube/config.h"
+#include "ro/kube/errors.h"
+#include "ro/plugins/kubernetes/control_metadata.h"
+#include "ro/plugins/kubernetes/live_sync_config.h"
+#include "ro/testenv/testenv.h"
+#include "ro/testsupport/kubesync_expect.h"
+#include "ro/testsupport/kubesync_process.h"
+#include "ro/testsupport/yaml.h"
+
+namespace livesync_e2e {
+
+namespace fs = std::filesystem;
+namespace te = ro::testenv;
+namespace ts = ro::testsupport;
+namespace k8s = ro::plugins::kubernetes;
+using nlohmann::json;
+using ro::kube::GroupVersionResource;
+using namespace std::chrono_literals;
+
+// Generous for 2 busy cores: a reconcile is a few local round trips, replication well
+// under a second, but two apiservers, etcd, NATS, Redis and the components share them.
+constexpr auto kEventually = 120s;
+// Polling whole-cluster comparisons faster only loads the apiservers.
+constexpr auto kComparePoll = 500ms;
+
+const GroupVersionResource kLiveSyncs{"automation.astronetes.io", "v1alpha1", "livesynchronizations"};
+const GroupVersionResource kTasks{"automation.astronetes.io", "v1alpha1", "tasks"};
+const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const GroupVersionResource kServices{"", "v1", "services"};
+const GroupVersionResource kSecrets{"", "v1", "secrets"};
+const GroupVersionResource kConfigMaps{"", "v1", "configmaps"};
+const GroupVersionResource kRoles{"rbac.authorization.k8s.io", "v1", "roles"};
+const GroupVersionResource kRoleBindings{"rbac.authorization.k8s.io", "v1", "rolebindings"};
+const GroupVersionResource kServiceAccounts{"", "v1", "serviceaccounts"};
+const GroupVersionResource kIngresses{"networking.k8s.io", "v1", "ingresses"};
+const std::vector<GroupVersionResource> kTutorialKinds{kDeployments,  kServices,        kSecrets,  kRoles,
+                                                       kRoleBindings, kServiceAccounts, kIngresses};
+
+inline std::unique_ptr<ro::kube::DynamicClient> AdminClient(const te::KubeCluster& cluster) {
+  ro::kube::RestConfig config = ro::kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
+  config.qps = 0;
+  return std::make_unique<ro::kube::DynamicClient>(std::move(config));
+}
+
+inline std::optional<json> TryGet(ro::kube::DynamicClient& client, const GroupVersionResource& gvr,
+                                  const std::string& ns, const std::string& name) {
+  try {
+    return client.Get(gvr, ns, name);
+  } catch (const ro::kube::ApiError& e) {
+    if (e.reason() == ro::kube::StatusReason::kNotFound) return std::nullopt;
+    throw;
+  }
+}
+
+inline std::string ReadSample(const std::string& file) {
+  return te::ReadFile(te::SourceDir() / "tests" / "samples" / file);
+}
+
+// One controller binary of the build, with its probes on reserved loopback ports.
+class ControllerProcess {
+ public:
+  ControllerProcess(const std::string& binary, const fs::path& kubeconfig, const fs::path& dir,
+                    const fs::path& license, const std::vector<std::string>& extra_args) {
+    std::vector<std::string> argv = {(te::BinDir() / binary).string(),
+                                     "--kubeconfig=" + kubeconfig.string(),
+                                     "--health-probe-bind-address=127.0.0.1:" + std::to_string(health_.port()),
+                                     "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_.port()),
+                                     "--license-file=" + license.string()};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    te::ProcessOptions options;
+    options.name = binary;
+    options.argv = std::move(argv);
+    options.log_path = dir / (binary + ".log");
+    // The livesynchronization controller stops its components before it exits.
+    options.stop_timeout = 30s;
+    process_ = std::make_unique<te::Process>(std::move(options));
+    process_->WaitUntilReady([this] { return ts::HttpGet(health_.port(), "/readyz").status == 200; }, 90s,
+                             "/readyz to answer 200");
+  }
+
+  te::Process& process() { return *process_; }
+  std::string Log() const { return te::ReadFile(process_->log_path()); }
+  // controller_runtime_reconcile_total of every result, from /metrics.
+  double ReconcileCount() const {
+    const ts::HttpAnswer answer = ts::HttpGet(metrics_.port(), "/metrics");
+    std::istringstream in(answer.body);
+    std::string line;
+    double total = 0;
+    while (std::getline(in, line)) {
+      if (line.rfind("controller_runtime_reconcile_total{", 0) != 0) continue;
+      total += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return total;
+  }
+
+  // Log lines (JSON) with this msg.
+  std::vector<json> LogLines(std::string_view msg) const {
+    std::vector<json> lines;
+    std::istringstream in(Log());
+    std::string line;
+    while (std::getline(in, line)) {
+      const json parsed = json::parse(line, nullptr, false);
+      if (!parsed.is_discarded() && parsed.value("msg", "") == msg) lines.push_back(parsed);
+    }
+    return lines;
+  }
+
+ private:
+  te::PortLease health_;
+  te::PortLease metrics_;
+  std::unique_ptr<te::Process> process_;
+};
+
+struct EnvOptions {
+  std::string label = "livesync";
+  // "local" or "deployments".
+  std::string runner = "local";
+  bool two_clusters = true;  // false: the source is the destination cluster itself
+  bool s3 = false;           // an S3 server and the bucket-controller
+};
+
+// The 2-cluster architecture of manual 6.2.1 with the operator running on cluster 2.
+class Env {
+ public:
+  explicit Env(EnvOptions options) : options_(std::move(options)), dir_(options_.label) {
+    // The source gets the controllers that create every namespace's "default"
+    // ServiceAccount and its token Secret, which the tutorials must not copy.
+    std::future<std::unique_ptr<te::KubeCluster>> source_start;
+    if (options_.two_clusters) {
+      source_start = std::async(std::launch::async, [] {
+        te::KubeClusterOptions o;
+        o.name = "cluster1";
+        o.with_controller_manager = true;
+        o.controllers = {"serviceaccount", "serviceaccount-token", "garbagecollector", "namespace"};
+        return std::make_unique<te::KubeCluster>(o);
+      });
+    }
+    te::KubeClusterOptions o;
+    o.name = "cluster2";
+    destination_ = std::make_unique<te::KubeCluster>(o);
+    if (options_.s3) s3_ = std::make_unique<te::S3Server>();
+    source_owned_ = options_.two_clusters ? source_start.get() : nullptr;
+    destination_client_ = AdminClient(*destination_);
+    source_client_ = AdminClient(source());
+
+    destination_->Kubectl({"apply", "-f", (te::SourceDir() / "deploy/crds/all.yaml").string()});
+    destination_->Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"});
+
+    const fs::path license = dir_.path() / "license";
+    te::WriteFile(license, "licensee: LiveSynchronization e2e\nexpiresAt: 2099-01-01T00:00:00Z\n");
+    const fs::path kubeconfig = destination_->kubeconfig_path();
+    clusters_controller_ = std::make_unique<ControllerProcess>("kubernetescluster-controller", kubeconfig,
+                                                               dir_.path(), license,
+                                                               std::vector<std::string>{"--recheck-interval=5s"});
+    if (options_.s3) {
+      buckets_controller_ = std::make_unique<ControllerProcess>("bucket-controller", kubeconfig, dir_.path(), license,
+                                                                std::vector<std::string>{"--recheck-interval=5s"});
+    }
+    std::vector<std::string> args = {"--component-runner=" + options_.runner, "--status-refresh-interval=2s",
+                                     "--discovery-timeout=5s"};
+    if (options_.runner == "local") {
+      args.push_back("--runtime-dir=" + runtime_dir().string());
+      args.push_back("--kubesync-binary=" + (te::BinDir() / "kubesync").string());
+    }
+    live_sync_controller_ = std::make_unique<ControllerProcess>("livesynchronization-controller", kubeconfig,
+                                                                dir_.path(), license, args);
+  }
+
+  ~Env() {
+    // Controllers first (the livesynchronization controller stops its components), then
+    // the servers they talk to.
+    live_sync_controller_.reset();
+    buckets_controller_.reset();
+    clusters_controller_.reset();
+    source_client_.reset();
+    destination_client_.reset();
+    s3_.reset();
+    destination_.reset();
+    source_owned_.reset();
+  }
+
+  te::KubeCluster& source() { return source_owned_ ? *source_owned_ : *destination_; }
+  te::KubeCluster& destination() { return *destination_; }
+  ro::kube::DynamicClient& source_client() { return *source_client_; }
+  ro::kube::DynamicClient& destination_client() { return *destination_client_; }
+  te::S3Server& s3() { return *s3_; }
+  ControllerProcess& controller() { return *live_sync_controller_; }
+  const fs::path& dir() const { return dir_.path(); }
+  fs::path runtime_dir() const { return dir_.path() / "runtime"; }
+
+  // A user's working directory for LiveSynchronizations in namespace `ns` of cluster 2,
+  // as the tutorials assume it: the two clusters' kubeconfig files saved as
+  // cluster-1-kubeconfig.yaml and cluster-2-kubeconfig.yaml, and a kubectl context on
+  // cluster 2 whose namespace is `ns` (created here: the tutorials' prerequisite).
+  fs::path UserWorkdir(const std::string& ns) {
+    const fs::path workdir = dir_.path() / ("user-" + ns);
+    fs::create_directories(workdir);
+    te::WriteFile(workdir / "cluster-1-kubeconfig.yaml", te::ReadFile(source().kubeconfig_path()), 0600);
+    te::WriteFile(workdir / "cluster-2-kubeconfig.yaml", te::ReadFile(destination_->kubeconfig_path()), 0600);
+    te::WriteFile(workdir / "kubeconfig", te::ReadFile(destination_->kubeconfig_path()), 0600);
+    UserCommand(workdir, "kubectl create namespace " + ns);
+    UserCommand(workdir, "kubectl config set-context --current --namespace=" + ns);
+    return workdir;
+  }
+
+  // Runs `command` with sh in `workdir`, kubectl talking to cluster 2 in the user's
+  // namespace (KUBECONFIG=<workdir>/kubeconfig). Returns stdout; throws on failure.
+  std::string UserCommand(const fs::path& workdir, const std::string& command) {
+    te::RunOptions options;
+    options.env = {{"KUBECONFIG", (workdir / "kubeconfig").string()}};
+    return te::RunCommand({"sh", "-c", "cd '" + workdir.string() + "' && " + command}, options).out;
+  }
+
+  // The manual's "Import the first/second cluster" and "Synchronize the clusters" steps
+  // (8.1 / 8.2) verbatim: secrets from the kubeconfig files, the KubernetesClusters
+  // cluster-1 and cluster-2, and `kubectl apply -f livesync.yaml` with `livesync_sample`.
+  void RunTutorial(const fs::path& workdir, const std::string& livesync_sample) {
+    te::WriteFile(workdir / "cluster-1.yaml", ReadSample("8.1-kubernetescluster-cluster-1.yaml"));
+    te::WriteFile(workdir / "cluster-2.yaml", ReadSample("8.1-kubernetescluster-cluster-2.yaml"));
+    te::WriteFile(workdir / "livesync.yaml", ReadSample(livesync_sample));
+    UserCommand(workdir,
+                "kubectl create secret generic cluster-1-kubeconfig "
+                "--from-file=kubeconfig.yaml=cluster-1-kubeconfig.yaml");
+    UserCommand(workdir, "kubectl create -f cluster-1.yaml");
+    UserCommand(workdir,
+                "kubectl create secret generic cluster-2-kubeconfig "
+                "--from-file=kubeconfig.yaml=cluster-2-kubeconfig.yaml");
+    UserCommand(workdir, "kubectl create -f cluster-2.yaml");
+    UserCommand(workdir, "kubectl apply -f livesync.yaml");
+  }
+
+  std::optional<json> LiveSync(const std::string& ns, const std::string& name) {
+    return TryGet(*destination_client_, kLiveSyncs, ns, name);
+  }
+
+  // The Ready condition of LiveSynchronization ns/name (null when absent).
+  json ReadyCondition(const std::string& ns, const std::string& name) {
+    const std::optional<json> ls = LiveSync(ns, name);
+    if (!ls) return json();
+    for (const json& c : ls->value("status", json::object()).value("conditions", json::array())) {
+      if (c.value("type", "") == "Ready") return c;
+    }
+    return json();
+  }
+
+  // Waits until Ready has `status` and `reason` for the current generation; returns the
+  // condition. Fails the test (with the last condition seen) on timeout.
+  json WaitForReady(const std::string& ns, const std::string& name, const std::string& status,
+                    const std::string& reason, std::chrono::milliseconds timeout = kEventually) {
+    json last;
+    try {
+      te::WaitFor(
+          [&] {
+            const std::optional<json> ls = LiveSync(ns, name);
+            if (!ls) return false;
+            last = ReadyCondition(ns, name);
+            const int64_t generation = (*ls)["metadata"].value("generation", int64_t{0});
+            return last.is_object() && last.value("status", "") == status && last.value("reason", "") == reason &&
+                   last.value("observedGeneration", int64_t{0}) == generation;
+          },
+          timeout, "LiveSynchronization " + ns + "/" + name + " Ready=" + status + " " + reason, 200ms);
+    } catch (const te::WaitTimeout&) {
+      ADD_FAILURE() << ns << "/" << name << " never had Ready=" << status << " (" << reason
+                    << "); last condition: " << last.dump();
+    }
+    return last;
+  }
+
+  // Events about `name` in `ns` of cluster 2.
+  std::vector<json> EventsAbout(const std::string& ns, const std::string& name) {
+    const json list = json::parse(destination_->Kubectl(
+        {"-n", ns, "get", "events", "--field-selector", "involvedObject.name=" + name, "-o", "json"}));
+    return list.value("items", json::array()).get<std::vector<json>>();
+  }
+  bool HasEvent(const std::string& ns, const std::string& name, const std::string& type, const std::string& reason) {
+    for (const json& event : EventsAbout(ns, name)) {
+      if (event.value("type", "") == type && event.value("reason", "") == reason) return true;
+    }
+    return false;
+  }
+
+  // The controller logged a condition change of ns/name to `reason`.
+  bool LoggedCondition(const std::string& ns, const std::string& name, const std::string& reason) {
+    for (const json& line : live_sync_controller_->LogLines("condition changed")) {
+      if (line.value("object", json::object()).value("name", "") == name &&
+          line.value("object", json::object()).value("namespace", "") == ns &&
+          line.value("condition", json::object()).value("reason", "") == reason) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // status.components[] entry `component` of ns/name (null when absent).
+  json Component(const std::string& ns, const std::string& name, const std::string& component) {
+    const std::optional<json> ls = LiveSync(ns, name);
+    if (!ls) return json();
+    for (const json& c : ls->value("status", json::object()).value("components", json::array())) {
+      if (c.value("name", "") == component) return c;
+    }
+    return json();
+  }
+
+  // PIDs the local runner lists in a component's message ("pid 42", "pids 42, 43").
+  std::vector<pid_t> ComponentPids(const std::string& ns, const std::string& name, const std::string& component) {
+    const json c = Component(ns, name, component);
+    std::vector<pid_t> pids;
+    const std::string message = c.is_object() ? c.value("message", "") : "";
+    if (message.rfind("pid", 0) != 0) return pids;
+    std::size_t at = message.find(' ');
+    while (at != std::string::npos && at + 1 < message.size() && std::isdigit(message[at + 1])) {
+      pids.push_back(static_cast<pid_t>(std::stol(message.substr(at + 1))));
+      at = message.find(", ", at + 1);
+      if (at != std::string::npos) at += 1;
+    }
+    return pids;
+  }
+
+  // Waits until the destination holds exactly expected(source) for every kind of
+  // `spec_config` in `namespaces` (ro::testsupport::CompareClusters).
+  void ExpectConverges(const std::string& ls_ns, const std::string& ls_name, const json& spec_config,
+                       const std::vector<std::string>& namespaces) {
+    const k8s::LiveSyncConfig config = k8s::ParseLiveSyncConfig(spec_config);
+    const k8s::StampInfo stamp = k8s::MakeStampInfo(ls_ns, ls_name, ls_ns, config.source_name);
+    for (const GroupVersionResource& gvr : config.DistinctGvrs()) {
+      ts::Convergence last;
+      try {
+        te::WaitFor(
+            [&] {
+              last = ts::CompareClusters(*source_client_, *destination_client_, config, stamp, gvr, namespaces);
+              return last.converged();
+            },
+            kEventually, "destination == expected(source) for " + gvr.ToString(), kComparePoll);
+      } catch (const te::WaitTimeout&) {
+        ADD_FAILURE() << ls_ns << "/" << ls_name << " " << gvr.ToString() << " did not converge: " << last.Summary();
+      }
+    }
+  }
+
+  // Deletes LiveSynchronization ns/name (if present) and waits until it is gone.
+  void DeleteLiveSync(const std::string& ns, const std::string& name) {
+    destination_->Kubectl({"-n", ns, "delete", "livesynchronization", name, "--ignore-not-found", "--wait=false"});
+    te::WaitFor([&] { return !LiveSync(ns, name); }, kEventually, "LiveSynchronization " + ns + "/" + name + " gone",
+                200ms);
+  }
+
+ private:
+  EnvOptions options_;
+  te::TempDir dir_;
+  std::unique_ptr<te::KubeCluster> source_owned_;
+  std::unique_ptr<te::KubeCluster> destination_;
+  std::unique_ptr<te::S3Server> s3_;
+  std::unique_ptr<ro::kube::DynamicClient> source_client_;
+  std::unique_ptr<ro::kube::DynamicClient> destination_client_;
+  std::unique_ptr<ControllerProcess> clusters_controller_;
+  std::unique_ptr<ControllerProcess> buckets_controller_;
+  std::unique_ptr<ControllerProcess> live_sync_controller_;
+};
+
+// ---- a sample application (the tutorials' kinds) ----
+
+inline json Meta(const std::string& ns, const std::string& name) { return {{"name", name}, {"namespace", ns}}; }
+
+inline json Deployment(const std::string& ns, const std::string& name, int replicas,
+                       const std::string& image = "nginx:1.25") {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", Meta(ns, name)},
+          {"spec",
+           {{"replicas", replicas},
+            {"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}},
+              {"spec", {{"containers", json::array({{{"name", "main"}, {"image", image}}})}}}}}}}};
+}
+
+inline json Service(const std::string& ns, const std::string& name) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", Meta(ns, name)},
+          {"spec", {{"selector", {{"app", name}}}, {"ports", json::array({{{"port", 80}, {"targetPort", 8080}}})}}}};
+}
+
+inline json Secret(const std::string& ns, const std::string& name, const std::string& value) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", Meta(ns, name)},
+          {"type", "Opaque"},
+          {"stringData", {{"value", value}}}};
+}
+
+// Deployment `web` (2 replicas), Service `web`, Secret `web-config`, ServiceAccount
+// `web`, Role `web-reader`, RoleBinding `web-reader`, Ingress `web` in namespace `ns`
+// of the source (labelled sync=true), and namespace `ns` in the destination too, as a
+// user of the tutorials creates it (they have no forceNamespaceCreation).
+inline void CreateSampleApplication(Env& env, const std::string& ns) {
+  env.source().Kubectl({"create", "namespace", ns});
+  env.source().Kubectl({"label", "namespace", ns, "sync=true"});
+  env.destination().Kubectl({"create", "namespace", ns});
+  json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+               {"kind", "Role"},
+               {"metadata", Meta(ns, "web-reader")},
+               {"rules", json::array({{{"apiGroups", {""}}, {"resources", {"configmaps"}}, {"verbs", {"get"}}}})}};
+  json binding = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                  {"kind", "RoleBinding"},
+                  {"metadata", Meta(ns, "web-reader")},
+                  {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "web-reader"}}},
+                  {"subjects", json::array({{{"kind", "ServiceAccount"}, {"name", "web"}, {"namespace", ns}}})}};
+  json path = {{"path", "/"},
+               {"pathType", "Prefix"},
+               {"backend", {{"service", {{"name", "web"}, {"port", {{"number", 80}}}}}}}};
+  json ingress = {{"apiVersion", "networking.k8s.io/v1"},
+                  {"kind", "Ingress"},
+                  {"metadata", Meta(ns, "web")},
+                  {"spec", {{"rules", json::array({{{"host", "web.example.com"}, {"http", {{"paths", {path}}}}}})}}}};
+  json items = json::array({Deployment(ns, "web", 2), Service(ns, "web"), Secret(ns, "web-config", "v1"),
+                            {{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", Meta(ns, "web")}},
+                            role, binding, ingress});
+  env.source().Kubectl({"apply", "-f", "-"}, json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}}.dump());
+}
+
+}  // namespace livesync_e2e

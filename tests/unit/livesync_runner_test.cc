@@ -1,0 +1,297 @@
+// The component runners' shared rendering (kubesync/runner): which parts a
+// LiveSynchronization runs, the kubesync configuration file, the Deployments runner's
+// objects, the semantic comparison that keeps it from rewriting unchanged objects, and
+// the local runner's restart backoff.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/kubesync/runner/deployments_runner.h"
+#include "ro/kubesync/runner/pipeline_plan.h"
+#include "ro/kubesync/runner/process_supervisor.h"
+#include "ro/kubesync/runner/semantic_compare.h"
+#include "ro/plugins/kubernetes/live_sync_config.h"
+
+namespace {
+
+using nlohmann::json;
+namespace runner = ro::kubesync::runner;
+using runner::PipelinePart;
+using std::chrono::milliseconds;
+
+json SpecConfig() {
+  return json::parse(R"({
+    "sourceName": "cluster-1", "destinationName": "cluster-2",
+    "observability": {"enabled": true, "interval": "45s"},
+    "components": {
+      "processor": {"logLevel": "debug", "replicas": 3, "concurrentTasks": 16,
+                    "imagePullPolicy": "Always",
+                    "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}},
+      "nats": {"replicas": 5}
+    },
+    "replication": {"resources": [{"group": "apps", "version": "v1", "resource": "deployments"}]}
+  })");
+}
+
+runner::PipelineInputs Inputs(const json& spec_config, bool suspended = false, bool bucket = false) {
+  runner::PipelineInputs in;
+  in.live_synchronization = {"active-passive", "dr", "ls-uid", "10"};
+  in.spec_config = std::make_shared<const json>(spec_config);
+  in.source_cluster = {"cluster-1", "dr", "c1-uid", "11"};
+  in.destination_cluster = {"cluster-2", "dr", "c2-uid", "12"};
+  in.source_kubeconfig = "source kubeconfig";
+  in.destination_kubeconfig = "destination kubeconfig";
+  in.suspended = suspended;
+  if (bucket) {
+    runner::BucketInputs b;
+    b.identity = {"backups", "dr", "b-uid", "13"};
+    b.endpoint = "127.0.0.1:9000";
+    b.bucket_name = "dr-originals";
+    b.access_key_id = "AKIA";
+    b.secret_access_key = "SECRET";
+    in.bucket = b;
+  }
+  return in;
+}
+
+runner::PipelinePlan Plan(const json& spec_config, bool suspended = false, bool bucket = false) {
+  json config = spec_config;
+  if (bucket) config["bucketName"] = "backups";
+  return runner::PlanPipeline(Inputs(config, suspended, bucket), ro::plugins::kubernetes::ParseLiveSyncConfig(config));
+}
+
+std::map<std::string, json> ObjectsByKindAndName(const runner::PipelinePlan& plan) {
+  std::map<std::string, json> objects;
+  for (const auto& rendered : runner::RenderPipelineObjects(plan, runner::DeploymentsRunnerOptions{})) {
+    objects[rendered.object["kind"].get<std::string>() + "/" + rendered.object["metadata"]["name"].get<std::string>()] =
+        rendered.object;
+  }
+  return objects;
+}
+
+json ContainerOf(const json& deployment) { return deployment["spec"]["template"]["spec"]["containers"][0]; }
+
+std::string Base64Decode(const std::string& text) {
+  static const std::string kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int value = 0;
+  int bits = -8;
+  for (char c : text) {
+    if (c == '=') break;
+    value = (value << 6) + static_cast<int>(kAlphabet.find(c));
+    bits += 6;
+    if (bits >= 0) {
+      out.push_back(static_cast<char>((value >> bits) & 0xFF));
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+TEST(LiveSyncPlanTest, RunsServersPipelineAndMetricsExporterWithTheirSettings) {
+  const runner::PipelinePlan plan = Plan(SpecConfig());
+  ASSERT_EQ(plan.parts.size(), 7u);
+  EXPECT_EQ(plan.parts.front().part, PipelinePart::kNats);
+  EXPECT_EQ(plan.parts.back().part, PipelinePart::kMetricsExporter);
+  EXPECT_EQ(plan.Find(PipelinePart::kProcessor)->replicas, 3);
+  EXPECT_EQ(plan.Find(PipelinePart::kProcessor)->settings.image_pull_policy, "Always");
+  EXPECT_EQ(plan.Find(PipelinePart::kSynchronizer)->replicas, 1);
+  EXPECT_EQ(plan.Find(PipelinePart::kNats)->replicas, 1) << "a single NATS server: replicas is ignored";
+}
+
+TEST(LiveSyncPlanTest, WithoutObservabilityThereIsNoMetricsExporter) {
+  json config = SpecConfig();
+  config["observability"]["enabled"] = false;
+  EXPECT_EQ(Plan(config).Find(PipelinePart::kMetricsExporter), nullptr);
+}
+
+TEST(LiveSyncPlanTest, SuspendStopsOnlyThePipelineComponents) {
+  const runner::PipelinePlan plan = Plan(SpecConfig(), /*suspended=*/true);
+  for (const runner::PartPlan& part : plan.parts) {
+    if (runner::IsPipelineComponent(part.part)) {
+      EXPECT_EQ(part.replicas, 0) << runner::PartName(part.part);
+    } else {
+      EXPECT_GE(part.replicas, 1) << runner::PartName(part.part) << " keeps running while suspended";
+    }
+  }
+}
+
+TEST(LiveSyncPlanTest, ConfigFileNamesFilesAndAddressesButHoldsNoSecret) {
+  const runner::PipelinePlan plan = Plan(SpecConfig(), false, /*bucket=*/true);
+  const runner::Placement placement{"/etc/kubesync", "nats://x-nats:4222", "x-redis:6379"};
+  json file = ro::kubesync::ToJson(runner::ConfigFor(plan, placement));
+  EXPECT_EQ(file["sourceCluster"]["kubeconfigPath"], "/etc/kubesync/source-kubeconfig.yaml");
+  EXPECT_EQ(file["destinationCluster"]["kubeconfigPath"], "/etc/kubesync/destination-kubeconfig.yaml");
+  EXPECT_EQ(file["bucket"]["credentialsPath"], "/etc/kubesync");
+  EXPECT_EQ(file["bucket"]["bucketName"], "dr-originals");
+  EXPECT_EQ(file["natsUrl"], "nats://x-nats:4222");
+  EXPECT_EQ(file["redisAddr"], "x-redis:6379");
+  EXPECT_EQ(file["config"], *plan.inputs.spec_config) << "spec.config is copied verbatim";
+  EXPECT_EQ(file.dump().find("SECRET"), std::string::npos);
+
+  std::map<std::string, std::string> files;
+  for (auto& [name, content] : runner::PipelineFiles(plan, placement)) files[name] = content;
+  EXPECT_EQ(files.at("source-kubeconfig.yaml"), "source kubeconfig");
+  EXPECT_EQ(files.at("accessKeyID"), "AKIA");
+  EXPECT_EQ(files.at("secretAccessKey"), "SECRET");
+  EXPECT_EQ(json::parse(files.at("config.json")), file);
+}
+
+TEST(LiveSyncPlanTest, FingerprintIgnoresAssetResourceVersionsButNotCredentials) {
+  const runner::Placement placement{"/etc/kubesync", "nats://n:4222", "r:6379"};
+  runner::PipelinePlan plan = Plan(SpecConfig());
+  const std::string before = runner::ConfigFingerprint(plan, placement);
+  EXPECT_EQ(before.size(), 16u);
+  plan.inputs.source_cluster.resource_version = "999";
+  EXPECT_EQ(runner::ConfigFingerprint(plan, placement), before) << "a cluster's status write must not restart pods";
+  plan.inputs.source_kubeconfig = "rotated kubeconfig";
+  EXPECT_NE(runner::ConfigFingerprint(plan, placement), before);
+}
+
+TEST(LiveSyncDeploymentsTest, RendersTheDocumentedObjectsOwnedByTheLiveSynchronization) {
+  const auto objects = ObjectsByKindAndName(Plan(SpecConfig()));
+  for (const char* name :
+       {"Secret/active-passive-kubesync", "Service/active-passive-nats", "Service/active-passive-redis",
+        "Service/active-passive-metrics", "Deployment/active-passive-nats", "Deployment/active-passive-redis",
+        "Deployment/active-passive-eventslistener", "Deployment/active-passive-processor",
+        "Deployment/active-passive-synchronizer", "Deployment/active-passive-reconciler",
+        "Deployment/active-passive-metricsexporter"}) {
+    ASSERT_TRUE(objects.contains(name)) << name;
+    const json& metadata = objects.at(name)["metadata"];
+    EXPECT_EQ(metadata["namespace"], "dr") << name;
+    ASSERT_EQ(metadata["ownerReferences"].size(), 1u) << name;
+    const json& owner = metadata["ownerReferences"][0];
+    EXPECT_EQ(owner["kind"], "LiveSynchronization");
+    EXPECT_EQ(owner["apiVersion"], "automation.astronetes.io/v1alpha1");
+    EXPECT_EQ(owner["name"], "active-passive");
+    EXPECT_EQ(owner["uid"], "ls-uid");
+    EXPECT_EQ(owner["controller"], true);
+  }
+  EXPECT_EQ(objects.size(), 11u);
+}
+
+TEST(LiveSyncDeploymentsTest, HonoursComponentSettings) {
+  const auto objects = ObjectsByKindAndName(Plan(SpecConfig()));
+  const json& processor = objects.at("Deployment/active-passive-processor");
+  EXPECT_EQ(processor["spec"]["replicas"], 3);
+  json container = ContainerOf(processor);
+  EXPECT_EQ(container["image"], runner::DeploymentsRunnerOptions{}.kubesync_image);
+  EXPECT_EQ(container["imagePullPolicy"], "Always");
+  EXPECT_EQ(container["resources"]["limits"]["cpu"], "500m");
+  EXPECT_EQ(container["args"][0], "processor");
+  const json& args = container["args"];
+  const auto level = std::find(args.begin(), args.end(), "--log-level");
+  ASSERT_NE(level, args.end());
+  EXPECT_EQ(*(level + 1), "debug");
+  EXPECT_EQ(ContainerOf(objects.at("Deployment/active-passive-synchronizer"))["imagePullPolicy"], "IfNotPresent");
+  EXPECT_EQ(objects.at("Deployment/active-passive-nats")["spec"]["replicas"], 1);
+}
+
+TEST(LiveSyncDeploymentsTest, PodsRunWithTheOperatorsSecuritySettings) {
+  const auto objects = ObjectsByKindAndName(Plan(SpecConfig()));
+  for (const auto& [name, object] : objects) {
+    if (object["kind"] != "Deployment") continue;
+    const json& pod = object["spec"]["template"]["spec"];
+    EXPECT_EQ(pod["securityContext"]["runAsNonRoot"], true) << name;
+    EXPECT_EQ(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault") << name;
+    json security = ContainerOf(object)["securityContext"];
+    EXPECT_EQ(security["allowPrivilegeEscalation"], false) << name;
+    EXPECT_EQ(security["readOnlyRootFilesystem"], true) << name;
+    EXPECT_EQ(security["capabilities"]["drop"], json::array({"ALL"})) << name;
+  }
+}
+
+TEST(LiveSyncDeploymentsTest, ComponentsMountTheSecretAndRollWhenTheConfigurationChanges) {
+  runner::PipelinePlan plan = Plan(SpecConfig(), false, /*bucket=*/true);
+  auto objects = ObjectsByKindAndName(plan);
+  const json& secret = objects.at("Secret/active-passive-kubesync");
+  EXPECT_EQ(Base64Decode(secret["data"]["secretAccessKey"]), "SECRET");
+  json config = json::parse(Base64Decode(secret["data"]["config.json"]));
+  EXPECT_EQ(config["natsUrl"], "nats://active-passive-nats:4222");
+  EXPECT_EQ(config["redisAddr"], "active-passive-redis:6379");
+
+  const json& listener = objects.at("Deployment/active-passive-eventslistener");
+  EXPECT_EQ(listener["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"], "active-passive-kubesync");
+  const std::string hash = listener["spec"]["template"]["metadata"]["annotations"]["kubesync.astronetes.io/config-hash"];
+  plan.inputs.destination_kubeconfig = "another";
+  objects = ObjectsByKindAndName(plan);
+  EXPECT_NE(objects.at("Deployment/active-passive-eventslistener")["spec"]["template"]["metadata"]["annotations"]
+                   ["kubesync.astronetes.io/config-hash"],
+            hash);
+}
+
+TEST(LiveSyncDeploymentsTest, MetricsExporterIsScrapedAtTheObservabilityInterval) {
+  const auto objects = ObjectsByKindAndName(Plan(SpecConfig()));
+  const json& service = objects.at("Service/active-passive-metrics");
+  EXPECT_EQ(service["metadata"]["annotations"]["prometheus.io/scrape"], "true");
+  EXPECT_EQ(service["metadata"]["annotations"]["prometheus.io/interval"], "45s");
+  EXPECT_EQ(service["spec"]["ports"][0]["port"], 8080);
+  const json& exporter = objects.at("Deployment/active-passive-metricsexporter");
+  EXPECT_EQ(exporter["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"], "8080");
+}
+
+TEST(LiveSyncDeploymentsTest, ComponentStatusComesFromTheDeployment) {
+  json deployment = json::parse(R"({"metadata": {"generation": 2}, "spec": {"replicas": 2},
+      "status": {"observedGeneration": 2, "readyReplicas": 1,
+                 "conditions": [{"type": "Available", "status": "False", "message": "Deployment does not have minimum availability."}]}})");
+  runner::ComponentStatus status = runner::DeploymentComponentStatus(PipelinePart::kProcessor, deployment);
+  EXPECT_EQ(status.name, "processor");
+  EXPECT_FALSE(status.ready);
+  EXPECT_EQ(status.replicas, 2);
+  EXPECT_EQ(status.ready_replicas, 1);
+  EXPECT_EQ(status.message, "Deployment does not have minimum availability.");
+
+  json scaled_down = json::parse(R"({"metadata": {"generation": 3}, "spec": {"replicas": 0},
+      "status": {"observedGeneration": 3}})");
+  EXPECT_TRUE(runner::DeploymentComponentStatus(PipelinePart::kProcessor, scaled_down).ready);
+}
+
+TEST(SemanticCompareTest, ServerDefaultsAndCanonicalQuantitiesAreNotDifferences) {
+  json desired = json::parse(R"({"spec": {"replicas": 1, "template": {"spec": {"containers": [
+      {"name": "c", "ports": [{"containerPort": 8081}], "resources": {"limits": {"cpu": "0.5", "memory": "1024Mi"}},
+       "volumeMounts": []}]}}}})");
+  json actual = json::parse(R"({"metadata": {"uid": "x"}, "spec": {"replicas": 1, "progressDeadlineSeconds": 600,
+      "template": {"spec": {"dnsPolicy": "ClusterFirst", "containers": [
+      {"name": "c", "terminationMessagePath": "/dev/termination-log",
+       "ports": [{"containerPort": 8081, "protocol": "TCP"}], "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}]}}}})");
+  EXPECT_TRUE(runner::IsSemanticSubset(desired, actual));
+}
+
+TEST(SemanticCompareTest, ChangedValuesAndListLengthsAreDifferences) {
+  json actual = json::parse(R"({"spec": {"replicas": 1, "args": ["a", "b"]}})");
+  EXPECT_FALSE(runner::IsSemanticSubset(json::parse(R"({"spec": {"replicas": 0}})"), actual));
+  EXPECT_FALSE(runner::IsSemanticSubset(json::parse(R"({"spec": {"args": ["a"]}})"), actual));
+  EXPECT_FALSE(runner::IsSemanticSubset(json::parse(R"({"spec": {"missing": "x"}})"), actual));
+  EXPECT_FALSE(runner::IsSemanticSubset(json::parse(R"({"resources": {"limits": {"cpu": "1"}}})"),
+                                        json::parse(R"({"resources": {"limits": {"cpu": "999m"}}})")));
+}
+
+TEST(SemanticCompareTest, ParsesKubernetesQuantities) {
+  EXPECT_EQ(runner::ParseQuantity("500m"), 0.5L);
+  EXPECT_EQ(runner::ParseQuantity("1Gi"), 1073741824.0L);
+  EXPECT_EQ(runner::ParseQuantity("2k"), 2000.0L);
+  EXPECT_EQ(runner::ParseQuantity("1e3"), 1000.0L);
+  EXPECT_EQ(runner::ParseQuantity("1E"), 1e18L);
+  EXPECT_EQ(runner::ParseQuantity("12"), 12.0L);
+  EXPECT_FALSE(runner::ParseQuantity("1x"));
+  EXPECT_FALSE(runner::ParseQuantity("m"));
+  EXPECT_FALSE(runner::ParseQuantity(""));
+}
+
+TEST(ProcessSupervisorTest, RestartDelayDoublesUpToItsCap) {
+  const milliseconds initial{1000};
+  const milliseconds max{30000};
+  EXPECT_EQ(runner::RestartDelay(0, initial, max), milliseconds{0});
+  EXPECT_EQ(runner::RestartDelay(1, initial, max), milliseconds{1000});
+  EXPECT_EQ(runner::RestartDelay(2, initial, max), milliseconds{2000});
+  EXPECT_EQ(runner::RestartDelay(5, initial, max), milliseconds{16000});
+  EXPECT_EQ(runner::RestartDelay(6, initial, max), milliseconds{30000});
+  EXPECT_EQ(runner::RestartDelay(100, initial, max), milliseconds{30000});
+}
+
+}  // namespace
