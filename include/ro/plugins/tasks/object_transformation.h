@@ -1,0 +1,169 @@
+// The kubernetes-objects-transformation plugin (manual 8.2 "Understanding the TaskRun",
+// 6.2.2 "RecoveryProcess", 6.2.3; docs/automation.md): one pass over the destination
+// cluster that, for every resources[] entry, lists the objects of its GVR, keeps those
+// its filter selects and changes each one:
+//
+//   fromOriginal: the object's original is read from the bucket at BucketObjectPath
+//                 (ro/plugins/kubernetes/bucket_object.h) and restored (RestoreFromOriginal)
+//   patch:        the operations are applied (after the restore, when both are set)
+//   stamp:        the run's annotations are added (kTaskRunUidKey, kTaskRunAnnotation)
+//
+// and writes it back with an Update preconditioned on the resourceVersion it read
+// (Conflict: read again and redo). One object failing does not stop the others.
+//
+// Idempotent: an object already carrying this run's uid annotation counts as changed
+// and is not written again, so a pass repeated after a controller restart (the TaskRun
+// still Running) finishes the work without applying a patch twice.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "ro/common/log.h"
+#include "ro/kube/clock.h"
+#include "ro/plugins/tasks/run_metadata.h"
+#include "ro/plugins/tasks/task_spec.h"
+
+namespace ro::kube {
+class DynamicClient;
+}  // namespace ro::kube
+
+namespace ro::plugins::tasks {
+
+// True when `object` carries the annotation kTaskRunUidKey == uid.
+bool ChangedByRun(const nlohmann::json& object, std::string_view uid);
+
+// The destination object `current` with the source's state from `original` (the bucket
+// body, BucketObjectBody): every top-level field of the original except apiVersion,
+// kind, metadata and status is merged into `current` as an RFC 7386 merge patch (objects
+// merge recursively, anything else, lists included, is replaced by the original's value),
+// so fields only the destination has (an allocated spec.clusterIP) stay. metadata stays
+// the destination's (uid, resourceVersion, ownerReferences, ...) with the original's
+// labels and annotations laid over it, except the kubesync.astronetes.io/ control label
+// and annotations, which keep the destination's values. `current` is untouched.
+nlohmann::json RestoreFromOriginal(const nlohmann::json& current, const nlohmann::json& original);
+
+// The object a run writes for `current`: RestoreFromOriginal (when `original` is given),
+// then resource.patch, then the run's annotations. Throws kubernetes::TransformError
+// when the patch cannot apply.
+nlohmann::json TransformObject(const nlohmann::json& current, const TransformationResource& resource,
+                               const nlohmann::json* original, const RunIdentity& run);
+
+// One object that could not be changed.
+struct ObjectFailure {
+  std::string object;  // "apps/v1/deployments dr/web"
+  std::string error;
+};
+
+// What a pass did.
+struct TransformationReport {
+  int64_t patched = 0;  // objects changed (or found already changed by this run)
+  int64_t failed = 0;   // selected objects that could not be changed
+  int64_t gone = 0;     // selected objects deleted by someone else during the pass
+  // The first TransformerOptions::max_reported_failures failures.
+  std::vector<ObjectFailure> failures;
+  // resources[] entries that could not be processed at all ("resources[1] (v1/foos): not
+  // served by the destination").
+  std::vector<std::string> resource_errors;
+
+  bool Succeeded() const { return failed == 0 && resource_errors.empty(); }
+  // One line for TaskRun.status.message: "3 objects patched, 1 failed: apps/v1/deployments
+  // a/b: <error>; ...".
+  std::string Summary() const;
+};
+
+// Reads the bucket object at `key`: its bytes, or nullopt when it does not exist.
+// Throws S3Error (ro/plugins/s3_client.h).
+using OriginalReader = std::function<std::optional<std::string>(const std::string& key)>;
+
+struct TransformerOptions {
+  // Attempts per object for Conflict (re-read first), 429, 5xx and transport errors.
+  int max_attempts = 5;
+  // Wait before the second attempt, doubling up to max_backoff: 200 ms .. 3.2 s covers
+  // a few seconds of apiserver or bucket trouble without holding the worker for long.
+  std::chrono::milliseconds initial_backoff{200};
+  std::chrono::milliseconds max_backoff{5'000};
+  // Failures listed in the report (and so in status.message); the rest are counted.
+  std::size_t max_reported_failures = 5;
+  // Page size of the lists (500 is client-go's pager default).
+  int64_t list_page_size = 500;
+  // Field manager of the writes (managedFields).
+  std::string field_manager = "resiliency-operator-taskrun";
+};
+
+// An asset as log lines name it (manual 6.2.4 sourceCluster/bucket fields:
+// {name, namespace, resourceVersion, uid}). An empty name means "absent".
+struct AssetIdentity {
+  std::string name;
+  std::string ns;
+  std::string uid;
+  std::string resource_version;
+};
+
+// Where the pass acts and what it may read. The references must outlive the transformer.
+struct TransformationTarget {
+  kube::DynamicClient* destination = nullptr;  // required
+  // Log field destinationCluster: the KubernetesCluster; empty for the cluster the
+  // operator runs in.
+  AssetIdentity destination_cluster;
+  // Required when the config UsesOriginals().
+  OriginalReader read_original;
+  // Log field bucket: the Bucket of read_original.
+  AssetIdentity bucket;
+};
+
+// Runs one pass. Not thread-safe (one pass at a time); cheap to construct.
+class ObjectTransformer {
+ public:
+  // Throws std::invalid_argument when target.destination is null, or when the config
+  // UsesOriginals() without read_original or config.live_synchronization.
+  ObjectTransformer(TransformationConfig config, RunIdentity run, TransformationTarget target,
+                    log::Logger log, kube::Clock& clock = kube::DefaultClock(),
+                    TransformerOptions options = {});
+
+  // Processes every resources[] entry in order. Returns early (with what was done so
+  // far) when `stop` is requested. Throws kube::ApiError / TransportError when the
+  // destination's namespaces cannot be listed (needed by a namespaceSelector), and when
+  // discovery or a list fails with a retryable error (transport, 429, 5xx: the
+  // destination is unavailable, repeat the pass later); other list failures (Forbidden,
+  // a resource the destination does not serve) are resource_errors, and per-object
+  // failures are failures, in the report.
+  TransformationReport Run(std::stop_token stop);
+
+ private:
+  void RunResource(const TransformationResource& resource, const nlohmann::json& namespaces,
+                   TransformationReport* report, std::stop_token stop);
+  // What happened to one selected object.
+  struct ObjectResult {
+    enum class Kind { kChanged, kGone, kFailed };
+    Kind kind = Kind::kChanged;
+    std::string error;  // kFailed only
+  };
+  // Changes one object. An object deleted meanwhile is kGone: neither changed nor failed.
+  ObjectResult ChangeObject(const TransformationResource& resource, nlohmann::json current,
+                            std::stop_token stop);
+  // The original of `object`, parsed; nullopt when the bucket has none. Throws S3Error
+  // / nlohmann::json::parse_error.
+  std::optional<nlohmann::json> ReadOriginal(const TransformationResource& resource,
+                                             const nlohmann::json& object);
+  void Fail(TransformationReport* report, std::string object, std::string error) const;
+
+  // Constant after construction.
+  const TransformationConfig config_;
+  const RunIdentity run_;
+  const TransformationTarget target_;
+  const log::Logger log_;
+  kube::Clock& clock_;
+  const TransformerOptions options_;
+};
+
+}  // namespace ro::plugins::tasks

@@ -1,0 +1,115 @@
+// The typed, validated spec of a Task (automation.astronetes.io/v1alpha1; manual 7 and
+// 8.2, docs/automation.md): the plugin, its restart policy and its configuration.
+//
+//   custom-image                       image*, command*[], clusterRole
+//   kubernetes-objects-transformation  sourceName, destinationName, bucketName,
+//                                      resources*[] {identifier* {group, version*,
+//                                      resources*}, patch {operations[], patchOptions},
+//                                      filter {selector, namespaceSelector, nameSelector},
+//                                      fromOriginal {enabled}}
+//
+// Parsing collects every problem and throws one kubernetes::ConfigError listing them all,
+// with field paths from the object root ("spec.config.resources[0].patch.operations[1].path")
+// and the reasons of ro/plugins/kubernetes/config_error.h (InvalidConfig, InvalidPatch,
+// InvalidSelector, InvalidRegex). References to other objects (KubernetesCluster, Bucket,
+// ClusterRole) are checked by the controllers, not here.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "ro/kube/gvr.h"
+#include "ro/plugins/kubernetes/config_error.h"
+#include "ro/plugins/kubernetes/json_patch.h"
+#include "ro/plugins/kubernetes/object_filter.h"
+
+namespace ro::plugins::tasks {
+
+// spec.plugin values (manual 7.2).
+inline constexpr std::string_view kCustomImagePlugin = "custom-image";
+inline constexpr std::string_view kTransformationPlugin = "kubernetes-objects-transformation";
+
+// spec.restartPolicy. Omitted means kNever.
+enum class RestartPolicy { kNever, kOnFailure };
+
+// "Never", "OnFailure" (the Pod restartPolicy spelling).
+std::string_view ToString(RestartPolicy policy);
+
+// custom-image (manual 7.2.1.2): run `image` with `command` as a Pod in the Task's
+// namespace.
+struct CustomImageConfig {
+  std::string image;                 // non-empty
+  std::vector<std::string> command;  // non-empty; command[0] is the executable
+  // ClusterRole bound to the run's ServiceAccount while the run lasts; nullopt: the Pod
+  // runs without API credentials.
+  std::optional<std::string> cluster_role;
+};
+
+// One kubernetes-objects-transformation resources[] entry.
+struct TransformationResource {
+  std::size_t index = 0;           // position in spec.config.resources
+  kube::GroupVersionResource gvr;  // identifier {group, version, resources}
+  kubernetes::JsonPatch patch;     // patch.operations (may be empty with from_original)
+  kubernetes::PatchOptions patch_options;
+  kubernetes::ObjectFilter filter;  // filter; absent selects every object of the GVR
+  // fromOriginal.enabled: restore the object from its original in the bucket first, then
+  // apply `patch` (when any).
+  bool from_original = false;
+};
+
+// kubernetes-objects-transformation (manual 8.2 "Understanding the TaskRun").
+struct TransformationConfig {
+  // The source KubernetesCluster, informational (the run never touches it); "" if unset.
+  std::string source_name;
+  // The KubernetesCluster (in the Task's namespace) whose objects are changed; "" means
+  // the cluster the operator runs in (the manual's generated Task sets none: the recovery
+  // Task lives in the destination cluster, manual 3.1).
+  std::string destination_name;
+  // The Bucket (in the Task's namespace) holding the originals; "" if unset. Required
+  // when some resource sets fromOriginal.
+  std::string bucket_name;
+  // In configuration order. May be empty (a run then changes nothing).
+  std::vector<TransformationResource> resources;
+  // The LiveSynchronization whose bucket originals fromOriginal restores (they are kept
+  // under its namespace/name, docs/kubesync.md "Bucket object path"); see
+  // LiveSynchronizationOf. Required when some resource sets fromOriginal.
+  std::optional<kube::ObjectKey> live_synchronization;
+
+  // True when some resource sets fromOriginal.
+  bool UsesOriginals() const;
+};
+
+// Immutable after ParseTask; thread-safe for concurrent readers.
+struct TaskSpec {
+  std::string plugin;  // kCustomImagePlugin or kTransformationPlugin
+  // For custom-image: the Pod's restartPolicy. kubernetes-objects-transformation retries
+  // transient errors itself and ignores it (docs/automation.md).
+  RestartPolicy restart_policy = RestartPolicy::kNever;
+  std::variant<CustomImageConfig, TransformationConfig> config;
+
+  // REQUIRES: plugin == kCustomImagePlugin (resp. kTransformationPlugin).
+  const CustomImageConfig& custom_image() const;
+  const TransformationConfig& transformation() const;
+};
+
+// The LiveSynchronization `task` belongs to: the annotation
+// kubernetes::kLiveSynchronizationAnnotation ("<namespace>/<name>", set by the
+// LiveSynchronization controller on the Task it generates, recovery_task.h), else an
+// ownerReference of kind LiveSynchronization in group automation.astronetes.io (same
+// namespace as the Task), else nullopt. A malformed annotation (no '/', an empty part)
+// reads as nullopt.
+std::optional<kube::ObjectKey> LiveSynchronizationOf(const nlohmann::json& task);
+
+// Parses and validates a whole Task object (its spec, and its metadata for
+// LiveSynchronizationOf). Throws kubernetes::ConfigError listing every problem; a
+// spec.config that carries fields of the other plugin is not a problem (the CRD schema
+// is the union of both plugins).
+TaskSpec ParseTask(const nlohmann::json& task);
+
+}  // namespace ro::plugins::tasks

@@ -1,0 +1,139 @@
+#include "taskrun/run_target.h"
+
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "bucket/bucket_controller.h"
+#include "kubernetescluster/kubernetescluster_controller.h"
+#include "ro/kube/client.h"
+#include "ro/kube/config.h"
+#include "ro/kube/errors.h"
+#include "ro/kube/store.h"
+#include "ro/runtime/secrets.h"
+
+namespace ro::controllers {
+
+using nlohmann::json;
+
+namespace {
+
+plugins::tasks::AssetIdentity IdentityOf(const json& object) {
+  const json& metadata = object.at("metadata");
+  return {metadata.value("name", ""), metadata.value("namespace", ""), metadata.value("uid", ""),
+          metadata.value("resourceVersion", "")};
+}
+
+// Secret ns/name, or ReferenceError SecretNotFound naming who refers to it.
+json RequireSecret(kube::DynamicClient& client, const std::string& ns, const std::string& name,
+                   const std::string& referrer) {
+  std::optional<json> secret = runtime::GetSecret(client, ns, name);
+  if (!secret) {
+    throw ReferenceError("SecretNotFound",
+                         "Secret " + ns + "/" + name + " (" + referrer + ") does not exist");
+  }
+  return std::move(*secret);
+}
+
+std::string RequireKey(const json& secret, const std::string& key, const std::string& referrer) {
+  const std::string where = "Secret " + secret.at("metadata").value("namespace", "") + "/" +
+                            secret.at("metadata").value("name", "") + " (" + referrer + ")";
+  std::optional<std::string> value;
+  try {
+    value = runtime::SecretValue(secret, key);
+  } catch (const std::invalid_argument& e) {
+    throw ReferenceError("SecretKeyMissing", where + ": key " + key + ": " + e.what());
+  }
+  if (!value) throw ReferenceError("SecretKeyMissing", where + " has no key " + key);
+  return std::move(*value);
+}
+
+}  // namespace
+
+TargetResolver::TargetResolver(kube::DynamicClient& local, const kube::Store& clusters,
+                               const kube::Store& buckets,
+                               std::chrono::milliseconds cluster_timeout)
+    : local_(local), clusters_(clusters), buckets_(buckets), cluster_timeout_(cluster_timeout) {}
+
+std::unique_ptr<ResolvedTarget> TargetResolver::Resolve(
+    const std::string& ns, const plugins::tasks::TransformationConfig& config) const {
+  auto out = std::make_unique<ResolvedTarget>();
+  if (config.destination_name.empty()) {
+    out->target.destination = &local_;
+  } else {
+    ResolveCluster(ns, config.destination_name, out.get());
+  }
+  if (config.UsesOriginals()) ResolveBucket(ns, config.bucket_name, out.get());
+  return out;
+}
+
+void TargetResolver::ResolveCluster(const std::string& ns, const std::string& name,
+                                    ResolvedTarget* out) const {
+  const kube::ObjectPtr cluster = clusters_.Get(kube::ObjectKey{ns, name}.ToString());
+  if (!cluster) {
+    throw ReferenceError("ClusterNotFound", "KubernetesCluster " + ns + "/" + name +
+                                                " (spec.config.destinationName) does not exist");
+  }
+  const std::string referrer = "spec.secretName of KubernetesCluster " + name;
+  const std::string secret_name =
+      cluster->value("spec", json::object()).value("secretName", std::string());
+  if (secret_name.empty()) {
+    throw ReferenceError("SecretNotFound", "KubernetesCluster " + ns + "/" + name +
+                                               " names no Secret (spec.secretName)");
+  }
+  const json secret = RequireSecret(local_, ns, secret_name, referrer);
+  const std::string kubeconfig = RequireKey(secret, kKubeconfigKey, referrer);
+  kube::RestConfig config;
+  try {
+    config = kube::LoadKubeconfig(kubeconfig);
+  } catch (const kube::ConfigError& e) {
+    throw ReferenceError("InvalidKubeconfig", "Secret " + ns + "/" + secret_name + " key " +
+                                                  kKubeconfigKey + ": " + e.what());
+  }
+  config.timeout = cluster_timeout_;
+  try {
+    out->remote = std::make_unique<kube::DynamicClient>(std::move(config));
+  } catch (const kube::ConfigError& e) {
+    throw ReferenceError("InvalidKubeconfig", "Secret " + ns + "/" + secret_name + " key " +
+                                                  kKubeconfigKey + ": " + e.what());
+  }
+  out->target.destination = out->remote.get();
+  out->target.destination_cluster = IdentityOf(*cluster);
+}
+
+void TargetResolver::ResolveBucket(const std::string& ns, const std::string& name,
+                                   ResolvedTarget* out) const {
+  const kube::ObjectPtr bucket = buckets_.Get(kube::ObjectKey{ns, name}.ToString());
+  if (!bucket) {
+    throw ReferenceError("BucketNotFound",
+                         "Bucket " + ns + "/" + name + " (spec.config.bucketName) does not exist");
+  }
+  const json spec = bucket->value("spec", json::object());
+  plugins::S3Config config;
+  try {
+    config = plugins::S3ConfigFromBucketSpec(spec, plugins::S3Credentials{});
+  } catch (const plugins::S3ConfigError& e) {
+    throw ReferenceError("InvalidBucket", "Bucket " + ns + "/" + name + ": " + e.what());
+  }
+  std::string secret_name;
+  for (const std::string& candidate : BucketSecretNames(*bucket)) {
+    if (!candidate.empty()) {
+      secret_name = candidate;
+      break;
+    }
+  }
+  if (secret_name.empty()) {
+    throw ReferenceError("InvalidBucket",
+                         "Bucket " + ns + "/" + name + " names no Secret with its access keys");
+  }
+  const std::string referrer = "access keys of Bucket " + name;
+  const json secret = RequireSecret(local_, ns, secret_name, referrer);
+  config.credentials = plugins::S3Credentials{RequireKey(secret, kAccessKeyIdKey, referrer),
+                                              RequireKey(secret, kSecretAccessKeyKey, referrer)};
+  out->originals = std::make_unique<plugins::S3Client>(std::move(config));
+  plugins::S3Client* client = out->originals.get();
+  out->target.read_original = [client](const std::string& key) { return client->GetObject(key); };
+  out->target.bucket = IdentityOf(*bucket);
+}
+
+}  // namespace ro::controllers

@@ -1,0 +1,71 @@
+// What a kubernetes-objects-transformation run acts on, resolved from the Task's
+// references in its namespace (docs/automation.md "Where the run acts"):
+//   destinationName -> KubernetesCluster -> Secret spec.secretName, key kubeconfig.yaml
+//                      -> a client for that cluster; absent: the operator's own client
+//   bucketName      -> Bucket -> its provider block and the Secret with accessKeyID /
+//                      secretAccessKey -> an S3 client (only when originals are restored)
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "ro/plugins/s3_client.h"
+#include "ro/plugins/tasks/object_transformation.h"
+#include "ro/plugins/tasks/task_spec.h"
+
+namespace ro::kube {
+class DynamicClient;
+class Store;
+}  // namespace ro::kube
+
+namespace ro::controllers {
+
+// A reference cannot be resolved. reason() is the TaskRun condition reason:
+// ClusterNotFound, BucketNotFound, SecretNotFound, SecretKeyMissing, InvalidKubeconfig,
+// InvalidBucket. Expected while objects are being created; the run waits for them
+// (Pending) until --start-timeout.
+class ReferenceError : public std::runtime_error {
+ public:
+  ReferenceError(std::string reason, const std::string& message)
+      : std::runtime_error(message), reason_(std::move(reason)) {}
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::string reason_;
+};
+
+// The clients a run uses, and the target handed to ObjectTransformer (which points into
+// this object: keep it alive for the whole pass).
+struct ResolvedTarget {
+  std::unique_ptr<kube::DynamicClient> remote;   // set when destinationName is
+  std::unique_ptr<plugins::S3Client> originals;  // set when originals are restored
+  plugins::tasks::TransformationTarget target;
+};
+
+// Thread-safe: Resolve() only reads. References must outlive the resolver.
+class TargetResolver {
+ public:
+  // `local` is the operator's own client (destinationName absent); the stores are the
+  // informer caches of KubernetesClusters and Buckets. `cluster_timeout` limits each
+  // request to a remote cluster.
+  TargetResolver(kube::DynamicClient& local, const kube::Store& clusters,
+                 const kube::Store& buckets, std::chrono::milliseconds cluster_timeout);
+
+  // Throws ReferenceError for a missing or unusable reference; ApiError /
+  // TransportError when reading a Secret fails otherwise.
+  std::unique_ptr<ResolvedTarget> Resolve(const std::string& ns,
+                                          const plugins::tasks::TransformationConfig& config) const;
+
+ private:
+  void ResolveCluster(const std::string& ns, const std::string& name, ResolvedTarget* out) const;
+  void ResolveBucket(const std::string& ns, const std::string& name, ResolvedTarget* out) const;
+
+  kube::DynamicClient& local_;
+  const kube::Store& clusters_;
+  const kube::Store& buckets_;
+  const std::chrono::milliseconds cluster_timeout_;
+};
+
+}  // namespace ro::controllers

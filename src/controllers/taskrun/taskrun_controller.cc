@@ -1,0 +1,476 @@
+#include "taskrun/taskrun_controller.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/common/log.h"
+#include "ro/common/time.h"
+#include "ro/kube/client.h"
+#include "ro/kube/errors.h"
+#include "ro/kube/informer.h"
+#include "ro/plugins/kubernetes/config_error.h"
+#include "ro/plugins/tasks/custom_image.h"
+#include "ro/plugins/tasks/object_transformation.h"
+#include "ro/plugins/tasks/run_metadata.h"
+#include "ro/plugins/tasks/task_spec.h"
+#include "ro/runtime/finalizers.h"
+#include "ro/runtime/informer_cache.h"
+#include "ro/runtime/manager.h"
+#include "ro/runtime/options.h"
+#include "ro/runtime/status.h"
+#include "bucket/bucket_controller.h"
+#include "kubernetescluster/kubernetescluster_controller.h"
+#include "task/task_controller.h"
+#include "taskrun/run_status.h"
+#include "taskrun/run_target.h"
+
+namespace ro::controllers {
+
+using nlohmann::json;
+using runtime::Request;
+using runtime::Result;
+namespace tasks = plugins::tasks;
+
+namespace {
+
+constexpr const char* kController = "taskrun";
+
+const kube::GroupVersionResource kPods{"", "v1", "pods"};
+const kube::GroupVersionResource kServiceAccounts{"", "v1", "serviceaccounts"};
+const kube::GroupVersionResource kClusterRoleBindings{"rbac.authorization.k8s.io", "v1",
+                                                      "clusterrolebindings"};
+const kube::GroupVersionResource kClusterRoles{"rbac.authorization.k8s.io", "v1", "clusterroles"};
+
+std::string MetadataString(const json& object, const char* key) {
+  const json& metadata = object.at("metadata");
+  const auto it = metadata.find(key);
+  return it != metadata.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string TaskNameOf(const json& taskrun) {
+  const json spec = taskrun.value("spec", json::object());
+  return spec.is_object() ? spec.value("taskName", "") : "";
+}
+
+std::string StatusString(const json& taskrun, const char* key) {
+  const json status = taskrun.value("status", json::object());
+  if (!status.is_object() || !status.contains(key) || !status[key].is_string()) return "";
+  return status[key].get<std::string>();
+}
+
+bool Deleting(const json& object) { return object.at("metadata").contains("deletionTimestamp"); }
+
+// Spec changes, and the start of a deletion (finalizer work), wake the reconciler; its
+// own status and finalizer writes do not.
+bool SpecChangedOrDeleting(const json& old_object, const json& new_object) {
+  return runtime::GenerationChanged(old_object, new_object) ||
+         (!Deleting(old_object) && Deleting(new_object));
+}
+
+std::string LabelOf(const json& object, std::string_view key) {
+  const json labels = object.at("metadata").value("labels", json::object());
+  if (!labels.is_object()) return "";
+  const auto it = labels.find(key);
+  return it != labels.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// An object the run must create exists and belongs to someone else.
+class NameConflict : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class TaskRunReconciler final : public runtime::Reconciler {
+ public:
+  TaskRunReconciler(runtime::ObjectType type, kube::DynamicClient& client,
+                    kube::EventRecorder& recorder, const kube::Store& taskruns,
+                    const kube::Store& tasks_store, const kube::Store& clusters,
+                    const kube::Store& buckets, kube::Clock& clock, TaskRunOptions options)
+      : type_(std::move(type)),
+        client_(client),
+        taskruns_(taskruns),
+        tasks_(tasks_store),
+        clock_(clock),
+        options_(options),
+        log_(json{{"controller", kController}}),
+        writer_(client, recorder, log_, clock),
+        resolver_(client, clusters, buckets, options.cluster_timeout) {}
+
+  Result Reconcile(const Request& request, std::stop_token stop) override {
+    const kube::ObjectPtr object = taskruns_.Get(request.ToString());
+    if (!object) return {};  // deleted: its Pod and ServiceAccount go with it
+    const json& taskrun = *object;
+    const RunPhase phase = PhaseOf(taskrun);
+    if (Deleting(taskrun) || IsFinished(phase)) {
+      // Only the cleanup a finalizer stands for is left to do.
+      return Cleanup(taskrun) ? Result{} : Result::Requeue();
+    }
+    if (phase == RunPhase::kRunning) return Resume(taskrun, stop);
+    return Start(taskrun, stop);
+  }
+
+ private:
+  std::string Namespace(const json& taskrun) const { return MetadataString(taskrun, "namespace"); }
+  std::string TaskKey(const json& taskrun) const {
+    return kube::ObjectKey{Namespace(taskrun), TaskNameOf(taskrun)}.ToString();
+  }
+  std::string TaskRef(const json& taskrun) const {
+    return "Task " + TaskKey(taskrun) + " (spec.taskName)";
+  }
+
+  Result Write(const json& taskrun, const RunUpdate& update, Result then) {
+    return writer_.Write(type_.gvr, taskrun, update) ? then : Result::Requeue();
+  }
+
+  // Ends the run: cleanup first (so a Succeeded/Failed TaskRun never leaves a
+  // ClusterRoleBinding behind), then the final status.
+  Result Finish(const json& taskrun, RunUpdate update) {
+    const std::optional<json> cleaned = Cleanup(taskrun);
+    if (!cleaned) return Result::Requeue();
+    return Write(*cleaned, update, Result{});
+  }
+
+  Result Fail(const json& taskrun, std::string reason, std::string message) {
+    RunUpdate update;
+    update.phase = RunPhase::kFailed;
+    update.reason = std::move(reason);
+    update.message = std::move(message);
+    return Finish(taskrun, std::move(update));
+  }
+
+  // Pending with `reason` until --start-timeout after creation, then Failed.
+  Result WaitOrFail(const json& taskrun, const std::string& reason, const std::string& message) {
+    std::chrono::system_clock::time_point created = clock_.Now();
+    try {
+      created = common::ParseRfc3339(MetadataString(taskrun, "creationTimestamp"));
+    } catch (const common::TimeError&) {
+      // No usable creationTimestamp (never from an apiserver): count from now.
+    }
+    const auto deadline = created + options_.start_timeout;
+    const auto now = clock_.Now();
+    if (now >= deadline) return Fail(taskrun, reason, message);
+    RunUpdate update;
+    update.phase = RunPhase::kPending;
+    update.reason = reason;
+    update.message = message + "; waiting until " + common::FormatRfc3339(deadline);
+    const auto remaining =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+        std::chrono::milliseconds{1};
+    return Write(taskrun, update, Result::RequeueAfter(std::min(options_.pending_recheck, remaining)));
+  }
+
+  Result Start(const json& taskrun, std::stop_token stop) {
+    const kube::ObjectPtr task = tasks_.Get(TaskKey(taskrun));
+    if (!task) return WaitOrFail(taskrun, kReasonTaskNotFound, TaskRef(taskrun) + " does not exist");
+    tasks::TaskSpec spec;
+    try {
+      spec = tasks::ParseTask(*task);
+    } catch (const plugins::kubernetes::ConfigError& e) {
+      return Fail(taskrun, kReasonInvalidTask, TaskRef(taskrun) + " is invalid: " + e.what());
+    }
+    if (spec.plugin == tasks::kCustomImagePlugin) {
+      const tasks::CustomImageConfig& config = spec.custom_image();
+      if (config.cluster_role && !ClusterRoleExists(*config.cluster_role)) {
+        return WaitOrFail(taskrun, kReasonRunClusterRoleNotFound,
+                          "ClusterRole " + *config.cluster_role + " (clusterRole of " +
+                              TaskRef(taskrun) + ") does not exist");
+      }
+      return StartCustomImage(taskrun, spec);
+    }
+    std::unique_ptr<ResolvedTarget> target;
+    try {
+      target = resolver_.Resolve(Namespace(taskrun), spec.transformation());
+    } catch (const ReferenceError& e) {
+      return WaitOrFail(taskrun, e.reason(), e.what());
+    }
+    RunUpdate running;
+    running.phase = RunPhase::kRunning;
+    running.message = "Changing the objects the Task selects";
+    // The Running write is preconditioned on the resourceVersion read: a TaskRun that
+    // finished meanwhile (a stale cache) is never run again.
+    const std::optional<json> started = writer_.Write(type_.gvr, taskrun, running);
+    if (!started) return Result::Requeue();
+    return RunTransformation(*started, spec, *target, stop);
+  }
+
+  Result Resume(const json& cached, std::stop_token stop) {
+    if (!StatusString(cached, "podName").empty()) return FollowPod(cached);
+    // A transformation pass was interrupted (restart) or its final write conflicted.
+    // The cache may lag behind a finished run: confirm with the apiserver first.
+    json taskrun;
+    try {
+      taskrun = client_.Get(type_.gvr, Namespace(cached), MetadataString(cached, "name"));
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) return {};
+      throw;
+    }
+    if (PhaseOf(taskrun) != RunPhase::kRunning || Deleting(taskrun)) return {};
+    const kube::ObjectPtr task = tasks_.Get(TaskKey(taskrun));
+    if (!task) {
+      return Fail(taskrun, kReasonTaskNotFound,
+                  TaskRef(taskrun) + " was deleted while the run was in progress");
+    }
+    tasks::TaskSpec spec;
+    try {
+      spec = tasks::ParseTask(*task);
+    } catch (const plugins::kubernetes::ConfigError& e) {
+      return Fail(taskrun, kReasonInvalidTask, TaskRef(taskrun) + " is invalid: " + e.what());
+    }
+    if (spec.plugin != tasks::kTransformationPlugin) {
+      return Fail(taskrun, kReasonInvalidTask,
+                  TaskRef(taskrun) + " changed its plugin while the run was in progress");
+    }
+    std::unique_ptr<ResolvedTarget> target;
+    try {
+      target = resolver_.Resolve(Namespace(taskrun), spec.transformation());
+    } catch (const ReferenceError& e) {
+      return Fail(taskrun, e.reason(), e.what());
+    }
+    log_.Info("resuming an interrupted run", {{"object", runtime::ObjectRef(taskrun)}});
+    return RunTransformation(taskrun, spec, *target, stop);
+  }
+
+  Result RunTransformation(const json& taskrun, const tasks::TaskSpec& spec,
+                           const ResolvedTarget& target, std::stop_token stop) {
+    const std::string ns = Namespace(taskrun);
+    const std::string name = MetadataString(taskrun, "name");
+    tasks::ObjectTransformer transformer(
+        spec.transformation(), tasks::RunIdentity{ns, name, MetadataString(taskrun, "uid")},
+        target.target, log_.WithFields({{"taskRun", ns + "/" + name}}), clock_);
+    tasks::TransformationReport report;
+    try {
+      report = transformer.Run(stop);
+    } catch (const std::exception& e) {
+      if (!kube::IsRetryable(e)) {
+        return Fail(taskrun, kReasonDestinationError,
+                    std::string("The destination cluster refused the run: ") + e.what());
+      }
+      // Unavailable for now: say so, and let the worker repeat the pass with backoff.
+      RunUpdate waiting;
+      waiting.phase = RunPhase::kRunning;
+      waiting.message = std::string("Waiting for the destination cluster: ") + e.what();
+      writer_.Write(type_.gvr, taskrun, waiting);
+      throw;
+    }
+    if (stop.stop_requested()) return {};  // still Running: the next start resumes it
+    RunUpdate update;
+    update.phase = report.Succeeded() ? RunPhase::kSucceeded : RunPhase::kFailed;
+    if (!report.Succeeded()) {
+      update.reason = report.failed > 0 ? kReasonObjectsFailed : kReasonDestinationError;
+    }
+    update.message = report.Summary();
+    update.objects_patched = report.patched;
+    update.objects_failed = report.failed;
+    return Finish(taskrun, std::move(update));
+  }
+
+  bool ClusterRoleExists(const std::string& name) {
+    try {
+      client_.Get(kClusterRoles, "", name);
+      return true;
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) return false;
+      throw;
+    }
+  }
+
+  // Creates `object`, or accepts an existing one this run created before (same uid
+  // label). Throws NameConflict when the name belongs to someone else.
+  json CreateOwned(const kube::GroupVersionResource& gvr, const std::string& ns,
+                   const json& object, const std::string& uid) {
+    try {
+      return client_.Create(gvr, ns, object);
+    } catch (const kube::ApiError& e) {
+      if (!kube::IsAlreadyExists(e)) throw;
+    }
+    const std::string name = object.at("metadata").at("name").get<std::string>();
+    json existing = client_.Get(gvr, ns, name);
+    if (LabelOf(existing, tasks::kTaskRunUidKey) != uid) {
+      throw NameConflict(object.value("kind", gvr.resource) + " " + name +
+                         " already exists and was not created by this TaskRun");
+    }
+    return existing;
+  }
+
+  Result StartCustomImage(const json& cached, const tasks::TaskSpec& spec) {
+    const tasks::CustomImageConfig& config = spec.custom_image();
+    const std::string ns = Namespace(cached);
+    const std::string uid = MetadataString(cached, "uid");
+    const std::string task_name = TaskNameOf(cached);
+    json taskrun = cached;
+    json pod;
+    try {
+      if (config.cluster_role) {
+        // The finalizer first: the ClusterRoleBinding must not outlive the TaskRun.
+        if (!runtime::HasFinalizer(taskrun, kTaskRunCleanupFinalizer)) {
+          json with_finalizer = taskrun;
+          runtime::AddFinalizer(with_finalizer, kTaskRunCleanupFinalizer);
+          try {
+            taskrun = client_.Update(type_.gvr, ns, with_finalizer);
+          } catch (const kube::ApiError& e) {
+            if (kube::IsConflict(e)) return Result::Requeue();
+            throw;
+          }
+        }
+        CreateOwned(kServiceAccounts, ns, tasks::RenderServiceAccount(taskrun, task_name), uid);
+        CreateOwned(kClusterRoleBindings, "",
+                    tasks::RenderClusterRoleBinding(taskrun, task_name, config), uid);
+      }
+      pod = CreateOwned(kPods, ns,
+                        tasks::RenderPod(taskrun, task_name, config, spec.restart_policy), uid);
+    } catch (const NameConflict& e) {
+      return Fail(taskrun, kReasonNameConflict, e.what());
+    } catch (const kube::ApiError& e) {
+      if (kube::IsRetryable(e)) throw;
+      return Fail(taskrun, kReasonCreateFailed, std::string("Creating the run's objects failed: ") + e.what());
+    }
+    const std::string pod_name = MetadataString(pod, "name");
+    RunUpdate running;
+    running.phase = RunPhase::kRunning;
+    running.message = "Pod " + pod_name + " created";
+    running.pod_name = pod_name;
+    return Write(taskrun, running, Result::RequeueAfter(options_.pod_poll_interval));
+  }
+
+  Result FollowPod(const json& taskrun) {
+    const std::string pod_name = StatusString(taskrun, "podName");
+    json pod;
+    try {
+      pod = client_.Get(kPods, Namespace(taskrun), pod_name);
+    } catch (const kube::ApiError& e) {
+      if (!kube::IsNotFound(e)) throw;
+      return Fail(taskrun, kReasonPodDeleted, "Pod " + pod_name + " was deleted before it finished");
+    }
+    const tasks::PodOutcome outcome = tasks::ReadPodOutcome(pod);
+    RunUpdate update;
+    update.pod_name = pod_name;
+    switch (outcome.state) {
+      case tasks::PodOutcome::State::kRunning:
+        update.phase = RunPhase::kRunning;
+        update.message = "Pod " + pod_name + ": " + outcome.message;
+        return Write(taskrun, update, Result::RequeueAfter(options_.pod_poll_interval));
+      case tasks::PodOutcome::State::kSucceeded:
+        update.phase = RunPhase::kSucceeded;
+        update.message = "Pod " + pod_name + " succeeded" +
+                         (outcome.message.empty() ? "" : ": " + outcome.message);
+        return Finish(taskrun, std::move(update));
+      case tasks::PodOutcome::State::kFailed:
+        update.phase = RunPhase::kFailed;
+        update.reason = kReasonPodFailed;
+        update.message = "Pod " + pod_name + " failed" +
+                         (outcome.message.empty() ? "" : ": " + outcome.message);
+        return Finish(taskrun, std::move(update));
+    }
+    return Result::RequeueAfter(options_.pod_poll_interval);
+  }
+
+  // Deletes `gvr` ns/name when this run created it (uid label); anything else is left.
+  void DeleteOwned(const kube::GroupVersionResource& gvr, const std::string& ns,
+                   const std::string& name, const std::string& uid) {
+    json object;
+    try {
+      object = client_.Get(gvr, ns, name);
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) return;
+      throw;
+    }
+    if (LabelOf(object, tasks::kTaskRunUidKey) != uid) return;
+    kube::DeleteOptions options;
+    options.precondition_uid = MetadataString(object, "uid");
+    try {
+      client_.Delete(gvr, ns, name, options);
+    } catch (const kube::ApiError& e) {
+      if (!kube::IsNotFound(e)) throw;
+    }
+  }
+
+  // With the cleanup finalizer: deletes the ClusterRoleBinding and ServiceAccount of the
+  // run and drops the finalizer. Returns the TaskRun as stored afterwards (itself when
+  // there was nothing to do), nullopt on Conflict.
+  std::optional<json> Cleanup(const json& taskrun) {
+    if (!runtime::HasFinalizer(taskrun, kTaskRunCleanupFinalizer)) return taskrun;
+    const std::string ns = Namespace(taskrun);
+    const std::string uid = MetadataString(taskrun, "uid");
+    DeleteOwned(kClusterRoleBindings, "", tasks::RunClusterRoleBindingName(taskrun), uid);
+    DeleteOwned(kServiceAccounts, ns, tasks::RunObjectName(taskrun), uid);
+    json without = taskrun;
+    runtime::RemoveFinalizer(without, kTaskRunCleanupFinalizer);
+    try {
+      json stored = client_.Update(type_.gvr, ns, without);
+      log_.Info("run credentials removed", {{"object", runtime::ObjectRef(taskrun)}});
+      return stored;
+    } catch (const kube::ApiError& e) {
+      if (kube::IsConflict(e)) return std::nullopt;
+      if (kube::IsNotFound(e)) return without;
+      throw;
+    }
+  }
+
+  // Constant after construction.
+  const runtime::ObjectType type_;
+  kube::DynamicClient& client_;
+  const kube::Store& taskruns_;
+  const kube::Store& tasks_;
+  kube::Clock& clock_;
+  const TaskRunOptions options_;
+  const log::Logger log_;
+  RunStatusWriter writer_;
+  const TargetResolver resolver_;
+};
+
+// A Task maps to the TaskRuns of its namespace that name it and have not finished.
+runtime::MapFunc MapTaskToRuns(const kube::Store& taskruns) {
+  return [&taskruns](const json& task) {
+    std::vector<Request> requests;
+    const std::string ns = MetadataString(task, "namespace");
+    const std::string name = MetadataString(task, "name");
+    for (const kube::ObjectPtr& run : taskruns.ListByNamespace(ns)) {
+      if (TaskNameOf(*run) == name && !IsFinished(PhaseOf(*run))) {
+        requests.push_back(Request{kube::ObjectKey{ns, MetadataString(*run, "name")}});
+      }
+    }
+    return requests;
+  };
+}
+
+}  // namespace
+
+runtime::ObjectType TaskRunType() {
+  return {kube::GroupVersionResource{"automation.astronetes.io", "v1alpha1", "taskruns"},
+          "TaskRun"};
+}
+
+void AddTaskRunFlags(runtime::FlagSet& flags, TaskRunOptions* options) {
+  flags.AddDuration("--start-timeout", &options->start_timeout,
+                    "How long a TaskRun waits for its Task and the objects it names");
+  flags.AddDuration("--pending-recheck", &options->pending_recheck,
+                    "How often a waiting TaskRun looks again");
+  flags.AddDuration("--pod-poll-interval", &options->pod_poll_interval,
+                    "How often the Pod of a running custom-image TaskRun is read");
+  flags.AddDuration("--cluster-timeout", &options->cluster_timeout,
+                    "Limit of each request to a destination KubernetesCluster");
+}
+
+void SetupTaskRunController(runtime::Manager& manager, const TaskRunOptions& options) {
+  const runtime::ObjectType type = TaskRunType();
+  const kube::Store& taskruns = manager.cache().Get(type.gvr).store();
+  const kube::Store& tasks_store = manager.cache().Get(TaskType().gvr).store();
+  const kube::Store& clusters = manager.cache().Get(KubernetesClusterType().gvr).store();
+  const kube::Store& buckets = manager.cache().Get(BucketType().gvr).store();
+  runtime::WatchOptions watch;
+  watch.update_predicate = SpecChangedOrDeleting;
+  manager
+      .NewController(kController, std::make_unique<TaskRunReconciler>(
+                                      type, manager.client(), manager.recorder(), taskruns,
+                                      tasks_store, clusters, buckets, manager.clock(), options))
+      .For(type, watch)
+      .Watches(TaskType().gvr, MapTaskToRuns(taskruns), runtime::OnGenerationChange());
+}
+
+}  // namespace ro::controllers

@@ -1,0 +1,401 @@
+#include "ro/plugins/tasks/object_transformation.h"
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/kube/client.h"
+#include "ro/kube/discovery.h"
+#include "ro/kube/errors.h"
+#include "ro/plugins/kubernetes/bucket_object.h"
+#include "ro/plugins/kubernetes/json_patch.h"
+#include "ro/plugins/s3_client.h"
+
+namespace ro::plugins::tasks {
+
+namespace {
+
+using nlohmann::json;
+
+// Prefix of kubesync's control label and annotations (control_metadata.h): they describe
+// the destination copy, so a restore keeps the destination's values.
+constexpr std::string_view kKubesyncPrefix = "kubesync.astronetes.io/";
+
+bool IsControlKey(std::string_view key) { return key.rfind(kKubesyncPrefix, 0) == 0; }
+
+std::string StringAt(const json& object, const char* key) {
+  if (!object.is_object()) return "";
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+const json& MetadataOf(const json& object) {
+  static const json kEmpty = json::object();  // immutable: not mutable global state
+  if (!object.is_object()) return kEmpty;
+  const auto it = object.find("metadata");
+  return it != object.end() && it->is_object() ? *it : kEmpty;
+}
+
+// Lays `from`'s string map (labels or annotations) over `into`[key], skipping kubesync's
+// control keys.
+void OverlayMap(const json& from, const char* key, json& into_metadata) {
+  const auto it = from.find(key);
+  if (it == from.end() || !it->is_object() || it->empty()) return;
+  json& target = into_metadata[key];
+  if (!target.is_object()) target = json::object();
+  for (const auto& [k, v] : it->items()) {
+    if (!IsControlKey(k)) target[k] = v;
+  }
+}
+
+// "apps/v1/deployments ns/name" (or "... name" for cluster-scoped objects).
+std::string Describe(const kube::GroupVersionResource& gvr, const json& object) {
+  const json& metadata = MetadataOf(object);
+  const std::string ns = StringAt(metadata, "namespace");
+  return gvr.ToString() + " " + (ns.empty() ? "" : ns + "/") + StringAt(metadata, "name");
+}
+
+// The log field destinationObject, shaped as the manual's sourceObject (6.2.4).
+json ObjectField(const kube::GroupVersionResource& gvr, const json& object) {
+  const json& metadata = MetadataOf(object);
+  json field = {{"apiGroup", gvr.group},
+                {"apiVersion", gvr.version},
+                {"resource", gvr.resource},
+                {"name", StringAt(metadata, "name")}};
+  for (const char* key : {"namespace", "resourceVersion", "uid"}) {
+    if (const std::string value = StringAt(metadata, key); !value.empty()) field[key] = value;
+  }
+  return field;
+}
+
+// The log form of an asset; JSON null when absent.
+json AssetField(const AssetIdentity& asset) {
+  if (asset.name.empty()) return nullptr;
+  return {{"name", asset.name},
+          {"namespace", asset.ns},
+          {"resourceVersion", asset.resource_version},
+          {"uid", asset.uid}};
+}
+
+// namespace name -> metadata.labels (JSON null when it has none).
+json NamespaceLabels(kube::DynamicClient& client, int64_t page_size) {
+  kube::ListOptions options;
+  options.limit = page_size;
+  const kube::ObjectList list = client.ListAll({"", "v1", "namespaces"}, "", options);
+  json labels = json::object();
+  for (const json& ns : list.items) {
+    const json& metadata = MetadataOf(ns);
+    const auto it = metadata.find("labels");
+    labels[StringAt(metadata, "name")] = it != metadata.end() ? *it : json();
+  }
+  return labels;
+}
+
+}  // namespace
+
+bool ChangedByRun(const json& object, std::string_view uid) {
+  const json& metadata = MetadataOf(object);
+  const auto annotations = metadata.find("annotations");
+  if (annotations == metadata.end() || !annotations->is_object()) return false;
+  const auto it = annotations->find(kTaskRunUidKey);
+  return it != annotations->end() && it->is_string() && it->get<std::string>() == uid;
+}
+
+json RestoreFromOriginal(const json& current, const json& original) {
+  json out = current;
+  if (!original.is_object()) return out;
+  json patch = json::object();
+  for (const auto& [key, value] : original.items()) {
+    if (key == "apiVersion" || key == "kind" || key == "metadata" || key == "status") continue;
+    patch[key] = value;
+  }
+  out.merge_patch(patch);
+  const json& original_metadata = MetadataOf(original);
+  json& metadata = out["metadata"];
+  if (!metadata.is_object()) metadata = json::object();
+  OverlayMap(original_metadata, "labels", metadata);
+  OverlayMap(original_metadata, "annotations", metadata);
+  return out;
+}
+
+json TransformObject(const json& current, const TransformationResource& resource,
+                     const json* original, const RunIdentity& run) {
+  json out = original != nullptr ? RestoreFromOriginal(current, *original) : current;
+  resource.patch.Apply(out, resource.patch_options);
+  json& metadata = out["metadata"];
+  if (!metadata.is_object()) metadata = json::object();
+  json& annotations = metadata["annotations"];
+  if (!annotations.is_object()) annotations = json::object();
+  annotations[std::string(kTaskRunUidKey)] = run.uid;
+  annotations[std::string(kTaskRunAnnotation)] = run.ns + "/" + run.name;
+  return out;
+}
+
+std::string TransformationReport::Summary() const {
+  std::string text = std::to_string(patched) + (patched == 1 ? " object" : " objects") + " patched";
+  if (failed > 0) {
+    text += ", " + std::to_string(failed) + " failed";
+    for (std::size_t i = 0; i < failures.size(); ++i) {
+      text += (i == 0 ? ": " : "; ") + failures[i].object + ": " + failures[i].error;
+    }
+    if (static_cast<int64_t>(failures.size()) < failed) {
+      text += "; and " + std::to_string(failed - static_cast<int64_t>(failures.size())) + " more";
+    }
+  }
+  if (gone > 0) text += ", " + std::to_string(gone) + " deleted by someone else meanwhile";
+  for (const std::string& error : resource_errors) text += "; " + error;
+  return text;
+}
+
+ObjectTransformer::ObjectTransformer(TransformationConfig config, RunIdentity run,
+                                     TransformationTarget target, log::Logger log,
+                                     kube::Clock& clock, TransformerOptions options)
+    : config_(std::move(config)),
+      run_(std::move(run)),
+      target_(std::move(target)),
+      log_(std::move(log)),
+      clock_(clock),
+      options_(std::move(options)) {
+  if (target_.destination == nullptr) {
+    throw std::invalid_argument("ObjectTransformer: no destination client");
+  }
+  if (config_.UsesOriginals() && (!target_.read_original || !config_.live_synchronization)) {
+    throw std::invalid_argument(
+        "ObjectTransformer: fromOriginal needs a bucket reader and the LiveSynchronization");
+  }
+  if (options_.max_attempts < 1) {
+    throw std::invalid_argument("ObjectTransformer: max_attempts must be >= 1");
+  }
+}
+
+TransformationReport ObjectTransformer::Run(std::stop_token stop) {
+  TransformationReport report;
+  const bool needs_namespaces =
+      std::any_of(config_.resources.begin(), config_.resources.end(),
+                  [](const TransformationResource& r) { return r.filter.namespace_selector(); });
+  json namespaces = json::object();
+  if (needs_namespaces) {
+    try {
+      namespaces = NamespaceLabels(*target_.destination, options_.list_page_size);
+    } catch (const std::exception& e) {
+      log_.Error("error getting namespace from cluster",
+                 {{"destinationCluster", AssetField(target_.destination_cluster)}, {"error", e.what()}});
+      throw;
+    }
+  }
+  for (const TransformationResource& resource : config_.resources) {
+    if (stop.stop_requested()) break;
+    RunResource(resource, namespaces, &report, stop);
+  }
+  return report;
+}
+
+void ObjectTransformer::RunResource(const TransformationResource& resource, const json& namespaces,
+                                    TransformationReport* report, std::stop_token stop) {
+  const kube::GroupVersionResource& gvr = resource.gvr;
+  const std::string entry =
+      "resources[" + std::to_string(resource.index) + "] (" + gvr.ToString() + ")";
+  const json cluster = AssetField(target_.destination_cluster);
+  std::optional<kube::ApiResource> api;
+  try {
+    api = target_.destination->discovery().Find(gvr);
+  } catch (const std::exception& e) {
+    log_.Error("error reading resources for group version",
+               {{"destinationCluster", cluster}, {"resource", gvr.ToString()}, {"error", e.what()}});
+    if (kube::IsRetryable(e)) throw;
+    report->resource_errors.push_back(entry + ": discovery failed: " + e.what());
+    return;
+  }
+  if (!api) {
+    log_.Info("resource group version not found",
+              {{"destinationCluster", cluster}, {"resource", gvr.ToString()}});
+    report->resource_errors.push_back(entry + ": not served by the destination cluster");
+    return;
+  }
+
+  kube::ListOptions options;
+  options.limit = options_.list_page_size;
+  if (const auto& selector = resource.filter.selector()) {
+    if (selector->MatchesNothing()) return;
+    options.label_selector = selector->ToString();
+  }
+  log_.Info("listing objects in cluster",
+            {{"destinationCluster", cluster}, {"resource", gvr.ToString()}});
+  kube::ObjectList list;
+  try {
+    list = target_.destination->ListAll(gvr, "", options);
+  } catch (const std::exception& e) {
+    log_.Error("error listing objects in cluster",
+               {{"destinationCluster", cluster}, {"resource", gvr.ToString()}, {"error", e.what()}});
+    if (kube::IsRetryable(e)) throw;
+    report->resource_errors.push_back(entry + ": list failed: " + e.what());
+    return;
+  }
+  log_.Info("listed objects in cluster", {{"destinationCluster", cluster},
+                                          {"resource", gvr.ToString()},
+                                          {"objects", list.items.size()}});
+
+  for (json& item : list.items) {
+    if (stop.stop_requested()) return;
+    const json* labels = nullptr;
+    if (api->namespaced) {
+      const auto it = namespaces.find(StringAt(MetadataOf(item), "namespace"));
+      if (it != namespaces.end()) labels = &*it;
+    }
+    if (!resource.filter.Matches(item, labels)) continue;
+    const std::string description = Describe(gvr, item);
+    const ObjectResult result = ChangeObject(resource, std::move(item), stop);
+    switch (result.kind) {
+      case ObjectResult::Kind::kChanged:
+        ++report->patched;
+        break;
+      case ObjectResult::Kind::kGone:
+        ++report->gone;
+        break;
+      case ObjectResult::Kind::kFailed:
+        Fail(report, description, result.error);
+        break;
+    }
+  }
+}
+
+void ObjectTransformer::Fail(TransformationReport* report, std::string object,
+                             std::string error) const {
+  ++report->failed;
+  if (report->failures.size() < options_.max_reported_failures) {
+    report->failures.push_back({std::move(object), std::move(error)});
+  }
+}
+
+std::optional<json> ObjectTransformer::ReadOriginal(const TransformationResource& resource,
+                                                    const json& object) {
+  const json& metadata = MetadataOf(object);
+  const std::string path = kubernetes::BucketObjectPath(
+      config_.live_synchronization->ns, config_.live_synchronization->name, resource.gvr,
+      StringAt(metadata, "namespace"), StringAt(metadata, "name"));
+  const json fields = {{"bucket", AssetField(target_.bucket)}, {"bucketObject", {{"path", path}}}};
+  log_.Debug("getting object from bucket", fields);
+  std::optional<std::string> body;
+  try {
+    body = target_.read_original(path);
+  } catch (const std::exception& e) {
+    json error_fields = fields;
+    error_fields["error"] = e.what();
+    log_.Error("error getting object from bucket", error_fields);
+    throw;
+  }
+  if (!body) return std::nullopt;
+  log_.Info("object got from bucket", fields);
+  return json::parse(*body);
+}
+
+ObjectTransformer::ObjectResult ObjectTransformer::ChangeObject(
+    const TransformationResource& resource, json current, std::stop_token stop) {
+  using Kind = ObjectResult::Kind;
+  const auto failed = [](std::string error) { return ObjectResult{Kind::kFailed, std::move(error)}; };
+  const ObjectResult changed{Kind::kChanged, ""};
+  const ObjectResult gone{Kind::kGone, ""};
+  const kube::GroupVersionResource& gvr = resource.gvr;
+  const std::string ns = StringAt(MetadataOf(current), "namespace");
+  const std::string name = StringAt(MetadataOf(current), "name");
+  const json cluster = AssetField(target_.destination_cluster);
+  std::optional<json> original;
+  bool original_read = false;
+  std::string last_error;
+  std::chrono::milliseconds backoff = options_.initial_backoff;
+  auto wait = [&] {
+    const bool waited = clock_.SleepFor(backoff, stop);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+    return waited;
+  };
+
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    if (ChangedByRun(current, run_.uid)) {
+      log_.Debug("object already changed by this run",
+                 {{"destinationCluster", cluster}, {"destinationObject", ObjectField(gvr, current)}});
+      return changed;
+    }
+    if (resource.from_original && !original_read) {
+      try {
+        original = ReadOriginal(resource, current);
+        original_read = true;
+      } catch (const S3Error& e) {
+        if (!e.retryable()) return failed(std::string("reading the original from the bucket: ") + e.what());
+        last_error = std::string("reading the original from the bucket: ") + e.what();
+        if (!wait()) return failed("interrupted by shutdown");
+        continue;
+      } catch (const json::exception& e) {
+        return failed(std::string("the original in the bucket is not JSON: ") + e.what());
+      }
+      if (!original) {
+        return failed("no original in the bucket at " +
+                      kubernetes::BucketObjectPath(config_.live_synchronization->ns,
+                                                   config_.live_synchronization->name, gvr, ns,
+                                                   name));
+      }
+    }
+
+    json desired;
+    try {
+      desired = TransformObject(current, resource, original ? &*original : nullptr, run_);
+    } catch (const kubernetes::TransformError& e) {
+      log_.Error("error transforming object", {{"destinationCluster", cluster},
+                                               {"destinationObject", ObjectField(gvr, current)},
+                                               {"error", e.what()}});
+      return failed(std::string("patch: ") + e.what());
+    }
+
+    const json object_field = ObjectField(gvr, current);
+    log_.Debug("updating object in cluster",
+               {{"destinationCluster", cluster}, {"destinationObject", object_field}});
+    try {
+      kube::WriteOptions write;
+      write.field_manager = options_.field_manager;
+      const json updated = target_.destination->Update(gvr, ns, desired, write);
+      log_.Info("object updated in cluster",
+                {{"destinationCluster", cluster}, {"destinationObject", ObjectField(gvr, updated)}});
+      return changed;
+    } catch (const kube::ApiError& e) {
+      last_error = e.what();
+      if (kube::IsNotFound(e)) {
+        log_.Info("object not found in cluster",
+                  {{"destinationCluster", cluster}, {"destinationObject", object_field}});
+        return gone;
+      }
+      if (!kube::IsConflict(e) && !kube::IsRetryable(e)) {
+        log_.Error("error updating object in cluster", {{"destinationCluster", cluster},
+                                                        {"destinationObject", object_field},
+                                                        {"error", e.what()}});
+        return failed(last_error);
+      }
+      if (kube::IsConflict(e)) {
+        // Someone wrote the object since it was read: read it again and redo the change.
+        try {
+          current = target_.destination->Get(gvr, ns, name);
+          continue;
+        } catch (const std::exception& get_error) {
+          if (kube::IsNotFound(get_error)) {
+            log_.Info("object not found in cluster",
+                      {{"destinationCluster", cluster}, {"destinationObject", object_field}});
+            return gone;
+          }
+          last_error = get_error.what();
+        }
+      }
+    } catch (const kube::TransportError& e) {
+      last_error = e.what();
+    }
+    log_.Warn("error updating object in cluster", {{"destinationCluster", cluster},
+                                                   {"destinationObject", object_field},
+                                                   {"attempt", attempt},
+                                                   {"error", last_error}});
+    if (attempt < options_.max_attempts && !wait()) return failed("interrupted by shutdown");
+  }
+  return failed("gave up after " + std::to_string(options_.max_attempts) + " attempts: " +
+                last_error);
+}
+
+}  // namespace ro::plugins::tasks

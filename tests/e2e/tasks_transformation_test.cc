@@ -1,0 +1,532 @@
+// The recovery of a warm standby (manual 8.2 "Recover from disasters", 6.2.2
+// "RecoveryProcess", 6.2.3 "Recovering from a Bucket"): the task-controller and
+// taskrun-controller binaries of the build against real servers (tests/testenv):
+//   - "operator": the kube-apiserver the operator runs in, with our CRDs; also the
+//     destination of the manual's generated Task, which names no destinationName;
+//   - "destination": a second kube-apiserver reached through a KubernetesCluster;
+//   - s3rver: the Bucket holding the originals at BucketObjectPath.
+// The standby's Deployments (replicas 0) are created directly, as the LiveSynchronization
+// pipeline would have left them.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <curl/curl.h>
+#include <nlohmann/json.hpp>
+
+#include "ro/kube/client.h"
+#include "ro/kube/config.h"
+#include "ro/kube/errors.h"
+#include "ro/plugins/kubernetes/bucket_object.h"
+#include "ro/plugins/kubernetes/control_metadata.h"
+#include "ro/plugins/s3_client.h"
+#include "ro/testenv/testenv.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ro::kube::DynamicClient;
+using ro::kube::GroupVersionResource;
+using ro::testenv::KubeCluster;
+using ro::testenv::PortLease;
+using ro::testenv::Process;
+
+// Generous for 2 busy cores: a run is a few dozen requests to local servers.
+constexpr std::chrono::seconds kTimeout{90};
+constexpr std::chrono::milliseconds kPoll{200};
+// The TaskRun controller's --start-timeout here: long enough for apply ordering, short
+// enough that the bad-input tests see the final Failed quickly.
+constexpr const char* kStartTimeout = "--start-timeout=4s";
+constexpr const char* kNamespace = "dr";  // where the Tasks, TaskRuns and assets live
+
+const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const GroupVersionResource kTasks{"automation.astronetes.io", "v1alpha1", "tasks"};
+const GroupVersionResource kTaskRuns{"automation.astronetes.io", "v1alpha1", "taskruns"};
+
+// One controller binary of the build with its probes on reserved loopback ports.
+class ControllerProcess {
+ public:
+  ControllerProcess(const std::string& binary, const fs::path& kubeconfig, const fs::path& dir,
+                    const std::vector<std::string>& extra_args) {
+    std::vector<std::string> argv = {
+        (ro::testenv::BinDir() / binary).string(), "--kubeconfig=" + kubeconfig.string(),
+        "--health-probe-bind-address=127.0.0.1:" + std::to_string(health_.port()),
+        "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_.port()),
+        "--license-file=" + (dir / "license").string()};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    ro::testenv::ProcessOptions options;
+    options.name = binary;
+    options.argv = std::move(argv);
+    options.log_path = dir / (binary + ".log");
+    process_ = std::make_unique<Process>(std::move(options));
+    const std::string url = "http://127.0.0.1:" + std::to_string(health_.port()) + "/readyz";
+    process_->WaitUntilReady(
+        [&] {
+          ro::testenv::RunOptions run;
+          run.check = false;
+          return ro::testenv::RunCommand({"curl", "-sf", "--max-time", "2", url}, run).exit_code == 0;
+        },
+        std::chrono::seconds{60}, "/readyz to answer 200");
+  }
+
+  Process& process() { return *process_; }
+
+ private:
+  PortLease health_;
+  PortLease metrics_;
+  std::unique_ptr<Process> process_;
+};
+
+json Namespace(const std::string& name, const json& labels) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Namespace"},
+          {"metadata", {{"name", name}, {"labels", labels}}}};
+}
+
+json Deployment(const std::string& ns, const std::string& name, int replicas,
+                const std::string& image = "nginx:1.25") {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", name}, {"namespace", ns}, {"labels", {{"app", name}}}}},
+          {"spec",
+           {{"replicas", replicas},
+            {"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}},
+              {"spec", {{"containers", {{{"name", "app"}, {"image", image}}}}}}}}}}};
+}
+
+json TaskRun(const std::string& name, const std::string& task) {
+  return {{"apiVersion", "automation.astronetes.io/v1alpha1"},
+          {"kind", "TaskRun"},
+          {"metadata", {{"name", name}, {"namespace", kNamespace}}},
+          {"spec", {{"taskName", task}}}};
+}
+
+json ReadyCondition(const json& object) {
+  const json status = object.value("status", json::object());
+  for (const json& c : status.value("conditions", json::array())) {
+    if (c.value("type", "") == "Ready") return c;
+  }
+  return nullptr;
+}
+
+// "status/reason" of Ready, "" when absent.
+std::string ReadyOf(const json& object) {
+  const json ready = ReadyCondition(object);
+  if (!ready.is_object()) return "";
+  return ready.value("status", "") + "/" + ready.value("reason", "");
+}
+
+class TasksTransformationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);  // the clients below, as main() does in the binaries
+    dir_ = std::make_unique<ro::testenv::TempDir>("tasks-transformation");
+    ro::testenv::KubeClusterOptions operator_options;
+    operator_options.name = "operator";
+    operator_ = std::make_unique<KubeCluster>(operator_options);
+    ro::testenv::KubeClusterOptions destination_options;
+    destination_options.name = "destination";
+    destination_ = std::make_unique<KubeCluster>(destination_options);
+    s3_ = std::make_unique<ro::testenv::S3Server>();
+    s3_->CreateBucket("originals");
+
+    local_ = Client(*operator_);
+    remote_ = Client(*destination_);
+    operator_->Kubectl({"apply", "-f", (ro::testenv::SourceDir() / "deploy/crds/all.yaml").string()});
+    operator_->Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"});
+    operator_->Kubectl({"create", "namespace", kNamespace});
+
+    // The destination cluster as the manual registers it (5.2, 8.2) and the bucket (6.2.3).
+    Apply(*operator_, {{"apiVersion", "v1"},
+                       {"kind", "Secret"},
+                       {"metadata", {{"name", "cluster-2-kubeconfig"}, {"namespace", kNamespace}}},
+                       {"stringData",
+                        {{"kubeconfig.yaml", ro::testenv::ReadFile(destination_->kubeconfig_path())}}}});
+    Apply(*operator_, {{"apiVersion", "assets.astronetes.io/v1alpha1"},
+                       {"kind", "KubernetesCluster"},
+                       {"metadata", {{"name", "cluster-2"}, {"namespace", kNamespace}}},
+                       {"spec", {{"secretName", "cluster-2-kubeconfig"}}}});
+    Apply(*operator_, {{"apiVersion", "v1"},
+                       {"kind", "Secret"},
+                       {"metadata", {{"name", "bucket-credentials"}, {"namespace", kNamespace}}},
+                       {"stringData",
+                        {{"accessKeyID", s3_->access_key()}, {"secretAccessKey", s3_->secret_key()}}}});
+    Apply(*operator_, {{"apiVersion", "assets.astronetes.io/v1alpha1"},
+                       {"kind", "Bucket"},
+                       {"metadata", {{"name", "originals"}, {"namespace", kNamespace}}},
+                       {"spec",
+                        {{"generic",
+                          {{"name", "originals"},
+                           {"endpoint", s3_->endpoint()},
+                           {"useSSL", false},
+                           {"secretName", "bucket-credentials"}}}}}});
+
+    ro::testenv::WriteFile(dir_->path() / "license",
+                           "licensee: E2E Tests\nexpiresAt: 2099-01-01T00:00:00Z\n");
+    task_controller_ = std::make_unique<ControllerProcess>(
+        "task-controller", operator_->kubeconfig_path(), dir_->path(),
+        std::vector<std::string>{"--recheck-interval=2s"});
+    StartTaskRunController();
+  }
+
+  static void TearDownTestSuite() {
+    taskrun_controller_.reset();
+    task_controller_.reset();
+    remote_.reset();
+    local_.reset();
+    s3_.reset();
+    destination_.reset();
+    operator_.reset();
+    dir_.reset();
+  }
+
+  static void StartTaskRunController() {
+    taskrun_controller_ = std::make_unique<ControllerProcess>(
+        "taskrun-controller", operator_->kubeconfig_path(), dir_->path(),
+        std::vector<std::string>{kStartTimeout, "--pending-recheck=1s"});
+  }
+
+  static std::unique_ptr<DynamicClient> Client(const KubeCluster& cluster) {
+    return std::make_unique<DynamicClient>(
+        ro::kube::LoadKubeconfigFile(cluster.kubeconfig_path().string()));
+  }
+
+  static void Apply(const KubeCluster& cluster, const json& object) {
+    cluster.Kubectl({"apply", "-f", "-"}, object.dump());
+  }
+
+  // The object, or null when it does not exist.
+  static json Get(DynamicClient& client, const GroupVersionResource& gvr, const std::string& ns,
+                  const std::string& name) {
+    try {
+      return client.Get(gvr, ns, name);
+    } catch (const ro::kube::ApiError& e) {
+      if (ro::kube::IsNotFound(e)) return nullptr;
+      throw;
+    }
+  }
+
+  static int Replicas(DynamicClient& client, const std::string& ns, const std::string& name) {
+    return client.Get(kDeployments, ns, name)["spec"]["replicas"].get<int>();
+  }
+
+  // Waits until `resource`/`name` in kNamespace has Ready "status/reason"; returns it.
+  static json WaitForReady(const GroupVersionResource& gvr, const std::string& name,
+                           const std::string& ready) {
+    json object;
+    ro::testenv::WaitFor(
+        [&] {
+          object = Get(*local_, gvr, kNamespace, name);
+          return ReadyOf(object) == ready;
+        },
+        kTimeout, gvr.resource + "/" + name + " Ready=" + ready + " (last: " + object.dump() + ")",
+        kPoll);
+    return object;
+  }
+
+  // Waits until TaskRun `ns`/`name` reaches `phase`; returns it.
+  static json WaitForPhase(const std::string& name, const std::string& phase,
+                           const std::string& ns = kNamespace) {
+    json run;
+    ro::testenv::WaitFor(
+        [&] {
+          run = Get(*local_, kTaskRuns, ns, name);
+          return run.is_object() && run.value("status", json::object()).value("phase", "") == phase;
+        },
+        kTimeout, "TaskRun " + name + " phase " + phase + " (last: " + run.dump() + ")", kPoll);
+    return run;
+  }
+
+  // What LiveSynchronization dr/pre would have stored for `source` (BucketObjectBody at
+  // BucketObjectPath), written to the real bucket.
+  static void StoreOriginal(const json& source) {
+    const std::string ns = source["metadata"]["namespace"];
+    const std::string name = source["metadata"]["name"];
+    const auto stamp = ro::plugins::kubernetes::MakeStampInfo(kNamespace, "pre", kNamespace, "cluster-1");
+    ro::plugins::S3Client client(ro::plugins::GenericBucketConfig(
+        s3_->endpoint(), false, "originals", {s3_->access_key(), s3_->secret_key()}));
+    client.PutObject(ro::plugins::kubernetes::BucketObjectPath(kNamespace, "pre", kDeployments, ns, name),
+                     ro::plugins::kubernetes::BucketObjectBody(kDeployments, source, stamp),
+                     "application/json");
+  }
+
+  // The Task of 6.2.3 as the LiveSynchronization controller generates it for dr/pre:
+  // restore deployments of namespaces labelled `env: <env>` in cluster-2 from the bucket.
+  static json FromOriginalTask(const std::string& name, const std::string& env) {
+    return {{"apiVersion", "automation.astronetes.io/v1alpha1"},
+            {"kind", "Task"},
+            {"metadata",
+             {{"name", name},
+              {"namespace", kNamespace},
+              {"annotations", {{"kubesync.astronetes.io/live-synchronization", "dr/pre"}}}}},
+            {"spec",
+             {{"plugin", "kubernetes-objects-transformation"},
+              {"config",
+               {{"sourceName", "cluster-1"},
+                {"destinationName", "cluster-2"},
+                {"bucketName", "originals"},
+                {"resources",
+                 {{{"identifier", {{"group", "apps"}, {"version", "v1"}, {"resources", "deployments"}}},
+                   {"fromOriginal", {{"enabled", true}}},
+                   {"filter", {{"namespaceSelector", {{"matchLabels", {{"env", env}}}}}}}}}}}}}}};
+  }
+
+  static void ExpectControllersAlive() {
+    EXPECT_TRUE(task_controller_->process().Running()) << task_controller_->process().LogTail();
+    EXPECT_TRUE(taskrun_controller_->process().Running()) << taskrun_controller_->process().LogTail();
+  }
+
+  static std::unique_ptr<ro::testenv::TempDir> dir_;
+  static std::unique_ptr<KubeCluster> operator_;
+  static std::unique_ptr<KubeCluster> destination_;
+  static std::unique_ptr<ro::testenv::S3Server> s3_;
+  static std::unique_ptr<DynamicClient> local_;
+  static std::unique_ptr<DynamicClient> remote_;
+  static std::unique_ptr<ControllerProcess> task_controller_;
+  static std::unique_ptr<ControllerProcess> taskrun_controller_;
+};
+
+std::unique_ptr<ro::testenv::TempDir> TasksTransformationTest::dir_;
+std::unique_ptr<KubeCluster> TasksTransformationTest::operator_;
+std::unique_ptr<KubeCluster> TasksTransformationTest::destination_;
+std::unique_ptr<ro::testenv::S3Server> TasksTransformationTest::s3_;
+std::unique_ptr<DynamicClient> TasksTransformationTest::local_;
+std::unique_ptr<DynamicClient> TasksTransformationTest::remote_;
+std::unique_ptr<ControllerProcess> TasksTransformationTest::task_controller_;
+std::unique_ptr<ControllerProcess> TasksTransformationTest::taskrun_controller_;
+
+// Manual 8.2: the generated Task (no destinationName: the cluster the operator runs in)
+// and a TaskRun bring every Deployment of the sync=true namespaces to one replica.
+TEST_F(TasksTransformationTest, TutorialRecoveryStartsEveryDeploymentOfTheSyncedNamespaces) {
+  Apply(*operator_, Namespace("shop", {{"sync", "true"}}));
+  Apply(*operator_, Namespace("billing", {{"sync", "true"}}));
+  Apply(*operator_, Namespace("sandbox", {{"sync", "false"}}));
+  Apply(*operator_, Deployment("shop", "cart", 0));
+  Apply(*operator_, Deployment("shop", "catalog", 0));
+  Apply(*operator_, Deployment("billing", "invoices", 0));
+  Apply(*operator_, Deployment("sandbox", "experiment", 0));
+  const std::string untouched_rv =
+      local_->Get(kDeployments, "sandbox", "experiment")["metadata"]["resourceVersion"];
+
+  operator_->Kubectl({"-n", kNamespace, "apply", "-f",
+                      (ro::testenv::SourceDir() / "tests/samples/8.2-task-generated.yaml").string()});
+  const json task = WaitForReady(kTasks, "active-passive", "True/Valid");
+  EXPECT_EQ(task["status"]["plugin"], "kubernetes-objects-transformation");
+
+  Apply(*operator_, TaskRun("restore-apps", "active-passive"));
+  const json run = WaitForPhase("restore-apps", "Succeeded");
+  EXPECT_EQ(run["status"]["objectsPatched"], 3);
+  EXPECT_EQ(run["status"]["objectsFailed"], 0);
+  EXPECT_EQ(run["status"]["message"], "3 objects patched");
+  EXPECT_TRUE(run["status"].contains("startTime"));
+  EXPECT_TRUE(run["status"].contains("completionTime"));
+  EXPECT_EQ(ReadyOf(run), "True/Succeeded");
+
+  EXPECT_EQ(Replicas(*local_, "shop", "cart"), 1);
+  EXPECT_EQ(Replicas(*local_, "shop", "catalog"), 1);
+  EXPECT_EQ(Replicas(*local_, "billing", "invoices"), 1);
+  const json experiment = local_->Get(kDeployments, "sandbox", "experiment");
+  EXPECT_EQ(experiment["spec"]["replicas"], 0);
+  EXPECT_EQ(experiment["metadata"]["resourceVersion"], untouched_rv);
+  const json cart = local_->Get(kDeployments, "shop", "cart");
+  EXPECT_EQ(cart["metadata"]["annotations"]["automation.astronetes.io/taskrun"], "dr/restore-apps");
+
+  // The run is recorded as Events on the TaskRun (kubectl describe shows them); they
+  // are sent asynchronously.
+  std::vector<std::string> reasons;
+  ro::testenv::WaitFor(
+      [&] {
+        const json events = json::parse(operator_->Kubectl(
+            {"-n", kNamespace, "get", "events", "--field-selector",
+             "involvedObject.name=restore-apps", "-o", "json"}));
+        reasons.clear();
+        for (const json& e : events["items"]) reasons.push_back(e.value("reason", ""));
+        return std::find(reasons.begin(), reasons.end(), "Succeeded") != reasons.end() &&
+               std::find(reasons.begin(), reasons.end(), "Running") != reasons.end();
+      },
+      kTimeout, "Events Running and Succeeded on TaskRun restore-apps", kPoll);
+
+  // A finished TaskRun is never run again; a new TaskRun runs the Task again.
+  json scaled_down = local_->Get(kDeployments, "shop", "cart");
+  scaled_down["spec"]["replicas"] = 0;
+  local_->Update(kDeployments, "shop", scaled_down);
+  Apply(*operator_, TaskRun("restore-apps-again", "active-passive"));
+  WaitForPhase("restore-apps-again", "Succeeded");
+  EXPECT_EQ(Replicas(*local_, "shop", "cart"), 1);
+  const json first = local_->Get(kTaskRuns, kNamespace, "restore-apps");
+  EXPECT_EQ(first["status"]["completionTime"], run["status"]["completionTime"]);
+  EXPECT_EQ(first["metadata"]["resourceVersion"], run["metadata"]["resourceVersion"]);
+  ExpectControllersAlive();
+}
+
+// Manual 6.2.3: fromOriginal restores the source's spec (replicas 3, its image) from the
+// bucket into the destination cluster, keeping the destination object (same uid).
+TEST_F(TasksTransformationTest, FromOriginalRestoresTheSourceSpecFromTheBucket) {
+  Apply(*destination_, Namespace("store", {{"env", "pre"}}));
+  // The standby copy carries kubesync's control annotations (docs/kubesync.md).
+  json standby = Deployment("store", "web", 0, "nginx:1.25");
+  standby["metadata"]["annotations"] = {{"kubesync.astronetes.io/live-synchronization", "dr/pre"},
+                                        {"kubesync.astronetes.io/source-resource-version", "41"}};
+  Apply(*destination_, standby);
+  Apply(*destination_, Deployment("store", "worker", 0, "busybox:1.36"));
+  StoreOriginal(Deployment("store", "web", 3, "nginx:1.27"));
+  StoreOriginal(Deployment("store", "worker", 2, "busybox:1.37"));
+  const std::string uid = remote_->Get(kDeployments, "store", "web")["metadata"]["uid"];
+
+  Apply(*operator_, FromOriginalTask("restore-pre", "pre"));
+  WaitForReady(kTasks, "restore-pre", "True/Valid");
+  Apply(*operator_, TaskRun("restore-pre-1", "restore-pre"));
+  const json run = WaitForPhase("restore-pre-1", "Succeeded");
+  EXPECT_EQ(run["status"]["objectsPatched"], 2);
+
+  const json web = remote_->Get(kDeployments, "store", "web");
+  EXPECT_EQ(web["spec"]["replicas"], 3);
+  EXPECT_EQ(web["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27");
+  EXPECT_EQ(web["metadata"]["uid"], uid);
+  EXPECT_EQ(web["metadata"]["annotations"]["kubesync.astronetes.io/source-resource-version"], "41");
+  EXPECT_FALSE(web["metadata"]["labels"].contains("kubesync.astronetes.io/managed-by"));
+  EXPECT_EQ(Replicas(*remote_, "store", "worker"), 2);
+  // Nothing of the kind was touched in the operator's own cluster.
+  EXPECT_TRUE(Get(*local_, kDeployments, "store", "web").is_null());
+  ExpectControllersAlive();
+}
+
+// One object without an original fails; the others are still restored, and the run
+// reports both counts.
+TEST_F(TasksTransformationTest, AMissingOriginalFailsThatObjectOnly) {
+  Apply(*destination_, Namespace("orders", {{"env", "partial"}}));
+  Apply(*destination_, Deployment("orders", "api", 0));
+  Apply(*destination_, Deployment("orders", "unsynced", 0));
+  StoreOriginal(Deployment("orders", "api", 3));
+
+  Apply(*operator_, FromOriginalTask("restore-partial", "partial"));
+  Apply(*operator_, TaskRun("restore-partial-1", "restore-partial"));
+  const json run = WaitForPhase("restore-partial-1", "Failed");
+  EXPECT_EQ(run["status"]["objectsPatched"], 1);
+  EXPECT_EQ(run["status"]["objectsFailed"], 1);
+  EXPECT_EQ(ReadyOf(run), "False/ObjectsFailed");
+  const std::string message = run["status"]["message"];
+  EXPECT_NE(message.find("no original in the bucket at dr/pre/apps-v1-deployments/orders.unsynced"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(Replicas(*remote_, "orders", "api"), 3);
+  EXPECT_EQ(Replicas(*remote_, "orders", "unsynced"), 0);
+  ExpectControllersAlive();
+}
+
+// A TaskRun left Running by a controller that stopped mid-pass is finished by the next
+// one: objects the run already changed are not written again.
+TEST_F(TasksTransformationTest, ARunInterruptedByARestartIsFinishedWithoutRepeatingWrites) {
+  Apply(*operator_, Namespace("resume", {{"resume", "yes"}}));
+  Apply(*operator_, Deployment("resume", "done", 0));
+  Apply(*operator_, Deployment("resume", "todo", 0));
+  Apply(*operator_,
+        {{"apiVersion", "automation.astronetes.io/v1alpha1"},
+         {"kind", "Task"},
+         {"metadata", {{"name", "resume"}, {"namespace", kNamespace}}},
+         {"spec",
+          {{"plugin", "kubernetes-objects-transformation"},
+           {"config",
+            {{"resources",
+              {{{"identifier", {{"group", "apps"}, {"version", "v1"}, {"resources", "deployments"}}},
+                {"patch",
+                 {{"operations", {{{"op", "replace"}, {"path", "/spec/replicas"}, {"value", 2}}}}}},
+                {"filter", {{"namespaceSelector", {{"matchLabels", {{"resume", "yes"}}}}}}}}}}}}}}});
+  WaitForReady(kTasks, "resume", "True/Valid");
+
+  taskrun_controller_.reset();  // "crashes"
+  json run = local_->Create(kTaskRuns, kNamespace, TaskRun("resumed", "resume"));
+  const std::string uid = run["metadata"]["uid"];
+  run["status"] = {{"phase", "Running"}, {"startTime", "2024-05-01T10:00:00Z"}, {"message", "in progress"}};
+  local_->UpdateStatus(kTaskRuns, kNamespace, run);
+  // What the interrupted pass had done to "done": replicas 2, stamped with the run.
+  json done = local_->Get(kDeployments, "resume", "done");
+  done["spec"]["replicas"] = 2;
+  done["metadata"]["annotations"]["automation.astronetes.io/taskrun-uid"] = uid;
+  done = local_->Update(kDeployments, "resume", done);
+
+  StartTaskRunController();
+  const json finished = WaitForPhase("resumed", "Succeeded");
+  EXPECT_EQ(finished["status"]["objectsPatched"], 2);
+  EXPECT_EQ(finished["status"]["objectsFailed"], 0);
+  EXPECT_EQ(finished["status"]["startTime"], "2024-05-01T10:00:00Z");
+  EXPECT_EQ(local_->Get(kDeployments, "resume", "done")["metadata"]["resourceVersion"],
+            done["metadata"]["resourceVersion"]);
+  EXPECT_EQ(Replicas(*local_, "resume", "todo"), 2);
+  ExpectControllersAlive();
+}
+
+// The manual's own TaskRun sample names a Task the manual never creates.
+TEST_F(TasksTransformationTest, ATaskRunForAMissingTaskWaitsThenFailsWithTaskNotFound) {
+  operator_->Kubectl({"create", "namespace", "manual-sample"});
+  operator_->Kubectl({"-n", "manual-sample", "apply", "-f",
+                      (ro::testenv::SourceDir() / "tests/samples/8.2-taskrun.yaml").string()});
+  const json pending = WaitForPhase("restore-apps", "Pending", "manual-sample");
+  EXPECT_EQ(ReadyOf(pending), "False/TaskNotFound");
+  const json failed = WaitForPhase("restore-apps", "Failed", "manual-sample");
+  EXPECT_EQ(ReadyOf(failed), "False/TaskNotFound");
+  EXPECT_NE(failed["status"]["message"].get<std::string>().find("set-test-label"), std::string::npos);
+  EXPECT_TRUE(failed["status"].contains("completionTime"));
+  ExpectControllersAlive();
+}
+
+TEST_F(TasksTransformationTest, AnInvalidPatchPathMakesTheTaskNotReadyAndItsRunsFail) {
+  json task = {{"apiVersion", "automation.astronetes.io/v1alpha1"},
+               {"kind", "Task"},
+               {"metadata", {{"name", "bad-path"}, {"namespace", kNamespace}}},
+               {"spec",
+                {{"plugin", "kubernetes-objects-transformation"},
+                 {"config",
+                  {{"resources",
+                    {{{"identifier", {{"group", "apps"}, {"version", "v1"}, {"resources", "deployments"}}},
+                      {"patch", {{"operations", {{{"op", "replace"}, {"path", "spec/replicas"}, {"value", 1}}}}}}}}}}}}}};
+  Apply(*operator_, task);
+  const json bad = WaitForReady(kTasks, "bad-path", "False/InvalidPatch");
+  EXPECT_NE(ReadyCondition(bad)["message"].get<std::string>().find(
+                "spec.config.resources[0].patch.operations[0].path"),
+            std::string::npos)
+      << bad.dump();
+  EXPECT_FALSE(bad["status"].contains("plugin"));
+
+  Apply(*operator_, TaskRun("bad-path-run", "bad-path"));
+  const json run = WaitForPhase("bad-path-run", "Failed");
+  EXPECT_EQ(ReadyOf(run), "False/InvalidTask");
+
+  // Fixing the Task makes it Ready again.
+  task["spec"]["config"]["resources"][0]["patch"]["operations"][0]["path"] = "/spec/replicas";
+  Apply(*operator_, task);
+  WaitForReady(kTasks, "bad-path", "True/Valid");
+  ExpectControllersAlive();
+}
+
+TEST_F(TasksTransformationTest, AnUnknownClusterIsReportedUntilItIsCreated) {
+  json task = FromOriginalTask("elsewhere", "nowhere");
+  task["spec"]["config"]["destinationName"] = "cluster-9";
+  Apply(*operator_, task);
+  const json not_ready = WaitForReady(kTasks, "elsewhere", "False/ClusterNotFound");
+  EXPECT_NE(ReadyCondition(not_ready)["message"].get<std::string>().find("dr/cluster-9"),
+            std::string::npos);
+
+  Apply(*operator_, TaskRun("elsewhere-run", "elsewhere"));
+  EXPECT_EQ(ReadyOf(WaitForPhase("elsewhere-run", "Pending")), "False/ClusterNotFound");
+  EXPECT_EQ(ReadyOf(WaitForPhase("elsewhere-run", "Failed")), "False/ClusterNotFound");
+
+  // The Task controller watches KubernetesClusters: creating it fixes the Task at once.
+  Apply(*operator_, {{"apiVersion", "assets.astronetes.io/v1alpha1"},
+                     {"kind", "KubernetesCluster"},
+                     {"metadata", {{"name", "cluster-9"}, {"namespace", kNamespace}}},
+                     {"spec", {{"secretName", "cluster-2-kubeconfig"}}}});
+  WaitForReady(kTasks, "elsewhere", "True/Valid");
+  ExpectControllersAlive();
+}
+
+}  // namespace
