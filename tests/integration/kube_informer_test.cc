@@ -86,6 +86,17 @@ class Seen {
     std::lock_guard lock(mu_);
     return names_[kind];
   }
+  // Handlers are called after the store changes: a store that equals a fresh list may
+  // still have notifications in flight. Waits (30 s deadline) until `kind` was seen for
+  // at least `count` distinct names, or for `name`.
+  void AwaitCount(const std::string& kind, size_t count) {
+    testenv::WaitFor([&] { return Names(kind).size() >= count; }, std::chrono::seconds(30),
+                     std::to_string(count) + " " + kind + " notifications");
+  }
+  void AwaitName(const std::string& kind, const std::string& name) {
+    testenv::WaitFor([&] { return Names(kind).contains(name); }, std::chrono::seconds(30),
+                     kind + " notification of " + name);
+  }
   std::set<std::string> DeletedWithUnknownFinalState() {
     std::lock_guard lock(mu_);
     return unknown_deletes_;
@@ -164,6 +175,9 @@ TEST_F(KubeInformerTest, StoreEqualsAFreshListAfterCreatesUpdatesAndDeletes) {
 
   ExpectStoreEqualsFreshList(*informer, ns);
   EXPECT_EQ(informer->store().Get(ns + "/cm-3")->at("data").at("value"), "b");
+  seen.AwaitCount("add", 21);
+  seen.AwaitCount("update", 10);
+  seen.AwaitCount("delete", 5);
   EXPECT_EQ(seen.Names("add").size(), 21u);
   EXPECT_EQ(seen.Names("update").size(), 10u);
   EXPECT_EQ(seen.Names("delete"), (std::set<std::string>{"cm-15", "cm-16", "cm-17", "cm-18", "cm-19"}));
@@ -186,9 +200,9 @@ TEST_F(KubeInformerTest, WatchSurvivesAnApiserverRestart) {
   client_->Patch(kConfigMaps, ns, "old-1", PatchType::kMergePatch, R"({"data": {"value": "b"}})");
 
   ExpectStoreEqualsFreshList(*informer, ns);
-  EXPECT_TRUE(seen.Names("add").contains("new-4"));
-  EXPECT_TRUE(seen.Names("delete").contains("old-0"));
-  EXPECT_TRUE(seen.Names("update").contains("old-1"));
+  seen.AwaitName("add", "new-4");
+  seen.AwaitName("delete", "old-0");
+  seen.AwaitName("update", "old-1");
 }
 
 TEST_F(KubeInformerTest, CompactedResourceVersionLeadsToARelistThatReportsMissedDeletes) {
@@ -218,8 +232,8 @@ TEST_F(KubeInformerTest, CompactedResourceVersionLeadsToARelistThatReportsMissed
                    "handlers to see the 5 deletes the relist found");
   EXPECT_EQ(seen.DeletedWithUnknownFinalState(),
             (std::set<std::string>{"a-0", "a-1", "a-2", "a-3", "a-4"}));
-  EXPECT_TRUE(seen.Names("add").contains("b-4"));
-  EXPECT_TRUE(seen.Names("update").contains("a-9"));
+  seen.AwaitName("add", "b-4");
+  seen.AwaitName("update", "a-9");
   EXPECT_GE(informer->ListCount(), 2);  // relisted after 410 Gone
 }
 
