@@ -174,8 +174,10 @@ items:
       http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
 YAML
 run "${c1[@]}" -n shop get deployments,services,secrets,serviceaccounts,roles,rolebindings,ingresses
-say "The tutorials do not set forceNamespaceCreation: the namespace must exist in cluster 2 too."
+say "The tutorials do not set forceNamespaceCreation: the namespace must exist in cluster 2 too,"
+say "with the label the recovery Task selects namespaces by (its namespaceSelector runs in cluster 2)."
 run "${c2[@]}" create namespace shop
+run "${c2[@]}" label namespace shop sync=true
 pause
 
 # ---- 5. tutorial 8.2 ----
