@@ -31,6 +31,7 @@
 #include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/plugins/kubernetes/live_sync_config.h"
 #include "ro/testenv/testenv.h"
+#include "ro/testsupport/controller_process.h"
 #include "ro/testsupport/kubesync_expect.h"
 #include "ro/testsupport/kubesync_process.h"
 #include "ro/testsupport/yaml.h"
@@ -84,60 +85,20 @@ inline std::string ReadSample(const std::string& file) {
   return te::ReadFile(te::SourceDir() / "tests" / "samples" / file);
 }
 
+using ts::ControllerProcess;
+
 // One controller binary of the build, with its probes on reserved loopback ports.
-class ControllerProcess {
- public:
-  ControllerProcess(const std::string& binary, const fs::path& kubeconfig, const fs::path& dir,
-                    const fs::path& license, const std::vector<std::string>& extra_args) {
-    std::vector<std::string> argv = {(te::BinDir() / binary).string(),
-                                     "--kubeconfig=" + kubeconfig.string(),
-                                     "--health-probe-bind-address=127.0.0.1:" + std::to_string(health_.port()),
-                                     "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_.port()),
-                                     "--license-file=" + license.string()};
-    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    te::ProcessOptions options;
-    options.name = binary;
-    options.argv = std::move(argv);
-    options.log_path = dir / (binary + ".log");
-    // The livesynchronization controller stops its components before it exits.
-    options.stop_timeout = 30s;
-    process_ = std::make_unique<te::Process>(std::move(options));
-    process_->WaitUntilReady([this] { return ts::HttpGet(health_.port(), "/readyz").status == 200; }, 90s,
-                             "/readyz to answer 200");
-  }
-
-  te::Process& process() { return *process_; }
-  std::string Log() const { return te::ReadFile(process_->log_path()); }
-  // controller_runtime_reconcile_total of every result, from /metrics.
-  double ReconcileCount() const {
-    const ts::HttpAnswer answer = ts::HttpGet(metrics_.port(), "/metrics");
-    std::istringstream in(answer.body);
-    std::string line;
-    double total = 0;
-    while (std::getline(in, line)) {
-      if (line.rfind("controller_runtime_reconcile_total{", 0) != 0) continue;
-      total += std::stod(line.substr(line.rfind(' ') + 1));
-    }
-    return total;
-  }
-
-  // Log lines (JSON) with this msg.
-  std::vector<json> LogLines(std::string_view msg) const {
-    std::vector<json> lines;
-    std::istringstream in(Log());
-    std::string line;
-    while (std::getline(in, line)) {
-      const json parsed = json::parse(line, nullptr, false);
-      if (!parsed.is_discarded() && parsed.value("msg", "") == msg) lines.push_back(parsed);
-    }
-    return lines;
-  }
-
- private:
-  te::PortLease health_;
-  te::PortLease metrics_;
-  std::unique_ptr<te::Process> process_;
-};
+inline std::unique_ptr<ControllerProcess> StartController(const std::string& binary, const fs::path& kubeconfig,
+                                                          const fs::path& dir, const fs::path& license,
+                                                          std::vector<std::string> extra_args) {
+  ts::ControllerProcessOptions options;
+  options.binary = binary;
+  options.kubeconfig = kubeconfig;
+  options.dir = dir;
+  options.license_file = license;
+  options.args = std::move(extra_args);
+  return std::make_unique<ControllerProcess>(std::move(options));
+}
 
 struct EnvOptions {
   std::string label = "livesync";
@@ -177,11 +138,11 @@ class Env {
     const fs::path license = dir_.path() / "license";
     te::WriteFile(license, "licensee: LiveSynchronization e2e\nexpiresAt: 2099-01-01T00:00:00Z\n");
     const fs::path kubeconfig = destination_->kubeconfig_path();
-    clusters_controller_ = std::make_unique<ControllerProcess>("kubernetescluster-controller", kubeconfig,
+    clusters_controller_ = StartController("kubernetescluster-controller", kubeconfig,
                                                                dir_.path(), license,
                                                                std::vector<std::string>{"--recheck-interval=5s"});
     if (options_.s3) {
-      buckets_controller_ = std::make_unique<ControllerProcess>("bucket-controller", kubeconfig, dir_.path(), license,
+      buckets_controller_ = StartController("bucket-controller", kubeconfig, dir_.path(), license,
                                                                 std::vector<std::string>{"--recheck-interval=5s"});
     }
     std::vector<std::string> args = {"--component-runner=" + options_.runner, "--status-refresh-interval=2s",
@@ -190,7 +151,7 @@ class Env {
       args.push_back("--runtime-dir=" + runtime_dir().string());
       args.push_back("--kubesync-binary=" + (te::BinDir() / "kubesync").string());
     }
-    live_sync_controller_ = std::make_unique<ControllerProcess>("livesynchronization-controller", kubeconfig,
+    live_sync_controller_ = StartController("livesynchronization-controller", kubeconfig,
                                                                 dir_.path(), license, args);
   }
 

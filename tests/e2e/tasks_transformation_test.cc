@@ -27,6 +27,7 @@
 #include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/plugins/s3_client.h"
 #include "ro/testenv/testenv.h"
+#include "ro/testsupport/controller_process.h"
 
 namespace {
 
@@ -50,39 +51,19 @@ const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
 const GroupVersionResource kTasks{"automation.astronetes.io", "v1alpha1", "tasks"};
 const GroupVersionResource kTaskRuns{"automation.astronetes.io", "v1alpha1", "taskruns"};
 
+using ro::testsupport::ControllerProcess;
+
 // One controller binary of the build with its probes on reserved loopback ports.
-class ControllerProcess {
- public:
-  ControllerProcess(const std::string& binary, const fs::path& kubeconfig, const fs::path& dir,
-                    const std::vector<std::string>& extra_args) {
-    std::vector<std::string> argv = {
-        (ro::testenv::BinDir() / binary).string(), "--kubeconfig=" + kubeconfig.string(),
-        "--health-probe-bind-address=127.0.0.1:" + std::to_string(health_.port()),
-        "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_.port()),
-        "--license-file=" + (dir / "license").string()};
-    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    ro::testenv::ProcessOptions options;
-    options.name = binary;
-    options.argv = std::move(argv);
-    options.log_path = dir / (binary + ".log");
-    process_ = std::make_unique<Process>(std::move(options));
-    const std::string url = "http://127.0.0.1:" + std::to_string(health_.port()) + "/readyz";
-    process_->WaitUntilReady(
-        [&] {
-          ro::testenv::RunOptions run;
-          run.check = false;
-          return ro::testenv::RunCommand({"curl", "-sf", "--max-time", "2", url}, run).exit_code == 0;
-        },
-        std::chrono::seconds{60}, "/readyz to answer 200");
-  }
-
-  Process& process() { return *process_; }
-
- private:
-  PortLease health_;
-  PortLease metrics_;
-  std::unique_ptr<Process> process_;
-};
+std::unique_ptr<ControllerProcess> StartController(const std::string& binary, const fs::path& kubeconfig,
+                                                   const fs::path& dir, std::vector<std::string> extra_args) {
+  ro::testsupport::ControllerProcessOptions options;
+  options.binary = binary;
+  options.kubeconfig = kubeconfig;
+  options.dir = dir;
+  options.license_file = dir / "license";
+  options.args = std::move(extra_args);
+  return std::make_unique<ControllerProcess>(std::move(options));
+}
 
 json Namespace(const std::string& name, const json& labels) {
   return {{"apiVersion", "v1"},
@@ -172,7 +153,7 @@ class TasksTransformationTest : public ::testing::Test {
 
     ro::testenv::WriteFile(dir_->path() / "license",
                            "licensee: E2E Tests\nexpiresAt: 2099-01-01T00:00:00Z\n");
-    task_controller_ = std::make_unique<ControllerProcess>(
+    task_controller_ = StartController(
         "task-controller", operator_->kubeconfig_path(), dir_->path(),
         std::vector<std::string>{"--recheck-interval=2s"});
     StartTaskRunController();
@@ -190,7 +171,7 @@ class TasksTransformationTest : public ::testing::Test {
   }
 
   static void StartTaskRunController() {
-    taskrun_controller_ = std::make_unique<ControllerProcess>(
+    taskrun_controller_ = StartController(
         "taskrun-controller", operator_->kubeconfig_path(), dir_->path(),
         std::vector<std::string>{kStartTimeout, "--pending-recheck=1s"});
   }

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ro/testenv/testenv.h"
+#include "ro/testsupport/controller_process.h"
 
 namespace {
 
@@ -30,59 +31,21 @@ using ro::testenv::Process;
 constexpr std::chrono::seconds kConditionTimeout{90};
 constexpr const char* kNamespace = "assets-test";
 
-struct HttpAnswer {
-  int status = 0;  // 0: no answer
-  std::string body;
-};
-
-// GET http://127.0.0.1:<port><path> with the real curl.
-HttpAnswer HttpGet(std::uint16_t port, const std::string& path) {
-  ro::testenv::RunOptions options;
-  options.check = false;
-  options.timeout = std::chrono::seconds{10};
-  const ro::testenv::CommandResult result = ro::testenv::RunCommand(
-      {"curl", "-s", "--max-time", "5", "-w", "\n%{http_code}",
-       "http://127.0.0.1:" + std::to_string(port) + path},
-      options);
-  HttpAnswer answer;
-  const std::size_t last = result.out.rfind('\n');
-  if (last == std::string::npos) return answer;
-  answer.body = result.out.substr(0, last);
-  answer.status = std::atoi(result.out.c_str() + last + 1);
-  return answer;
-}
+using ro::testsupport::ControllerProcess;
+using ro::testsupport::HttpGet;
 
 // One controller binary of the build, run with its probes on reserved loopback ports.
-class Controller {
- public:
-  Controller(const std::string& binary, const fs::path& kubeconfig, const fs::path& dir,
-             const fs::path& license, std::vector<std::string> extra_args) {
-    std::vector<std::string> argv = {(ro::testenv::BinDir() / binary).string(),
-                                     "--kubeconfig=" + kubeconfig.string(),
-                                     "--health-probe-bind-address=127.0.0.1:" +
-                                         std::to_string(health_.port()),
-                                     "--metrics-bind-address=127.0.0.1:" +
-                                         std::to_string(metrics_.port()),
-                                     "--license-file=" + license.string()};
-    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    ro::testenv::ProcessOptions options;
-    options.name = binary;
-    options.argv = std::move(argv);
-    options.log_path = dir / (binary + ".log");
-    process_ = std::make_unique<Process>(std::move(options));
-    process_->WaitUntilReady([this] { return HttpGet(health_.port(), "/readyz").status == 200; },
-                             std::chrono::seconds{60}, "/readyz to answer 200");
-  }
-
-  Process& process() { return *process_; }
-  std::uint16_t health_port() const { return health_.port(); }
-  std::string Log() const { return ro::testenv::ReadFile(process_->log_path()); }
-
- private:
-  PortLease health_;
-  PortLease metrics_;
-  std::unique_ptr<Process> process_;
-};
+std::unique_ptr<ControllerProcess> StartController(const std::string& binary, const fs::path& kubeconfig,
+                                                   const fs::path& dir, const fs::path& license,
+                                                   std::vector<std::string> extra_args) {
+  ro::testsupport::ControllerProcessOptions options;
+  options.binary = binary;
+  options.kubeconfig = kubeconfig;
+  options.dir = dir;
+  options.license_file = license;
+  options.args = std::move(extra_args);
+  return std::make_unique<ControllerProcess>(std::move(options));
+}
 
 class AssetControllersTest : public ::testing::Test {
  protected:
@@ -107,11 +70,11 @@ class AssetControllersTest : public ::testing::Test {
     const fs::path license = dir_->path() / "license";
     ro::testenv::WriteFile(license, "licensee: Integration Tests\nexpiresAt: 2099-01-01T00:00:00Z\n");
     const std::vector<std::string> fast = {"--recheck-interval=2s"};
-    kubernetescluster_ = std::make_unique<Controller>("kubernetescluster-controller", cluster_->kubeconfig_path(),
+    kubernetescluster_ = StartController("kubernetescluster-controller", cluster_->kubeconfig_path(),
                                         dir_->path(), license, fast);
-    bucket_ = std::make_unique<Controller>("bucket-controller", cluster_->kubeconfig_path(), dir_->path(),
+    bucket_ = StartController("bucket-controller", cluster_->kubeconfig_path(), dir_->path(),
                              license, fast);
-    database_ = std::make_unique<Controller>("database-controller", cluster_->kubeconfig_path(), dir_->path(),
+    database_ = StartController("database-controller", cluster_->kubeconfig_path(), dir_->path(),
                                license, fast);
   }
 
@@ -224,7 +187,7 @@ class AssetControllersTest : public ::testing::Test {
     return false;
   }
 
-  static void ExpectAlive(Controller& controller) {
+  static void ExpectAlive(ControllerProcess& controller) {
     EXPECT_TRUE(controller.process().Running()) << controller.process().LogTail();
     EXPECT_EQ(HttpGet(controller.health_port(), "/healthz").status, 200);
   }
@@ -250,9 +213,9 @@ class AssetControllersTest : public ::testing::Test {
   static inline std::unique_ptr<ro::testenv::S3Server> s3_;
   static inline std::unique_ptr<ro::testenv::ZooKeeperServer> zookeeper_;
   static inline std::unique_ptr<PortLease> closed_port_;
-  static inline std::unique_ptr<Controller> kubernetescluster_;
-  static inline std::unique_ptr<Controller> bucket_;
-  static inline std::unique_ptr<Controller> database_;
+  static inline std::unique_ptr<ControllerProcess> kubernetescluster_;
+  static inline std::unique_ptr<ControllerProcess> bucket_;
+  static inline std::unique_ptr<ControllerProcess> database_;
 };
 
 TEST_F(AssetControllersTest, AKubernetesClusterWithAWorkingKubeconfigIsConnected) {
@@ -456,7 +419,7 @@ TEST_F(AssetControllersTest, EveryLogLineIsJsonWithTheManualsBaseFields) {
   // Make sure each controller logged a condition change, then read all three logs.
   Apply(ZooKeeperDatabase("logged", zookeeper_->connect_string()));
   WaitForReady("database", "logged", "True", "Connected");
-  for (Controller* controller : {kubernetescluster_.get(), bucket_.get(), database_.get()}) {
+  for (ControllerProcess* controller : {kubernetescluster_.get(), bucket_.get(), database_.get()}) {
     const std::string& binary = controller->process().name();
     std::istringstream lines(controller->Log());
     std::string line;

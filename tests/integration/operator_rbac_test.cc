@@ -21,6 +21,7 @@
 #include "ro/kube/config.h"
 #include "ro/kube/errors.h"
 #include "ro/testenv/testenv.h"
+#include "ro/testsupport/controller_process.h"
 
 namespace {
 
@@ -42,18 +43,6 @@ const std::vector<std::string>& ControllerNames() {
   return names;
 }
 
-// GET http://127.0.0.1:<port><path> with the real curl; the HTTP status (0: no answer).
-int HttpStatus(std::uint16_t port, const std::string& path) {
-  ro::testenv::RunOptions options;
-  options.check = false;
-  options.timeout = std::chrono::seconds{10};
-  const ro::testenv::CommandResult result = ro::testenv::RunCommand(
-      {"curl", "-s", "-o", "/dev/null", "--max-time", "5", "-w", "%{http_code}",
-       "http://127.0.0.1:" + std::to_string(port) + path},
-      options);
-  return std::atoi(result.out.c_str());
-}
-
 // "resiliency-operator-<name>-controller": the Deployment, ServiceAccount and Lease.
 std::string ObjectName(const std::string& controller) {
   return "resiliency-operator-" + controller + "-controller";
@@ -61,38 +50,36 @@ std::string ObjectName(const std::string& controller) {
 
 // One controller binary, as its ServiceAccount, with the args of its Deployment in
 // operator.yaml except the ports and the license path (local here).
-class Controller {
+class Controller : public ro::testsupport::ControllerProcess {
  public:
   Controller(const std::string& name, const fs::path& kubeconfig, const fs::path& dir,
              const std::vector<std::string>& manifest_args)
-      : name_(name) {
-    ro::testenv::ProcessOptions options;
-    options.name = name + "-controller";
-    options.argv = {(ro::testenv::BinDir() / options.name).string(),
-                    "--kubeconfig=" + kubeconfig.string(),
-                    "--health-probe-bind-address=127.0.0.1:" + std::to_string(health_.port()),
-                    "--metrics-bind-address=0",
-                    "--license-file=" + (dir / "license").string()};
+      : ControllerProcess(Options(name, kubeconfig, dir, manifest_args)), name_(name) {}
+
+  const std::string& name() const { return name_; }
+
+ private:
+  static ro::testsupport::ControllerProcessOptions Options(const std::string& name, const fs::path& kubeconfig,
+                                                           const fs::path& dir,
+                                                           const std::vector<std::string>& manifest_args) {
+    ro::testsupport::ControllerProcessOptions options;
+    options.binary = name + "-controller";
+    options.kubeconfig = kubeconfig;
+    options.dir = dir;
+    options.license_file = dir / "license";
     for (const std::string& arg : manifest_args) {
       const bool local = arg.rfind("--health-probe-bind-address", 0) == 0 ||
                          arg.rfind("--metrics-bind-address", 0) == 0 ||
                          arg.rfind("--license-file", 0) == 0;
-      if (!local) options.argv.push_back(arg);
+      if (!local) options.args.push_back(arg);
     }
-    options.log_path = dir / (options.name + ".log");
     options.env = {{"POD_NAMESPACE", kOperatorNamespace}, {"POD_NAME", name + "-pod"}};
-    process_ = std::make_unique<Process>(std::move(options));
-    process_->WaitUntilReady([this] { return HttpStatus(health_.port(), "/healthz") == 200; },
-                             std::chrono::seconds{60}, "/healthz to answer 200");
+    options.ready_path = "/healthz";
+    options.ready_timeout = std::chrono::seconds{60};
+    return options;
   }
 
-  const std::string& name() const { return name_; }
-  Process& process() { return *process_; }
-
- private:
   std::string name_;
-  PortLease health_;
-  std::unique_ptr<Process> process_;
 };
 
 class OperatorRbacTest : public ::testing::Test {

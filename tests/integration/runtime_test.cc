@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ro/testenv/testenv.h"
+#include "ro/testsupport/controller_process.h"
 
 namespace {
 
@@ -36,27 +37,7 @@ const std::vector<std::string> kFastLeaderElection = {
     "--leader-elect", "--leader-elect-lease-duration=6s", "--leader-elect-renew-deadline=4s",
     "--leader-elect-retry-period=1s"};
 
-struct HttpAnswer {
-  int status = 0;  // 0: no answer
-  std::string body;
-};
-
-// GET http://127.0.0.1:<port><path> with the real curl.
-HttpAnswer HttpGet(std::uint16_t port, const std::string& path) {
-  ro::testenv::RunOptions options;
-  options.check = false;
-  options.timeout = std::chrono::seconds{10};
-  const ro::testenv::CommandResult result = ro::testenv::RunCommand(
-      {"curl", "-s", "--max-time", "5", "-w", "\n%{http_code}",
-       "http://127.0.0.1:" + std::to_string(port) + path},
-      options);
-  HttpAnswer answer;
-  const std::size_t last = result.out.rfind('\n');
-  if (last == std::string::npos) return answer;
-  answer.body = result.out.substr(0, last);
-  answer.status = std::atoi(result.out.c_str() + last + 1);
-  return answer;
-}
+using ro::testsupport::HttpAnswer;
 
 // The value of the sample `series` (metric name with labels, exactly as exposed) in a
 // Prometheus text page; -1 when absent.
@@ -69,57 +50,37 @@ double Sample(const std::string& page, const std::string& series) {
 }
 
 // One controller binary of the build with its probes on reserved loopback ports.
-class Controller {
+class Controller : public ro::testsupport::ControllerProcess {
  public:
   // Waits for /healthz (the process is up); `pod_name` becomes $POD_NAME, the prefix of
-  // its leader-election identity.
+  // its leader-election identity. No license: /readyz reports it.
   Controller(const std::string& binary, const KubeCluster& cluster, const fs::path& dir,
-             const std::string& pod_name, std::vector<std::string> extra_args) {
-    std::vector<std::string> argv = {
-        (ro::testenv::BinDir() / binary).string(),
-        "--kubeconfig=" + cluster.kubeconfig_path().string(),
-        "--health-probe-bind-address=127.0.0.1:" + std::to_string(health_.port()),
-        "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_.port()),
-        "--license-file=" + (dir / "no-license").string(),
-        "--leader-election-namespace=" + std::string(kLeaseNamespace)};
-    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    ro::testenv::ProcessOptions options;
-    options.name = binary + "-" + pod_name;
-    options.argv = std::move(argv);
-    options.log_path = dir / (options.name + ".log");
+             const std::string& pod_name, std::vector<std::string> extra_args)
+      : ControllerProcess(Options(binary, cluster, dir, pod_name, std::move(extra_args))) {}
+
+  void WaitReady() { WaitFor("/readyz", kTimeout); }
+  double Reconciles(const std::string& controller) const { return ReconcileCount(controller); }
+
+ private:
+  static ro::testsupport::ControllerProcessOptions Options(const std::string& binary, const KubeCluster& cluster,
+                                                           const fs::path& dir, const std::string& pod_name,
+                                                           std::vector<std::string> extra_args) {
+    ro::testsupport::ControllerProcessOptions options;
+    options.binary = binary;
+    options.instance = pod_name;
+    options.kubeconfig = cluster.kubeconfig_path();
+    options.dir = dir;
+    options.license_file = dir / "no-license";
+    options.args = {"--leader-election-namespace=" + std::string(kLeaseNamespace)};
+    options.args.insert(options.args.end(), extra_args.begin(), extra_args.end());
     options.env = {{"POD_NAME", pod_name}};
+    options.ready_path = "/healthz";
+    options.ready_timeout = std::chrono::seconds{60};
     // Longer than the controller's own graceful shutdown would ever need here, so a
     // SIGKILL in Stop() means the controller did not stop gracefully.
     options.stop_timeout = std::chrono::seconds{20};
-    process_ = std::make_unique<Process>(std::move(options));
-    process_->WaitUntilReady([this] { return Get("/healthz").status == 200; },
-                             std::chrono::seconds{60}, "/healthz to answer 200");
+    return options;
   }
-
-  HttpAnswer Get(const std::string& path) const {
-    return HttpGet(path == "/metrics" ? metrics_.port() : health_.port(), path);
-  }
-  void WaitReady() {
-    process_->WaitUntilReady([this] { return Get("/readyz").status == 200; }, kTimeout,
-                             "/readyz to answer 200");
-  }
-  // Sum of controller_runtime_reconcile_total over every result label.
-  double Reconciles(const std::string& controller) const {
-    const std::string page = Get("/metrics").body;
-    double total = 0;
-    for (const char* result : {"success", "error", "requeue", "requeue_after"}) {
-      total += std::max(0.0, Sample(page, "controller_runtime_reconcile_total{controller=\"" +
-                                              controller + "\",result=\"" + result + "\"}"));
-    }
-    return total;
-  }
-  Process& process() { return *process_; }
-  std::string Log() const { return ro::testenv::ReadFile(process_->log_path()); }
-
- private:
-  PortLease health_;
-  PortLease metrics_;
-  std::unique_ptr<Process> process_;
 };
 
 class RuntimeTest : public ::testing::Test {
