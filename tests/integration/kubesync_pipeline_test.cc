@@ -633,6 +633,12 @@ TEST_F(KubesyncPipelineTest, LogLinesAreJsonWithTheManualsFieldsAndMessages) {
   CreateNamespace(*source_client_, ns, {{"sync", "true"}});
   CreateNamespace(*destination_client_, ns);
   LiveSync& ls = StartLiveSync("logs", SpecConfigOf(kActivePassiveYaml));
+  ts::KubesyncProcess& listener = ls.pipeline->operator[]("events-listener");
+  ts::KubesyncProcess& synchronizer = ls.pipeline->operator[]("synchronizer");
+  // Objects of the initial list are published without an "object read from cluster"
+  // line (they are not events): create only once the listener watches.
+  te::WaitFor([&] { return LogHas(listener, "listed objects in cluster", {{"resource", "apps/v1/deployments"}}); },
+              kEventually, "the listener's initial list of deployments", kComparePoll);
   source_client_->Create(kDeployments, ns, Deployment(ns, "web", 1));
   te::WaitFor([&] { return TryGet(*destination_client_, kDeployments, ns, "web").has_value(); }, kEventually,
               "created at the destination", kComparePoll);
@@ -643,8 +649,6 @@ TEST_F(KubesyncPipelineTest, LogLinesAreJsonWithTheManualsFieldsAndMessages) {
   te::WaitFor([&] { return !TryGet(*destination_client_, kDeployments, ns, "web").has_value(); }, kEventually,
               "deleted at the destination", kComparePoll);
 
-  ts::KubesyncProcess& listener = ls.pipeline->operator[]("events-listener");
-  ts::KubesyncProcess& synchronizer = ls.pipeline->operator[]("synchronizer");
   for (const char* type : {"create", "update", "delete"}) {
     EXPECT_TRUE(LogHas(listener, "object read from cluster",
                        {{"event/type", type}, {"process/id", "eventslistener"}, {"sourceObject/name", "web"},
