@@ -58,151 +58,13 @@ const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
 const std::vector<GroupVersionResource> kTutorialKinds{kDeployments,  kServices,        kSecrets,  kRoles,
                                                        kRoleBindings, kServiceAccounts, kIngresses};
 
-// Manual 8.1, "Synchronize the clusters" (livesync.yaml).
-constexpr std::string_view kActiveActiveYaml = R"(apiVersion: automation.astronetes.io/v1alpha1
-kind: LiveSynchronization
-metadata:
-  name: active-active
-spec:
-  plugin: kubernetes-objects-to-kubernetes
-  suspend: false
-  config:
-    sourceName: cluster-1
-    destinationName: cluster-2
-    replication:
-      resources:
-        - group: apps
-          version: v1
-          resource: deployments
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-        - group: ""
-          version: v1
-          resource: services
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-        - group: ""
-          version: v1
-          resource: secrets
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-        - group: "rbac.authorization.k8s.io"
-          version: v1
-          resource: roles
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-        - group: "rbac.authorization.k8s.io"
-          version: v1
-          resource: rolebindings
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-        - group: ""
-          version: v1
-          resource: serviceaccounts
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-            nameSelector:
-              excludeRegex:
-                - "^(default|deployer|builder)$"
-        - group: "networking.k8s.io"
-          version: v1
-          resource: ingresses
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-)";
-
-// Manual 8.2, "Synchronize the clusters" (livesync.yaml).
-constexpr std::string_view kActivePassiveYaml = R"(apiVersion: automation.astronetes.io/v1alpha1
-kind: LiveSynchronization
-metadata:
-  name: active-passive
-spec:
-  plugin: kubernetes-objects-to-kubernetes
-  suspend: false
-  config:
-    sourceName: cluster-1
-    destinationName: cluster-2
-    replication:
-      resources:
-        - group: apps
-          version: v1
-          resource: deployments
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-          transformation:
-            patch:
-              - op: replace
-                path: /spec/replicas
-                value: 0
-          recoveryProcess:
-            fromPatch:
-              - op: replace
-                path: /spec/replicas
-                value: 1
-        - group: ""
-          version: v1
-          resource: services
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-        - group: ""
-          version: v1
-          resource: secrets
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-        - group: "rbac.authorization.k8s.io"
-          version: v1
-          resource: roles
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-        - group: "rbac.authorization.k8s.io"
-          version: v1
-          resource: rolebindings
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-        - group: ""
-          version: v1
-          resource: serviceaccounts
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-            nameSelector:
-              excludeRegex:
-                - "^(default|deployer|builder)$"
-        - group: "networking.k8s.io"
-          version: v1
-          resource: ingresses
-          filters:
-            namespaceSelector:
-              matchLabels:
-                sync: "true"
-)";
-
-json SpecConfigOf(std::string_view manifest) { return ts::YamlToJson(manifest)["spec"]["config"]; }
+// spec.config of a LiveSynchronization manifest of the manual kept in tests/samples,
+// e.g. "8.2-active-passive-livesync.yaml" (tutorial 8.2's livesync.yaml, verbatim).
+json SampleSpecConfig(const std::string& sample) {
+  return ts::YamlToJson(te::ReadFile(te::SourceDir() / "tests" / "samples" / sample))["spec"]["config"];
+}
+const char* const kActiveActive = "8.1-active-active-livesync.yaml";    // manual 8.1
+const char* const kActivePassive = "8.2-active-passive-livesync.yaml";  // manual 8.2
 
 // ---- objects of the tutorial kinds ----
 
@@ -427,7 +289,7 @@ TEST_F(KubesyncPipelineTest, ActivePassiveTutorialReplicatesEveryKindWithDeploym
   // The source's serviceaccount controller creates "default" in every namespace.
   te::WaitFor([&] { return TryGet(*source_client_, kServiceAccounts, ns, "default").has_value(); }, kEventually,
               "the source's default ServiceAccount");
-  LiveSync& ls = StartLiveSync("active-passive", SpecConfigOf(kActivePassiveYaml));
+  LiveSync& ls = StartLiveSync("active-passive", SampleSpecConfig(kActivePassive));
 
   auto& src = *source_client_;
   src.Create(kDeployments, ns, Deployment(ns, "web", 3));
@@ -492,7 +354,7 @@ TEST_F(KubesyncPipelineTest, ActiveActiveTutorialKeepsReplicasAndFollowsNamespac
   CreateNamespace(*source_client_, late);
   CreateNamespace(*destination_client_, ns);
   CreateNamespace(*destination_client_, late);
-  LiveSync& ls = StartLiveSync("active-active", SpecConfigOf(kActiveActiveYaml));
+  LiveSync& ls = StartLiveSync("active-active", SampleSpecConfig(kActiveActive));
 
   source_client_->Create(kDeployments, ns, Deployment(ns, "api", 2));
   source_client_->Create(kDeployments, late, Deployment(late, "batch", 4));
@@ -520,7 +382,7 @@ TEST_F(KubesyncPipelineTest, BucketHoldsOriginalsAtTheDocumentedPathAndDeletesRe
   const std::string bucket = "kubesync-originals";
   s3_->CreateBucket(bucket);
   CreateNamespace(*source_client_, ns, {{"sync", "true"}});  // not at the destination:
-  json spec = SpecConfigOf(kActivePassiveYaml);
+  json spec = SampleSpecConfig(kActivePassive);
   spec["bucketName"] = "bucket-dev";
   spec["replication"]["forceNamespaceCreation"] = true;  // the synchronizer creates it
   LiveSync& ls = StartLiveSync("pre", spec, bucket);
@@ -553,7 +415,7 @@ TEST_F(KubesyncPipelineTest, ObjectsDeletedWhileThePipelineWasDownArePrunedByThe
   const std::string ns = "pr-shop";
   CreateNamespace(*source_client_, ns, {{"sync", "true"}});
   CreateNamespace(*destination_client_, ns);
-  LiveSync& ls = StartLiveSync("prune", SpecConfigOf(kActiveActiveYaml));
+  LiveSync& ls = StartLiveSync("prune", SampleSpecConfig(kActiveActive));
   for (const char* name : {"s1", "s2", "s3", "s4"}) source_client_->Create(kSecrets, ns, Secret(ns, name, name));
   ExpectConverges(ls, {kSecrets}, {ns});
 
@@ -579,7 +441,7 @@ TEST_F(KubesyncPipelineTest, ObjectsChangedWhileTheListenerWasDownAreCaughtUpFro
   const std::string ns = "cu-shop";
   CreateNamespace(*source_client_, ns, {{"sync", "true"}});
   CreateNamespace(*destination_client_, ns);
-  LiveSync& ls = StartLiveSync("catch-up", SpecConfigOf(kActiveActiveYaml));
+  LiveSync& ls = StartLiveSync("catch-up", SampleSpecConfig(kActiveActive));
   source_client_->Create(kSecrets, ns, Secret(ns, "a", "1"));
   ExpectConverges(ls, {kSecrets}, {ns});
 
@@ -608,7 +470,7 @@ TEST_F(KubesyncPipelineTest, UnmanagedDestinationObjectWithTheSameNameIsNeverMod
   CreateNamespace(*source_client_, ns, {{"sync", "true"}});
   CreateNamespace(*destination_client_, ns);
   const json theirs = destination_client_->Create(kSecrets, ns, Secret(ns, "shared", "theirs"));
-  LiveSync& ls = StartLiveSync("unmanaged", SpecConfigOf(kActiveActiveYaml));
+  LiveSync& ls = StartLiveSync("unmanaged", SampleSpecConfig(kActiveActive));
 
   source_client_->Create(kSecrets, ns, Secret(ns, "shared", "ours"));
   source_client_->Create(kSecrets, ns, Secret(ns, "sentinel", "x"));
@@ -632,7 +494,7 @@ TEST_F(KubesyncPipelineTest, LogLinesAreJsonWithTheManualsFieldsAndMessages) {
   const std::string ns = "lg-shop";
   CreateNamespace(*source_client_, ns, {{"sync", "true"}});
   CreateNamespace(*destination_client_, ns);
-  LiveSync& ls = StartLiveSync("logs", SpecConfigOf(kActivePassiveYaml));
+  LiveSync& ls = StartLiveSync("logs", SampleSpecConfig(kActivePassive));
   ts::KubesyncProcess& listener = ls.pipeline->operator[]("events-listener");
   ts::KubesyncProcess& synchronizer = ls.pipeline->operator[]("synchronizer");
   // Objects of the initial list are published without an "object read from cluster"
