@@ -34,6 +34,7 @@
 #include "ro/testsupport/controller_process.h"
 #include "ro/testsupport/kubesync_expect.h"
 #include "ro/testsupport/kubesync_process.h"
+#include "ro/testsupport/objects.h"
 #include "ro/testsupport/yaml.h"
 
 namespace livesync_e2e {
@@ -348,35 +349,11 @@ class Env {
 
 // ---- a sample application (the tutorials' kinds) ----
 
-inline json Meta(const std::string& ns, const std::string& name) { return {{"name", name}, {"namespace", ns}}; }
-
-inline json Deployment(const std::string& ns, const std::string& name, int replicas,
-                       const std::string& image = "nginx:1.25") {
-  return {{"apiVersion", "apps/v1"},
-          {"kind", "Deployment"},
-          {"metadata", Meta(ns, name)},
-          {"spec",
-           {{"replicas", replicas},
-            {"selector", {{"matchLabels", {{"app", name}}}}},
-            {"template",
-             {{"metadata", {{"labels", {{"app", name}}}}},
-              {"spec", {{"containers", json::array({{{"name", "main"}, {"image", image}}})}}}}}}}};
-}
-
-inline json Service(const std::string& ns, const std::string& name) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Service"},
-          {"metadata", Meta(ns, name)},
-          {"spec", {{"selector", {{"app", name}}}, {"ports", json::array({{{"port", 80}, {"targetPort", 8080}}})}}}};
-}
-
-inline json Secret(const std::string& ns, const std::string& name, const std::string& value) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Secret"},
-          {"metadata", Meta(ns, name)},
-          {"type", "Opaque"},
-          {"stringData", {{"value", value}}}};
-}
+// Meta, Deployment, Service, Secret...: ro/testsupport/objects.h.
+using ts::Deployment;
+using ts::Meta;
+using ts::Secret;
+using ts::Service;
 
 // Deployment `web` (2 replicas), Service `web`, Secret `web-config`, ServiceAccount
 // `web`, Role `web-reader`, RoleBinding `web-reader`, Ingress `web` in namespace `ns`

@@ -27,6 +27,7 @@
 #include "ro/testenv/testenv.h"
 #include "ro/testsupport/kubesync_expect.h"
 #include "ro/testsupport/kubesync_process.h"
+#include "ro/testsupport/objects.h"
 #include "ro/testsupport/yaml.h"
 
 namespace ro::kubesync {
@@ -66,58 +67,15 @@ json SampleSpecConfig(const std::string& sample) {
 const char* const kActiveActive = "8.1-active-active-livesync.yaml";    // manual 8.1
 const char* const kActivePassive = "8.2-active-passive-livesync.yaml";  // manual 8.2
 
-// ---- objects of the tutorial kinds ----
-
-json Meta(const std::string& ns, const std::string& name) { return {{"name", name}, {"namespace", ns}}; }
-
-json Deployment(const std::string& ns, const std::string& name, int replicas, const std::string& image = "nginx:1.25") {
-  return {{"apiVersion", "apps/v1"},
-          {"kind", "Deployment"},
-          {"metadata", Meta(ns, name)},
-          {"spec",
-           {{"replicas", replicas},
-            {"selector", {{"matchLabels", {{"app", name}}}}},
-            {"template",
-             {{"metadata", {{"labels", {{"app", name}}}}},
-              {"spec", {{"containers", json::array({{{"name", "main"}, {"image", image}}})}}}}}}}};
-}
-json Service(const std::string& ns, const std::string& name, int port = 80) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Service"},
-          {"metadata", Meta(ns, name)},
-          {"spec", {{"selector", {{"app", name}}}, {"ports", json::array({{{"port", port}, {"targetPort", 8080}}})}}}};
-}
-json Secret(const std::string& ns, const std::string& name, const std::string& value) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Secret"},
-          {"metadata", Meta(ns, name)},
-          {"type", "Opaque"},
-          {"stringData", {{"value", value}}}};
-}
-json Role(const std::string& ns, const std::string& name) {
-  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-          {"kind", "Role"},
-          {"metadata", Meta(ns, name)},
-          {"rules", json::array({{{"apiGroups", {""}}, {"resources", {"configmaps"}}, {"verbs", {"get", "list"}}}})}};
-}
-json RoleBinding(const std::string& ns, const std::string& name, const std::string& role) {
-  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-          {"kind", "RoleBinding"},
-          {"metadata", Meta(ns, name)},
-          {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", role}}},
-          {"subjects", json::array({{{"kind", "ServiceAccount"}, {"name", "app"}, {"namespace", ns}}})}};
-}
-json ServiceAccount(const std::string& ns, const std::string& name) {
-  return {{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", Meta(ns, name)}};
-}
-json Ingress(const std::string& ns, const std::string& name) {
-  json backend = {{"service", {{"name", name}, {"port", {{"number", 80}}}}}};
-  json path = {{"path", "/"}, {"pathType", "Prefix"}, {"backend", backend}};
-  return {{"apiVersion", "networking.k8s.io/v1"},
-          {"kind", "Ingress"},
-          {"metadata", Meta(ns, name)},
-          {"spec", {{"rules", json::array({{{"host", name + ".example.com"}, {"http", {{"paths", {path}}}}}})}}}};
-}
+// ---- objects of the tutorial kinds: ro/testsupport/objects.h ----
+using ts::Deployment;
+using ts::Ingress;
+using ts::Meta;
+using ts::Role;
+using ts::RoleBinding;
+using ts::Secret;
+using ts::Service;
+using ts::ServiceAccount;
 
 std::unique_ptr<kube::DynamicClient> AdminClient(const te::KubeCluster& cluster) {
   kube::RestConfig config = kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
