@@ -48,13 +48,7 @@ bool IsWrongLocation(const plugins::S3Error& e) {
 
 Observation NotReady(const char* reason, std::string message, runtime::StatusFields fields,
                      const BucketOptions& options) {
-  Observation o;
-  o.status = ConditionStatus::kFalse;
-  o.reason = reason;
-  o.message = std::move(message);
-  o.fields = std::move(fields);
-  o.recheck_after = options.recheck_interval;
-  return o;
+  return {ConditionStatus::kFalse, reason, std::move(message), std::move(fields), options.recheck_interval};
 }
 
 class BucketReconciler final : public runtime::ConditionReconciler {
@@ -201,13 +195,9 @@ Observation ObserveBucket(const json& object, const BucketSecretReader& read_sec
         throw;
     }
   }
-  Observation o;
-  o.status = ConditionStatus::kTrue;
-  o.reason = kReasonBucketAccessible;
-  o.message = "The " + where + " is accessible with the keys of " + secret_ref;
-  o.fields = std::move(fields);
-  o.recheck_after = options.recheck_interval;
-  return o;
+  return {ConditionStatus::kTrue, kReasonBucketAccessible,
+          "The " + where + " is accessible with the keys of " + secret_ref, std::move(fields),
+          options.recheck_interval};
 }
 
 void SetupBucketController(runtime::Manager& manager, const BucketOptions& options) {

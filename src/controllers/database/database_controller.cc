@@ -24,13 +24,7 @@ constexpr const char* kController = "database";
 
 Observation NotReady(const char* reason, std::string message, runtime::StatusFields fields,
                      const DatabaseOptions& options) {
-  Observation o;
-  o.status = ConditionStatus::kFalse;
-  o.reason = reason;
-  o.message = std::move(message);
-  o.fields = std::move(fields);
-  o.recheck_after = options.recheck_interval;
-  return o;
+  return {ConditionStatus::kFalse, reason, std::move(message), std::move(fields), options.recheck_interval};
 }
 
 std::string Join(const std::vector<std::string>& items) {
@@ -157,13 +151,8 @@ Observation ObserveDatabase(const json& object, const ZooKeeperProbe& probe,
                     "No ZooKeeper session with " + Join(servers) + ": " + e.what(), fields,
                     options);
   }
-  Observation o;
-  o.status = ConditionStatus::kTrue;
-  o.reason = kReasonDatabaseConnected;
-  o.message = "Connected to ZooKeeper at " + Join(servers);
-  o.fields = std::move(fields);
-  o.recheck_after = options.recheck_interval;
-  return o;
+  return {ConditionStatus::kTrue, kReasonDatabaseConnected, "Connected to ZooKeeper at " + Join(servers),
+          std::move(fields), options.recheck_interval};
 }
 
 void SetupDatabaseController(runtime::Manager& manager, const DatabaseOptions& options) {

@@ -27,14 +27,9 @@ constexpr const char* kController = "kubernetescluster";
 Observation NotReady(const char* reason, std::string message,
                      const KubernetesClusterOptions& options,
                      std::optional<std::string> server = std::nullopt) {
-  Observation o;
-  o.status = ConditionStatus::kFalse;
-  o.reason = reason;
-  o.message = std::move(message);
-  o.fields["server"] = std::move(server);
-  o.fields["serverVersion"] = std::nullopt;  // not known to be current any more
-  o.recheck_after = options.recheck_interval;
-  return o;
+  // serverVersion: not known to be current any more.
+  return {ConditionStatus::kFalse, reason, std::move(message),
+          {{"server", std::move(server)}, {"serverVersion", std::nullopt}}, options.recheck_interval};
 }
 
 std::string SecretNameOf(const json& object) {
@@ -129,14 +124,9 @@ Observation ObserveKubernetesCluster(const json& object, const SecretReader& rea
 
   try {
     std::string version = probe(config);
-    Observation o;
-    o.status = ConditionStatus::kTrue;
-    o.reason = kReasonConnected;
-    o.message = "Connected to " + server + " (" + version + ")";
-    o.fields["server"] = server;
-    o.fields["serverVersion"] = std::move(version);
-    o.recheck_after = options.recheck_interval;
-    return o;
+    std::string message = "Connected to " + server + " (" + version + ")";
+    return {ConditionStatus::kTrue, kReasonConnected, std::move(message),
+            {{"server", server}, {"serverVersion", std::move(version)}}, options.recheck_interval};
   } catch (const kube::ConfigError& e) {
     // TLS material that parsed as base64 but is not usable PEM.
     return NotReady(kReasonInvalidKubeconfig,
