@@ -157,6 +157,8 @@ std::string PipelineNames::stream() const {
   return name;
 }
 
+std::string PipelineNames::tombstone_bucket() const { return stream() + "_tombstones"; }
+
 std::vector<std::string> PipelineNames::stream_subjects() const { return {events_subject(), apply_subject()}; }
 std::string PipelineNames::events_subject() const { return "ks." + id_ + ".events"; }
 std::string PipelineNames::apply_subject() const { return "ks." + id_ + ".apply"; }

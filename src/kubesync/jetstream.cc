@@ -301,6 +301,85 @@ ConsumerState NatsConnection::GetConsumerState(std::string_view stream, std::str
   return state;
 }
 
+// ---- key-value ----
+
+struct KeyValueStore::Impl {
+  std::shared_ptr<natsConnection> nc;  // keeps the connection alive
+  std::shared_ptr<jsCtx> js;
+  kvStore* kv = nullptr;
+  std::string bucket;
+  ~Impl() { kvStore_Destroy(kv); }
+};
+
+KeyValueStore::KeyValueStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KeyValueStore::~KeyValueStore() = default;
+
+void KeyValueStore::Put(std::string_view key, std::string_view value) {
+  const std::string k(key);
+  std::uint64_t revision = 0;
+  Check(Quoted("put key", k) + " of bucket \"" + impl_->bucket + "\"",
+        kvStore_Put(&revision, impl_->kv, k.c_str(), value.data(), static_cast<int>(value.size())));
+}
+
+std::optional<std::string> KeyValueStore::Get(std::string_view key) {
+  const std::string k(key);
+  kvEntry* entry = nullptr;
+  const natsStatus s = kvStore_Get(&entry, impl_->kv, k.c_str());
+  if (s == NATS_NOT_FOUND) return std::nullopt;  // never put, deleted or expired
+  Check(Quoted("get key", k) + " of bucket \"" + impl_->bucket + "\"", s);
+  std::string value(static_cast<const char*>(kvEntry_Value(entry)), static_cast<std::size_t>(kvEntry_ValueLen(entry)));
+  kvEntry_Destroy(entry);
+  return value;
+}
+
+std::string EscapeKeyValueKey(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || u == '-' || u == '_' ||
+        u == '/') {
+      out.push_back(c);
+    } else {
+      out.push_back('=');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<KeyValueStore> NatsConnection::EnsureKeyValue(const KeyValueConfig& config) {
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = config.bucket.c_str();
+  cfg.History = 1;
+  cfg.TTL = Nanos(config.ttl);
+  cfg.MaxBytes = config.max_bytes;
+  cfg.StorageType = js_FileStorage;
+  cfg.Replicas = config.replicas;
+  kvStore* kv = nullptr;
+  natsStatus s = js_CreateKeyValue(&kv, impl_->js.get(), &cfg);
+  if (s != NATS_OK) {
+    // Exists (possibly with another configuration): bind to it.
+    kv = nullptr;
+    const natsStatus bound = js_KeyValue(&kv, impl_->js.get(), config.bucket.c_str());
+    if (bound != NATS_OK) Check(Quoted("create key-value bucket", config.bucket), s);
+  }
+  auto impl = std::make_unique<KeyValueStore::Impl>();
+  impl->nc = impl_->nc;
+  impl->js = impl_->js;
+  impl->kv = kv;
+  impl->bucket = config.bucket;
+  return std::unique_ptr<KeyValueStore>(new KeyValueStore(std::move(impl)));
+}
+
+bool NatsConnection::DeleteKeyValue(std::string_view bucket) {
+  // A bucket is the stream "KV_<bucket>" (the JetStream key-value convention).
+  return DeleteStream("KV_" + std::string(bucket));
+}
+
 void NatsConnection::PublishCore(std::string_view subject, std::string_view data) {
   std::string subj(subject);
   Check(Quoted("publish to", subj),

@@ -138,5 +138,29 @@ TEST(DecideSync, MalformedEventsAreSkipped) {
   EXPECT_EQ(Reason(EventType::kDelete, Stamped(kStamp, "", "11"), &current), "invalid-event");
 }
 
+// docs/kubesync.md "Tombstones": a deletion at source resourceVersion 70 of uid "u".
+TEST(TombstoneBlocks, TheDeletedObjectNeverComesBackWhateverItsVersion) {
+  const Tombstone t{"u", "70"};
+  EXPECT_TRUE(TombstoneBlocks(t, Stamped(kStamp, "u", "60")));  // redelivered older upsert
+  EXPECT_TRUE(TombstoneBlocks(t, Stamped(kStamp, "u", "70")));
+  // Cannot happen in one cluster, but the uid alone settles it.
+  EXPECT_TRUE(TombstoneBlocks(t, Stamped(kStamp, "u", "80")));
+}
+
+TEST(TombstoneBlocks, AnOlderIncarnationOfTheSameNameIsBlocked) {
+  EXPECT_TRUE(TombstoneBlocks(Tombstone{"u", "70"}, Stamped(kStamp, "u-older", "40")));
+}
+
+TEST(TombstoneBlocks, ASourceObjectRecreatedAfterTheDeletionPasses) {
+  EXPECT_FALSE(TombstoneBlocks(Tombstone{"u", "70"}, Stamped(kStamp, "u-new", "71")));
+  EXPECT_FALSE(TombstoneBlocks(Tombstone{"u", "9"}, Stamped(kStamp, "u-new", "10")));  // numeric, not text order
+}
+
+TEST(TombstoneBlocks, AnUnknownDeletionVersionBlocksOnlyTheUid) {
+  EXPECT_TRUE(TombstoneBlocks(Tombstone{"u", ""}, Stamped(kStamp, "u", "5")));
+  EXPECT_FALSE(TombstoneBlocks(Tombstone{"u", ""}, Stamped(kStamp, "v", "5")));
+  EXPECT_FALSE(TombstoneBlocks(Tombstone{"u", "70"}, json::parse(R"({"metadata": {"name": "x"}})")));
+}
+
 }  // namespace
 }  // namespace ro::plugins::kubernetes

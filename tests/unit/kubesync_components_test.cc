@@ -179,35 +179,48 @@ TEST_F(AppliedStateCacheTest, InformerDeletionRemovesUnlessTheObjectWasRecreated
 
 TEST_F(AppliedStateCacheTest, ASourceDeletionLeavesATombstoneThatLateEventsDoNotRevive) {
   cache_.RecordWritten(gvr_, Meta("a", "10"));
-  cache_.RecordSourceDeleted(gvr_, "ns/a", "uid-1");
+  cache_.RecordSourceDeleted(gvr_, "ns/a", {"uid-1", "70"});
   AppliedStateCache::Lookup lookup = cache_.Get(gvr_, "ns/a");
   EXPECT_FALSE(lookup.current);
-  EXPECT_EQ(lookup.deleted_source_uid, "uid-1");
+  ASSERT_TRUE(lookup.tombstone);
+  EXPECT_EQ(lookup.tombstone->source_uid, "uid-1");
+  EXPECT_EQ(lookup.tombstone->source_resource_version, "70");
   cache_.ObserveUpsert(gvr_, Meta("a", "10"));  // the state our deletion removed
   cache_.ObserveDelete(gvr_, Meta("a", "11"));  // the deletion itself
-  EXPECT_EQ(cache_.Get(gvr_, "ns/a").deleted_source_uid, "uid-1");
+  ASSERT_TRUE(cache_.Get(gvr_, "ns/a").tombstone);
+  EXPECT_EQ(cache_.Get(gvr_, "ns/a").tombstone->source_uid, "uid-1");
   EXPECT_EQ(cache_.LiveCount(gvr_), 0u);
   cache_.ObserveUpsert(gvr_, Meta("a", "12"));  // really re-created at the destination
   EXPECT_TRUE(cache_.Get(gvr_, "ns/a").current);
   EXPECT_EQ(cache_.LiveCount(gvr_), 1u);
 }
 
+TEST_F(AppliedStateCacheTest, ALaterDeletionsTombstoneIsNotReplacedByAnEarlierOne) {
+  cache_.RecordSourceDeleted(gvr_, "ns/a", {"uid-2", "90"});
+  cache_.RecordSourceDeleted(gvr_, "ns/a", {"uid-1", "70"});  // redelivered, older
+  ASSERT_TRUE(cache_.Get(gvr_, "ns/a").tombstone);
+  EXPECT_EQ(cache_.Get(gvr_, "ns/a").tombstone->source_uid, "uid-2");
+  cache_.RecordSourceDeleted(gvr_, "ns/a", {"uid-3", "95"});
+  EXPECT_EQ(cache_.Get(gvr_, "ns/a").tombstone->source_uid, "uid-3");
+}
+
 TEST_F(AppliedStateCacheTest, TombstonesExpireAfterTheirTimeToLive) {
-  cache_.RecordSourceDeleted(gvr_, "ns/a", "uid-1");
+  cache_.RecordSourceDeleted(gvr_, "ns/a", {"uid-1", "70"});
   clock_.Advance(9min);
   EXPECT_EQ(cache_.ExpireTombstones(), 0u);
   clock_.Advance(2min);
   EXPECT_EQ(cache_.ExpireTombstones(), 1u);
-  EXPECT_TRUE(cache_.Get(gvr_, "ns/a").deleted_source_uid.empty());
+  EXPECT_FALSE(cache_.Get(gvr_, "ns/a").tombstone);
 }
 
 TEST_F(AppliedStateCacheTest, AnAbsentObjectForgetsItsEntryButKeepsATombstone) {
   cache_.RecordWritten(gvr_, Meta("a", "10"));
   cache_.RecordAbsent(gvr_, "ns/a");
   EXPECT_FALSE(cache_.Get(gvr_, "ns/a").current);
-  cache_.RecordSourceDeleted(gvr_, "ns/b", "uid-b");
+  cache_.RecordSourceDeleted(gvr_, "ns/b", {"uid-b", "5"});
   cache_.RecordAbsent(gvr_, "ns/b");
-  EXPECT_EQ(cache_.Get(gvr_, "ns/b").deleted_source_uid, "uid-b");
+  ASSERT_TRUE(cache_.Get(gvr_, "ns/b").tombstone);
+  EXPECT_EQ(cache_.Get(gvr_, "ns/b").tombstone->source_uid, "uid-b");
 }
 
 TEST(CarryOverAllocatedFields, AnUpdatedServiceKeepsItsClusterIPAndNodePorts) {

@@ -126,6 +126,10 @@ std::chrono::milliseconds NakDelay(std::uint64_t delivery_count);
 StreamConfig PipelineStreamConfig(const PipelineNames& names);
 ConsumerConfig ProcessorConsumerConfig(const PipelineNames& names);
 ConsumerConfig SynchronizerConsumerConfig(const PipelineNames& names);
+// The synchronizer's tombstone bucket: a value lives twice the stream's max age, since an
+// event can wait that long in the stream (events subject, then apply subject after the
+// processor republished it) and must still find the tombstone of a later deletion.
+KeyValueConfig TombstoneBucketConfig(const PipelineNames& names);
 // EnsureStream + both EnsureConsumer. Throws NatsError.
 void EnsurePipeline(NatsConnection& nats, const PipelineNames& names);
 

@@ -98,6 +98,9 @@ class PipelineNames {
   // "ks.<id>.control": core NATS only (NatsConnection::PublishCore / Subscribe), at most
   // once; carries "reconcile-now". Not part of the stream.
   std::string control_subject() const;
+  // JetStream key-value bucket "KS_<id>_tombstones" ('.' replaced by '_'): the
+  // synchronizer's tombstones of source deletions (docs/kubesync.md, "Tombstones").
+  std::string tombstone_bucket() const;
   // Redis key prefix "ks:<id>" (RedisState's key_prefix).
   std::string redis_prefix() const;
 

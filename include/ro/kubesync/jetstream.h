@@ -162,9 +162,21 @@ struct ConsumerState {
   std::uint64_t ack_floor_stream_sequence = 0;
 };
 
+// EnsureKeyValue's wanted state: a JetStream key-value bucket (stream "KV_<bucket>"),
+// file storage, one value per key.
+struct KeyValueConfig {
+  std::string bucket{};  // [A-Za-z0-9_-]+
+  // Each value is dropped this long after it was put (the bucket's max age).
+  std::chrono::seconds ttl{24 * 3600};
+  // Size cap of the bucket; -1 = unlimited.
+  std::int64_t max_bytes = -1;
+  int replicas = 1;
+};
+
 class Publisher;
 class PullSubscription;
 class CoreSubscription;
+class KeyValueStore;
 
 struct PublisherOptions {
   // Async publishes awaiting their ack; PublishAsync blocks while this many are pending.
@@ -209,6 +221,12 @@ class NatsConnection {
   // Binds to the existing durable consumer `durable` of `stream` (EnsureConsumer first).
   // Throws NatsError (10014 consumer not found).
   std::unique_ptr<PullSubscription> PullSubscribe(std::string_view stream, std::string_view durable);
+
+  // Creates the key-value bucket or binds to the existing one of that name (idempotent;
+  // an existing bucket keeps its configuration). Throws NatsError.
+  std::unique_ptr<KeyValueStore> EnsureKeyValue(const KeyValueConfig& config);
+  // Deletes the bucket and its values. Returns false when it did not exist.
+  bool DeleteKeyValue(std::string_view bucket);
 
   // Core NATS (not JetStream): at most once, nothing stored. `callback` runs on a library
   // thread, one message at a time per subscription, and must not throw (a throw is
@@ -332,6 +350,33 @@ class PullSubscription {
   explicit PullSubscription(std::shared_ptr<detail::PullOwner> owner);
   std::shared_ptr<detail::PullOwner> owner_;
 };
+
+// One JetStream key-value bucket (cnats kvStore). Thread-safe. Keys: one or more of
+// [-/_=.A-Za-z0-9], not starting or ending with '.', no empty '.'-separated token
+// (EscapeKeyValueKey makes any string one).
+class KeyValueStore {
+ public:
+  ~KeyValueStore();
+  KeyValueStore(const KeyValueStore&) = delete;
+  KeyValueStore& operator=(const KeyValueStore&) = delete;
+
+  // Stores `value` under `key` once JetStream acked it. Throws NatsError (retryable()
+  // while the server is unreachable).
+  void Put(std::string_view key, std::string_view value);
+  // The current value, or nullopt when the key was never put, was deleted or its value
+  // expired (KeyValueConfig::ttl). Throws NatsError.
+  std::optional<std::string> Get(std::string_view key);
+
+ private:
+  friend class NatsConnection;
+  struct Impl;
+  explicit KeyValueStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A valid key-value key for any string: bytes outside [-/_A-Za-z0-9] (including '.',
+// so no token is ever empty) become "=XX" (two upper-case hex digits); injective.
+std::string EscapeKeyValueKey(std::string_view text);
 
 // A core-NATS subscription. Destruction unsubscribes and waits for a callback in
 // progress to return. REQUIRES: not destroyed from inside its own callback.

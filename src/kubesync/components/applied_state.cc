@@ -116,7 +116,7 @@ void AppliedStateCache::SetLiveLocked(Shard& shard, const std::string& key, kube
   if (!entry.object) ++shard.live;
   entry.resource_version = kube::ObjectResourceVersion(*object);
   entry.object = std::move(object);
-  entry.deleted_source_uid.clear();
+  entry.tombstone.reset();
 }
 
 AppliedStateCache::Lookup AppliedStateCache::Get(std::string_view gvr, std::string_view key) const {
@@ -124,7 +124,7 @@ AppliedStateCache::Lookup AppliedStateCache::Get(std::string_view gvr, std::stri
   std::lock_guard lock(shard.mu);
   const auto it = shard.entries.find(std::string(key));
   if (it == shard.entries.end()) return {};
-  return Lookup{it->second.object, it->second.deleted_source_uid};
+  return Lookup{it->second.object, it->second.tombstone};
 }
 
 void AppliedStateCache::ObserveUpsert(std::string_view gvr, const kube::ObjectPtr& object) {
@@ -181,14 +181,18 @@ void AppliedStateCache::RecordAbsent(std::string_view gvr, std::string_view key)
   shard.entries.erase(it);
 }
 
-void AppliedStateCache::RecordSourceDeleted(std::string_view gvr, std::string_view key, std::string source_uid) {
+void AppliedStateCache::RecordSourceDeleted(std::string_view gvr, std::string_view key,
+                                            plugins::kubernetes::Tombstone tombstone) {
   Shard& shard = ShardOf(gvr);
   std::lock_guard lock(shard.mu);
   Entry& entry = shard.entries[std::string(key)];
   if (entry.object) --shard.live;
   entry.object = nullptr;
-  entry.deleted_source_uid = std::move(source_uid);
   entry.deleted_at = clock_.SteadyNow();
+  if (entry.tombstone && !NotOlder(tombstone.source_resource_version, entry.tombstone->source_resource_version)) {
+    return;  // a later deletion's tombstone is there already
+  }
+  entry.tombstone = std::move(tombstone);
 }
 
 std::size_t AppliedStateCache::LiveCount(std::string_view gvr) const {

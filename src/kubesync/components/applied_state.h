@@ -8,8 +8,10 @@
 // moves forward in destination resourceVersion (an etcd revision of the destination).
 // Tombstones: after the synchronizer applied a source deletion (a watch DELETED event of
 // the source object, never a filter or prune decision) the key remembers the deleted
-// source uid for `tombstone_ttl`, so an upsert of that same source object redelivered
-// late (after a NAK or a failed publish) cannot re-create it.
+// source uid and the deletion's source resourceVersion for `tombstone_ttl`: the fast,
+// process-local copy of the durable tombstone the synchronizer keeps in JetStream
+// (docs/kubesync.md, "Tombstones"), so an upsert redelivered late (after a NAK or a
+// failed publish) that is not newer than the deletion cannot re-create the object.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -19,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,6 +30,7 @@
 #include "ro/kube/clock.h"
 #include "ro/kube/gvr.h"
 #include "ro/kube/store.h"
+#include "ro/plugins/kubernetes/synchronizer_decision.h"
 
 namespace ro::kubesync {
 
@@ -65,9 +69,9 @@ class AppliedStateCache {
   struct Lookup {
     // The destination object (metadata only) as last known; nullptr when absent.
     kube::ObjectPtr current;
-    // Non-empty when absent because the synchronizer deleted the object for this source
-    // uid's deletion less than tombstone_ttl ago.
-    std::string deleted_source_uid;
+    // Set when absent because the synchronizer applied this source deletion less than
+    // tombstone_ttl ago.
+    std::optional<plugins::kubernetes::Tombstone> tombstone;
   };
   // REQUIRES (all methods): `gvr` is one of the constructor's.
   Lookup Get(std::string_view gvr, std::string_view key) const;
@@ -83,9 +87,10 @@ class AppliedStateCache {
   void RecordWritten(std::string_view gvr, kube::ObjectPtr object);
   // A write or read found the object absent (NotFound).
   void RecordAbsent(std::string_view gvr, std::string_view key);
-  // The synchronizer applied the deletion of source object `source_uid` (or found the
-  // destination object already gone): a tombstone.
-  void RecordSourceDeleted(std::string_view gvr, std::string_view key, std::string source_uid);
+  // The synchronizer applied the source deletion `tombstone` (or found the destination
+  // object already gone): a tombstone. A tombstone already there for a later deletion
+  // (greater resourceVersion) is kept.
+  void RecordSourceDeleted(std::string_view gvr, std::string_view key, plugins::kubernetes::Tombstone tombstone);
 
   // Managed objects present at the destination (the objects-in-sync gauge).
   std::size_t LiveCount(std::string_view gvr) const;
@@ -96,7 +101,7 @@ class AppliedStateCache {
   struct Entry {
     kube::ObjectPtr object;           // nullptr: tombstone
     std::string resource_version;     // destination resourceVersion last known
-    std::string deleted_source_uid;   // tombstone only
+    std::optional<plugins::kubernetes::Tombstone> tombstone;  // tombstone only
     kube::Clock::SteadyTime deleted_at{};
   };
   struct Shard {

@@ -231,6 +231,13 @@ ConsumerConfig SynchronizerConsumerConfig(const PipelineNames& names) {
   return config;
 }
 
+KeyValueConfig TombstoneBucketConfig(const PipelineNames& names) {
+  KeyValueConfig config;
+  config.bucket = names.tombstone_bucket();
+  config.ttl = 2 * PipelineStreamConfig(names).max_age;
+  return config;
+}
+
 void EnsurePipeline(NatsConnection& nats, const PipelineNames& names) {
   nats.EnsureStream(PipelineStreamConfig(names));
   nats.EnsureConsumer(ProcessorConsumerConfig(names));

@@ -1,6 +1,7 @@
 #include "ro/kubesync/synchronizer.h"
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -35,15 +36,6 @@ std::string ErrorReason(const std::exception& e) {
   return "Internal";
 }
 
-std::string StampedSourceUid(const json& object) {
-  const auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return "";
-  const auto annotations = meta->find("annotations");
-  if (annotations == meta->end() || !annotations->is_object()) return "";
-  const auto uid = annotations->find(k8s::kSourceUidAnnotation);
-  return uid != annotations->end() && uid->is_string() ? uid->get<std::string>() : "";
-}
-
 // Removes the processor's tombstone hint from a delete stub; true when it was there.
 bool TakeSourceDeletedMarker(json& object) {
   const auto meta = object.find("metadata");
@@ -51,6 +43,22 @@ bool TakeSourceDeletedMarker(json& object) {
   const auto annotations = meta->find("annotations");
   if (annotations == meta->end() || !annotations->is_object()) return false;
   return annotations->erase(std::string(kSourceDeletedAnnotation)) > 0;
+}
+
+// The tombstone a source deletion's stub records: its source uid and the deletion's
+// source resourceVersion.
+k8s::Tombstone TombstoneOf(const json& stub) {
+  const std::optional<k8s::ControlStamp> stamp = k8s::ReadStamp(stub);
+  if (!stamp) return {};
+  return k8s::Tombstone{stamp->source_uid, stamp->source_resource_version};
+}
+
+// The key of a tombstone in the bucket: "<gvr>/<namespace>/<name>", escaped.
+std::string TombstoneKey(std::string_view gvr, std::string_view key) {
+  std::string text(gvr);
+  text += '/';
+  text += key;
+  return EscapeKeyValueKey(text);
 }
 
 // How the handling of one message ended.
@@ -75,6 +83,11 @@ class Synchronizer::Impl {
     consumer_ = std::make_unique<LanedConsumer>(
         [this] {
           EnsurePipeline(nats_, context_.names());
+          std::shared_ptr<KeyValueStore> tombstones = nats_.EnsureKeyValue(TombstoneBucketConfig(context_.names()));
+          {
+            std::lock_guard lock(tombstones_mu_);
+            tombstones_ = std::move(tombstones);
+          }
           return nats_.PullSubscribe(context_.names().stream(), SynchronizerConsumerConfig(context_.names()).durable);
         },
         [this](std::size_t, std::vector<Delivery>& batch, std::stop_token) {
@@ -172,19 +185,36 @@ class Synchronizer::Impl {
     }
     const std::string key = ns.empty() ? name : ns + "/" + name;
     const bool source_deleted = e.type == EventType::kDelete && TakeSourceDeletedMarker(e.object);
-    const std::string source_uid = StampedSourceUid(e.object);
     Line line{gvr, fields::SourceRefFromStamped(e.gvr, e.object)};
     stats_.RecordEvent(kComponent, gvr, ToString(e.type));
+    // A source deletion is made durable before anything else: whatever the destination
+    // holds, no upsert that is not newer may re-create the object later, in this process,
+    // another replica or after a restart.
+    const k8s::Tombstone tombstone = source_deleted ? TombstoneOf(e.object) : k8s::Tombstone{};
+    if (source_deleted && !SaveTombstone(gvr, key, tombstone, line)) return Step::kNak;
 
     // A fresher view than the cache after a write met a changed object.
     std::optional<kube::ObjectPtr> fresh;
     for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
       const AppliedStateCache::Lookup lookup = cache_.Get(gvr, key);
       const kube::ObjectPtr current = fresh ? *fresh : lookup.current;
-      if (e.type == EventType::kUpsert && !current && !source_uid.empty() &&
-          lookup.deleted_source_uid == source_uid) {
-        line.Skip(logger_, "source-deleted");
-        return Step::kAck;
+      if (e.type == EventType::kUpsert && !current) {
+        // Absent: re-created only when not older than a recorded source deletion.
+        std::optional<k8s::Tombstone> known = lookup.tombstone;
+        if (!known || !k8s::TombstoneBlocks(*known, e.object)) {
+          try {
+            known = LoadTombstone(gvr, key);
+          } catch (const NatsError& error) {
+            logger_.Error("error reading tombstone", line.With({{"error", error.what()}}));
+            stats_.RecordError(kComponent, gvr, "Tombstone");
+            return Step::kNak;
+          }
+          if (known) cache_.RecordSourceDeleted(gvr, key, *known);
+        }
+        if (known && k8s::TombstoneBlocks(*known, e.object)) {
+          line.Skip(logger_, "source-deleted");
+          return Step::kAck;
+        }
       }
       const k8s::SyncDecision decision =
           k8s::DecideSync(e.type == EventType::kDelete ? k8s::EventType::kDelete : k8s::EventType::kUpsert, e.object,
@@ -198,7 +228,7 @@ class Synchronizer::Impl {
           } else {
             line.Skip(logger_, decision.reason);
           }
-          if (source_deleted && decision.reason == "absent") cache_.RecordSourceDeleted(gvr, key, source_uid);
+          if (source_deleted && decision.reason == "absent") cache_.RecordSourceDeleted(gvr, key, tombstone);
           return Step::kAck;
         case k8s::SyncAction::kRetryLater:
           logger_.Debug("event skipped", line.With({{"reason", decision.reason}, {"retry", true}}));
@@ -210,7 +240,7 @@ class Synchronizer::Impl {
           step = Update(e, ns, key, decision, current, line);
           break;
         case k8s::SyncAction::kDelete:
-          step = Delete(e, ns, name, key, decision, source_deleted, source_uid, line);
+          step = Delete(e, ns, name, key, decision, source_deleted ? &tombstone : nullptr, line);
           break;
       }
       if (step != Step::kDecideAgain) return step;
@@ -281,9 +311,9 @@ class Synchronizer::Impl {
     }
   }
 
+  // `tombstone`: set for a source deletion (kept in the cache once applied).
   Step Delete(Envelope& e, const std::string& ns, const std::string& name, const std::string& key,
-              const k8s::SyncDecision& decision, bool source_deleted, const std::string& source_uid,
-              const Line& line) {
+              const k8s::SyncDecision& decision, const k8s::Tombstone* tombstone, const Line& line) {
     json destination = fields::ObjectRef(e.gvr, e.object);
     destination["uid"] = decision.uid;
     destination["resourceVersion"] = decision.resource_version;
@@ -301,13 +331,47 @@ class Synchronizer::Impl {
     } catch (const kube::TransportError& error) {
       return Failed("error deleting object in cluster", error, e, line);
     }
-    if (source_deleted) {
-      cache_.RecordSourceDeleted(line.gvr, key, source_uid);
+    if (tombstone != nullptr) {
+      cache_.RecordSourceDeleted(line.gvr, key, *tombstone);
     } else {
       cache_.RecordAbsent(line.gvr, key);
     }
     Applied(e, line, "object deleted in cluster", "delete", destination);
     return Step::kAck;
+  }
+
+  std::shared_ptr<KeyValueStore> Tombstones() {
+    std::lock_guard lock(tombstones_mu_);
+    return tombstones_;
+  }
+
+  // Stores `tombstone` in the pipeline's tombstone bucket. False (logged, counted) when
+  // NATS did not take it: the message is NAKed and retried.
+  bool SaveTombstone(const std::string& gvr, const std::string& key, const k8s::Tombstone& tombstone,
+                     const Line& line) {
+    const json value = {{"uid", tombstone.source_uid}, {"resourceVersion", tombstone.source_resource_version}};
+    try {
+      Tombstones()->Put(TombstoneKey(gvr, key), value.dump());
+      return true;
+    } catch (const NatsError& error) {
+      logger_.Error("error writing tombstone", line.With({{"error", error.what()}}));
+      stats_.RecordError(kComponent, gvr, "Tombstone");
+      return false;
+    }
+  }
+
+  // The durable tombstone of `key`, nullopt when there is none (or it is unreadable,
+  // logged). Throws NatsError.
+  std::optional<k8s::Tombstone> LoadTombstone(const std::string& gvr, const std::string& key) {
+    const std::optional<std::string> value = Tombstones()->Get(TombstoneKey(gvr, key));
+    if (!value) return std::nullopt;
+    const json parsed = json::parse(*value, nullptr, false);
+    if (!parsed.is_object() || !parsed.value("uid", json()).is_string() ||
+        !parsed.value("resourceVersion", json()).is_string()) {
+      logger_.Warn("ignoring unreadable tombstone", {{"resource", gvr}, {"key", key}});
+      return std::nullopt;
+    }
+    return k8s::Tombstone{parsed["uid"].get<std::string>(), parsed["resourceVersion"].get<std::string>()};
   }
 
   // GET after a write met a changed object: the fresh state (nullptr when absent), or
@@ -399,6 +463,9 @@ class Synchronizer::Impl {
   std::unique_ptr<LanedConsumer> consumer_;  // constant after construction
 
   std::vector<std::unique_ptr<kube::SharedInformer>> informers_;  // Run() only
+  // The tombstone bucket, bound with the subscription (before any message is handled).
+  std::mutex tombstones_mu_;
+  std::shared_ptr<KeyValueStore> tombstones_;  // guarded by tombstones_mu_
   std::atomic<bool> synced_{false};
 };
 

@@ -42,6 +42,8 @@ void CleanUpPipelineState(const kube::ObjectKey& ls, const Endpoints& endpoints,
     auto nats = NatsConnection::Connect(endpoints.nats_url, "livesynchronization-controller", options);
     const bool existed = nats->DeleteStream(names.stream());
     log.Info("deleted pipeline stream", {{"stream", names.stream()}, {"existed", existed}});
+    const bool had_tombstones = nats->DeleteKeyValue(names.tombstone_bucket());
+    log.Info("deleted pipeline tombstones", {{"bucket", names.tombstone_bucket()}, {"existed", had_tombstones}});
   } catch (const std::exception& e) {
     log.Info("NATS not reachable; its stream goes with it",
              {{"nats", endpoints.nats_url}, {"error", e.what()}});

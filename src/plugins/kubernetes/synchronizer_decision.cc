@@ -44,6 +44,17 @@ std::optional<std::strong_ordering> CompareToRecorded(std::string_view event,
 
 }  // namespace
 
+bool TombstoneBlocks(const Tombstone& tombstone, const json& desired) {
+  const std::optional<ControlStamp> wanted = ReadStamp(desired);
+  if (!wanted) return false;
+  if (!tombstone.source_uid.empty() && wanted->source_uid == tombstone.source_uid) return true;
+  if (!IsValidResourceVersion(wanted->source_resource_version) ||
+      !IsValidResourceVersion(tombstone.source_resource_version)) {
+    return false;
+  }
+  return CompareResourceVersions(wanted->source_resource_version, tombstone.source_resource_version) <= 0;
+}
+
 SyncDecision DecideSync(EventType type, const json& desired, const json* current,
                         std::string_view managed_by) {
   const std::optional<ControlStamp> wanted = ReadStamp(desired);

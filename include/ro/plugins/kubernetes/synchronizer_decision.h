@@ -47,6 +47,22 @@ struct SyncDecision {
   std::string uid;
 };
 
+// What the deletion of a source object leaves behind (docs/kubesync.md, "Tombstones"):
+// the deleted object's source uid and the source resourceVersion of its deletion.
+struct Tombstone {
+  std::string source_uid;
+  std::string source_resource_version;  // "" when unknown: only the uid blocks
+};
+
+// True when an upsert of `desired` (the stamped destination form) must not re-create the
+// object whose source deletion `tombstone` records, i.e. it is not newer than that
+// deletion: its source uid is the deleted one (an object never changes after its
+// deletion), or its source resourceVersion is not greater than the deletion's (a state
+// from before the deletion, e.g. of an older incarnation of the same name). A re-created
+// source object (new uid, later resourceVersion) passes. Never throws; an event without a
+// readable stamp is not blocked here (DecideSync skips it as "invalid-event").
+bool TombstoneBlocks(const Tombstone& tombstone, const nlohmann::json& desired);
+
 // `desired` is the object of the apply message: for kUpsert the stamped destination form,
 // for kDelete the delete stub (both from DecideProcessing). `current` is the destination
 // object or its metadata-only form (labels, annotations, uid, resourceVersion,

@@ -1,0 +1,215 @@
+// The Kubesync pipeline against the faults that once lost or resurrected data
+// (docs/kubesync.md, "Tombstones" and "Errors"): the real processor and synchronizer
+// binaries between two real clusters with real NATS JetStream and Redis, fed with the
+// events the events listener would publish, including the ones a fault produces
+// (redelivered older upserts, a restart in between).
+#include <curl/curl.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ro/kube/client.h"
+#include "ro/kube/config.h"
+#include "ro/kube/errors.h"
+#include "ro/kubesync/envelope.h"
+#include "ro/kubesync/jetstream.h"
+#include "ro/testenv/testenv.h"
+#include "ro/testsupport/kubesync_process.h"
+
+namespace ro::kubesync {
+namespace {
+
+namespace te = ro::testenv;
+namespace ts = ro::testsupport;
+using kube::GroupVersionResource;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr auto kEventually = 60s;
+constexpr char kLiveSyncNamespace[] = "dr-config";
+const GroupVersionResource kConfigMaps{"", "v1", "configmaps"};
+
+const json kSpecConfig = json::parse(R"({
+  "sourceName": "source", "destinationName": "destination",
+  "replication": {"resources": [
+    {"version": "v1", "resource": "configmaps",
+     "filters": {"namespaceSelector": {"matchLabels": {"sync": "true"}}}}
+  ]}
+})");
+
+std::unique_ptr<kube::DynamicClient> AdminClient(const te::KubeCluster& cluster) {
+  kube::RestConfig config = kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
+  config.qps = 0;
+  return std::make_unique<kube::DynamicClient>(std::move(config));
+}
+
+std::optional<json> TryGet(kube::DynamicClient& client, const GroupVersionResource& gvr, const std::string& ns,
+                           const std::string& name) {
+  try {
+    return client.Get(gvr, ns, name);
+  } catch (const kube::ApiError& e) {
+    if (e.reason() == kube::StatusReason::kNotFound) return std::nullopt;
+    throw;
+  }
+}
+
+// A source ConfigMap as a watch event carries it.
+json SourceConfigMap(const std::string& ns, const std::string& name, const std::string& uid, const std::string& rv,
+                     const std::string& value) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", name}, {"namespace", ns}, {"uid", uid}, {"resourceVersion", rv}}},
+          {"data", {{"value", value}}}};
+}
+
+class KubesyncFaultsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    OpenNatsLibrary();
+    auto source = std::async(std::launch::async, [] {
+      te::KubeClusterOptions options;
+      options.name = "source";
+      return std::make_unique<te::KubeCluster>(options);
+    });
+    te::KubeClusterOptions options;
+    options.name = "destination";
+    destination_ = std::make_unique<te::KubeCluster>(options);
+    source_ = source.get();
+    nats_server_ = std::make_unique<te::NatsServer>();
+    redis_ = std::make_unique<te::RedisServer>();
+    source_client_ = AdminClient(*source_);
+    destination_client_ = AdminClient(*destination_);
+    nats_ = NatsConnection::Connect(nats_server_->url(), "kubesync-faults-test");
+    dir_ = std::make_unique<te::TempDir>("kubesync-faults");
+  }
+  static void TearDownTestSuite() {
+    nats_.reset();
+    source_client_.reset();
+    destination_client_.reset();
+    destination_.reset();
+    source_.reset();
+    redis_.reset();
+    nats_server_.reset();
+    dir_.reset();
+    CloseNatsLibrary();
+    curl_global_cleanup();
+  }
+
+  // A LiveSynchronization `name` with a processor and a synchronizer running.
+  std::unique_ptr<ts::KubesyncPipeline> StartPipeline(const std::string& name) {
+    const auto config_path = dir_->path() / (name + ".json");
+    ts::WriteKubesyncConfig(config_path, ts::MakeKubesyncConfig(kLiveSyncNamespace, name, kSpecConfig, *source_,
+                                                                *destination_, nats_server_->url(),
+                                                                redis_->address()));
+    auto pipeline = std::make_unique<ts::KubesyncPipeline>(config_path, dir_->path() / name,
+                                                           std::vector<std::string>{"processor", "synchronizer"});
+    pipeline->StartAll();
+    return pipeline;
+  }
+
+  // A namespace labelled sync=true in both clusters.
+  static void CreateSyncedNamespace(const std::string& ns) {
+    const json object = {{"apiVersion", "v1"},
+                         {"kind", "Namespace"},
+                         {"metadata", {{"name", ns}, {"labels", {{"sync", "true"}}}}}};
+    source_client_->Create({"", "v1", "namespaces"}, "", object);
+    destination_client_->Create({"", "v1", "namespaces"}, "", object);
+  }
+
+  // Publishes what the events listener would for `object` on LiveSynchronization `name`.
+  static void PublishEvent(const std::string& name, EventType type, json object) {
+    Envelope e;
+    e.type = type;
+    e.gvr = kConfigMaps;
+    e.observed_at = std::chrono::system_clock::now();
+    e.object = std::move(object);
+    const PipelineNames names(kLiveSyncNamespace, name);
+    nats_->NewPublisher()->Publish(names.events_subject(), Encode(e));
+  }
+
+  // Waits until both consumers of `name` have handled every message published so far.
+  static void WaitForDrained(const std::string& name) {
+    const PipelineNames names(kLiveSyncNamespace, name);
+    te::WaitFor(
+        [&] {
+          for (const char* durable : {"processor", "synchronizer"}) {
+            const ConsumerState state = nats_->GetConsumerState(names.stream(), durable);
+            if (state.num_pending != 0 || state.num_ack_pending != 0) return false;
+          }
+          return nats_->GetStreamState(names.stream()).messages == 0;
+        },
+        kEventually, "the processor and the synchronizer to handle every message");
+  }
+
+  static std::unique_ptr<te::KubeCluster> source_;
+  static std::unique_ptr<te::KubeCluster> destination_;
+  static std::unique_ptr<te::NatsServer> nats_server_;
+  static std::unique_ptr<te::RedisServer> redis_;
+  static std::unique_ptr<kube::DynamicClient> source_client_;
+  static std::unique_ptr<kube::DynamicClient> destination_client_;
+  static std::unique_ptr<NatsConnection> nats_;
+  static std::unique_ptr<te::TempDir> dir_;
+};
+
+std::unique_ptr<te::KubeCluster> KubesyncFaultsTest::source_;
+std::unique_ptr<te::KubeCluster> KubesyncFaultsTest::destination_;
+std::unique_ptr<te::NatsServer> KubesyncFaultsTest::nats_server_;
+std::unique_ptr<te::RedisServer> KubesyncFaultsTest::redis_;
+std::unique_ptr<kube::DynamicClient> KubesyncFaultsTest::source_client_;
+std::unique_ptr<kube::DynamicClient> KubesyncFaultsTest::destination_client_;
+std::unique_ptr<NatsConnection> KubesyncFaultsTest::nats_;
+std::unique_ptr<te::TempDir> KubesyncFaultsTest::dir_;
+
+// Defect: after a NATS restart during churn an older upsert of a deleted object was
+// redelivered and re-created it. The deletion's tombstone (source uid + resourceVersion)
+// lives in JetStream, so it holds across a synchronizer restart and blocks every upsert
+// that is not newer than the deletion, while a real re-creation passes.
+TEST_F(KubesyncFaultsTest, ARedeliveredOlderUpsertNeverResurrectsADeletedObjectEvenAfterARestart) {
+  const std::string ls = "tombstones";
+  const std::string ns = "faults-tombstones";
+  CreateSyncedNamespace(ns);
+  auto pipeline = StartPipeline(ls);
+
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "a", "uid-1", "100", "v1"));
+  te::WaitFor([&] { return TryGet(*destination_client_, kConfigMaps, ns, "a").has_value(); }, kEventually,
+              "configmap a to be replicated");
+  PublishEvent(ls, EventType::kDelete, SourceConfigMap(ns, "a", "uid-1", "105", "v1"));
+  te::WaitFor([&] { return !TryGet(*destination_client_, kConfigMaps, ns, "a").has_value(); }, kEventually,
+              "configmap a to be deleted");
+  WaitForDrained(ls);
+
+  // The synchronizer's memory is gone; only the durable tombstone remains.
+  (*pipeline)["synchronizer"].Kill();
+  (*pipeline)["synchronizer"].Start();
+
+  // Redeliveries of what was stored before the deletion: the same object's older state,
+  // and a state of an older incarnation of the same name.
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "a", "uid-1", "100", "v1"));
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "a", "uid-0", "90", "v0"));
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "sentinel", "uid-s", "106", "s"));
+  te::WaitFor([&] { return TryGet(*destination_client_, kConfigMaps, ns, "sentinel").has_value(); }, kEventually,
+              "the sentinel configmap to be replicated");
+  WaitForDrained(ls);
+  EXPECT_FALSE(TryGet(*destination_client_, kConfigMaps, ns, "a").has_value())
+      << "an upsert older than the deletion re-created the object";
+
+  // A source object re-created after the deletion (new uid, later version) is replicated.
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "a", "uid-2", "110", "v2"));
+  te::WaitFor(
+      [&] {
+        const auto object = TryGet(*destination_client_, kConfigMaps, ns, "a");
+        return object && (*object)["data"]["value"] == "v2";
+      },
+      kEventually, "the re-created configmap a to be replicated");
+  EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
+}
+
+}  // namespace
+}  // namespace ro::kubesync
