@@ -1,6 +1,7 @@
 #include "ro/kubesync/processor.h"
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -146,7 +147,11 @@ class Processor::Impl {
     const json* ns_labels = nullptr;
     const std::string_view ns = fields::Namespace(e.object);
     if (e.type == EventType::kUpsert && !ns.empty()) {
-      ns_object = NamespaceOf(std::string(ns));
+      // An unknown namespace must never read as "filtered out": that would turn a
+      // transient source failure into a delete of the standby copy. Retry instead.
+      const std::optional<kube::ObjectPtr> found = NamespaceOf(std::string(ns));
+      if (!found) return Outcome::kNak;
+      ns_object = *found;
       if (ns_object) ns_labels = &LabelsOf(*ns_object);
     }
 
@@ -190,8 +195,9 @@ class Processor::Impl {
   }
 
   // The cached namespace, or one GET when the informer has not seen it yet (a namespace
-  // created together with its objects); nullptr when it does not exist.
-  kube::ObjectPtr NamespaceOf(const std::string& ns) {
+  // created together with its objects); nullptr when it does not exist; nullopt when
+  // the GET failed (logged and counted; the event is NAKed and retried).
+  std::optional<kube::ObjectPtr> NamespaceOf(const std::string& ns) {
     if (kube::ObjectPtr cached = namespaces_->store().Get(ns)) return cached;
     logger_.Debug("reading namespace from cluster", {{"namespace", ns}});
     try {
@@ -202,14 +208,14 @@ class Processor::Impl {
     } catch (const kube::ApiError& e) {
       if (e.reason() == kube::StatusReason::kNotFound) {
         logger_.Info("namespace not found in cluster", {{"namespace", ns}});
-        return nullptr;
+        return kube::ObjectPtr();
       }
       logger_.Error("error getting namespace from cluster", {{"namespace", ns}, {"error", e.what()}});
     } catch (const kube::TransportError& e) {
       logger_.Error("error getting namespace from cluster", {{"namespace", ns}, {"error", e.what()}});
     }
     stats_.RecordError(kComponent, "v1/namespaces", "Namespace");
-    return nullptr;  // unknown: a namespaceSelector does not match (the next resync retries)
+    return std::nullopt;
   }
 
   void BucketOperation(const k8s::ProcessorDecision& decision, const json& source_ref, const json& last_update,
