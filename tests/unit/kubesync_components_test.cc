@@ -108,6 +108,13 @@ TEST(NakDelay, DoublesFrom250MillisecondsUpTo30Seconds) {
   EXPECT_EQ(NakDelay(50), 30s);
 }
 
+TEST(NakDelay, WaitsAtLeastTheServersRetryAfterClippedToAMinute) {
+  EXPECT_EQ(NakDelay(1, 0s), 250ms);
+  EXPECT_EQ(NakDelay(1, 3s), 3s);
+  EXPECT_EQ(NakDelay(50, 3s), 30s);  // the backoff is longer already
+  EXPECT_EQ(NakDelay(1, 3600s), 60s);
+}
+
 TEST(Backoff, DoublesUpToTheCapAndResets) {
   Backoff backoff(100ms, 1s, /*jitter=*/0);
   EXPECT_EQ(backoff.Next(), 100ms);

@@ -119,6 +119,9 @@ bool SleepFor(std::chrono::nanoseconds d, std::stop_token stop);
 // 250 ms doubling per delivery up to 30 s (a transient apiserver or S3 failure is
 // retried quickly; a long outage costs one attempt per 30 s per message).
 std::chrono::milliseconds NakDelay(std::uint64_t delivery_count);
+// The same, but at least the server's `retry_after` (a 429's Retry-After, RFC 9110
+// section 10.2.3), which is clipped to 60 s like the kube transport clips it.
+std::chrono::milliseconds NakDelay(std::uint64_t delivery_count, std::chrono::seconds retry_after);
 
 // The stream and the two durable consumers of docs/kubesync.md "Data flow". Every
 // component that produces or consumes ensures them at start-up (idempotent), so the

@@ -208,6 +208,11 @@ std::chrono::milliseconds NakDelay(std::uint64_t delivery_count) {
   return std::min(delay, kMax);
 }
 
+std::chrono::milliseconds NakDelay(std::uint64_t delivery_count, std::chrono::seconds retry_after) {
+  constexpr std::chrono::seconds kMaxRetryAfter{60};
+  return std::max<std::chrono::milliseconds>(NakDelay(delivery_count), std::min(retry_after, kMaxRetryAfter));
+}
+
 StreamConfig PipelineStreamConfig(const PipelineNames& names) {
   StreamConfig config;
   config.name = names.stream();

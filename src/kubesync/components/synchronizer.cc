@@ -61,8 +61,17 @@ std::string TombstoneKey(std::string_view gvr, std::string_view key) {
   return EscapeKeyValueKey(text);
 }
 
-// How the handling of one message ended.
-enum class Step { kAck, kNak, kTerm, kDecideAgain };
+// How the handling of one message ended. A NAK after a 429 carries the server's
+// Retry-After: the redelivery waits at least that long.
+struct Step {
+  enum Kind { kAck, kNak, kTerm, kDecideAgain };
+  Step(Kind k) : kind(k) {}  // NOLINT(google-explicit-constructor): `return Step::kAck;`
+  Step(Kind k, std::chrono::seconds after) : kind(k), retry_after(after) {}
+  bool operator==(Kind k) const { return kind == k; }
+
+  Kind kind;
+  std::chrono::seconds retry_after{0};
+};
 
 }  // namespace
 
@@ -147,7 +156,7 @@ class Synchronizer::Impl {
 
   // One message, start to settlement.
   void Handle(Delivery& d) {
-    Step step = Step::kNak;
+    Step step(Step::kNak);
     try {
       step = Apply(d);
     } catch (const std::exception& e) {
@@ -156,7 +165,7 @@ class Synchronizer::Impl {
       stats_.RecordError(kComponent, d.envelope.gvr.ToString(), "Internal");
     }
     try {
-      switch (step) {
+      switch (step.kind) {
         case Step::kAck:
           d.message.Ack();
           break;
@@ -165,7 +174,7 @@ class Synchronizer::Impl {
           break;
         case Step::kNak:
         case Step::kDecideAgain:
-          d.message.Nak(NakDelay(d.message.delivery_count()));
+          d.message.Nak(NakDelay(d.message.delivery_count(), step.retry_after));
           break;
       }
     } catch (const NatsError&) {
@@ -219,7 +228,7 @@ class Synchronizer::Impl {
       const k8s::SyncDecision decision =
           k8s::DecideSync(e.type == EventType::kDelete ? k8s::EventType::kDelete : k8s::EventType::kUpsert, e.object,
                           current.get(), context_.stamp().managed_by);
-      Step step = Step::kAck;
+      Step step(Step::kAck);
       switch (decision.action) {
         case k8s::SyncAction::kSkip:
           if (decision.reason == "unmanaged" || decision.reason == "managed-by-other") {
@@ -243,7 +252,7 @@ class Synchronizer::Impl {
           step = Delete(e, ns, name, key, decision, source_deleted ? &tombstone : nullptr, line);
           break;
       }
-      if (step != Step::kDecideAgain) return step;
+      if (!(step == Step::kDecideAgain)) return step;
       fresh = Read(e.gvr, ns, name, key, line);
     }
     return Step::kNak;
@@ -418,7 +427,7 @@ class Synchronizer::Impl {
       if (error.reason() != kube::StatusReason::kAlreadyExists) {
         logger_.Error("error creating namespace in cluster", {{"namespace", ns}, {"error", error.what()}});
         stats_.RecordError(kComponent, "v1/namespaces", std::string(kube::ToString(error.reason())));
-        return kube::IsRetryable(error) ? Step::kNak : Step::kTerm;
+        return kube::IsRetryable(error) ? Step(Step::kNak, error.retry_after()) : Step(Step::kTerm);
       }
       logger_.Info("namespace already exists in cluster", {{"namespace", ns}});
     } catch (const kube::TransportError& error) {
@@ -438,7 +447,9 @@ class Synchronizer::Impl {
   Step Failed(std::string_view msg, const std::exception& error, const Envelope& e, const Line& line) {
     logger_.Error(msg, line.With({{"error", error.what()}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
     stats_.RecordError(kComponent, line.gvr, ErrorReason(error));
-    return kube::IsRetryable(error) ? Step::kNak : Step::kTerm;
+    if (!kube::IsRetryable(error)) return Step::kTerm;
+    const auto* api = dynamic_cast<const kube::ApiError*>(&error);
+    return Step(Step::kNak, api != nullptr ? api->retry_after() : std::chrono::seconds{0});
   }
 
   static kube::ObjectPtr Cached(const kube::GroupVersionResource& gvr, json object) {
