@@ -18,6 +18,7 @@
 #include <stop_token>
 
 #include "ro/kube/client.h"
+#include "ro/kube/clock.h"
 #include "ro/kubesync/component.h"
 #include "ro/kubesync/jetstream.h"
 #include "ro/kubesync/stats.h"
@@ -32,6 +33,9 @@ struct ProcessorOptions {
   // stalling the lane for long.
   int bucket_attempts = 3;
   std::chrono::milliseconds bucket_retry{200};
+  // Time of those pauses (a test injects a kube::FakeClock); nullptr: kube::DefaultClock().
+  // A stop requested during a pause ends it at once and the event is NAKed (redelivered).
+  kube::Clock* clock = nullptr;
 };
 
 // Run() on one thread; Ready() from any thread.

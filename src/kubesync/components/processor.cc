@@ -43,6 +43,7 @@ class Processor::Impl {
         stats_(stats),
         bucket_(bucket),
         options_(options),
+        clock_(options.clock != nullptr ? *options.clock : kube::DefaultClock()),
         logger_(json{{"sourceCluster", context.SourceClusterField()}}),
         bucket_logger_(json{{"bucket", context.BucketField()}}) {
     const auto lanes = static_cast<std::size_t>(context_.concurrent_tasks());
@@ -90,7 +91,7 @@ class Processor::Impl {
     for (Delivery& d : batch) {
       Outcome outcome = Outcome::kNak;
       try {
-        outcome = Process(d, publisher);
+        outcome = Process(d, publisher, stop);
       } catch (const std::exception& e) {
         // Nothing below is expected to throw; a bug must not stop the lane.
         ro::log::Logger().Error("error processing event", {{"error", e.what()}});
@@ -137,7 +138,7 @@ class Processor::Impl {
     }
   }
 
-  Outcome Process(Delivery& d, DurablePublisher& publisher) {
+  Outcome Process(Delivery& d, DurablePublisher& publisher, std::stop_token stop) {
     Envelope& e = d.envelope;
     const std::string gvr = e.gvr.ToString();
     const json source_ref = fields::ObjectRef(e.gvr, e.object);
@@ -171,7 +172,7 @@ class Processor::Impl {
     stats_.RecordEvent(kComponent, gvr, ToString(e.type));
 
     if (decision.bucket_action != k8s::BucketAction::kNone && bucket_ != nullptr) {
-      BucketOperation(decision, source_ref, last_update, gvr);
+      if (!BucketOperation(decision, source_ref, last_update, gvr, stop)) return Outcome::kNak;
     }
     if (decision.action == k8s::ProcessorAction::kDrop) {
       logger_.Debug("event skipped", {{"sourceObject", source_ref}, {"reason", decision.reason}});
@@ -218,8 +219,11 @@ class Processor::Impl {
     return std::nullopt;
   }
 
-  void BucketOperation(const k8s::ProcessorDecision& decision, const json& source_ref, const json& last_update,
-                       const std::string& gvr) {
+  // Uploads or deletes the original, retrying a retryable failure bucket_attempts times;
+  // a failure after that is logged and counted and the event goes on without it (the
+  // next resync uploads it again). False when `stop` interrupted a retry pause.
+  bool BucketOperation(const k8s::ProcessorDecision& decision, const json& source_ref, const json& last_update,
+                       const std::string& gvr, std::stop_token stop) {
     const bool put = decision.bucket_action == k8s::BucketAction::kPut;
     json line = {{"sourceObject", source_ref}, {"bucketObject", {{"path", decision.bucket_path}}}};
     if (!last_update.is_null()) line["lastUpdate"] = last_update;
@@ -234,10 +238,10 @@ class Processor::Impl {
         }
         bucket_logger_.Info(put ? "object uploaded in bucket" : "object deleted from bucket", line);
         stats_.RecordBucketOperation(put ? "upload" : "delete", "success");
-        return;
+        return true;
       } catch (const plugins::S3Error& e) {
         if (e.retryable() && attempt < options_.bucket_attempts) {
-          std::this_thread::sleep_for(pause);
+          if (!clock_.SleepFor(pause, stop)) return false;
           pause *= 2;
           continue;
         }
@@ -247,7 +251,7 @@ class Processor::Impl {
         bucket_logger_.Error(put ? "error uploading object in bucket" : "error deleting object form bucket", error_line);
         stats_.RecordBucketOperation(put ? "upload" : "delete", "error");
         stats_.RecordError(kComponent, gvr, "Bucket");
-        return;
+        return true;
       }
     }
   }
@@ -258,6 +262,7 @@ class Processor::Impl {
   StatsRecorder& stats_;
   plugins::S3Client* const bucket_;
   const ProcessorOptions options_;
+  kube::Clock& clock_;
   const ro::log::Logger logger_;
   const ro::log::Logger bucket_logger_;
 
