@@ -84,6 +84,9 @@ std::string RenderMetrics(std::span<const LiveSyncStats> live_syncs) {
                                "Events handled by a pipeline component, by event type.", MetricType::Counter);
   MetricFamily errors = Family("kubesync_errors_total", "Failures of a pipeline component, by reason.",
                                MetricType::Counter);
+  MetricFamily failures = Family("kubesync_failed_events_total",
+                                 "Events a pipeline component ended for good without their effect, by reason.",
+                                 MetricType::Counter);
   MetricFamily lag = Family("kubesync_replication_lag_seconds",
                             "Time from the events listener observing a change to the synchronizer applying it.",
                             MetricType::Histogram);
@@ -119,6 +122,15 @@ std::string RenderMetrics(std::span<const LiveSyncStats> live_syncs) {
       metric.counter.value = static_cast<double>(count);
       errors.metric.push_back(std::move(metric));
     }
+    for (const auto& [key, count] : s.failures) {
+      Labels labels = LiveSyncLabels(ls);
+      AppendGvrLabels(labels, key.gvr);
+      labels.push_back({"component", key.component});
+      labels.push_back({"reason", key.reason});
+      ClientMetric metric = WithLabels(std::move(labels));
+      metric.counter.value = static_cast<double>(count);
+      failures.metric.push_back(std::move(metric));
+    }
     for (const auto& [gvr, histogram] : s.lag) {
       Labels labels = LiveSyncLabels(ls);
       AppendGvrLabels(labels, gvr);
@@ -142,7 +154,7 @@ std::string RenderMetrics(std::span<const LiveSyncStats> live_syncs) {
   }
 
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, {objects, events, errors, lag, resync, bucket});
+  prometheus::TextSerializer().Serialize(out, {objects, events, errors, failures, lag, resync, bucket});
   return out.str();
 }
 

@@ -157,6 +157,18 @@ void StatsRecorder::RecordBucketOperation(std::string_view op, std::string_view 
   Slot(bucket_ops_, std::tuple{op, result}).fetch_add(1, std::memory_order_relaxed);
 }
 
+void StatsRecorder::RecordFailure(std::string_view component, std::string_view gvr, std::string_view reason,
+                                  std::string_view object, std::string_view message) {
+  Slot(failures_, std::tuple{component, gvr, reason}).fetch_add(1, std::memory_order_relaxed);
+  const nlohmann::json detail = {
+      {"object", object},
+      {"message", message},
+      {"at", NanosToSeconds(
+                 std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.Now().time_since_epoch()).count())}};
+  std::lock_guard lock(last_failure_mu_);
+  last_failure_[Key3{component, gvr, reason}] = detail.dump();
+}
+
 std::vector<HashWrite> StatsRecorder::CollectDeltas() {
   using Op = HashWrite::Op;
   std::vector<HashWrite> writes;
@@ -208,6 +220,21 @@ std::vector<HashWrite> StatsRecorder::CollectDeltas() {
     if (auto delta = counter.exchange(0, std::memory_order_relaxed)) {
       add(Op::kIncrBy, kStatsBucketKey, JoinField({std::get<0>(key), std::get<1>(key)}), std::to_string(delta));
     }
+  }
+  for (auto& [key, counter] : failures_) {
+    if (auto delta = counter.exchange(0, std::memory_order_relaxed)) {
+      add(Op::kIncrBy, kStatsFailuresKey, JoinField({std::get<0>(key), std::get<1>(key), std::get<2>(key)}),
+          std::to_string(delta));
+    }
+  }
+  std::map<Key3, std::string> last_failure;
+  {
+    std::lock_guard failure_lock(last_failure_mu_);
+    last_failure.swap(last_failure_);
+  }
+  for (auto& [key, detail] : last_failure) {
+    add(Op::kSet, kStatsLastFailureKey, JoinField({std::get<0>(key), std::get<1>(key), std::get<2>(key)}),
+        std::move(detail));
   }
   return writes;
 }
@@ -317,13 +344,32 @@ StatsSnapshot SnapshotFromHashes(const Hashes& hashes) {
     if (parts.size() != 2 || !n) continue;
     snapshot.bucket_operations[{std::string(parts[0]), std::string(parts[1])}] += *n;
   }
+  for (const auto& [field, value] : HashOf(hashes, kStatsFailuresKey)) {
+    auto parts = SplitField(field);
+    auto n = ParseNumber<std::uint64_t>(value);
+    if (parts.size() != 3 || !n) continue;
+    snapshot.failures[{std::string(parts[0]), std::string(parts[1]), std::string(parts[2])}] += *n;
+  }
+  for (const auto& [field, value] : HashOf(hashes, kStatsLastFailureKey)) {
+    auto parts = SplitField(field);
+    const nlohmann::json detail = nlohmann::json::parse(value, nullptr, false);
+    if (parts.size() != 3 || !detail.is_object()) continue;
+    StatsSnapshot::FailureDetail out;
+    if (detail.contains("object") && detail["object"].is_string()) out.object = detail["object"].get<std::string>();
+    if (detail.contains("message") && detail["message"].is_string()) {
+      out.message = detail["message"].get<std::string>();
+    }
+    if (detail.contains("at") && detail["at"].is_number()) out.at = FromUnixSeconds(detail["at"].get<double>());
+    snapshot.last_failure[{std::string(parts[0]), std::string(parts[1]), std::string(parts[2])}] = std::move(out);
+  }
   return snapshot;
 }
 
 StatsSnapshot ReadStats(RedisState& redis) {
   Hashes hashes;
   for (std::string_view key :
-       {kStatsEventsKey, kStatsErrorsKey, kStatsLagKey, kStatsObjectsKey, kStatsResyncKey, kStatsBucketKey}) {
+       {kStatsEventsKey, kStatsErrorsKey, kStatsLagKey, kStatsObjectsKey, kStatsResyncKey, kStatsBucketKey,
+        kStatsFailuresKey, kStatsLastFailureKey}) {
     hashes.emplace(std::string(key), redis.HGetAll(key));
   }
   return SnapshotFromHashes(hashes);

@@ -261,6 +261,27 @@ TEST_F(StatsRecorderTest, SnapshotReadsBackWhatTheRecorderWroteSummedOverReplica
   EXPECT_EQ((s.bucket_operations[{"delete", "error"}]), 1u);
 }
 
+TEST_F(StatsRecorderTest, FailuresAreCountedOverReplicasAndTheLatestIsKeptWithItsObject) {
+  FakeSink other_sink;
+  Hashes hashes;
+  {
+    StatsRecorder replica_a(sink_, clock_);
+    StatsRecorder replica_b(other_sink, clock_);
+    replica_a.RecordFailure("synchronizer", kDeployments, "Invalid", "shop/web", "spec.replicas: Invalid value");
+    clock_.Advance(5s);
+    replica_b.RecordFailure("synchronizer", kDeployments, "Invalid", "shop/api", "spec.template: Required value");
+  }
+  for (const auto& batch : sink_.Batches()) Apply(hashes, batch);
+  for (const auto& batch : other_sink.Batches()) Apply(hashes, batch);
+
+  StatsSnapshot s = SnapshotFromHashes(hashes);
+  EXPECT_EQ((s.failures[{"synchronizer", kDeployments, "Invalid"}]), 2u);
+  const StatsSnapshot::FailureDetail& last = s.last_failure[{"synchronizer", kDeployments, "Invalid"}];
+  EXPECT_EQ(last.object, "shop/api");
+  EXPECT_EQ(last.message, "spec.template: Required value");
+  EXPECT_EQ(last.at, clock_.Now());
+}
+
 TEST(StatsSnapshot, MalformedFieldsAreSkipped) {
   Hashes hashes;
   hashes["stats:events"] = {{"only|two", "1"}, {"a|b|c", "x"}, {"c|v1/pods|upsert", "4"}};

@@ -2,6 +2,7 @@
 // LiveSynchronization from running (plugin, configuration, the one-per-namespace rule,
 // its assets), the Bucket's connection settings, the status it shows and the recovery
 // Task it keeps (manual 8.2).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -235,6 +236,50 @@ TEST(LiveSyncStatusTest, TransitionTimeMovesOnlyWhenReadyChanges) {
   EXPECT_EQ(status["conditions"][0]["reason"], "Suspended");
   EXPECT_EQ(status["conditions"][0]["lastTransitionTime"], "2024-03-01T12:01:00Z");
   EXPECT_EQ(status["phase"], "Suspended");
+}
+
+ro::kubesync::StatsSnapshot WithFailure(std::chrono::system_clock::time_point at, std::uint64_t count) {
+  ro::kubesync::StatsSnapshot stats;
+  stats.failures[{"synchronizer", "apps/v1/deployments", "Invalid"}] = count;
+  stats.last_failure[{"synchronizer", "apps/v1/deployments", "Invalid"}] = {"shop/web", "spec.replicas: Invalid", at};
+  return stats;
+}
+
+TEST(LiveSyncStatusTest, DegradedWhileAFailureIsRecentThenNot) {
+  const auto now = ro::common::ParseRfc3339("2024-03-01T12:00:00Z");
+  const auto recent = livesync::DegradedCondition(WithFailure(now - std::chrono::minutes(5), 1), now,
+                                                  std::chrono::seconds(3600));
+  EXPECT_EQ(recent.type, "Degraded");
+  EXPECT_EQ(recent.status, ro::runtime::ConditionStatus::kTrue);
+  EXPECT_EQ(recent.reason, "ReplicationFailures");
+  EXPECT_THAT(recent.message, ::testing::HasSubstr("synchronizer apps/v1/deployments shop/web (Invalid)"));
+  const auto old = livesync::DegradedCondition(WithFailure(now - std::chrono::hours(2), 1), now,
+                                               std::chrono::seconds(3600));
+  EXPECT_EQ(old.status, ro::runtime::ConditionStatus::kFalse);
+  EXPECT_EQ(old.reason, "NoRecentFailures");
+
+  livesync::StatusInputs in = RunningInputs(now);
+  in.stats = WithFailure(now - std::chrono::minutes(1), 3);
+  const json status = livesync::BuildStatus(json(), in);
+  ASSERT_EQ(status["conditions"].size(), 2u);
+  EXPECT_EQ(status["conditions"][1]["type"], "Degraded");
+  EXPECT_EQ(status["conditions"][1]["status"], "True");
+}
+
+TEST(LiveSyncStatusTest, NewFailuresReportsOnlyTheGrowthAndNothingFromBeforeTheStart) {
+  const auto start = ro::common::ParseRfc3339("2024-03-01T12:00:00Z");
+  std::map<ro::kubesync::StatsSnapshot::ErrorKey, std::uint64_t> seen;
+  // Failed before this controller started: its predecessor reported it.
+  EXPECT_TRUE(livesync::NewFailures(seen, WithFailure(start - std::chrono::minutes(1), 4), start).empty());
+  const auto reports = livesync::NewFailures(seen, WithFailure(start + std::chrono::minutes(1), 6), start);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].count, 2u);
+  EXPECT_THAT(reports[0].message, ::testing::HasSubstr("2 event(s) failed for good"));
+  EXPECT_THAT(reports[0].message, ::testing::HasSubstr("shop/web"));
+  EXPECT_TRUE(livesync::NewFailures(seen, WithFailure(start + std::chrono::minutes(1), 6), start).empty());
+  // First seen after the start: all of it is new.
+  std::map<ro::kubesync::StatsSnapshot::ErrorKey, std::uint64_t> fresh;
+  EXPECT_EQ(livesync::NewFailures(fresh, WithFailure(start + std::chrono::minutes(2), 3), start).at(0).count, 3u);
 }
 
 TEST(LiveSyncRecoveryTaskTest, TheActivePassiveTutorialGeneratesTheManualsTask) {

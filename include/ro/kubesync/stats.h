@@ -13,6 +13,9 @@
 //   stats:objects  <gvr>                        objects in sync (HSET, last writer wins)
 //   stats:resync   <gvr>                        last successful resync, unix seconds
 //   stats:bucket   <op>|<result>                integer  (HINCRBY)
+//   stats:failures <component>|<gvr>|<reason>  integer: messages ended for good (HINCRBY)
+//   stats:lastfailure <component>|<gvr>|<reason>  JSON {"object","message","at"} of the
+//                                               latest one (HSET, last writer wins)
 // Counters from several replicas add up in Redis; gauges are last-writer-wins.
 #pragma once
 
@@ -51,6 +54,8 @@ inline constexpr std::string_view kStatsLagKey = "stats:lag";
 inline constexpr std::string_view kStatsObjectsKey = "stats:objects";
 inline constexpr std::string_view kStatsResyncKey = "stats:resync";
 inline constexpr std::string_view kStatsBucketKey = "stats:bucket";
+inline constexpr std::string_view kStatsFailuresKey = "stats:failures";
+inline constexpr std::string_view kStatsLastFailureKey = "stats:lastfailure";
 
 // Where StatsRecorder sends each flush: one call per flush with every delta. May throw
 // (the recorder drops that flush and logs). Called from the recorder's flusher thread.
@@ -111,6 +116,12 @@ class StatsRecorder {
   void SetLastResync(std::string_view gvr, std::chrono::system_clock::time_point when);
   // One bucket (object store) operation.
   void RecordBucketOperation(std::string_view op, std::string_view result);
+  // A message ended for good without its effect (a permanent failure: terminated, or
+  // rejected by JetStream): counted, and the latest one per (component, gvr, reason) kept
+  // with the object ("<namespace>/<name>" or "<name>") and what went wrong, for the
+  // LiveSynchronization's Events and Degraded condition. `message` must not hold secrets.
+  void RecordFailure(std::string_view component, std::string_view gvr, std::string_view reason,
+                     std::string_view object, std::string_view message);
 
   // Sends everything recorded since the previous flush to the sink now, on this thread
   // (the flusher does the same every interval). Nothing is sent when nothing changed.
@@ -151,6 +162,11 @@ class StatsRecorder {
   std::map<std::string, Gauge, std::less<>> objects_;
   std::map<std::string, Gauge, std::less<>> resync_;  // value: unix ns
   std::map<Key2, std::atomic<std::uint64_t>, std::less<>> bucket_ops_;
+  std::map<Key3, std::atomic<std::uint64_t>, std::less<>> failures_;
+
+  // The latest failure per key, JSON, not yet flushed. Rare: a plain mutex.
+  std::mutex last_failure_mu_;
+  std::map<Key3, std::string> last_failure_;  // guarded by last_failure_mu_
 
   // Serialises flushes (flusher thread, FlushNow, destructor). Guards failing_/dropped_.
   std::mutex flush_mu_;
@@ -172,6 +188,11 @@ struct StatsSnapshot {
     std::string component, gvr, reason;
     auto operator<=>(const ErrorKey&) const = default;
   };
+  struct FailureDetail {
+    std::string object;   // "<namespace>/<name>" or "<name>"
+    std::string message;  // what went wrong
+    std::chrono::system_clock::time_point at{};
+  };
   struct BucketOpKey {
     std::string op, result;
     auto operator<=>(const BucketOpKey&) const = default;
@@ -192,6 +213,9 @@ struct StatsSnapshot {
   std::map<std::string, std::int64_t> objects_in_sync;
   std::map<std::string, std::chrono::system_clock::time_point> last_resync;
   std::map<BucketOpKey, std::uint64_t> bucket_operations;
+  // Permanent failures (RecordFailure), summed over replicas, and the latest of each.
+  std::map<ErrorKey, std::uint64_t> failures;
+  std::map<ErrorKey, FailureDetail> last_failure;
 
   // Current lag of `gvr` for status: its last flushed observation (any replica, last
   // writer wins), nullopt when none. Callers should treat it as stale when `last_at` is
@@ -207,7 +231,7 @@ struct StatsSnapshot {
 // that do not parse are skipped. Pure (unit-tested); ReadStats uses it.
 StatsSnapshot SnapshotFromHashes(const std::map<std::string, std::map<std::string, std::string>, std::less<>>& hashes);
 
-// HGETALL of every stats hash (six round trips) -> snapshot. Throws RedisError.
+// HGETALL of every stats hash (eight round trips) -> snapshot. Throws RedisError.
 StatsSnapshot ReadStats(RedisState& redis);
 
 }  // namespace ro::kubesync

@@ -51,7 +51,70 @@ void SetStatistics(json& status, const StatusInputs& in) {
   }
 }
 
+std::string Describe(const kubesync::StatsSnapshot::ErrorKey& key, const kubesync::StatsSnapshot::FailureDetail& d) {
+  std::string text = key.component + " " + (key.gvr.empty() ? std::string("event") : key.gvr);
+  if (!d.object.empty()) text += " " + d.object;
+  text += " (" + key.reason + ")";
+  if (!d.message.empty()) text += ": " + d.message;
+  return text;
+}
+
 }  // namespace
+
+runtime::Condition DegradedCondition(const kubesync::StatsSnapshot& stats, std::chrono::system_clock::time_point now,
+                                     std::chrono::seconds window) {
+  const kubesync::StatsSnapshot::ErrorKey* latest_key = nullptr;
+  const kubesync::StatsSnapshot::FailureDetail* latest = nullptr;
+  std::size_t recent = 0;
+  for (const auto& [key, detail] : stats.last_failure) {
+    if (now - detail.at > window) continue;
+    ++recent;
+    if (latest == nullptr || detail.at > latest->at) {
+      latest_key = &key;
+      latest = &detail;
+    }
+  }
+  runtime::Condition c;
+  c.type = kDegradedCondition;
+  if (latest == nullptr) {
+    c.status = runtime::ConditionStatus::kFalse;
+    c.reason = kReasonNoRecentFailures;
+    c.message = "No event failed for good in the last " + std::to_string(window.count()) + "s";
+    return c;
+  }
+  c.status = runtime::ConditionStatus::kTrue;
+  c.reason = kReasonReplicationFailures;
+  c.message = "Events failed for good in the last " + std::to_string(window.count()) + "s (" +
+              std::to_string(recent) + " kind(s), see Events and kubesync_failed_events_total); latest at " +
+              common::FormatRfc3339(latest->at) + ": " + Describe(*latest_key, *latest);
+  return c;
+}
+
+std::vector<FailureReport> NewFailures(std::map<kubesync::StatsSnapshot::ErrorKey, std::uint64_t>& seen,
+                                       const kubesync::StatsSnapshot& stats,
+                                       std::chrono::system_clock::time_point since) {
+  std::vector<FailureReport> reports;
+  for (const auto& [key, count] : stats.failures) {
+    const auto known = seen.find(key);
+    const auto detail = stats.last_failure.find(key);
+    std::uint64_t fresh = 0;
+    if (known != seen.end()) {
+      fresh = count > known->second ? count - known->second : 0;
+    } else if (detail != stats.last_failure.end() && detail->second.at >= since) {
+      fresh = count;
+    }
+    seen[key] = count;
+    if (fresh == 0) continue;
+    FailureReport report;
+    report.key = key;
+    report.count = fresh;
+    report.message = std::to_string(fresh) + " event(s) failed for good and were not replicated; latest: " +
+                     (detail != stats.last_failure.end() ? Describe(key, detail->second)
+                                                          : key.component + " " + key.gvr + " (" + key.reason + ")");
+    reports.push_back(std::move(report));
+  }
+  return reports;
+}
 
 json BuildStatus(const json& previous, const StatusInputs& in) {
   const json prev = previous.is_object() ? previous : json::object();
@@ -63,6 +126,11 @@ json BuildStatus(const json& previous, const StatusInputs& in) {
   ready.type = std::string(runtime::kReadyCondition);
   ready.observed_generation = in.generation;
   runtime::SetStatusCondition(conditions, ready, in.now);
+  if (in.stats) {
+    runtime::Condition degraded = DegradedCondition(*in.stats, in.now, in.failure_window);
+    degraded.observed_generation = in.generation;
+    runtime::SetStatusCondition(conditions, degraded, in.now);
+  }
   status["conditions"] = std::move(conditions);
 
   status["phase"] = in.phase;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,14 @@ inline constexpr const char* kPhaseFailed = "Failed";        // a Problem (see l
 // and status refreshes (10 s).
 inline constexpr std::chrono::seconds kLagFreshness{60};
 
+// The Degraded condition (docs/livesynchronization.md, "Conditions"): True while an
+// event failed for good (kubesync_failed_events_total) less than `window` ago.
+inline constexpr const char* kDegradedCondition = "Degraded";
+inline constexpr const char* kReasonReplicationFailures = "ReplicationFailures";
+inline constexpr const char* kReasonNoRecentFailures = "NoRecentFailures";
+// The Warning Event for new permanent failures.
+inline constexpr const char* kReasonReplicationFailed = "ReplicationFailed";
+
 struct StatusInputs {
   int64_t generation = 0;                   // metadata.generation
   runtime::Condition ready;                 // type Ready; lastTransitionTime set by BuildStatus
@@ -41,9 +50,32 @@ struct StatusInputs {
   std::optional<kubesync::StatsSnapshot> stats;
   std::optional<std::string> task_name;     // the recovery Task, when one exists
   std::chrono::system_clock::time_point now;
+  // How long a permanent failure keeps Degraded=True: the resync period, after which
+  // the failed objects have been retried.
+  std::chrono::seconds failure_window{3600};
 };
 
-// The whole desired status: observedGeneration, conditions (Ready set with the
+// Degraded from the statistics: True (ReplicationFailures, naming the latest failure and
+// how many happened within `window` before `now`) or False (NoRecentFailures).
+runtime::Condition DegradedCondition(const kubesync::StatsSnapshot& stats, std::chrono::system_clock::time_point now,
+                                     std::chrono::seconds window);
+
+// One Warning Event's worth of new permanent failures of one (component, gvr, reason).
+struct FailureReport {
+  kubesync::StatsSnapshot::ErrorKey key;
+  std::uint64_t count = 0;  // new since the previous report
+  std::string message;      // the Event message
+};
+// The failures in `stats` beyond `seen` (counts per key already reported; updated to
+// the snapshot's). A key not in `seen` counts as new only when its latest failure is
+// not older than `since` (the controller's start: failures from before it were
+// reported by its predecessor).
+std::vector<FailureReport> NewFailures(std::map<kubesync::StatsSnapshot::ErrorKey, std::uint64_t>& seen,
+                                       const kubesync::StatsSnapshot& stats,
+                                       std::chrono::system_clock::time_point since);
+
+// The whole desired status: observedGeneration, conditions (Ready, and Degraded from the
+// statistics when there are any, set with the
 // lastTransitionTime rule of conditions.h on `previous`'s conditions), phase,
 // components[], taskName, and from the statistics resources[] {group, version,
 // resource, objects, lastEventTime}, lastResyncTime and lagSeconds (the largest fresh

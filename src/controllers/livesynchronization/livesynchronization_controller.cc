@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -117,7 +120,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
         tasks_(manager.client(), manager.cache().Get(livesync::TaskType().gvr).store()),
         source_resources_(livesync::SourceResourceOptions{options.discovery_timeout}, manager.clock()),
         stats_(StatsRedisOptions()),
-        log_(json{{"controller", kController}}) {}
+        log_(json{{"controller", kController}}),
+        started_(manager.clock().Now()) {}
 
   runtime::Result Reconcile(const runtime::Request& request, std::stop_token /*stop*/) override {
     const kube::ObjectKey key = request.key;
@@ -193,6 +197,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     status.components = std::move(components);
     status.gvrs = config->DistinctGvrs();
     status.stats = ReadStats(key);
+    status.failure_window = std::max(std::chrono::seconds{60}, std::chrono::duration_cast<std::chrono::seconds>(
+                                                                   config->replication.resync_period));
     status.task_name = task;
     if (!WriteStatus(live_sync, std::move(status))) return runtime::Result::Requeue();
 
@@ -221,6 +227,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   void Forget(const kube::ObjectKey& key) {
     source_resources_.Forget(key);
     stats_.Forget(key);
+    std::lock_guard lock(failures_mu_);
+    seen_failures_.erase(key);
   }
 
   std::optional<kubesync::StatsSnapshot> ReadStats(const kube::ObjectKey& key) {
@@ -330,6 +338,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
                             ? live_sync.at("metadata").at("generation").get<int64_t>()
                             : 0;
     inputs.now = clock_.Now();
+    if (inputs.stats) ReportFailures(live_sync, *inputs.stats);
     const runtime::Condition condition = inputs.ready;
     const std::optional<runtime::Condition> before =
         runtime::FindStatusCondition(Member(previous, "conditions"), runtime::kReadyCondition);
@@ -359,6 +368,27 @@ class LiveSyncReconciler final : public runtime::Reconciler {
       }
     }
     return true;
+  }
+
+  // A Warning Event (ReplicationFailed) per (component, resource, reason) whose
+  // permanent failures grew since the previous status refresh, and a log line.
+  void ReportFailures(const json& live_sync, const kubesync::StatsSnapshot& stats) {
+    const kube::ObjectKey key{StringAt(live_sync.at("metadata"), "namespace"),
+                              StringAt(live_sync.at("metadata"), "name")};
+    std::vector<livesync::FailureReport> reports;
+    {
+      std::lock_guard lock(failures_mu_);
+      reports = livesync::NewFailures(seen_failures_[key], stats, started_);
+    }
+    for (const livesync::FailureReport& report : reports) {
+      recorder_.Event(live_sync, kube::EventType::kWarning, livesync::kReasonReplicationFailed, report.message);
+      log_.Warn("events failed for good", {{"object", runtime::ObjectRef(live_sync)},
+                                           {"component", report.key.component},
+                                           {"resource", report.key.gvr},
+                                           {"reason", report.key.reason},
+                                           {"count", report.count},
+                                           {"message", report.message}});
+    }
   }
 
   // The finalizer: the pipeline goes (its state with it), the Task goes, destination
@@ -391,6 +421,13 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   livesync::SourceResourceChecker source_resources_;
   livesync::PipelineStatsReader stats_;
   const log::Logger log_;
+  // Failures from before this time were reported by a previous controller process.
+  const kube::Clock::WallTime started_;
+
+  std::mutex failures_mu_;
+  // Permanent failure counts already reported, per LiveSynchronization.
+  std::map<kube::ObjectKey, std::map<kubesync::StatsSnapshot::ErrorKey, std::uint64_t>>
+      seen_failures_;  // guarded by failures_mu_
 };
 
 // The LiveSynchronizations of `object`'s namespace whose spec.config field `key` (or

@@ -65,4 +65,12 @@ json Identity(const ObjectIdentity& identity) {
           {"uid", identity.uid}};
 }
 
+std::string Key(const nlohmann::json& object) {
+  const std::string_view ns = Namespace(object);
+  std::string key(ns);
+  if (!key.empty()) key += '/';
+  key += Name(object);
+  return key;
+}
+
 }  // namespace ro::kubesync::fields

@@ -36,5 +36,7 @@ nlohmann::json Identity(const ObjectIdentity& identity);
 // metadata.name / metadata.namespace of `object`, "" when absent.
 std::string_view Name(const nlohmann::json& object);
 std::string_view Namespace(const nlohmann::json& object);
+// "<namespace>/<name>", or "<name>" for a cluster-scoped object (stats failure details).
+std::string Key(const nlohmann::json& object);
 
 }  // namespace ro::kubesync::fields

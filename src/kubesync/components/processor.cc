@@ -167,6 +167,8 @@ class Processor::Impl {
                                                   {"operation", error.op_index()},
                                                   {"path", error.path()}});
       stats_.RecordError(kComponent, gvr, "Transform");
+      stats_.RecordFailure(kComponent, gvr, "Transform", fields::Key(e.object),
+                           std::string("error transforming object: ") + error.what());
       return Outcome::kTerm;
     }
     stats_.RecordEvent(kComponent, gvr, ToString(e.type));

@@ -190,6 +190,7 @@ class Synchronizer::Impl {
     if (name.empty()) {
       logger_.Error("error decoding event", {{"error", "the object has no metadata.name"}, {"resource", gvr}});
       stats_.RecordError(kComponent, gvr, "Decode");
+      stats_.RecordFailure(kComponent, gvr, "Decode", "", "the object has no metadata.name");
       return Step::kTerm;
     }
     const std::string key = ns.empty() ? name : ns + "/" + name;
@@ -415,6 +416,9 @@ class Synchronizer::Impl {
     if (!context_.config().replication.force_namespace_creation) {
       logger_.Error("namespace not found in cluster", line.With({{"namespace", ns}}));
       stats_.RecordError(kComponent, line.gvr, "NamespaceNotFound");
+      stats_.RecordFailure(kComponent, line.gvr, "NamespaceNotFound", ns + "/" + line.source.value("name", ""),
+                           "namespace " + ns + " not found in the destination cluster and "
+                           "replication.forceNamespaceCreation is false");
       return Step::kTerm;  // the next resync retries once the namespace exists
     }
     logger_.Info("creating namespace from cluster", {{"namespace", ns}});
@@ -427,7 +431,10 @@ class Synchronizer::Impl {
       if (error.reason() != kube::StatusReason::kAlreadyExists) {
         logger_.Error("error creating namespace in cluster", {{"namespace", ns}, {"error", error.what()}});
         stats_.RecordError(kComponent, "v1/namespaces", std::string(kube::ToString(error.reason())));
-        return kube::IsRetryable(error) ? Step(Step::kNak, error.retry_after()) : Step(Step::kTerm);
+        if (kube::IsRetryable(error)) return Step(Step::kNak, error.retry_after());
+        stats_.RecordFailure(kComponent, line.gvr, std::string(kube::ToString(error.reason())), ns,
+                             std::string("error creating namespace in cluster: ") + error.what());
+        return Step::kTerm;
       }
       logger_.Info("namespace already exists in cluster", {{"namespace", ns}});
     } catch (const kube::TransportError& error) {
@@ -446,8 +453,13 @@ class Synchronizer::Impl {
 
   Step Failed(std::string_view msg, const std::exception& error, const Envelope& e, const Line& line) {
     logger_.Error(msg, line.With({{"error", error.what()}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
-    stats_.RecordError(kComponent, line.gvr, ErrorReason(error));
-    if (!kube::IsRetryable(error)) return Step::kTerm;
+    const std::string reason = ErrorReason(error);
+    stats_.RecordError(kComponent, line.gvr, reason);
+    if (!kube::IsRetryable(error)) {
+      // Ended for good (the next resync tries again): counted, and an Event.
+      stats_.RecordFailure(kComponent, line.gvr, reason, fields::Key(e.object), std::string(msg) + ": " + error.what());
+      return Step::kTerm;
+    }
     const auto* api = dynamic_cast<const kube::ApiError*>(&error);
     return Step(Step::kNak, api != nullptr ? api->retry_after() : std::chrono::seconds{0});
   }
