@@ -112,6 +112,10 @@ bool NatsError::retryable() const noexcept {
   }
 }
 
+bool NatsError::RejectsMessage(int status, int js_error_code) noexcept {
+  return status == NATS_MAX_PAYLOAD || js_error_code == JSStreamMessageExceedsMaximumErr;
+}
+
 PublishError::PublishError(std::vector<PublishFailure> failures, std::uint64_t acked)
     : NatsError("flush async publishes", failures.empty() ? NATS_ERR : failures.front().status,
                 failures.empty() ? 0 : failures.front().js_error_code,

@@ -13,12 +13,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ro/kube/client.h"
 #include "ro/kube/config.h"
 #include "ro/kube/errors.h"
 #include "ro/kubesync/envelope.h"
 #include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/redis_state.h"
+#include "ro/kubesync/stats.h"
 #include "ro/testenv/testenv.h"
 #include "ro/testsupport/kubesync_process.h"
 
@@ -102,14 +105,15 @@ class KubesyncFaultsTest : public ::testing::Test {
     curl_global_cleanup();
   }
 
-  // A LiveSynchronization `name` with a processor and a synchronizer running.
-  std::unique_ptr<ts::KubesyncPipeline> StartPipeline(const std::string& name) {
+  // A LiveSynchronization `name` with `components` running (by default the processor
+  // and the synchronizer: the test publishes what the events listener would).
+  std::unique_ptr<ts::KubesyncPipeline> StartPipeline(
+      const std::string& name, std::vector<std::string> components = {"processor", "synchronizer"}) {
     const auto config_path = dir_->path() / (name + ".json");
     ts::WriteKubesyncConfig(config_path, ts::MakeKubesyncConfig(kLiveSyncNamespace, name, kSpecConfig, *source_,
                                                                 *destination_, nats_server_->url(),
                                                                 redis_->address()));
-    auto pipeline = std::make_unique<ts::KubesyncPipeline>(config_path, dir_->path() / name,
-                                                           std::vector<std::string>{"processor", "synchronizer"});
+    auto pipeline = std::make_unique<ts::KubesyncPipeline>(config_path, dir_->path() / name, std::move(components));
     pipeline->StartAll();
     return pipeline;
   }
@@ -208,6 +212,49 @@ TEST_F(KubesyncFaultsTest, ARedeliveredOlderUpsertNeverResurrectsADeletedObjectE
         return object && (*object)["data"]["value"] == "v2";
       },
       kEventually, "the re-created configmap a to be replicated");
+  EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
+}
+
+// Defect: an event JetStream can never store (larger than the server's max_payload)
+// was republished forever and stalled every later event of its resource. It is now
+// ended at once (logged, counted as a failure for the LiveSynchronization's Event and
+// Degraded condition) and the events behind it flow.
+TEST_F(KubesyncFaultsTest, AnEventTooLargeForNatsIsEndedAndDoesNotStallTheOnesBehindIt) {
+  const std::string ls = "oversized";
+  const std::string ns = "faults-oversized";
+  CreateSyncedNamespace(ns);
+  auto pipeline = StartPipeline(ls, {"events-listener", "processor", "synchronizer"});
+
+  // 600 KB of '"' is a valid ConfigMap (< 1 MiB of data) whose JSON event is > 1.2 MB,
+  // over nats-server's default max_payload of 1 MiB.
+  json big = {{"apiVersion", "v1"},
+              {"kind", "ConfigMap"},
+              {"metadata", {{"name", "big"}, {"namespace", ns}}},
+              {"data", {{"quotes", std::string(600 * 1024, '"')}}}};
+  source_client_->Create(kConfigMaps, ns, big);
+  json small = {{"apiVersion", "v1"},
+                {"kind", "ConfigMap"},
+                {"metadata", {{"name", "small"}, {"namespace", ns}}},
+                {"data", {{"value", "after the big one"}}}};
+  source_client_->Create(kConfigMaps, ns, small);
+
+  te::WaitFor([&] { return TryGet(*destination_client_, kConfigMaps, ns, "small").has_value(); }, kEventually,
+              "the configmap created after the oversized one to be replicated");
+  EXPECT_FALSE(TryGet(*destination_client_, kConfigMaps, ns, "big").has_value());
+  bool logged = false;
+  for (const json& line : (*pipeline)["events-listener"].LogLines()) {
+    logged = logged || (line.value("msg", "") == "error publishing event" && line.value("permanent", false) &&
+                        line["sourceObject"].value("name", "") == "big");
+  }
+  EXPECT_TRUE(logged) << "no permanent 'error publishing event' line for the oversized configmap";
+  RedisState redis(redis_->address(), PipelineNames(kLiveSyncNamespace, ls).redis_prefix());
+  te::WaitFor(
+      [&] {
+        const StatsSnapshot stats = ReadStats(redis);
+        const auto it = stats.last_failure.find({"eventslistener", "v1/configmaps", "MessageTooLarge"});
+        return it != stats.last_failure.end() && it->second.object == ns + "/big";
+      },
+      kEventually, "the failure to be recorded for the LiveSynchronization");
   EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
 }
 

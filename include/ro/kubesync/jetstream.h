@@ -52,6 +52,11 @@ class NatsError : public std::runtime_error {
   // True for failures where retrying the same call later can succeed: timeouts, I/O,
   // disconnected/reconnecting, no responders (JetStream not ready yet), stalled publish.
   bool retryable() const noexcept;
+  // True when the failure is about the message itself and no retry can store it: larger
+  // than the server's max_payload (NATS_MAX_PAYLOAD) or the stream's max_msg_size (js
+  // 10054). The publisher must end that message and go on.
+  bool rejects_message() const noexcept { return RejectsMessage(status_, js_error_code_); }
+  static bool RejectsMessage(int status, int js_error_code) noexcept;
 
  private:
   int status_;

@@ -59,7 +59,8 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
     stop_ = stop;
     PublisherOptions publisher_options;
     publisher_options.max_in_flight = static_cast<std::size_t>(owner_.context_.concurrent_tasks());
-    publisher_ = std::make_unique<DurablePublisher>(owner_.nats_, logger_, publisher_options);
+    publisher_ =
+        std::make_unique<DurablePublisher>(owner_.nats_, logger_, owner_.stats_, "eventslistener", publisher_options);
     lw_ = kube::NewListerWatcher(owner_.source_, gvr_, "");
     thread_ = std::jthread([this, resume_rv, stop] {
       std::string from = resume_rv;
@@ -286,7 +287,7 @@ bool EventsListener::Republish(const GvrWatch& watch, const std::string& ns, Dur
 
 void EventsListener::PeriodicResync(std::stop_token stop) {
   const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
-  DurablePublisher publisher(nats_, logger);
+  DurablePublisher publisher(nats_, logger, stats_, "eventslistener");
   const auto period = std::chrono::duration_cast<std::chrono::milliseconds>(context_.config().replication.resync_period);
   while (SleepFor(period, stop)) {
     for (const auto& watch : watches_) {
@@ -347,7 +348,7 @@ void EventsListener::Run(std::stop_token stop) {
 
   std::jthread ns_worker([&](std::stop_token worker_stop) {
     const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
-    DurablePublisher publisher(nats_, logger);
+    DurablePublisher publisher(nats_, logger, stats_, "eventslistener");
     while (std::optional<std::string> ns = ns_queue.Get()) {
       if (worker_stop.stop_requested()) {  // shutting down: drain without work
         ns_queue.Done(*ns);

@@ -2,11 +2,15 @@
 
 #include <utility>
 
+#include "log_fields.h"
 #include "ro/kube/errors.h"
 #include "ro/kubesync/component.h"
+#include "ro/kubesync/envelope.h"
 
 namespace ro::kubesync {
 namespace {
+
+using nlohmann::json;
 
 // How long one Flush waits for the acks of a batch before the stragglers count as
 // failed and are republished. Well above a JetStream round trip (< 1 ms on a LAN, a few
@@ -16,16 +20,42 @@ constexpr std::chrono::seconds kFlushDeadline{10};
 
 }  // namespace
 
-DurablePublisher::DurablePublisher(NatsConnection& nats, ro::log::Logger logger, PublisherOptions options)
-    : publisher_(nats.NewPublisher(options)), logger_(std::move(logger)) {}
+DurablePublisher::DurablePublisher(NatsConnection& nats, ro::log::Logger logger, StatsRecorder& stats,
+                                   std::string_view component, PublisherOptions options)
+    : publisher_(nats.NewPublisher(options)), logger_(std::move(logger)), stats_(stats), component_(component) {}
 
 void DurablePublisher::Publish(std::string_view subject, std::string_view data) {
   ++pending_;
   try {
     publisher_->PublishAsync(subject, data);
   } catch (const NatsError& e) {
+    if (e.rejects_message()) {
+      Reject(subject, data, e.what());
+      return;
+    }
     retry_.push_back(PublishFailure{std::string(subject), std::string(data), e.what(), e.status(), e.js_error_code()});
   }
+}
+
+void DurablePublisher::Reject(std::string_view subject, std::string_view data, std::string_view error) {
+  std::string gvr;
+  json object_ref;
+  std::string key;
+  try {
+    const Envelope envelope = Decode(data);
+    gvr = envelope.gvr.ToString();
+    object_ref = fields::ObjectRef(envelope.gvr, envelope.object);
+    key = fields::Key(envelope.object);
+  } catch (const DecodeError&) {
+    // Not an event (a control message): nothing more to say about it.
+  }
+  const std::string message = "the event (" + std::to_string(data.size()) +
+                              " bytes) cannot be stored by NATS JetStream: " + std::string(error) +
+                              "; it is dropped (raise the server's max_payload to replicate such objects)";
+  logger_.Error("error publishing event",
+                {{"error", message}, {"subject", subject}, {"sourceObject", object_ref}, {"permanent", true}});
+  stats_.RecordError(component_, gvr, "MessageTooLarge");
+  stats_.RecordFailure(component_, gvr, "MessageTooLarge", key, message);
 }
 
 bool DurablePublisher::Commit(std::stop_token stop) {
@@ -38,6 +68,10 @@ bool DurablePublisher::Commit(std::stop_token stop) {
       try {
         publisher_->PublishAsync(failure.subject, failure.data);
       } catch (const NatsError& e) {
+        if (e.rejects_message()) {
+          Reject(failure.subject, failure.data, e.what());
+          continue;
+        }
         failure.error = e.what();
         again.push_back(std::move(failure));
       }
@@ -47,8 +81,14 @@ bool DurablePublisher::Commit(std::stop_token stop) {
     try {
       publisher_->Flush(std::chrono::steady_clock::now() + kFlushDeadline);
     } catch (const PublishError& e) {
-      for (const PublishFailure& failure : e.failures()) retry_.push_back(failure);
-      error = e.what();
+      for (const PublishFailure& failure : e.failures()) {
+        if (NatsError::RejectsMessage(failure.status, failure.js_error_code)) {
+          Reject(failure.subject, failure.data, failure.error);
+        } else {
+          retry_.push_back(failure);
+        }
+      }
+      if (!retry_.empty()) error = e.what();
     } catch (const NatsError& e) {
       error = e.what();
     }

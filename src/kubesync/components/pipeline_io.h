@@ -17,6 +17,7 @@
 #include "ro/common/log.h"
 #include "ro/kube/client.h"
 #include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/stats.h"
 
 namespace ro::kubesync {
 
@@ -25,11 +26,17 @@ namespace ro::kubesync {
 // republishing the ones that failed (negative ack, ack timeout, NATS down) with backoff
 // until they are stored or `stop` is requested. Republished messages may arrive after
 // later ones; consumers tolerate that (docs/kubesync.md, the resourceVersion rule).
+// A message no retry can store (NatsError::rejects_message: larger than max_payload) is
+// ended at once: logged ("error publishing event" with the object), counted
+// (RecordError + RecordFailure, reason "MessageTooLarge") and dropped, so it never
+// stalls the messages behind it.
 // Not thread-safe: one per producing thread (a Publisher's epoch is per thread).
 class DurablePublisher {
  public:
-  // `nats` must outlive the publisher. `logger` tags the "error publishing event" lines.
-  DurablePublisher(NatsConnection& nats, ro::log::Logger logger, PublisherOptions options = {});
+  // `nats` and `stats` must outlive the publisher. `logger` tags the "error publishing
+  // event" lines; `component` is the stats label (ProcessId).
+  DurablePublisher(NatsConnection& nats, ro::log::Logger logger, StatsRecorder& stats, std::string_view component,
+                   PublisherOptions options = {});
 
   // Queues one message (blocks while PublisherOptions::max_in_flight await acks). A
   // message the connection refuses right now is kept and retried by Commit().
@@ -41,8 +48,13 @@ class DurablePublisher {
   std::size_t pending() const { return pending_; }
 
  private:
+  // Ends a message JetStream can never store (see the class comment).
+  void Reject(std::string_view subject, std::string_view data, std::string_view error);
+
   std::unique_ptr<Publisher> publisher_;
   ro::log::Logger logger_;
+  StatsRecorder& stats_;
+  std::string component_;
   std::vector<PublishFailure> retry_;  // refused by PublishAsync, to republish
   std::size_t pending_ = 0;
 };

@@ -48,7 +48,7 @@ class Processor::Impl {
         bucket_logger_(json{{"bucket", context.BucketField()}}) {
     const auto lanes = static_cast<std::size_t>(context_.concurrent_tasks());
     for (std::size_t i = 0; i < lanes; ++i) {
-      publishers_.push_back(std::make_unique<DurablePublisher>(nats_, ro::log::Logger()));
+      publishers_.push_back(std::make_unique<DurablePublisher>(nats_, ro::log::Logger(), stats_, kComponent));
     }
     LanedConsumerOptions consumer_options;
     consumer_options.lanes = lanes;

@@ -208,7 +208,7 @@ void Reconciler::Run(std::stop_token stop) {
   }
   ready_ = true;
 
-  DurablePublisher publisher(nats_, ro::log::Logger());
+  DurablePublisher publisher(nats_, ro::log::Logger(), stats_, kComponent);
   const auto period = std::chrono::duration_cast<Steady::duration>(context_.config().replication.resync_period);
   Steady::time_point periodic_at = Steady::now() + period;
   while (true) {
