@@ -99,6 +99,8 @@ std::string Encode(const Envelope& envelope) {
   out += object;
   out += ",\"pruned\":";
   out += envelope.pruned ? "true" : "false";
+  out += ",\"sourceDeleted\":";
+  out += envelope.source_deleted ? "true" : "false";
   out += '}';
   return out;
 }
@@ -122,6 +124,7 @@ Envelope Decode(std::string_view data) {
   envelope.type = ParseType(Required(root, "type"));
   envelope.resync = OptionalBool(root, "resync");
   envelope.pruned = OptionalBool(root, "pruned");
+  envelope.source_deleted = OptionalBool(root, "sourceDeleted");
 
   const Json& gvr = Required(root, "gvr");
   if (!gvr.is_string()) throw DecodeError("gvr", "member \"gvr\" must be a string, got " + gvr.dump());

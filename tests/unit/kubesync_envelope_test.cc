@@ -40,7 +40,7 @@ TEST(Envelope, EncodeWritesCompactJsonInDocumentedOrder) {
   e.object = Json::object({{"kind", "ConfigMap"}});
   EXPECT_EQ(Encode(e),
             R"({"v":1,"type":"upsert","resync":true,"gvr":"apps/v1/deployments","observedAt":1700000000123456789,)"
-            R"("object":{"kind":"ConfigMap"},"pruned":false})");
+            R"("object":{"kind":"ConfigMap"},"pruned":false,"sourceDeleted":false})");
 }
 
 TEST(Envelope, RoundTripPreservesEveryField) {
@@ -71,11 +71,25 @@ TEST(Envelope, RoundTripOfPrunedCoreGroupDelete) {
   EXPECT_EQ(out.object["metadata"]["uid"], "u-1");
 }
 
+TEST(Envelope, RoundTripOfASourceDeletion) {
+  Envelope in;
+  in.type = EventType::kDelete;
+  in.source_deleted = true;
+  in.gvr = kube::GroupVersionResource{"apps", "v1", "deployments"};
+  in.object = Json::parse(R"({"metadata":{"name":"d"}})");
+  const std::string text = Encode(in);
+  EXPECT_THAT(text, HasSubstr(R"("sourceDeleted":true)"));
+  const Envelope out = Decode(text);
+  EXPECT_TRUE(out.source_deleted);
+  EXPECT_FALSE(out.pruned);
+}
+
 TEST(Envelope, DecodeDefaultsMissingFlagsAndIgnoresUnknownMembers) {
   Envelope out = Decode(R"({"v":1,"type":"delete","gvr":"v1/secrets","observedAt":5,"object":{},"future":[1]})");
   EXPECT_EQ(out.type, EventType::kDelete);
   EXPECT_FALSE(out.resync);
   EXPECT_FALSE(out.pruned);
+  EXPECT_FALSE(out.source_deleted);
   EXPECT_EQ(out.observed_at.time_since_epoch(), std::chrono::nanoseconds(5));
 }
 

@@ -3,7 +3,7 @@
 // wire resources (stream, subjects, Redis key prefix; docs/kubesync.md, "Data flow").
 //
 //   {"v":1,"type":"upsert","resync":false,"gvr":"apps/v1/deployments",
-//    "observedAt":1700000000123456789,"object":{...},"pruned":false}
+//    "observedAt":1700000000123456789,"object":{...},"pruned":false,"sourceDeleted":false}
 //
 // This header includes the full <nlohmann/json.hpp> (an exception to the json_fwd rule,
 // like ro/kube/client.h): Envelope holds the Kubernetes object by value so that Decode can
@@ -46,12 +46,16 @@ struct Envelope {
   nlohmann::json object;
   // True for a delete produced by the reconciler (subtractive reconciliation).
   bool pruned = false;
+  // Apply subject: true for the delete of a source object's deletion (a watch DELETED
+  // event), false for filter and prune decisions (the object may be selected again
+  // later). The synchronizer keeps a tombstone for it (docs/kubesync.md, "Tombstones").
+  bool source_deleted = false;
 };
 
 // Malformed envelope: not JSON, not an object, a missing or mistyped field, or an unknown
 // version. Never retryable: a consumer logs it, counts it and terminates the message.
 // field() names the offending member ("v", "type", "gvr", "observedAt", "object",
-// "resync", "pruned"), empty when the message is not a JSON object at all.
+// "resync", "pruned", "sourceDeleted"), empty when the message is not a JSON object at all.
 class DecodeError : public std::runtime_error {
  public:
   DecodeError(std::string field, const std::string& message);
@@ -70,8 +74,8 @@ std::string Encode(const Envelope& envelope);
 
 // Parses `data` once and moves the object out of the parse tree. Required members: "v"
 // (must equal kVersion), "type", "gvr" (the GroupVersionResource::ToString form),
-// "observedAt" (non-negative integer, unix ns), "object" (a JSON object). "resync" and
-// "pruned" default to false when absent. Unknown members are ignored (forward compatible
+// "observedAt" (non-negative integer, unix ns), "object" (a JSON object). "resync",
+// "pruned" and "sourceDeleted" default to false when absent. Unknown members are ignored (forward compatible
 // within one version). Throws DecodeError.
 Envelope Decode(std::string_view data);
 

@@ -34,11 +34,6 @@
 
 namespace ro::kubesync {
 
-// Set by the processor on the delete stub of a source object's watch DELETED event (not
-// on filter or prune decisions, whose object may be selected again later). Only the
-// synchronizer reads it, to keep a tombstone; it is never written to a cluster.
-inline constexpr std::string_view kSourceDeletedAnnotation = "kubesync.astronetes.io/source-deleted";
-
 // The metadata-only form kept in the cache: apiVersion, kind and metadata.{name,
 // namespace, uid, resourceVersion, labels, annotations, deletionTimestamp}.
 void KeepOnlyMetadata(nlohmann::json& object);

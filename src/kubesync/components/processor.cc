@@ -9,7 +9,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "applied_state.h"
 #include "laned_consumer.h"
 #include "log_fields.h"
 #include "namespace_labels.h"
@@ -187,12 +186,10 @@ class Processor::Impl {
     out.gvr = e.gvr;
     out.observed_at = e.observed_at;
     out.pruned = e.pruned;
+    // A watch DELETED event (not a filter or prune decision): the synchronizer keeps a
+    // tombstone for it.
+    out.source_deleted = e.type == EventType::kDelete && !e.pruned;
     out.object = std::move(e.object);
-    // A watch DELETED event (not a filter or prune decision): the synchronizer may keep a
-    // tombstone for this source uid (applied_state.h).
-    if (e.type == EventType::kDelete && !e.pruned) {
-      out.object["metadata"]["annotations"][std::string(kSourceDeletedAnnotation)] = "true";
-    }
     publisher.Publish(context_.names().apply_subject(), Encode(out));
     return Outcome::kPublished;
   }

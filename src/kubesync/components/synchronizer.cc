@@ -36,15 +36,6 @@ std::string ErrorReason(const std::exception& e) {
   return "Internal";
 }
 
-// Removes the processor's tombstone hint from a delete stub; true when it was there.
-bool TakeSourceDeletedMarker(json& object) {
-  const auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return false;
-  const auto annotations = meta->find("annotations");
-  if (annotations == meta->end() || !annotations->is_object()) return false;
-  return annotations->erase(std::string(kSourceDeletedAnnotation)) > 0;
-}
-
 // The tombstone a source deletion's stub records: its source uid and the deletion's
 // source resourceVersion.
 k8s::Tombstone TombstoneOf(const json& stub) {
@@ -194,7 +185,7 @@ class Synchronizer::Impl {
       return Step::kTerm;
     }
     const std::string key = ns.empty() ? name : ns + "/" + name;
-    const bool source_deleted = e.type == EventType::kDelete && TakeSourceDeletedMarker(e.object);
+    const bool source_deleted = e.type == EventType::kDelete && e.source_deleted;
     Line line{gvr, fields::SourceRefFromStamped(e.gvr, e.object)};
     stats_.RecordEvent(kComponent, gvr, ToString(e.type));
     // A source deletion is made durable before anything else: whatever the destination
