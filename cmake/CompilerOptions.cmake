@@ -25,3 +25,15 @@ if(RO_SANITIZE)
   add_compile_options(${_ro_san})
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+if(RO_TSAN)
+  if(RO_SANITIZE)
+    message(FATAL_ERROR "RO_TSAN and RO_SANITIZE are exclusive: ThreadSanitizer cannot run with AddressSanitizer")
+  endif()
+  # ThreadSanitizer (scripts/tsan.sh runs the kube and kubesync tests with it). -O1 for
+  # the same reason as above; the libraries we link (libcurl, cnats, hiredis) are not
+  # instrumented, so races inside them are invisible, races in our code are not.
+  set(_ro_tsan -O1 -fsanitize=thread -fno-omit-frame-pointer -Wno-maybe-uninitialized -Wno-tsan)
+  add_compile_options(${_ro_tsan})
+  add_link_options(-fsanitize=thread)
+endif()

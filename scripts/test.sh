@@ -7,7 +7,9 @@
 # Every server the tests start records its PID in $RO_TESTENV_PIDDIR; afterwards (pass,
 # fail or Ctrl-C) any of them still alive is killed and reported, and the run fails.
 # Exit status: ctest's, or 1 when a server process was left behind.
-# Environment: RO_TEST_BUILD_DIR (default build/test), RO_CTEST_JOBS (default 2).
+# Environment: RO_TEST_BUILD_DIR (default build/test), RO_CTEST_JOBS (default 2),
+# RO_TEST_SANITIZER (address = ASan + UBSan, the default; thread = ThreadSanitizer, see
+# scripts/tsan.sh).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -17,9 +19,14 @@ root="$(cd "$here/.." && pwd)"
 "$here/setup.sh"
 
 build="${RO_TEST_BUILD_DIR:-$root/build/test}"
-log "configuring $build (RelWithDebInfo, -DRO_WERROR=ON -DRO_SANITIZE=ON)"
+case "${RO_TEST_SANITIZER:-address}" in
+  address) sanitizer=(-DRO_SANITIZE=ON -DRO_TSAN=OFF) ;;
+  thread) sanitizer=(-DRO_SANITIZE=OFF -DRO_TSAN=ON) ;;
+  *) die "RO_TEST_SANITIZER must be address or thread" ;;
+esac
+log "configuring $build (RelWithDebInfo, -DRO_WERROR=ON ${sanitizer[*]})"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DRO_WERROR=ON -DRO_SANITIZE=ON >/dev/null
+  -DRO_WERROR=ON "${sanitizer[@]}" >/dev/null
 log "building with $(nproc) jobs"
 cmake --build "$build" -j"$(nproc)"
 
@@ -28,6 +35,11 @@ cmake --build "$build" -j"$(nproc)"
 asan="detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=0"
 export ASAN_OPTIONS="$asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+# ThreadSanitizer: a report fails the process (exit code 66), with both stacks.
+export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+if [ -f "$root/tests/tsan.supp" ]; then
+  export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp:$TSAN_OPTIONS"
+fi
 if [ -f "$root/tests/lsan.supp" ]; then
   export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 fi

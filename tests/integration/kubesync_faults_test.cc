@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,11 @@
 #include "ro/kube/config.h"
 #include "ro/kube/errors.h"
 #include "ro/kubesync/envelope.h"
+#include "ro/kube/clock.h"
+#include "ro/kubesync/component.h"
 #include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/kubesync_config.h"
+#include "ro/kubesync/processor.h"
 #include "ro/kubesync/redis_state.h"
 #include "ro/kubesync/stats.h"
 #include "ro/testenv/testenv.h"
@@ -256,6 +261,55 @@ TEST_F(KubesyncFaultsTest, AnEventTooLargeForNatsIsEndedAndDoesNotStallTheOnesBe
       },
       kEventually, "the failure to be recorded for the LiveSynchronization");
   EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
+}
+
+// Defect: the processor's bucket retry slept with std::this_thread::sleep_for, deaf to
+// the stop token and to any test clock. Here the pause is an hour on a FakeClock: a
+// graceful stop must end it at once and leave the event in the stream (NAKed, not acked
+// without its bucket copy).
+TEST_F(KubesyncFaultsTest, AStopEndsABucketRetryPauseAtOnceAndTheEventIsRedeliveredLater) {
+  const std::string ls = "bucketstop";
+  const std::string ns = "faults-bucketstop";
+  CreateSyncedNamespace(ns);
+  json spec_config = kSpecConfig;
+  spec_config["bucketName"] = "unreachable";
+  KubesyncConfig file = ts::MakeKubesyncConfig(kLiveSyncNamespace, ls, spec_config, *source_, *destination_,
+                                               nats_server_->url(), redis_->address());
+  BucketRef bucket;
+  bucket.identity.name = "unreachable";
+  bucket.identity.ns = kLiveSyncNamespace;
+  bucket.endpoint = "127.0.0.1:1";  // nothing listens: connection refused, a retryable S3Error
+  bucket.use_ssl = false;
+  bucket.bucket_name = "originals";
+  bucket.access_key_id = "test";
+  bucket.secret_access_key = "test-secret";
+  file.bucket = bucket;
+  const PipelineContext context(file, ComponentId::kProcessor, "processor-test");
+  plugins::S3Client s3(BucketS3Config(bucket));
+  RedisState redis(redis_->address(), context.names().redis_prefix());
+  RedisStatsSink sink(redis);
+  StatsRecorder stats(sink, kube::DefaultClock());
+  kube::FakeClock clock;
+  ProcessorOptions options;
+  options.bucket_attempts = 10;
+  options.bucket_retry = std::chrono::hours{1};
+  options.clock = &clock;
+  Processor processor(context, *source_client_, *nats_, stats, &s3, options);
+
+  std::stop_source stop;
+  auto run = std::async(std::launch::async, [&] { processor.Run(stop.get_token()); });
+  te::WaitFor([&] { return processor.Ready(); }, kEventually, "the processor to be ready");
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "a", "uid-a", "7", "v"));
+  ASSERT_TRUE(clock.BlockUntilWaiters(1, std::chrono::seconds{60})) << "the bucket upload was never retried";
+
+  const auto asked = std::chrono::steady_clock::now();
+  stop.request_stop();
+  ASSERT_EQ(run.wait_for(std::chrono::seconds{30}), std::future_status::ready)
+      << "Run() did not return while a bucket retry paused";
+  run.get();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds{30});
+  // NAKed, not acked: the event is still in the work-queue stream for the next start.
+  EXPECT_EQ(nats_->GetStreamState(context.names().stream()).messages, 1u);
 }
 
 }  // namespace
