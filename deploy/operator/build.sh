@@ -242,15 +242,10 @@ render() {  # $1 variant
   if [ "$variant" = openshift ]; then
     echo "# For OpenShift's restricted SCC: no fixed runAsUser/runAsGroup/fsGroup."
   fi
-  cat <<EOF
----
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $namespace
-  labels:
-    app.kubernetes.io/name: resiliency-operator
-EOF
+  # No Namespace object: the manual's install creates it first (with the license Secret in
+  # it) and its uninstall deletes the license after the operator, so the manifests must
+  # not own (and, on delete, remove) the namespace.
+  echo "# Apply into the namespace created beforehand: kubectl -n $namespace apply -f <this file>"
   local c
   for c in "${controllers[@]}"; do
     emit_controller "$c" "$variant"

@@ -98,7 +98,9 @@ class OperatorRbacTest : public ::testing::Test {
     const fs::path source = ro::testenv::SourceDir();
     cluster_->Kubectl({"apply", "-f", (source / "deploy/crds/all.yaml").string()});
     cluster_->Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"});
-    cluster_->Kubectl({"apply", "-f", (source / "deploy/operator/operator.yaml").string()});
+    cluster_->Kubectl({"create", "namespace", "resiliency-operator"});
+    cluster_->Kubectl(
+        {"-n", "resiliency-operator", "apply", "-f", (source / "deploy/operator/operator.yaml").string()});
     cluster_->Kubectl({"create", "namespace", kNamespace});
     CreateInputs();
 
