@@ -165,6 +165,12 @@ class CrdsTest : public ::testing::Test {
     return cluster_->Kubectl(args, stdin_data);
   }
 
+  // The manual's install (3.2): the namespace first, then the manifests into it. Applying
+  // a Namespace object keeps this idempotent for the tests sharing the cluster.
+  static void CreateOperatorNamespace() {
+    Kubectl({"apply", "-f", "-"}, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: resiliency-operator\n");
+  }
+
   // Runs kubectl expecting it to fail; returns its error output. Fails the test when
   // kubectl succeeds.
   static std::string KubectlError(const std::vector<std::string>& args, std::string_view stdin_data) {
@@ -611,12 +617,6 @@ TEST_F(CrdsTest, StatusConditionsFollowTheMetav1ConditionShape) {
   EXPECT_EQ(Kubectl({"get", "-n", "conditions", "kc", "c", "-o",
                      R"(jsonpath={.status.conditions[?(@.type=="Ready")].reason})"}),
             "SecretNotFound");
-}
-
-// The manual's install (3.2): the namespace first, then the manifests into it. Applying
-// a Namespace object keeps this idempotent for the tests sharing the cluster.
-void CreateOperatorNamespace() {
-  CrdsTest::Kubectl({"apply", "-f", "-"}, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: resiliency-operator\n");
 }
 
 TEST_F(CrdsTest, OperatorManifestsApplyAndTheManualsRestartCommandsWork) {

@@ -29,6 +29,7 @@ LiveSyncStats Sample() {
   lag.sum_seconds = 31.25;
   s.last_resync["apps/v1/deployments"] = std::chrono::system_clock::time_point(1700000000500ms);
   s.bucket_operations[{"upload", "success"}] = 4;
+  s.failures[{"synchronizer", "apps/v1/deployments", "Invalid"}] = 5;
   return ls;
 }
 
@@ -57,6 +58,10 @@ std::string Golden() {
          "# HELP kubesync_errors_total Failures of a pipeline component, by reason.\n"
          "# TYPE kubesync_errors_total counter\n"
          "kubesync_errors_total{" + cm + R"(,component="synchronizer",reason="Bad \"quote\" \\ and\nnewline"} 2)" "\n"
+         "# HELP kubesync_failed_events_total Events a pipeline component ended for good without their effect, by "
+         "reason.\n"
+         "# TYPE kubesync_failed_events_total counter\n"
+         "kubesync_failed_events_total{" + d + ",component=\"synchronizer\",reason=\"Invalid\"} 5\n"
          "# HELP kubesync_replication_lag_seconds Time from the events listener observing a change to the "
          "synchronizer applying it.\n"
          "# TYPE kubesync_replication_lag_seconds histogram\n"
