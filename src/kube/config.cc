@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <utility>
@@ -125,9 +126,35 @@ class Section {
     return Section(child, Field(key));
   }
 
+  // Refuses a list (clusters, users, contexts) that names two entries alike, as
+  // client-go's loader does for one file ("duplicate name ... in list"): which entry was
+  // meant is unknowable. Field: the second entry's name, "clusters[1].name".
+  void RequireUniqueNames(const char* list_key) const {
+    const YAML::Node list = node_[list_key];
+    if (!list.IsDefined() || list.IsNull()) return;
+    if (!list.IsSequence()) throw ConfigError(list_key, "must be a list");
+    std::map<std::string, size_t, std::less<>> first_index;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node entry = list[i];
+      const std::string index_path = std::string(list_key) + "[" + std::to_string(i) + "]";
+      if (!entry.IsMap()) throw ConfigError(index_path, "must be a mapping");
+      const YAML::Node entry_name = entry["name"];
+      if (!entry_name.IsDefined() || !entry_name.IsScalar()) {
+        throw ConfigError(index_path + ".name", "required");
+      }
+      const auto [it, inserted] = first_index.emplace(entry_name.Scalar(), i);
+      if (!inserted) {
+        throw ConfigError(index_path + ".name",
+                          "duplicate name \"" + it->first + "\" (also " + list_key + "[" +
+                              std::to_string(it->second) + "]): each of the " + list_key +
+                              " must have its own name");
+      }
+    }
+  }
+
   // The entry named `name` in the list `list_key` (clusters, users, contexts), as the
-  // section under its `inner_key` (cluster, user, context). The first match wins, as in
-  // kubectl's merge. nullopt when there is no such entry.
+  // section under its `inner_key` (cluster, user, context). Names are unique (see
+  // RequireUniqueNames). nullopt when there is no such entry.
   std::optional<Section> Named(const char* list_key, std::string_view name,
                                const char* inner_key) const {
     const YAML::Node list = node_[list_key];
@@ -247,6 +274,7 @@ RestConfig LoadKubeconfig(std::string_view yaml_text, std::string_view context,
   }
   if (!root.IsMap()) throw ConfigError("kubeconfig", "must be a YAML mapping");
   const Section top(root, "");
+  for (const char* list_key : {"clusters", "contexts", "users"}) top.RequireUniqueNames(list_key);
 
   std::string context_name(context);
   const char* context_field = "context";

@@ -4,8 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cstdint>
 #include <optional>
+#include <system_error>
 #include <utility>
+
+#include "label_selector_lexer.h"
 
 namespace ro::kube {
 namespace {
@@ -51,6 +56,19 @@ std::vector<std::string> Normalize(std::vector<std::string> values) {
   return values;
 }
 
+// A base-10 int64 with an optional sign, as Go's strconv.ParseInt(s, 10, 64); nullopt
+// when `s` is not one or does not fit.
+std::optional<std::int64_t> ParseInt64(std::string_view s) {
+  if (!s.empty() && s.front() == '+') {
+    s.remove_prefix(1);
+    if (s.empty() || s.front() < '0' || s.front() > '9') return std::nullopt;  // "+-1"
+  }
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return value;
+}
+
 // Builds a validated requirement. `key_part`/`values_part` are what SelectorError::part()
 // reports (JSON paths for the object form); an empty `values_part` (string form) reports
 // the bad value itself, or the key when the number of values is wrong.
@@ -83,6 +101,18 @@ LabelRequirement MakeRequirement(std::string key, LabelRequirement::Operator op,
                                          "exist (key " + Quote(key) + ")");
       }
       break;
+    case Op::kGreaterThan:
+    case Op::kLessThan:
+      if (values.size() != 1) {
+        throw SelectorError(count_part, "for '>', '<' operators, exactly one value is required "
+                                         "(key " + Quote(key) + ")");
+      }
+      if (!ParseInt64(values.front())) {
+        throw SelectorError(values_part.empty() ? values.front() : values_part,
+                            "for '>', '<' operators, the value must be an integer, got " +
+                                Quote(values.front()) + " for key " + Quote(key));
+      }
+      break;
   }
   for (const std::string& v : values) {
     if (std::string why = ValidateLabelValue(v); !why.empty()) {
@@ -113,175 +143,159 @@ bool RequirementMatches(const LabelRequirement& r, const Lookup& lookup) {
       return value.has_value();
     case Op::kDoesNotExist:
       return !value.has_value();
+    case Op::kGreaterThan:
+    case Op::kLessThan: {
+      // Both sides as integers; a label value that is not one does not match.
+      if (!value || r.values.size() != 1) return false;
+      const std::optional<std::int64_t> have = ParseInt64(*value);
+      const std::optional<std::int64_t> bound = ParseInt64(r.values.front());
+      if (!have || !bound) return false;
+      return r.op == Op::kGreaterThan ? *have > *bound : *have < *bound;
+    }
   }
   return false;
 }
 
-// ---- string form: a lexer and a recursive-descent parser as in labels/selector.go ----
+// ---- string form: a recursive-descent parser as labels.Parser in labels/selector.go ----
 
-enum class Tok { kIdent, kNot, kEquals, kNotEquals, kOpen, kClose, kComma, kIn, kNotIn, kGtLt, kEnd };
+using internal::ScanSelector;
+using internal::SelectorLexeme;
+using internal::SelectorToken;
 
-struct Token {
-  Tok kind;
-  std::string text;
-};
-
-bool IsSpecial(char c) {
-  return c == '!' || c == '=' || c == ',' || c == '(' || c == ')' || c == '<' || c == '>' ||
-         std::isspace(static_cast<unsigned char>(c)) != 0;
-}
-
-class Lexer {
- public:
-  explicit Lexer(std::string_view text) : text_(text) {}
-
-  Token Next() {
-    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
-    if (pos_ >= text_.size()) return {Tok::kEnd, ""};
-    const char c = text_[pos_];
-    const auto two = [&](char second) {
-      return pos_ + 1 < text_.size() && text_[pos_ + 1] == second;
-    };
-    switch (c) {
-      case '!':
-        if (two('=')) return Take(2, Tok::kNotEquals);
-        return Take(1, Tok::kNot);
-      case '=':
-        return Take(two('=') ? 2 : 1, Tok::kEquals);
-      case ',':
-        return Take(1, Tok::kComma);
-      case '(':
-        return Take(1, Tok::kOpen);
-      case ')':
-        return Take(1, Tok::kClose);
-      case '<':
-      case '>':
-        return Take(1, Tok::kGtLt);
-      default:
-        break;
-    }
-    std::size_t end = pos_;
-    while (end < text_.size() && !IsSpecial(text_[end])) ++end;
-    Token t{Tok::kIdent, std::string(text_.substr(pos_, end - pos_))};
-    pos_ = end;
-    if (t.text == "in") t.kind = Tok::kIn;
-    if (t.text == "notin") t.kind = Tok::kNotIn;
-    return t;
-  }
-
-  Token Peek() {
-    const std::size_t saved = pos_;
-    Token t = Next();
-    pos_ = saved;
-    return t;
-  }
-
-  std::string Rest() const { return std::string(text_.substr(std::min(pos_, text_.size()))); }
-
- private:
-  Token Take(std::size_t n, Tok kind) {
-    Token t{kind, std::string(text_.substr(pos_, n))};
-    pos_ += n;
-    return t;
-  }
-
-  std::string_view text_;
-  std::size_t pos_ = 0;
-};
+// What "in" and "notin" are: keywords only where an operator is expected (labels'
+// KeyAndOperator context); anywhere else (keys, values) they are identifiers, so
+// "notin=in" and "in in (in)" are valid selectors.
+enum class Context { kKeyAndOperator, kValues };
 
 class Parser {
  public:
-  explicit Parser(std::string_view text) : lex_(text) {}
+  explicit Parser(std::string_view text) : items_(ScanSelector(text)) {}
 
   std::vector<LabelRequirement> ParseAll() {
     std::vector<LabelRequirement> out;
-    if (lex_.Peek().kind == Tok::kEnd) return out;
     while (true) {
+      const SelectorLexeme& t = Lookahead(Context::kValues);
+      if (t.token == SelectorToken::kEnd) return out;
+      if (t.token != SelectorToken::kIdentifier && t.token != SelectorToken::kDoesNotExist) {
+        Fail(t, "expected '!', a label key or the end of the selector");
+      }
       out.push_back(ParseRequirement());
-      const Token t = lex_.Next();
-      if (t.kind == Tok::kEnd) return out;
-      if (t.kind != Tok::kComma) Fail(t, "expected ',' or end of selector");
+      const SelectorLexeme next = Consume(Context::kValues);
+      if (next.token == SelectorToken::kEnd) return out;
+      if (next.token != SelectorToken::kComma) Fail(next, "expected ',' or end of selector");
+      const SelectorLexeme& after = Lookahead(Context::kValues);
+      if (after.token != SelectorToken::kIdentifier &&
+          after.token != SelectorToken::kDoesNotExist) {
+        Fail(after, "expected '!' or a label key after ','");
+      }
     }
   }
 
  private:
   using Op = LabelRequirement::Operator;
 
-  [[noreturn]] void Fail(const Token& t, const std::string& why) {
-    const std::string near = t.kind == Tok::kEnd ? std::string("end of selector") : t.text;
+  [[noreturn]] static void Fail(const SelectorLexeme& t, const std::string& why) {
+    const std::string near =
+        t.token == SelectorToken::kEnd ? std::string("end of selector") : t.literal;
     throw SelectorError(near, "label selector: " + why + " near " + Quote(near));
   }
 
+  // The current token (kEnd at the end), with in/notin as identifiers in kValues.
+  SelectorLexeme Lookahead(Context context) const {
+    SelectorLexeme t = items_[std::min(pos_, items_.size() - 1)];
+    if (context == Context::kValues &&
+        (t.token == SelectorToken::kIn || t.token == SelectorToken::kNotIn)) {
+      t.token = SelectorToken::kIdentifier;
+    }
+    return t;
+  }
+  SelectorLexeme Consume(Context context) {
+    SelectorLexeme t = Lookahead(context);
+    if (pos_ < items_.size()) ++pos_;
+    return t;
+  }
+
   LabelRequirement ParseRequirement() {
-    Token t = lex_.Next();
-    if (t.kind == Tok::kNot) {
-      const Token key = lex_.Next();
-      if (key.kind != Tok::kIdent) Fail(key, "expected a label key after '!'");
-      return MakeRequirement(key.text, Op::kDoesNotExist, {}, key.text, "");
+    SelectorLexeme key = Consume(Context::kValues);
+    const bool negated = key.token == SelectorToken::kDoesNotExist;
+    if (negated) key = Consume(Context::kValues);
+    if (key.token != SelectorToken::kIdentifier) Fail(key, "expected a label key");
+    const SelectorToken next = Lookahead(Context::kValues).token;
+    if (negated) return MakeRequirement(key.literal, Op::kDoesNotExist, {}, key.literal, "");
+    if (next == SelectorToken::kEnd || next == SelectorToken::kComma) {
+      return MakeRequirement(key.literal, Op::kExists, {}, key.literal, "");
     }
-    if (t.kind != Tok::kIdent) Fail(t, "expected a label key");
-    const std::string key = t.text;
-    const Token op = lex_.Peek();
-    switch (op.kind) {
-      case Tok::kComma:
-      case Tok::kEnd:
-        return MakeRequirement(key, Op::kExists, {}, key, "");
-      case Tok::kEquals:
-      case Tok::kNotEquals: {
-        lex_.Next();
-        std::string value = ParseExactValue();
-        return MakeRequirement(key, op.kind == Tok::kEquals ? Op::kEquals : Op::kNotEquals,
-                               {value}, key, "");
-      }
-      case Tok::kIn:
-      case Tok::kNotIn: {
-        lex_.Next();
-        std::vector<std::string> values = ParseValueSet();
-        return MakeRequirement(key, op.kind == Tok::kIn ? Op::kIn : Op::kNotIn,
-                               std::move(values), key, "");
-      }
+    const SelectorLexeme op = Consume(Context::kKeyAndOperator);
+    switch (op.token) {
+      case SelectorToken::kEquals:
+      case SelectorToken::kDoubleEquals:
+        return MakeRequirement(key.literal, Op::kEquals, {ParseExactValue()}, key.literal, "");
+      case SelectorToken::kNotEquals:
+        return MakeRequirement(key.literal, Op::kNotEquals, {ParseExactValue()}, key.literal,
+                               "");
+      case SelectorToken::kGreaterThan:
+        return MakeRequirement(key.literal, Op::kGreaterThan, {ParseExactValue()}, key.literal,
+                               "");
+      case SelectorToken::kLessThan:
+        return MakeRequirement(key.literal, Op::kLessThan, {ParseExactValue()}, key.literal, "");
+      case SelectorToken::kIn:
+        return MakeRequirement(key.literal, Op::kIn, ParseValueSet(), key.literal, "");
+      case SelectorToken::kNotIn:
+        return MakeRequirement(key.literal, Op::kNotIn, ParseValueSet(), key.literal, "");
       default:
-        lex_.Next();
-        Fail(op, "invalid operator (want =, ==, !=, in, notin)");
+        Fail(op, "invalid operator (want =, ==, !=, in, notin, >, <)");
     }
   }
 
-  // A value after = or !=; "a=" (empty value) is allowed.
+  // The value after =, ==, !=, > or <; none ("a=", "a=,b") is the empty value.
   std::string ParseExactValue() {
-    const Token t = lex_.Peek();
-    if (t.kind == Tok::kComma || t.kind == Tok::kEnd) return "";
-    lex_.Next();
-    if (t.kind == Tok::kIdent || t.kind == Tok::kIn || t.kind == Tok::kNotIn) return t.text;
-    Fail(t, "expected a label value");
+    const SelectorToken next = Lookahead(Context::kValues).token;
+    if (next == SelectorToken::kEnd || next == SelectorToken::kComma) return "";
+    const SelectorLexeme t = Consume(Context::kValues);
+    if (t.token != SelectorToken::kIdentifier) Fail(t, "expected a label value");
+    return t.literal;
   }
 
-  // "(v1,v2,...)"; an empty element ("(a,)") is the empty value.
+  // "(v1,v2,...)". An empty element ("(a,)", "(,a)", "(a,,b)") and the empty set "()"
+  // both mean the empty value, as labels.Parser's parseValues/parseIdentifiersList.
   std::vector<std::string> ParseValueSet() {
-    const Token open = lex_.Next();
-    if (open.kind != Tok::kOpen) Fail(open, "expected '(' after in/notin");
+    const SelectorLexeme open = Consume(Context::kValues);
+    if (open.token != SelectorToken::kOpenPar) Fail(open, "expected '(' after in/notin");
+    const SelectorLexeme& first = Lookahead(Context::kValues);
+    if (first.token == SelectorToken::kClosedPar) {
+      Consume(Context::kValues);
+      return {""};
+    }
+    if (first.token != SelectorToken::kIdentifier && first.token != SelectorToken::kComma) {
+      Fail(first, "expected a label value, ',' or ')' in the value set");
+    }
     std::vector<std::string> values;
-    if (lex_.Peek().kind == Tok::kClose) {
-      lex_.Next();
-      return values;
-    }
     while (true) {
-      const Token v = lex_.Peek();
-      if (v.kind == Tok::kIdent || v.kind == Tok::kIn || v.kind == Tok::kNotIn) {
-        lex_.Next();
-        values.push_back(v.text);
-      } else if (v.kind == Tok::kComma || v.kind == Tok::kClose) {
-        values.emplace_back();
+      const SelectorLexeme t = Consume(Context::kValues);
+      if (t.token == SelectorToken::kIdentifier) {
+        values.push_back(t.literal);
+        const SelectorLexeme& sep = Lookahead(Context::kValues);
+        if (sep.token == SelectorToken::kClosedPar) break;
+        if (sep.token != SelectorToken::kComma) {
+          Fail(sep, "expected ',' or ')' in the value set");
+        }
+      } else if (t.token == SelectorToken::kComma) {
+        if (values.empty()) values.emplace_back();  // "(,"
+        const SelectorToken next = Lookahead(Context::kValues).token;
+        if (next == SelectorToken::kClosedPar || next == SelectorToken::kComma) {
+          values.emplace_back();  // ",)" or ",,"
+        }
+        if (next == SelectorToken::kClosedPar) break;
       } else {
-        lex_.Next();
-        Fail(v, "expected a label value in the value set");
+        Fail(t, "expected a label value or ',' in the value set");
       }
-      const Token sep = lex_.Next();
-      if (sep.kind == Tok::kClose) return values;
-      if (sep.kind != Tok::kComma) Fail(sep, "expected ',' or ')' in the value set");
     }
+    Consume(Context::kValues);  // the ')' seen above
+    return values;
   }
 
-  Lexer lex_;
+  std::vector<SelectorLexeme> items_;  // ends with kEnd
+  std::size_t pos_ = 0;
 };
 
 std::optional<std::string_view> LookupJson(const nlohmann::json& labels, const std::string& key) {
@@ -292,6 +306,77 @@ std::optional<std::string_view> LookupJson(const nlohmann::json& labels, const s
 }
 
 }  // namespace
+
+namespace internal {
+namespace {
+
+bool IsSelectorWhitespace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+bool IsSelectorSymbol(char c) {
+  return c == '=' || c == '!' || c == '(' || c == ')' || c == ',' || c == '>' || c == '<';
+}
+
+}  // namespace
+
+SelectorLexeme SelectorLexer::Lex() {
+  while (pos_ < text_.size() && IsSelectorWhitespace(text_[pos_])) ++pos_;
+  if (pos_ >= text_.size()) return {SelectorToken::kEnd, ""};
+  const char c = text_[pos_];
+  if (IsSelectorSymbol(c)) {
+    const bool then_equals = pos_ + 1 < text_.size() && text_[pos_ + 1] == '=';
+    SelectorToken token = SelectorToken::kEnd;
+    std::size_t length = 1;
+    switch (c) {
+      case '!':
+        token = then_equals ? SelectorToken::kNotEquals : SelectorToken::kDoesNotExist;
+        length = then_equals ? 2 : 1;
+        break;
+      case '=':
+        token = then_equals ? SelectorToken::kDoubleEquals : SelectorToken::kEquals;
+        length = then_equals ? 2 : 1;
+        break;
+      case '(':
+        token = SelectorToken::kOpenPar;
+        break;
+      case ')':
+        token = SelectorToken::kClosedPar;
+        break;
+      case ',':
+        token = SelectorToken::kComma;
+        break;
+      case '>':
+        token = SelectorToken::kGreaterThan;
+        break;
+      default:  // '<'
+        token = SelectorToken::kLessThan;
+        break;
+    }
+    SelectorLexeme lexeme{token, std::string(text_.substr(pos_, length))};
+    pos_ += length;
+    return lexeme;
+  }
+  std::size_t end = pos_;
+  while (end < text_.size() && !IsSelectorSymbol(text_[end]) &&
+         !IsSelectorWhitespace(text_[end])) {
+    ++end;
+  }
+  SelectorLexeme lexeme{SelectorToken::kIdentifier, std::string(text_.substr(pos_, end - pos_))};
+  pos_ = end;
+  if (lexeme.literal == "in") lexeme.token = SelectorToken::kIn;
+  if (lexeme.literal == "notin") lexeme.token = SelectorToken::kNotIn;
+  return lexeme;
+}
+
+std::vector<SelectorLexeme> ScanSelector(std::string_view text) {
+  SelectorLexer lexer(text);
+  std::vector<SelectorLexeme> out;
+  while (true) {
+    out.push_back(lexer.Lex());
+    if (out.back().token == SelectorToken::kEnd) return out;
+  }
+}
+
+}  // namespace internal
 
 SelectorError::SelectorError(std::string part, const std::string& message)
     : std::invalid_argument(message), part_(std::move(part)) {}
@@ -356,6 +441,10 @@ std::string LabelRequirement::ToString() const {
       return key;
     case Operator::kDoesNotExist:
       return "!" + key;
+    case Operator::kGreaterThan:
+      return key + ">" + joined();
+    case Operator::kLessThan:
+      return key + "<" + joined();
   }
   return key;
 }

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -582,55 +583,54 @@ std::string Describe(const std::vector<WatchEvent>& events) {
   return out;
 }
 
-TEST_F(KubeClientIT, WatchSeesAddedModifiedDeletedThenABookmarkInOrder) {
+// What the server guarantees of a watch from a resourceVersion, with
+// allowWatchBookmarks and timeoutSeconds: every change since that version, in order,
+// with increasing resourceVersions, and a clean end of the stream at the deadline. The
+// changes are made before the watch starts, so they are replayed at once and no machine
+// is too slow for the deadline. Bookmarks are best effort (the 1.20 watch cache sends
+// one about 2 s before the deadline only when its once-a-second timer fires in time,
+// which a busy machine misses), so they are allowed here, never required. Decoding and
+// handling a bookmark are tested without a server: kube_client_paths_test.cc
+// (WatchDeliversAddedModifiedDeletedThenABookmarkInOrder) and kube_reflector_test.cc.
+TEST_F(KubeClientIT, WatchSeesAddedModifiedDeletedInOrderAndEndsAtItsTimeout) {
   const std::string ns = MakeNamespace();
   WatchOptions options;
   options.resource_version = client().List(kConfigMaps, ns).resource_version;
-  // The 1.20 watch cache sends a bookmark 2 s before a watch's deadline (its bookmark
-  // timer ticks about once a second); the server then ends the stream cleanly at the
-  // deadline and Watch returns.
-  options.timeout_seconds = 4;
+  options.allow_bookmarks = true;
+  options.timeout_seconds = 4;  // the server ends the stream cleanly at this deadline
+  json cm = client().Create(kConfigMaps, ns, ConfigMap("w", {{"v", "1"}}));
+  cm["data"]["v"] = "2";
+  client().Update(kConfigMaps, ns, cm);
+  client().Delete(kConfigMaps, ns, "w");
   std::vector<WatchEvent> events;
   {
     WatchRun run(client(), kConfigMaps, ns, options);
-    json cm = client().Create(kConfigMaps, ns, ConfigMap("w", {{"v", "1"}}));
-    cm["data"]["v"] = "2";
-    client().Update(kConfigMaps, ns, cm);
-    client().Delete(kConfigMaps, ns, "w");
     testenv::WaitFor([&] { return run.done(); }, kEventuallyTimeout,
                      "the watch to end at its server-side timeout");
     if (run.error()) std::rethrow_exception(run.error());
     events = run.events();
   }
-  ASSERT_GE(events.size(), 3u) << Describe(events);
-  EXPECT_EQ(events[0].type, WatchEventType::kAdded) << Describe(events);
-  EXPECT_EQ(events[0].object["data"]["v"], "1");
-  EXPECT_EQ(events[1].type, WatchEventType::kModified) << Describe(events);
-  EXPECT_EQ(events[1].object["data"]["v"], "2");
-  EXPECT_EQ(events[2].type, WatchEventType::kDeleted) << Describe(events);
+  const auto is_bookmark = [](const WatchEvent& e) { return e.type == WatchEventType::kBookmark; };
+  std::vector<WatchEvent> changes;
+  std::copy_if(events.begin(), events.end(), std::back_inserter(changes),
+               [&](const WatchEvent& e) { return !is_bookmark(e); });
+  ASSERT_EQ(changes.size(), 3u) << Describe(events);
+  EXPECT_EQ(changes[0].type, WatchEventType::kAdded) << Describe(events);
+  EXPECT_EQ(changes[0].object["data"]["v"], "1");
+  EXPECT_EQ(changes[1].type, WatchEventType::kModified) << Describe(events);
+  EXPECT_EQ(changes[1].object["data"]["v"], "2");
+  EXPECT_EQ(changes[2].type, WatchEventType::kDeleted) << Describe(events);
+  EXPECT_EQ(changes[2].object["metadata"]["name"], "w");
   const auto rv = [](const WatchEvent& e) {
     return std::stoll(e.object["metadata"]["resourceVersion"].get<std::string>());
   };
-  EXPECT_LT(rv(events[0]), rv(events[1]));
-  EXPECT_LT(rv(events[1]), rv(events[2]));
-
-  // Bookmarks are best effort: on a loaded machine the server's one-second tick can
-  // miss a short watch's window. Resume from the last resourceVersion, as a reflector
-  // does, until one arrives; nothing but bookmarks may follow the deletion.
-  const auto is_bookmark = [](const WatchEvent& e) { return e.type == WatchEventType::kBookmark; };
-  for (int resumed = 0; resumed < 3 && std::none_of(events.begin() + 3, events.end(), is_bookmark);
-       ++resumed) {
-    options.resource_version = std::to_string(rv(events.back()));
-    WatchRun run(client(), kConfigMaps, ns, options);
-    testenv::WaitFor([&] { return run.done(); }, kEventuallyTimeout,
-                     "the resumed watch to end at its server-side timeout");
-    if (run.error()) std::rethrow_exception(run.error());
-    for (auto& e : run.events()) events.push_back(std::move(e));
-  }
-  ASSERT_GE(events.size(), 4u) << Describe(events);
-  for (size_t i = 3; i < events.size(); ++i) {
-    EXPECT_EQ(events[i].type, WatchEventType::kBookmark) << Describe(events);
-    EXPECT_GE(rv(events[i]), rv(events[2]));
+  EXPECT_LT(rv(changes[0]), rv(changes[1]));
+  EXPECT_LT(rv(changes[1]), rv(changes[2]));
+  // A bookmark, if one came, is no older than the events before it.
+  for (size_t i = 1; i < events.size(); ++i) {
+    if (is_bookmark(events[i])) {
+      EXPECT_GE(rv(events[i]), rv(events[i - 1])) << Describe(events);
+    }
   }
 }
 
@@ -682,7 +682,11 @@ TEST_F(KubeClientIT, StopRequestEndsAnIdleWatchPromptly) {
                    "the watch to deliver the first event");
   const auto stop_requested_at = std::chrono::steady_clock::now();
   run.Stop();  // the stream is idle now: nothing else happens in the namespace
-  testenv::WaitFor([&] { return run.done(); }, 2s, "the watch to return after stop");
+  // Without the stop the idle stream would last until the server's own timeout (30 to
+  // 60 min), so returning at all within the usual deadline shows the stop worked; a
+  // tighter deadline would only measure how busy the machine is.
+  testenv::WaitFor([&] { return run.done(); }, kEventuallyTimeout,
+                   "the watch to return after stop");
   EXPECT_EQ(run.error(), nullptr);
   // Reported, not asserted (figures belong in bench/): the multi-handle wake-up makes
   // this well under the ~100 ms target.

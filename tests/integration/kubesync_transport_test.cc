@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
@@ -238,16 +239,27 @@ TEST_F(JetStreamTest, UnackedMessageIsRedeliveredAfterAckWait) {
 }
 
 TEST_F(JetStreamTest, InProgressPostponesRedelivery) {
-  PipelineNames names = NewPipeline(1s);
+  // The ack wait is 8 times the extension period, so only a machine stalled for well
+  // over a second between two extensions could see a redelivery (the longest gap is
+  // reported when it happens).
+  constexpr auto kAckWait = 2s;
+  PipelineNames names = NewPipeline(kAckWait);
   nats_->NewPublisher()->Publish(names.events_subject(), "slow work");
   auto sub = nats_->PullSubscribe(names.stream(), "processor");
   auto batch = sub->Fetch(1, 5s);
   ASSERT_EQ(batch.size(), 1u);
-  // Keep extending for ~2 ack waits; no redelivery may happen meanwhile.
-  auto until = In(2000ms);
+  // Keep extending for 2 ack waits; no redelivery may happen meanwhile.
+  const auto until = In(2 * kAckWait);
+  auto last_extension = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration longest_gap{};
   while (std::chrono::steady_clock::now() < until) {
     batch[0].InProgress();
-    EXPECT_TRUE(sub->Fetch(1, 300ms).empty());
+    const auto now = std::chrono::steady_clock::now();
+    longest_gap = std::max(longest_gap, now - last_extension);
+    last_extension = now;
+    EXPECT_TRUE(sub->Fetch(1, 250ms).empty())
+        << "redelivered; longest gap between extensions: "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(longest_gap).count() << " ms";
   }
   batch[0].AckSync();
   EXPECT_EQ(nats_->GetConsumerState(names.stream(), "processor").num_redelivered, 0);

@@ -307,6 +307,46 @@ TEST_F(KubeClientLogic, WatchDeliversEventsAndReturnsOnCleanClose) {
             "&resourceVersion=9");
 }
 
+// The integration test can only allow a bookmark (the server sends them best effort);
+// here one always comes, after the changes, as the 1.20 apiserver sends it: the object
+// has nothing but the kind and metadata.resourceVersion.
+TEST_F(KubeClientLogic, WatchDeliversAddedModifiedDeletedThenABookmarkInOrder) {
+  const auto change = [](const char* type, const char* rv, const char* v) {
+    return nlohmann::json{{"type", type},
+                          {"object",
+                           {{"kind", "ConfigMap"},
+                            {"metadata", {{"name", "w"}, {"resourceVersion", rv}}},
+                            {"data", {{"v", v}}}}}}
+        .dump();
+  };
+  const std::string added = change("ADDED", "20", "1");
+  const std::string modified = change("MODIFIED", "21", "2");
+  const std::string deleted = change("DELETED", "22", "2");
+  const std::string bookmark =
+      R"({"type":"BOOKMARK","object":{"kind":"ConfigMap","metadata":{"resourceVersion":"25"}}})";
+  transport_->StreamChunks(200, {added + "\n" + modified.substr(0, 17),
+                                 modified.substr(17) + "\n", deleted + "\n" + bookmark + "\n"});
+  std::vector<WatchEvent> events;
+  WatchOptions options;
+  options.resource_version = "19";
+  options.allow_bookmarks = true;
+  options.timeout_seconds = 4;
+  client_.Watch(
+      kConfigMaps, "ns", options, [&](WatchEvent&& e) { events.push_back(std::move(e)); },
+      std::stop_token{});  // returns at the clean end of the stream
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].type, WatchEventType::kAdded);
+  EXPECT_EQ(events[0].object["data"]["v"], "1");
+  EXPECT_EQ(events[1].type, WatchEventType::kModified);
+  EXPECT_EQ(events[1].object["data"]["v"], "2");
+  EXPECT_EQ(events[2].type, WatchEventType::kDeleted);
+  EXPECT_EQ(events[3].type, WatchEventType::kBookmark);
+  EXPECT_EQ(events[3].object["metadata"]["resourceVersion"], "25");
+  EXPECT_EQ(transport_->requests.at(0).path,
+            "/api/v1/namespaces/ns/configmaps?watch=1&allowWatchBookmarks=true"
+            "&resourceVersion=19&timeoutSeconds=4");
+}
+
 TEST_F(KubeClientLogic, WatchHttpErrorIsAnApiError) {
   transport_->StreamChunks(403, {R"({"kind":"Status","reason":"Forbidden",)",
                                  R"("code":403,"message":"no"})"});

@@ -349,6 +349,55 @@ contexts: [{name: dev, context: {cluster: c}}]
                     "clusters[c].cluster.server: must be a string");
 }
 
+// client-go's loader refuses a file whose clusters, contexts or users repeat a name
+// (clientcmd/api/v1 conversion: "duplicate name ... in list"), whether or not the
+// selected context uses the repeated entry.
+TEST(KubeConfig, DuplicateClusterContextOrUserNamesAreRefused) {
+  ExpectConfigError(R"(
+current-context: dev
+clusters:
+- {name: c, cluster: {server: "https://a"}}
+- {name: c, cluster: {server: "https://b"}}
+contexts: [{name: dev, context: {cluster: c}}]
+)",
+                    "clusters[1].name: duplicate name \"c\" (also clusters[0]): each of the "
+                    "clusters must have its own name");
+  ExpectConfigError(R"(
+current-context: dev
+clusters: [{name: c, cluster: {server: "https://a"}}]
+contexts:
+- {name: dev, context: {cluster: c}}
+- {name: other, context: {cluster: c}}
+- {name: dev, context: {cluster: c, namespace: x}}
+)",
+                    "contexts[2].name: duplicate name \"dev\" (also contexts[0]): each of the "
+                    "contexts must have its own name");
+  // The repeated user is not the one the context uses: still refused.
+  try {
+    LoadKubeconfig(R"(
+current-context: dev
+clusters: [{name: c, cluster: {server: "https://a"}}]
+contexts: [{name: dev, context: {cluster: c, user: admin}}]
+users:
+- {name: admin, user: {token: t}}
+- {name: ci, user: {token: t1}}
+- {name: ci, user: {token: t2}}
+)");
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.field(), "users[2].name");
+    EXPECT_THAT(e.what(), HasSubstr("duplicate name \"ci\""));
+  }
+  // The same name in different lists is fine (the usual kind-style file).
+  const RestConfig config = LoadKubeconfig(R"(
+current-context: x
+clusters: [{name: x, cluster: {server: "https://a"}}]
+contexts: [{name: x, context: {cluster: x, user: x}}]
+users: [{name: x, user: {token: t}}]
+)");
+  EXPECT_EQ(config.bearer_token, "t");
+}
+
 TEST(KubeConfig, UnsupportedAuthIsRejectedNotIgnored) {
   ExpectConfigError(R"(
 current-context: dev

@@ -46,7 +46,9 @@ struct RestConfig {
 // certificate-authority / client-certificate / client-key / tokenFile paths (the
 // directory of the file; empty for text that came from a Secret, where only *-data
 // fields make sense). Throws ConfigError naming the wrong field, e.g.
-// "contexts[prod].context.cluster: cluster \"x\" not found".
+// "contexts[prod].context.cluster: cluster \"x\" not found". Two clusters, contexts or
+// users of the same name are refused, as client-go does ("clusters[1].name: duplicate
+// name ..."), even when the selected context does not use them.
 RestConfig LoadKubeconfig(std::string_view yaml_text, std::string_view context = "",
                           std::string_view base_dir = "");
 

@@ -1,15 +1,19 @@
 // Label selectors (k8s.io/apimachinery/pkg/labels and metav1.LabelSelector): one value
 // type built from either form Kubernetes uses,
 //   - the string form of list/watch `labelSelector` and kubectl -l:
-//       "a=b,c!=d,e in (x,y),f notin (z),g,!h"   ("==" is accepted as "=")
+//       "a=b,c!=d,e in (x,y),f notin (z),g,!h,n>1,m<5"   ("==" is accepted as "=")
 //   - a metav1.LabelSelector JSON object:
 //       {"matchLabels": {"a": "b"},
 //        "matchExpressions": [{"key": "e", "operator": "In", "values": ["x", "y"]}]}
 // Semantics follow https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/
 // and labels.Parse / metav1.LabelSelectorAsSelector: every requirement must hold (AND);
 // "!=" and "notin" also match objects without the key; an empty selector matches
-// everything. The numeric "gt"/"lt" operators of node affinity are not label-selector
-// operators and are rejected.
+// everything. The string form follows labels.Parse exactly (its test tables are ported
+// in tests/unit/kube_label_selector_test.cc): "in"/"notin" are keywords only in operator
+// position ("notin=in" and "in in (a)" are valid), "x in ()" is the set {""}, and the
+// integer comparisons "n>1" / "m<5" are accepted. The object form accepts only In,
+// NotIn, Exists and DoesNotExist (Gt/Lt are refused, as metav1.LabelSelectorAsSelector).
+// Known difference: labels.Parse keeps "==" in its String() form, ToString() writes "=".
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -42,10 +46,13 @@ struct LabelRequirement {
     kNotIn,         // "a notin (x)": the key is absent or has none of them (>= 1 value)
     kExists,        // "a": the key exists (no values)
     kDoesNotExist,  // "!a": the key is absent (no values)
+    kGreaterThan,   // "a>1": the key exists and its value, as an int64, is greater (one
+                    // int64 value; string form only)
+    kLessThan,      // "a<1": the same, less (one int64 value; string form only)
   };
   std::string key;
   Operator op = Operator::kExists;
-  std::vector<std::string> values;  // sorted, unique
+  std::vector<std::string> values;  // sorted, unique ("x in ()" holds one "")
 
   bool Matches(const std::map<std::string, std::string, std::less<>>& labels) const;
   // The string form of this requirement ("e in (x,y)").
@@ -61,9 +68,9 @@ class LabelSelector {
   // The empty selector: matches every object (labels.Everything()).
   LabelSelector() = default;
 
-  // Parses the string form. Whitespace around tokens is ignored; "" is the empty
-  // selector. Throws SelectorError (part = the bad key, value, operator or the text
-  // near a syntax error).
+  // Parses the string form as labels.Parse does. Whitespace (space, tab, CR, LF)
+  // around tokens is ignored; "" is the empty selector. Throws SelectorError (part = the
+  // bad key, value, operator or the text near a syntax error).
   static LabelSelector Parse(std::string_view text);
 
   // From a metav1.LabelSelector object. `{}` matches everything. A JSON null (an absent

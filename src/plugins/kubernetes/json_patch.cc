@@ -1,7 +1,10 @@
 #include "ro/plugins/kubernetes/json_patch.h"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <optional>
+#include <system_error>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -58,6 +61,76 @@ std::string WithoutExceptionTag(const char* what) {
   return std::string(text);
 }
 
+// The unescaped reference tokens of a pointer, first to last ("/a~1b/0" -> "a/b", "0").
+std::vector<std::string> Tokens(Pointer pointer) {
+  std::vector<std::string> tokens;
+  while (!pointer.empty()) {
+    tokens.push_back(pointer.back());
+    pointer.pop_back();
+  }
+  std::reverse(tokens.begin(), tokens.end());
+  return tokens;
+}
+
+// The pointer text of the first `count` tokens, for messages ("(root)" for none).
+std::string PrefixText(const std::vector<std::string>& tokens, std::size_t count) {
+  if (count == 0) return "(root)";
+  Pointer prefix;
+  for (std::size_t i = 0; i < count; ++i) prefix.push_back(tokens[i]);
+  return prefix.to_string();
+}
+
+// An RFC 6901 array index: "0", or a non-zero digit followed by digits ("01", "1e0",
+// "-1", "+1" and "-" are not indexes).
+std::optional<std::size_t> ArrayIndex(std::string_view token) {
+  if (token.empty() || (token.size() > 1 && token.front() == '0')) return std::nullopt;
+  if (!std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  std::size_t index = 0;
+  const auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), index);
+  if (ec != std::errc() || end != token.data() + token.size()) return std::nullopt;
+  return index;
+}
+
+// The value the first `count` tokens point at, or nullptr with the reason in `why`.
+json* Find(json& document, const std::vector<std::string>& tokens, std::size_t count,
+           std::string* why) {
+  json* at = &document;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string& token = tokens[i];
+    const std::string parent = PrefixText(tokens, i);
+    if (at->is_object()) {
+      const auto it = at->find(token);
+      if (it == at->end()) {
+        *why = "path " + PrefixText(tokens, i + 1) + " not found: no member " + Quote(token) +
+               " in " + parent;
+        return nullptr;
+      }
+      at = &*it;
+    } else if (at->is_array()) {
+      const std::optional<std::size_t> index = ArrayIndex(token);
+      if (!index) {
+        *why = "path " + PrefixText(tokens, i + 1) + " not found: " + Quote(token) +
+               " is not an array index (RFC 6901) of the array " + parent;
+        return nullptr;
+      }
+      if (*index >= at->size()) {
+        *why = "path " + PrefixText(tokens, i + 1) + " not found: index " + token +
+               " is out of range of the array " + parent + " (size " +
+               std::to_string(at->size()) + ")";
+        return nullptr;
+      }
+      at = &(*at)[*index];
+    } else {
+      *why = "path " + PrefixText(tokens, i + 1) + " not found: " + parent + " is a " +
+             at->type_name() + ", not an object or array";
+      return nullptr;
+    }
+  }
+  return at;
+}
+
 }  // namespace
 
 std::string_view PatchOpName(PatchOp op) {
@@ -85,8 +158,8 @@ struct JsonPatch::Impl {
     PatchOp op;
     std::string path;
     Pointer pointer;
-    json value;         // null for remove
-    json single_patch;  // [{op, path, value}]: what nlohmann's patch_inplace applies
+    std::vector<std::string> tokens;  // the path's unescaped reference tokens (>= 1)
+    json value;                       // null for remove
   };
   std::vector<Operation> ops;
   json as_json = json::array();
@@ -174,13 +247,14 @@ JsonPatch JsonPatch::FromJson(const json& operations, const std::string& field,
     }
     if (!ok) continue;
 
-    Impl::Operation operation{*op, path_it->get<std::string>(), std::move(*pointer), nullptr, nullptr};
+    std::vector<std::string> tokens = Tokens(*pointer);
+    Impl::Operation operation{*op, path_it->get<std::string>(), std::move(*pointer),
+                              std::move(tokens), nullptr};
     json as_json = {{"op", std::string(PatchOpName(*op))}, {"path", operation.path}};
     if (*op != PatchOp::kRemove) {
       operation.value = *value_it;
       as_json["value"] = *value_it;
     }
-    operation.single_patch = json::array({as_json});
     impl->as_json.push_back(std::move(as_json));
     impl->ops.push_back(std::move(operation));
   }
@@ -200,19 +274,78 @@ const std::string& JsonPatch::path(std::size_t i) const { return impl_->ops.at(i
 const json& JsonPatch::value(std::size_t i) const { return impl_->ops.at(i).value; }
 json JsonPatch::ToJson() const { return impl_->as_json; }
 
+// RFC 6902 section 4 for the three ops, on our own pointer walk: nlohmann's patch treats
+// an add under a scalar or null parent as an assertion (a no-op with NDEBUG), where the
+// RFC requires an error.
 void JsonPatch::Apply(json& object, const PatchOptions& options) const {
   for (std::size_t i = 0; i < impl_->ops.size(); ++i) {
     const Impl::Operation& operation = impl_->ops[i];
-    try {
-      if (operation.op == PatchOp::kRemove && !object.contains(operation.pointer)) {
-        if (options.skip_if_not_found_on_delete) continue;
-        throw TransformError(i, operation.op, operation.path,
-                             "path not found (set patchOptions.skipIfNotFoundOnDelete to "
-                             "ignore)");
+    const std::vector<std::string>& tokens = operation.tokens;
+    const std::string& last = tokens.back();
+    const auto error = [&](const std::string& why) {
+      return TransformError(i, operation.op, operation.path, why);
+    };
+    std::string why;
+    switch (operation.op) {
+      case PatchOp::kReplace: {
+        json* target = Find(object, tokens, tokens.size(), &why);
+        if (target == nullptr) throw error(why);
+        *target = operation.value;
+        break;
       }
-      object.patch_inplace(operation.single_patch);
-    } catch (const json::exception& e) {
-      throw TransformError(i, operation.op, operation.path, WithoutExceptionTag(e.what()));
+      case PatchOp::kAdd: {
+        json* parent = Find(object, tokens, tokens.size() - 1, &why);
+        if (parent == nullptr) throw error(why + " (add creates only the last path element)");
+        if (parent->is_object()) {
+          (*parent)[last] = operation.value;
+        } else if (parent->is_array()) {
+          if (last == "-") {
+            parent->push_back(operation.value);
+            break;
+          }
+          const std::optional<std::size_t> index = ArrayIndex(last);
+          if (!index) {
+            throw error(Quote(last) + " is not an array index (RFC 6901) or \"-\" of the array " +
+                        PrefixText(tokens, tokens.size() - 1));
+          }
+          if (*index > parent->size()) {
+            throw error("index " + last + " is greater than the size of the array " +
+                        PrefixText(tokens, tokens.size() - 1) + " (" +
+                        std::to_string(parent->size()) + ")");
+          }
+          parent->insert(parent->begin() + static_cast<json::difference_type>(*index),
+                         operation.value);
+        } else {
+          throw error("cannot add to " + PrefixText(tokens, tokens.size() - 1) + ": it is a " +
+                      parent->type_name() + ", not an object or array");
+        }
+        break;
+      }
+      case PatchOp::kRemove: {
+        json* parent = Find(object, tokens, tokens.size() - 1, &why);
+        bool removed = false;
+        if (parent != nullptr && parent->is_object()) {
+          removed = parent->erase(last) > 0;
+          if (!removed) why = "path " + operation.path + " not found";
+        } else if (parent != nullptr && parent->is_array()) {
+          const std::optional<std::size_t> index = ArrayIndex(last);
+          if (index && *index < parent->size()) {
+            parent->erase(static_cast<json::size_type>(*index));
+            removed = true;
+          } else {
+            why = "path " + operation.path + " not found: " +
+                  (index ? "index " + last + " is out of range of the array"
+                         : Quote(last) + " is not an array index (RFC 6901) of the array") +
+                  " " + PrefixText(tokens, tokens.size() - 1);
+          }
+        } else if (parent != nullptr) {
+          why = "path " + operation.path + " not found: " + PrefixText(tokens, tokens.size() - 1) +
+                " is a " + parent->type_name() + ", not an object or array";
+        }
+        if (removed) break;
+        if (options.skip_if_not_found_on_delete) continue;
+        throw error(why + " (set patchOptions.skipIfNotFoundOnDelete to ignore)");
+      }
     }
   }
 }

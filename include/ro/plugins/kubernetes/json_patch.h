@@ -1,7 +1,8 @@
 // The patch operations of a transformation or a recovery process (manual 6.2.2
 // "Transformations", 6.2.6 PatchOperation/PatchOpts): a validated list of RFC 6902
-// operations restricted to add, replace and remove, applied with nlohmann::json's
-// RFC 6902 implementation (paths are RFC 6901 JSON pointers).
+// operations restricted to add, replace and remove, applied with RFC 6902 semantics
+// (paths are RFC 6901 JSON pointers; conformance is tested against the json-patch-tests
+// tables in tests/unit/k8splugin_patch_test.cc).
 #pragma once
 
 #include <cstddef>
@@ -81,9 +82,12 @@ class JsonPatch {
   // into a Task (manual 8.2).
   nlohmann::json ToJson() const;
 
-  // Applies the operations in order to `object`, in place (RFC 6902 semantics: add
-  // creates or inserts, replace needs an existing target, remove needs an existing
-  // target unless options.skip_if_not_found_on_delete). Throws TransformError on the
+  // Applies the operations in order to `object`, in place (RFC 6902 section 4: add
+  // creates or replaces an object member or inserts into an array at an index <= its
+  // size or at "-", and its parent must exist and be an object or array (an add under a
+  // string, number, boolean or null fails); replace needs an existing target; remove
+  // needs an existing target unless options.skip_if_not_found_on_delete). Array indexes
+  // follow RFC 6901 ("01", "1e0", "-1" are not indexes). Throws TransformError on the
   // first operation that fails; `object` may then hold the earlier operations' effect.
   void Apply(nlohmann::json& object, const PatchOptions& options) const;
 
