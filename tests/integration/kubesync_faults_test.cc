@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <optional>
@@ -118,6 +119,7 @@ class KubesyncFaultsTest : public ::testing::Test {
     ts::WriteKubesyncConfig(config_path, ts::MakeKubesyncConfig(kLiveSyncNamespace, name, kSpecConfig, *source_,
                                                                 *destination_, nats_server_->url(),
                                                                 redis_->address()));
+    std::filesystem::create_directories(dir_->path() / name);
     auto pipeline = std::make_unique<ts::KubesyncPipeline>(config_path, dir_->path() / name, std::move(components));
     pipeline->StartAll();
     return pipeline;

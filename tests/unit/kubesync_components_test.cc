@@ -13,11 +13,13 @@
 #include "ro/kube/clock.h"
 #include "ro/kubesync/component.h"
 #include "ro/kubesync/kubesync_config.h"
+#include "ro/plugins/kubernetes/allocated_fields.h"
 
 namespace ro::kubesync {
 namespace {
 
 using nlohmann::json;
+using plugins::kubernetes::CarryOverAllocatedFields;
 using namespace std::chrono_literals;
 
 const json kDocument = json::parse(R"({

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/plugins/kubernetes/allocated_fields.h"
 #include "ro/plugins/kubernetes/resource_version.h"
 
 namespace ro::kubesync {
@@ -32,64 +33,12 @@ void KeepOnlyMetadata(json& object) {
   object = std::move(reduced);
 }
 
-namespace {
-
-bool IsCore(const kube::GroupVersionResource& gvr, std::string_view resource) {
-  return gvr.group.empty() && gvr.resource == resource;
-}
-
-// Moves `path` (a JSON pointer) of `from` into `to` when present.
-void Keep(json& from, json& to, const char* path) {
-  const json::json_pointer pointer(path);
-  if (from.contains(pointer)) to[pointer] = std::move(from[pointer]);
-}
-
-// `desired` lacks `path` and `current` has it: copy it over.
-void CarryOver(json& desired, const json& current, const char* path) {
-  const json::json_pointer pointer(path);
-  if (!desired.contains(pointer) && current.contains(pointer)) desired[pointer] = current[pointer];
-}
-
-}  // namespace
-
 void ReduceForCache(const kube::GroupVersionResource& gvr, json& object) {
   if (!object.is_object()) return;
   json allocated = json::object();
-  if (IsCore(gvr, "services")) {
-    for (const char* path : {"/spec/clusterIP", "/spec/clusterIPs", "/spec/ports", "/spec/healthCheckNodePort"}) {
-      Keep(object, allocated, path);
-    }
-  } else if (IsCore(gvr, "persistentvolumeclaims")) {
-    Keep(object, allocated, "/spec/volumeName");
-  }
+  plugins::kubernetes::MoveAllocatedFields(gvr, object, allocated);
   KeepOnlyMetadata(object);
   if (!allocated.empty()) object.update(allocated);
-}
-
-void CarryOverAllocatedFields(const kube::GroupVersionResource& gvr, json& desired, const json& current) {
-  if (!desired.is_object() || !current.is_object()) return;
-  if (IsCore(gvr, "services")) {
-    CarryOver(desired, current, "/spec/clusterIP");
-    CarryOver(desired, current, "/spec/clusterIPs");
-    CarryOver(desired, current, "/spec/healthCheckNodePort");
-    const json::json_pointer ports("/spec/ports");
-    if (!desired.contains(ports) || !current.contains(ports) || !desired[ports].is_array() ||
-        !current[ports].is_array()) {
-      return;
-    }
-    for (json& port : desired[ports]) {
-      if (!port.is_object() || port.contains("nodePort")) continue;
-      for (const json& allocated : current[ports]) {
-        if (allocated.is_object() && allocated.value("port", json()) == port.value("port", json()) &&
-            allocated.value("protocol", "TCP") == port.value("protocol", "TCP") && allocated.contains("nodePort")) {
-          port["nodePort"] = allocated["nodePort"];
-          break;
-        }
-      }
-    }
-  } else if (IsCore(gvr, "persistentvolumeclaims")) {
-    CarryOver(desired, current, "/spec/volumeName");
-  }
 }
 
 AppliedStateCache::AppliedStateCache(const std::vector<std::string>& gvrs, kube::Clock& clock,

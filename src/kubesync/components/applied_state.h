@@ -39,19 +39,10 @@ namespace ro::kubesync {
 void KeepOnlyMetadata(nlohmann::json& object);
 
 // The form the synchronizer caches for `gvr` (its informer's ReflectorOptions::transform):
-// KeepOnlyMetadata plus what the destination allocated and a full-object update must
-// carry over because the processor sanitized it away (CarryOverAllocatedFields).
+// KeepOnlyMetadata plus what the destination allocated (plugins::kubernetes::
+// kAllocatedFields), which a full-object update must carry over because the processor
+// sanitized it away (plugins::kubernetes::CarryOverAllocatedFields).
 void ReduceForCache(const kube::GroupVersionResource& gvr, nlohmann::json& object);
-
-// Fills into `desired` (an update's body) what the destination allocated for the object
-// `current` (its cached form) and the source's copy cannot know, where `desired` lacks it:
-//   core services: spec.clusterIP, spec.clusterIPs (immutable once allocated),
-//     spec.ports[].nodePort (matched by port and protocol), spec.healthCheckNodePort;
-//   core persistentvolumeclaims: spec.volumeName (immutable once bound).
-// Without them the apiserver rejects the update (Invalid: field is immutable) or
-// re-allocates node ports on every change.
-void CarryOverAllocatedFields(const kube::GroupVersionResource& gvr, nlohmann::json& desired,
-                              const nlohmann::json& current);
 
 // Thread-safe (one mutex per GVR).
 class AppliedStateCache {

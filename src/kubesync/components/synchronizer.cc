@@ -16,6 +16,7 @@
 #include "ro/common/log.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/informer.h"
+#include "ro/plugins/kubernetes/allocated_fields.h"
 #include "ro/plugins/kubernetes/synchronizer_decision.h"
 
 namespace ro::kubesync {
@@ -292,7 +293,7 @@ class Synchronizer::Impl {
   Step Update(Envelope& e, const std::string& ns, const std::string& key, const k8s::SyncDecision& decision,
               const kube::ObjectPtr& current, const Line& line) {
     e.object["metadata"]["resourceVersion"] = decision.resource_version;
-    if (current) CarryOverAllocatedFields(e.gvr, e.object, *current);
+    if (current) k8s::CarryOverAllocatedFields(e.gvr, e.object, *current);
     logger_.Info("updating object in cluster",
                  line.With({{"event", fields::Event("update")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
     try {

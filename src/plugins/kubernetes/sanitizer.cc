@@ -1,5 +1,7 @@
 #include "ro/plugins/kubernetes/sanitizer.h"
 
+#include "ro/plugins/kubernetes/allocated_fields.h"
+
 #include <array>
 #include <string_view>
 
@@ -29,9 +31,6 @@ constexpr std::array<std::string_view, 5> kPvcBindingAnnotations = {
 // Labels the Job controller generates from the Job's uid (old and new names).
 constexpr std::array<std::string_view, 2> kJobControllerUidLabels = {
     "controller-uid", "batch.kubernetes.io/controller-uid"};
-
-// Headless services keep clusterIP "None": it is chosen by the user, not allocated.
-constexpr std::string_view kHeadless = "None";
 
 constexpr std::array<std::string_view, 2> kPerNamespaceCaConfigMaps = {
     "kube-root-ca.crt", "openshift-service-ca.crt"};
@@ -75,24 +74,7 @@ bool Contains(const std::array<std::string_view, N>& values, std::string_view va
   return false;
 }
 
-void SanitizeService(json& object) {
-  json* spec = ObjectAt(object, "spec");
-  if (spec == nullptr) return;
-  if (StringAt(spec, "clusterIP") != kHeadless) {
-    spec->erase("clusterIP");
-    spec->erase("clusterIPs");
-  }
-  spec->erase("healthCheckNodePort");
-  const auto ports = spec->find("ports");
-  if (ports != spec->end() && ports->is_array()) {
-    for (json& port : *ports) {
-      if (port.is_object()) port.erase("nodePort");
-    }
-  }
-}
-
 void SanitizePersistentVolumeClaim(json& object) {
-  if (json* spec = ObjectAt(object, "spec")) spec->erase("volumeName");
   if (json* metadata = ObjectAt(object, "metadata")) {
     EraseAll(ObjectAt(*metadata, "annotations"), kPvcBindingAnnotations);
   }
@@ -121,10 +103,9 @@ void Sanitize(const kube::GroupVersionResource& gvr, json& object) {
   if (!object.is_object()) return;
   object.erase("status");
   EraseAll(ObjectAt(object, "metadata"), kServerSetMetadata);
+  RemoveAllocatedFields(gvr, object);
   if (gvr.group.empty()) {
-    if (gvr.resource == "services") {
-      SanitizeService(object);
-    } else if (gvr.resource == "serviceaccounts") {
+    if (gvr.resource == "serviceaccounts") {
       object.erase("secrets");
     } else if (gvr.resource == "persistentvolumeclaims") {
       SanitizePersistentVolumeClaim(object);
