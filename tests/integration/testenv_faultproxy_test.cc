@@ -159,7 +159,7 @@ TEST_F(FaultProxyKubeTest, FailRuleAnswersWithStatusUntilCleared) {
 
   te::HttpFaultRule rule;
   rule.method = "GET";
-  rule.path_regex = "^/api/v1/namespaces/" + ns + "/configmaps/target$";
+  rule.path_regex = "^/api/v1/namespaces/" + ns + R"(/configmaps/target(\?|$))";
   rule.status = 503;
   te::FaultRuleId id = proxy_->FailRequests(rule);
   try {

@@ -130,6 +130,7 @@ class Endpoint {
 
   Io Handshake() {
     ERR_clear_error();
+    errno = 0;  // SSL_ERROR_SYSCALL with errno 0 means EOF
     int r = SSL_do_handshake(ssl_);
     return r == 1 ? Io::kOk : SslStatus(r);
   }
@@ -142,6 +143,7 @@ class Endpoint {
       return r > 0 ? Io::kOk : r == 0 ? Io::kEof : SocketStatus();
     }
     ERR_clear_error();
+    errno = 0;  // SSL_ERROR_SYSCALL with errno 0 means EOF
     int r = SSL_read(ssl_, buf, static_cast<int>(cap));
     if (r > 0) *n = static_cast<std::size_t>(r);
     return r > 0 ? Io::kOk : SslStatus(r);
@@ -155,6 +157,7 @@ class Endpoint {
       return r >= 0 ? Io::kOk : SocketStatus();
     }
     ERR_clear_error();
+    errno = 0;  // SSL_ERROR_SYSCALL with errno 0 means EOF
     int r = SSL_write(ssl_, data, static_cast<int>(len));
     if (r > 0) *n = static_cast<std::size_t>(r);
     if (r > 0) return Io::kOk;
