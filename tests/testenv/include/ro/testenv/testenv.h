@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ro/testenv/errors.h"          // IWYU pragma: export
+#include "ro/testenv/fault_proxy.h"     // IWYU pragma: export
 #include "ro/testenv/kube_cluster.h"    // IWYU pragma: export
 #include "ro/testenv/nats_server.h"     // IWYU pragma: export
 #include "ro/testenv/paths.h"           // IWYU pragma: export
