@@ -124,7 +124,18 @@ fi
 
 mkdir -p "$IMG/base"
 tmp_root="$(mktemp -d)"
-trap 'rm -rf "$tmp_root"' EXIT
+on_exit() {
+  local rc=$?
+  # A failed or interrupted build leaves buildah's working containers (and their
+  # mounts) in the store; the store is ours alone (flock), so remove them all.
+  if [ "$rc" != 0 ] && [ -n "${DRIVER:-}" ]; then
+    local c
+    for c in $(pm ps -a --external -q 2>/dev/null); do pm rm -f "$c" >/dev/null 2>&1 || true; done
+  fi
+  rm -rf "$tmp_root"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
 tmpdir() { mktemp -d -p "$tmp_root"; }
 exec 9>"$IMG/.lock"
 flock 9 # one build at a time: the podman store and the archives are shared
@@ -241,18 +252,21 @@ build_and_save() {
   local ref archive; ref="$(ref_of "$target")"; archive="$(archive_of "$target")"
   if [ "$force" = 0 ] && [ -s "$archive" ] && [ "$(cat "$archive.key" 2>/dev/null)" = "$key" ]; then
     log "$target: $archive is current (key $key)"
-    return
+    built=0; return
   fi
+  rm -f "$archive.key" # until the new archive is saved, whatever is there is stale
   log "$target: podman build -t $ref -f ${file#"$root"/}"
   local t0=$SECONDS
   pm build --quiet --pull=never --network=host --layers --format oci \
     --label "io.resiliency-operator.build-key=$key" "${EXTRA_BUILD_FLAGS[@]}" \
     -t "$ref" -f "$file" "$@" "$context" >/dev/null
   log "$target: built in $((SECONDS - t0))s"
+  if [ "$target" = operator ]; then operator_runtime_check; fi # before it is saved as current
   rm -f "$archive.tmp"
   pm save --quiet --format oci-archive -o "$archive.tmp" "$ref"
   mv "$archive.tmp" "$archive"
   echo "$key" >"$archive.key"
+  built=1
   log "$target: saved $archive ($(du -h "$archive" | cut -f1); image $(pm image inspect --format '{{.Size}}' "$ref" | numfmt --to=iec) unpacked)"
 }
 
@@ -293,7 +307,6 @@ build_operator() {
     log "operator: runtime stage of Containerfile with $n binaries from $binaries"
     build_and_save operator "$ctx/Containerfile" "$ctx" "$key"
   fi
-  operator_runtime_check
 }
 
 build_service() { # target version-arg version
@@ -303,14 +316,16 @@ build_service() { # target version-arg version
   build_and_save "$target" "$file" "$ctx" "$key" --build-arg "$arg=$version"
 }
 
+built=0
 t_start=$SECONDS
 want() { local t; for t in "${targets[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 log "podman storage driver: $DRIVER ($STORE)"
 # Every target needs bookworm-slim; only the in-image compile needs bookworm.
 make_base bookworm-slim
 if want base || { want operator && [ -z "$binaries" ]; }; then make_base bookworm; fi
-want operator && build_operator
-want nats && build_service nats NATS_VERSION "$NATS_VERSION"
-want redis && build_service redis REDIS_VERSION "$REDIS_VERSION"
-want busybox && build_service busybox BUSYBOX_VERSION "$BUSYBOX_VERSION"
+# (if, not &&: set -e does not apply inside a function called on the left of &&)
+if want operator; then build_operator; fi
+if want nats; then build_service nats NATS_VERSION "$NATS_VERSION"; fi
+if want redis; then build_service redis REDIS_VERSION "$REDIS_VERSION"; fi
+if want busybox; then build_service busybox BUSYBOX_VERSION "$BUSYBOX_VERSION"; fi
 log "done in $((SECONDS - t_start))s"
