@@ -52,8 +52,11 @@
 # Podman runs with a containers.conf of its own: runc, cgroupfs, events to a file, and
 # ulimits no higher than the current hard limits (see the comment at pm() below).
 #
-# Measured on the 2-core sandbox VM (see docs/operations.md, "Building the image offline"):
-#   see that section for cold/warm times and sizes.
+# Measured on the shared 2-core sandbox VM (details: docs/operations.md, "Building the
+# image offline"): base images cold 191-243 s (two mmdebstrap runs), warm 3 s;
+# --binaries operator + nats + redis + busybox from a warm base 115 s, all current 5 s.
+# Sizes (OCI archive / unpacked): operator 45.8/116 MB, nats 35.3/90 MB,
+# redis 35.6/91.5 MB, busybox 1.1/2.1 MB; bookworm-slim 77.6 MB, bookworm 121 MB.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/lib.sh
@@ -252,7 +255,7 @@ build_and_save() {
   local ref archive; ref="$(ref_of "$target")"; archive="$(archive_of "$target")"
   if [ "$force" = 0 ] && [ -s "$archive" ] && [ "$(cat "$archive.key" 2>/dev/null)" = "$key" ]; then
     log "$target: $archive is current (key $key)"
-    built=0; return
+    return
   fi
   rm -f "$archive.key" # until the new archive is saved, whatever is there is stale
   log "$target: podman build -t $ref -f ${file#"$root"/}"
@@ -266,7 +269,6 @@ build_and_save() {
   pm save --quiet --format oci-archive -o "$archive.tmp" "$ref"
   mv "$archive.tmp" "$archive"
   echo "$key" >"$archive.key"
-  built=1
   log "$target: saved $archive ($(du -h "$archive" | cut -f1); image $(pm image inspect --format '{{.Size}}' "$ref" | numfmt --to=iec) unpacked)"
 }
 
@@ -316,7 +318,6 @@ build_service() { # target version-arg version
   build_and_save "$target" "$file" "$ctx" "$key" --build-arg "$arg=$version"
 }
 
-built=0
 t_start=$SECONDS
 want() { local t; for t in "${targets[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 log "podman storage driver: $DRIVER ($STORE)"
