@@ -229,6 +229,7 @@ make_base() { # name (bookworm|bookworm-slim)
     # in a layer, no daemons started by postinst), which the Containerfiles rely on.
     # With those settings in place mmdebstrap's cleanup no longer sees apt's *.bin caches,
     # hence the explicit rm.
+    # shellcheck disable=SC2016 # $1 is the chroot, expanded by mmdebstrap's hook shell
     nice -n "$NICE" mmdebstrap --quiet --mode=root --variant=minbase --format=tar \
       --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr "${opts[@]}" \
       --customize-hook="sync-in $root/deploy/images/debian-base /" \
@@ -275,6 +276,7 @@ build_and_save() {
 operator_runtime_check() { # every binary's libraries are in the runtime image
   local ref; ref="$(ref_of operator)"
   local missing
+  # shellcheck disable=SC2016 # expanded by the shell in the image
   missing="$(pm run --rm --network=none --entrypoint /bin/sh "$ref" -c \
     'for b in /usr/local/bin/*; do ldd "$b" | sed -n "s|^|$b: |; /not found/p"; done' 2>&1)" \
     || die "operator: could not run the image to check its libraries: $missing"
@@ -300,7 +302,7 @@ build_operator() {
     mkdir "$ctx/bin"
     local n=0 f
     for f in "$binaries"/*; do
-      [ -f "$f" ] && [ -x "$f" ] || continue
+      if [ ! -f "$f" ] || [ ! -x "$f" ]; then continue; fi
       install -m 0755 "$f" "$ctx/bin/"; n=$((n + 1))
     done
     [ "$n" -gt 0 ] || die "--binaries: no executables in $binaries"
