@@ -28,6 +28,12 @@ packages=(
   # s3rver runs on node
   npm
 )
+# ---- container images, offline (issue 8) ----
+# scripts/build-image.sh (podman build from mmdebstrap-made debian base images) and
+# scripts/check-image-import.sh (a throw-away containerd). runc, not crun: crun 1.8
+# refuses hybrid cgroup v1/v2 hosts. Drop this line if no test builds images.
+image_packages=(podman runc mmdebstrap containerd)
+packages+=("${image_packages[@]}")
 command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 

@@ -1,0 +1,3 @@
+#!/bin/sh
+# No daemon starts while a package is installed in an image build.
+exit 101
