@@ -28,6 +28,8 @@
 #include "ro/kubesync/processor.h"
 #include "ro/kubesync/redis_state.h"
 #include "ro/kubesync/stats.h"
+#include "ro/plugins/kubernetes/control_metadata.h"
+#include "ro/testenv/fault_proxy.h"
 #include "ro/testenv/testenv.h"
 #include "ro/testsupport/kubesync_process.h"
 
@@ -121,6 +123,18 @@ class KubesyncFaultsTest : public ::testing::Test {
                                                                 redis_->address()));
     std::filesystem::create_directories(dir_->path() / name);
     auto pipeline = std::make_unique<ts::KubesyncPipeline>(config_path, dir_->path() / name, std::move(components));
+    pipeline->StartAll();
+    return pipeline;
+  }
+
+  // The processor and the synchronizer of `file` (its clusters may point at a FaultProxy).
+  std::unique_ptr<ts::KubesyncPipeline> StartPipeline(const KubesyncConfig& file) {
+    const std::string name = file.live_synchronization.name;
+    const auto config_path = dir_->path() / (name + ".json");
+    ts::WriteKubesyncConfig(config_path, file);
+    std::filesystem::create_directories(dir_->path() / name);
+    auto pipeline = std::make_unique<ts::KubesyncPipeline>(config_path, dir_->path() / name,
+                                                           std::vector<std::string>{"processor", "synchronizer"});
     pipeline->StartAll();
     return pipeline;
   }
@@ -312,6 +326,86 @@ TEST_F(KubesyncFaultsTest, AStopEndsABucketRetryPauseAtOnceAndTheEventIsRedelive
   EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds{30});
   // NAKed, not acked: the event is still in the work-queue stream for the next start.
   EXPECT_EQ(nats_->GetStreamState(context.names().stream()).messages, 1u);
+}
+
+// Defect: a 5xx or a timeout on the processor's GET of the source namespace made the
+// namespace unknown, the namespaceSelector did not match, and the standby copy was
+// deleted. A failed lookup now NAKs the event: the copy stays, and the event is applied
+// once the source answers again.
+TEST_F(KubesyncFaultsTest, AFailingNamespaceLookupNeverDeletesTheStandbyCopy) {
+  const std::string ls = "nslookup";
+  const std::string ns = "faults-nslookup";
+  auto proxy = te::FaultProxy::ForCluster(*source_);
+  // Not in the source yet: the processor's namespace cache misses and it asks the
+  // apiserver, through the proxy, which fails that GET.
+  const te::FaultRuleId failing =
+      proxy->FailRequests({"GET", "^/api/v1/namespaces/" + ns + "$", 503, std::nullopt, -1});
+  destination_client_->Create({"", "v1", "namespaces"}, "",
+                              {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+  // The standby copy, as an earlier replication left it.
+  KubesyncConfig file = ts::MakeKubesyncConfig(kLiveSyncNamespace, ls, kSpecConfig, *source_, *destination_,
+                                               nats_server_->url(), redis_->address());
+  file.source_cluster.kubeconfig_path = proxy->kubeconfig_path().string();
+  const PipelineContext context(file, ComponentId::kProcessor, "test");
+  json copy = SourceConfigMap(ns, "a", "uid-a", "40", "old");
+  copy["metadata"].erase("uid");
+  copy["metadata"].erase("resourceVersion");
+  plugins::kubernetes::Stamp(copy, context.stamp(), plugins::kubernetes::SourceVersion{"uid-a", "40", ""});
+  destination_client_->Create(kConfigMaps, ns, copy);
+  auto pipeline = StartPipeline(file);
+
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "a", "uid-a", "50", "new"));
+  auto lookup_failures = [&] {
+    int n = 0;
+    for (const json& line : (*pipeline)["processor"].LogLines()) {
+      n += line.value("msg", "") == "error getting namespace from cluster" ? 1 : 0;
+    }
+    return n;
+  };
+  te::WaitFor([&] { return lookup_failures() >= 3; }, kEventually,
+              "the processor to retry the failing namespace lookup");
+  EXPECT_GE(proxy->MatchCount(failing), 3);
+  const auto standby = TryGet(*destination_client_, kConfigMaps, ns, "a");
+  ASSERT_TRUE(standby.has_value()) << "a transient source failure deleted the standby copy";
+  EXPECT_EQ((*standby)["data"]["value"], "old");
+
+  // The source answers again (the namespace exists, selected): the event is applied.
+  source_client_->Create({"", "v1", "namespaces"}, "",
+                         {{"apiVersion", "v1"},
+                          {"kind", "Namespace"},
+                          {"metadata", {{"name", ns}, {"labels", {{"sync", "true"}}}}}});
+  proxy->Clear();
+  te::WaitFor(
+      [&] {
+        const auto object = TryGet(*destination_client_, kConfigMaps, ns, "a");
+        return object && (*object)["data"]["value"] == "new";
+      },
+      kEventually, "the retried event to be applied");
+  EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
+}
+
+// Defect: the synchronizer NAKed a 429 with its own 250 ms backoff and ignored the
+// apiserver's Retry-After. The redelivery now waits at least Retry-After.
+TEST_F(KubesyncFaultsTest, A429sRetryAfterIsHonouredBeforeTheWriteIsRetried) {
+  const std::string ls = "retryafter";
+  const std::string ns = "faults-retryafter";
+  CreateSyncedNamespace(ns);
+  auto proxy = te::FaultProxy::ForCluster(*destination_);
+  KubesyncConfig file = ts::MakeKubesyncConfig(kLiveSyncNamespace, ls, kSpecConfig, *source_, *destination_,
+                                               nats_server_->url(), redis_->address());
+  file.destination_cluster.kubeconfig_path = proxy->kubeconfig_path().string();
+  auto pipeline = StartPipeline(file);
+  const te::FaultRuleId throttled = proxy->FailRequests(
+      {"POST", "^/api/v1/namespaces/" + ns + "/configmaps(\\?|$)", 429, std::optional<int>(4), 1});
+
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "r", "uid-r", "10", "v"));
+  te::WaitFor([&] { return proxy->MatchCount(throttled) == 1; }, kEventually, "the create to be throttled");
+  const auto throttled_at = std::chrono::steady_clock::now();
+  te::WaitFor([&] { return TryGet(*destination_client_, kConfigMaps, ns, "r").has_value(); }, kEventually,
+              "the throttled create to be retried");
+  EXPECT_GE(std::chrono::steady_clock::now() - throttled_at, std::chrono::milliseconds{3500})
+      << "the create was retried before the 4 s Retry-After";
+  EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
 }
 
 }  // namespace
