@@ -28,7 +28,7 @@ packages=(
   dpkg-dev
   # a real node for KubeCluster (with_node): container runtime, CNI, iptables for
   # kube-proxy and portmap, and a static busybox for the test images
-  containerd runc containernetworking-plugins iptables conntrack busybox-static
+  containerd runc containernetworking-plugins iptables conntrack busybox-static iproute2 procps
   # s3rver runs on node
   npm
 )

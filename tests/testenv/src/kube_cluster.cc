@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "net.h"
@@ -136,7 +138,19 @@ KubeCluster::KubeCluster(KubeClusterOptions options)
   apiserver_->Start();
   timings_.apiserver = apiserver_->startup_time();
 
+  if (options_.with_node) {
+    options_.with_controller_manager = true;
+    for (const char* c : {"nodelifecycle", "endpoint", "endpointslice"}) {
+      if (std::find(options_.controllers.begin(), options_.controllers.end(), c) == options_.controllers.end()) {
+        options_.controllers.emplace_back(c);
+      }
+    }
+  }
   if (options_.with_controller_manager) StartControllerManager();
+  if (options_.with_node) {
+    node_.reset(new KubeNode(*this, options_.start_timeout));
+    timings_.node = node_->timings().total;
+  }
   timings_.total = Since(start);
 }
 
@@ -195,6 +209,9 @@ std::vector<std::string> KubeCluster::ApiserverArgs(std::uint16_t port) const {
       "--endpoint-reconciler-type=none",
       "--profiling=false",
   };
+  // The node is named "localhost": the apiserver reaches its kubelet (logs, exec) through
+  // a forwarder on the host's 127.0.0.1 (see kube_node.h).
+  if (options_.with_node) args.emplace_back("--kubelet-preferred-address-types=Hostname");
   args.insert(args.end(), options_.extra_apiserver_flags.begin(), options_.extra_apiserver_flags.end());
   return args;
 }
@@ -318,7 +335,13 @@ std::int64_t KubeCluster::CompactEtcd() const {
   return revision;
 }
 
+KubeNode& KubeCluster::node() const {
+  if (!node_) throw TestEnvError("cluster " + options_.name + " has no node (set KubeClusterOptions::with_node)");
+  return *node_;
+}
+
 void KubeCluster::Stop() {
+  if (node_) node_->Stop();
   if (controller_manager_) controller_manager_->Stop();
   for (auto& a : extra_apiservers_) a->Stop();
   if (apiserver_) apiserver_->Stop();
