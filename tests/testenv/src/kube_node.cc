@@ -52,6 +52,9 @@ constexpr const char* kHolderScript = R"sh(set -e
 for d in /var/lib/cni /var/log/pods /var/log/containers; do
   mkdir -p "$d"; mount -t tmpfs -o mode=0755 tmpfs "$d"
 done
+# No name server inside: nothing is looked up outside the node.
+: > "$1/resolv.conf"
+mount --bind "$1/resolv.conf" /etc/resolv.conf
 ip link set lo up
 ip link add cni0 type bridge
 ip addr add 10.244.0.1/24 dev cni0
@@ -517,7 +520,9 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
                          std::string("--hostname-override=") + kNodeName, std::string("--node-ip=") + kBridgeAddress,
                          "--port=" + std::to_string(kubelet_port_.port()), "--read-only-port=0",
                          "--healthz-bind-address=127.0.0.1", "--resolv-conf=", "--image-gc-high-threshold=100",
-                         "--image-gc-low-threshold=99"});
+                         "--image-gc-low-threshold=99",
+                         // Post Ready 2 s (not 10 s) after the runtime's network is up.
+                         "--node-status-update-frequency=2s"});
   kubelet.log_path = dir_ / "kubelet.log";
   kubelet_ = std::make_unique<Process>(std::move(kubelet));
   internal::HttpRequest node_get;
