@@ -145,6 +145,24 @@ TEST_F(KubeNodeTest, ServiceReachesItsPodThroughKubeProxy) {
   EXPECT_THAT(cluster_->node().RunInNode({"iptables-save", "-t", "nat"}), HasSubstr("default/web"));
 }
 
+TEST_F(KubeNodeTest, PodReachesTheApiserverThroughServiceKubernetes) {
+  // Default service account: its token is mounted. busybox has no TLS client, so send
+  // plain HTTP: Go's TLS server answers that in plain text.
+  cluster_->Kubectl({"apply", "-f", "-"},
+                    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: incluster\n  namespace: default\nspec:\n"
+                    "  restartPolicy: Never\n  containers:\n  - name: main\n    image: " +
+                        std::string(te::kBusyboxImage) +
+                        "\n    imagePullPolicy: Never\n    command: [\"/bin/sh\", \"-c\", \""
+                        "test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token-mounted; "
+                        "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | "
+                        "nc -w 3 $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT | grep -q 'HTTPS server' && "
+                        "echo apiserver-reached && exit 0; sleep 1; done; exit 1\"]\n");
+  EXPECT_EQ(WaitForEnd("incluster"), "Succeeded");
+  std::string logs = cluster_->Kubectl({"logs", "incluster", "-n", "default"});
+  EXPECT_THAT(logs, HasSubstr("token-mounted"));
+  EXPECT_THAT(logs, HasSubstr("apiserver-reached"));
+}
+
 TEST_F(KubeNodeTest, StopLeavesNoProcessCgroupOrNamespace) {
   pid_t init = cluster_->node().namespace_pid();
   ASSERT_GT(init, 0);

@@ -140,7 +140,7 @@ KubeCluster::KubeCluster(KubeClusterOptions options)
 
   if (options_.with_node) {
     options_.with_controller_manager = true;
-    for (const char* c : {"nodelifecycle", "endpoint", "endpointslice"}) {
+    for (const char* c : {"nodelifecycle", "endpoint", "endpointslice", "serviceaccount"}) {
       if (std::find(options_.controllers.begin(), options_.controllers.end(), c) == options_.controllers.end()) {
         options_.controllers.emplace_back(c);
       }
@@ -171,7 +171,10 @@ void KubeCluster::MakeCertificates() {
             "basicConstraints=CA:FALSE\n"
             "keyUsage=critical,digitalSignature\n"
             "extendedKeyUsage=serverAuth\n"
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+            // 10.0.0.1 / kubernetes.default.svc: pods on a node reach the apiserver
+            // through the Service `kubernetes` (see kube_node.h).
+            "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes.default.svc,"
+            "DNS:kubernetes.default,DNS:kubernetes\n");
   run({openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
        (d / "serving.key").string(), "-out", (d / "serving.csr").string(), "-subj", "/CN=kube-apiserver"});
   run({openssl, "x509", "-req", "-in", (d / "serving.csr").string(), "-CA", (d / "ca.crt").string(), "-CAkey",
@@ -201,14 +204,16 @@ std::vector<std::string> KubeCluster::ApiserverArgs(std::uint16_t port) const {
       "--token-auth-file=" + (d / "tokens.csv").string(),
       "--authorization-mode=RBAC",
       "--allow-privileged=true",
-      // No kubelet, no token controller for pods: do not require service accounts.
-      "--disable-admission-plugins=ServiceAccount",
+
       std::string("--watch-cache=") + (options_.watch_cache ? "true" : "false"),
       // Loopback is not a valid Endpoints address: do not maintain default/kubernetes.
       "--advertise-address=127.0.0.1",
       "--endpoint-reconciler-type=none",
       "--profiling=false",
   };
+  // Without a node no pod runs: do not require service accounts. With one, pods get the
+  // token of their service account mounted, as in a real cluster.
+  if (!options_.with_node) args.emplace_back("--disable-admission-plugins=ServiceAccount");
   // The node is named "localhost": the apiserver reaches its kubelet (logs, exec) through
   // a forwarder on the host's 127.0.0.1 (see kube_node.h).
   if (options_.with_node) args.emplace_back("--kubelet-preferred-address-types=Hostname");

@@ -186,7 +186,7 @@ void Pump(std::stop_token stop, int a, int b) {
   ::close(b);
 }
 
-int ListenLoopback(std::uint16_t port) {
+int Listen(std::uint32_t address, std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw TestEnvError(std::string("socket: ") + std::strerror(errno));
   int one = 1;
@@ -194,11 +194,11 @@ int ListenLoopback(std::uint16_t port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_addr.s_addr = htonl(address);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0) {
     int err = errno;
     ::close(fd);
-    throw TestEnvError("listen on 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(err));
+    throw TestEnvError("listen on port " + std::to_string(port) + ": " + std::strerror(err));
   }
   return fd;
 }
@@ -207,14 +207,15 @@ int ListenLoopback(std::uint16_t port) {
 
 namespace internal {
 
-// Listens on 127.0.0.1:port in network namespace `listen_ns` and connects every
+// Listens on listen_address:port in network namespace `listen_ns` and connects every
 // accepted connection to 127.0.0.1:port in `connect_ns` (empty path: the harness's
 // own namespace). Threads: one acceptor, one per connection.
 class NetnsForwarder {
  public:
-  NetnsForwarder(std::uint16_t port, const fs::path& listen_ns, const fs::path& connect_ns) : port_(port) {
+  NetnsForwarder(std::uint32_t listen_address, std::uint16_t port, const fs::path& listen_ns, const fs::path& connect_ns)
+      : port_(port) {
     if (listen_ns.empty()) {
-      listen_fd_ = ListenLoopback(port);
+      listen_fd_ = Listen(listen_address, port);
     } else {
       // A short-lived thread enters the namespace: the socket keeps it, the harness's
       // threads stay where they are.
@@ -222,7 +223,7 @@ class NetnsForwarder {
       std::thread([&] {
         try {
           EnterNetns(listen_ns);
-          listen_fd_ = ListenLoopback(port);
+          listen_fd_ = Listen(listen_address, port);
         } catch (const std::exception& e) {
           error = e.what();
         }
@@ -415,8 +416,12 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
       },
       start_timeout, "the node's namespaces (holder.ready)");
   fs::path netns = "/proc/" + std::to_string(init_pid_) + "/ns/net";
-  apiserver_forwarder_ = std::make_unique<internal::NetnsForwarder>(cluster_.apiserver().port(), netns, fs::path());
-  kubelet_forwarder_ = std::make_unique<internal::NetnsForwarder>(kubelet_port_.port(), fs::path(), netns);
+  // Inside the node on every address: 127.0.0.1 for the kubelet and kube-proxy, the
+  // bridge's 10.244.0.1 for pods (the Endpoints of the Service `kubernetes`).
+  apiserver_forwarder_ =
+      std::make_unique<internal::NetnsForwarder>(INADDR_ANY, cluster_.apiserver().port(), netns, fs::path());
+  kubelet_forwarder_ =
+      std::make_unique<internal::NetnsForwarder>(INADDR_LOOPBACK, kubelet_port_.port(), fs::path(), netns);
   timings_.namespaces = Since(start);
 
   // containerd + CNI + images.
@@ -572,6 +577,32 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
       },
       start_timeout, "iptables chain KUBE-SERVICES in the node's netns");
   timings_.kube_proxy = Since(proxy_start);
+
+  // The Service `kubernetes` (10.0.0.1:443) -> the forwarder on the bridge's address.
+  // The apiserver does not maintain these (--endpoint-reconciler-type=none: its own
+  // address is loopback); kube-proxy 1.20 reads EndpointSlices.
+  std::string port = std::to_string(cluster_.apiserver().port());
+  cluster_.Kubectl({"apply", "-f", "-"},
+                   "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: kubernetes\n  namespace: default\n"
+                   "subsets:\n- addresses: [{ip: " + std::string(kBridgeAddress) + "}]\n"
+                   "  ports: [{name: https, port: " + port + ", protocol: TCP}]\n"
+                   "---\napiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata:\n"
+                   "  name: kubernetes\n  namespace: default\n  labels:\n"
+                   "    kubernetes.io/service-name: kubernetes\n"
+                   "    endpointslice.kubernetes.io/managed-by: ro-testenv\n"
+                   "addressType: IPv4\nendpoints:\n- addresses: [" + std::string(kBridgeAddress) + "]\n"
+                   "  conditions: {ready: true}\nports:\n- {name: https, port: " + port + ", protocol: TCP}\n");
+
+  // Pods are admitted only once their namespace's service account has its token
+  // (ServiceAccount admission plugin): wait for default/default to have one.
+  internal::HttpRequest sa_get = node_get;
+  sa_get.url = cluster_.server_url() + "/api/v1/namespaces/default/serviceaccounts/default";
+  WaitFor(
+      [&] {
+        auto r = internal::HttpCall(sa_get);
+        return r.status == 200 && !nlohmann::json::parse(r.body).value("secrets", nlohmann::json::array()).empty();
+      },
+      start_timeout, "service account default/default with a token");
   timings_.total = Since(start);
 }
 

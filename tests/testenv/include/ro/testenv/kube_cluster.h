@@ -49,7 +49,8 @@ struct KubeClusterOptions {
                                           "clusterrole-aggregation"};
   // Also run a node (kube-scheduler, containerd, kubelet, kube-proxy in their own
   // namespaces; see kube_node.h). Implies the controller manager, with the
-  // nodelifecycle, endpoint and endpointslice controllers added. Needs root.
+  // nodelifecycle, endpoint, endpointslice and serviceaccount controllers added, and
+  // the apiserver's ServiceAccount admission plugin on (pods get their token). Needs root.
   bool with_node = false;
   // Extra users in the token file (the admin, group system:masters, is always there).
   std::vector<KubeUser> users;

@@ -20,7 +20,10 @@
 // namespaces: node 127.0.0.1:<apiserver port> -> host 127.0.0.1:<apiserver port> (so
 // the admin kubeconfig works inside), and host 127.0.0.1:<kubelet port> -> node
 // 127.0.0.1:<kubelet port> (logs/exec: the node is named "localhost" and the apiserver
-// prefers the Hostname address).
+// prefers the Hostname address). The first also listens on the bridge's 10.244.0.1,
+// where the Endpoints/EndpointSlice of the Service `kubernetes` point: pods reach the
+// apiserver at 10.0.0.1:443 (the serving certificate has IP:10.0.0.1 and
+// DNS:kubernetes.default.svc) with their mounted service-account token.
 //
 // Images: nothing is pulled. The pause image and a busybox image (docker.io/ro-testenv/
 // busybox:1, from Debian's busybox-static) are imported at start-up; more with
