@@ -523,7 +523,10 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
                          "--volume-plugin-dir=" + (kd / "volume-plugins").string(), "--cgroup-driver=cgroupfs",
                          "--cgroup-root=" + cgroup_root_, "--fail-swap-on=false",
                          std::string("--hostname-override=") + kNodeName, std::string("--node-ip=") + kBridgeAddress,
-                         "--port=" + std::to_string(kubelet_port_.port()), "--read-only-port=0",
+                         // Loopback only: reached through the host-side forwarder, never
+                         // by pods (its API is anonymous + AlwaysAllow by default).
+                         "--address=127.0.0.1", "--port=" + std::to_string(kubelet_port_.port()),
+                         "--read-only-port=0",
                          "--healthz-bind-address=127.0.0.1", "--resolv-conf=", "--image-gc-high-threshold=100",
                          "--image-gc-low-threshold=99",
                          // Post Ready 2 s (not 10 s) after the runtime's network is up.
