@@ -29,6 +29,7 @@ packages=(
   # a real node for KubeCluster (with_node): container runtime, CNI, iptables for
   # kube-proxy and portmap, and a static busybox for the test images
   containerd runc containernetworking-plugins iptables conntrack busybox-static iproute2 procps
+  dnsmasq-base
   # s3rver runs on node
   npm
 )

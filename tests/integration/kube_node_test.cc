@@ -53,7 +53,7 @@ class KubeNodeTest : public ::testing::Test {
                 << t.apiserver.count() << " ms, controller manager " << t.controller_manager.count() << " ms, node "
                 << t.node.count() << " ms: namespaces " << n.namespaces.count() << " ms, containerd + images "
                 << n.containerd.count() << " ms, kube-scheduler " << n.scheduler.count() << " ms, kubelet "
-                << n.kubelet.count() << " ms, kube-proxy " << n.kube_proxy.count() << " ms)\n";
+                << n.kubelet.count() << " ms, kube-proxy " << n.kube_proxy.count() << " ms, dnsmasq " << n.dns.count() << " ms)\n";
     } catch (const std::exception& e) {
       setup_error_ = e.what();
     }
@@ -141,6 +141,13 @@ TEST_F(KubeNodeTest, ServiceReachesItsPodThroughKubeProxy) {
                                 "exit 1"));
   EXPECT_EQ(WaitForEnd("client"), "Succeeded");
   EXPECT_THAT(cluster_->Kubectl({"logs", "client", "-n", "default"}), HasSubstr("reached"));
+  // Cluster DNS: <service>.<namespace>.svc.cluster.local -> the ClusterIP (busybox's
+  // nslookup has its own resolver; the static glibc one of nc/wget is not used here).
+  cluster_->Kubectl({"apply", "-f", "-"},
+                    PodYaml("dns", te::kBusyboxImage,
+                            "for i in 1 2 3 4 5 6 7 8 9 10; do nslookup web.default.svc.cluster.local | grep -q " +
+                                cluster_ip + " && echo resolved && exit 0; sleep 1; done; cat /etc/resolv.conf; exit 1"));
+  EXPECT_EQ(WaitForEnd("dns"), "Succeeded") << cluster_->Kubectl({"logs", "dns", "-n", "default"});
   // kube-proxy's rules live in the node's network namespace only.
   EXPECT_THAT(cluster_->node().RunInNode({"iptables-save", "-t", "nat"}), HasSubstr("default/web"));
 }

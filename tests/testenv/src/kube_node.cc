@@ -381,6 +381,7 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
   FindExecutable("ctr", hint);
   fs::path runc_bin = FindExecutable("runc", hint);
   FindExecutable("iptables", hint);
+  fs::path dnsmasq_bin = FindExecutable("dnsmasq", "Debian package dnsmasq-base; run scripts/setup.sh");
   FindExecutable("unshare", "Debian package util-linux");
   FindExecutable("nsenter", "Debian package util-linux");
   if (!fs::exists(fs::path(kCniBinDir) / "bridge")) {
@@ -511,6 +512,55 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
       start_timeout, "GET /healthz = ok");
   timings_.scheduler = Since(scheduler_start);
 
+  // Cluster DNS: dnsmasq on the bridge address, fed from the Service list.
+  auto dns_start = Clock::now();
+  fs::path hosts_dir = dir_ / "dns-hosts";
+  fs::create_directories(hosts_dir);
+  ProcessOptions dnsmasq;
+  dnsmasq.name = "dnsmasq";
+  dnsmasq.argv = InNode({dnsmasq_bin.string(), "--keep-in-foreground", "--log-facility=-", "--user=root",
+                         "--pid-file=", "--no-resolv", "--no-hosts", "--bind-interfaces",
+                         std::string("--listen-address=") + kBridgeAddress, "--port=53", "--local=/cluster.local/",
+                         "--hostsdir=" + hosts_dir.string()});
+  dnsmasq.log_path = dir_ / "dnsmasq.log";
+  dnsmasq_ = std::make_unique<Process>(std::move(dnsmasq));
+  dnsmasq_->WaitUntilReady(
+      [&] { return ReadFile(dnsmasq_->log_path()).find("started, version") != std::string::npos; }, start_timeout,
+      "\"started\" in its log");
+  internal::HttpRequest services_get;
+  services_get.url = cluster_.server_url() + "/api/v1/services";
+  services_get.headers = {"Authorization: Bearer " + cluster_.admin_token()};
+  services_get.ca_pem = cluster_.ca_pem();
+  services_get.timeout = kHttpProbeTimeout;
+  dns_watcher_ = std::jthread([services_get, hosts_dir](std::stop_token stop) {
+    std::string last;
+    while (!stop.stop_requested()) {
+      try {
+        auto r = internal::HttpCall(services_get);
+        if (r.status == 200) {
+          std::string hosts;
+          for (const auto& svc : nlohmann::json::parse(r.body).value("items", nlohmann::json::array())) {
+            auto spec = svc.value("spec", nlohmann::json::object());
+            auto meta = svc.value("metadata", nlohmann::json::object());
+            std::string ip = spec.value("clusterIP", "");
+            if (ip.empty() || ip == "None") continue;
+            hosts += ip + " " + meta.value("name", "") + "." + meta.value("namespace", "") + ".svc.cluster.local\n";
+          }
+          if (hosts != last) {
+            // Write, then rename: dnsmasq (inotify on the directory) reads whole files.
+            WriteFile(hosts_dir / ".services.tmp", hosts);
+            fs::rename(hosts_dir / ".services.tmp", hosts_dir / "services");
+            last = hosts;
+          }
+        }
+      } catch (const std::exception&) {
+        // Apiserver restarting or stopped: keep the last answers.
+      }
+      for (int i = 0; i < 10 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(100ms);
+    }
+  });
+  timings_.dns = Since(dns_start);
+
   // kubelet, in the namespaces.
   auto kubelet_start = Clock::now();
   fs::path kd = dir_ / "kubelet";
@@ -528,7 +578,8 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
                          "--address=127.0.0.1", "--port=" + std::to_string(kubelet_port_.port()),
                          "--read-only-port=0",
                          "--healthz-bind-address=127.0.0.1", "--resolv-conf=", "--image-gc-high-threshold=100",
-                         "--image-gc-low-threshold=99",
+                         "--image-gc-low-threshold=99", std::string("--cluster-dns=") + kBridgeAddress,
+                         "--cluster-domain=cluster.local",
                          // Post Ready 2 s (not 10 s) after the runtime's network is up.
                          "--node-status-update-frequency=2s"});
   kubelet.log_path = dir_ / "kubelet.log";
@@ -610,7 +661,11 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
 }
 
 void KubeNode::Stop() noexcept {
-  for (auto* p : {&kube_proxy_, &kubelet_, &containerd_, &scheduler_}) {
+  if (dns_watcher_.joinable()) {
+    dns_watcher_.request_stop();
+    dns_watcher_.join();
+  }
+  for (auto* p : {&kube_proxy_, &kubelet_, &dnsmasq_, &containerd_, &scheduler_}) {
     if (*p) (*p)->Stop();
   }
   apiserver_forwarder_.reset();

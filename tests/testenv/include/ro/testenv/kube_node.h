@@ -25,13 +25,18 @@
 // apiserver at 10.0.0.1:443 (the serving certificate has IP:10.0.0.1 and
 // DNS:kubernetes.default.svc) with their mounted service-account token.
 //
+// DNS: dnsmasq in the node's netns on 10.244.0.1:53 (the kubelet's --cluster-dns,
+// domain cluster.local) answers <service>.<namespace>.svc.cluster.local with the
+// ClusterIP, from a hosts directory that a harness thread rewrites from the Service list
+// every second; nothing else is resolved (no upstream).
+//
 // Images: nothing is pulled. The pause image and a busybox image (docker.io/ro-testenv/
 // busybox:1, from Debian's busybox-static) are imported at start-up; more with
 // ImportImage(). Use imagePullPolicy: Never (or IfNotPresent with a non-latest tag).
 //
 // Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN). Binaries: kubelet, kube-proxy,
 // kube-scheduler from KubeBinDir(); containerd, ctr, runc, unshare, nsenter, iptables,
-// tar from $PATH; CNI plugins from /usr/lib/cni; /bin/busybox (busybox-static).
+// tar, dnsmasq from $PATH; CNI plugins from /usr/lib/cni; /bin/busybox (busybox-static).
 #pragma once
 
 #include <chrono>
@@ -40,6 +45,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "ro/testenv/ports.h"
@@ -69,6 +75,7 @@ struct KubeNodeTimings {
   std::chrono::milliseconds scheduler{0};   // fork -> /healthz ok
   std::chrono::milliseconds kubelet{0};     // fork -> Node Ready and untainted
   std::chrono::milliseconds kube_proxy{0};  // fork -> KUBE-SERVICES chain exists
+  std::chrono::milliseconds dns{0};         // fork of dnsmasq -> "started" in its log
   std::chrono::milliseconds total{0};
 };
 
@@ -118,6 +125,8 @@ class KubeNode {
   std::unique_ptr<Process> scheduler_;
   std::unique_ptr<Process> kubelet_;
   std::unique_ptr<Process> kube_proxy_;
+  std::unique_ptr<Process> dnsmasq_;
+  std::jthread dns_watcher_;  // Services -> dnsmasq's hosts directory
 };
 
 }  // namespace ro::testenv
