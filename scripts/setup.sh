@@ -27,7 +27,7 @@ packages=(
   golang-go rsync jq golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev
   dpkg-dev
   # a real node for KubeCluster (with_node): container runtime, CNI, iptables for
-  # kube-proxy and portmap, and a static busybox for the test images
+  # kube-proxy and portmap, a static busybox for the test images, dnsmasq for cluster DNS
   containerd runc containernetworking-plugins iptables conntrack busybox-static iproute2 procps
   dnsmasq-base
   # s3rver runs on node
