@@ -5,7 +5,8 @@
 //
 // Everything binds 127.0.0.1 on ports the harness picks and lives in one fresh temp dir.
 // The apiserver serves TLS with a certificate of a CA made per cluster (EC P-256, SAN
-// IP:127.0.0.1 and DNS:localhost), authenticates with static bearer tokens
+// IP:127.0.0.1 and DNS:localhost, plus IP:10.0.0.1 and DNS:kubernetes.default.svc for
+// pods on a node), authenticates with static bearer tokens
 // (--token-auth-file) and authorizes with RBAC, so clients are checked exactly as
 // against a real cluster. The kubeconfigs written carry certificate-authority-data and
 // a token (never insecure-skip-tls-verify).
