@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and kube-controller-manager 1.20.2 from Debian's `kubernetes`
-# source package, offline with Debian's Go, and caches them in $RO_KUBE_BIN.
-# A second run finds the cached binaries and returns at once.
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy
+# 1.20.2 from Debian's `kubernetes` source package, offline with Debian's Go, and caches
+# them in $RO_KUBE_BIN. A second run finds the cached binaries and returns at once.
+# Go's build cache is kept in $RO_CACHE/kube-$RO_KUBE_VERSION/gocache, so a rebuild
+# (another patch level, another binary) compiles only what changed.
 #
 # Why this way: Debian ships no kube-apiserver binary, but the source package carries the
 # whole tree with vendor/. Go 1.19 crashes the 1.20 apiserver at run time in the vendored
@@ -11,10 +13,11 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/lib.sh"
 
-want=(kube-apiserver kube-controller-manager)
-# Bump when the source patches below change: cached binaries built with an older level
-# are rebuilt.
-patch_level=1
+want=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+# Bump when the source patches or the list of binaries change: cached binaries built
+# with an older level are rebuilt.
+# 1: apiserver + controller manager; 2: + scheduler, kubelet, kube-proxy.
+patch_level=2
 stamp="$RO_KUBE_BIN/.patch-level"
 ok=1
 for b in "${want[@]}"; do [ -x "$RO_KUBE_BIN/$b" ] || ok=0; done
@@ -27,7 +30,7 @@ fi
 work="$RO_CACHE/kube-$RO_KUBE_VERSION/work"
 rm -rf "$work"
 mkdir -p "$work/lists/partial" "$work/archives/partial"
-log "building kube-apiserver $RO_KUBE_VERSION from Debian's source package in $work (takes minutes, once)"
+log "building ${want[*]} $RO_KUBE_VERSION from Debian's source package in $work (takes minutes, once)"
 
 # A private deb-src list made from the system's own sources (never a hard-coded mirror).
 src_system=/etc/apt/sources.list.d/debian.sources
@@ -74,10 +77,19 @@ done
 mkdir -p .go/src/k8s.io
 ln -sfn ../../.. .go/src/k8s.io/kubernetes
 gohome="$work/gohome"; mkdir -p "$gohome"
+# hack/lib/golang.sh sets GOCACHE=_output/local/go/cache itself: lend it the kept cache
+# for the build (same source path every time, so its entries match) and take it back.
+gocache="$RO_CACHE/kube-$RO_KUBE_VERSION/gocache"
+mkdir -p _output/local/go
+if [ -d "$gocache" ]; then mv "$gocache" _output/local/go/cache; fi
+whats=()
+for b in "${want[@]}"; do whats+=("cmd/$b"); done
+rc=0
 env GOPATH="$PWD/.go" CGO_ENABLED=0 HOME="$gohome" \
-  GOCACHE="$work/gocache" \
-  make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >"$work/build.log" 2>&1 \
-  || { tail -n 40 "$work/build.log" >&2; die "kube build failed (log: $work/build.log)"; }
+  make WHAT="${whats[*]}" >"$work/build.log" 2>&1 || rc=$?
+# Keep the cache also after a failed build (the next run starts by removing $work).
+if [ -d _output/local/go/cache ]; then rm -rf "$gocache"; mv _output/local/go/cache "$gocache"; fi
+[ "$rc" = 0 ] || { tail -n 40 "$work/build.log" >&2; die "kube build failed (log: $work/build.log)"; }
 mkdir -p "$RO_KUBE_BIN"
 for b in "${want[@]}"; do
   install -m 0755 "_output/local/bin/linux/amd64/$b" "$RO_KUBE_BIN/$b"

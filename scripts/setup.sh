@@ -3,8 +3,9 @@
 # Idempotent: a second run only checks and returns in seconds.
 #   - Debian packages (compilers, libraries, test servers)
 #   - s3rver from the npm registry (into the cache directory, never the source tree)
-#   - kube-apiserver + kube-controller-manager 1.20.2 built from Debian's source
-#     package (scripts/build-kube.sh), cached outside the source tree.
+#   - kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy
+#     1.20.2 built from Debian's source package (scripts/build-kube.sh), cached outside
+#     the source tree.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/lib.sh
@@ -25,6 +26,10 @@ packages=(
   # building kube-apiserver from Debian's kubernetes source package
   golang-go rsync jq golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev
   dpkg-dev
+  # a real node for KubeCluster (with_node): container runtime, CNI, iptables for
+  # kube-proxy and portmap, a static busybox for the test images, dnsmasq for cluster DNS
+  containerd runc containernetworking-plugins iptables conntrack busybox-static iproute2 procps
+  dnsmasq-base
   # s3rver runs on node
   npm
 )

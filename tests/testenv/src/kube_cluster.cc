@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "net.h"
@@ -136,7 +138,19 @@ KubeCluster::KubeCluster(KubeClusterOptions options)
   apiserver_->Start();
   timings_.apiserver = apiserver_->startup_time();
 
+  if (options_.with_node) {
+    options_.with_controller_manager = true;
+    for (const char* c : {"nodelifecycle", "endpoint", "endpointslice", "serviceaccount"}) {
+      if (std::find(options_.controllers.begin(), options_.controllers.end(), c) == options_.controllers.end()) {
+        options_.controllers.emplace_back(c);
+      }
+    }
+  }
   if (options_.with_controller_manager) StartControllerManager();
+  if (options_.with_node) {
+    node_.reset(new KubeNode(*this, options_.start_timeout));
+    timings_.node = node_->timings().total;
+  }
   timings_.total = Since(start);
 }
 
@@ -157,7 +171,10 @@ void KubeCluster::MakeCertificates() {
             "basicConstraints=CA:FALSE\n"
             "keyUsage=critical,digitalSignature\n"
             "extendedKeyUsage=serverAuth\n"
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+            // 10.0.0.1 / kubernetes.default.svc: pods on a node reach the apiserver
+            // through the Service `kubernetes` (see kube_node.h).
+            "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes.default.svc,"
+            "DNS:kubernetes.default,DNS:kubernetes\n");
   run({openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
        (d / "serving.key").string(), "-out", (d / "serving.csr").string(), "-subj", "/CN=kube-apiserver"});
   run({openssl, "x509", "-req", "-in", (d / "serving.csr").string(), "-CA", (d / "ca.crt").string(), "-CAkey",
@@ -187,14 +204,19 @@ std::vector<std::string> KubeCluster::ApiserverArgs(std::uint16_t port) const {
       "--token-auth-file=" + (d / "tokens.csv").string(),
       "--authorization-mode=RBAC",
       "--allow-privileged=true",
-      // No kubelet, no token controller for pods: do not require service accounts.
-      "--disable-admission-plugins=ServiceAccount",
+
       std::string("--watch-cache=") + (options_.watch_cache ? "true" : "false"),
       // Loopback is not a valid Endpoints address: do not maintain default/kubernetes.
       "--advertise-address=127.0.0.1",
       "--endpoint-reconciler-type=none",
       "--profiling=false",
   };
+  // Without a node no pod runs: do not require service accounts. With one, pods get the
+  // token of their service account mounted, as in a real cluster.
+  if (!options_.with_node) args.emplace_back("--disable-admission-plugins=ServiceAccount");
+  // The node is named "localhost": the apiserver reaches its kubelet (logs, exec) through
+  // a forwarder on the host's 127.0.0.1 (see kube_node.h).
+  if (options_.with_node) args.emplace_back("--kubelet-preferred-address-types=Hostname");
   args.insert(args.end(), options_.extra_apiserver_flags.begin(), options_.extra_apiserver_flags.end());
   return args;
 }
@@ -211,6 +233,8 @@ void KubeCluster::StartControllerManager() {
                   "--controllers=" + controllers, "--service-account-private-key-file=" + (d / "sa.key").string(),
                   "--root-ca-file=" + (d / "ca.crt").string(), "--use-service-account-credentials=false",
                   "--leader-elect=false",
+                  // Notice a Ready node (and lift its not-ready taint) within 1 s, not 5 s.
+                  "--node-monitor-period=1s",
                   // Health only, plain HTTP on loopback; no TLS serving port (it would
                   // need its own certificate and delegated authentication).
                   "--port=" + port, "--address=127.0.0.1", "--secure-port=0", "--profiling=false"};
@@ -318,7 +342,13 @@ std::int64_t KubeCluster::CompactEtcd() const {
   return revision;
 }
 
+KubeNode& KubeCluster::node() const {
+  if (!node_) throw TestEnvError("cluster " + options_.name + " has no node (set KubeClusterOptions::with_node)");
+  return *node_;
+}
+
 void KubeCluster::Stop() {
+  if (node_) node_->Stop();
   if (controller_manager_) controller_manager_->Stop();
   for (auto& a : extra_apiservers_) a->Stop();
   if (apiserver_) apiserver_->Stop();

@@ -1,7 +1,7 @@
 // ro-testenv: the test-server harness as a command, so shell scripts and the demo start
 // servers with exactly the code the tests use. See tests/testenv/README.md.
 //
-//   ro-testenv up --dir D [--clusters N] [--controller-manager] [--nats] [--redis]
+//   ro-testenv up --dir D [--clusters N] [--controller-manager] [--node] [--nats] [--redis]
 //                 [--zookeeper] [--s3] [--bucket B]... [--user NAME[:GROUP,...]]...
 //     starts the servers, writes D/env.sh and D/ready, then waits in the foreground
 //     until SIGTERM/SIGINT/SIGHUP and stops everything by PID.
@@ -35,6 +35,7 @@ struct UpOptions {
   fs::path dir;
   int clusters = 1;
   bool controller_manager = false;
+  bool node = false;
   bool no_watch_cache = false;
   bool nats = false;
   bool redis = false;
@@ -111,6 +112,7 @@ int Up(const UpOptions& o, const sigset_t& stop_signals) {
     te::KubeClusterOptions options;
     options.name = "cluster" + std::to_string(i);
     options.with_controller_manager = o.controller_manager;
+    options.with_node = o.node;
     options.users = users;
     options.watch_cache = !o.no_watch_cache;
     clusters.push_back(std::make_unique<te::KubeCluster>(options));
@@ -118,7 +120,8 @@ int Up(const UpOptions& o, const sigset_t& stop_signals) {
     const auto& t = c.timings();
     std::cerr << "ro-testenv: cluster" << i << " ready in " << t.total.count() << " ms (etcd " << t.etcd.count()
               << " ms, certs " << t.certs.count() << " ms, kube-apiserver " << t.apiserver.count()
-              << " ms, kube-controller-manager " << t.controller_manager.count() << " ms)\n";
+              << " ms, kube-controller-manager " << t.controller_manager.count() << " ms, node " << t.node.count()
+              << " ms)\n";
     std::string prefix = "RO_CLUSTER" + std::to_string(i) + "_";
     fs::path kubeconfig = fs::absolute(o.dir / ("cluster" + std::to_string(i) + ".kubeconfig"));
     c.WriteKubeconfig(kubeconfig, c.admin_token());
@@ -128,6 +131,10 @@ int Up(const UpOptions& o, const sigset_t& stop_signals) {
     set(prefix + "CA", c.ca_path().string());
     set(prefix + "ETCD", c.etcd_url());
     set(prefix + "DIR", c.dir().string());
+    if (o.node) {
+      set(prefix + "CONTAINERD", c.node().containerd_socket().string());
+      set(prefix + "NODE_PID", std::to_string(c.node().namespace_pid()));
+    }
     for (const auto& user : users) {
       fs::path path = fs::absolute(o.dir / ("cluster" + std::to_string(i) + "-" + user.name + ".kubeconfig"));
       c.WriteKubeconfig(path, c.TokenFor(user.name));
@@ -215,6 +222,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 8));
   up_cmd->add_flag("--controller-manager", up.controller_manager,
                    "run kube-controller-manager (garbage collection, namespace deletion)");
+  up_cmd->add_flag("--node", up.node,
+                   "run a node: kube-scheduler, containerd, kubelet, kube-proxy (implies --controller-manager; root)");
   up_cmd->add_flag("--no-watch-cache", up.no_watch_cache, "kube-apiserver --watch-cache=false");
   up_cmd->add_option("--user", up.users, "extra token user NAME[:GROUP,GROUP] in every cluster");
   up_cmd->add_flag("--nats", up.nats, "NATS with JetStream");

@@ -1,10 +1,12 @@
 // A Kubernetes control plane for tests: etcd 3.4 + kube-apiserver 1.20.2, and optionally
 // kube-controller-manager (ownerReference garbage collection, namespace deletion,
-// service-account tokens). No kubelet or scheduler: Pods are stored, never run.
+// service-account tokens) and a real node (with_node: kube-scheduler, containerd, kubelet,
+// kube-proxy; see kube_node.h). Without a node, Pods are stored, never run.
 //
 // Everything binds 127.0.0.1 on ports the harness picks and lives in one fresh temp dir.
 // The apiserver serves TLS with a certificate of a CA made per cluster (EC P-256, SAN
-// IP:127.0.0.1 and DNS:localhost), authenticates with static bearer tokens
+// IP:127.0.0.1 and DNS:localhost, plus IP:10.0.0.1 and DNS:kubernetes.default.svc for
+// pods on a node), authenticates with static bearer tokens
 // (--token-auth-file) and authorizes with RBAC, so clients are checked exactly as
 // against a real cluster. The kubeconfigs written carry certificate-authority-data and
 // a token (never insecure-skip-tls-verify).
@@ -22,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ro/testenv/kube_node.h"
 #include "ro/testenv/paths.h"
 #include "ro/testenv/ports.h"
 #include "ro/testenv/process.h"
@@ -45,6 +48,11 @@ struct KubeClusterOptions {
   // (admin/edit/view get their rules from clusterrole-aggregation).
   std::vector<std::string> controllers = {"garbagecollector", "namespace", "serviceaccount-token",
                                           "clusterrole-aggregation"};
+  // Also run a node (kube-scheduler, containerd, kubelet, kube-proxy in their own
+  // namespaces; see kube_node.h). Implies the controller manager, with the
+  // nodelifecycle, endpoint, endpointslice and serviceaccount controllers added, and
+  // the apiserver's ServiceAccount admission plugin on (pods get their token). Needs root.
+  bool with_node = false;
   // Extra users in the token file (the admin, group system:masters, is always there).
   std::vector<KubeUser> users;
   // --watch-cache of kube-apiserver. Off: every watch is served from etcd directly.
@@ -62,6 +70,7 @@ struct KubeClusterTimings {
   std::chrono::milliseconds etcd{0};                // fork -> /health true
   std::chrono::milliseconds apiserver{0};           // fork -> /readyz ok
   std::chrono::milliseconds controller_manager{0};  // fork -> /healthz ok (0 if none)
+  std::chrono::milliseconds node{0};                // namespaces -> Node Ready (0 if none)
   std::chrono::milliseconds total{0};               // constructor start -> ready
 };
 
@@ -145,6 +154,11 @@ class KubeCluster {
 
   // The main apiserver (same object as used by StopApiserver/StartApiserver).
   Apiserver& apiserver() { return *apiserver_; }
+  const Apiserver& apiserver() const { return *apiserver_; }
+  // The node (options.with_node). Throws TestEnvError when the cluster has none.
+  KubeNode& node() const;
+  // Imports an OCI/Docker image archive into the node's containerd (k8s.io namespace).
+  void ImportImage(const std::filesystem::path& archive) const { node().ImportImage(archive); }
   // Stops the main apiserver; etcd (and the controller manager) keep running.
   void StopApiserver() { apiserver_->Stop(); }
   // Starts the main apiserver again on the same port; waits for /readyz.
@@ -160,7 +174,7 @@ class KubeCluster {
   // no longer holds them). Returns the compacted revision. Throws TestEnvError.
   std::int64_t CompactEtcd() const;
 
-  // Stops every component (controller manager, apiservers, etcd). Idempotent.
+  // Stops every component (node, controller manager, apiservers, etcd). Idempotent.
   void Stop();
 
  private:
@@ -186,6 +200,7 @@ class KubeCluster {
   std::unique_ptr<Apiserver> apiserver_;
   std::vector<std::unique_ptr<Apiserver>> extra_apiservers_;
   std::unique_ptr<Process> controller_manager_;
+  std::unique_ptr<KubeNode> node_;
 };
 
 }  // namespace ro::testenv

@@ -4,6 +4,7 @@
 #include "ro/testenv/errors.h"          // IWYU pragma: export
 #include "ro/testenv/fault_proxy.h"     // IWYU pragma: export
 #include "ro/testenv/kube_cluster.h"    // IWYU pragma: export
+#include "ro/testenv/kube_node.h"       // IWYU pragma: export
 #include "ro/testenv/nats_server.h"     // IWYU pragma: export
 #include "ro/testenv/paths.h"           // IWYU pragma: export
 #include "ro/testenv/ports.h"           // IWYU pragma: export
