@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -75,6 +76,20 @@ ClientMetric Histogram(Labels labels, const StatsSnapshot::LagHistogram& lag) {
   return metric;
 }
 
+// One counter per (GVR, component, reason) of `counts` into `family`.
+void AppendReasonCounters(MetricFamily& family, const LiveSyncStats& ls,
+                          const std::map<StatsSnapshot::ErrorKey, std::uint64_t>& counts) {
+  for (const auto& [key, count] : counts) {
+    Labels labels = LiveSyncLabels(ls);
+    AppendGvrLabels(labels, key.gvr);
+    labels.push_back({"component", key.component});
+    labels.push_back({"reason", key.reason});
+    ClientMetric metric = WithLabels(std::move(labels));
+    metric.counter.value = static_cast<double>(count);
+    family.metric.push_back(std::move(metric));
+  }
+}
+
 }  // namespace
 
 std::string RenderMetrics(std::span<const LiveSyncStats> live_syncs) {
@@ -113,24 +128,8 @@ std::string RenderMetrics(std::span<const LiveSyncStats> live_syncs) {
       metric.counter.value = static_cast<double>(count);
       events.metric.push_back(std::move(metric));
     }
-    for (const auto& [key, count] : s.errors) {
-      Labels labels = LiveSyncLabels(ls);
-      AppendGvrLabels(labels, key.gvr);
-      labels.push_back({"component", key.component});
-      labels.push_back({"reason", key.reason});
-      ClientMetric metric = WithLabels(std::move(labels));
-      metric.counter.value = static_cast<double>(count);
-      errors.metric.push_back(std::move(metric));
-    }
-    for (const auto& [key, count] : s.failures) {
-      Labels labels = LiveSyncLabels(ls);
-      AppendGvrLabels(labels, key.gvr);
-      labels.push_back({"component", key.component});
-      labels.push_back({"reason", key.reason});
-      ClientMetric metric = WithLabels(std::move(labels));
-      metric.counter.value = static_cast<double>(count);
-      failures.metric.push_back(std::move(metric));
-    }
+    AppendReasonCounters(errors, ls, s.errors);
+    AppendReasonCounters(failures, ls, s.failures);
     for (const auto& [gvr, histogram] : s.lag) {
       Labels labels = LiveSyncLabels(ls);
       AppendGvrLabels(labels, gvr);

@@ -26,6 +26,7 @@
 #include "ro/plugins/kubernetes/live_sync_config.h"
 #include "ro/testenv/testenv.h"
 #include "ro/testsupport/kubesync_expect.h"
+#include "ro/testsupport/clients.h"
 #include "ro/testsupport/kubesync_process.h"
 
 namespace ro::kubesync {
@@ -72,11 +73,7 @@ const json kSpecConfig = json::parse(R"({
   ]}
 })");
 
-std::unique_ptr<kube::DynamicClient> AdminClient(const te::KubeCluster& cluster) {
-  kube::RestConfig config = kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
-  config.qps = 0;
-  return std::make_unique<kube::DynamicClient>(std::move(config));
-}
+using ts::AdminClient;
 
 json ConfigMap(const std::string& ns, const std::string& name, int version) {
   return {{"apiVersion", "v1"},

@@ -31,6 +31,7 @@
 #include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/testenv/fault_proxy.h"
 #include "ro/testenv/testenv.h"
+#include "ro/testsupport/clients.h"
 #include "ro/testsupport/kubesync_process.h"
 
 namespace ro::kubesync {
@@ -54,21 +55,9 @@ const json kSpecConfig = json::parse(R"({
   ]}
 })");
 
-std::unique_ptr<kube::DynamicClient> AdminClient(const te::KubeCluster& cluster) {
-  kube::RestConfig config = kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
-  config.qps = 0;
-  return std::make_unique<kube::DynamicClient>(std::move(config));
-}
+using ts::AdminClient;
 
-std::optional<json> TryGet(kube::DynamicClient& client, const GroupVersionResource& gvr, const std::string& ns,
-                           const std::string& name) {
-  try {
-    return client.Get(gvr, ns, name);
-  } catch (const kube::ApiError& e) {
-    if (e.reason() == kube::StatusReason::kNotFound) return std::nullopt;
-    throw;
-  }
-}
+using ts::TryGet;
 
 // A source ConfigMap as a watch event carries it.
 json SourceConfigMap(const std::string& ns, const std::string& name, const std::string& uid, const std::string& rv,

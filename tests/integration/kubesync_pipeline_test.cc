@@ -26,6 +26,7 @@
 #include "ro/plugins/s3_client.h"
 #include "ro/testenv/testenv.h"
 #include "ro/testsupport/kubesync_expect.h"
+#include "ro/testsupport/clients.h"
 #include "ro/testsupport/kubesync_process.h"
 #include "ro/testsupport/objects.h"
 #include "ro/testsupport/yaml.h"
@@ -77,21 +78,9 @@ using ts::Secret;
 using ts::Service;
 using ts::ServiceAccount;
 
-std::unique_ptr<kube::DynamicClient> AdminClient(const te::KubeCluster& cluster) {
-  kube::RestConfig config = kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
-  config.qps = 0;
-  return std::make_unique<kube::DynamicClient>(std::move(config));
-}
+using ts::AdminClient;
 
-std::optional<json> TryGet(kube::DynamicClient& client, const GroupVersionResource& gvr, const std::string& ns,
-                           const std::string& name) {
-  try {
-    return client.Get(gvr, ns, name);
-  } catch (const kube::ApiError& e) {
-    if (e.reason() == kube::StatusReason::kNotFound) return std::nullopt;
-    throw;
-  }
-}
+using ts::TryGet;
 
 // One LiveSynchronization under test: its configuration and running components.
 struct LiveSync {
