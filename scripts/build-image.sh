@@ -26,8 +26,9 @@
 # (scripts/check-image-import.sh does that against a throw-away containerd).
 #
 # Options:
-#   --binaries DIR  operator only: skip the in-image compile and copy the executables of DIR
-#                   (a tests-off Release tree's bin/, e.g. build/release/bin) into the
+#   --binaries DIR  operator only: skip the in-image compile and copy the product's
+#                   executables of DIR (*-controller and kubesync of a Release tree's bin/,
+#                   e.g. build/release/bin; other programs there are ignored) into the
 #                   runtime stage of Containerfile (same base, same packages, same
 #                   /usr/local/bin, same USER 65532:65532). The stage is cut out of
 #                   Containerfile at build time, so both modes always share one layout.
@@ -301,11 +302,13 @@ build_operator() {
       || die "Containerfile's runtime stage no longer has 'COPY --from=build /out/ /usr/local/bin/'; update build-image.sh"
     mkdir "$ctx/bin"
     local n=0 f
-    for f in "$binaries"/*; do
+    # The product's executables only (what the in-image build installs with tests off):
+    # a test tree's bin/ also holds test and benchmark programs.
+    for f in "$binaries"/*-controller "$binaries"/kubesync; do
       if [ ! -f "$f" ] || [ ! -x "$f" ]; then continue; fi
       install -m 0755 "$f" "$ctx/bin/"; n=$((n + 1))
     done
-    [ "$n" -gt 0 ] || die "--binaries: no executables in $binaries"
+    [ "$n" -eq 9 ] || die "--binaries: $binaries has $n of the 9 programs (8 *-controller and kubesync); build them: cmake --build <tree> --target kubesync ro_controller_binaries"
     key="$( { echo "recipe=$RECIPE operator binaries $BASE_KEY_slim"
               tree_hash "$ctx" Containerfile bin; } | sha)"
     log "operator: runtime stage of Containerfile with $n binaries from $binaries"

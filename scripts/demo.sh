@@ -14,6 +14,10 @@
 #   8. tears everything down
 # Interactive by default (pauses between steps); --ci or RO_DEMO_NONINTERACTIVE=1 runs
 # without pauses and exits non-zero when a step fails (every wait has a deadline).
+# --in-cluster: the operator as users run it. Cluster 2 gets a node (kubelet, containerd;
+# needs root), the images are built offline (scripts/build-image.sh) and imported, and
+# step 3 is the manual's install (namespace, license Secret, CRDs, `kubectl apply -k
+# deploy/overlays/local-images`): the eight controllers and the pipeline run as pods.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -21,11 +25,13 @@ root="$(cd "$here/.." && pwd)"
 . "$here/lib.sh"
 
 interactive=1
+in_cluster=0
 [ "${RO_DEMO_NONINTERACTIVE:-0}" = 1 ] && interactive=0
 for arg in "$@"; do
   case "$arg" in
     --ci) interactive=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --in-cluster) in_cluster=1 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg (try --help)" ;;
   esac
 done
@@ -38,6 +44,11 @@ log "building ${targets[*]} in $build (Release)"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 bin="$build/bin"
+if [ "$in_cluster" = 1 ]; then
+  [ "$(id -u)" = 0 ] || die "--in-cluster needs root (the node's namespaces, mounts and iptables)"
+  log "building the images (scripts/build-image.sh; minutes the first time, seconds after)"
+  "$here/build-image.sh" --binaries "$bin" operator nats redis busybox
+fi
 
 env_dir="${RO_DEMO_DIR:-$root/build/demo}"
 rm -rf "$env_dir"
@@ -90,8 +101,14 @@ trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 # ---- 2. servers ----
-step "Starting two Kubernetes clusters and an S3 server on 127.0.0.1 (ro-testenv)"
-"$bin/ro-testenv" up --dir "$env_dir/env" --clusters 2 --controller-manager --s3 >"$testenv_log" 2>&1 &
+node_args=()
+if [ "$in_cluster" = 1 ]; then
+  step "Starting two Kubernetes clusters (cluster 2 with a node: kubelet, containerd, kube-proxy) and an S3 server (ro-testenv)"
+  node_args=(--node-cluster 2)
+else
+  step "Starting two Kubernetes clusters and an S3 server on 127.0.0.1 (ro-testenv)"
+fi
+"$bin/ro-testenv" up --dir "$env_dir/env" --clusters 2 --controller-manager "${node_args[@]}" --s3 >"$testenv_log" 2>&1 &
 testenv_pid=$!
 deadline=$((SECONDS + 600))  # ro-testenv has its own per-server deadlines; this guards a hang
 until [ -f "$env_dir/env/ready" ]; do
@@ -107,6 +124,30 @@ say "cluster 1 (source, active):        $RO_CLUSTER1_SERVER"
 say "cluster 2 (destination, standby):  $RO_CLUSTER2_SERVER  -- the operator runs here"
 
 # ---- 3. the operator ----
+if [ "$in_cluster" = 1 ]; then
+  step "Installing the operator on cluster 2 as the manual's section 3 says, from the image"
+  while read -r _ _ archive; do
+    run ctr --address "$RO_CLUSTER2_CONTAINERD" -n k8s.io images import "$archive" >/dev/null
+  done < <("$here/build-image.sh" --list)
+  run "${c2[@]}" create namespace resiliency-operator
+  "${c2[@]}" -n resiliency-operator create -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Secret
+metadata: {name: license-key, namespace: resiliency-operator}
+type: Opaque
+stringData: {license: "licensee: resiliency-operator demo\nexpiresAt: 2099-01-01T00:00:00Z\n"}
+YAML
+  say "(created the license Secret license-key)"
+  run "${c2[@]}" apply -f "$root/deploy/crds/all.yaml" >/dev/null
+  wait_for 60 "CRDs established" "${c2[@]}" wait --for=condition=Established --timeout=5s crd --all
+  run "${c2[@]}" -n resiliency-operator apply -k "$root/deploy/overlays/local-images" >/dev/null
+  wait_for 300 "the eight controllers Available" "${c2[@]}" -n resiliency-operator wait --for=condition=Available \
+    --timeout=5s deployment -l app.kubernetes.io/name=resiliency-operator
+  run "${c2[@]}" -n resiliency-operator get pods -o wide
+  controllers_alive() { "${c2[@]}" -n resiliency-operator wait --for=condition=Available --timeout=5s \
+    deployment -l app.kubernetes.io/name=resiliency-operator >/dev/null; }
+  pause
+else
 step "Installing the operator on cluster 2: the CRDs, then the controllers as local processes"
 run "${c2[@]}" apply -f "$root/deploy/crds/all.yaml" >/dev/null
 wait_for 60 "CRDs established" "${c2[@]}" wait --for=condition=Established --timeout=5s crd --all
@@ -127,6 +168,7 @@ done
 say "controllers running; logs in $env_dir/logs/"
 controllers_alive() { for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
 pause
+fi
 
 # ---- 4. the application ----
 step "A sample application in namespace 'shop' of cluster 1, labelled sync=true"
@@ -183,8 +225,14 @@ pause
 # ---- 5. tutorial 8.2 ----
 step "Tutorial 8.2 (active-passive), as written, on cluster 2"
 user="$env_dir/user"
-cp "$RO_CLUSTER1_KUBECONFIG" "$user/cluster-1-kubeconfig.yaml"
-cp "$RO_CLUSTER2_KUBECONFIG" "$user/cluster-2-kubeconfig.yaml"
+if [ "$in_cluster" = 1 ]; then
+  # The Secrets are read by pods: the apiservers' addresses as the node's pods reach them.
+  cp "$RO_CLUSTER1_POD_KUBECONFIG" "$user/cluster-1-kubeconfig.yaml"
+  cp "$RO_CLUSTER2_POD_KUBECONFIG" "$user/cluster-2-kubeconfig.yaml"
+else
+  cp "$RO_CLUSTER1_KUBECONFIG" "$user/cluster-1-kubeconfig.yaml"
+  cp "$RO_CLUSTER2_KUBECONFIG" "$user/cluster-2-kubeconfig.yaml"
+fi
 cp "$RO_CLUSTER2_KUBECONFIG" "$user/kubeconfig"
 cp "$root/tests/samples/8.1-kubernetescluster-cluster-1.yaml" "$user/cluster-1.yaml"
 cp "$root/tests/samples/8.1-kubernetescluster-cluster-2.yaml" "$user/cluster-2.yaml"
@@ -209,6 +257,10 @@ run cat livesync.yaml
 run kubectl apply -f livesync.yaml
 wait_for 180 "LiveSynchronization active-passive Ready" kubectl wait --for=condition=Ready --timeout=5s livesynchronization/active-passive
 run kubectl get livesynchronizations
+if [ "$in_cluster" = 1 ]; then
+  say "Its components run as pods of the namespace:"
+  run kubectl get pods -o wide
+fi
 pause
 
 # ---- 6. replication ----
@@ -275,7 +327,13 @@ run "${c2[@]}" -n shop get deployments
 cd "$root"
 
 step "Done"
-say "Logs: $env_dir/logs (controllers, ro-testenv) and $env_dir/pipelines/*/*/logs (pipeline components)"
+if [ "$in_cluster" = 1 ]; then
+  say "Logs: kubectl --kubeconfig $RO_CLUSTER2_KUBECONFIG -n resiliency-operator logs deploy/resiliency-operator-<kind>-controller"
+  say "      kubectl --kubeconfig $RO_CLUSTER2_KUBECONFIG -n disaster-recovery logs deploy/active-passive-<component>"
+  say "      (while the clusters run); ro-testenv's in $env_dir/logs"
+else
+  say "Logs: $env_dir/logs (controllers, ro-testenv) and $env_dir/pipelines/*/*/logs (pipeline components)"
+fi
 if [ "$interactive" = 1 ]; then
   say "Both clusters are still up:"
   say "  kubectl --kubeconfig $RO_CLUSTER1_KUBECONFIG -n shop get all"

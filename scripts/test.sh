@@ -2,7 +2,8 @@
 # Runs the test suite: the one command (see README.md).
 #   1. scripts/setup.sh (idempotent: seconds when everything is installed)
 #   2. configures build/test (Ninja, RelWithDebInfo, warnings as errors, ASan + UBSan)
-#   3. builds everything with all cores
+#   3. builds everything with all cores; meanwhile scripts/build-image.sh makes the base
+#      images; then the Release product (build/release) and the images from it
 #   4. ctest --output-on-failure -j2 "$@"   e.g. scripts/test.sh -L unit, -R testenv
 # Every server the tests start records its PID in $RO_TESTENV_PIDDIR; afterwards (pass,
 # fail or Ctrl-C) any of them still alive is killed and reported, and the run fails.
@@ -24,11 +25,31 @@ case "${RO_TEST_SANITIZER:-address}" in
   thread) sanitizer=(-DRO_SANITIZE=OFF -DRO_TSAN=ON) ;;
   *) die "RO_TEST_SANITIZER must be address or thread" ;;
 esac
+# The base images of the operator's image (mmdebstrap: mostly downloads, minutes when
+# cold, seconds when cached) are made while the compiler runs.
+images_log="$(mktemp "${TMPDIR:-/tmp}/ro-build-image.XXXXXX")"
+"$here/build-image.sh" base >"$images_log" 2>&1 &
+images_pid=$!
+
 log "configuring $build (RelWithDebInfo, -DRO_WERROR=ON ${sanitizer[*]})"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DRO_WERROR=ON "${sanitizer[@]}" >/dev/null
 log "building with $(nproc) jobs"
 cmake --build "$build" -j"$(nproc)"
+
+# The product as its image ships it (the cluster e2e installs it from that image): the
+# Release binaries of the demo's tree, then the images (scripts/build-image.sh --binaries).
+release="${RO_RELEASE_BUILD_DIR:-$root/build/release}"
+log "building the Release product in $release (the operator image's binaries)"
+cmake -S "$root" -B "$release" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$release" -j"$(nproc)" --target kubesync ro_controller_binaries
+if ! wait "$images_pid"; then
+  cat "$images_log" >&2
+  die "scripts/build-image.sh base failed (log above)"
+fi
+cat "$images_log"; rm -f "$images_log"
+"$here/build-image.sh" --binaries "$release/bin" operator nats redis busybox
+export RO_OPERATOR_BIN_DIR="$release/bin"
 
 # Sanitizers: leaks are errors; UBSan stops at the first finding with a stack trace.
 # Options the caller set come last and win.

@@ -44,6 +44,26 @@ emit_controller() {  # $1 controller, $2 variant (kubernetes|openshift)
     printf -v fixed_ids '        runAsUser: %s\n        runAsGroup: %s\n        fsGroup: %s\n' \
       "$nonroot_id" "$nonroot_id" "$nonroot_id"
   fi
+  # The livesynchronization controller also names the images of the pods it runs for each
+  # LiveSynchronization (the deployments runner). They are environment variables, so a
+  # kustomize patch (strategic merge: env entries merge by name) can point them at a
+  # private registry; the args take them with Kubernetes' $(VAR) expansion.
+  local extra_args="" extra_env=""
+  if [ "$c" = livesynchronization ]; then
+    extra_args='        - --kubesync-image=$(KUBESYNC_IMAGE)
+        - --nats-image=$(NATS_IMAGE)
+        - --redis-image=$(REDIS_IMAGE)
+'
+    extra_env="        # Images of the pipeline pods: kubesync (this operator's image), NATS with
+        # JetStream, Redis. Override them together with the operator's image.
+        - name: KUBESYNC_IMAGE
+          value: $image
+        - name: NATS_IMAGE
+          value: docker.io/library/nats:2.9.10
+        - name: REDIS_IMAGE
+          value: docker.io/library/redis:7.0.15
+"
+  fi
   cat <<EOF
 ---
 apiVersion: v1
@@ -176,12 +196,12 @@ ${fixed_ids}        seccompProfile:
         - --health-probe-bind-address=:8081
         - --log-level=info
         - --license-file=/etc/resiliency-operator/license/license
-        env:
+${extra_args}        env:
         - name: POD_NAMESPACE
           valueFrom:
             fieldRef:
               fieldPath: metadata.namespace
-        ports:
+${extra_env}        ports:
         - name: metrics
           containerPort: 8080
           protocol: TCP

@@ -101,6 +101,17 @@ inline std::unique_ptr<ControllerProcess> StartController(const std::string& bin
   return std::make_unique<ControllerProcess>(std::move(options));
 }
 
+// Cluster 1 of the tutorials: the source. It runs the controllers that create every
+// namespace's "default" ServiceAccount and its token Secret, which the tutorials must not
+// copy.
+inline te::KubeClusterOptions SourceClusterOptions() {
+  te::KubeClusterOptions o;
+  o.name = "cluster1";
+  o.with_controller_manager = true;
+  o.controllers = {"serviceaccount", "serviceaccount-token", "garbagecollector", "namespace"};
+  return o;
+}
+
 struct EnvOptions {
   std::string label = "livesync";
   // "local" or "deployments".
@@ -113,17 +124,9 @@ struct EnvOptions {
 class Env {
  public:
   explicit Env(EnvOptions options) : options_(std::move(options)), dir_(options_.label) {
-    // The source gets the controllers that create every namespace's "default"
-    // ServiceAccount and its token Secret, which the tutorials must not copy.
     std::future<std::unique_ptr<te::KubeCluster>> source_start;
     if (options_.two_clusters) {
-      source_start = std::async(std::launch::async, [] {
-        te::KubeClusterOptions o;
-        o.name = "cluster1";
-        o.with_controller_manager = true;
-        o.controllers = {"serviceaccount", "serviceaccount-token", "garbagecollector", "namespace"};
-        return std::make_unique<te::KubeCluster>(o);
-      });
+      source_start = std::async(std::launch::async, [] { return std::make_unique<te::KubeCluster>(SourceClusterOptions()); });
     }
     te::KubeClusterOptions o;
     o.name = "cluster2";
@@ -359,10 +362,11 @@ using ts::Service;
 // `web`, Role `web-reader`, RoleBinding `web-reader`, Ingress `web` in namespace `ns`
 // of the source (labelled sync=true), and namespace `ns` in the destination too, as a
 // user of the tutorials creates it (they have no forceNamespaceCreation).
-inline void CreateSampleApplication(Env& env, const std::string& ns) {
-  env.source().Kubectl({"create", "namespace", ns});
-  env.source().Kubectl({"label", "namespace", ns, "sync=true"});
-  env.destination().Kubectl({"create", "namespace", ns});
+// CreateSampleApplication(env, ns) does it for an Env's two clusters.
+inline void CreateSampleApplicationIn(te::KubeCluster& source, te::KubeCluster& destination, const std::string& ns) {
+  source.Kubectl({"create", "namespace", ns});
+  source.Kubectl({"label", "namespace", ns, "sync=true"});
+  destination.Kubectl({"create", "namespace", ns});
   json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
                {"kind", "Role"},
                {"metadata", Meta(ns, "web-reader")},
@@ -382,7 +386,10 @@ inline void CreateSampleApplication(Env& env, const std::string& ns) {
   json items = json::array({Deployment(ns, "web", 2), Service(ns, "web"), Secret(ns, "web-config", "v1"),
                             {{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", Meta(ns, "web")}},
                             role, binding, ingress});
-  env.source().Kubectl({"apply", "-f", "-"}, json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}}.dump());
+  source.Kubectl({"apply", "-f", "-"}, json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}}.dump());
+}
+inline void CreateSampleApplication(Env& env, const std::string& ns) {
+  CreateSampleApplicationIn(env.source(), env.destination(), ns);
 }
 
 }  // namespace livesync_e2e

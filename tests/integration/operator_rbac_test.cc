@@ -82,6 +82,22 @@ class Controller : public ro::testsupport::ControllerProcess {
   std::string name_;
 };
 
+// The container's args with $(VAR) replaced by the value of its env entry VAR, as the
+// kubelet expands them (valueFrom entries are left alone: the test sets those itself).
+std::vector<std::string> ExpandedArgs(const json& container) {
+  std::vector<std::string> args = container.value("args", json::array()).get<std::vector<std::string>>();
+  for (const json& env : container.value("env", json::array())) {
+    if (!env.contains("value")) continue;
+    const std::string ref = "$(" + env["name"].get<std::string>() + ")";
+    for (std::string& arg : args) {
+      for (std::size_t at = arg.find(ref); at != std::string::npos; at = arg.find(ref, at)) {
+        arg.replace(at, ref.size(), env["value"].get<std::string>());
+      }
+    }
+  }
+  return args;
+}
+
 class OperatorRbacTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -113,9 +129,8 @@ class OperatorRbacTest : public ::testing::Test {
       const json deployment = json::parse(cluster_->Kubectl(
           {"-n", kOperatorNamespace, "get", "deployment", ObjectName(name), "-o", "json"}));
       const json& container = deployment["spec"]["template"]["spec"]["containers"][0];
-      controllers_.push_back(std::make_unique<Controller>(
-          name, kubeconfigs_[name], dir_->path(),
-          container.value("args", json::array()).get<std::vector<std::string>>()));
+      controllers_.push_back(std::make_unique<Controller>(name, kubeconfigs_[name], dir_->path(),
+                                                          ExpandedArgs(container)));
     }
   }
 

@@ -315,7 +315,10 @@ int RunComponent(const ComponentFlags& flags) {
   }
 
   const ro::log::Logger logger;
-  logger.Info("starting", {{"liveSynchronization", context->names().id()}, {"config", flags.config_path}});
+  // The effective settings of spec.config.components.<component>, as this pod runs them.
+  logger.Info("starting", {{"liveSynchronization", context->names().id()},
+                           {"config", flags.config_path},
+                           {"concurrentTasks", context->concurrent_tasks()}});
 
   RedisState redis(context->file().redis_addr, context->names().redis_prefix());
   std::unique_ptr<Component> component;

@@ -36,6 +36,11 @@ json Comparable(const kube::GroupVersionResource& gvr, json object) {
     }
   }
   if (gvr.group.empty() && gvr.resource == "serviceaccounts") object.erase("secrets");
+  // The destination's deployment controller numbers its own rollouts (a cluster with a
+  // node runs it).
+  if (gvr.group == "apps" && gvr.resource == "deployments") {
+    Erase(object, json::json_pointer("/metadata/annotations/deployment.kubernetes.io~1revision"));
+  }
   // An empty annotations/labels map and an absent one are the same to the API.
   for (const char* key : {"annotations", "labels"}) {
     if (object.contains("metadata") && object["metadata"].contains(key) && object["metadata"][key].empty()) {

@@ -140,7 +140,7 @@ KubeCluster::KubeCluster(KubeClusterOptions options)
 
   if (options_.with_node) {
     options_.with_controller_manager = true;
-    for (const char* c : {"nodelifecycle", "endpoint", "endpointslice", "serviceaccount"}) {
+    for (const char* c : {"nodelifecycle", "endpoint", "endpointslice", "serviceaccount", "deployment", "replicaset"}) {
       if (std::find(options_.controllers.begin(), options_.controllers.end(), c) == options_.controllers.end()) {
         options_.controllers.emplace_back(c);
       }
@@ -172,9 +172,10 @@ void KubeCluster::MakeCertificates() {
             "keyUsage=critical,digitalSignature\n"
             "extendedKeyUsage=serverAuth\n"
             // 10.0.0.1 / kubernetes.default.svc: pods on a node reach the apiserver
-            // through the Service `kubernetes` (see kube_node.h).
+            // through the Service `kubernetes`; 10.244.0.1: pods on another cluster's
+            // node reach it through KubeNode::ExposeHostPort (see kube_node.h).
             "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes.default.svc,"
-            "DNS:kubernetes.default,DNS:kubernetes\n");
+            "DNS:kubernetes.default,DNS:kubernetes,IP:10.244.0.1\n");
   run({openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
        (d / "serving.key").string(), "-out", (d / "serving.csr").string(), "-subj", "/CN=kube-apiserver"});
   run({openssl, "x509", "-req", "-in", (d / "serving.csr").string(), "-CA", (d / "ca.crt").string(), "-CAkey",
@@ -260,6 +261,10 @@ const std::string& KubeCluster::TokenFor(std::string_view user) const {
                        " (add it to KubeClusterOptions::users)");
   }
   return it->second;
+}
+
+void KubeCluster::WriteKubeconfigForServer(const fs::path& path, const std::string& server_url) const {
+  WriteKubeconfigFor(path, server_url, "admin", admin_token_);
 }
 
 void KubeCluster::WriteKubeconfigFor(const fs::path& path, const std::string& server_url, std::string_view user,

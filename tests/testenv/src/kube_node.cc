@@ -1,5 +1,6 @@
 #include "ro/testenv/kube_node.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -660,6 +661,76 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
   timings_.total = Since(start);
 }
 
+std::string KubeNode::ExposeHostPort(std::uint16_t port) {
+  if (init_pid_ <= 0) throw TestEnvError("ExposeHostPort: the node is not running");
+  if (!exposed_.contains(port)) {
+    // Only the bridge's address: the node's own 127.0.0.1 ports stay the node's.
+    exposed_[port] = std::make_unique<internal::NetnsForwarder>(
+        ntohl(::inet_addr(kBridgeAddress)), port, "/proc/" + std::to_string(init_pid_) + "/ns/net", fs::path());
+  }
+  return std::string(kBridgeAddress) + ":" + std::to_string(port);
+}
+
+namespace {
+
+// <root>/kubepods[/<qos>]/pod<uid> of one hierarchy, or an empty path.
+fs::path FindPodCgroup(const fs::path& root, std::string_view pod_uid) {
+  const std::string name = "pod" + std::string(pod_uid);
+  const fs::path kubepods = root / "kubepods";
+  std::error_code ec;
+  if (fs::is_directory(kubepods / name, ec)) return kubepods / name;  // Guaranteed QoS
+  for (const char* qos : {"burstable", "besteffort"}) {
+    if (fs::is_directory(kubepods / qos / name, ec)) return kubepods / qos / name;
+  }
+  return {};
+}
+
+std::uint64_t ReadNumber(const fs::path& file) {
+  std::ifstream in(file);
+  std::uint64_t value = 0;
+  if (!(in >> value)) throw TestEnvError("cannot read a number from " + file.string());
+  return value;
+}
+
+// The value of `key` in a "key value" file such as memory.stat (0 when absent).
+std::uint64_t ReadStat(const fs::path& file, std::string_view key) {
+  std::ifstream in(file);
+  std::string k;
+  std::uint64_t v = 0;
+  while (in >> k >> v) {
+    if (k == key) return v;
+  }
+  return 0;
+}
+
+}  // namespace
+
+PodUsage KubeNode::ReadPodUsage(std::string_view pod_uid) const {
+  if (cgroup_root_.empty()) throw TestEnvError("ReadPodUsage: the node is not running");
+  const fs::path v1 = "/sys/fs/cgroup";
+  PodUsage usage;
+  const fs::path memory = FindPodCgroup(v1 / "memory" / cgroup_root_.substr(1), pod_uid);
+  const fs::path cpuacct = FindPodCgroup(v1 / "cpuacct" / cgroup_root_.substr(1), pod_uid);
+  if (!memory.empty() && !cpuacct.empty()) {
+    const std::uint64_t used = ReadNumber(memory / "memory.usage_in_bytes");
+    const std::uint64_t inactive = ReadStat(memory / "memory.stat", "total_inactive_file");
+    usage.memory_working_set_bytes = used > inactive ? used - inactive : 0;
+    usage.cpu_usage_ns = ReadNumber(cpuacct / "cpuacct.usage");
+    return usage;
+  }
+  // cgroup2 only: one hierarchy, mounted at /sys/fs/cgroup (or /sys/fs/cgroup/unified).
+  for (const fs::path& mount : {v1, v1 / "unified"}) {
+    const fs::path pod = FindPodCgroup(mount / cgroup_root_.substr(1), pod_uid);
+    if (pod.empty() || !fs::exists(pod / "memory.current")) continue;
+    const std::uint64_t used = ReadNumber(pod / "memory.current");
+    const std::uint64_t inactive = ReadStat(pod / "memory.stat", "inactive_file");
+    usage.memory_working_set_bytes = used > inactive ? used - inactive : 0;
+    usage.cpu_usage_ns = ReadStat(pod / "cpu.stat", "usage_usec") * 1000;
+    return usage;
+  }
+  throw TestEnvError("no cgroup of pod " + std::string(pod_uid) + " under " + cgroup_root_ + "/kubepods");
+}
+
 void KubeNode::Stop() noexcept {
   if (dns_watcher_.joinable()) {
     dns_watcher_.request_stop();
@@ -670,6 +741,7 @@ void KubeNode::Stop() noexcept {
   }
   apiserver_forwarder_.reset();
   kubelet_forwarder_.reset();
+  exposed_.clear();
   // pid 1 of the namespaces exits on SIGTERM: the kernel kills the rest (shims,
   // containers) and frees the mount and network namespaces.
   if (holder_) holder_->Stop();

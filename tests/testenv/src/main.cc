@@ -1,10 +1,14 @@
 // ro-testenv: the test-server harness as a command, so shell scripts and the demo start
 // servers with exactly the code the tests use. See tests/testenv/README.md.
 //
-//   ro-testenv up --dir D [--clusters N] [--controller-manager] [--node] [--nats] [--redis]
-//                 [--zookeeper] [--s3] [--bucket B]... [--user NAME[:GROUP,...]]...
+//   ro-testenv up --dir D [--clusters N] [--controller-manager] [--node | --node-cluster I]
+//                 [--nats] [--redis] [--zookeeper] [--s3] [--bucket B]... [--user NAME[:GROUP,...]]...
 //     starts the servers, writes D/env.sh and D/ready, then waits in the foreground
-//     until SIGTERM/SIGINT/SIGHUP and stops everything by PID.
+//     until SIGTERM/SIGINT/SIGHUP and stops everything by PID. With --node-cluster I,
+//     cluster I has a node and the other clusters' apiservers (and the S3 server) are
+//     reachable from its pods at 10.244.0.1:<port>: env.sh then names, per cluster J,
+//     RO_CLUSTERJ_POD_KUBECONFIG (an admin kubeconfig with that address) and
+//     RO_S3_POD_ENDPOINT.
 //   ro-testenv down --dir D
 //     sends SIGTERM to the `up` process recorded in D/ready and waits until it is gone.
 #include <signal.h>
@@ -36,6 +40,7 @@ struct UpOptions {
   int clusters = 1;
   bool controller_manager = false;
   bool node = false;
+  int node_cluster = 0;  // 1-based; 0: none (or every cluster with `node`)
   bool no_watch_cache = false;
   bool nats = false;
   bool redis = false;
@@ -89,6 +94,10 @@ void Report(const std::string& what, std::chrono::milliseconds took) {
 }
 
 int Up(const UpOptions& o, const sigset_t& stop_signals) {
+  if (o.node_cluster > o.clusters) {
+    std::cerr << "ro-testenv: --node-cluster " << o.node_cluster << " but only " << o.clusters << " cluster(s)\n";
+    return 2;
+  }
   fs::create_directories(o.dir);
   fs::remove(o.dir / "ready");
   std::vector<te::KubeUser> users;
@@ -112,7 +121,7 @@ int Up(const UpOptions& o, const sigset_t& stop_signals) {
     te::KubeClusterOptions options;
     options.name = "cluster" + std::to_string(i);
     options.with_controller_manager = o.controller_manager;
-    options.with_node = o.node;
+    options.with_node = o.node || o.node_cluster == i;
     options.users = users;
     options.watch_cache = !o.no_watch_cache;
     clusters.push_back(std::make_unique<te::KubeCluster>(options));
@@ -131,7 +140,7 @@ int Up(const UpOptions& o, const sigset_t& stop_signals) {
     set(prefix + "CA", c.ca_path().string());
     set(prefix + "ETCD", c.etcd_url());
     set(prefix + "DIR", c.dir().string());
-    if (o.node) {
+    if (options.with_node) {
       set(prefix + "CONTAINERD", c.node().containerd_socket().string());
       set(prefix + "NODE_PID", std::to_string(c.node().namespace_pid()));
     }
@@ -166,6 +175,27 @@ int Up(const UpOptions& o, const sigset_t& stop_signals) {
     set("RO_S3_ACCESS_KEY", s3->access_key());
     set("RO_S3_SECRET_KEY", s3->secret_key());
     set("RO_S3_REGION", s3->region());
+  }
+  if (o.node_cluster > 0 && !StopRequested(stop_signals)) {
+    // Every apiserver (and the S3 server) as the node cluster's pods reach it.
+    te::KubeCluster& with_node = *clusters[static_cast<std::size_t>(o.node_cluster - 1)];
+    for (int i = 1; i <= o.clusters; ++i) {
+      const te::KubeCluster& c = *clusters[static_cast<std::size_t>(i - 1)];
+      // The node already forwards its own apiserver's port on the bridge.
+      const std::string address = i == o.node_cluster
+                                      ? "10.244.0.1:" + std::to_string(c.apiserver().port())
+                                      : with_node.node().ExposeHostPort(c.apiserver().port());
+      fs::path path = fs::absolute(o.dir / ("cluster" + std::to_string(i) + "-pods.kubeconfig"));
+      c.WriteKubeconfigForServer(path, "https://" + address);
+      set("RO_CLUSTER" + std::to_string(i) + "_POD_KUBECONFIG", path.string());
+    }
+    if (s3) {
+      const std::string endpoint = s3->endpoint();
+      const auto colon = endpoint.rfind(':');
+      const int port = std::stoi(endpoint.substr(colon + 1));
+      set("RO_S3_POD_ENDPOINT", endpoint.substr(0, endpoint.find("://") + 3) +
+                                    with_node.node().ExposeHostPort(static_cast<std::uint16_t>(port)));
+    }
   }
   if (StopRequested(stop_signals)) return 130;
   te::WriteFile(o.dir / "env.sh", env);
@@ -224,6 +254,9 @@ int main(int argc, char** argv) {
                    "run kube-controller-manager (garbage collection, namespace deletion)");
   up_cmd->add_flag("--node", up.node,
                    "run a node: kube-scheduler, containerd, kubelet, kube-proxy (implies --controller-manager; root)");
+  up_cmd->add_option("--node-cluster", up.node_cluster,
+                     "only cluster I (1-based) has a node; env.sh gets RO_CLUSTER<J>_POD_KUBECONFIG for its pods")
+      ->check(CLI::PositiveNumber);
   up_cmd->add_flag("--no-watch-cache", up.no_watch_cache, "kube-apiserver --watch-cache=false");
   up_cmd->add_option("--user", up.users, "extra token user NAME[:GROUP,GROUP] in every cluster");
   up_cmd->add_flag("--nats", up.nats, "NATS with JetStream");

@@ -32,7 +32,8 @@ std::optional<nlohmann::json> ExpectedDestination(const plugins::kubernetes::Liv
 // "" when `actual` (read from the destination) equals `expected` ignoring what the
 // destination's apiserver and controllers set: metadata.{uid, resourceVersion,
 // generation, creationTimestamp, managedFields, selfLink}, status, Service
-// spec.clusterIP(s) and node ports, ServiceAccount secrets. Otherwise the difference as
+// spec.clusterIP(s) and node ports, ServiceAccount secrets, the annotation
+// deployment.kubernetes.io/revision of Deployments. Otherwise the difference as
 // a JSON Patch from expected to actual (compact text).
 std::string DiffIgnoringServerFields(const kube::GroupVersionResource& gvr, const nlohmann::json& expected,
                                      const nlohmann::json& actual);

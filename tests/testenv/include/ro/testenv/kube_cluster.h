@@ -6,7 +6,7 @@
 // Everything binds 127.0.0.1 on ports the harness picks and lives in one fresh temp dir.
 // The apiserver serves TLS with a certificate of a CA made per cluster (EC P-256, SAN
 // IP:127.0.0.1 and DNS:localhost, plus IP:10.0.0.1 and DNS:kubernetes.default.svc for
-// pods on a node), authenticates with static bearer tokens
+// pods on its node and IP:10.244.0.1 for pods on another cluster's node), authenticates with static bearer tokens
 // (--token-auth-file) and authorizes with RBAC, so clients are checked exactly as
 // against a real cluster. The kubeconfigs written carry certificate-authority-data and
 // a token (never insecure-skip-tls-verify).
@@ -50,7 +50,8 @@ struct KubeClusterOptions {
                                           "clusterrole-aggregation"};
   // Also run a node (kube-scheduler, containerd, kubelet, kube-proxy in their own
   // namespaces; see kube_node.h). Implies the controller manager, with the
-  // nodelifecycle, endpoint, endpointslice and serviceaccount controllers added, and
+  // nodelifecycle, endpoint, endpointslice, serviceaccount, deployment and replicaset
+  // controllers added (Deployments roll out pods), and
   // the apiserver's ServiceAccount admission plugin on (pods get their token). Needs root.
   bool with_node = false;
   // Extra users in the token file (the admin, group system:masters, is always there).
@@ -138,6 +139,10 @@ class KubeCluster {
   const std::string& TokenFor(std::string_view user) const;
   // Writes a kubeconfig for the main apiserver authenticating with `token` (0600).
   void WriteKubeconfig(const std::filesystem::path& path, std::string_view token) const;
+  // Writes an admin kubeconfig (0600) whose server is `server_url` instead of
+  // server_url(), e.g. "https://10.244.0.1:<port>" for pods on another cluster's node
+  // (KubeNode::ExposeHostPort; the serving certificate has IP:10.244.0.1).
+  void WriteKubeconfigForServer(const std::filesystem::path& path, const std::string& server_url) const;
   // Writes <dir>/kubeconfig-<user> for an extra user and returns its path.
   std::filesystem::path KubeconfigFor(std::string_view user) const;
   // "http://127.0.0.1:<port>" of etcd (plain HTTP, loopback only).

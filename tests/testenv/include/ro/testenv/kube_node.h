@@ -42,6 +42,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -79,6 +80,15 @@ struct KubeNodeTimings {
   std::chrono::milliseconds total{0};
 };
 
+// What a pod's cgroup has used so far (all its containers and its sandbox).
+struct PodUsage {
+  // memory usage minus inactive page cache: the "working set" that kubectl top and the
+  // kubelet's eviction use (cAdvisor's container_memory_working_set_bytes).
+  std::uint64_t memory_working_set_bytes = 0;
+  // CPU time since the pod started, user + system, in nanoseconds.
+  std::uint64_t cpu_usage_ns = 0;
+};
+
 // Owned by a KubeCluster (KubeClusterOptions::with_node); not made directly.
 class KubeNode {
  public:
@@ -92,6 +102,15 @@ class KubeNode {
   // Imports an OCI or Docker image archive into containerd's k8s.io namespace
   // (`ctr images import`). Throws TestEnvError with ctr's stderr.
   void ImportImage(const std::filesystem::path& archive) const;
+  // Makes the host's 127.0.0.1:`port` (another cluster's apiserver, an S3 server, ...)
+  // reachable from the pods at 10.244.0.1:`port` (the bridge's address) and returns that
+  // "10.244.0.1:<port>". A forwarder in the node's network namespace, stopped with the
+  // node. Idempotent per port. Throws TestEnvError when the port cannot be bound.
+  std::string ExposeHostPort(std::uint16_t port);
+  // The cgroup usage of the pod with metadata.uid `pod_uid` (cgroup v1 memory + cpuacct
+  // hierarchies, or cgroup2), read under the node's cgroup root
+  // (kubepods/<qos>/pod<uid>). Throws TestEnvError when the pod has no cgroup there.
+  PodUsage ReadPodUsage(std::string_view pod_uid) const;
   // Runs `argv` inside the node's namespaces (nsenter) and returns stdout, e.g.
   // {"iptables-save"}. Throws TestEnvError on a non-zero exit.
   std::string RunInNode(const std::vector<std::string>& argv) const;
@@ -121,6 +140,7 @@ class KubeNode {
   std::unique_ptr<Process> holder_;
   std::unique_ptr<internal::NetnsForwarder> apiserver_forwarder_;
   std::unique_ptr<internal::NetnsForwarder> kubelet_forwarder_;
+  std::map<std::uint16_t, std::unique_ptr<internal::NetnsForwarder>> exposed_;  // ExposeHostPort
   std::unique_ptr<Process> containerd_;
   std::unique_ptr<Process> scheduler_;
   std::unique_ptr<Process> kubelet_;
