@@ -16,6 +16,7 @@
 #include "livesynchronization/livesync_status.h"
 #include "livesynchronization/recovery_task_sync.h"
 #include "ro/common/time.h"
+#include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/plugins/kubernetes/live_sync_config.h"
 
 namespace {
@@ -305,6 +306,33 @@ TEST(LiveSyncRecoveryTaskTest, TheActivePassiveTutorialGeneratesTheManualsTask) 
   EXPECT_EQ(resources[0]["patch"]["operations"],
             json::parse(R"([{"op": "replace", "path": "/spec/replicas", "value": 1}])"));
   EXPECT_EQ(resources[0]["filter"]["namespaceSelector"]["matchLabels"]["sync"], "true");
+}
+
+TEST(LiveSyncRecoveryTaskTest, TheDestinationClustersTaskIsLabelledInsteadOfOwned) {
+  // 3-cluster architecture: the owner lives in another cluster, whose garbage collector
+  // would delete a Task with an ownerReference to an unknown uid.
+  json config = json::parse(R"({"sourceName": "cluster-1", "destinationName": "cluster-2",
+    "replication": {"resources": [
+      {"group": "apps", "version": "v1", "resource": "deployments",
+       "recoveryProcess": {"fromPatch": [{"op": "replace", "path": "/spec/replicas", "value": 1}]}}]}})");
+  json ls = LiveSync("active-passive", "2024-01-01T00:00:00Z", config);
+  const auto task = livesync::DesiredRemoteRecoveryTask(ls, pk::ParseLiveSyncConfig(config));
+  ASSERT_TRUE(task);
+  EXPECT_FALSE((*task)["metadata"].contains("ownerReferences"));
+  EXPECT_EQ((*task)["metadata"]["name"], "active-passive");
+  EXPECT_EQ((*task)["metadata"]["namespace"], ls["metadata"]["namespace"]);
+  EXPECT_EQ((*task)["metadata"]["labels"]["kubesync.astronetes.io/managed-by"],
+            pk::ManagedById(ls["metadata"]["namespace"].get<std::string>(), "active-passive"));
+  EXPECT_EQ((*task)["metadata"]["annotations"]["kubesync.astronetes.io/live-synchronization"],
+            ls["metadata"]["namespace"].get<std::string>() + "/active-passive");
+  // The same Task otherwise, recovering the cluster it is in (no destinationName: the
+  // KubernetesCluster cluster-2 exists only in the management cluster).
+  json local = *livesync::DesiredRecoveryTask(ls, pk::ParseLiveSyncConfig(config));
+  EXPECT_EQ(local["spec"]["config"]["destinationName"], "cluster-2");
+  local["spec"]["config"].erase("destinationName");
+  EXPECT_EQ((*task)["spec"], local["spec"]);
+  EXPECT_FALSE(livesync::DesiredRemoteRecoveryTask(LiveSync("a", "2024-01-01T00:00:00Z", Config("s", "d")),
+                                                   pk::ParseLiveSyncConfig(Config("s", "d"))));
 }
 
 TEST(LiveSyncRecoveryTaskTest, NoRecoveryProcessMeansNoTask) {

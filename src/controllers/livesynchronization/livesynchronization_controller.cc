@@ -20,6 +20,7 @@
 #include "livesynchronization/source_resources.h"
 #include "ro/common/log.h"
 #include "ro/kube/client.h"
+#include "ro/kube/config.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/event_recorder.h"
 #include "ro/kube/informer.h"
@@ -164,7 +165,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     }
 
     std::string task_conflict;
-    const std::optional<std::string> task = tasks_.Ensure(live_sync, *config, &task_conflict);
+    const std::optional<std::string> task =
+        EnsureRecoveryTask(live_sync, *config, plan.inputs.destination_kubeconfig, &task_conflict);
     if (!task_conflict.empty()) {
       recorder_.Event(live_sync, kube::EventType::kWarning, "TaskNotControlled", task_conflict);
       log_.Warn("recovery Task not written", {{"object", runtime::ObjectRef(live_sync)}, {"reason", task_conflict}});
@@ -391,6 +393,82 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     }
   }
 
+  // A client for the destination cluster of `kubeconfig`, failing fast (the next
+  // reconcile retries).
+  std::unique_ptr<kube::DynamicClient> DestinationClient(const std::string& kubeconfig) const {
+    kube::RestConfig rest = kube::LoadKubeconfig(kubeconfig);
+    rest.timeout = options_.discovery_timeout;
+    rest.max_retries = 0;
+    return std::make_unique<kube::DynamicClient>(std::move(rest));
+  }
+
+  // True when `destination` is the cluster this controller runs in (kube-system uids
+  // compared; both cached: a cluster's identity does not change).
+  bool IsThisCluster(kube::DynamicClient& destination, const std::string& kubeconfig) {
+    std::string local;
+    std::string remote;
+    {
+      std::lock_guard lock(identity_mu_);
+      local = local_identity_;
+      if (auto it = identities_.find(kubeconfig); it != identities_.end()) remote = it->second;
+    }
+    if (local.empty()) local = livesync::ClusterIdentity(client_);
+    if (remote.empty()) remote = livesync::ClusterIdentity(destination);
+    std::lock_guard lock(identity_mu_);
+    local_identity_ = local;
+    identities_[kubeconfig] = remote;
+    return local == remote;
+  }
+
+  // The recovery Task: in this cluster (2-cluster architecture) or, when the destination
+  // is another cluster, there (3-cluster architecture, recovery_task_sync.h). When the
+  // destination cannot be reached to tell, the Task is left as it is until the next
+  // reconcile (replication does not depend on it).
+  std::optional<std::string> EnsureRecoveryTask(const json& live_sync, const pk::LiveSyncConfig& config,
+                                                const std::string& destination_kubeconfig, std::string* conflict) {
+    std::unique_ptr<kube::DynamicClient> destination;
+    bool here = true;
+    try {
+      destination = DestinationClient(destination_kubeconfig);
+      here = IsThisCluster(*destination, destination_kubeconfig);
+      if (!here) return livesync::RemoteRecoveryTaskSync::Ensure(*destination, live_sync, config, conflict);
+    } catch (const std::exception& e) {
+      log_.Warn("recovery Task not checked: the destination cluster could not be asked",
+                {{"object", runtime::ObjectRef(live_sync)}, {"error", e.what()}});
+      if (!here) return std::nullopt;
+      if (const kube::ObjectPtr existing = tasks_.Existing(live_sync)) {
+        return StringAt(live_sync.at("metadata"), "name");
+      }
+      return std::nullopt;
+    }
+    return tasks_.Ensure(live_sync, config, conflict);
+  }
+
+  // Deletes the Task the LiveSynchronization has in its destination cluster when that
+  // is another cluster. Best effort: an unreachable destination keeps its Task (it can
+  // still recover; delete it by hand), and the LiveSynchronization is not held back.
+  void DeleteRemoteRecoveryTask(const json& live_sync) {
+    const std::optional<pk::LiveSyncConfig> config = [&]() -> std::optional<pk::LiveSyncConfig> {
+      try {
+        return pk::ParseLiveSyncConfig(Member(live_sync.at("spec"), "config"));
+      } catch (const pk::ConfigError&) {
+        return std::nullopt;
+      }
+    }();
+    if (!config) return;
+    runner::PipelineInputs inputs;
+    if (ResolveInputs(live_sync, *config, &inputs)) return;  // the destination cannot be resolved
+    try {
+      std::unique_ptr<kube::DynamicClient> destination = DestinationClient(inputs.destination_kubeconfig);
+      if (!IsThisCluster(*destination, inputs.destination_kubeconfig)) {
+        livesync::RemoteRecoveryTaskSync::Delete(*destination, live_sync);
+      }
+    } catch (const std::exception& e) {
+      log_.Warn("recovery Task in the destination cluster not deleted",
+                {{"object", runtime::ObjectRef(live_sync)}, {"error", e.what()}});
+    }
+  }
+
   // The finalizer: the pipeline goes (its state with it), the Task goes, destination
   // objects stay.
   runtime::Result Finalize(const json& live_sync) {
@@ -399,6 +477,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
                               StringAt(live_sync.at("metadata"), "name")};
     runner_->Teardown(key);
     tasks_.Delete(live_sync);
+    DeleteRemoteRecoveryTask(live_sync);
     Forget(key);
     if (runtime::DropFinalizer(client_, Gvr(), live_sync, kLiveSynchronizationFinalizer) ==
         runtime::WriteOutcome::kConflict) {
@@ -418,6 +497,10 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   const LiveSynchronizationOptions options_;
   const std::unique_ptr<runner::ComponentRunner> runner_;
   livesync::RecoveryTaskSync tasks_;
+  // Cluster identities (IsThisCluster): this cluster's, and by destination kubeconfig.
+  std::mutex identity_mu_;
+  std::string local_identity_;                         // guarded by identity_mu_
+  std::map<std::string, std::string> identities_;      // guarded by identity_mu_
   livesync::SourceResourceChecker source_resources_;
   livesync::PipelineStatsReader stats_;
   const log::Logger log_;

@@ -56,4 +56,35 @@ class RecoveryTaskSync {
   const kube::Store& tasks_;
 };
 
+// The 3-cluster architecture (manual 2.1): when the destination KubernetesCluster is
+// another cluster than the one this controller runs in, the recovery Task lives in the
+// destination cluster, so that the operator installed there recovers while the
+// management cluster is down. Same name, and the namespace of the LiveSynchronization's
+// name there (created when missing). The owner is in another cluster, so instead of an
+// ownerReference (the destination's garbage collector would delete the Task) it carries
+// the label kubesync.astronetes.io/managed-by=<ManagedById> and the annotation
+// kubesync.astronetes.io/live-synchronization=<ns>/<name>; a Task there without them is
+// not ours and is left alone (conflict). Its spec has no destinationName: it recovers
+// the cluster it is in (the management cluster's KubernetesClusters are unknown there);
+// a bucketName (fromOriginal) names a Bucket the user also creates in the destination.
+
+// The desired Task in the destination cluster (pure), or nullopt (no recovery effect).
+std::optional<nlohmann::json> DesiredRemoteRecoveryTask(const nlohmann::json& live_sync,
+                                                        const plugins::kubernetes::LiveSyncConfig& config);
+
+// Identity of the cluster behind `client`: the uid of its kube-system Namespace (unique
+// per cluster, stable for its life). Throws kube::ApiError / TransportError.
+std::string ClusterIdentity(kube::DynamicClient& client);
+
+// Stateless; every call reads the Task from the destination (one GET).
+class RemoteRecoveryTaskSync {
+ public:
+  // Creates, updates or deletes the Task in the cluster of `destination`, like
+  // RecoveryTaskSync::Ensure. Throws kube::ApiError / TransportError.
+  static std::optional<std::string> Ensure(kube::DynamicClient& destination, const nlohmann::json& live_sync,
+                                           const plugins::kubernetes::LiveSyncConfig& config, std::string* conflict);
+  // Deletes the Task in the cluster of `destination` when it is ours.
+  static void Delete(kube::DynamicClient& destination, const nlohmann::json& live_sync);
+};
+
 }  // namespace ro::controllers::livesync
