@@ -66,6 +66,8 @@ pause() {
 }
 # run CMD...: prints the command as a user would type it, then runs it.
 run() { printf '%s$ %s%s\n' "$bold" "$*" "$reset"; "$@"; }
+# run_quiet CMD...: the same, without the command's output.
+run_quiet() { printf '%s$ %s%s\n' "$bold" "$*" "$reset"; "$@" >/dev/null; }
 # wait_for SECONDS DESCRIPTION CMD...: polls CMD until it succeeds; fails the demo at
 # the deadline.
 wait_for() {
@@ -127,7 +129,7 @@ say "cluster 2 (destination, standby):  $RO_CLUSTER2_SERVER  -- the operator run
 if [ "$in_cluster" = 1 ]; then
   step "Installing the operator on cluster 2 as the manual's section 3 says, from the image"
   while read -r _ _ archive; do
-    run ctr --address "$RO_CLUSTER2_CONTAINERD" -n k8s.io images import "$archive" >/dev/null
+    run_quiet ctr --address "$RO_CLUSTER2_CONTAINERD" -n k8s.io images import "$archive"
   done < <("$here/build-image.sh" --list)
   run "${c2[@]}" create namespace resiliency-operator
   "${c2[@]}" -n resiliency-operator create -f - >/dev/null <<'YAML'
@@ -138,9 +140,9 @@ type: Opaque
 stringData: {license: "licensee: resiliency-operator demo\nexpiresAt: 2099-01-01T00:00:00Z\n"}
 YAML
   say "(created the license Secret license-key)"
-  run "${c2[@]}" apply -f "$root/deploy/crds/all.yaml" >/dev/null
+  run_quiet "${c2[@]}" apply -f "$root/deploy/crds/all.yaml"
   wait_for 60 "CRDs established" "${c2[@]}" wait --for=condition=Established --timeout=5s crd --all
-  run "${c2[@]}" -n resiliency-operator apply -k "$root/deploy/overlays/local-images" >/dev/null
+  run_quiet "${c2[@]}" -n resiliency-operator apply -k "$root/deploy/overlays/local-images"
   wait_for 300 "the eight controllers Available" "${c2[@]}" -n resiliency-operator wait --for=condition=Available \
     --timeout=5s deployment -l app.kubernetes.io/name=resiliency-operator
   run "${c2[@]}" -n resiliency-operator get pods -o wide
