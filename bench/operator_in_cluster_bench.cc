@@ -31,6 +31,7 @@
 #include "ro/kube/errors.h"
 #include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/testenv/testenv.h"
+#include "ro/testsupport/clients.h"
 #include "ro/testsupport/operator_install.h"
 
 namespace {
@@ -53,11 +54,7 @@ constexpr auto kIdleWindow = 20s;
 
 double Seconds(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
 
-std::unique_ptr<ro::kube::DynamicClient> Client(const te::KubeCluster& cluster) {
-  ro::kube::RestConfig config = ro::kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
-  config.qps = 0;
-  return std::make_unique<ro::kube::DynamicClient>(std::move(config));
-}
+using ts::AdminClient;
 
 json ConfigMap(const std::string& ns, const std::string& name, const std::string& value) {
   json data = json::object();
@@ -138,8 +135,8 @@ int main(int argc, char** argv) {
     auto cluster2 = std::make_unique<te::KubeCluster>(o);
     auto cluster1 = source_start.get();
     ts::BuildAndImportImages(*cluster2, bin);
-    auto client1 = Client(*cluster1);
-    auto client2 = Client(*cluster2);
+    auto client1 = AdminClient(*cluster1);
+    auto client2 = AdminClient(*cluster2);
 
     const auto install = ts::InstallOperator(*cluster2, *client2, "bench");
     std::printf("install: kubectl apply -k of operator.yaml -> 8 controllers Available: %.1f s\n",
@@ -217,7 +214,7 @@ int main(int argc, char** argv) {
       std::atomic<int> next{0};
       std::vector<std::thread> workers;
       for (int w = 0; w < 16; ++w) {
-        workers.emplace_back([&, client = Client(*cluster1)] {
+        workers.emplace_back([&, client = AdminClient(*cluster1)] {
           for (int i = next++; i < objects; i = next++) {
             const std::string ns = "app-" + std::to_string(i / kPerNamespace);
             client->Create(kConfigMaps, ns, ConfigMap(ns, "cm-" + std::to_string(i), "v0"));
@@ -241,7 +238,7 @@ int main(int argc, char** argv) {
     std::atomic<int> changes{0};
     std::vector<std::thread> writers;
     for (int w = 0; w < kWriters; ++w) {
-      writers.emplace_back([&, w, client = Client(*cluster1)] {
+      writers.emplace_back([&, w, client = AdminClient(*cluster1)] {
         const auto period = std::chrono::microseconds(1000000 * kWriters / kChangesPerSecond);
         auto next = Steady::now();
         for (int i = w; !stop.load(); i += kWriters) {

@@ -104,6 +104,16 @@ nlohmann::json DynamicClient::Get(const GroupVersionResource& gvr, std::string_v
   return DoJson(*transport_, request);
 }
 
+std::optional<nlohmann::json> DynamicClient::GetIfExists(const GroupVersionResource& gvr, std::string_view ns,
+                                                         std::string_view name) {
+  try {
+    return Get(gvr, ns, name);
+  } catch (const ApiError& e) {
+    if (e.reason() == StatusReason::kNotFound) return std::nullopt;
+    throw;
+  }
+}
+
 ObjectList DynamicClient::List(const GroupVersionResource& gvr, std::string_view ns,
                                const ListOptions& options) {
   HttpRequest request;

@@ -122,8 +122,8 @@ TEST_F(LiveSyncConfigTest, TheManualsExcludeRegexIsReportedAndAnInvalidEditKeeps
   env_->source().Kubectl({"apply", "-f", "-"}, ConfigMap("regex-app", "settings.test").dump());
   json fixed = env_->LiveSync(ns, "livesynchronization-sample")->at("spec").at("config");
   env_->ExpectConverges(ns, "livesynchronization-sample", fixed, {"regex-app"});
-  ASSERT_TRUE(TryGet(env_->destination_client(), kConfigMaps, "regex-app", "settings"));
-  EXPECT_FALSE(TryGet(env_->destination_client(), kConfigMaps, "regex-app", "settings.test"));
+  ASSERT_TRUE(env_->destination_client().GetIfExists(kConfigMaps, "regex-app", "settings"));
+  EXPECT_FALSE(env_->destination_client().GetIfExists(kConfigMaps, "regex-app", "settings.test"));
 
   // An invalid edit of the running LiveSynchronization: components stop, the copies stay.
   const std::vector<pid_t> processor = env_->ComponentPids(ns, "livesynchronization-sample", "processor");
@@ -133,7 +133,7 @@ TEST_F(LiveSyncConfigTest, TheManualsExcludeRegexIsReportedAndAnInvalidEditKeeps
        R"([{"op":"replace","path":"/spec/config/replication/resources/0/filters/nameSelector/excludeRegex/0","value":"*.test"}])"});
   env_->WaitForReady(ns, "livesynchronization-sample", "False", "InvalidRegex");
   te::WaitFor([&] { return !Alive(processor.front()); }, kEventually, "the processor to stop");
-  EXPECT_TRUE(TryGet(env_->destination_client(), kConfigMaps, "regex-app", "settings"))
+  EXPECT_TRUE(env_->destination_client().GetIfExists(kConfigMaps, "regex-app", "settings"))
       << "an invalid LiveSynchronization keeps what is already replicated";
   env_->UserCommand(workdir, fix);
   env_->WaitForReady(ns, "livesynchronization-sample", "True", "Running");

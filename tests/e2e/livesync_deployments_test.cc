@@ -73,7 +73,7 @@ class LiveSyncDeploymentsTest : public ::testing::Test {
   }
 
   static std::optional<json> Get(const GroupVersionResource& gvr, const std::string& name) {
-    return TryGet(env_->destination_client(), gvr, kNs, name);
+    return env_->destination_client().GetIfExists(gvr, kNs, name);
   }
 
   static json Container(const json& deployment) { return deployment["spec"]["template"]["spec"]["containers"][0]; }

@@ -31,6 +31,7 @@
 #include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/plugins/kubernetes/live_sync_config.h"
 #include "ro/testenv/testenv.h"
+#include "ro/testsupport/clients.h"
 #include "ro/testsupport/controller_process.h"
 #include "ro/testsupport/kubesync_expect.h"
 #include "ro/testsupport/kubesync_process.h"
@@ -66,21 +67,7 @@ const GroupVersionResource kIngresses{"networking.k8s.io", "v1", "ingresses"};
 const std::vector<GroupVersionResource> kTutorialKinds{kDeployments,  kServices,        kSecrets,  kRoles,
                                                        kRoleBindings, kServiceAccounts, kIngresses};
 
-inline std::unique_ptr<ro::kube::DynamicClient> AdminClient(const te::KubeCluster& cluster) {
-  ro::kube::RestConfig config = ro::kube::LoadKubeconfigFile(cluster.kubeconfig_path().string());
-  config.qps = 0;
-  return std::make_unique<ro::kube::DynamicClient>(std::move(config));
-}
-
-inline std::optional<json> TryGet(ro::kube::DynamicClient& client, const GroupVersionResource& gvr,
-                                  const std::string& ns, const std::string& name) {
-  try {
-    return client.Get(gvr, ns, name);
-  } catch (const ro::kube::ApiError& e) {
-    if (e.reason() == ro::kube::StatusReason::kNotFound) return std::nullopt;
-    throw;
-  }
-}
+using ts::AdminClient;  // ro/testsupport/clients.h
 
 inline std::string ReadSample(const std::string& file) {
   return te::ReadFile(te::SourceDir() / "tests" / "samples" / file);
@@ -99,6 +86,35 @@ inline std::unique_ptr<ControllerProcess> StartController(const std::string& bin
   options.license_file = license;
   options.args = std::move(extra_args);
   return std::make_unique<ControllerProcess>(std::move(options));
+}
+
+// Waits until `destination` holds exactly expected(`source`) for every kind of
+// `spec_config` (the LiveSynchronization ls_ns/ls_name) in `namespaces`
+// (ro::testsupport::CompareClusters), object by object, and then that no destination
+// object records an older source resourceVersion than the source's. Adds a failure per
+// kind that does not converge within `timeout`.
+inline void ExpectConverged(ro::kube::DynamicClient& source, ro::kube::DynamicClient& destination,
+                            const std::string& ls_ns, const std::string& ls_name, const json& spec_config,
+                            const std::vector<std::string>& namespaces,
+                            std::chrono::milliseconds timeout = kEventually) {
+  const k8s::LiveSyncConfig config = k8s::ParseLiveSyncConfig(spec_config);
+  const k8s::StampInfo stamp = k8s::MakeStampInfo(ls_ns, ls_name, ls_ns, config.source_name);
+  for (const GroupVersionResource& gvr : config.DistinctGvrs()) {
+    ts::Convergence last;
+    try {
+      te::WaitFor(
+          [&] {
+            last = ts::CompareClusters(source, destination, config, stamp, gvr, namespaces);
+            return last.converged();
+          },
+          timeout, "destination == expected(source) for " + gvr.ToString(), kComparePoll);
+    } catch (const te::WaitTimeout&) {
+      ADD_FAILURE() << ls_ns << "/" << ls_name << " " << gvr.ToString() << " did not converge: " << last.Summary();
+      continue;
+    }
+    const std::vector<std::string> stale = ts::StaleDestinationObjects(source, destination, stamp, gvr, namespaces);
+    if (!stale.empty()) ADD_FAILURE() << gvr.ToString() << ": stale destination objects, e.g. " << stale.front();
+  }
 }
 
 // Cluster 1 of the tutorials: the source. It runs the controllers that create every
@@ -223,7 +239,7 @@ class Env {
   }
 
   std::optional<json> LiveSync(const std::string& ns, const std::string& name) {
-    return TryGet(*destination_client_, kLiveSyncs, ns, name);
+    return destination_client_->GetIfExists(kLiveSyncs, ns, name);
   }
 
   // The Ready condition of LiveSynchronization ns/name (null when absent).
@@ -313,21 +329,7 @@ class Env {
   // `spec_config` in `namespaces` (ro::testsupport::CompareClusters).
   void ExpectConverges(const std::string& ls_ns, const std::string& ls_name, const json& spec_config,
                        const std::vector<std::string>& namespaces) {
-    const k8s::LiveSyncConfig config = k8s::ParseLiveSyncConfig(spec_config);
-    const k8s::StampInfo stamp = k8s::MakeStampInfo(ls_ns, ls_name, ls_ns, config.source_name);
-    for (const GroupVersionResource& gvr : config.DistinctGvrs()) {
-      ts::Convergence last;
-      try {
-        te::WaitFor(
-            [&] {
-              last = ts::CompareClusters(*source_client_, *destination_client_, config, stamp, gvr, namespaces);
-              return last.converged();
-            },
-            kEventually, "destination == expected(source) for " + gvr.ToString(), kComparePoll);
-      } catch (const te::WaitTimeout&) {
-        ADD_FAILURE() << ls_ns << "/" << ls_name << " " << gvr.ToString() << " did not converge: " << last.Summary();
-      }
-    }
+    ExpectConverged(*source_client_, *destination_client_, ls_ns, ls_name, spec_config, namespaces);
   }
 
   // Deletes LiveSynchronization ns/name (if present) and waits until it is gone.

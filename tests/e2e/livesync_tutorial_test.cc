@@ -70,8 +70,8 @@ TEST_F(LiveSyncTutorialTest, ActivePassiveKeepsAWarmStandbyWithDeploymentsScaled
 
   EXPECT_EQ(destination.Get(kDeployments, app, "web")["spec"]["replicas"], 0);
   // Cluster 2 runs no ServiceAccount controller: a "default" there could only be a copy.
-  EXPECT_FALSE(TryGet(destination, kServiceAccounts, app, "default")) << "the tutorial excludes it";
-  EXPECT_TRUE(TryGet(destination, kServiceAccounts, app, "web"));
+  EXPECT_FALSE(destination.GetIfExists(kServiceAccounts, app, "default")) << "the tutorial excludes it";
+  EXPECT_TRUE(destination.GetIfExists(kServiceAccounts, app, "web"));
 
   // Status: counts, lag, last resync, components, Task.
   json ls;
@@ -116,7 +116,7 @@ TEST_F(LiveSyncTutorialTest, ActivePassiveKeepsAWarmStandbyWithDeploymentsScaled
   EXPECT_EQ(destination.Get(kDeployments, app, "web")["spec"]["template"]["spec"]["containers"][0]["image"],
             "nginx:1.26");
   EXPECT_EQ(destination.Get(kDeployments, app, "api")["spec"]["replicas"], 0);
-  EXPECT_FALSE(TryGet(destination, kServices, app, "web"));
+  EXPECT_FALSE(destination.GetIfExists(kServices, app, "web"));
 }
 
 TEST_F(LiveSyncTutorialTest, ChangesMadeWhileSuspendedArriveAfterResume) {
@@ -147,15 +147,15 @@ TEST_F(LiveSyncTutorialTest, ChangesMadeWhileSuspendedArriveAfterResume) {
   env_->source().Kubectl({"-n", app, "apply", "-f", "-"}, Deployment(app, "late", 1).dump());
   env_->source().Kubectl({"-n", app, "apply", "-f", "-"}, Secret(app, "web-config", "changed-while-suspended").dump());
   env_->source().Kubectl({"-n", app, "delete", "ingress", "web"});
-  EXPECT_FALSE(TryGet(env_->destination_client(), kDeployments, app, "late"));
+  EXPECT_FALSE(env_->destination_client().GetIfExists(kDeployments, app, "late"));
 
   // "Resume the synchronization", verbatim: nothing is lost.
   env_->UserCommand(workdir,
                     "kubectl patch livesynchronization active-passive -p '{\"spec\":{\"suspend\":false}}' --type=merge");
   env_->WaitForReady(ns, "active-passive", "True", "Running");
   env_->ExpectConverges(ns, "active-passive", SpecConfig(kActivePassive), {app});
-  EXPECT_TRUE(TryGet(env_->destination_client(), kDeployments, app, "late"));
-  EXPECT_FALSE(TryGet(env_->destination_client(), kIngresses, app, "web"));
+  EXPECT_TRUE(env_->destination_client().GetIfExists(kDeployments, app, "late"));
+  EXPECT_FALSE(env_->destination_client().GetIfExists(kIngresses, app, "web"));
 }
 
 TEST_F(LiveSyncTutorialTest, AKilledComponentIsRestartedAndReplicationGoesOn) {
@@ -203,12 +203,12 @@ TEST_F(LiveSyncTutorialTest, DeletingTheLiveSynchronizationRemovesThePipelineAnd
       },
       kEventually, "every component process to be gone");
   EXPECT_FALSE(std::filesystem::exists(runtime));
-  EXPECT_FALSE(TryGet(env_->destination_client(), kTasks, ns, "active-passive")) << "the generated Task is deleted";
+  EXPECT_FALSE(env_->destination_client().GetIfExists(kTasks, ns, "active-passive")) << "the generated Task is deleted";
   // The standby stays: destination objects are never deleted with the LiveSynchronization.
-  const std::optional<json> web = TryGet(env_->destination_client(), kDeployments, app, "web");
+  const std::optional<json> web = env_->destination_client().GetIfExists(kDeployments, app, "web");
   ASSERT_TRUE(web);
   EXPECT_EQ((*web)["spec"]["replicas"], 0);
-  EXPECT_TRUE(TryGet(env_->destination_client(), kSecrets, app, "web-config"));
+  EXPECT_TRUE(env_->destination_client().GetIfExists(kSecrets, app, "web-config"));
   EXPECT_FALSE(env_->controller().LogLines("pipeline removed; destination objects are kept").empty());
 }
 
@@ -218,11 +218,11 @@ TEST_F(LiveSyncTutorialTest, ActiveActiveReplicatesTheApplicationAsItRuns) {
   StartTutorial(ns, app, kActiveActive);
   auto& destination = env_->destination_client();
   EXPECT_EQ(destination.Get(kDeployments, app, "web")["spec"]["replicas"], 2) << "no transformation in 8.1";
-  EXPECT_TRUE(TryGet(destination, kRoleBindings, app, "web-reader"));
-  EXPECT_TRUE(TryGet(destination, kIngresses, app, "web"));
+  EXPECT_TRUE(destination.GetIfExists(kRoleBindings, app, "web-reader"));
+  EXPECT_TRUE(destination.GetIfExists(kIngresses, app, "web"));
   json ls = *env_->LiveSync(ns, "active-active");
   EXPECT_FALSE(ls["status"].contains("taskName")) << "8.1 has no recoveryProcess, hence no Task";
-  EXPECT_FALSE(TryGet(destination, kTasks, ns, "active-active"));
+  EXPECT_FALSE(destination.GetIfExists(kTasks, ns, "active-active"));
 
   env_->source().Kubectl({"-n", app, "scale", "deployment/web", "--replicas=4"});
   env_->ExpectConverges(ns, "active-active", SpecConfig(kActiveActive), {app});

@@ -48,7 +48,6 @@ namespace ts = ro::testsupport;
 namespace k8s = ro::plugins::kubernetes;
 using livesync_e2e::kTutorialKinds;
 using livesync_e2e::ReadSample;
-using livesync_e2e::TryGet;
 using nlohmann::json;
 using ro::kube::GroupVersionResource;
 using ::testing::HasSubstr;
@@ -192,7 +191,7 @@ class OperatorInClusterTest : public ::testing::Test {
     return te::RunCommand({"sh", "-c", "cd '" + Workdir().string() + "' && " + command}, options).out;
   }
 
-  static std::optional<json> LiveSync() { return TryGet(*client2_, kLiveSyncs, kUserNs, kLiveSync); }
+  static std::optional<json> LiveSync() { return client2_->GetIfExists(kLiveSyncs, kUserNs, kLiveSync); }
   static json Condition(const json& object, const std::string& type) {
     for (const json& c : object.value("status", json::object()).value("conditions", json::array())) {
       if (c.value("type", "") == type) return c;
@@ -238,7 +237,7 @@ class OperatorInClusterTest : public ::testing::Test {
       UserCommand("kubectl create -f cluster-2.yaml");
       const auto applied = Clock::now();
       UserCommand("kubectl apply -f livesync.yaml");
-      te::WaitFor([] { return TryGet(*client2_, kDeployments, kApp, "web").has_value(); }, kRollout,
+      te::WaitFor([] { return client2_->GetIfExists(kDeployments, kApp, "web").has_value(); }, kRollout,
                   "the first object replicated (Deployment shop/web in cluster 2)", 200ms);
       std::cout << "[bench] kubectl apply of the LiveSynchronization -> first object replicated: "
                 << Ms(Clock::now() - applied) << " ms\n";
@@ -253,23 +252,7 @@ class OperatorInClusterTest : public ::testing::Test {
 
   // Cluster 2 holds exactly the expected form of cluster 1's application, object by object.
   static void ExpectConverges() {
-    const k8s::LiveSyncConfig config = k8s::ParseLiveSyncConfig(SpecConfig());
-    const k8s::StampInfo stamp = k8s::MakeStampInfo(kUserNs, kLiveSync, kUserNs, config.source_name);
-    for (const GroupVersionResource& gvr : config.DistinctGvrs()) {
-      ts::Convergence last;
-      try {
-        te::WaitFor(
-            [&] {
-              last = ts::CompareClusters(*client1_, *client2_, config, stamp, gvr, {kApp});
-              return last.converged();
-            },
-            kEventually, "cluster 2 == expected(cluster 1) for " + gvr.ToString(), 500ms);
-      } catch (const te::WaitTimeout&) {
-        ADD_FAILURE() << gvr.ToString() << " did not converge: " << last.Summary();
-      }
-      EXPECT_THAT(ts::StaleDestinationObjects(*client1_, *client2_, stamp, gvr, {kApp}), ::testing::IsEmpty())
-          << gvr.ToString();
-    }
+    livesync_e2e::ExpectConverged(*client1_, *client2_, kUserNs, kLiveSync, SpecConfig(), {kApp}, kEventually);
   }
 
   static std::unique_ptr<te::TempDir> dir_;
@@ -479,11 +462,11 @@ TEST_F(OperatorInClusterTest, SuspendStopsTheComponentPodsAndResumeLosesNothing)
   EXPECT_EQ(ReadyPods(kUserNs, PartSelector("nats")).size(), 1u) << "NATS keeps its stream while suspended";
   cluster1_->Kubectl({"apply", "-f", "-"}, SleepingDeployment(kApp, "late", 1).dump());
   cluster1_->Kubectl({"apply", "-f", "-"}, ts::Secret(kApp, "web-config", "changed-while-suspended").dump());
-  EXPECT_FALSE(TryGet(*client2_, kDeployments, kApp, "late"));
+  EXPECT_FALSE(client2_->GetIfExists(kDeployments, kApp, "late"));
   UserCommand("kubectl patch livesynchronization active-passive -p '{\"spec\":{\"suspend\":false}}' --type=merge");
   WaitForLiveSyncReady("True", "Running");
   ExpectConverges();
-  EXPECT_TRUE(TryGet(*client2_, kDeployments, kApp, "late"));
+  EXPECT_TRUE(client2_->GetIfExists(kDeployments, kApp, "late"));
 }
 
 TEST_F(OperatorInClusterTest, TheTutorialsTaskRunRecoversTheApplication) {

@@ -27,7 +27,6 @@ namespace te = ro::testenv;
 namespace ts = ro::testsupport;
 namespace k8s = ro::plugins::kubernetes;
 using livesync_e2e::ReadSample;
-using livesync_e2e::TryGet;
 using nlohmann::json;
 using ro::kube::GroupVersionResource;
 using namespace std::chrono_literals;
@@ -152,22 +151,8 @@ TEST_F(ThreeClustersTest, TheManagementClusterReplicatesAndTheDestinationRecover
       kEventually, "the LiveSynchronization Ready in the management cluster", kPoll);
 
   // Cluster 2 converges to cluster 1, object by object.
-  const json spec_config = ts::YamlToJson(ReadSample(kSample))["spec"]["config"];
-  const k8s::LiveSyncConfig config = k8s::ParseLiveSyncConfig(spec_config);
-  const k8s::StampInfo stamp = k8s::MakeStampInfo(kUserNs, kLiveSync, kUserNs, config.source_name);
-  for (const GroupVersionResource& gvr : config.DistinctGvrs()) {
-    ts::Convergence last;
-    try {
-      te::WaitFor(
-          [&] {
-            last = ts::CompareClusters(*client1_, *client2_, config, stamp, gvr, {kApp});
-            return last.converged();
-          },
-          kEventually, "cluster 2 == expected(cluster 1) for " + gvr.ToString(), 500ms);
-    } catch (const te::WaitTimeout&) {
-      ADD_FAILURE() << gvr.ToString() << " did not converge: " << last.Summary();
-    }
-  }
+  livesync_e2e::ExpectConverged(*client1_, *client2_, kUserNs, kLiveSync,
+                                ts::YamlToJson(ReadSample(kSample))["spec"]["config"], {kApp}, kEventually);
   EXPECT_EQ(client2_->Get(kDeployments, kApp, "web")["spec"]["replicas"], 0);
 
   // The recovery Task is where the recovery runs: in cluster 2, not in the management
@@ -175,14 +160,14 @@ TEST_F(ThreeClustersTest, TheManagementClusterReplicatesAndTheDestinationRecover
   json task;
   te::WaitFor(
       [&] {
-        const std::optional<json> t = TryGet(*client2_, kTasks, kUserNs, kLiveSync);
+        const std::optional<json> t = client2_->GetIfExists(kTasks, kUserNs, kLiveSync);
         if (t) task = *t;
         return t.has_value();
       },
       kEventually, "the recovery Task in cluster 2", kPoll);
   EXPECT_FALSE(task["metadata"].contains("ownerReferences"));
   EXPECT_EQ(task["metadata"]["labels"]["kubesync.astronetes.io/managed-by"], k8s::ManagedById(kUserNs, kLiveSync));
-  EXPECT_FALSE(TryGet(*management_client_, kTasks, kUserNs, kLiveSync)) << "the Task belongs in the destination";
+  EXPECT_FALSE(management_client_->GetIfExists(kTasks, kUserNs, kLiveSync)) << "the Task belongs in the destination";
   te::WaitFor([&] { return management_client_->Get(kLiveSyncs, kUserNs, kLiveSync)["status"].contains("taskName"); },
               kEventually, "status.taskName", kPoll);
   // Neither cluster holds the synchronization's objects (cluster 1 not even the CRDs).

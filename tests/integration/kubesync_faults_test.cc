@@ -57,7 +57,6 @@ const json kSpecConfig = json::parse(R"({
 
 using ts::AdminClient;
 
-using ts::TryGet;
 
 // A source ConfigMap as a watch event carries it.
 json SourceConfigMap(const std::string& ns, const std::string& name, const std::string& uid, const std::string& rv,
@@ -192,10 +191,10 @@ TEST_F(KubesyncFaultsTest, ARedeliveredOlderUpsertNeverResurrectsADeletedObjectE
   auto pipeline = StartPipeline(ls);
 
   PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "a", "uid-1", "100", "v1"));
-  te::WaitFor([&] { return TryGet(*destination_client_, kConfigMaps, ns, "a").has_value(); }, kEventually,
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "a").has_value(); }, kEventually,
               "configmap a to be replicated");
   PublishEvent(ls, EventType::kDelete, SourceConfigMap(ns, "a", "uid-1", "105", "v1"));
-  te::WaitFor([&] { return !TryGet(*destination_client_, kConfigMaps, ns, "a").has_value(); }, kEventually,
+  te::WaitFor([&] { return !destination_client_->GetIfExists(kConfigMaps, ns, "a").has_value(); }, kEventually,
               "configmap a to be deleted");
   WaitForDrained(ls);
 
@@ -208,17 +207,17 @@ TEST_F(KubesyncFaultsTest, ARedeliveredOlderUpsertNeverResurrectsADeletedObjectE
   PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "a", "uid-1", "100", "v1"));
   PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "a", "uid-0", "90", "v0"));
   PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "sentinel", "uid-s", "106", "s"));
-  te::WaitFor([&] { return TryGet(*destination_client_, kConfigMaps, ns, "sentinel").has_value(); }, kEventually,
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "sentinel").has_value(); }, kEventually,
               "the sentinel configmap to be replicated");
   WaitForDrained(ls);
-  EXPECT_FALSE(TryGet(*destination_client_, kConfigMaps, ns, "a").has_value())
+  EXPECT_FALSE(destination_client_->GetIfExists(kConfigMaps, ns, "a").has_value())
       << "an upsert older than the deletion re-created the object";
 
   // A source object re-created after the deletion (new uid, later version) is replicated.
   PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "a", "uid-2", "110", "v2"));
   te::WaitFor(
       [&] {
-        const auto object = TryGet(*destination_client_, kConfigMaps, ns, "a");
+        const auto object = destination_client_->GetIfExists(kConfigMaps, ns, "a");
         return object && (*object)["data"]["value"] == "v2";
       },
       kEventually, "the re-created configmap a to be replicated");
@@ -248,9 +247,9 @@ TEST_F(KubesyncFaultsTest, AnEventTooLargeForNatsIsEndedAndDoesNotStallTheOnesBe
                 {"data", {{"value", "after the big one"}}}};
   source_client_->Create(kConfigMaps, ns, small);
 
-  te::WaitFor([&] { return TryGet(*destination_client_, kConfigMaps, ns, "small").has_value(); }, kEventually,
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "small").has_value(); }, kEventually,
               "the configmap created after the oversized one to be replicated");
-  EXPECT_FALSE(TryGet(*destination_client_, kConfigMaps, ns, "big").has_value());
+  EXPECT_FALSE(destination_client_->GetIfExists(kConfigMaps, ns, "big").has_value());
   bool logged = false;
   for (const json& line : (*pipeline)["events-listener"].LogLines()) {
     logged = logged || (line.value("msg", "") == "error publishing event" && line.value("permanent", false) &&
@@ -354,7 +353,7 @@ TEST_F(KubesyncFaultsTest, AFailingNamespaceLookupNeverDeletesTheStandbyCopy) {
   te::WaitFor([&] { return lookup_failures() >= 3; }, kEventually,
               "the processor to retry the failing namespace lookup");
   EXPECT_GE(proxy->MatchCount(failing), 3);
-  const auto standby = TryGet(*destination_client_, kConfigMaps, ns, "a");
+  const auto standby = destination_client_->GetIfExists(kConfigMaps, ns, "a");
   ASSERT_TRUE(standby.has_value()) << "a transient source failure deleted the standby copy";
   EXPECT_EQ((*standby)["data"]["value"], "old");
 
@@ -366,7 +365,7 @@ TEST_F(KubesyncFaultsTest, AFailingNamespaceLookupNeverDeletesTheStandbyCopy) {
   proxy->Clear();
   te::WaitFor(
       [&] {
-        const auto object = TryGet(*destination_client_, kConfigMaps, ns, "a");
+        const auto object = destination_client_->GetIfExists(kConfigMaps, ns, "a");
         return object && (*object)["data"]["value"] == "new";
       },
       kEventually, "the retried event to be applied");
@@ -390,7 +389,7 @@ TEST_F(KubesyncFaultsTest, A429sRetryAfterIsHonouredBeforeTheWriteIsRetried) {
   PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "r", "uid-r", "10", "v"));
   te::WaitFor([&] { return proxy->MatchCount(throttled) == 1; }, kEventually, "the create to be throttled");
   const auto throttled_at = std::chrono::steady_clock::now();
-  te::WaitFor([&] { return TryGet(*destination_client_, kConfigMaps, ns, "r").has_value(); }, kEventually,
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "r").has_value(); }, kEventually,
               "the throttled create to be retried");
   EXPECT_GE(std::chrono::steady_clock::now() - throttled_at, std::chrono::milliseconds{3500})
       << "the create was retried before the 4 s Retry-After";

@@ -80,7 +80,6 @@ using ts::ServiceAccount;
 
 using ts::AdminClient;
 
-using ts::TryGet;
 
 // One LiveSynchronization under test: its configuration and running components.
 struct LiveSync {
@@ -234,7 +233,7 @@ TEST_F(KubesyncPipelineTest, ActivePassiveTutorialReplicatesEveryKindWithDeploym
   CreateNamespace(*destination_client_, ns);
   CreateNamespace(*destination_client_, other);
   // The source's serviceaccount controller creates "default" in every namespace.
-  te::WaitFor([&] { return TryGet(*source_client_, kServiceAccounts, ns, "default").has_value(); }, kEventually,
+  te::WaitFor([&] { return source_client_->GetIfExists(kServiceAccounts, ns, "default").has_value(); }, kEventually,
               "the source's default ServiceAccount");
   LiveSync& ls = StartLiveSync("active-passive", SampleSpecConfig(kActivePassive));
 
@@ -255,9 +254,9 @@ TEST_F(KubesyncPipelineTest, ActivePassiveTutorialReplicatesEveryKindWithDeploym
   EXPECT_EQ(src.Get(kDeployments, ns, "web")["spec"]["replicas"], 3);
   // Not copied: the unlabelled namespace, the excluded "default" ServiceAccount, and the
   // token Secrets of the source's ServiceAccounts.
-  EXPECT_FALSE(TryGet(*destination_client_, kDeployments, other, "ignored"));
-  EXPECT_FALSE(TryGet(*destination_client_, kSecrets, other, "ignored"));
-  EXPECT_FALSE(TryGet(*destination_client_, kServiceAccounts, ns, "default"));
+  EXPECT_FALSE(destination_client_->GetIfExists(kDeployments, other, "ignored"));
+  EXPECT_FALSE(destination_client_->GetIfExists(kSecrets, other, "ignored"));
+  EXPECT_FALSE(destination_client_->GetIfExists(kServiceAccounts, ns, "default"));
   kube::ListOptions managed;
   managed.label_selector = std::string(k8s::kManagedByLabel) + "=" + ls.stamp.managed_by;
   for (const json& secret : destination_client_->ListAll(kSecrets, ns, managed).items) {
@@ -290,8 +289,8 @@ TEST_F(KubesyncPipelineTest, ActivePassiveTutorialReplicatesEveryKindWithDeploym
   src.Delete(kServiceAccounts, ns, "app");
   src.Delete(kIngresses, ns, "web");
   ExpectConverges(ls, kTutorialKinds, {ns});
-  EXPECT_FALSE(TryGet(*destination_client_, kDeployments, ns, "web"));
-  EXPECT_FALSE(TryGet(*destination_client_, kIngresses, ns, "web"));
+  EXPECT_FALSE(destination_client_->GetIfExists(kDeployments, ns, "web"));
+  EXPECT_FALSE(destination_client_->GetIfExists(kIngresses, ns, "web"));
 }
 
 TEST_F(KubesyncPipelineTest, ActiveActiveTutorialKeepsReplicasAndFollowsNamespaceLabels) {
@@ -308,18 +307,18 @@ TEST_F(KubesyncPipelineTest, ActiveActiveTutorialKeepsReplicasAndFollowsNamespac
   source_client_->Create(kServices, late, Service(late, "batch"));
   ExpectConverges(ls, {kDeployments, kServices}, {ns, late});
   EXPECT_EQ(destination_client_->Get(kDeployments, ns, "api")["spec"]["replicas"], 2);  // no transformation
-  EXPECT_FALSE(TryGet(*destination_client_, kDeployments, late, "batch"));
+  EXPECT_FALSE(destination_client_->GetIfExists(kDeployments, late, "batch"));
 
   // Labelled later: its objects are synced without any change to them.
   SetNamespaceLabels(late, {{"sync", "true"}});
-  te::WaitFor([&] { return TryGet(*destination_client_, kServices, late, "batch").has_value(); }, kEventually,
+  te::WaitFor([&] { return destination_client_->GetIfExists(kServices, late, "batch").has_value(); }, kEventually,
               "the labelled namespace's Service at the destination", kComparePoll);
   ExpectConverges(ls, {kDeployments, kServices}, {ns, late});
   EXPECT_EQ(destination_client_->Get(kDeployments, late, "batch")["spec"]["replicas"], 4);
 
   // Unlabelled again: its copies go.
   SetNamespaceLabels(late, {{"sync", nullptr}});
-  te::WaitFor([&] { return !TryGet(*destination_client_, kDeployments, late, "batch").has_value(); }, kEventually,
+  te::WaitFor([&] { return !destination_client_->GetIfExists(kDeployments, late, "batch").has_value(); }, kEventually,
               "the unlabelled namespace's Deployment pruned", kComparePoll);
   ExpectConverges(ls, {kDeployments, kServices}, {ns, late});
 }
@@ -336,7 +335,7 @@ TEST_F(KubesyncPipelineTest, BucketHoldsOriginalsAtTheDocumentedPathAndDeletesRe
 
   const json created = source_client_->Create(kDeployments, ns, Deployment(ns, "helloworld", 3));
   ExpectConverges(ls, {kDeployments}, {ns});
-  EXPECT_TRUE(TryGet(*destination_client_, kNamespaces, "", ns)) << "created by forceNamespaceCreation";
+  EXPECT_TRUE(destination_client_->GetIfExists(kNamespaces, "", ns)) << "created by forceNamespaceCreation";
 
   plugins::S3Client s3(plugins::GenericBucketConfig(s3_->endpoint(), false, bucket,
                                                     {s3_->access_key(), s3_->secret_key()}));
@@ -378,8 +377,8 @@ TEST_F(KubesyncPipelineTest, ObjectsDeletedWhileThePipelineWasDownArePrunedByThe
   ls.pipeline->operator[]("events-listener").Start();
   ls.pipeline->operator[]("synchronizer").Start();
   ExpectConverges(ls, {kSecrets}, {ns});
-  EXPECT_FALSE(TryGet(*destination_client_, kSecrets, ns, "s1"));
-  EXPECT_TRUE(TryGet(*destination_client_, kSecrets, ns, "s3"));
+  EXPECT_FALSE(destination_client_->GetIfExists(kSecrets, ns, "s1"));
+  EXPECT_TRUE(destination_client_->GetIfExists(kSecrets, ns, "s3"));
   EXPECT_TRUE(LogHas(ls.pipeline->operator[]("reconciler"), "pruning object from destination",
                      {{"sourceObject/name", "s1"}, {"sourceObject/namespace", ns}}));
 }
@@ -421,7 +420,7 @@ TEST_F(KubesyncPipelineTest, UnmanagedDestinationObjectWithTheSameNameIsNeverMod
 
   source_client_->Create(kSecrets, ns, Secret(ns, "shared", "ours"));
   source_client_->Create(kSecrets, ns, Secret(ns, "sentinel", "x"));
-  te::WaitFor([&] { return TryGet(*destination_client_, kSecrets, ns, "sentinel").has_value(); }, kEventually,
+  te::WaitFor([&] { return destination_client_->GetIfExists(kSecrets, ns, "sentinel").has_value(); }, kEventually,
               "the sentinel replicated");
   ts::KubesyncProcess& synchronizer = ls.pipeline->operator[]("synchronizer");
   te::WaitFor([&] { return LogHas(synchronizer, "event skipped", {{"reason", "unmanaged"}, {"sourceObject/name", "shared"}}); },
@@ -449,13 +448,13 @@ TEST_F(KubesyncPipelineTest, LogLinesAreJsonWithTheManualsFieldsAndMessages) {
   te::WaitFor([&] { return LogHas(listener, "listed objects in cluster", {{"resource", "apps/v1/deployments"}}); },
               kEventually, "the listener's initial list of deployments", kComparePoll);
   source_client_->Create(kDeployments, ns, Deployment(ns, "web", 1));
-  te::WaitFor([&] { return TryGet(*destination_client_, kDeployments, ns, "web").has_value(); }, kEventually,
+  te::WaitFor([&] { return destination_client_->GetIfExists(kDeployments, ns, "web").has_value(); }, kEventually,
               "created at the destination", kComparePoll);
   Relabel(kDeployments, ns, "web", "2");
   te::WaitFor([&] { return destination_client_->Get(kDeployments, ns, "web")["metadata"]["labels"].contains("rev"); },
               kEventually, "updated at the destination", kComparePoll);
   source_client_->Delete(kDeployments, ns, "web");
-  te::WaitFor([&] { return !TryGet(*destination_client_, kDeployments, ns, "web").has_value(); }, kEventually,
+  te::WaitFor([&] { return !destination_client_->GetIfExists(kDeployments, ns, "web").has_value(); }, kEventually,
               "deleted at the destination", kComparePoll);
 
   for (const char* type : {"create", "update", "delete"}) {

@@ -108,6 +108,10 @@ class DynamicClient {
 
   nlohmann::json Get(const GroupVersionResource& gvr, std::string_view ns,
                      std::string_view name, std::string_view subresource = "");
+  // Get, with nullopt for NotFound (the object does not exist); every other error throws
+  // as from Get.
+  std::optional<nlohmann::json> GetIfExists(const GroupVersionResource& gvr, std::string_view ns,
+                                            std::string_view name);
   // One page. Use ListAll to follow continue tokens.
   ObjectList List(const GroupVersionResource& gvr, std::string_view ns,
                   const ListOptions& options = {});

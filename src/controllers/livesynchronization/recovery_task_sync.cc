@@ -1,5 +1,7 @@
 #include "livesynchronization/recovery_task_sync.h"
 
+#include <initializer_list>
+#include <optional>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +40,30 @@ bool ControlledBy(const json& task, const json& live_sync) {
     }
   }
   return false;
+}
+
+// The update that brings the stored Task `existing` to `desired`: its spec, and the
+// metadata fields `keys` of `desired` (maps merged into the stored ones, lists
+// replaced). nullopt when `existing` already matches (server defaults aside).
+std::optional<json> TaskUpdate(const json& existing, const json& desired, std::initializer_list<const char*> keys) {
+  json wanted = {{"metadata", json::object()}, {"spec", desired.at("spec")}};
+  for (const char* key : keys) wanted["metadata"][key] = desired.at("metadata").at(key);
+  if (kubesync::runner::IsSemanticSubset(wanted, existing) &&
+      existing.at("spec").value("config", json::object()).value("resources", json::array()).size() ==
+          desired.at("spec").at("config").at("resources").size()) {
+    return std::nullopt;
+  }
+  json updated = existing;
+  updated["spec"] = desired.at("spec");
+  for (const char* key : keys) {
+    const json& value = desired.at("metadata").at(key);
+    if (value.is_object() && updated["metadata"].contains(key) && updated["metadata"][key].is_object()) {
+      updated["metadata"][key].update(value);
+    } else {
+      updated["metadata"][key] = value;
+    }
+  }
+  return updated;
 }
 
 std::string KeyOf(const json& live_sync) {
@@ -90,23 +116,9 @@ std::optional<std::string> RecoveryTaskSync::Ensure(const json& live_sync,
     }
     return name;
   }
-  const json wanted = {{"metadata",
-                        {{"annotations", desired->at("metadata").at("annotations")},
-                         {"ownerReferences", desired->at("metadata").at("ownerReferences")}}},
-                       {"spec", desired->at("spec")}};
-  if (kubesync::runner::IsSemanticSubset(wanted, *existing) &&
-      existing->at("spec").value("config", json::object()).value("resources", json::array()).size() ==
-          desired->at("spec").at("config").at("resources").size()) {
-    return name;
+  if (std::optional<json> updated = TaskUpdate(*existing, *desired, {"annotations", "ownerReferences"})) {
+    client_.Update(gvr, ns, *updated);  // carries the cached resourceVersion: Conflict when stale
   }
-  json updated = *existing;
-  updated["spec"] = desired->at("spec");
-  updated["metadata"]["ownerReferences"] = desired->at("metadata").at("ownerReferences");
-  if (!updated["metadata"].contains("annotations") || !updated["metadata"]["annotations"].is_object()) {
-    updated["metadata"]["annotations"] = json::object();
-  }
-  updated["metadata"]["annotations"].update(desired->at("metadata").at("annotations"));
-  client_.Update(gvr, ns, updated);  // carries the cached resourceVersion: Conflict when stale
   return name;
 }
 
@@ -152,16 +164,6 @@ bool RemotelyOwned(const json& task, const json& live_sync) {
          annotations.value(std::string(plugins::kubernetes::kLiveSynchronizationAnnotation), "") == KeyOf(live_sync);
 }
 
-std::optional<json> GetIfExists(kube::DynamicClient& client, const kube::GroupVersionResource& gvr,
-                                const std::string& ns, const std::string& name) {
-  try {
-    return client.Get(gvr, ns, name);
-  } catch (const kube::ApiError& e) {
-    if (e.reason() == kube::StatusReason::kNotFound) return std::nullopt;
-    throw;
-  }
-}
-
 }  // namespace
 
 std::optional<json> DesiredRemoteRecoveryTask(const json& live_sync, const plugins::kubernetes::LiveSyncConfig& config) {
@@ -189,7 +191,7 @@ std::optional<std::string> RemoteRecoveryTaskSync::Ensure(kube::DynamicClient& d
   const std::string ns = live_sync.at("metadata").value("namespace", "");
   const std::string name = live_sync.at("metadata").value("name", "");
   const std::optional<json> desired = DesiredRemoteRecoveryTask(live_sync, config);
-  const std::optional<json> existing = GetIfExists(destination, gvr, ns, name);
+  const std::optional<json> existing = destination.GetIfExists(gvr, ns, name);
   if (existing && !RemotelyOwned(*existing, live_sync)) {
     *conflict = "Task " + ns + "/" + name + " exists in the destination cluster and was not written for this "
                 "LiveSynchronization; the recovery Task was not written";
@@ -200,7 +202,7 @@ std::optional<std::string> RemoteRecoveryTaskSync::Ensure(kube::DynamicClient& d
     return std::nullopt;
   }
   if (!existing) {
-    if (!GetIfExists(destination, kNamespaces, "", ns)) {
+    if (!destination.GetIfExists(kNamespaces, "", ns)) {
       try {
         destination.Create(kNamespaces, "", {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
       } catch (const kube::ApiError& e) {
@@ -214,31 +216,16 @@ std::optional<std::string> RemoteRecoveryTaskSync::Ensure(kube::DynamicClient& d
     }
     return name;
   }
-  const json wanted = {{"metadata",
-                        {{"annotations", desired->at("metadata").at("annotations")},
-                         {"labels", desired->at("metadata").at("labels")}}},
-                       {"spec", desired->at("spec")}};
-  if (kubesync::runner::IsSemanticSubset(wanted, *existing) &&
-      existing->at("spec").value("config", json::object()).value("resources", json::array()).size() ==
-          desired->at("spec").at("config").at("resources").size()) {
-    return name;
+  if (std::optional<json> updated = TaskUpdate(*existing, *desired, {"annotations", "labels"})) {
+    destination.Update(gvr, ns, *updated);  // the read resourceVersion: Conflict when changed meanwhile
   }
-  json updated = *existing;
-  updated["spec"] = desired->at("spec");
-  for (const char* key : {"annotations", "labels"}) {
-    if (!updated["metadata"].contains(key) || !updated["metadata"][key].is_object()) {
-      updated["metadata"][key] = json::object();
-    }
-    updated["metadata"][key].update(desired->at("metadata").at(key));
-  }
-  destination.Update(gvr, ns, updated);  // the read resourceVersion: Conflict when changed meanwhile
   return name;
 }
 
 void RemoteRecoveryTaskSync::Delete(kube::DynamicClient& destination, const json& live_sync) {
   const std::string ns = live_sync.at("metadata").value("namespace", "");
   const std::string name = live_sync.at("metadata").value("name", "");
-  const std::optional<json> current = GetIfExists(destination, TaskType().gvr, ns, name);
+  const std::optional<json> current = destination.GetIfExists(TaskType().gvr, ns, name);
   if (!current || !RemotelyOwned(*current, live_sync)) return;
   kube::DeleteOptions options;
   options.precondition_uid = current->at("metadata").value("uid", "");

@@ -259,16 +259,6 @@ bool ControlledBy(const json& object, const std::string& ls_name) {
   return false;
 }
 
-std::optional<json> GetIfExists(kube::DynamicClient& client, const kube::GroupVersionResource& gvr,
-                                const std::string& ns, const std::string& name) {
-  try {
-    return client.Get(gvr, ns, name);
-  } catch (const kube::ApiError& e) {
-    if (e.reason() == kube::StatusReason::kNotFound) return std::nullopt;
-    throw;
-  }
-}
-
 std::string ConditionMessage(const json& deployment, std::string_view type) {
   const json& status = deployment.value("status", json::object());
   for (const json& condition : status.value("conditions", json::array())) {
@@ -351,7 +341,7 @@ json DeploymentsRunner::Ensure(const RenderedObject& desired, const std::string&
   const std::string name = metadata.at("name").get<std::string>();
   const std::string what = desired.object.at("kind").get<std::string>() + " " + ns + "/" + name;
   try {
-    std::optional<json> actual = GetIfExists(client_, desired.gvr, ns, name);
+    std::optional<json> actual = client_.GetIfExists(desired.gvr, ns, name);
     if (!actual) return client_.Create(desired.gvr, ns, desired.object);
     if (!ControlledBy(*actual, ls_name)) {
       throw RunnerError(what + " exists and is not controlled by LiveSynchronization " + ns + "/" + ls_name);
@@ -371,7 +361,7 @@ json DeploymentsRunner::Ensure(const RenderedObject& desired, const std::string&
 
 void DeploymentsRunner::DeleteOwned(const kube::GroupVersionResource& gvr, const kube::ObjectKey& ls,
                                     const std::string& name) {
-  std::optional<json> actual = GetIfExists(client_, gvr, ls.ns, name);
+  std::optional<json> actual = client_.GetIfExists(gvr, ls.ns, name);
   if (!actual || !ControlledBy(*actual, ls.name)) return;
   kube::DeleteOptions options;
   options.propagation_policy = "Background";
@@ -406,7 +396,7 @@ std::vector<ComponentStatus> DeploymentsRunner::StopPipeline(const kube::ObjectK
   std::vector<ComponentStatus> statuses;
   for (PipelinePart part : AllPipelineParts()) {
     const std::string name = PartObjectName(ls.name, part);
-    std::optional<json> deployment = GetIfExists(client_, kDeployments, ls.ns, name);
+    std::optional<json> deployment = client_.GetIfExists(kDeployments, ls.ns, name);
     if (!deployment || !ControlledBy(*deployment, ls.name)) continue;
     if (IsPipelineComponent(part) && deployment->at("spec").value("replicas", 1) != 0) {
       deployment = client_.Patch(kDeployments, ls.ns, name, kube::PatchType::kMergePatch,

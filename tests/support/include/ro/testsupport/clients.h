@@ -16,9 +16,5 @@ namespace ro::testsupport {
 // (qps 0): tests write as fast as the apiserver takes it. Throws kube::ConfigError.
 std::unique_ptr<kube::DynamicClient> AdminClient(const testenv::KubeCluster& cluster);
 
-// GET of one object; nullopt when it does not exist (NotFound). Other errors throw
-// (kube::ApiError, kube::TransportError).
-std::optional<nlohmann::json> TryGet(kube::DynamicClient& client, const kube::GroupVersionResource& gvr,
-                                     const std::string& ns, const std::string& name);
 
 }  // namespace ro::testsupport
