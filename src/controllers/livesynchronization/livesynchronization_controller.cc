@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -229,6 +230,10 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   void Forget(const kube::ObjectKey& key) {
     source_resources_.Forget(key);
     stats_.Forget(key);
+    {
+      std::lock_guard lock(identity_mu_);
+      destinations_.erase(key);
+    }
     std::lock_guard lock(failures_mu_);
     seen_failures_.erase(key);
   }
@@ -393,31 +398,37 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     }
   }
 
-  // A client for the destination cluster of `kubeconfig`, failing fast (the next
-  // reconcile retries).
-  std::unique_ptr<kube::DynamicClient> DestinationClient(const std::string& kubeconfig) const {
-    kube::RestConfig rest = kube::LoadKubeconfig(kubeconfig);
-    rest.timeout = options_.discovery_timeout;
-    rest.max_retries = 0;
-    return std::make_unique<kube::DynamicClient>(std::move(rest));
-  }
-
-  // True when `destination` is the cluster this controller runs in (kube-system uids
-  // compared; both cached: a cluster's identity does not change).
-  bool IsThisCluster(kube::DynamicClient& destination, const std::string& kubeconfig) {
+  // The destination cluster of LiveSynchronization `key` behind `kubeconfig`: a client
+  // (failing fast: the next reconcile retries) and whether it is the cluster this
+  // controller runs in (kube-system uids compared). Both are kept per LiveSynchronization
+  // while its kubeconfig is unchanged, so a known destination costs no request and no
+  // new connection; Forget drops them. Throws kube::ApiError / TransportError /
+  // ConfigError when the destination must be asked and cannot be.
+  std::shared_ptr<kube::DynamicClient> Destination(const kube::ObjectKey& key, const std::string& kubeconfig,
+                                                   bool* here) {
     std::string local;
-    std::string remote;
+    DestinationEntry entry;
     {
       std::lock_guard lock(identity_mu_);
       local = local_identity_;
-      if (auto it = identities_.find(kubeconfig); it != identities_.end()) remote = it->second;
+      if (auto it = destinations_.find(key); it != destinations_.end() && it->second.kubeconfig == kubeconfig) {
+        entry = it->second;
+      }
+    }
+    if (!entry.client) {
+      kube::RestConfig rest = kube::LoadKubeconfig(kubeconfig);
+      rest.timeout = options_.discovery_timeout;
+      rest.max_retries = 0;
+      entry.kubeconfig = kubeconfig;
+      entry.client = std::make_shared<kube::DynamicClient>(std::move(rest));
     }
     if (local.empty()) local = livesync::ClusterIdentity(client_);
-    if (remote.empty()) remote = livesync::ClusterIdentity(destination);
+    if (entry.identity.empty()) entry.identity = livesync::ClusterIdentity(*entry.client);
     std::lock_guard lock(identity_mu_);
     local_identity_ = local;
-    identities_[kubeconfig] = remote;
-    return local == remote;
+    destinations_[key] = entry;
+    *here = local == entry.identity;
+    return entry.client;
   }
 
   // The recovery Task: in this cluster (2-cluster architecture) or, when the destination
@@ -426,11 +437,11 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   // reconcile (replication does not depend on it).
   std::optional<std::string> EnsureRecoveryTask(const json& live_sync, const pk::LiveSyncConfig& config,
                                                 const std::string& destination_kubeconfig, std::string* conflict) {
-    std::unique_ptr<kube::DynamicClient> destination;
+    const kube::ObjectKey key{StringAt(live_sync.at("metadata"), "namespace"),
+                              StringAt(live_sync.at("metadata"), "name")};
     bool here = true;
     try {
-      destination = DestinationClient(destination_kubeconfig);
-      here = IsThisCluster(*destination, destination_kubeconfig);
+      const std::shared_ptr<kube::DynamicClient> destination = Destination(key, destination_kubeconfig, &here);
       if (!here) return livesync::RemoteRecoveryTaskSync::Ensure(*destination, live_sync, config, conflict);
     } catch (const std::exception& e) {
       log_.Warn("recovery Task not checked: the destination cluster could not be asked",
@@ -459,10 +470,11 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     runner::PipelineInputs inputs;
     if (ResolveInputs(live_sync, *config, &inputs)) return;  // the destination cannot be resolved
     try {
-      std::unique_ptr<kube::DynamicClient> destination = DestinationClient(inputs.destination_kubeconfig);
-      if (!IsThisCluster(*destination, inputs.destination_kubeconfig)) {
-        livesync::RemoteRecoveryTaskSync::Delete(*destination, live_sync);
-      }
+      const kube::ObjectKey key{StringAt(live_sync.at("metadata"), "namespace"),
+                                StringAt(live_sync.at("metadata"), "name")};
+      bool here = true;
+      const std::shared_ptr<kube::DynamicClient> destination = Destination(key, inputs.destination_kubeconfig, &here);
+      if (!here) livesync::RemoteRecoveryTaskSync::Delete(*destination, live_sync);
     } catch (const std::exception& e) {
       log_.Warn("recovery Task in the destination cluster not deleted",
                 {{"object", runtime::ObjectRef(live_sync)}, {"error", e.what()}});
@@ -497,10 +509,16 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   const LiveSynchronizationOptions options_;
   const std::unique_ptr<runner::ComponentRunner> runner_;
   livesync::RecoveryTaskSync tasks_;
-  // Cluster identities (IsThisCluster): this cluster's, and by destination kubeconfig.
+  // Destination clusters (Destination()): this cluster's identity, and per
+  // LiveSynchronization its destination's kubeconfig, client and identity.
+  struct DestinationEntry {
+    std::string kubeconfig;
+    std::shared_ptr<kube::DynamicClient> client;
+    std::string identity;  // empty until asked
+  };
   std::mutex identity_mu_;
-  std::string local_identity_;                         // guarded by identity_mu_
-  std::map<std::string, std::string> identities_;      // guarded by identity_mu_
+  std::string local_identity_;                                  // guarded by identity_mu_
+  std::map<kube::ObjectKey, DestinationEntry> destinations_;    // guarded by identity_mu_
   livesync::SourceResourceChecker source_resources_;
   livesync::PipelineStatsReader stats_;
   const log::Logger log_;
