@@ -224,8 +224,11 @@ TEST_F(KubesyncChaosTest, DestinationConvergesToTheSourceAfterEveryComponentIsKi
   for (const char* component : {"events-listener", "processor", "synchronizer", "reconciler"}) {
     WaitUntil(at);
     ts::KubesyncProcess& victim = pipeline[component];
+    const int before_kill = ops.load();
     victim.Kill();
     WaitUntil(Steady::now() + kDownFor);
+    // What the test needs is source changes while the component is down, not a rate (rates belong in bench/).
+    EXPECT_GT(ops.load() - before_kill, 20) << "the writer must keep writing while the " << component << " is down";
     victim.Start();
     at += kKillEvery;
   }
@@ -235,7 +238,6 @@ TEST_F(KubesyncChaosTest, DestinationConvergesToTheSourceAfterEveryComponentIsKi
   const double seconds = std::chrono::duration<double>(Steady::now() - start).count();
   std::printf("[ chaos    ] %d writes in %.1f s (%.0f/s), %d failed\n", ops.load(), seconds, ops.load() / seconds,
               failures.load());
-  EXPECT_GT(ops.load(), kOpsPerSecond * 20) << "the writer must have kept a high rate during the kills";
 
   const k8s::LiveSyncConfig config = k8s::ParseLiveSyncConfig(kSpecConfig);
   const k8s::StampInfo stamp = k8s::MakeStampInfo("dr-config", "chaos", "dr-config", config.source_name);
