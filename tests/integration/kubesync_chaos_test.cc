@@ -9,14 +9,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <future>
 #include <memory>
-#include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "ro/kube/client.h"
@@ -28,6 +25,7 @@
 #include "ro/testsupport/kubesync_expect.h"
 #include "ro/testsupport/clients.h"
 #include "ro/testsupport/kubesync_process.h"
+#include "ro/testsupport/kubesync_workload.h"
 
 namespace ro::kubesync {
 namespace {
@@ -44,13 +42,9 @@ const GroupVersionResource kConfigMaps{"", "v1", "configmaps"};
 const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
 const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
 
-// The workload: namespaces x (ConfigMaps + Deployments) objects, written by
-// kWriters threads at kOpsPerSecond in total for kWriteFor.
+// The workload (ts::WorkloadWriter): 3 namespaces x (80 ConfigMaps + 20 Deployments),
+// written by 4 threads at 200 operations/s in total for kWriteFor.
 const std::vector<std::string> kChaosNamespaces{"chaos-a", "chaos-b", "chaos-c"};
-constexpr int kConfigMapsPerNamespace = 80;
-constexpr int kDeploymentsPerNamespace = 20;
-constexpr int kWriters = 4;
-constexpr int kOpsPerSecond = 200;
 constexpr auto kWriteFor = 40s;
 // When each component is killed (from the writer's start) and how long it stays down.
 constexpr auto kFirstKill = 4s;
@@ -74,71 +68,6 @@ const json kSpecConfig = json::parse(R"({
 })");
 
 using ts::AdminClient;
-
-json ConfigMap(const std::string& ns, const std::string& name, int version) {
-  return {{"apiVersion", "v1"},
-          {"kind", "ConfigMap"},
-          {"metadata", {{"name", name}, {"namespace", ns}}},
-          {"data", {{"version", std::to_string(version)}, {"payload", std::string(200, 'x')}}}};
-}
-
-json Deployment(const std::string& ns, const std::string& name, int version) {
-  return {{"apiVersion", "apps/v1"},
-          {"kind", "Deployment"},
-          {"metadata", {{"name", name}, {"namespace", ns}, {"labels", {{"version", std::to_string(version)}}}}},
-          {"spec",
-           {{"replicas", 1 + version % 3},
-            {"selector", {{"matchLabels", {{"app", name}}}}},
-            {"template",
-             {{"metadata", {{"labels", {{"app", name}}}}},
-              {"spec", {{"containers", json::array({{{"name", "main"}, {"image", "nginx:1." + std::to_string(version % 30)}}})}}}}}}}};
-}
-
-// One object of the workload and what the writer believes about it.
-struct Target {
-  const GroupVersionResource* gvr;
-  std::string ns;
-  std::string name;
-  bool exists = false;
-  int version = 0;
-};
-
-// Creates, updates (70 %) and deletes (30 %) random objects of its own targets at `rate`
-// operations per second until stopped. Errors from races with itself are expected
-// (AlreadyExists, NotFound) and only correct its belief.
-void WriterMain(kube::DynamicClient& client, std::vector<Target> targets, double rate, std::stop_token stop,
-                std::atomic<int>& ops, std::atomic<int>& failures, unsigned seed) {
-  std::mt19937 rng(seed);
-  const auto period = std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(1.0 / rate));
-  auto next = Steady::now();
-  while (!stop.stop_requested()) {
-    Target& t = targets[std::uniform_int_distribution<std::size_t>(0, targets.size() - 1)(rng)];
-    const bool is_cm = t.gvr == &kConfigMaps;
-    try {
-      ++t.version;
-      if (!t.exists) {
-        client.Create(*t.gvr, t.ns, is_cm ? ConfigMap(t.ns, t.name, t.version) : Deployment(t.ns, t.name, t.version));
-        t.exists = true;
-      } else if (std::uniform_int_distribution<int>(0, 9)(rng) < 7) {
-        const json object = is_cm ? ConfigMap(t.ns, t.name, t.version) : Deployment(t.ns, t.name, t.version);
-        client.Patch(*t.gvr, t.ns, t.name, kube::PatchType::kMergePatch, object.dump());
-      } else {
-        client.Delete(*t.gvr, t.ns, t.name);
-        t.exists = false;
-      }
-      ++ops;
-    } catch (const kube::ApiError& e) {
-      ++failures;
-      if (e.reason() == kube::StatusReason::kAlreadyExists) t.exists = true;
-      if (e.reason() == kube::StatusReason::kNotFound) t.exists = false;
-    } catch (const kube::TransportError&) {
-      ++failures;
-    }
-    next += period;
-    // Pacing a load generator (not waiting for a condition): a fixed request rate.
-    std::this_thread::sleep_until(next);
-  }
-}
 
 class KubesyncChaosTest : public ::testing::Test {
  protected:
@@ -195,49 +124,30 @@ TEST_F(KubesyncChaosTest, DestinationConvergesToTheSourceAfterEveryComponentIsKi
   ts::KubesyncPipeline pipeline(config_path, dir.path());
   pipeline.StartAll();
 
-  // Targets dealt round-robin to the writers: each object has exactly one writer.
-  std::vector<std::vector<Target>> per_writer(kWriters);
-  int n = 0;
-  for (const std::string& ns : kChaosNamespaces) {
-    for (int i = 0; i < kConfigMapsPerNamespace; ++i) {
-      per_writer[n++ % kWriters].push_back({&kConfigMaps, ns, "cm-" + std::to_string(i)});
-    }
-    for (int i = 0; i < kDeploymentsPerNamespace; ++i) {
-      per_writer[n++ % kWriters].push_back({&kDeployments, ns, "deploy-" + std::to_string(i)});
-    }
-  }
-  std::atomic<int> ops{0};
-  std::atomic<int> failures{0};
-  std::vector<std::unique_ptr<kube::DynamicClient>> writer_clients;
-  std::vector<std::jthread> writers;
+  ts::WorkloadOptions workload;
+  workload.namespaces = kChaosNamespaces;
+  ts::WorkloadWriter writer(*source_, workload);
   const auto start = Steady::now();
-  for (int w = 0; w < kWriters; ++w) {
-    writer_clients.push_back(AdminClient(*source_));
-    writers.emplace_back([&, w](std::stop_token stop) {
-      WriterMain(*writer_clients[static_cast<std::size_t>(w)], per_writer[static_cast<std::size_t>(w)],
-                 static_cast<double>(kOpsPerSecond) / kWriters, stop, ops, failures, 1234u + static_cast<unsigned>(w));
-    });
-  }
+  writer.Start();
 
   // kill -9 each component in turn while the writer runs, and restart it.
   auto at = start + kFirstKill;
   for (const char* component : {"events-listener", "processor", "synchronizer", "reconciler"}) {
     WaitUntil(at);
     ts::KubesyncProcess& victim = pipeline[component];
-    const int before_kill = ops.load();
+    const int before_kill = writer.ops();
     victim.Kill();
     WaitUntil(Steady::now() + kDownFor);
     // What the test needs is source changes while the component is down, not a rate (rates belong in bench/).
-    EXPECT_GT(ops.load() - before_kill, 20) << "the writer must keep writing while the " << component << " is down";
+    EXPECT_GT(writer.ops() - before_kill, 20) << "the writer must keep writing while the " << component << " is down";
     victim.Start();
     at += kKillEvery;
   }
   WaitUntil(start + kWriteFor);
-  for (auto& writer : writers) writer.request_stop();
-  writers.clear();
+  writer.Stop();
   const double seconds = std::chrono::duration<double>(Steady::now() - start).count();
-  std::printf("[ chaos    ] %d writes in %.1f s (%.0f/s), %d failed\n", ops.load(), seconds, ops.load() / seconds,
-              failures.load());
+  std::printf("[ chaos    ] %d writes in %.1f s (%.0f/s), %d failed\n", writer.ops(), seconds, writer.ops() / seconds,
+              writer.failures());
 
   const k8s::LiveSyncConfig config = k8s::ParseLiveSyncConfig(kSpecConfig);
   const k8s::StampInfo stamp = k8s::MakeStampInfo("dr-config", "chaos", "dr-config", config.source_name);

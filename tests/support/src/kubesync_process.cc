@@ -161,9 +161,10 @@ std::optional<long> KubesyncProcess::PeakRssKb() const {
 
 KubesyncPipeline::KubesyncPipeline(const std::filesystem::path& config, const std::filesystem::path& dir,
                                    std::vector<std::string> subcommands, std::string log_level) {
-  for (std::string& sub : subcommands) {
-    auto process = std::make_unique<KubesyncProcess>(sub, config, dir / (sub + ".log"), log_level);
-    processes_.emplace(std::move(sub), std::move(process));
+  for (std::string& name : subcommands) {
+    const std::string sub = name.substr(0, name.find('#'));
+    auto process = std::make_unique<KubesyncProcess>(sub, config, dir / (name + ".log"), log_level);
+    processes_.emplace(std::move(name), std::move(process));
   }
 }
 

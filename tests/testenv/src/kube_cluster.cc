@@ -70,6 +70,11 @@ void Apiserver::Stop() {
   process_.reset();
 }
 
+void Apiserver::Kill() {
+  if (process_) process_->Kill();
+  process_.reset();
+}
+
 void Apiserver::Start() {
   if (running()) return;
   process_.reset();

@@ -1,5 +1,7 @@
 #include "ro/testenv/nats_server.h"
 
+#include <filesystem>
+
 #include "net.h"
 
 namespace ro::testenv {
@@ -10,7 +12,11 @@ namespace {
 constexpr auto kProbeTimeout = 2s;
 }  // namespace
 
-NatsServer::NatsServer(NatsServerOptions options) : dir_("nats") {
+NatsServer::NatsServer(NatsServerOptions options) : options_(options), dir_("nats") { Start(); }
+
+void NatsServer::Start() {
+  if (running()) return;
+  process_.reset();
   auto start = std::chrono::steady_clock::now();
   std::string port = std::to_string(port_.port());
   std::string monitor = std::to_string(monitor_port_.port());
@@ -26,7 +32,7 @@ NatsServer::NatsServer(NatsServerOptions options) : dir_("nats") {
         auto url = "http://127.0.0.1:" + monitor + "/healthz?js-enabled-only=true";
         return internal::HttpCall(internal::HttpRequest::Get(url, kProbeTimeout)).status == 200;
       },
-      options.start_timeout, "GET /healthz?js-enabled-only=true = 200");
+      options_.start_timeout, "GET /healthz?js-enabled-only=true = 200");
   startup_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
 }
 
@@ -36,6 +42,17 @@ std::string NatsServer::url() const { return "nats://127.0.0.1:" + std::to_strin
 
 void NatsServer::Stop() {
   if (process_) process_->Stop();
+}
+
+void NatsServer::Kill() {
+  if (process_) process_->Kill();
+}
+
+void NatsServer::DeleteStore() {
+  if (running()) throw TestEnvError("nats-server: the JetStream store cannot be deleted while the server runs");
+  std::error_code ec;
+  std::filesystem::remove_all(dir_.path() / "jetstream", ec);
+  if (ec) throw TestEnvError("nats-server: cannot delete " + (dir_.path() / "jetstream").string() + ": " + ec.message());
 }
 
 }  // namespace ro::testenv

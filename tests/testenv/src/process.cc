@@ -152,13 +152,17 @@ std::optional<std::string> Process::ExitDescription() const {
   return std::nullopt;
 }
 
-void Process::Stop() noexcept {
+void Process::Stop() noexcept { End(/*graceful=*/true); }
+
+void Process::Kill() noexcept { End(/*graceful=*/false); }
+
+void Process::End(bool graceful) noexcept {
   std::unique_lock lock(mu_);
   if (stopped_) return;
   stopped_ = true;
   pid_t pid = pid_;
   if (pid > 0 && !wait_status_) {
-    if (!PeekExit(pid)) {
+    if (graceful && !PeekExit(pid)) {
       ::kill(-pid, SIGTERM);
       auto deadline = Clock::now() + options_.stop_timeout;
       while (!PeekExit(pid) && Clock::now() < deadline) std::this_thread::sleep_for(kStopPollInterval);

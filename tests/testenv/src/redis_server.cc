@@ -10,19 +10,28 @@ namespace {
 constexpr auto kProbeTimeout = 2s;
 }  // namespace
 
-RedisServer::RedisServer(RedisServerOptions options) : dir_("redis") {
+RedisServer::RedisServer(RedisServerOptions options) : options_(options), dir_("redis") { Start(); }
+
+void RedisServer::Start() {
+  if (running()) return;
+  process_.reset();
   auto start = std::chrono::steady_clock::now();
   ProcessOptions process;
   process.name = "redis-server";
-  // --bind is required (the default is every interface); no RDB snapshots, no AOF:
-  // test data never needs to survive the process.
+  // --bind is required (the default is every interface); no RDB snapshots; no AOF unless
+  // the data must survive a kill -9 (then every write is fsync'ed before the reply).
   process.argv = {"redis-server", "--bind", "127.0.0.1", "--port", std::to_string(port_.port()), "--save", "",
-                  "--appendonly", "no", "--daemonize", "no", "--dir", dir_.path().string()};
+                  "--daemonize", "no", "--dir", dir_.path().string()};
+  if (options_.persistent) {
+    process.argv.insert(process.argv.end(), {"--appendonly", "yes", "--appendfsync", "always"});
+  } else {
+    process.argv.insert(process.argv.end(), {"--appendonly", "no"});
+  }
   process.log_path = dir_.path() / "redis-server.log";
   process_ = std::make_unique<Process>(std::move(process));
   process_->WaitUntilReady(
       [&] { return internal::TcpExchange(port_.port(), "PING\r\n", kProbeTimeout, "\r\n") == "+PONG\r\n"; },
-      options.start_timeout, "PING = +PONG");
+      options_.start_timeout, "PING = +PONG");
   startup_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
 }
 
@@ -32,6 +41,15 @@ std::string RedisServer::address() const { return "127.0.0.1:" + std::to_string(
 
 void RedisServer::Stop() {
   if (process_) process_->Stop();
+}
+
+void RedisServer::Kill() {
+  if (process_) process_->Kill();
+}
+
+void RedisServer::FlushAll() {
+  const std::string answer = internal::TcpExchange(port_.port(), "FLUSHALL\r\n", kProbeTimeout, "\r\n");
+  if (answer != "+OK\r\n") throw TestEnvError("redis-server FLUSHALL answered: " + answer);
 }
 
 }  // namespace ro::testenv

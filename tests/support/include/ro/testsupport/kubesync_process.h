@@ -90,7 +90,9 @@ class KubesyncProcess {
 // <dir>/<subcommand>.log. Not thread-safe.
 class KubesyncPipeline {
  public:
-  // The four pipeline components by default; add "metrics-exporter" when wanted.
+  // The four pipeline components by default; add "metrics-exporter" when wanted. A
+  // further replica of a component is named "<subcommand>#<n>" (e.g. "processor#2"):
+  // the same subcommand, its own process and log <dir>/<subcommand>#<n>.log.
   KubesyncPipeline(const std::filesystem::path& config, const std::filesystem::path& dir,
                    std::vector<std::string> subcommands = {"events-listener", "processor", "synchronizer",
                                                            "reconciler"},
@@ -99,7 +101,8 @@ class KubesyncPipeline {
   void StartAll();
   // SIGTERM to every component; returns "<subcommand>: <exit>" for any that did not exit 0.
   std::vector<std::string> StopAll();
-  KubesyncProcess& operator[](std::string_view subcommand);
+  // A component by its name in the constructor ("processor", "processor#2").
+  KubesyncProcess& operator[](std::string_view name);
 
  private:
   std::map<std::string, std::unique_ptr<KubesyncProcess>, std::less<>> processes_;

@@ -93,6 +93,9 @@ class Apiserver {
   bool running() const;
   // Stops the process (SIGTERM, then SIGKILL). etcd keeps running. Idempotent.
   void Stop();
+  // kill -9: SIGKILL, no graceful shutdown (open watches and requests just break). etcd
+  // keeps running. Idempotent.
+  void Kill();
   // Starts it again on the same port and waits for /readyz. No-op when running.
   // Throws TestEnvError (command line + log tail) on failure.
   void Start();
@@ -166,6 +169,8 @@ class KubeCluster {
   void ImportImage(const std::filesystem::path& archive) const { node().ImportImage(archive); }
   // Stops the main apiserver; etcd (and the controller manager) keep running.
   void StopApiserver() { apiserver_->Stop(); }
+  // kill -9 of the main apiserver; etcd (and the controller manager) keep running.
+  void KillApiserver() { apiserver_->Kill(); }
   // Starts the main apiserver again on the same port; waits for /readyz.
   void StartApiserver() { apiserver_->Start(); }
   // Starts another apiserver on the same etcd, with its own port and admin kubeconfig

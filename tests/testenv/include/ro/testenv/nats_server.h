@@ -39,8 +39,19 @@ class NatsServer {
   const Process& process() const { return *process_; }
   // Stops the server now (the destructor does it otherwise). Idempotent.
   void Stop();
+  // kill -9: SIGKILL, no shutdown (JetStream's store stays as the crash left it).
+  // Idempotent.
+  void Kill();
+  // Deletes the JetStream store directory (streams, consumers, key-value buckets), as a
+  // lost volume would. Throws TestEnvError while the server runs.
+  void DeleteStore();
+  // Starts it again after Stop()/Kill() on the same ports and store directory and waits
+  // until ready. No-op while running. Throws TestEnvError as the constructor does.
+  void Start();
+  bool running() const { return process_ && process_->Running(); }
 
  private:
+  NatsServerOptions options_;
   TempDir dir_;
   PortLease port_;
   PortLease monitor_port_;

@@ -75,6 +75,9 @@ class Process {
   // SIGTERM to the child's process group, wait up to stop_timeout, then SIGKILL; reaps
   // the child and removes its PID file. Idempotent; never throws.
   void Stop() noexcept;
+  // kill -9: SIGKILL to the child's process group at once (no SIGTERM, no grace), then
+  // reaps it like Stop(). For crash tests. Idempotent; never throws.
+  void Kill() noexcept;
 
   // The last `lines` (>= 1) lines of the log file ("" when it does not exist).
   std::string LogTail(std::size_t lines = 40) const;
@@ -93,6 +96,8 @@ class Process {
 
  private:
   void SpawnerMain(std::stop_token stop);
+  // Stop() (graceful: SIGTERM first) and Kill().
+  void End(bool graceful) noexcept;
 
   // Constant after construction.
   ProcessOptions options_;

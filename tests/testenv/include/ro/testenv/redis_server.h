@@ -1,5 +1,5 @@
 // A Redis server (redis-server 7.0, Debian package redis-server) on 127.0.0.1, no
-// persistence, stopped by PID on destruction.
+// persistence unless asked for, stopped by PID on destruction.
 #pragma once
 
 #include <chrono>
@@ -16,10 +16,14 @@ namespace ro::testenv {
 struct RedisServerOptions {
   // Deadline for PING to answer PONG (typically 0.1 s).
   std::chrono::milliseconds start_timeout{30000};
+  // Keep the data across a kill -9 and Start(): append-only file, fsync'ed after every
+  // write (`--appendonly yes --appendfsync always`). Off: nothing is written to disk.
+  bool persistent = false;
 };
 
-// `redis-server --bind 127.0.0.1 --port P --save '' --appendonly no --dir DIR`, ready
-// when PING answers +PONG. Not thread-safe; not movable.
+// `redis-server --bind 127.0.0.1 --port P --save '' --appendonly no --dir DIR` (with
+// options.persistent: `--appendonly yes --appendfsync always`), ready when PING answers
+// +PONG. Not thread-safe; not movable.
 class RedisServer {
  public:
   // Starts and waits until ready. Throws TestEnvError (command line + log tail).
@@ -37,8 +41,18 @@ class RedisServer {
   const Process& process() const { return *process_; }
   // Stops the server now. Idempotent.
   void Stop();
+  // kill -9: SIGKILL, no shutdown. Idempotent.
+  void Kill();
+  // Starts it again after Stop()/Kill() on the same port and directory (with
+  // options.persistent the data written before is back) and waits until ready. No-op
+  // while running. Throws TestEnvError as the constructor does.
+  void Start();
+  bool running() const { return process_ && process_->Running(); }
+  // FLUSHALL: every key of every database is gone. Throws TestEnvError.
+  void FlushAll();
 
  private:
+  RedisServerOptions options_;
   TempDir dir_;
   PortLease port_;
   std::chrono::milliseconds startup_time_{0};
