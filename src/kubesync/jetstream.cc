@@ -326,14 +326,37 @@ void KeyValueStore::Put(std::string_view key, std::string_view value) {
 }
 
 std::optional<std::string> KeyValueStore::Get(std::string_view key) {
+  std::optional<Entry> entry = GetEntry(key);
+  if (!entry) return std::nullopt;
+  return std::move(entry->value);
+}
+
+std::optional<KeyValueStore::Entry> KeyValueStore::GetEntry(std::string_view key) {
   const std::string k(key);
   kvEntry* entry = nullptr;
   const natsStatus s = kvStore_Get(&entry, impl_->kv, k.c_str());
   if (s == NATS_NOT_FOUND) return std::nullopt;  // never put, deleted or expired
   Check(Quoted("get key", k) + " of bucket \"" + impl_->bucket + "\"", s);
-  std::string value(static_cast<const char*>(kvEntry_Value(entry)), static_cast<std::size_t>(kvEntry_ValueLen(entry)));
+  Entry out{std::string(static_cast<const char*>(kvEntry_Value(entry)), static_cast<std::size_t>(kvEntry_ValueLen(entry))),
+            kvEntry_Revision(entry)};
   kvEntry_Destroy(entry);
-  return value;
+  return out;
+}
+
+bool KeyValueStore::Update(std::string_view key, std::string_view value, std::uint64_t revision) {
+  const std::string k(key);
+  std::uint64_t stored = 0;
+  const natsStatus s =
+      revision == 0 ? kvStore_Create(&stored, impl_->kv, k.c_str(), value.data(), static_cast<int>(value.size()))
+                    : kvStore_Update(&stored, impl_->kv, k.c_str(), value.data(), static_cast<int>(value.size()), revision);
+  if (s == NATS_OK) return true;
+  const NatsError error(Quoted("update key", k) + " of bucket \"" + impl_->bucket + "\"", s, 0, Detail(s));
+  if (error.retryable()) throw error;
+  // The server refused the expected revision (js 10071, reported by cnats as a plain
+  // error): a conflict when the key has moved on since `revision`.
+  const std::optional<Entry> now = GetEntry(key);
+  if ((now ? now->revision : 0) != revision) return false;
+  throw error;
 }
 
 std::string EscapeKeyValueKey(std::string_view text) {

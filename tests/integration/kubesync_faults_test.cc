@@ -396,5 +396,35 @@ TEST_F(KubesyncFaultsTest, A429sRetryAfterIsHonouredBeforeTheWriteIsRetried) {
   EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
 }
 
+// Defect: deletions are handled out of order (a NAK's redelivery, two synchronizer
+// replicas), and the tombstone of an earlier deletion replaced the later one's in the
+// bucket: a redelivered upsert of the later incarnation then passed and re-created a
+// deleted object. The bucket keeps the later deletion's tombstone.
+TEST_F(KubesyncFaultsTest, AnEarlierDeletionHandledLastNeverReplacesALaterDeletionsTombstone) {
+  const std::string ls = "tombstoneorder";
+  const std::string ns = "faults-tombstoneorder";
+  CreateSyncedNamespace(ns);
+  auto pipeline = StartPipeline(ls);
+
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "b", "uid-1", "10", "v1"));
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "b").has_value(); }, kEventually,
+              "configmap b to be replicated");
+  // The second incarnation (uid-2, created at 25, deleted at 30) is seen before the
+  // first one's deletion (at 20) is.
+  PublishEvent(ls, EventType::kDelete, SourceConfigMap(ns, "b", "uid-2", "30", "v2"));
+  PublishEvent(ls, EventType::kDelete, SourceConfigMap(ns, "b", "uid-1", "20", "v1"));
+  te::WaitFor([&] { return !destination_client_->GetIfExists(kConfigMaps, ns, "b").has_value(); }, kEventually,
+              "configmap b to be deleted");
+  // A late upsert of the second incarnation, from before its deletion.
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "b", "uid-2", "25", "v2"));
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "b-sentinel", "uid-s", "31", "s"));
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "b-sentinel").has_value(); },
+              kEventually, "the sentinel configmap to be replicated");
+  WaitForDrained(ls);
+  EXPECT_FALSE(destination_client_->GetIfExists(kConfigMaps, ns, "b").has_value())
+      << "an upsert older than the later deletion re-created the object";
+  EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
+}
+
 }  // namespace
 }  // namespace ro::kubesync

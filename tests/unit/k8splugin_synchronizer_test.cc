@@ -162,5 +162,24 @@ TEST(TombstoneBlocks, AnUnknownDeletionVersionBlocksOnlyTheUid) {
   EXPECT_FALSE(TombstoneBlocks(Tombstone{"u", "70"}, json::parse(R"({"metadata": {"name": "x"}})")));
 }
 
+// Deletions handled out of order (a redelivered one, another replica): the later
+// deletion's tombstone stays, since it blocks whatever the earlier one would.
+TEST(KeepsTombstone, ALaterDeletionIsNeverReplacedByAnEarlierOne) {
+  const Tombstone later{"u-new", "72"};
+  const Tombstone earlier{"u-old", "70"};
+  EXPECT_TRUE(KeepsTombstone(later, earlier));
+  EXPECT_FALSE(KeepsTombstone(earlier, later));
+  EXPECT_TRUE(KeepsTombstone(later, later));  // the same deletion again: nothing to write
+  EXPECT_TRUE(KeepsTombstone(Tombstone{"u", "100"}, Tombstone{"v", "99"}));  // numeric, not text order
+  // What the kept one blocks includes what the earlier one would.
+  EXPECT_TRUE(TombstoneBlocks(later, Stamped(kStamp, "u-old", "69")));
+  EXPECT_TRUE(TombstoneBlocks(later, Stamped(kStamp, "u-new", "71")));
+}
+
+TEST(KeepsTombstone, AnUnreadableVersionIsReplaced) {
+  EXPECT_FALSE(KeepsTombstone(Tombstone{"u", ""}, Tombstone{"v", "5"}));
+  EXPECT_FALSE(KeepsTombstone(Tombstone{"u", "5"}, Tombstone{"v", ""}));
+}
+
 }  // namespace
 }  // namespace ro::plugins::kubernetes

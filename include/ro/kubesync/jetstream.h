@@ -372,6 +372,19 @@ class KeyValueStore {
   // expired (KeyValueConfig::ttl). Throws NatsError.
   std::optional<std::string> Get(std::string_view key);
 
+  // A value and the bucket revision that stored it.
+  struct Entry {
+    std::string value;
+    std::uint64_t revision = 0;
+  };
+  // Get() with the revision, for Update().
+  std::optional<Entry> GetEntry(std::string_view key);
+  // Compare-and-set: stores `value` only if the key's latest revision is still
+  // `revision` (0: only if the key holds no value). Returns false, storing nothing, when
+  // another writer got there first (read again and decide again). Throws NatsError for
+  // anything else (retryable() while the server is unreachable).
+  bool Update(std::string_view key, std::string_view value, std::uint64_t revision);
+
  private:
   friend class NatsConnection;
   struct Impl;

@@ -347,19 +347,41 @@ class Synchronizer::Impl {
     return tombstones_;
   }
 
-  // Stores `tombstone` in the pipeline's tombstone bucket. False (logged, counted) when
+  // Stores `tombstone` in the pipeline's tombstone bucket unless a later deletion's is
+  // there already (KeepsTombstone: deletions arrive out of order across redeliveries and
+  // replicas; an earlier one must not replace it). Compare-and-set, so a concurrent
+  // writer (another replica) is never overwritten either. False (logged, counted) when
   // NATS did not take it: the message is NAKed and retried.
   bool SaveTombstone(const std::string& gvr, const std::string& key, const k8s::Tombstone& tombstone,
                      const Line& line) {
+    const std::string bucket_key = TombstoneKey(gvr, key);
     const json value = {{"uid", tombstone.source_uid}, {"resourceVersion", tombstone.source_resource_version}};
     try {
-      Tombstones()->Put(TombstoneKey(gvr, key), value.dump());
-      return true;
+      constexpr int kAttempts = 5;  // each lost race means another replica wrote just now
+      for (int attempt = 0; attempt < kAttempts; ++attempt) {
+        const std::optional<KeyValueStore::Entry> stored = Tombstones()->GetEntry(bucket_key);
+        if (stored) {
+          const std::optional<k8s::Tombstone> known = ParseTombstone(stored->value);
+          if (known && k8s::KeepsTombstone(*known, tombstone)) return true;
+        }
+        if (Tombstones()->Update(bucket_key, value.dump(), stored ? stored->revision : 0)) return true;
+      }
+      logger_.Error("error writing tombstone", line.With({{"error", "the key kept changing under concurrent writers"}}));
     } catch (const NatsError& error) {
       logger_.Error("error writing tombstone", line.With({{"error", error.what()}}));
-      stats_.RecordError(kComponent, gvr, "Tombstone");
-      return false;
     }
+    stats_.RecordError(kComponent, gvr, "Tombstone");
+    return false;
+  }
+
+  // A stored tombstone value, nullopt when unreadable.
+  static std::optional<k8s::Tombstone> ParseTombstone(const std::string& value) {
+    const json parsed = json::parse(value, nullptr, false);
+    if (!parsed.is_object() || !parsed.value("uid", json()).is_string() ||
+        !parsed.value("resourceVersion", json()).is_string()) {
+      return std::nullopt;
+    }
+    return k8s::Tombstone{parsed["uid"].get<std::string>(), parsed["resourceVersion"].get<std::string>()};
   }
 
   // The durable tombstone of `key`, nullopt when there is none (or it is unreadable,
@@ -367,13 +389,9 @@ class Synchronizer::Impl {
   std::optional<k8s::Tombstone> LoadTombstone(const std::string& gvr, const std::string& key) {
     const std::optional<std::string> value = Tombstones()->Get(TombstoneKey(gvr, key));
     if (!value) return std::nullopt;
-    const json parsed = json::parse(*value, nullptr, false);
-    if (!parsed.is_object() || !parsed.value("uid", json()).is_string() ||
-        !parsed.value("resourceVersion", json()).is_string()) {
-      logger_.Warn("ignoring unreadable tombstone", {{"resource", gvr}, {"key", key}});
-      return std::nullopt;
-    }
-    return k8s::Tombstone{parsed["uid"].get<std::string>(), parsed["resourceVersion"].get<std::string>()};
+    std::optional<k8s::Tombstone> tombstone = ParseTombstone(*value);
+    if (!tombstone) logger_.Warn("ignoring unreadable tombstone", {{"resource", gvr}, {"key", key}});
+    return tombstone;
   }
 
   // GET after a write met a changed object: the fresh state (nullptr when absent), or

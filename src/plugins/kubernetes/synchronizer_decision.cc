@@ -55,6 +55,14 @@ bool TombstoneBlocks(const Tombstone& tombstone, const json& desired) {
   return CompareResourceVersions(wanted->source_resource_version, tombstone.source_resource_version) <= 0;
 }
 
+bool KeepsTombstone(const Tombstone& stored, const Tombstone& incoming) {
+  if (!IsValidResourceVersion(stored.source_resource_version) ||
+      !IsValidResourceVersion(incoming.source_resource_version)) {
+    return false;
+  }
+  return CompareResourceVersions(stored.source_resource_version, incoming.source_resource_version) >= 0;
+}
+
 SyncDecision DecideSync(EventType type, const json& desired, const json* current,
                         std::string_view managed_by) {
   const std::optional<ControlStamp> wanted = ReadStamp(desired);

@@ -63,6 +63,14 @@ struct Tombstone {
 // readable stamp is not blocked here (DecideSync skips it as "invalid-event").
 bool TombstoneBlocks(const Tombstone& tombstone, const nlohmann::json& desired);
 
+// True when `stored` must stay instead of being replaced by `incoming`: its deletion is
+// not older (resourceVersion not smaller), so it already blocks every upsert `incoming`
+// would (an upsert of `incoming`'s uid is older than that uid's deletion, hence older
+// than `stored`'s). Deletions are handled out of order (redeliveries, replicas): an
+// older one must never replace a later one, or the later incarnation's stale upserts
+// would pass. False when either resourceVersion is unreadable (the incoming one wins).
+bool KeepsTombstone(const Tombstone& stored, const Tombstone& incoming);
+
 // `desired` is the object of the apply message: for kUpsert the stamped destination form,
 // for kDelete the delete stub (both from DecideProcessing). `current` is the destination
 // object or its metadata-only form (labels, annotations, uid, resourceVersion,
