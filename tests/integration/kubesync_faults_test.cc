@@ -4,6 +4,7 @@
 // events the events listener would publish, including the ones a fault produces
 // (redelivered older upserts, a restart in between).
 #include <curl/curl.h>
+#include <signal.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -423,6 +424,65 @@ TEST_F(KubesyncFaultsTest, AnEarlierDeletionHandledLastNeverReplacesALaterDeleti
   WaitForDrained(ls);
   EXPECT_FALSE(destination_client_->GetIfExists(kConfigMaps, ns, "b").has_value())
       << "an upsert older than the later deletion re-created the object";
+  EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
+}
+
+// Defect: with two synchronizer replicas, one created an object while the other handled
+// its source deletion: the deleting one found nothing at the destination yet (the create
+// was in flight) and acked, the create then landed, and the deleted object stayed at the
+// destination until the next periodic resync. The creator now reads the tombstone after
+// its create and deletes what it created when the deletion got there first.
+TEST_F(KubesyncFaultsTest, AnObjectCreatedWhileAnotherReplicaAppliedItsDeletionIsRemoved) {
+  const std::string ls = "createrace";
+  const std::string ns = "faults-createrace";
+  CreateSyncedNamespace(ns);
+  // The slow replica reaches the destination through a proxy that will hold its create.
+  auto proxy = te::FaultProxy::ForCluster(*destination_);
+  KubesyncConfig file = ts::MakeKubesyncConfig(kLiveSyncNamespace, ls, kSpecConfig, *source_, *destination_,
+                                               nats_server_->url(), redis_->address());
+  const auto fast_config = dir_->path() / (ls + "-fast.json");
+  ts::WriteKubesyncConfig(fast_config, file);
+  file.destination_cluster.kubeconfig_path = proxy->kubeconfig_path().string();
+  auto pipeline = StartPipeline(file);  // processor + the slow synchronizer
+  ts::KubesyncProcess& slow = (*pipeline)["synchronizer"];
+  std::filesystem::create_directories(dir_->path() / (ls + "-fast"));
+  ts::KubesyncProcess fast("synchronizer", fast_config, dir_->path() / (ls + "-fast") / "synchronizer.log");
+  fast.Start();
+  // A fetch waits at most 500 ms: once it expired, a stopped replica gets no message.
+  const auto pause = [](ts::KubesyncProcess& p) {
+    ::kill(p.pid(), SIGSTOP);
+    const auto until = std::chrono::steady_clock::now() + 1500ms;
+    te::WaitFor([&] { return std::chrono::steady_clock::now() >= until; }, 5s, "pending fetches to expire", 20ms);
+  };
+
+  pause(fast);
+  proxy->SetLatency(3000ms);
+  const std::uint64_t connections = proxy->connections_accepted();
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "c", "uid-1", "10", "v1"));
+  te::WaitFor([&] { return proxy->connections_accepted() > connections; }, kEventually,
+              "the slow replica to send its create");
+  pause(slow);
+  ::kill(fast.pid(), SIGCONT);
+  PublishEvent(ls, EventType::kDelete, SourceConfigMap(ns, "c", "uid-1", "12", "v1"));
+  // The fast replica handled the deletion (only the slow one's create is unacknowledged)
+  // while the create is still held by the proxy.
+  const PipelineNames names(kLiveSyncNamespace, ls);
+  te::WaitFor(
+      [&] {
+        const ConsumerState state = nats_->GetConsumerState(names.stream(), "synchronizer");
+        return state.num_pending == 0 && state.num_ack_pending == 1;
+      },
+      kEventually, "the fast replica to handle the deletion");
+  EXPECT_FALSE(destination_client_->GetIfExists(kConfigMaps, ns, "c").has_value());
+
+  ::kill(slow.pid(), SIGCONT);
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "c").has_value(); }, kEventually,
+              "the slow replica's create to land");
+  proxy->Clear();
+  WaitForDrained(ls);
+  te::WaitFor([&] { return !destination_client_->GetIfExists(kConfigMaps, ns, "c").has_value(); }, kEventually,
+              "the object created after its deletion to be removed");
+  EXPECT_EQ(fast.Stop(), "exit status 0");
   EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
 }
 

@@ -224,6 +224,21 @@ class Synchronizer::Impl {
       Step step(Step::kAck);
       switch (decision.action) {
         case k8s::SyncAction::kSkip:
+          if (source_deleted && decision.reason == "absent" && !fresh) {
+            // Another replica may be creating the object right now, its tombstone check
+            // done before ours was saved, and our cache may not show its create yet: ask
+            // the destination itself (the creator re-checks the tombstone afterwards, see
+            // RemoveIfSourceDeleted; one of the two sees the other).
+            fresh = Read(e.gvr, ns, name, key, line);
+            if (!fresh) return Step::kNak;
+            if (*fresh) continue;  // there: decide again on what it holds
+          }
+          if (e.type == EventType::kUpsert && current && d.message.delivery_count() > 1 &&
+              (decision.reason == "duplicate" || decision.reason == "stale")) {
+            // A redelivered upsert that was applied already: its re-check after the
+            // create may not have happened (a crash, or NATS failed the read).
+            return RemoveIfSourceDeleted(e, ns, name, key, current, line);
+          }
           if (decision.reason == "unmanaged" || decision.reason == "managed-by-other") {
             logger_.Info("event skipped", line.With({{"reason", decision.reason}}));
             stats_.RecordError(kComponent, gvr, "Unmanaged");
@@ -236,7 +251,7 @@ class Synchronizer::Impl {
           logger_.Debug("event skipped", line.With({{"reason", decision.reason}, {"retry", true}}));
           return Step::kNak;
         case k8s::SyncAction::kCreate:
-          step = Create(e, ns, line);
+          step = Create(e, ns, name, key, line);
           break;
         case k8s::SyncAction::kUpdate:
           step = Update(e, ns, key, decision, current, line);
@@ -266,16 +281,17 @@ class Synchronizer::Impl {
     }
   };
 
-  Step Create(Envelope& e, const std::string& ns, const Line& line) {
+  Step Create(Envelope& e, const std::string& ns, const std::string& name, const std::string& key, const Line& line) {
     json& meta = e.object["metadata"];
     meta.erase("resourceVersion");
     logger_.Info("creating object in cluster",
                  line.With({{"event", fields::Event("create")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
     try {
       const json created = destination_.Create(e.gvr, ns, e.object, WriteOptions());
-      cache_.RecordWritten(line.gvr, Cached(e.gvr, created));
+      kube::ObjectPtr cached = Cached(e.gvr, created);
+      cache_.RecordWritten(line.gvr, cached);
       Applied(e, line, "object created in cluster", "create", fields::ObjectRef(e.gvr, created));
-      return Step::kAck;
+      return RemoveIfSourceDeleted(e, ns, name, key, cached, line);
     } catch (const kube::ApiError& error) {
       if (error.reason() == kube::StatusReason::kAlreadyExists) return Step::kDecideAgain;
       // A create's NotFound names the missing namespace ("namespaces \"x\" not found");
@@ -340,6 +356,36 @@ class Synchronizer::Impl {
     }
     Applied(e, line, "object deleted in cluster", "delete", destination);
     return Step::kAck;
+  }
+
+  // After a create (or a redelivered upsert that found its state applied): the source
+  // deletion of the object may have been handled meanwhile by another replica, which saved
+  // its tombstone before looking at the destination and found nothing yet. Reading the
+  // tombstone now closes that race (one of the two sees the other's write): an object the
+  // tombstone blocks is deleted again, with preconditions. A failed read NAKs (the
+  // redelivery checks again).
+  Step RemoveIfSourceDeleted(Envelope& e, const std::string& ns, const std::string& name, const std::string& key,
+                             kube::ObjectPtr object, const Line& line) {
+    std::optional<k8s::Tombstone> tombstone;
+    try {
+      tombstone = LoadTombstone(line.gvr, key);
+    } catch (const NatsError& error) {
+      logger_.Error("error reading tombstone", line.With({{"error", error.what()}}));
+      stats_.RecordError(kComponent, line.gvr, "Tombstone");
+      return Step::kNak;
+    }
+    for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+      if (!tombstone || !object || !k8s::TombstoneBlocks(*tombstone, *object)) return Step::kAck;
+      k8s::SyncDecision decision;
+      decision.uid = (*object)["metadata"].value("uid", "");
+      decision.resource_version = (*object)["metadata"].value("resourceVersion", "");
+      const Step step = Delete(e, ns, name, key, decision, &*tombstone, line);
+      if (!(step == Step::kDecideAgain)) return step;
+      std::optional<kube::ObjectPtr> fresh = Read(e.gvr, ns, name, key, line);
+      if (!fresh) return Step::kNak;
+      object = *fresh;
+    }
+    return Step::kNak;
   }
 
   std::shared_ptr<KeyValueStore> Tombstones() {
