@@ -427,6 +427,34 @@ TEST_F(KubesyncFaultsTest, AnEarlierDeletionHandledLastNeverReplacesALaterDeleti
   EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
 }
 
+// Defect: the tombstone was only checked before a create. An upsert of a deleted
+// incarnation that found the previous incarnation's copy at the destination updated it
+// ("newer"), and the previous incarnation's delete, retried after a failure, then saw
+// another uid and skipped: a deleted object stayed. The tombstone is now checked before
+// any write of another incarnation than the one the destination holds.
+TEST_F(KubesyncFaultsTest, AnUpsertOfADeletedIncarnationNeverReplacesTheCopyOfTheOneBefore) {
+  const std::string ls = "incarnation";
+  const std::string ns = "faults-incarnation";
+  CreateSyncedNamespace(ns);
+  auto pipeline = StartPipeline(ls);
+
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "d", "uid-1", "10", "v1"));
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "d").has_value(); }, kEventually,
+              "configmap d to be replicated");
+  // uid-1 deleted at 20 (its delete comes last, as after a failed attempt), uid-2
+  // created at 25 and deleted at 30.
+  PublishEvent(ls, EventType::kDelete, SourceConfigMap(ns, "d", "uid-2", "30", "v2"));
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "d", "uid-2", "25", "v2"));
+  PublishEvent(ls, EventType::kDelete, SourceConfigMap(ns, "d", "uid-1", "20", "v1"));
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "d-sentinel", "uid-s", "31", "s"));
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "d-sentinel").has_value(); },
+              kEventually, "the sentinel configmap to be replicated");
+  WaitForDrained(ls);
+  EXPECT_FALSE(destination_client_->GetIfExists(kConfigMaps, ns, "d").has_value())
+      << "a deleted incarnation took over the previous one's copy and outlived both deletions";
+  EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
+}
+
 // Defect: with two synchronizer replicas, one created an object while the other handled
 // its source deletion: the deleting one found nothing at the destination yet (the create
 // was in flight) and acked, the create then landed, and the deleted object stayed at the

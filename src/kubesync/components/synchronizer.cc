@@ -200,8 +200,9 @@ class Synchronizer::Impl {
     for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
       const AppliedStateCache::Lookup lookup = cache_.Get(gvr, key);
       const kube::ObjectPtr current = fresh ? *fresh : lookup.current;
-      if (e.type == EventType::kUpsert && !current) {
-        // Absent: re-created only when not older than a recorded source deletion.
+      if (e.type == EventType::kUpsert && NewIncarnation(e.object, current)) {
+        // Absent, or a copy of another source incarnation: written only when not older
+        // than a recorded source deletion.
         std::optional<k8s::Tombstone> known = lookup.tombstone;
         if (!known || !k8s::TombstoneBlocks(*known, e.object)) {
           try {
@@ -224,10 +225,11 @@ class Synchronizer::Impl {
       Step step(Step::kAck);
       switch (decision.action) {
         case k8s::SyncAction::kSkip:
-          if (source_deleted && decision.reason == "absent" && !fresh) {
-            // Another replica may be creating the object right now, its tombstone check
-            // done before ours was saved, and our cache may not show its create yet: ask
-            // the destination itself (the creator re-checks the tombstone afterwards, see
+          if (source_deleted && (decision.reason == "absent" || decision.reason == "uid-mismatch") && !fresh) {
+            // Another replica may be writing this incarnation right now (a create, or an
+            // update of another incarnation's copy), its tombstone check done before ours
+            // was saved, and our cache may not show that write yet: ask the destination
+            // itself (the writer re-checks the tombstone afterwards, see
             // RemoveIfSourceDeleted; one of the two sees the other).
             fresh = Read(e.gvr, ns, name, key, line);
             if (!fresh) return Step::kNak;
@@ -308,14 +310,17 @@ class Synchronizer::Impl {
 
   Step Update(Envelope& e, const std::string& ns, const std::string& key, const k8s::SyncDecision& decision,
               const kube::ObjectPtr& current, const Line& line) {
+    const bool replaced_incarnation = NewIncarnation(e.object, current);
     e.object["metadata"]["resourceVersion"] = decision.resource_version;
     if (current) k8s::CarryOverAllocatedFields(e.gvr, e.object, *current);
     logger_.Info("updating object in cluster",
                  line.With({{"event", fields::Event("update")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
     try {
       const json updated = destination_.Update(e.gvr, ns, e.object, WriteOptions());
-      cache_.RecordWritten(line.gvr, Cached(e.gvr, updated));
+      kube::ObjectPtr cached = Cached(e.gvr, updated);
+      cache_.RecordWritten(line.gvr, cached);
       Applied(e, line, "object updated in cluster", "update", fields::ObjectRef(e.gvr, updated));
+      if (replaced_incarnation) return RemoveIfSourceDeleted(e, ns, std::string(fields::Name(updated)), key, cached, line);
       return Step::kAck;
     } catch (const kube::ApiError& error) {
       if (error.reason() == kube::StatusReason::kConflict) return Step::kDecideAgain;
@@ -358,7 +363,20 @@ class Synchronizer::Impl {
     return Step::kAck;
   }
 
-  // After a create (or a redelivered upsert that found its state applied): the source
+  // True when writing `desired` puts a source incarnation at the destination that is not
+  // the one `current` holds: a create, or an update of a copy of another source uid (the
+  // name was deleted and created again in the source). Only then can a source deletion
+  // of `desired`'s incarnation be missed: an update of the same incarnation is never
+  // newer than that incarnation's deletion, which removes the copy afterwards.
+  static bool NewIncarnation(const json& desired, const kube::ObjectPtr& current) {
+    if (!current) return true;
+    const std::optional<k8s::ControlStamp> applied = k8s::ReadStamp(*current);
+    const std::optional<k8s::ControlStamp> wanted = k8s::ReadStamp(desired);
+    return !applied || !wanted || applied->source_uid != wanted->source_uid;
+  }
+
+  // After a create or an update that replaced another incarnation (or a redelivered
+  // upsert that found its state applied): the source
   // deletion of the object may have been handled meanwhile by another replica, which saved
   // its tombstone before looking at the destination and found nothing yet. Reading the
   // tombstone now closes that race (one of the two sees the other's write): an object the
