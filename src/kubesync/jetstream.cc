@@ -728,6 +728,11 @@ void Message::Nak(milliseconds delay) {
 
 void Message::Term() { Check("term message " + std::to_string(stream_sequence_), natsMsg_Term(msg_, nullptr)); }
 
+std::string_view Message::reply_subject() const {
+  const char* reply = msg_ != nullptr ? natsMsg_GetReply(msg_) : nullptr;
+  return reply != nullptr ? std::string_view(reply) : std::string_view();
+}
+
 void Message::InProgress() {
   Check("mark message " + std::to_string(stream_sequence_) + " in progress", natsMsg_InProgress(msg_, nullptr));
 }

@@ -51,7 +51,7 @@ constexpr auto kFirstKill = 4s;
 constexpr auto kKillEvery = 9s;
 constexpr auto kDownFor = 2s;
 // Convergence after the writer stops: messages in flight at a kill come back after the
-// consumers' 30 s ack wait; a re-created object after a lost tombstone waits for the
+// consumers' ack wait (5 s); a re-created object after a lost tombstone waits for the
 // reconciler's period (resyncPeriod below, 20 s). Both fit well within this.
 constexpr auto kConvergeWithin = 180s;
 

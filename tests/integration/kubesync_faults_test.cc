@@ -9,7 +9,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -511,6 +513,78 @@ TEST_F(KubesyncFaultsTest, AnObjectCreatedWhileAnotherReplicaAppliedItsDeletionI
   te::WaitFor([&] { return !destination_client_->GetIfExists(kConfigMaps, ns, "c").has_value(); }, kEventually,
               "the object created after its deletion to be removed");
   EXPECT_EQ(fast.Stop(), "exit status 0");
+  EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
+}
+
+// Defect: the consumers' ack wait was 30 s, so whatever a killed synchronizer (or
+// processor, or a nats-server restart) had been handed and not acknowledged waited 30 s
+// before anyone got it again. The ack wait is now kConsumerAckWait (5 s).
+TEST_F(KubesyncFaultsTest, WhatAKilledSynchronizerHeldIsDeliveredAgainWithinSeconds) {
+  const std::string ls = "killedholder";
+  const std::string ns = "faults-killedholder";
+  CreateSyncedNamespace(ns);
+  auto proxy = te::FaultProxy::ForCluster(*destination_);
+  KubesyncConfig file = ts::MakeKubesyncConfig(kLiveSyncNamespace, ls, kSpecConfig, *source_, *destination_,
+                                               nats_server_->url(), redis_->address());
+  const auto direct_config = dir_->path() / (ls + "-direct.json");
+  ts::WriteKubesyncConfig(direct_config, file);
+  file.destination_cluster.kubeconfig_path = proxy->kubeconfig_path().string();
+  auto pipeline = StartPipeline(file);  // processor + a synchronizer whose writes will hang
+
+  proxy->Blackhole(120s);
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "k", "uid-k", "10", "v"));
+  const PipelineNames names(kLiveSyncNamespace, ls);
+  te::WaitFor([&] { return nats_->GetConsumerState(names.stream(), "synchronizer").num_ack_pending == 1; },
+              kEventually, "the synchronizer to hold the message");
+  (*pipeline)["synchronizer"].Kill();
+  const auto killed = std::chrono::steady_clock::now();
+  proxy->Clear();
+  std::filesystem::create_directories(dir_->path() / (ls + "-direct"));
+  ts::KubesyncProcess other("synchronizer", direct_config, dir_->path() / (ls + "-direct") / "synchronizer.log");
+  other.Start();
+  // Delivered again after the ack wait (5 s, plus the replacement's start-up), not 30 s.
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "k").has_value(); }, 20s,
+              "the message the killed synchronizer held to be applied by the other one");
+  std::printf("[ faults   ] applied %.1f s after the kill\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count());
+  EXPECT_EQ(other.Stop(), "exit status 0");
+  EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
+}
+
+// With a short ack wait, a message held longer (a slow destination, a long lane queue)
+// would be delivered a second time while the first delivery is still being handled. The
+// consumer tells JetStream it is in progress instead (kInProgressInterval).
+TEST_F(KubesyncFaultsTest, AMessageHeldLongerThanTheAckWaitIsNotDeliveredAgain) {
+  const std::string ls = "slowapply";
+  const std::string ns = "faults-slowapply";
+  CreateSyncedNamespace(ns);
+  auto proxy = te::FaultProxy::ForCluster(*destination_);
+  KubesyncConfig file = ts::MakeKubesyncConfig(kLiveSyncNamespace, ls, kSpecConfig, *source_, *destination_,
+                                               nats_server_->url(), redis_->address());
+  file.destination_cluster.kubeconfig_path = proxy->kubeconfig_path().string();
+  auto pipeline = StartPipeline(file);
+
+  // The create's round trip takes 2 x 4 s, longer than the 5 s ack wait.
+  proxy->SetLatency(4000ms);
+  const auto published = std::chrono::steady_clock::now();
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "s", "uid-s", "10", "v"));
+  const PipelineNames names(kLiveSyncNamespace, ls);
+  te::WaitFor([&] { return nats_->GetConsumerState(names.stream(), "synchronizer").num_ack_pending == 1; },
+              kEventually, "the synchronizer to hold the message", 20ms);
+  std::int64_t redelivered = 0;
+  te::WaitFor(
+      [&] {
+        const ConsumerState state = nats_->GetConsumerState(names.stream(), "synchronizer");
+        redelivered = std::max(redelivered, state.num_redelivered);
+        return state.num_pending == 0 && state.num_ack_pending == 0;
+      },
+      kEventually, "the slow create to be acknowledged", 100ms);
+  std::printf("[ faults   ] acknowledged %.1f s after it was published\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - published).count());
+  EXPECT_TRUE(destination_client_->GetIfExists(kConfigMaps, ns, "s").has_value());
+  proxy->Clear();
+  WaitForDrained(ls);
+  EXPECT_EQ(redelivered, 0) << "a message still being handled was delivered again";
   EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
 }
 

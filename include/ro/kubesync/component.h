@@ -123,6 +123,14 @@ std::chrono::milliseconds NakDelay(std::uint64_t delivery_count);
 // section 10.2.3), which is clipped to 60 s like the kube transport clips it.
 std::chrono::milliseconds NakDelay(std::uint64_t delivery_count, std::chrono::seconds retry_after);
 
+// The consumers' ack wait: a message delivered and not settled within it is delivered
+// again (to any replica). Short, so that what a crash, a kill -9 or a NATS restart left
+// unacknowledged comes back within seconds; the processor and the synchronizer tell
+// JetStream that a message they still hold is in progress every kInProgressInterval, so
+// a slow destination or a long queue never makes a held message due.
+inline constexpr std::chrono::milliseconds kConsumerAckWait{5000};
+inline constexpr std::chrono::milliseconds kInProgressInterval{1500};
+
 // The stream and the two durable consumers of docs/kubesync.md "Data flow". Every
 // component that produces or consumes ensures them at start-up (idempotent), so the
 // components may start in any order.

@@ -307,6 +307,9 @@ class Message {
   std::string_view subject() const;
   // A header value (the first one when repeated), or nullopt when absent.
   std::optional<std::string_view> header(const std::string& key) const;
+  // The subject its acknowledgements go to (unique per delivery). Publishing "+WPI" there
+  // on any thread (core NATS) is what InProgress() does, without touching this Message.
+  std::string_view reply_subject() const;
   // 1 on the first delivery, 2 on the first redelivery, ...
   std::uint64_t delivery_count() const { return delivery_count_; }
   std::uint64_t stream_sequence() const { return stream_sequence_; }

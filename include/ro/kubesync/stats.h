@@ -43,7 +43,7 @@ namespace ro::kubesync {
 
 // Upper bounds (seconds) of the replication-lag histogram: Prometheus' default buckets
 // (5 ms .. 10 s) plus 30 s, where events land that waited for a redelivery after the
-// consumers' 30 s ack wait. Slower observations count in +Inf only.
+// longest NAK delays. Slower observations count in +Inf only.
 inline constexpr std::array<double, 12> kLagBucketBounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                          0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
 

@@ -30,7 +30,7 @@ namespace ro::kubesync {
 
 struct SynchronizerOptions {
   // How long the deletion of a source object is remembered to refuse late upserts of it
-  // (applied_state.h tombstones): far above the 30 s ack wait and the NAK delays
+  // (applied_state.h tombstones): far above the 5 s ack wait and the NAK delays
   // (<= 30 s), after which a redelivery of an older message is no longer expected.
   std::chrono::milliseconds tombstone_ttl{10 * 60 * 1000};
   // Decisions per message when a write meets a changed destination (Conflict,

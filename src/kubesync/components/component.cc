@@ -225,6 +225,7 @@ ConsumerConfig ProcessorConsumerConfig(const PipelineNames& names) {
   config.stream = names.stream();
   config.durable = "processor";
   config.filter_subject = names.events_subject();
+  config.ack_wait = kConsumerAckWait;
   return config;
 }
 
@@ -233,6 +234,7 @@ ConsumerConfig SynchronizerConsumerConfig(const PipelineNames& names) {
   config.stream = names.stream();
   config.durable = "synchronizer";
   config.filter_subject = names.apply_subject();
+  config.ack_wait = kConsumerAckWait;
   return config;
 }
 

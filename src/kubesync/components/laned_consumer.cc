@@ -40,6 +40,10 @@ void LanedConsumer::Run(std::stop_token stop) {
   for (std::size_t i = 0; i < options_.lanes; ++i) {
     lanes_[i]->thread = std::jthread([this, i, stop] { LaneMain(i, stop); });
   }
+  std::jthread in_progress;  // stopped and joined when Run returns
+  if (options_.in_progress && options_.in_progress_interval > std::chrono::milliseconds{0}) {
+    in_progress = std::jthread([this](std::stop_token s) { InProgressMain(s); });
+  }
 
   // A fetch failure is a NATS restart or a lost consumer: retry quickly first, then at
   // most every 10 s.
@@ -62,11 +66,13 @@ void LanedConsumer::Run(std::stop_token stop) {
       if (!SleepFor(wait, stop)) break;
       continue;
     }
+    for (Message& message : messages) Hold(message);
     for (Message& message : messages) {
       Envelope envelope;
       try {
         envelope = Decode(message.data());
       } catch (const DecodeError& e) {
+        Release(message.reply_subject());
         on_decode_failure_(message, e);
         try {
           message.Term();
@@ -95,6 +101,7 @@ bool LanedConsumer::Dispatch(Delivery d, std::stop_token stop) {
   lane.cv.wait(lock, stop, [&] { return lane.queue.size() < options_.lane_capacity; });
   if (stop.stop_requested()) {
     lock.unlock();
+    Release(d.message.reply_subject());
     try {
       d.message.Nak();
     } catch (const NatsError&) {
@@ -120,6 +127,7 @@ void LanedConsumer::LaneMain(std::size_t index, std::stop_token stop) {
         lane.queue.clear();
         lock.unlock();
         for (Delivery& d : rest) {
+          Release(d.message.reply_subject());
           try {
             d.message.Nak();
           } catch (const NatsError&) {
@@ -135,8 +143,47 @@ void LanedConsumer::LaneMain(std::size_t index, std::stop_token stop) {
       }
       lane.cv.notify_all();  // room for the fetcher
     }
+    std::vector<std::string> replies;  // the handler may do anything with the messages
+    if (options_.in_progress) {
+      for (const Delivery& d : batch) replies.emplace_back(d.message.reply_subject());
+    }
     handler_(index, batch, stop);
+    for (const std::string& reply : replies) Release(reply);
     batch.clear();
+  }
+}
+
+void LanedConsumer::Hold(const Message& message) {
+  if (!options_.in_progress) return;
+  std::lock_guard lock(held_mu_);
+  held_.emplace(std::string(message.reply_subject()), std::chrono::steady_clock::now());
+}
+
+void LanedConsumer::Release(std::string_view reply_subject) {
+  if (!options_.in_progress) return;
+  std::lock_guard lock(held_mu_);
+  const auto it = held_.find(reply_subject);
+  if (it != held_.end()) held_.erase(it);
+}
+
+void LanedConsumer::InProgressMain(std::stop_token stop) {
+  while (SleepFor(options_.in_progress_interval, stop)) {
+    std::vector<std::string> due;
+    {
+      std::lock_guard lock(held_mu_);
+      const auto cutoff = std::chrono::steady_clock::now() - options_.in_progress_interval / 2;
+      for (const auto& [reply, since] : held_) {
+        if (since <= cutoff) due.push_back(reply);
+      }
+    }
+    for (const std::string& reply : due) {
+      try {
+        options_.in_progress(reply);
+      } catch (const std::exception&) {
+        // Disconnected: the next round tries again, or the message comes back after the
+        // ack wait, which the rules make harmless.
+      }
+    }
   }
 }
 

@@ -14,9 +14,12 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stop_token>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -45,6 +48,14 @@ struct LanedConsumerOptions {
   // Deliveries queued per lane before the fetcher waits for room (back-pressure on
   // top of the consumer's max_ack_pending).
   std::size_t lane_capacity = 512;
+  // Heartbeats of held messages: every in_progress_interval, `in_progress(reply)` is
+  // called (on a thread of the consumer's own) for each message fetched at least half an
+  // interval ago and not yet handled or released, whether queued in a lane or in the
+  // handler's hands, so that JetStream does not deliver it again after the ack wait.
+  // Publish "+WPI" to the reply subject; must be thread-safe and should not throw.
+  // Empty or a zero interval: no heartbeats.
+  std::function<void(std::string_view reply_subject)> in_progress;
+  std::chrono::milliseconds in_progress_interval{0};
 };
 
 // Thread-safe where stated; Run() is called once.
@@ -86,6 +97,10 @@ class LanedConsumer {
   };
 
   void LaneMain(std::size_t index, std::stop_token stop);
+  void InProgressMain(std::stop_token stop);
+  // The registry of held messages (InProgressMain's work list).
+  void Hold(const Message& message);
+  void Release(std::string_view reply_subject);
   // Waits for room in the lane, then queues. Returns false when stopped (NAKs `d`).
   bool Dispatch(Delivery d, std::stop_token stop);
 
@@ -98,6 +113,9 @@ class LanedConsumer {
 
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::atomic<bool> bound_{false};
+  std::mutex held_mu_;
+  // Reply subject (one per delivery) -> when it was fetched. Guarded by held_mu_.
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> held_;
 };
 
 }  // namespace ro::kubesync

@@ -51,6 +51,8 @@ class Processor::Impl {
     }
     LanedConsumerOptions consumer_options;
     consumer_options.lanes = lanes;
+    consumer_options.in_progress = [this](std::string_view reply) { nats_.PublishCore(reply, "+WPI"); };
+    consumer_options.in_progress_interval = kInProgressInterval;
     consumer_ = std::make_unique<LanedConsumer>(
         [this] {
           EnsurePipeline(nats_, context_.names());

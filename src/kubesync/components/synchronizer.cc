@@ -81,6 +81,8 @@ class Synchronizer::Impl {
         logger_(json{{"destinationCluster", context.DestinationClusterField()}}) {
     LanedConsumerOptions consumer_options;
     consumer_options.lanes = static_cast<std::size_t>(context_.concurrent_tasks());
+    consumer_options.in_progress = [this](std::string_view reply) { nats_.PublishCore(reply, "+WPI"); };
+    consumer_options.in_progress_interval = kInProgressInterval;
     consumer_ = std::make_unique<LanedConsumer>(
         [this] {
           EnsurePipeline(nats_, context_.names());
