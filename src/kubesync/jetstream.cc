@@ -185,6 +185,17 @@ bool NatsConnection::connected() const {
   return natsConnection_Status(impl_->nc.get()) == NATS_CONN_STATUS_CONNECTED;
 }
 
+std::uint64_t NatsConnection::reconnects() const {
+  natsStatistics* stats = nullptr;
+  if (natsStatistics_Create(&stats) != NATS_OK) return 0;
+  std::uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0, reconnects = 0;
+  if (natsConnection_GetStats(impl_->nc.get(), stats) == NATS_OK) {
+    natsStatistics_GetCounts(stats, &in_msgs, &in_bytes, &out_msgs, &out_bytes, &reconnects);
+  }
+  natsStatistics_Destroy(stats);
+  return reconnects;
+}
+
 void NatsConnection::EnsureStream(const StreamConfig& config) {
   std::vector<const char*> subjects;
   subjects.reserve(config.subjects.size());
@@ -240,6 +251,7 @@ StreamState NatsConnection::GetStreamState(std::string_view name) {
   state.first_sequence = info->State.FirstSeq;
   state.last_sequence = info->State.LastSeq;
   state.consumers = info->State.Consumers;
+  state.created_unix_nanos = info->Created;
   jsStreamInfo_Destroy(info);
   return state;
 }

@@ -588,5 +588,67 @@ TEST_F(KubesyncFaultsTest, AMessageHeldLongerThanTheAckWaitIsNotDeliveredAgain) 
   EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
 }
 
+// Defect: a nats-server that lost its store (a lost volume, a restart without it) came
+// back without the stream; nobody created it again (a fetch from the vanished consumer
+// just returns nothing), and once something did, the events the old stream still held
+// for the processor were gone until the next periodic resync (1 h by default). Now the
+// consumers bind again after every reconnect (creating the stream and the consumers),
+// and the events listener, seeing a stream created again, publishes the whole source
+// state at once and asks the reconciler for a pass (the deletions among the lost events).
+TEST_F(KubesyncFaultsTest, EventsLostWithTheNatsStoreAreRecoveredWithoutWaitingForTheResync) {
+  const std::string ls = "storelost";
+  const std::string ns = "faults-storelost";
+  CreateSyncedNamespace(ns);
+  te::NatsServer nats;  // its own server: this test destroys its store
+  const auto config_path = dir_->path() / (ls + ".json");
+  ts::WriteKubesyncConfig(config_path, ts::MakeKubesyncConfig(kLiveSyncNamespace, ls, kSpecConfig, *source_,
+                                                              *destination_, nats.url(), redis_->address()));
+  std::filesystem::create_directories(dir_->path() / ls);
+  ts::KubesyncPipeline pipeline(config_path, dir_->path() / ls);
+  pipeline.StartAll();
+  auto object = [&](const std::string& name, const std::string& value) {
+    return json{{"apiVersion", "v1"},
+                {"kind", "ConfigMap"},
+                {"metadata", {{"name", name}, {"namespace", ns}}},
+                {"data", {{"value", value}}}};
+  };
+  auto value_at_destination = [&](const std::string& name) -> std::string {
+    const auto found = destination_client_->GetIfExists(kConfigMaps, ns, name);
+    return found ? (*found)["data"].value("value", "") : "<absent>";
+  };
+  source_client_->Create(kConfigMaps, ns, object("a", "v1"));
+  source_client_->Create(kConfigMaps, ns, object("b", "v1"));
+  te::WaitFor([&] { return value_at_destination("a") == "v1" && value_at_destination("b") == "v1"; }, kEventually,
+              "a and b to be replicated");
+
+  // Changes that reach the stream but not the processor, then the store is lost.
+  EXPECT_EQ(pipeline["processor"].Stop(), "exit status 0");
+  source_client_->Patch(kConfigMaps, ns, "a", kube::PatchType::kMergePatch, R"({"data": {"value": "v2"}})");
+  source_client_->Delete(kConfigMaps, ns, "b");
+  source_client_->Create(kConfigMaps, ns, object("c", "v1"));
+  {
+    auto client = NatsConnection::Connect(nats.url(), "kubesync-faults-test-storelost");
+    te::WaitFor([&] { return client->GetStreamState(PipelineNames(kLiveSyncNamespace, ls).stream()).messages >= 3; },
+                kEventually, "the three changes to be stored in the stream");
+  }
+  nats.Kill();
+  nats.DeleteStore();
+  nats.Start();
+  pipeline["processor"].Start();
+
+  te::WaitFor(
+      [&] {
+        return value_at_destination("a") == "v2" && value_at_destination("b") == "<absent>" &&
+               value_at_destination("c") == "v1";
+      },
+      kEventually, "the changes lost with the store to be replicated");
+  bool logged = false;
+  for (const json& line : pipeline["events-listener"].LogLines()) {
+    logged = logged || line.value("msg", "") == "stream created again; publishing every object again";
+  }
+  EXPECT_TRUE(logged);
+  EXPECT_THAT(pipeline.StopAll(), ::testing::IsEmpty());
+}
+
 }  // namespace
 }  // namespace ro::kubesync

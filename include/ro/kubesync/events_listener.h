@@ -11,10 +11,19 @@
 //   resume points     -> Redis ks:<id>:rv:<gvr>, only versions whose events are stored
 //   namespace labels changed -> that namespace's objects re-published + "reconcile-now"
 //   every resyncPeriod -> the full state re-published (additive reconciliation)
+//   the stream created again (its nats-server lost its store: the events not yet
+//   consumed are gone) -> the full state re-published at once + "reconcile-now"; seen
+//   after each reconnect (and every 10 s) from the stream's creation time, which Redis
+//   keeps next to the resume points (a listener started after such a loss lists instead
+//   of resuming)
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
 #include <memory>
 #include <stop_token>
 #include <vector>
@@ -38,6 +47,9 @@ struct EventsListenerOptions {
   // How often the reflectors' durable resourceVersions are written to Redis. Older
   // stored versions only cost re-published (duplicate, harmless) events after a restart.
   std::chrono::milliseconds checkpoint_interval{500};
+  // How often the stream's identity is checked without a reconnect (after a reconnect
+  // it is checked at the next checkpoint).
+  std::chrono::milliseconds stream_check_interval{10'000};
 };
 
 // Run() on one thread; Ready() from any thread.
@@ -61,6 +73,15 @@ class EventsListener final : public Component {
   void PeriodicResync(std::stop_token stop);
   void Checkpoint();
   void RequestReconcile();
+  // The stream's creation time (unix ns), nullopt when it cannot be read (not connected).
+  std::optional<std::int64_t> StreamCreated();
+  // At start-up: drops the resume points stored for another incarnation of the stream
+  // (they point past events that were lost with it) and records the current one.
+  void ForgetResumePointsOfALostStream();
+  // On the checkpointer thread: after a reconnect or every stream_check_interval, when
+  // the stream was created again, asks PeriodicResync for a full re-publish now.
+  void WatchStream();
+  void RequestResync();
   // Publishes every object of `gvr` in `ns` ("" = all) as resync upserts and waits until
   // they are stored. Returns false when stopped first. Throws ApiError/TransportError.
   bool Republish(const GvrWatch& watch, const std::string& ns, DurablePublisher& publisher,
@@ -75,6 +96,16 @@ class EventsListener final : public Component {
 
   std::vector<std::unique_ptr<GvrWatch>> watches_;  // built by Run() before threads start
   std::atomic<bool> ready_{false};
+
+  // WatchStream's state (checkpointer thread only).
+  std::uint64_t seen_reconnects_ = 0;
+  std::chrono::steady_clock::time_point next_stream_check_{};
+  std::int64_t stream_created_ = 0;  // 0: not known yet
+  // A re-publish asked for by WatchStream: the stream incarnation to record in Redis
+  // once it is done. Guarded by resync_mu_.
+  std::mutex resync_mu_;
+  std::condition_variable_any resync_cv_;
+  std::optional<std::int64_t> resync_for_stream_;
 };
 
 }  // namespace ro::kubesync

@@ -156,6 +156,9 @@ struct StreamState {
   std::uint64_t first_sequence = 0;
   std::uint64_t last_sequence = 0;
   std::int64_t consumers = 0;
+  // When the stream was created (unix nanoseconds): a stream lost with the server's store
+  // and created again has another value (its messages are gone).
+  std::int64_t created_unix_nanos = 0;
 };
 
 // Current state of a consumer.
@@ -205,6 +208,9 @@ class NatsConnection {
 
   // True while connected (false while reconnecting).
   bool connected() const;
+  // How many times the connection was re-established so far: a change means the server
+  // may have restarted (streams, consumers and buckets may have been lost with its store).
+  std::uint64_t reconnects() const;
 
   // Creates the stream or updates it to `config` (idempotent). Throws NatsError, e.g.
   // when the subjects overlap another stream (10065) or the existing stream cannot take

@@ -1,6 +1,7 @@
 #include "ro/kubesync/events_listener.h"
 
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -33,6 +34,10 @@ class Stopping : public std::runtime_error {
 // Retry delay of a namespace whose objects could not be listed: long enough not to
 // hammer a failing apiserver, short enough that the namespace is synced soon after.
 constexpr std::chrono::seconds kNamespaceRetry{5};
+
+// Relative Redis key of the creation time (unix ns) of the stream the stored resume
+// points refer to.
+constexpr std::string_view kStreamCreatedKey = "stream-created";
 
 }  // namespace
 
@@ -289,7 +294,15 @@ void EventsListener::PeriodicResync(std::stop_token stop) {
   const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
   DurablePublisher publisher(nats_, logger, stats_, "eventslistener");
   const auto period = std::chrono::duration_cast<std::chrono::milliseconds>(context_.config().replication.resync_period);
-  while (SleepFor(period, stop)) {
+  while (true) {
+    std::optional<std::int64_t> for_stream;  // a re-publish WatchStream asked for
+    {
+      std::unique_lock lock(resync_mu_);
+      resync_cv_.wait_for(lock, stop, period, [&] { return resync_for_stream_.has_value(); });
+      if (stop.stop_requested()) return;
+      for_stream = std::exchange(resync_for_stream_, std::nullopt);
+    }
+    bool complete = true;
     for (const auto& watch : watches_) {
       try {
         if (!Republish(*watch, "", publisher, stop)) return;
@@ -297,8 +310,79 @@ void EventsListener::PeriodicResync(std::stop_token stop) {
       } catch (const std::exception& e) {
         logger.Error("error listing objects in cluster", {{"resource", watch->gvr_string()}, {"error", e.what()}});
         stats_.RecordError("eventslistener", watch->gvr_string(), "List");
+        complete = false;
       }
     }
+    if (!for_stream) continue;
+    if (!complete) {
+      // Not everything is in the new stream yet: again, after a pause.
+      if (!SleepFor(std::chrono::seconds{5}, stop)) return;
+      std::lock_guard lock(resync_mu_);
+      if (!resync_for_stream_) resync_for_stream_ = for_stream;
+      continue;
+    }
+    // Deletions whose events were lost with the stream: the reconciler prunes them.
+    RequestReconcile();
+    try {
+      redis_.Set(kStreamCreatedKey, std::to_string(*for_stream));
+    } catch (const RedisError& e) {
+      logger.Debug("error storing resume point", {{"key", kStreamCreatedKey}, {"error", e.what()}});
+    }
+  }
+}
+
+void EventsListener::RequestResync() {
+  std::lock_guard lock(resync_mu_);
+  resync_for_stream_ = stream_created_;
+  resync_cv_.notify_all();
+}
+
+std::optional<std::int64_t> EventsListener::StreamCreated() {
+  try {
+    EnsurePipeline(nats_, context_.names());  // a lost stream is created again here or by another component
+    return nats_.GetStreamState(context_.names().stream()).created_unix_nanos;
+  } catch (const NatsError& e) {
+    ro::log::Logger().Debug("error reading the stream", {{"error", e.what()}});
+    return std::nullopt;
+  }
+}
+
+void EventsListener::WatchStream() {
+  const std::uint64_t reconnects = nats_.reconnects();
+  const auto now = std::chrono::steady_clock::now();
+  if (reconnects == seen_reconnects_ && now < next_stream_check_) return;
+  const std::optional<std::int64_t> created = StreamCreated();
+  if (!created) return;  // not connected (yet): the next checkpoint tries again
+  seen_reconnects_ = reconnects;
+  next_stream_check_ = now + options_.stream_check_interval;
+  if (*created == stream_created_) return;
+  const bool replaced = stream_created_ != 0;
+  stream_created_ = *created;
+  if (!replaced) return;
+  // The stream was lost (a nats-server restarted without its store) and created again:
+  // every event it held and nobody had consumed yet is gone. Publish the whole source
+  // state again now instead of at the next period.
+  ro::log::Logger().Warn("stream created again; publishing every object again",
+                         {{"stream", context_.names().stream()}});
+  RequestResync();
+}
+
+void EventsListener::ForgetResumePointsOfALostStream() {
+  const std::optional<std::int64_t> created = StreamCreated();
+  if (!created) return;
+  stream_created_ = *created;
+  seen_reconnects_ = nats_.reconnects();
+  next_stream_check_ = std::chrono::steady_clock::now() + options_.stream_check_interval;
+  try {
+    const std::optional<std::string> stored = redis_.Get(kStreamCreatedKey);
+    if (stored && *stored != std::to_string(*created)) {
+      ro::log::Logger().Warn("stream created again since the resume points were stored; listing instead",
+                             {{"stream", context_.names().stream()}});
+      for (const auto& watch : watches_) redis_.SetResumeVersion(watch->gvr(), "");
+    }
+    if (!stored || *stored != std::to_string(*created)) redis_.Set(kStreamCreatedKey, std::to_string(*created));
+  } catch (const RedisError& e) {
+    ro::log::Logger().Warn("error reading resume point; listing instead", {{"error", e.what()}});
   }
 }
 
@@ -334,6 +418,7 @@ void EventsListener::Run(std::stop_token stop) {
   namespaces->AddEventHandler(std::move(handler));
   namespaces->Start();
 
+  ForgetResumePointsOfALostStream();
   for (const auto& watch : watches_) {
     std::string resume;
     try {
@@ -376,7 +461,10 @@ void EventsListener::Run(std::stop_token stop) {
   });
   std::jthread resync([this, stop] { PeriodicResync(stop); });
   std::jthread checkpointer([this, stop] {
-    while (SleepFor(options_.checkpoint_interval, stop)) Checkpoint();
+    while (SleepFor(options_.checkpoint_interval, stop)) {
+      Checkpoint();
+      WatchStream();
+    }
   });
 
   // Ready once the namespace cache is usable; the reflectors run (and retry) on their own.

@@ -49,10 +49,16 @@ void LanedConsumer::Run(std::stop_token stop) {
   // most every 10 s.
   Backoff backoff(std::chrono::milliseconds{100}, std::chrono::seconds{10});
   std::unique_ptr<PullSubscription> subscription;
+  std::uint64_t bound_epoch = 0;  // the connection_epoch the subscription was bound in
   while (!stop.stop_requested()) {
     std::vector<Message> messages;
     try {
+      if (subscription && options_.connection_epoch && options_.connection_epoch() != bound_epoch) {
+        logger_.Info("binding the consumer again after a reconnect");
+        subscription.reset();
+      }
       if (!subscription) {
+        if (options_.connection_epoch) bound_epoch = options_.connection_epoch();
         subscription = subscribe_();
         bound_ = true;
       }

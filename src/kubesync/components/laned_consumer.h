@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -56,6 +57,11 @@ struct LanedConsumerOptions {
   // Empty or a zero interval: no heartbeats.
   std::function<void(std::string_view reply_subject)> in_progress;
   std::chrono::milliseconds in_progress_interval{0};
+  // The connection's reconnect count (NatsConnection::reconnects): when it changes, the
+  // subscription is bound again with `subscribe` (which ensures the stream and the
+  // consumer: a nats-server that restarted without its store has neither, and a fetch
+  // from a consumer that is gone just returns nothing). Empty: never.
+  std::function<std::uint64_t()> connection_epoch;
 };
 
 // Thread-safe where stated; Run() is called once.

@@ -83,6 +83,7 @@ class Synchronizer::Impl {
     consumer_options.lanes = static_cast<std::size_t>(context_.concurrent_tasks());
     consumer_options.in_progress = [this](std::string_view reply) { nats_.PublishCore(reply, "+WPI"); };
     consumer_options.in_progress_interval = kInProgressInterval;
+    consumer_options.connection_epoch = [this] { return nats_.reconnects(); };
     consumer_ = std::make_unique<LanedConsumer>(
         [this] {
           EnsurePipeline(nats_, context_.names());
