@@ -588,6 +588,39 @@ TEST_F(KubesyncFaultsTest, AMessageHeldLongerThanTheAckWaitIsNotDeliveredAgain) 
   EXPECT_THAT(pipeline->StopAll(), ::testing::IsEmpty());
 }
 
+// Defect: a prune left no tombstone, so while the events listener was catching up (after
+// a NATS outage) an upsert of a pruned object it had read before the object's deletion
+// re-created the copy, until the deletion event itself arrived. A prune of an object the
+// source no longer has now keeps a tombstone like a source deletion.
+TEST_F(KubesyncFaultsTest, AnUpsertOlderThanAPruneOfAnObjectGoneFromTheSourceNeverRecreatesIt) {
+  const std::string ls = "prunedlate";
+  const std::string ns = "faults-prunedlate";
+  CreateSyncedNamespace(ns);
+  const auto config_path = dir_->path() / (ls + ".json");
+  ts::WriteKubesyncConfig(config_path, ts::MakeKubesyncConfig(kLiveSyncNamespace, ls, kSpecConfig, *source_,
+                                                              *destination_, nats_server_->url(), redis_->address()));
+  std::filesystem::create_directories(dir_->path() / ls);
+  ts::KubesyncPipeline pipeline(config_path, dir_->path() / ls, {"processor", "synchronizer", "reconciler"});
+  pipeline["processor"].Start();
+  pipeline["synchronizer"].Start();
+  // A copy of an object the source does not have (any more).
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "p", "uid-p", "10", "v1"));
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "p").has_value(); }, kEventually,
+              "configmap p to be replicated");
+  pipeline["reconciler"].Start();  // its start-up pass prunes p
+  te::WaitFor([&] { return !destination_client_->GetIfExists(kConfigMaps, ns, "p").has_value(); }, kEventually,
+              "configmap p to be pruned");
+  // The listener, behind, now publishes an update it saw before the deletion.
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "p", "uid-p", "12", "v2"));
+  PublishEvent(ls, EventType::kUpsert, SourceConfigMap(ns, "p-sentinel", "uid-s", "13", "s"));
+  te::WaitFor([&] { return destination_client_->GetIfExists(kConfigMaps, ns, "p-sentinel").has_value(); },
+              kEventually, "the sentinel configmap to be replicated");
+  WaitForDrained(ls);
+  EXPECT_FALSE(destination_client_->GetIfExists(kConfigMaps, ns, "p").has_value())
+      << "an upsert of an object gone from the source re-created its pruned copy";
+  EXPECT_THAT(pipeline.StopAll(), ::testing::IsEmpty());
+}
+
 // Defect: a nats-server that lost its store (a lost volume, a restart without it) came
 // back without the stream; nobody created it again (a fetch from the vanished consumer
 // just returns nothing), and once something did, the events the old stream still held

@@ -47,8 +47,10 @@ struct Envelope {
   // True for a delete produced by the reconciler (subtractive reconciliation).
   bool pruned = false;
   // Apply subject: true for the delete of a source object's deletion (a watch DELETED
-  // event), false for filter and prune decisions (the object may be selected again
-  // later). The synchronizer keeps a tombstone for it (docs/kubesync.md, "Tombstones").
+  // event, or a prune of an object the source no longer has), false for filter and
+  // "no longer selected" prune decisions (the object may be selected again later). The
+  // synchronizer keeps a tombstone for it (docs/kubesync.md, "Tombstones").
+  // Events subject: set by the reconciler on a prune of an object absent from the source.
   bool source_deleted = false;
 };
 

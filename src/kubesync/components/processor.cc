@@ -189,9 +189,9 @@ class Processor::Impl {
     out.gvr = e.gvr;
     out.observed_at = e.observed_at;
     out.pruned = e.pruned;
-    // A watch DELETED event (not a filter or prune decision): the synchronizer keeps a
-    // tombstone for it.
-    out.source_deleted = e.type == EventType::kDelete && !e.pruned;
+    // A watch DELETED event, or a prune of an object the source no longer has (not a
+    // filter or "no longer selected" decision): the synchronizer keeps a tombstone for it.
+    out.source_deleted = e.type == EventType::kDelete && (!e.pruned || e.source_deleted);
     out.object = std::move(e.object);
     publisher.Publish(context_.names().apply_subject(), Encode(out));
     return Outcome::kPublished;

@@ -49,10 +49,11 @@ struct GvrPass {
   kube::GroupVersionResource gvr;
   std::string gvr_string;
   bool failed = false;
-  // Managed destination objects by key: the pruning delete stub, and whether the source
-  // still selects the object.
+  // Managed destination objects by key: the pruning delete stub, whether the source
+  // still has the object and whether it still selects it.
   struct Managed {
     json stub;
+    bool found = false;
     bool keep = false;
   };
   std::map<std::string, Managed> managed;
@@ -137,6 +138,7 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
             for (const json& item : items) {
               const auto managed = pass.managed.find(KeyOf(item));
               if (managed == pass.managed.end()) continue;
+              managed->second.found = true;
               const json* labels = nullptr;
               if (const std::string_view ns = fields::Namespace(item); !ns.empty()) {
                 const auto it = namespace_labels.find(ns);
@@ -146,7 +148,7 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
             }
           },
           [&] {
-            for (auto& [key, managed] : pass.managed) managed.keep = false;
+            for (auto& [key, managed] : pass.managed) managed.keep = managed.found = false;
           });
       logger.Debug("listed objects in cluster", {{"resource", pass.gvr_string}, {"cluster", "source"}});
     } catch (const std::exception& e) {
@@ -164,13 +166,18 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
       logger.Info("pruning object from destination",
                   {{"event", fields::Event("delete")},
                    {"sourceObject", fields::ObjectRef(pass.gvr, managed.stub)},
-                   {"reason", "source absent or no longer selected"}});
+                   {"reason", managed.found ? "no longer selected" : "source absent"}});
       Envelope envelope;
       envelope.type = EventType::kDelete;
       envelope.gvr = pass.gvr;
       envelope.observed_at = std::chrono::system_clock::now();
       envelope.object = std::move(managed.stub);
       envelope.pruned = true;
+      // Absent from the source (listed after the destination): that incarnation is gone
+      // for good, and its deletion event may still be on its way behind older upserts
+      // (a listener catching up): the synchronizer keeps a tombstone so none of them
+      // re-creates the copy in between. A "no longer selected" prune keeps none.
+      envelope.source_deleted = !managed.found;
       publisher.Publish(context_.names().events_subject(), Encode(envelope));
       stats_.RecordEvent(kComponent, pass.gvr_string, "delete");
       ++pruned;
