@@ -60,16 +60,6 @@ void WorkloadWriter::Stop() {
   threads_.clear();  // joins
 }
 
-std::map<std::string, int> WorkloadWriter::DeleteAttempts() const {
-  std::lock_guard lock(mu_);
-  return delete_attempts_;
-}
-
-void WorkloadWriter::CountDelete(const Target& target) {
-  std::lock_guard lock(mu_);
-  ++delete_attempts_[target.gvr->ToString() + "/" + target.ns + "/" + target.name];
-}
-
 void WorkloadWriter::WriterMain(std::size_t writer, std::stop_token stop) {
   kube::DynamicClient& client = *clients_[writer];
   std::vector<Target>& targets = targets_[writer];
@@ -82,7 +72,6 @@ void WorkloadWriter::WriterMain(std::size_t writer, std::stop_token stop) {
   while (!stop.stop_requested()) {
     Target& t = targets[std::uniform_int_distribution<std::size_t>(0, targets.size() - 1)(rng)];
     const bool is_cm = t.gvr == &kWorkloadConfigMaps;
-    bool deleting = false;
     try {
       ++t.version;
       if (!t.exists) {
@@ -93,22 +82,16 @@ void WorkloadWriter::WriterMain(std::size_t writer, std::stop_token stop) {
         const json object = is_cm ? WorkloadConfigMap(t.ns, t.name, t.version) : WorkloadDeployment(t.ns, t.name, t.version);
         client.Patch(*t.gvr, t.ns, t.name, kube::PatchType::kMergePatch, object.dump());
       } else {
-        deleting = true;
         client.Delete(*t.gvr, t.ns, t.name);
-        CountDelete(t);
         t.exists = false;
       }
       ++ops_;
     } catch (const kube::ApiError& e) {
       ++failures_;
       if (e.reason() == kube::StatusReason::kAlreadyExists) t.exists = true;
-      if (e.reason() == kube::StatusReason::kNotFound) {
-        if (deleting) CountDelete(t);
-        t.exists = false;
-      }
+      if (e.reason() == kube::StatusReason::kNotFound) t.exists = false;
     } catch (const kube::TransportError&) {
       ++failures_;
-      if (deleting) CountDelete(t);
     }
     next += period;
     // A writer held up by a fault resumes at its rate instead of catching up in a burst.

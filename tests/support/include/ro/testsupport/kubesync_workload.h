@@ -8,9 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,11 +57,6 @@ class WorkloadWriter {
   // Operations that succeeded / failed since construction.
   int ops() const { return ops_.load(); }
   int failures() const { return failures_.load(); }
-  // "<gvr>/<namespace>/<name>" -> Delete calls that may have deleted the source object
-  // (answered OK or NotFound - the transport retries a DELETE whose answer was lost -, or
-  // not answered at all), since construction. A destination deletion of a key beyond
-  // this count cannot come from a source deletion.
-  std::map<std::string, int> DeleteAttempts() const;
 
  private:
   struct Target {
@@ -74,7 +67,6 @@ class WorkloadWriter {
     int version = 0;
   };
   void WriterMain(std::size_t writer, std::stop_token stop);
-  void CountDelete(const Target& target);
 
   const WorkloadOptions options_;
   std::vector<std::unique_ptr<kube::DynamicClient>> clients_;  // one per writer
@@ -82,8 +74,6 @@ class WorkloadWriter {
   std::vector<std::jthread> threads_;
   std::atomic<int> ops_{0};
   std::atomic<int> failures_{0};
-  mutable std::mutex mu_;
-  std::map<std::string, int> delete_attempts_;  // guarded by mu_
 };
 
 }  // namespace ro::testsupport
