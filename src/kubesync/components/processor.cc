@@ -85,20 +85,11 @@ class Processor::Impl {
         stage_(context, namespaces_, stats, bucket, options) {
     StageRunnerOptions runner_options;
     runner_options.lanes = static_cast<std::size_t>(context_.concurrent_tasks());
-    StageRunner::Hooks hooks;
-    hooks.on_decode_failure = [this](std::uint64_t sequence, const DecodeError& e) {
-      ro::log::Logger().Error("error decoding event",
-                              {{"error", e.what()}, {"field", e.field()}, {"streamSequence", sequence}});
-      stats_.RecordError(kComponent, "", "Decode");
-    };
-    hooks.on_internal_error = [this](const Envelope& e, const std::exception&) {
-      stats_.RecordError(kComponent, e.gvr.ToString(), "Internal");
-    };
     runner_ = std::make_unique<StageRunner>(
         [this] { return transport_.Subscribe(ProcessorConsumerConfig(context_.names())); },
         [this] { return transport_.NewPublisher(); },
         [this](Envelope& e, const DeliveryInfo& info, std::stop_token stop) { return stage_.Handle(e, info, stop); },
-        std::move(hooks), ro::log::Logger(), runner_options);
+        StageRunner::CountingHooks(stats_, kComponent), ro::log::Logger(), runner_options);
   }
 
   bool Ready() const { return synced_.load() && runner_->Bound(); }

@@ -46,6 +46,19 @@ StageRunner::StageRunner(Subscribe subscribe, NewPublisher new_publisher, Stage 
 
 StageRunner::~StageRunner() = default;
 
+StageRunner::Hooks StageRunner::CountingHooks(StatsRecorder& stats, std::string_view component) {
+  Hooks hooks;
+  hooks.on_decode_failure = [&stats, component](std::uint64_t sequence, const DecodeError& e) {
+    ro::log::Logger().Error("error decoding event",
+                            {{"error", e.what()}, {"field", e.field()}, {"streamSequence", sequence}});
+    stats.RecordError(component, "", "Decode");
+  };
+  hooks.on_internal_error = [&stats, component](const Envelope& e, const std::exception&) {
+    stats.RecordError(component, e.gvr.ToString(), "Internal");
+  };
+  return hooks;
+}
+
 std::size_t StageRunner::LaneOf(const Envelope& envelope, std::size_t lanes) {
   std::string key = envelope.gvr.ToString();
   key += '/';

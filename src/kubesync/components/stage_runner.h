@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <stop_token>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "ro/common/log.h"
 #include "ro/kubesync/envelope.h"
 #include "ro/kubesync/stage.h"
+#include "ro/kubesync/stats.h"
 
 namespace ro::kubesync {
 
@@ -62,6 +64,11 @@ class StageRunner {
 
   StageRunner(Subscribe subscribe, NewPublisher new_publisher, Stage stage, Hooks hooks, ro::log::Logger logger,
               StageRunnerOptions options);
+
+  // The components' hooks: an undecodable message is logged ("error decoding event") and
+  // counted (reason "Decode"), a throwing stage counted (reason "Internal"), under
+  // `component` (ProcessId). `stats` must outlive the runner.
+  static Hooks CountingHooks(StatsRecorder& stats, std::string_view component);
   ~StageRunner();
   StageRunner(const StageRunner&) = delete;
   StageRunner& operator=(const StageRunner&) = delete;

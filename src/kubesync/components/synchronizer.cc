@@ -73,21 +73,12 @@ class Synchronizer::Impl {
         stage_(context, destination, cache_, tombstones_, stats, options) {
     StageRunnerOptions runner_options;
     runner_options.lanes = static_cast<std::size_t>(context_.concurrent_tasks());
-    StageRunner::Hooks hooks;
-    hooks.on_decode_failure = [this](std::uint64_t sequence, const DecodeError& e) {
-      ro::log::Logger().Error("error decoding event",
-                              {{"error", e.what()}, {"field", e.field()}, {"streamSequence", sequence}});
-      stats_.RecordError(kComponent, "", "Decode");
-    };
-    hooks.on_internal_error = [this](const Envelope& e, const std::exception&) {
-      stats_.RecordError(kComponent, e.gvr.ToString(), "Internal");
-    };
     runner_ = std::make_unique<StageRunner>(
         [this] { return transport_.Subscribe(SynchronizerConsumerConfig(context_.names())); },
         /*new_publisher=*/nullptr,
         [this](Envelope& e, const DeliveryInfo& info, std::stop_token stop) { return stage_.Handle(e, info, stop); },
-        std::move(hooks), ro::log::Logger(json{{"destinationCluster", context.DestinationClusterField()}}),
-        runner_options);
+        StageRunner::CountingHooks(stats_, kComponent),
+        ro::log::Logger(json{{"destinationCluster", context.DestinationClusterField()}}), runner_options);
   }
 
   bool Ready() const { return synced_.load() && runner_->Bound(); }
