@@ -1,7 +1,5 @@
 #include "bearer_token.h"
 
-#include <spdlog/spdlog.h>
-
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -9,6 +7,9 @@
 #include <sstream>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
+#include "ro/common/log.h"
 #include "ro/kube/errors.h"
 
 namespace ro::kube::internal {
@@ -42,7 +43,7 @@ std::string BearerToken::Header() {
     std::string error;
     if (!RereadLocked(&error)) {
       last_read_ = now_();  // try again after another interval, not on every request
-      spdlog::warn("kube transport: keeping the previous bearer token: {}", error);
+      ro::log::Logger().Warn("keeping the previous bearer token", {{"component", "kube-transport"}, {"error", error}});
     }
   }
   return header_;

@@ -210,7 +210,12 @@ void LoadCluster(const Section& cluster, std::string_view base_dir, RestConfig* 
   if (server.rfind("https://", 0) != 0 && server.rfind("http://", 0) != 0) {
     throw ConfigError(cluster.Field("server"), "must start with https:// or http://");
   }
-  while (server.size() > 1 && server.back() == '/') server.pop_back();
+  // Trailing slashes go, the scheme's "//" stays: "https://" alone names no host.
+  const std::size_t host_start = server.find("://") + 3;
+  while (server.size() > host_start && server.back() == '/') server.pop_back();
+  if (server.size() == host_start) {
+    throw ConfigError(cluster.Field("server"), "must name a host, as in https://host:port");
+  }
   config->server = std::move(server);
   for (const char* unsupported : {"proxy-url", "tls-server-name"}) {
     if (cluster.Has(unsupported)) {

@@ -1,13 +1,13 @@
 #include "ro/kube/discovery.h"
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <map>
 #include <unordered_map>
 
 #include "client_codec.h"
+#include "ro/common/log.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/transport.h"
 
@@ -146,7 +146,7 @@ void Discovery::RefreshLocked() {
           dynamic_cast<const TransportError*>(&e) == nullptr) {
         throw;
       }
-      spdlog::warn("kube discovery: skipping {}: {}", path, e.what());
+      ro::log::Logger().Warn("skipping an API group version", {{"component", "kube-discovery"}, {"path", path}, {"error", e.what()}});
     }
   }
   next->by_gvr.reserve(next->resources.size());

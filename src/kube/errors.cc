@@ -7,6 +7,8 @@
 #include <array>
 #include <utility>
 
+#include "ro/common/object_meta.h"
+
 namespace ro::kube {
 namespace {
 
@@ -66,12 +68,6 @@ std::string FormatWhat(int http_code, StatusReason reason, const std::string& me
   return fmt::format("{} {}: {}", http_code, ToString(reason), message);
 }
 
-std::string StringField(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || !it->is_string()) return {};
-  return it->get<std::string>();
-}
-
 const ApiError* AsApiError(const std::exception& e) {
   return dynamic_cast<const ApiError*>(&e);
 }
@@ -120,16 +116,16 @@ ApiError ApiErrorFromStatus(const nlohmann::json& status, int fallback_http_code
     const int status_code = it->get<int>();
     if (status_code > 0) code = status_code;
   }
-  const std::string reason_text = StringField(status, "reason");
-  std::string message = StringField(status, "message");
+  const std::string reason_text = common::StringMember(status, "reason");
+  std::string message = common::StringMember(status, "message");
   std::vector<StatusCause> causes;
   if (auto details = status.find("details"); details != status.end() && details->is_object()) {
     if (auto list = details->find("causes"); list != details->end() && list->is_array()) {
       causes.reserve(list->size());
       for (const auto& cause : *list) {
         if (!cause.is_object()) continue;
-        causes.push_back({StringField(cause, "reason"), StringField(cause, "message"),
-                          StringField(cause, "field")});
+        causes.push_back({common::StringMember(cause, "reason"), common::StringMember(cause, "message"),
+                          common::StringMember(cause, "field")});
       }
     }
     if (auto secs = details->find("retryAfterSeconds");
@@ -145,7 +141,7 @@ ApiError ApiErrorFromStatus(const nlohmann::json& status, int fallback_http_code
 ApiError ApiErrorFromResponse(int http_code, std::string_view body,
                               std::chrono::seconds retry_after) {
   nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_object() && StringField(doc, "kind") == "Status") {
+  if (doc.is_object() && common::StringMember(doc, "kind") == "Status") {
     return ApiErrorFromStatus(doc, http_code, retry_after);
   }
   std::string message(body.substr(0, kMaxRawBodyInMessage));

@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
 
+#include "ro/common/log.h"
+#include "ro/common/object_meta.h"
+#include "ro/common/time.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/gvr.h"
@@ -35,11 +37,6 @@ class DynamicEventSink final : public EventSink {
  private:
   DynamicClient& client_;
 };
-
-std::string StringAt(const nlohmann::json& object, const char* field) {
-  const auto it = object.find(field);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 }  // namespace
 
@@ -99,28 +96,29 @@ void EventRecorder::Event(const nlohmann::json& object, EventType type, std::str
     const auto put = [&](const char* field, std::string value) {
       if (!value.empty()) p->involved[field] = std::move(value);
     };
-    put("apiVersion", object.is_object() ? StringAt(object, "apiVersion") : "");
-    put("kind", object.is_object() ? StringAt(object, "kind") : "");
-    put("namespace", StringAt(meta, "namespace"));
-    put("name", StringAt(meta, "name"));
-    put("uid", StringAt(meta, "uid"));
-    put("resourceVersion", StringAt(meta, "resourceVersion"));
+    put("apiVersion", object.is_object() ? common::StringMember(object, "apiVersion") : "");
+    put("kind", object.is_object() ? common::StringMember(object, "kind") : "");
+    put("namespace", common::StringMember(meta, "namespace"));
+    put("name", common::StringMember(meta, "name"));
+    put("uid", common::StringMember(meta, "uid"));
+    put("resourceVersion", common::StringMember(meta, "resourceVersion"));
     // Events about cluster-scoped objects live in "default", as client-go puts them.
-    p->ns = StringAt(meta, "namespace");
+    p->ns = common::StringMember(meta, "namespace");
     if (p->ns.empty()) p->ns = "default";
     p->type = type == EventType::kWarning ? "Warning" : "Normal";
     p->reason = std::string(reason);
     p->message = std::string(message);
     p->time = clock_.Now();
-    const std::string object_name = StringAt(meta, "name");
+    const std::string object_name = common::StringMember(meta, "name");
     const int64_t now_nanos =
         std::chrono::duration_cast<std::chrono::nanoseconds>(p->time.time_since_epoch()).count();
 
     std::lock_guard lock(mu_);
     if (queue_.size() >= options_.queue_capacity) {
       if (dropped_++ % options_.queue_capacity == 0) {
-        spdlog::warn("event recorder {}: queue full ({} events), dropping event {} about {}",
-                     options_.component, queue_.size(), p->reason, object_name);
+        ro::log::Logger().Warn("event queue full, dropping event",
+                               {{"eventRecorder", options_.component}, {"queued", queue_.size()},
+                                {"reason", p->reason}, {"object", object_name}});
       }
       return;
     }
@@ -131,11 +129,11 @@ void EventRecorder::Event(const nlohmann::json& object, EventType type, std::str
     queue_.push_back(std::move(p));
     cv_.notify_all();
   } catch (const std::exception& e) {
-    spdlog::error("event recorder {}: cannot record event {}: {}", options_.component,
-                  std::string(reason), e.what());
+    ro::log::Logger().Error("cannot record event", {{"eventRecorder", options_.component},
+                                                  {"reason", std::string(reason)}, {"error", e.what()}});
   } catch (...) {
-    spdlog::error("event recorder {}: cannot record event {}", options_.component,
-                  std::string(reason));
+    ro::log::Logger().Error("cannot record event",
+                            {{"eventRecorder", options_.component}, {"reason", std::string(reason)}});
   }
 }
 
@@ -157,8 +155,8 @@ void EventRecorder::SendLoop(std::stop_token stop) {
     clock_.WaitUntil(lock, cv_, Clock::SteadyTime::max(), stop, [&] { return !queue_.empty(); });
     if (stop.stop_requested()) {
       if (!queue_.empty()) {
-        spdlog::warn("event recorder {}: stopping with {} unsent events", options_.component,
-                     queue_.size());
+        ro::log::Logger().Warn("stopping with unsent events",
+                               {{"eventRecorder", options_.component}, {"unsent", queue_.size()}});
       }
       return;
     }
@@ -169,8 +167,8 @@ void EventRecorder::SendLoop(std::stop_token stop) {
     try {
       Send(*p, stop);
     } catch (const std::exception& e) {
-      spdlog::error("event recorder {}: sending event {} failed: {}", options_.component,
-                    p->reason, e.what());
+      ro::log::Logger().Error("sending event failed",
+                              {{"eventRecorder", options_.component}, {"reason", p->reason}, {"error", e.what()}});
     }
     lock.lock();
     sending_ = false;
@@ -186,12 +184,16 @@ bool EventRecorder::WithRetries(const Pending& p, std::stop_token stop, const Ca
       return true;
     } catch (const std::exception& e) {
       if (!IsRetryable(e) || attempt >= options_.max_attempts) {
-        spdlog::warn("event recorder {}: event {} about {} not recorded: {}", options_.component,
-                     p.reason, p.involved.value("name", std::string()), e.what());
+        ro::log::Logger().Warn("event not recorded", {{"eventRecorder", options_.component},
+                                                    {"reason", p.reason},
+                                                    {"object", p.involved.value("name", std::string())},
+                                                    {"error", e.what()}});
         return false;
       }
-      spdlog::debug("event recorder {}: event {} failed (attempt {}): {}", options_.component,
-                    p.reason, attempt, e.what());
+      ro::log::Logger().Debug("sending event failed", {{"eventRecorder", options_.component},
+                                                       {"reason", p.reason},
+                                                       {"attempt", attempt},
+                                                       {"error", e.what()}});
       if (!clock_.SleepFor(options_.retry_interval, stop)) return false;
     }
   }
@@ -203,7 +205,7 @@ void EventRecorder::Send(const Pending& p, std::stop_token stop) {
                               p.involved.value("uid", ""),        p.type,
                               p.reason,                           p.message};
   const std::string key = key_parts.dump();
-  const std::string timestamp = FormatRfc3339(p.time);
+  const std::string timestamp = common::FormatRfc3339(p.time);
 
   const auto make_event = [&](int64_t count, const std::string& first_timestamp) {
     nlohmann::json event = {

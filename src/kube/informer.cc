@@ -1,10 +1,10 @@
 #include "ro/kube/informer.h"
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include <utility>
 
+#include "ro/common/log.h"
 #include "ro/kube/client.h"
 #include "ro/kube/gvr.h"
 
@@ -168,7 +168,7 @@ void SharedInformer::DispatchLoop(std::stop_token stop) {
             break;
         }
       } catch (const std::exception& e) {
-        spdlog::error("informer {}: event handler threw: {}", lw_->Describe(), e.what());
+        ro::log::Logger().Error("event handler threw", {{"informer", lw_->Describe()}, {"error", e.what()}});
       }
     }
     lock.lock();

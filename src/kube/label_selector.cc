@@ -12,12 +12,13 @@
 
 #include "label_selector_lexer.h"
 
+#include "ro/common/validation.h"
+
 namespace ro::kube {
 namespace {
 
 // Length limits of k8s.io/apimachinery/pkg/util/validation.
 constexpr std::size_t kMaxLabelNameLength = 63;   // a DNS-1123 label (one DNS name part)
-constexpr std::size_t kMaxSubdomainLength = 253;  // a DNS-1123 subdomain (a full DNS name)
 
 bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 
@@ -26,25 +27,6 @@ bool IsQualifiedNamePart(std::string_view s) {
   if (s.empty() || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
-}
-
-// [a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*
-bool IsDns1123Subdomain(std::string_view s) {
-  if (s.empty() || s.size() > kMaxSubdomainLength) return false;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t dot = s.find('.', start);
-    const std::string_view part =
-        s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    const auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-    if (part.empty() || !lower_alnum(part.front()) || !lower_alnum(part.back())) return false;
-    if (!std::all_of(part.begin(), part.end(),
-                     [&](char c) { return lower_alnum(c) || c == '-'; })) {
-      return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
 }
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -387,7 +369,7 @@ std::string ValidateLabelKey(std::string_view key) {
     const std::string_view prefix = key.substr(0, slash);
     name = key.substr(slash + 1);
     if (prefix.empty()) return "prefix part must be non-empty";
-    if (!IsDns1123Subdomain(prefix)) {
+    if (!common::IsDns1123Subdomain(prefix)) {
       return "prefix part must be a lowercase DNS-1123 subdomain of at most 253 characters";
     }
     if (name.find('/') != std::string_view::npos) return "at most one '/' is allowed";

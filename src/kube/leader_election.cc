@@ -1,12 +1,13 @@
 #include "ro/kube/leader_election.h"
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include <stdexcept>
 #include <thread>
 #include <utility>
 
+#include "ro/common/log.h"
+#include "ro/common/time.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/gvr.h"
@@ -14,11 +15,15 @@
 namespace ro::kube {
 namespace {
 
+// The elector's log lines carry {"lease": "<namespace>/<name>", "identity": <candidate>}.
+ro::log::Logger LeaseLog(const ResourceLock& lock, const std::string& identity) {
+  return ro::log::Logger(nlohmann::json{{"lease", lock.Describe()}, {"identity", identity}});
+}
+
 // client-go's leaderelection.JitterFactor: the acquire loop waits retry_period stretched
 // by up to 120%, so candidates that started together do not keep colliding.
 constexpr double kJitterFactor = 1.2;
 // Lease times are metav1.MicroTime: microseconds.
-constexpr int kMicroTimeDigits = 6;
 
 const GroupVersionResource& LeaseGvr() {
   static const GroupVersionResource gvr{"coordination.k8s.io", "v1", "leases"};
@@ -29,7 +34,7 @@ Clock::WallTime ParseTimeOr(const nlohmann::json& spec, const char* field) {
   const auto it = spec.find(field);
   if (it == spec.end() || !it->is_string()) return {};
   try {
-    return ParseRfc3339(it->get<std::string>());
+    return common::ParseRfc3339(it->get<std::string>());
   } catch (const std::invalid_argument&) {
     return {};
   }
@@ -51,8 +56,8 @@ LeaderElectionRecord RecordFromLease(const nlohmann::json& lease) {
 nlohmann::json SpecFromRecord(const LeaderElectionRecord& r) {
   return {{"holderIdentity", r.holder_identity},
           {"leaseDurationSeconds", r.lease_duration_seconds},
-          {"acquireTime", FormatRfc3339(r.acquire_time, kMicroTimeDigits)},
-          {"renewTime", FormatRfc3339(r.renew_time, kMicroTimeDigits)},
+          {"acquireTime", common::FormatRfc3339Micro(r.acquire_time)},
+          {"renewTime", common::FormatRfc3339Micro(r.renew_time)},
           {"leaseTransitions", r.lease_transitions}};
 }
 
@@ -165,7 +170,7 @@ void LeaderElector::Observe(const LeaderElectionRecord& record) {
   }
   if (!record.holder_identity.empty() && record.holder_identity != reported_leader_) {
     reported_leader_ = record.holder_identity;
-    spdlog::info("lease {}: new leader {}", lock_->Describe(), reported_leader_);
+    LeaseLog(*lock_, config_.identity).Info("new leader", {{"leader", reported_leader_}});
     if (config_.on_new_leader) config_.on_new_leader(reported_leader_);
   }
 }
@@ -184,14 +189,14 @@ bool LeaderElector::TryAcquireOrRenew() {
   try {
     current = lock_->Get();
   } catch (const std::exception& e) {
-    spdlog::warn("lease {}: reading failed: {}", lock_->Describe(), e.what());
+    LeaseLog(*lock_, config_.identity).Warn("reading the lease failed", {{"error", e.what()}});
     return false;
   }
   if (!current) {
     try {
       lock_->Create(desired);
     } catch (const std::exception& e) {
-      spdlog::warn("lease {}: creating failed: {}", lock_->Describe(), e.what());
+      LeaseLog(*lock_, config_.identity).Warn("creating the lease failed", {{"error", e.what()}});
       return false;
     }
     Observe(desired);
@@ -217,9 +222,9 @@ bool LeaderElector::TryAcquireOrRenew() {
     lock_->Update(desired, current->resource_version);
   } catch (const std::exception& e) {
     if (IsConflict(e)) {
-      spdlog::debug("lease {}: lost a concurrent update: {}", lock_->Describe(), e.what());
+      LeaseLog(*lock_, config_.identity).Debug("lost a concurrent update of the lease", {{"error", e.what()}});
     } else {
-      spdlog::warn("lease {}: updating failed: {}", lock_->Describe(), e.what());
+      LeaseLog(*lock_, config_.identity).Warn("updating the lease failed", {{"error", e.what()}});
     }
     return false;
   }
@@ -228,10 +233,10 @@ bool LeaderElector::TryAcquireOrRenew() {
 }
 
 bool LeaderElector::Acquire(std::stop_token stop) {
-  spdlog::info("lease {}: {} campaigning for leadership", lock_->Describe(), config_.identity);
+  LeaseLog(*lock_, config_.identity).Info("campaigning for leadership");
   while (!stop.stop_requested()) {
     if (TryAcquireOrRenew()) {
-      spdlog::info("lease {}: {} acquired leadership", lock_->Describe(), config_.identity);
+      LeaseLog(*lock_, config_.identity).Info("acquired leadership");
       return true;
     }
     if (!clock_.SleepFor(JitteredRetryPeriod(), stop)) return false;
@@ -250,8 +255,8 @@ bool LeaderElector::RenewUntilLostOrStopped(std::stop_token stop) {
       if (!clock_.SleepFor(config_.retry_period, stop)) return true;
     }
     if (!renewed) {
-      spdlog::warn("lease {}: {} could not renew within {} ms; stopping leading",
-                   lock_->Describe(), config_.identity, config_.renew_deadline.count());
+      LeaseLog(*lock_, config_.identity).Warn("could not renew the lease in time; stopping leading",
+                 {{"renewDeadlineMs", config_.renew_deadline.count()}});
       return false;
     }
     if (!clock_.SleepFor(config_.retry_period, stop)) return true;
@@ -269,9 +274,9 @@ void LeaderElector::Release() {
     const LeaderElectionRecord released{"", 1, now, now, current->record.lease_transitions};
     lock_->Update(released, current->resource_version);
     Observe(released);
-    spdlog::info("lease {}: {} released leadership", lock_->Describe(), config_.identity);
+    LeaseLog(*lock_, config_.identity).Info("released leadership");
   } catch (const std::exception& e) {
-    spdlog::warn("lease {}: releasing failed: {}", lock_->Describe(), e.what());
+    LeaseLog(*lock_, config_.identity).Warn("releasing the lease failed", {{"error", e.what()}});
   }
 }
 
@@ -283,7 +288,7 @@ void LeaderElector::Run(std::stop_token stop) {
       try {
         config_.on_started_leading(leading_stop);
       } catch (const std::exception& e) {
-        spdlog::error("lease {}: on_started_leading threw: {}", lock_->Describe(), e.what());
+        LeaseLog(*lock_, config_.identity).Error("on_started_leading threw", {{"error", e.what()}});
       }
     });
     std::stop_callback forward(stop, [&leading] { leading.request_stop(); });

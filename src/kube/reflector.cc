@@ -1,15 +1,20 @@
 #include "ro/kube/reflector.h"
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <utility>
 
+#include "ro/common/log.h"
 #include "ro/kube/errors.h"
 
 namespace ro::kube {
 namespace {
+
+// The reflector's log lines carry {"reflector": "<gvr> in <namespace>"}.
+ro::log::Logger ReflectorLog(const ListerWatcher& lw) {
+  return ro::log::Logger(nlohmann::json{{"reflector", lw.Describe()}});
+}
 
 class DynamicListerWatcher final : public ListerWatcher {
  public:
@@ -72,7 +77,9 @@ void StripManagedFields(nlohmann::json& object) {
 
 Reflector::Reflector(ListerWatcher& lw, ReflectorSink& sink, ReflectorOptions options,
                      Clock& clock)
-    : lw_(lw), sink_(sink), options_(std::move(options)), clock_(clock), rng_(std::random_device{}()) {}
+    : lw_(lw), sink_(sink), options_(std::move(options)), clock_(clock),
+      rng_(std::random_device{}()),
+      backoff_(options_.initial_backoff, options_.max_backoff, options_.backoff_jitter) {}
 
 std::string Reflector::LastSyncResourceVersion() const {
   std::lock_guard lock(mu_);
@@ -96,11 +103,7 @@ ObjectPtr Reflector::Freeze(nlohmann::json&& object) const {
 }
 
 std::chrono::milliseconds Reflector::NextBackoff() {
-  backoff_ = backoff_.count() == 0 ? options_.initial_backoff
-                                   : std::min(backoff_ * 2, options_.max_backoff);
-  std::uniform_real_distribution<double> stretch(1.0, 1.0 + std::max(options_.backoff_jitter, 0.0));
-  const double factor = options_.backoff_jitter > 0 ? stretch(rng_) : 1.0;
-  return std::chrono::milliseconds{static_cast<int64_t>(static_cast<double>(backoff_.count()) * factor)};
+  return backoff_.Next();
 }
 
 void Reflector::ListAndReplace() {
@@ -115,8 +118,7 @@ void Reflector::ListAndReplace() {
   std::vector<ObjectPtr> objects;
   objects.reserve(list.items.size());
   for (nlohmann::json& item : list.items) objects.push_back(Freeze(std::move(item)));
-  spdlog::debug("reflector {}: listed {} objects at resourceVersion {}", lw_.Describe(),
-                objects.size(), list.resource_version);
+  ReflectorLog(lw_).Debug("listed", {{"objects", objects.size()}, {"resourceVersion", list.resource_version}});
   sink_.Replace(std::move(objects), list.resource_version);
   SetResourceVersion(list.resource_version);
   std::lock_guard lock(mu_);
@@ -153,12 +155,10 @@ void Reflector::Run(std::stop_token stop) {
         need_list = false;
       } catch (const ApiError& e) {
         wait = std::max<std::chrono::milliseconds>(NextBackoff(), e.retry_after());
-        spdlog::warn("reflector {}: list failed: {}; retrying in {} ms", lw_.Describe(),
-                     e.what(), wait.count());
+        ReflectorLog(lw_).Warn("list failed", {{"error", e.what()}, {"retryInMs", wait.count()}});
       } catch (const std::exception& e) {
         wait = NextBackoff();
-        spdlog::warn("reflector {}: list failed: {}; retrying in {} ms", lw_.Describe(),
-                     e.what(), wait.count());
+        ReflectorLog(lw_).Warn("list failed", {{"error", e.what()}, {"retryInMs", wait.count()}});
       }
     } else {
       wait = WatchOnce(stop, &need_list);
@@ -189,36 +189,32 @@ std::chrono::milliseconds Reflector::WatchOnce(std::stop_token stop, bool* need_
         },
         stop);
     if (stop.stop_requested() || healthy()) {
-      backoff_ = {};
+      backoff_.Reset();
       return {};
     }
     const auto wait = NextBackoff();
-    spdlog::debug("reflector {}: watch closed at once; re-watching in {} ms", lw_.Describe(),
-                  wait.count());
+    ReflectorLog(lw_).Debug("watch closed at once", {{"retryInMs", wait.count()}});
     return wait;
   } catch (const ApiError& e) {
-    if (healthy()) backoff_ = {};
+    if (healthy()) backoff_.Reset();
     if (e.reason() == StatusReason::kGone) {
-      spdlog::info("reflector {}: resourceVersion {} is too old ({}); relisting", lw_.Describe(),
-                   options.resource_version, e.status_message());
+      ReflectorLog(lw_).Info("resourceVersion too old, relisting",
+                 {{"resourceVersion", options.resource_version}, {"error", e.status_message()}});
       *need_list = true;
       return healthy() ? std::chrono::milliseconds{0} : NextBackoff();
     }
     const auto wait = std::max<std::chrono::milliseconds>(NextBackoff(), e.retry_after());
-    spdlog::warn("reflector {}: watch failed: {}; re-watching in {} ms", lw_.Describe(),
-                 e.what(), wait.count());
+    ReflectorLog(lw_).Warn("watch failed", {{"error", e.what()}, {"retryInMs", wait.count()}});
     return wait;
   } catch (const TransportError& e) {
-    if (healthy()) backoff_ = {};
+    if (healthy()) backoff_.Reset();
     const auto wait = NextBackoff();
-    spdlog::warn("reflector {}: watch broken: {}; re-watching in {} ms", lw_.Describe(),
-                 e.what(), wait.count());
+    ReflectorLog(lw_).Warn("watch broken", {{"error", e.what()}, {"retryInMs", wait.count()}});
     return wait;
   } catch (const std::exception& e) {
     // Most likely the sink rejected an event: its content may now be off, so relist.
     const auto wait = NextBackoff();
-    spdlog::error("reflector {}: applying a watch event failed: {}; relisting in {} ms",
-                  lw_.Describe(), e.what(), wait.count());
+    ReflectorLog(lw_).Error("applying a watch event failed, relisting", {{"error", e.what()}, {"retryInMs", wait.count()}});
     *need_list = true;
     return wait;
   }

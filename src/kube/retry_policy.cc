@@ -1,5 +1,7 @@
 #include "retry_policy.h"
 
+#include "ro/common/backoff.h"
+
 #include <algorithm>
 
 namespace ro::kube::internal {
@@ -17,9 +19,7 @@ bool IsRetryableTransportError(TransportError::Kind kind) {
 }
 
 std::chrono::milliseconds Backoff(int retry) {
-  std::chrono::milliseconds delay = kInitialBackoff;
-  for (int i = 0; i < retry && delay < kMaxBackoff; ++i) delay *= 2;
-  return std::min(delay, kMaxBackoff);
+  return common::ExponentialDelay(kInitialBackoff, retry, kMaxBackoff);
 }
 
 std::chrono::milliseconds DelayAfterStatus(int retry, std::chrono::seconds retry_after) {

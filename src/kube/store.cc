@@ -5,33 +5,15 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "ro/common/object_meta.h"
+
 namespace ro::kube {
 namespace {
-
-const nlohmann::json* Metadata(const nlohmann::json& object) {
-  if (!object.is_object()) return nullptr;
-  const auto it = object.find("metadata");
-  return it != object.end() && it->is_object() ? &*it : nullptr;
-}
-
-std::string StringField(const nlohmann::json* meta, const char* field) {
-  if (meta == nullptr) return "";
-  const auto it = meta->find(field);
-  return it != meta->end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-std::string Namespace(const nlohmann::json& object) {
-  return StringField(Metadata(object), "namespace");
-}
 
 // Calls fn("key=value") for each label of the object.
 template <typename Fn>
 void ForEachLabel(const nlohmann::json& object, const Fn& fn) {
-  const nlohmann::json* meta = Metadata(object);
-  if (meta == nullptr) return;
-  const auto labels = meta->find("labels");
-  if (labels == meta->end() || !labels->is_object()) return;
-  for (const auto& [k, v] : labels->items()) {
+  for (const auto& [k, v] : common::Labels(object).items()) {
     if (v.is_string()) fn(k + "=" + v.template get_ref<const std::string&>());
   }
 }
@@ -39,20 +21,19 @@ void ForEachLabel(const nlohmann::json& object, const Fn& fn) {
 }  // namespace
 
 std::string ObjectStoreKey(const nlohmann::json& object) {
-  const nlohmann::json* meta = Metadata(object);
-  std::string name = StringField(meta, "name");
+  const std::string& name = common::Name(object);
   if (name.empty()) throw std::invalid_argument("object has no metadata.name");
-  std::string ns = StringField(meta, "namespace");
+  const std::string& ns = common::Namespace(object);
   if (ns.empty()) return name;
   return ns + "/" + name;
 }
 
 std::string ObjectResourceVersion(const nlohmann::json& object) {
-  return StringField(Metadata(object), "resourceVersion");
+  return common::ResourceVersion(object);
 }
 
 void Store::IndexLocked(std::string_view key, const nlohmann::json& object) {
-  by_namespace_[Namespace(object)].insert(key);
+  by_namespace_[common::Namespace(object)].insert(key);
   ForEachLabel(object, [&](std::string label) { by_label_[std::move(label)].insert(key); });
 }
 
@@ -63,7 +44,7 @@ void Store::UnindexLocked(std::string_view key, const nlohmann::json& object) {
     it->second.erase(key);
     if (it->second.empty()) index.erase(it);
   };
-  erase_from(by_namespace_, Namespace(object));
+  erase_from(by_namespace_, common::Namespace(object));
   ForEachLabel(object, [&](const std::string& label) { erase_from(by_label_, label); });
 }
 

@@ -9,7 +9,6 @@
 // wakes the poll at once (curl_multi_wakeup) instead of waiting for curl's ~1 s
 // progress-callback cadence.
 #include <curl/curl.h>
-#include <spdlog/spdlog.h>
 
 #include <array>
 #include <cctype>
@@ -28,6 +27,9 @@
 #include "bearer_token.h"
 #include "pem.h"
 #include "retry_policy.h"
+#include <nlohmann/json.hpp>
+
+#include "ro/common/log.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/transport.h"
 #include "token_bucket.h"
@@ -317,13 +319,21 @@ class CurlTransport final : public Transport {
         HttpResponse response = PerformOnce(request);
         if (last || !internal::IsRetryableStatus(response.status)) return response;
         delay = internal::DelayAfterStatus(attempt, response.retry_after);
-        spdlog::debug("kube transport: {} {} answered {}; retry {} in {} ms", request.method,
-                      request.path, response.status, attempt + 1, delay.count());
+        ro::log::Logger().Debug("retrying request", {{"component", "kube-transport"},
+                                                     {"method", request.method},
+                                                     {"path", request.path},
+                                                     {"status", response.status},
+                                                     {"retry", attempt + 1},
+                                                     {"retryInMs", delay.count()}});
       } catch (const TransportError& e) {
         if (last || !internal::IsRetryableTransportError(e.kind())) throw;
         delay = internal::Backoff(attempt);
-        spdlog::debug("kube transport: {} {} failed: {}; retry {} in {} ms", request.method,
-                      request.path, e.what(), attempt + 1, delay.count());
+        ro::log::Logger().Debug("retrying request", {{"component", "kube-transport"},
+                                                     {"method", request.method},
+                                                     {"path", request.path},
+                                                     {"error", e.what()},
+                                                     {"retry", attempt + 1},
+                                                     {"retryInMs", delay.count()}});
       }
       std::this_thread::sleep_for(delay);
     }

@@ -1,5 +1,7 @@
 #include "ro/kube/workqueue.h"
 
+#include "ro/common/backoff.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -130,10 +132,7 @@ class ItemExponentialRateLimiter final : public RateLimiter {
   std::chrono::nanoseconds When(const std::string& item) override {
     std::lock_guard lock(mu_);
     const int exp = failures_[item]++;
-    // In double: 2^exp overflows int64 nanoseconds after ~63 failures.
-    const double delay = static_cast<double>(base_.count()) * std::pow(2.0, exp);
-    if (delay >= static_cast<double>(max_.count())) return max_;
-    return std::chrono::nanoseconds{static_cast<int64_t>(delay)};
+    return common::ExponentialDelay(base_, exp, max_);
   }
 
   void Forget(const std::string& item) override {

@@ -109,7 +109,8 @@ Envelope Decode(std::string_view data) {
   Json root;
   try {
     root = Json::parse(data);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for a number beyond double's range ("1e999").
     throw DecodeError("", std::string("not JSON: ") + e.what());
   }
   if (!root.is_object()) throw DecodeError("", std::string("not a JSON object but ") + root.type_name());

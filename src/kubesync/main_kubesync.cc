@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "ro/kubesync/component.h"
+#include "ro/kubesync/run_component.h"
 
 int main(int argc, char** argv) {
   using ro::kubesync::ComponentId;

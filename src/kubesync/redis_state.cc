@@ -1,5 +1,7 @@
 #include "ro/kubesync/redis_state.h"
 
+#include "ro/common/backoff.h"
+
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
@@ -59,7 +61,8 @@ RedisError::RedisError(const std::string& message, bool retryable)
 class RedisState::Connection {
  public:
   Connection(std::string host, int port, RedisOptions options, kube::Clock& clock)
-      : host_(std::move(host)), port_(port), options_(options), clock_(clock), backoff_(options.initial_backoff) {}
+      : host_(std::move(host)), port_(port), options_(options), clock_(clock),
+        backoff_(options.initial_backoff, options.max_backoff, /*jitter=*/0) {}
 
   std::string Address() const { return host_ + ":" + std::to_string(port_); }
 
@@ -139,14 +142,13 @@ class RedisState::Connection {
     Context context(redisConnectWithTimeout(host_.c_str(), port_, ToTimeval(options_.connect_timeout)));
     if (!context || context->err != 0) {
       last_error_ = context ? context->errstr : "cannot allocate a redis context";
-      next_attempt_ = now + backoff_;
-      backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+      next_attempt_ = now + backoff_.Next();
       throw RedisError("redis connect to " + Address() + ": " + last_error_, true);
     }
     redisSetTimeout(context.get(), ToTimeval(options_.command_timeout));
     redisEnableKeepAlive(context.get());
     context_ = std::move(context);
-    backoff_ = options_.initial_backoff;
+    backoff_.Reset();
   }
 
   // Forgets a broken connection; the next call reconnects at once (the server may well
@@ -168,7 +170,7 @@ class RedisState::Connection {
   std::mutex mu_;
   Context context_;
   kube::Clock::SteadyTime next_attempt_{};
-  milliseconds backoff_;
+  common::Backoff backoff_;
   std::string last_error_;
 };
 

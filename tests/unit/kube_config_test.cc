@@ -184,6 +184,19 @@ contexts: [{name: dev, context: {cluster: c}}]
                     "clusters[c].cluster.server: must start with https:// or http://");
 }
 
+// Found by fuzz/kubeconfig_fuzz.cc: "https://" passed the scheme check and lost its
+// "//" with the trailing slashes, leaving the server "https:".
+TEST(KubeConfig, ServerWithoutHostIsNamed) {
+  for (const char* server : {"https://", "http:///", "https:////"}) {
+    ExpectConfigError(R"(
+current-context: dev
+clusters: [{name: c, cluster: {server: ")" + std::string(server) + R"("}}]
+contexts: [{name: dev, context: {cluster: c}}]
+)",
+                      "clusters[c].cluster.server: must name a host, as in https://host:port");
+  }
+}
+
 TEST(KubeConfig, BadBase64IsNamed) {
   ExpectConfigError(R"(
 current-context: dev

@@ -1,5 +1,6 @@
 // Pure logic of the Kubesync components: the configuration file, the synchronizer's
-// applied-state cache and tombstones, the lane hashing, and the retry delays.
+// applied-state cache and tombstones, the lane hashing, and the retry delays. The stage
+// runtime with its stages: kubesync_stage_test.cc.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -9,9 +10,11 @@
 #include <string>
 
 #include "../../src/kubesync/components/applied_state.h"
-#include "../../src/kubesync/components/laned_consumer.h"
+#include "../../src/kubesync/components/stage_runner.h"
 #include "ro/kube/clock.h"
 #include "ro/kubesync/component.h"
+#include "ro/kubesync/pipeline_context.h"
+#include "ro/kubesync/stage.h"
 #include "ro/kubesync/kubesync_config.h"
 #include "ro/plugins/kubernetes/allocated_fields.h"
 
@@ -117,17 +120,6 @@ TEST(NakDelay, WaitsAtLeastTheServersRetryAfterClippedToAMinute) {
   EXPECT_EQ(NakDelay(1, 3600s), 60s);
 }
 
-TEST(Backoff, DoublesUpToTheCapAndResets) {
-  Backoff backoff(100ms, 1s, /*jitter=*/0);
-  EXPECT_EQ(backoff.Next(), 100ms);
-  EXPECT_EQ(backoff.Next(), 200ms);
-  EXPECT_EQ(backoff.Next(), 400ms);
-  EXPECT_EQ(backoff.Next(), 800ms);
-  EXPECT_EQ(backoff.Next(), 1s);
-  backoff.Reset();
-  EXPECT_EQ(backoff.Next(), 100ms);
-}
-
 Envelope EventFor(const std::string& ns, const std::string& name) {
   Envelope e;
   e.gvr = {"", "v1", "configmaps"};
@@ -135,20 +127,20 @@ Envelope EventFor(const std::string& ns, const std::string& name) {
   return e;
 }
 
-TEST(LanedConsumer, AnObjectAlwaysMapsToTheSameLaneAndObjectsSpreadOverLanes) {
+TEST(StageRunner, AnObjectAlwaysMapsToTheSameLaneAndObjectsSpreadOverLanes) {
   std::set<std::size_t> used;
   for (int i = 0; i < 64; ++i) {
     const Envelope e = EventFor("ns", "cm-" + std::to_string(i));
-    const std::size_t lane = LanedConsumer::LaneOf(e, 8);
+    const std::size_t lane = StageRunner::LaneOf(e, 8);
     EXPECT_LT(lane, 8u);
-    EXPECT_EQ(LanedConsumer::LaneOf(e, 8), lane);
+    EXPECT_EQ(StageRunner::LaneOf(e, 8), lane);
     used.insert(lane);
   }
   EXPECT_GT(used.size(), 4u);
   Envelope update = EventFor("ns", "cm-1");
   update.type = EventType::kDelete;
   update.object["data"] = {{"k", "v"}};
-  EXPECT_EQ(LanedConsumer::LaneOf(update, 8), LanedConsumer::LaneOf(EventFor("ns", "cm-1"), 8));
+  EXPECT_EQ(StageRunner::LaneOf(update, 8), StageRunner::LaneOf(EventFor("ns", "cm-1"), 8));
 }
 
 kube::ObjectPtr Meta(const std::string& name, const std::string& rv, const std::string& source_rv = "1") {

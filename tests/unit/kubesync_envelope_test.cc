@@ -128,6 +128,14 @@ TEST(Envelope, DecodeRejectsNonJsonAndNonObjects) {
   }
 }
 
+// Found by fuzz/envelope_fuzz.cc: nlohmann::json::parse reports a number beyond double's
+// range as out_of_range, not parse_error, and it escaped Decode (a consumer thread that
+// catches DecodeError only would terminate on such a message).
+TEST(Envelope, DecodeRejectsNumbersBeyondDoubleRangeAsNotJson) {
+  EXPECT_EQ(RejectedField("1e999"), "");
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{"n":-1e999}})"), "");
+}
+
 TEST(Envelope, EncodeRejectsNonObjectPayload) {
   Envelope e = SampleDeployment();
   e.object = Json::array();

@@ -49,14 +49,6 @@ class Clock {
   }
 };
 
-// RFC 3339 in UTC, as Kubernetes writes times: fraction_digits 0 gives metav1.Time
-// ("2024-01-01T00:00:00Z", Event timestamps), 6 gives metav1.MicroTime
-// ("2024-01-01T00:00:00.000000Z", Lease acquireTime/renewTime). Digits are truncated.
-std::string FormatRfc3339(Clock::WallTime t, int fraction_digits = 0);
-// Parses RFC 3339 with any fraction and a "Z" or "+hh:mm" offset. Throws
-// std::invalid_argument naming the text when it is malformed.
-Clock::WallTime ParseRfc3339(std::string_view text);
-
 // The process clocks (std::chrono::system_clock / steady_clock). Stateless.
 class RealClock final : public Clock {
  public:

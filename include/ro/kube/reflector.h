@@ -19,6 +19,8 @@
 #include <memory>
 #include <mutex>
 #include <random>
+
+#include "ro/common/backoff.h"
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -142,7 +144,7 @@ class Reflector {
 
   // Owned by the Run() thread.
   std::mt19937_64 rng_;
-  std::chrono::milliseconds backoff_{0};  // 0: next failure waits initial_backoff
+  common::Backoff backoff_;  // reset after a healthy watch: the next failure waits initial_backoff
 
   mutable std::mutex mu_;
   // Guarded by mu_.

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "ro/kube/client.h"
-#include "ro/kubesync/component.h"
+#include "ro/kubesync/pipeline_context.h"
 #include "ro/kubesync/jetstream.h"
 #include "ro/kubesync/redis_state.h"
 #include "ro/kubesync/stats.h"

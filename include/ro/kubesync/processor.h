@@ -5,7 +5,9 @@
 // bucket log lines), publishes the destination form on ks.<id>.apply and acks the event
 // only after JetStream stored that publish.
 //
-// Per-object order: `concurrentTasks` lanes by hash(gvr, namespace, name). Namespace
+// A stage of the stage runtime (ro/kubesync/stage.h): ProcessorStage decides each event,
+// StageRunner settles it. Per-object order: `concurrentTasks` lanes by hash(gvr,
+// namespace, name). Namespace
 // labels for namespaceSelector come from an informer on the source's namespaces (a
 // namespace not cached yet is read with one GET).
 // Failures: a transformation that cannot apply is permanent for that object version
@@ -19,8 +21,9 @@
 
 #include "ro/kube/client.h"
 #include "ro/kube/clock.h"
-#include "ro/kubesync/component.h"
+#include "ro/kubesync/pipeline_context.h"
 #include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/stage.h"
 #include "ro/kubesync/stats.h"
 #include "ro/plugins/s3_client.h"
 
@@ -44,6 +47,9 @@ class Processor final : public Component {
   // `bucket` is nullptr when spec.config has no bucketName. Every reference must
   // outlive the processor.
   Processor(const PipelineContext& context, kube::DynamicClient& source, NatsConnection& nats,
+            StatsRecorder& stats, plugins::S3Client* bucket, ProcessorOptions options = {});
+  // The same on another wire (an InMemoryTransport in tests). `transport` must outlive it.
+  Processor(const PipelineContext& context, kube::DynamicClient& source, stage::Transport& transport,
             StatsRecorder& stats, plugins::S3Client* bucket, ProcessorOptions options = {});
   ~Processor() override;
 

@@ -22,7 +22,7 @@
 #include <stop_token>
 
 #include "ro/kube/client.h"
-#include "ro/kubesync/component.h"
+#include "ro/kubesync/pipeline_context.h"
 #include "ro/kubesync/jetstream.h"
 #include "ro/kubesync/stats.h"
 

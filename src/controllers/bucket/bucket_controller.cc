@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ro/common/log.h"
+#include "ro/common/object_meta.h"
 #include "ro/kube/client.h"
 #include "ro/kube/informer.h"
 #include "ro/runtime/informer_cache.h"
@@ -32,11 +33,6 @@ std::vector<std::string> ProvidersOf(const json& spec) {
     if (spec.contains(provider) && !spec[provider].is_null()) found.emplace_back(provider);
   }
   return found;
-}
-
-std::string StringAt(const json& object, const char* key) {
-  if (!object.is_object() || !object.contains(key) || !object[key].is_string()) return "";
-  return object[key].get<std::string>();
 }
 
 // S3 answers meaning "this bucket is not at this endpoint/region under this name".
@@ -90,9 +86,9 @@ std::vector<std::string> BucketSecretNames(const json& bucket) {
   const json spec = bucket.value("spec", json::object());
   std::vector<std::string> names;
   for (const std::string& provider : ProvidersOf(spec)) {
-    if (spec[provider].is_object()) names.push_back(StringAt(spec[provider], "secretName"));
+    if (spec[provider].is_object()) names.push_back(common::StringMember(spec[provider], "secretName"));
   }
-  names.push_back(StringAt(spec, "secretName"));
+  names.push_back(common::StringMember(spec, "secretName"));
   return names;
 }
 
@@ -124,10 +120,10 @@ Observation ObserveBucket(const json& object, const BucketSecretReader& read_sec
   fields["endpoint"] = config.endpoint;
   fields["bucketName"] = config.bucket;
 
-  std::string secret_name = StringAt(spec[provider], "secretName");
+  std::string secret_name = common::StringMember(spec[provider], "secretName");
   std::string secret_field = "spec." + provider + ".secretName";
   if (secret_name.empty()) {
-    secret_name = StringAt(spec, "secretName");
+    secret_name = common::StringMember(spec, "secretName");
     secret_field = "spec.secretName";
   }
   if (secret_name.empty()) {

@@ -9,6 +9,7 @@
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/informer.h"
+#include "ro/runtime/cluster_kubeconfig.h"
 #include "ro/runtime/informer_cache.h"
 #include "ro/runtime/manager.h"
 #include "ro/runtime/options.h"
@@ -92,34 +93,13 @@ Observation ObserveKubernetesCluster(const json& object, const SecretReader& rea
                                      const KubernetesClusterOptions& options) {
   const std::string ns = object.at("metadata").value("namespace", "");
   const std::string secret_name = SecretNameOf(object);
-  const std::optional<json> secret = read_secret(ns, secret_name);
-  if (!secret) {
-    return NotReady(kReasonSecretNotFound,
-                    "Secret " + ns + "/" + secret_name + " (spec.secretName) does not exist",
-                    options);
-  }
-  std::optional<std::string> kubeconfig;
+  runtime::ClusterKubeconfig resolved;
   try {
-    kubeconfig = runtime::SecretValue(*secret, kKubeconfigKey);
-  } catch (const std::invalid_argument& e) {
-    return NotReady(kReasonInvalidKubeconfig,
-                    "Secret " + ns + "/" + secret_name + ": " + e.what(), options);
+    resolved = runtime::ResolveClusterKubeconfig(object, read_secret);
+  } catch (const runtime::KubeconfigReferenceError& e) {
+    return NotReady(e.reason().c_str(), e.what(), options);
   }
-  if (!kubeconfig) {
-    return NotReady(kReasonSecretKeyMissing,
-                    "Secret " + ns + "/" + secret_name + " has no key \"" + kKubeconfigKey + "\"",
-                    options);
-  }
-
-  kube::RestConfig config;
-  try {
-    config = kube::LoadKubeconfig(*kubeconfig);
-  } catch (const kube::ConfigError& e) {
-    return NotReady(kReasonInvalidKubeconfig,
-                    "Secret " + ns + "/" + secret_name + " key " + kKubeconfigKey + ": " +
-                        e.what(),
-                    options);
-  }
+  const kube::RestConfig& config = resolved.config;
   const std::string server = config.server;
 
   try {

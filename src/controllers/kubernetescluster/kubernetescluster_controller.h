@@ -17,6 +17,7 @@
 #include <string>
 
 #include "ro/kube/config.h"
+#include "ro/runtime/cluster_kubeconfig.h"
 #include "ro/runtime/condition_reconciler.h"
 #include "ro/runtime/controller.h"
 
@@ -37,7 +38,7 @@ inline constexpr const char* kReasonUnauthorized = "Unauthorized";
 inline constexpr const char* kReasonForbidden = "Forbidden";
 
 // The Secret key holding the kubeconfig (manual 5.2: --from-file=kubeconfig.yaml=...).
-inline constexpr const char* kKubeconfigKey = "kubeconfig.yaml";
+inline constexpr const char* kKubeconfigKey = "kubeconfig.yaml";  // runtime::kKubeconfigSecretKey
 
 struct KubernetesClusterOptions {
   // Re-check period of every cluster (a Secret change re-checks at once).
@@ -60,8 +61,7 @@ void SetupKubernetesClusterController(runtime::Manager& manager,
 // --- The decision, with its I/O injected (unit-testable) -----------------------------
 
 // Reads Secret ns/name: nullopt when it does not exist. Throws for other failures.
-using SecretReader =
-    std::function<std::optional<nlohmann::json>(const std::string& ns, const std::string& name)>;
+using SecretReader = runtime::SecretReader;
 // Connects with `config` and proves the credentials; returns the server's gitVersion.
 // Throws ro::kube::ApiError / TransportError / ConfigError.
 using ClusterProbe = std::function<std::string(const kube::RestConfig& config)>;

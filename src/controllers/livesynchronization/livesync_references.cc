@@ -6,25 +6,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/object_meta.h"
+
 namespace ro::controllers::livesync {
 
 using nlohmann::json;
 
 namespace {
 
-const json& Member(const json& object, const char* key) {
-  static const json kNull;
-  if (!object.is_object()) return kNull;
-  const auto it = object.find(key);
-  return it == object.end() ? kNull : *it;
-}
-
-std::string StringAt(const json& object, const char* key) {
-  const json& value = Member(object, key);
-  return value.is_string() ? value.get<std::string>() : std::string();
-}
-
-const json& ConfigOf(const json& live_sync) { return Member(Member(live_sync, "spec"), "config"); }
+const json& ConfigOf(const json& live_sync) { return common::Member(common::Member(live_sync, "spec"), "config"); }
 
 // The KubernetesClusters and the Bucket a LiveSynchronization names (from its raw spec,
 // which may be invalid: only well-typed names count).
@@ -37,24 +27,22 @@ Shared SharedOf(const json& live_sync) {
   const json& config = ConfigOf(live_sync);
   Shared shared;
   for (const char* key : {"sourceName", "destinationName"}) {
-    if (std::string name = StringAt(config, key); !name.empty()) shared.clusters.insert(std::move(name));
+    if (std::string name = common::StringMember(config, key); !name.empty()) shared.clusters.insert(std::move(name));
   }
-  shared.bucket = StringAt(config, "bucketName");
+  shared.bucket = common::StringMember(config, "bucketName");
   return shared;
 }
 
-bool Deleting(const json& object) { return Member(Member(object, "metadata"), "deletionTimestamp").is_string(); }
-
 // Creation order: creationTimestamp (RFC 3339 in UTC sorts as text), then name.
 std::pair<std::string, std::string> Age(const json& object) {
-  const json& metadata = Member(object, "metadata");
-  return {StringAt(metadata, "creationTimestamp"), StringAt(metadata, "name")};
+  const json& metadata = common::Member(object, "metadata");
+  return {common::StringMember(metadata, "creationTimestamp"), common::StringMember(metadata, "name")};
 }
 
 }  // namespace
 
 std::optional<Problem> CheckPlugin(const json& live_sync) {
-  const std::string plugin = StringAt(Member(live_sync, "spec"), "plugin");
+  const std::string plugin = common::StringMember(common::Member(live_sync, "spec"), "plugin");
   if (plugin == kPlugin) return std::nullopt;
   return Problem{std::string(plugins::kubernetes::reason::kInvalidConfig),
                  "spec.plugin: \"" + plugin + "\" is not supported; a LiveSynchronization uses \"" + kPlugin + "\""};
@@ -72,7 +60,7 @@ std::optional<Problem> FindConflict(const json& live_sync, const std::vector<kub
   const Shared mine = SharedOf(live_sync);
   const auto my_age = Age(live_sync);
   for (const kube::ObjectPtr& sibling : siblings) {
-    if (!sibling || Deleting(*sibling)) continue;
+    if (!sibling || common::Deleting(*sibling)) continue;
     const auto their_age = Age(*sibling);
     if (their_age.second == my_age.second || !(their_age < my_age)) continue;  // itself, or younger
     const Shared theirs = SharedOf(*sibling);
@@ -94,18 +82,18 @@ std::optional<Problem> FindConflict(const json& live_sync, const std::vector<kub
 }
 
 bool AssetReady(const json& asset, std::string* why) {
-  const json& conditions = Member(Member(asset, "status"), "conditions");
-  const int64_t generation = Member(asset, "metadata").value("generation", int64_t{0});
+  const json& conditions = common::Member(common::Member(asset, "status"), "conditions");
+  const int64_t generation = common::Member(asset, "metadata").value("generation", int64_t{0});
   if (conditions.is_array()) {
     for (const json& condition : conditions) {
-      if (StringAt(condition, "type") != "Ready") continue;
-      const std::string status = StringAt(condition, "status");
+      if (common::StringMember(condition, "type") != "Ready") continue;
+      const std::string status = common::StringMember(condition, "status");
       if (condition.value("observedGeneration", int64_t{0}) < generation) {
         *why = "its current spec has not been checked yet";
         return false;
       }
       if (status == "True") return true;
-      *why = "Ready=" + status + " (" + StringAt(condition, "reason") + "): " + StringAt(condition, "message");
+      *why = "Ready=" + status + " (" + common::StringMember(condition, "reason") + "): " + common::StringMember(condition, "message");
       return false;
     }
   }
@@ -136,7 +124,7 @@ ReferenceCheck CheckReferences(const plugins::kubernetes::LiveSyncConfig& config
     std::string why;
     if (!AssetReady(*cluster, &why)) {
       check.problem = Problem{kReasonClusterNotReady, std::string("spec.config.") + field + ": KubernetesCluster " +
-                                                          StringAt(Member(*cluster, "metadata"), "name") +
+                                                          common::StringMember(common::Member(*cluster, "metadata"), "name") +
                                                           " is not ready: " + why};
       return check;
     }
@@ -159,31 +147,31 @@ ReferenceCheck CheckReferences(const plugins::kubernetes::LiveSyncConfig& config
 }
 
 kubesync::runner::BucketInputs BucketInputsFrom(const json& bucket, std::string* secret_name) {
-  const json& metadata = Member(bucket, "metadata");
-  const json& spec = Member(bucket, "spec");
+  const json& metadata = common::Member(bucket, "metadata");
+  const json& spec = common::Member(bucket, "spec");
   kubesync::runner::BucketInputs inputs;
-  inputs.identity.name = StringAt(metadata, "name");
-  inputs.identity.ns = StringAt(metadata, "namespace");
-  inputs.identity.uid = StringAt(metadata, "uid");
-  inputs.identity.resource_version = StringAt(metadata, "resourceVersion");
+  inputs.identity.name = common::StringMember(metadata, "name");
+  inputs.identity.ns = common::StringMember(metadata, "namespace");
+  inputs.identity.uid = common::StringMember(metadata, "uid");
+  inputs.identity.resource_version = common::StringMember(metadata, "resourceVersion");
   const json* block = nullptr;
   for (const char* provider : {"generic", "awsS3", "gcpCloudStorage"}) {
-    if (Member(spec, provider).is_object()) {
+    if (common::Member(spec, provider).is_object()) {
       if (block != nullptr) throw std::invalid_argument("Bucket " + inputs.identity.name + " sets several providers");
       block = &spec.at(provider);
       inputs.provider = provider;
     }
   }
   if (block == nullptr) throw std::invalid_argument("Bucket " + inputs.identity.name + " sets no provider");
-  inputs.bucket_name = StringAt(*block, "name");
+  inputs.bucket_name = common::StringMember(*block, "name");
   if (inputs.provider == "generic") {
-    inputs.endpoint = StringAt(*block, "endpoint");
-    inputs.use_ssl = Member(*block, "useSSL").is_boolean() && block->at("useSSL").get<bool>();
+    inputs.endpoint = common::StringMember(*block, "endpoint");
+    inputs.use_ssl = common::Member(*block, "useSSL").is_boolean() && block->at("useSSL").get<bool>();
   } else if (inputs.provider == "awsS3") {
-    inputs.region = StringAt(*block, "region");
+    inputs.region = common::StringMember(*block, "region");
   }
-  *secret_name = StringAt(*block, "secretName");
-  if (secret_name->empty()) *secret_name = StringAt(spec, "secretName");
+  *secret_name = common::StringMember(*block, "secretName");
+  if (secret_name->empty()) *secret_name = common::StringMember(spec, "secretName");
   return inputs;
 }
 

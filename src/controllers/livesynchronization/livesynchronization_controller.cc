@@ -20,6 +20,7 @@
 #include "livesynchronization/recovery_task_sync.h"
 #include "livesynchronization/source_resources.h"
 #include "ro/common/log.h"
+#include "ro/common/object_meta.h"
 #include "ro/kube/client.h"
 #include "ro/kube/config.h"
 #include "ro/kube/errors.h"
@@ -31,6 +32,7 @@
 #include "ro/runtime/informer_cache.h"
 #include "ro/runtime/manager.h"
 #include "ro/runtime/options.h"
+#include "ro/runtime/cluster_kubeconfig.h"
 #include "ro/runtime/secrets.h"
 #include "ro/runtime/status.h"
 
@@ -47,7 +49,6 @@ namespace {
 constexpr const char* kController = "livesynchronization";
 // The Secret key of a KubernetesCluster's kubeconfig and a Bucket's keys (manual 5.2,
 // 5.3).
-constexpr const char* kKubeconfigKey = "kubeconfig.yaml";
 constexpr const char* kAccessKeyIdKey = "accessKeyID";
 constexpr const char* kSecretAccessKeyKey = "secretAccessKey";
 // A problem may clear without an event this controller watches (a CRD installed on the
@@ -57,22 +58,10 @@ constexpr std::chrono::seconds kProblemRecheck{30};
 const kube::GroupVersionResource kClustersGvr{"assets.astronetes.io", "v1alpha1", "kubernetesclusters"};
 const kube::GroupVersionResource kBucketsGvr{"assets.astronetes.io", "v1alpha1", "buckets"};
 
-const json& Member(const json& object, const char* key) {
-  static const json kNull;
-  if (!object.is_object()) return kNull;
-  const auto it = object.find(key);
-  return it == object.end() ? kNull : *it;
-}
-
-std::string StringAt(const json& object, const char* key) {
-  const json& value = Member(object, key);
-  return value.is_string() ? value.get<std::string>() : std::string();
-}
-
 kubesync::ObjectIdentity IdentityOf(const json& object) {
-  const json& metadata = Member(object, "metadata");
-  return {StringAt(metadata, "name"), StringAt(metadata, "namespace"), StringAt(metadata, "uid"),
-          StringAt(metadata, "resourceVersion")};
+  const json& metadata = common::Member(object, "metadata");
+  return {common::StringMember(metadata, "name"), common::StringMember(metadata, "namespace"), common::StringMember(metadata, "uid"),
+          common::StringMember(metadata, "resourceVersion")};
 }
 
 runtime::Condition ReadyCondition(ConditionStatus status, std::string reason, std::string message) {
@@ -135,7 +124,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
       return {};
     }
     const json& live_sync = *cached;
-    if (Member(live_sync.at("metadata"), "deletionTimestamp").is_string()) return Finalize(live_sync);
+    if (common::Member(live_sync.at("metadata"), "deletionTimestamp").is_string()) return Finalize(live_sync);
     switch (runtime::EnsureFinalizer(client_, Gvr(), live_sync, kLiveSynchronizationFinalizer)) {
       case runtime::WriteOutcome::kUnchanged: break;
       case runtime::WriteOutcome::kWritten:
@@ -146,7 +135,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     std::optional<livesync::Problem> problem = livesync::CheckPlugin(live_sync);
     if (!problem) {
       try {
-        config = pk::ParseLiveSyncConfig(Member(live_sync.at("spec"), "config"));
+        config = pk::ParseLiveSyncConfig(common::Member(live_sync.at("spec"), "config"));
       } catch (const pk::ConfigError& e) {
         problem = livesync::ConfigProblem(e);
       }
@@ -246,23 +235,14 @@ class LiveSyncReconciler final : public runtime::Reconciler {
 
   // The kubeconfig of a KubernetesCluster from its Secret, or a ClusterNotReady problem.
   std::optional<livesync::Problem> ReadKubeconfig(const json& cluster, const char* field, std::string* out) {
-    const std::string ns = StringAt(cluster.at("metadata"), "namespace");
-    const std::string name = StringAt(cluster.at("metadata"), "name");
-    const std::string secret_name = StringAt(Member(cluster, "spec"), "secretName");
-    const std::string where = std::string("spec.config.") + field + ": KubernetesCluster " + name + ": ";
-    const std::optional<json> secret = runtime::GetSecret(client_, ns, secret_name);
-    if (!secret) {
-      return livesync::Problem{livesync::kReasonClusterNotReady, where + "Secret " + secret_name + " does not exist"};
-    }
+    const std::string where =
+        std::string("spec.config.") + field + ": KubernetesCluster " + common::Name(cluster) + ": ";
     try {
-      std::optional<std::string> value = runtime::SecretValue(*secret, kKubeconfigKey);
-      if (!value) {
-        return livesync::Problem{livesync::kReasonClusterNotReady,
-                                 where + "Secret " + secret_name + " has no key " + kKubeconfigKey};
-      }
-      *out = std::move(*value);
-    } catch (const std::invalid_argument& e) {
-      return livesync::Problem{livesync::kReasonClusterNotReady, where + "Secret " + secret_name + ": " + e.what()};
+      *out = runtime::ResolveClusterKubeconfig(cluster, [this](const std::string& ns, const std::string& name) {
+               return runtime::GetSecret(client_, ns, name);
+             }).text;
+    } catch (const runtime::KubeconfigReferenceError& e) {
+      return livesync::Problem{livesync::kReasonClusterNotReady, where + e.what()};
     }
     return std::nullopt;
   }
@@ -270,7 +250,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   // Everything the pipeline needs from the assets and their Secrets.
   std::optional<livesync::Problem> ResolveInputs(const json& live_sync, const pk::LiveSyncConfig& config,
                                                  runner::PipelineInputs* inputs) {
-    const std::string ns = StringAt(live_sync.at("metadata"), "namespace");
+    const std::string ns = common::StringMember(live_sync.at("metadata"), "namespace");
     const auto lookup = [](const kube::Store& store, const std::string& ns_) {
       return [&store, ns_](const std::string& name) { return store.Get(ns_ + "/" + name); };
     };
@@ -280,8 +260,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     const livesync::References& refs = check.references;
 
     inputs->live_synchronization = IdentityOf(live_sync);
-    inputs->spec_config = std::make_shared<const json>(Member(live_sync.at("spec"), "config"));
-    inputs->suspended = Member(live_sync.at("spec"), "suspend").is_boolean() &&
+    inputs->spec_config = std::make_shared<const json>(common::Member(live_sync.at("spec"), "config"));
+    inputs->suspended = common::Member(live_sync.at("spec"), "suspend").is_boolean() &&
                         live_sync.at("spec").at("suspend").get<bool>();
     inputs->source_cluster = IdentityOf(*refs.source_cluster);
     inputs->destination_cluster = IdentityOf(*refs.destination_cluster);
@@ -323,8 +303,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   // and so does the recovery Task that can still restore it).
   runtime::Result ReportProblem(const json& live_sync, const livesync::Problem& problem,
                                 const std::optional<pk::LiveSyncConfig>& config) {
-    const kube::ObjectKey key{StringAt(live_sync.at("metadata"), "namespace"),
-                              StringAt(live_sync.at("metadata"), "name")};
+    const kube::ObjectKey key{common::StringMember(live_sync.at("metadata"), "namespace"),
+                              common::StringMember(live_sync.at("metadata"), "name")};
     livesync::StatusInputs status;
     status.ready = ReadyCondition(ConditionStatus::kFalse, problem.reason, problem.message);
     status.phase = livesync::kPhaseFailed;
@@ -340,15 +320,15 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   // Event (Normal when True, Suspended or starting; Warning for a problem) and logs it. Returns false
   // on a Conflict (the caller requeues).
   bool WriteStatus(const json& live_sync, livesync::StatusInputs inputs) {
-    const json previous = Member(live_sync, "status");
-    inputs.generation = Member(live_sync.at("metadata"), "generation").is_number_integer()
+    const json previous = common::Member(live_sync, "status");
+    inputs.generation = common::Member(live_sync.at("metadata"), "generation").is_number_integer()
                             ? live_sync.at("metadata").at("generation").get<int64_t>()
                             : 0;
     inputs.now = clock_.Now();
     if (inputs.stats) ReportFailures(live_sync, *inputs.stats);
     const runtime::Condition condition = inputs.ready;
     const std::optional<runtime::Condition> before =
-        runtime::FindStatusCondition(Member(previous, "conditions"), runtime::kReadyCondition);
+        runtime::FindStatusCondition(common::Member(previous, "conditions"), runtime::kReadyCondition);
     const json desired = livesync::BuildStatus(previous, inputs);
     const runtime::WriteOutcome outcome = runtime::UpdateStatusIfChanged(client_, Gvr(), live_sync, desired);
     if (outcome == runtime::WriteOutcome::kConflict) return false;
@@ -380,8 +360,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   // A Warning Event (ReplicationFailed) per (component, resource, reason) whose
   // permanent failures grew since the previous status refresh, and a log line.
   void ReportFailures(const json& live_sync, const kubesync::StatsSnapshot& stats) {
-    const kube::ObjectKey key{StringAt(live_sync.at("metadata"), "namespace"),
-                              StringAt(live_sync.at("metadata"), "name")};
+    const kube::ObjectKey key{common::StringMember(live_sync.at("metadata"), "namespace"),
+                              common::StringMember(live_sync.at("metadata"), "name")};
     std::vector<livesync::FailureReport> reports;
     {
       std::lock_guard lock(failures_mu_);
@@ -437,8 +417,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   // reconcile (replication does not depend on it).
   std::optional<std::string> EnsureRecoveryTask(const json& live_sync, const pk::LiveSyncConfig& config,
                                                 const std::string& destination_kubeconfig, std::string* conflict) {
-    const kube::ObjectKey key{StringAt(live_sync.at("metadata"), "namespace"),
-                              StringAt(live_sync.at("metadata"), "name")};
+    const kube::ObjectKey key{common::StringMember(live_sync.at("metadata"), "namespace"),
+                              common::StringMember(live_sync.at("metadata"), "name")};
     bool here = true;
     try {
       const std::shared_ptr<kube::DynamicClient> destination = Destination(key, destination_kubeconfig, &here);
@@ -448,7 +428,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
                 {{"object", runtime::ObjectRef(live_sync)}, {"error", e.what()}});
       if (!here) return std::nullopt;
       if (const kube::ObjectPtr existing = tasks_.Existing(live_sync)) {
-        return StringAt(live_sync.at("metadata"), "name");
+        return common::StringMember(live_sync.at("metadata"), "name");
       }
       return std::nullopt;
     }
@@ -461,7 +441,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   void DeleteRemoteRecoveryTask(const json& live_sync) {
     const std::optional<pk::LiveSyncConfig> config = [&]() -> std::optional<pk::LiveSyncConfig> {
       try {
-        return pk::ParseLiveSyncConfig(Member(live_sync.at("spec"), "config"));
+        return pk::ParseLiveSyncConfig(common::Member(live_sync.at("spec"), "config"));
       } catch (const pk::ConfigError&) {
         return std::nullopt;
       }
@@ -470,8 +450,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     runner::PipelineInputs inputs;
     if (ResolveInputs(live_sync, *config, &inputs)) return;  // the destination cannot be resolved
     try {
-      const kube::ObjectKey key{StringAt(live_sync.at("metadata"), "namespace"),
-                                StringAt(live_sync.at("metadata"), "name")};
+      const kube::ObjectKey key{common::StringMember(live_sync.at("metadata"), "namespace"),
+                                common::StringMember(live_sync.at("metadata"), "name")};
       bool here = true;
       const std::shared_ptr<kube::DynamicClient> destination = Destination(key, inputs.destination_kubeconfig, &here);
       if (!here) livesync::RemoteRecoveryTaskSync::Delete(*destination, live_sync);
@@ -485,8 +465,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   // objects stay.
   runtime::Result Finalize(const json& live_sync) {
     if (!runtime::HasFinalizer(live_sync, kLiveSynchronizationFinalizer)) return {};
-    const kube::ObjectKey key{StringAt(live_sync.at("metadata"), "namespace"),
-                              StringAt(live_sync.at("metadata"), "name")};
+    const kube::ObjectKey key{common::StringMember(live_sync.at("metadata"), "namespace"),
+                              common::StringMember(live_sync.at("metadata"), "name")};
     runner_->Teardown(key);
     tasks_.Delete(live_sync);
     DeleteRemoteRecoveryTask(live_sync);
@@ -535,14 +515,14 @@ class LiveSyncReconciler final : public runtime::Reconciler {
 // one of `keys`) names `object`.
 runtime::MapFunc MapAssetToLiveSyncs(const kube::Store& live_syncs, std::vector<std::string> keys) {
   return [&live_syncs, keys = std::move(keys)](const json& object) {
-    const std::string ns = StringAt(Member(object, "metadata"), "namespace");
-    const std::string name = StringAt(Member(object, "metadata"), "name");
+    const std::string ns = common::StringMember(common::Member(object, "metadata"), "namespace");
+    const std::string name = common::StringMember(common::Member(object, "metadata"), "name");
     std::vector<runtime::Request> requests;
     for (const kube::ObjectPtr& live_sync : live_syncs.ListByNamespace(ns)) {
-      const json& config = Member(Member(*live_sync, "spec"), "config");
+      const json& config = common::Member(common::Member(*live_sync, "spec"), "config");
       for (const std::string& key : keys) {
-        if (StringAt(config, key.c_str()) == name) {
-          requests.push_back({kube::ObjectKey{ns, StringAt(live_sync->at("metadata"), "name")}});
+        if (common::StringMember(config, key.c_str()) == name) {
+          requests.push_back({kube::ObjectKey{ns, common::StringMember(live_sync->at("metadata"), "name")}});
           break;
         }
       }
@@ -555,11 +535,11 @@ runtime::MapFunc MapAssetToLiveSyncs(const kube::Store& live_syncs, std::vector<
 // may start or end a conflict (livesync::FindConflict).
 runtime::MapFunc MapToSiblings(const kube::Store& live_syncs) {
   return [&live_syncs](const json& object) {
-    const std::string ns = StringAt(Member(object, "metadata"), "namespace");
-    const std::string name = StringAt(Member(object, "metadata"), "name");
+    const std::string ns = common::StringMember(common::Member(object, "metadata"), "namespace");
+    const std::string name = common::StringMember(common::Member(object, "metadata"), "name");
     std::vector<runtime::Request> requests;
     for (const kube::ObjectPtr& sibling : live_syncs.ListByNamespace(ns)) {
-      const std::string other = StringAt(sibling->at("metadata"), "name");
+      const std::string other = common::StringMember(sibling->at("metadata"), "name");
       if (other != name) requests.push_back({kube::ObjectKey{ns, other}});
     }
     return requests;

@@ -10,6 +10,7 @@
 #include "ro/kube/config.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/store.h"
+#include "ro/runtime/cluster_kubeconfig.h"
 #include "ro/runtime/secrets.h"
 
 namespace ro::controllers {
@@ -74,28 +75,19 @@ void TargetResolver::ResolveCluster(const std::string& ns, const std::string& na
     throw ReferenceError("ClusterNotFound", "KubernetesCluster " + ns + "/" + name +
                                                 " (spec.config.destinationName) does not exist");
   }
-  const std::string referrer = "spec.secretName of KubernetesCluster " + name;
-  const std::string secret_name =
-      cluster->value("spec", json::object()).value("secretName", std::string());
-  if (secret_name.empty()) {
-    throw ReferenceError("SecretNotFound", "KubernetesCluster " + ns + "/" + name +
-                                               " names no Secret (spec.secretName)");
-  }
-  const json secret = RequireSecret(local_, ns, secret_name, referrer);
-  const std::string kubeconfig = RequireKey(secret, kKubeconfigKey, referrer);
   kube::RestConfig config;
   try {
-    config = kube::LoadKubeconfig(kubeconfig);
-  } catch (const kube::ConfigError& e) {
-    throw ReferenceError("InvalidKubeconfig", "Secret " + ns + "/" + secret_name + " key " +
-                                                  kKubeconfigKey + ": " + e.what());
+    config = runtime::ResolveClusterKubeconfig(*cluster, [this](const std::string& secret_ns, const std::string& secret) {
+               return runtime::GetSecret(local_, secret_ns, secret);
+             }).config;
+  } catch (const runtime::KubeconfigReferenceError& e) {
+    throw ReferenceError(e.reason(), std::string("spec.secretName of KubernetesCluster ") + name + ": " + e.what());
   }
   config.timeout = cluster_timeout_;
   try {
     out->remote = std::make_unique<kube::DynamicClient>(std::move(config));
   } catch (const kube::ConfigError& e) {
-    throw ReferenceError("InvalidKubeconfig", "Secret " + ns + "/" + secret_name + " key " +
-                                                  kKubeconfigKey + ": " + e.what());
+    throw ReferenceError("InvalidKubeconfig", "KubernetesCluster " + ns + "/" + name + ": " + e.what());
   }
   out->target.destination = out->remote.get();
   out->target.destination_cluster = IdentityOf(*cluster);

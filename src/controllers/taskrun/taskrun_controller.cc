@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ro/common/log.h"
+#include "ro/common/object_meta.h"
 #include "ro/common/time.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
@@ -47,12 +48,6 @@ const kube::GroupVersionResource kClusterRoleBindings{"rbac.authorization.k8s.io
                                                       "clusterrolebindings"};
 const kube::GroupVersionResource kClusterRoles{"rbac.authorization.k8s.io", "v1", "clusterroles"};
 
-std::string MetadataString(const json& object, const char* key) {
-  const json& metadata = object.at("metadata");
-  const auto it = metadata.find(key);
-  return it != metadata.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 std::string TaskNameOf(const json& taskrun) {
   const json spec = taskrun.value("spec", json::object());
   return spec.is_object() ? spec.value("taskName", "") : "";
@@ -64,20 +59,11 @@ std::string StatusString(const json& taskrun, const char* key) {
   return status[key].get<std::string>();
 }
 
-bool Deleting(const json& object) { return object.at("metadata").contains("deletionTimestamp"); }
-
 // Spec changes, and the start of a deletion (finalizer work), wake the reconciler; its
 // own status and finalizer writes do not.
 bool SpecChangedOrDeleting(const json& old_object, const json& new_object) {
   return runtime::GenerationChanged(old_object, new_object) ||
-         (!Deleting(old_object) && Deleting(new_object));
-}
-
-std::string LabelOf(const json& object, std::string_view key) {
-  const json labels = object.at("metadata").value("labels", json::object());
-  if (!labels.is_object()) return "";
-  const auto it = labels.find(key);
-  return it != labels.end() && it->is_string() ? it->get<std::string>() : "";
+         (!common::Deleting(old_object) && common::Deleting(new_object));
 }
 
 // An object the run must create exists and belongs to someone else.
@@ -107,7 +93,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
     if (!object) return {};  // deleted: its Pod and ServiceAccount go with it
     const json& taskrun = *object;
     const RunPhase phase = PhaseOf(taskrun);
-    if (Deleting(taskrun) || IsFinished(phase)) {
+    if (common::Deleting(taskrun) || IsFinished(phase)) {
       // Only the cleanup a finalizer stands for is left to do.
       return Cleanup(taskrun) ? Result{} : Result::Requeue();
     }
@@ -116,7 +102,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
   }
 
  private:
-  std::string Namespace(const json& taskrun) const { return MetadataString(taskrun, "namespace"); }
+  std::string Namespace(const json& taskrun) const { return common::MetadataString(taskrun, "namespace"); }
   std::string TaskKey(const json& taskrun) const {
     return kube::ObjectKey{Namespace(taskrun), TaskNameOf(taskrun)}.ToString();
   }
@@ -148,7 +134,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
   Result WaitOrFail(const json& taskrun, const std::string& reason, const std::string& message) {
     std::chrono::system_clock::time_point created = clock_.Now();
     try {
-      created = common::ParseRfc3339(MetadataString(taskrun, "creationTimestamp"));
+      created = common::ParseRfc3339(common::MetadataString(taskrun, "creationTimestamp"));
     } catch (const common::TimeError&) {
       // No usable creationTimestamp (never from an apiserver): count from now.
     }
@@ -205,12 +191,12 @@ class TaskRunReconciler final : public runtime::Reconciler {
     // The cache may lag behind a finished run: confirm with the apiserver first.
     json taskrun;
     try {
-      taskrun = client_.Get(type_.gvr, Namespace(cached), MetadataString(cached, "name"));
+      taskrun = client_.Get(type_.gvr, Namespace(cached), common::MetadataString(cached, "name"));
     } catch (const kube::ApiError& e) {
       if (kube::IsNotFound(e)) return {};
       throw;
     }
-    if (PhaseOf(taskrun) != RunPhase::kRunning || Deleting(taskrun)) return {};
+    if (PhaseOf(taskrun) != RunPhase::kRunning || common::Deleting(taskrun)) return {};
     const kube::ObjectPtr task = tasks_.Get(TaskKey(taskrun));
     if (!task) {
       return Fail(taskrun, kReasonTaskNotFound,
@@ -239,9 +225,9 @@ class TaskRunReconciler final : public runtime::Reconciler {
   Result RunTransformation(const json& taskrun, const tasks::TaskSpec& spec,
                            const ResolvedTarget& target, std::stop_token stop) {
     const std::string ns = Namespace(taskrun);
-    const std::string name = MetadataString(taskrun, "name");
+    const std::string name = common::MetadataString(taskrun, "name");
     tasks::ObjectTransformer transformer(
-        spec.transformation(), tasks::RunIdentity{ns, name, MetadataString(taskrun, "uid")},
+        spec.transformation(), tasks::RunIdentity{ns, name, common::MetadataString(taskrun, "uid")},
         target.target, log_.WithFields({{"taskRun", ns + "/" + name}}), clock_);
     tasks::TransformationReport report;
     try {
@@ -291,7 +277,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
     }
     const std::string name = object.at("metadata").at("name").get<std::string>();
     json existing = client_.Get(gvr, ns, name);
-    if (LabelOf(existing, tasks::kTaskRunUidKey) != uid) {
+    if (common::Label(existing, tasks::kTaskRunUidKey) != uid) {
       throw NameConflict(object.value("kind", gvr.resource) + " " + name +
                          " already exists and was not created by this TaskRun");
     }
@@ -301,7 +287,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
   Result StartCustomImage(const json& cached, const tasks::TaskSpec& spec) {
     const tasks::CustomImageConfig& config = spec.custom_image();
     const std::string ns = Namespace(cached);
-    const std::string uid = MetadataString(cached, "uid");
+    const std::string uid = common::MetadataString(cached, "uid");
     const std::string task_name = TaskNameOf(cached);
     json taskrun = cached;
     json pod;
@@ -330,7 +316,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
       if (kube::IsRetryable(e)) throw;
       return Fail(taskrun, kReasonCreateFailed, std::string("Creating the run's objects failed: ") + e.what());
     }
-    const std::string pod_name = MetadataString(pod, "name");
+    const std::string pod_name = common::MetadataString(pod, "name");
     RunUpdate running;
     running.phase = RunPhase::kRunning;
     running.message = "Pod " + pod_name + " created";
@@ -380,9 +366,9 @@ class TaskRunReconciler final : public runtime::Reconciler {
       if (kube::IsNotFound(e)) return;
       throw;
     }
-    if (LabelOf(object, tasks::kTaskRunUidKey) != uid) return;
+    if (common::Label(object, tasks::kTaskRunUidKey) != uid) return;
     kube::DeleteOptions options;
-    options.precondition_uid = MetadataString(object, "uid");
+    options.precondition_uid = common::MetadataString(object, "uid");
     try {
       client_.Delete(gvr, ns, name, options);
     } catch (const kube::ApiError& e) {
@@ -396,7 +382,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
   std::optional<json> Cleanup(const json& taskrun) {
     if (!runtime::HasFinalizer(taskrun, kTaskRunCleanupFinalizer)) return taskrun;
     const std::string ns = Namespace(taskrun);
-    const std::string uid = MetadataString(taskrun, "uid");
+    const std::string uid = common::MetadataString(taskrun, "uid");
     DeleteOwned(kClusterRoleBindings, "", tasks::RunClusterRoleBindingName(taskrun), uid);
     DeleteOwned(kServiceAccounts, ns, tasks::RunObjectName(taskrun), uid);
     json without = taskrun;
@@ -428,11 +414,11 @@ class TaskRunReconciler final : public runtime::Reconciler {
 runtime::MapFunc MapTaskToRuns(const kube::Store& taskruns) {
   return [&taskruns](const json& task) {
     std::vector<Request> requests;
-    const std::string ns = MetadataString(task, "namespace");
-    const std::string name = MetadataString(task, "name");
+    const std::string ns = common::MetadataString(task, "namespace");
+    const std::string name = common::MetadataString(task, "name");
     for (const kube::ObjectPtr& run : taskruns.ListByNamespace(ns)) {
       if (TaskNameOf(*run) == name && !IsFinished(PhaseOf(*run))) {
-        requests.push_back(Request{kube::ObjectKey{ns, MetadataString(*run, "name")}});
+        requests.push_back(Request{kube::ObjectKey{ns, common::MetadataString(*run, "name")}});
       }
     }
     return requests;

@@ -25,10 +25,15 @@
 #include "ro/common/http_server.h"
 #include "ro/common/log.h"
 #include "ro/kube/client.h"
+#include "ro/kube/clock.h"
 #include "ro/kube/config.h"
 #include "ro/kubesync/events_listener.h"
+#include "ro/kubesync/pipeline_context.h"
+#include "ro/kubesync/pipeline_wire.h"
 #include "ro/kubesync/processor.h"
 #include "ro/kubesync/reconciler.h"
+#include "ro/kubesync/retry.h"
+#include "ro/kubesync/run_component.h"
 #include "ro/kubesync/redis_state.h"
 #include "ro/kubesync/stats.h"
 #include "ro/kubesync/synchronizer.h"
@@ -164,27 +169,9 @@ json PipelineContext::BucketField() const {
   return file_.bucket ? fields::Identity(file_.bucket->identity) : json(nullptr);
 }
 
-Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double jitter)
-    : initial_(initial), max_(max), jitter_(jitter), rng_(std::random_device{}()) {}
+bool SleepFor(std::chrono::nanoseconds d, std::stop_token stop) { return kube::DefaultClock().SleepFor(d, std::move(stop)); }
 
-std::chrono::milliseconds Backoff::Next() {
-  auto base = initial_;
-  for (int i = 0; i < attempt_ && base < max_; ++i) base *= 2;
-  base = std::min(base, max_);
-  ++attempt_;
-  std::uniform_real_distribution<double> stretch(1.0, 1.0 + std::max(jitter_, 0.0));
-  const double factor = jitter_ > 0 ? stretch(rng_) : 1.0;
-  return std::chrono::milliseconds{static_cast<std::int64_t>(static_cast<double>(base.count()) * factor)};
-}
-
-bool SleepFor(std::chrono::nanoseconds d, std::stop_token stop) {
-  std::mutex mu;
-  std::condition_variable_any cv;
-  std::unique_lock lock(mu);
-  return !cv.wait_for(lock, stop, d, [] { return false; }) && !stop.stop_requested();
-}
-
-bool RetryUntilStopped(std::stop_token stop, Backoff& backoff, const std::function<void()>& attempt,
+bool RetryUntilStopped(std::stop_token stop, common::Backoff& backoff, const std::function<void()>& attempt,
                        const std::function<void(const std::exception&, std::chrono::milliseconds)>& on_error) {
   while (!stop.stop_requested()) {
     try {
@@ -198,19 +185,6 @@ bool RetryUntilStopped(std::stop_token stop, Backoff& backoff, const std::functi
     }
   }
   return false;
-}
-
-std::chrono::milliseconds NakDelay(std::uint64_t delivery_count) {
-  constexpr std::chrono::milliseconds kFirst{250};
-  constexpr std::chrono::milliseconds kMax{30'000};
-  auto delay = kFirst;
-  for (std::uint64_t i = 1; i < delivery_count && delay < kMax; ++i) delay *= 2;
-  return std::min(delay, kMax);
-}
-
-std::chrono::milliseconds NakDelay(std::uint64_t delivery_count, std::chrono::seconds retry_after) {
-  constexpr std::chrono::seconds kMaxRetryAfter{60};
-  return std::max<std::chrono::milliseconds>(NakDelay(delivery_count), std::min(retry_after, kMaxRetryAfter));
 }
 
 StreamConfig PipelineStreamConfig(const PipelineNames& names) {
@@ -337,7 +311,7 @@ int RunComponent(const ComponentFlags& flags) {
       component = std::make_unique<MetricsExporterComponent>(*context, redis, *server);
     } else {
       OpenNatsLibrary();
-      Backoff backoff(std::chrono::milliseconds{200}, std::chrono::seconds{10});
+      common::Backoff backoff(std::chrono::milliseconds{200}, std::chrono::seconds{10});
       const bool connected = RetryUntilStopped(
           stop, backoff,
           [&] {

@@ -13,11 +13,14 @@
 #include "namespace_labels.h"
 #include "pipeline_io.h"
 #include "ro/common/log.h"
+#include "ro/common/object_meta.h"
 #include "ro/kube/discovery.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/informer.h"
 #include "ro/kube/reflector.h"
 #include "ro/kube/workqueue.h"
+#include "ro/kubesync/pipeline_wire.h"
+#include "ro/kubesync/retry.h"
 
 namespace ro::kubesync {
 namespace {
@@ -142,7 +145,7 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
   // The first list, page by page, retried until it completes or `stop`. Returns its
   // resourceVersion ("" when stopped).
   std::string InitialList(std::stop_token stop) {
-    Backoff backoff(std::chrono::milliseconds{800}, std::chrono::seconds{30});
+    common::Backoff backoff(std::chrono::milliseconds{800}, std::chrono::seconds{30});
     std::string resource_version;
     RetryUntilStopped(
         stop, backoff,
@@ -227,7 +230,7 @@ EventsListener::~EventsListener() = default;
 
 bool EventsListener::Discover(std::stop_token stop) {
   const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
-  Backoff backoff(std::chrono::milliseconds{800}, std::chrono::seconds{30});
+  common::Backoff backoff(std::chrono::milliseconds{800}, std::chrono::seconds{30});
   return RetryUntilStopped(
       stop, backoff,
       [&] {
@@ -411,8 +414,8 @@ void EventsListener::Run(std::stop_token stop) {
   kube::WorkQueue ns_queue;
   kube::ResourceEventHandler handler;
   handler.on_update = [&](const kube::ObjectPtr& old_ns, const kube::ObjectPtr& new_ns) {
-    if (LabelsOf(*old_ns) != LabelsOf(*new_ns)) {
-      ns_queue.AddAfter(std::string(fields::Name(*new_ns)), options_.namespace_republish_delay);
+    if (common::Labels(*old_ns) != common::Labels(*new_ns)) {
+      ns_queue.AddAfter(std::string(common::Name(*new_ns)), options_.namespace_republish_delay);
     }
   };
   namespaces->AddEventHandler(std::move(handler));

@@ -33,9 +33,6 @@ nlohmann::json Event(std::string_view type);
 // "uid"}.
 nlohmann::json Identity(const ObjectIdentity& identity);
 
-// metadata.name / metadata.namespace of `object`, "" when absent.
-std::string_view Name(const nlohmann::json& object);
-std::string_view Namespace(const nlohmann::json& object);
 // "<namespace>/<name>", or "<name>" for a cluster-scoped object (stats failure details).
 std::string Key(const nlohmann::json& object);
 

@@ -8,6 +8,7 @@
 #include "ro/common/log.h"
 #include "ro/kubesync/metrics_exporter.h"
 #include "ro/kubesync/stats.h"
+#include "ro/kubesync/retry.h"
 
 namespace ro::kubesync {
 namespace {

@@ -8,7 +8,7 @@
 #include <stop_token>
 
 #include "ro/common/http_server.h"
-#include "ro/kubesync/component.h"
+#include "ro/kubesync/pipeline_context.h"
 #include "ro/kubesync/redis_state.h"
 
 namespace ro::kubesync {

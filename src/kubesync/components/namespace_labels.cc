@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "ro/common/object_meta.h"
+
 namespace ro::kubesync {
 
 using nlohmann::json;
@@ -15,14 +17,6 @@ void KeepNamespaceLabels(json& ns) {
     }
   }
   ns = std::move(reduced);
-}
-
-const json& LabelsOf(const json& object) {
-  static const json kNone;
-  if (!object.is_object() || !object.contains("metadata")) return kNone;
-  const json& meta = object["metadata"];
-  if (!meta.is_object() || !meta.contains("labels")) return kNone;
-  return meta["labels"];
 }
 
 }  // namespace ro::kubesync

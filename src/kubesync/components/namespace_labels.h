@@ -12,8 +12,4 @@ namespace ro::kubesync {
 // namespaces stays small.
 void KeepNamespaceLabels(nlohmann::json& ns);
 
-// metadata.labels of `object`; a JSON null when it has none ("no labels" for
-// ObjectFilter::Matches).
-const nlohmann::json& LabelsOf(const nlohmann::json& object);
-
 }  // namespace ro::kubesync

@@ -4,7 +4,8 @@
 
 #include "log_fields.h"
 #include "ro/kube/errors.h"
-#include "ro/kubesync/component.h"
+#include "ro/kubesync/pipeline_wire.h"
+#include "ro/kubesync/retry.h"
 #include "ro/kubesync/envelope.h"
 
 namespace ro::kubesync {
@@ -61,7 +62,7 @@ void DurablePublisher::Reject(std::string_view subject, std::string_view data, s
 bool DurablePublisher::Commit(std::stop_token stop) {
   // Reconnects take about NatsOptions::reconnect_wait (1 s); start below it, cap at the
   // reflector's 30 s.
-  Backoff backoff(std::chrono::milliseconds{200}, std::chrono::seconds{30});
+  common::Backoff backoff(std::chrono::milliseconds{200}, std::chrono::seconds{30});
   while (true) {
     std::vector<PublishFailure> again;
     for (PublishFailure& failure : retry_) {
@@ -107,6 +108,64 @@ bool DurablePublisher::Commit(std::stop_token stop) {
       return false;
     }
   }
+}
+
+namespace {
+
+class NatsDelivered final : public stage::Delivered {
+ public:
+  explicit NatsDelivered(Message message) : message_(std::move(message)) {}
+  std::string_view data() const override { return message_.data(); }
+  std::uint64_t delivery_count() const override { return message_.delivery_count(); }
+  std::uint64_t stream_sequence() const override { return message_.stream_sequence(); }
+  void Ack() override { message_.Ack(); }
+  void Nak(std::chrono::milliseconds delay) override { message_.Nak(delay); }
+  void Term() override { message_.Term(); }
+  void InProgress() override { message_.InProgress(); }
+
+ private:
+  Message message_;
+};
+
+class NatsConsumer final : public stage::Consumer {
+ public:
+  // `epoch`: the connection's reconnect count read before the consumer was bound.
+  NatsConsumer(const NatsConnection& nats, std::uint64_t epoch, std::unique_ptr<PullSubscription> subscription)
+      : nats_(nats), epoch_(epoch), subscription_(std::move(subscription)) {}
+  std::vector<std::unique_ptr<stage::Delivered>> Fetch(int max, std::chrono::milliseconds timeout) override {
+    std::vector<std::unique_ptr<stage::Delivered>> out;
+    for (Message& message : subscription_->Fetch(max, timeout)) {
+      out.push_back(std::make_unique<NatsDelivered>(std::move(message)));
+    }
+    return out;
+  }
+  bool Stale() const override { return nats_.reconnects() != epoch_; }
+
+ private:
+  const NatsConnection& nats_;
+  const std::uint64_t epoch_;
+  std::unique_ptr<PullSubscription> subscription_;
+};
+
+}  // namespace
+
+NatsStageTransport::NatsStageTransport(NatsConnection& nats, PipelineNames names, StatsRecorder& stats,
+                                       std::string_view component, std::function<void(NatsConnection&)> on_subscribe)
+    : nats_(nats),
+      names_(std::move(names)),
+      stats_(stats),
+      component_(component),
+      on_subscribe_(std::move(on_subscribe)) {}
+
+std::unique_ptr<stage::Consumer> NatsStageTransport::Subscribe(const ConsumerConfig& consumer) {
+  const std::uint64_t epoch = nats_.reconnects();  // a reconnect from here on binds again
+  EnsurePipeline(nats_, names_);
+  if (on_subscribe_) on_subscribe_(nats_);
+  return std::make_unique<NatsConsumer>(nats_, epoch, nats_.PullSubscribe(consumer.stream, consumer.durable));
+}
+
+std::unique_ptr<stage::Publisher> NatsStageTransport::NewPublisher() {
+  return std::make_unique<DurablePublisher>(nats_, ro::log::Logger(), stats_, component_);
 }
 
 std::string ListPages(kube::DynamicClient& client, const kube::GroupVersionResource& gvr, std::string_view ns,

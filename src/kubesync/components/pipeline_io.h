@@ -1,6 +1,7 @@
 // I/O helpers shared by the components (private to src/kubesync/components):
-//   DurablePublisher  JetStream publishes confirmed as stored, failures republished
-//   ListPages         a paged list that hands out one page at a time (bounded memory)
+//   DurablePublisher    JetStream publishes confirmed as stored, failures republished
+//   NatsStageTransport  the stage runtime's wire on JetStream (ro/kubesync/stage.h)
+//   ListPages           a paged list that hands out one page at a time (bounded memory)
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -16,7 +17,9 @@
 
 #include "ro/common/log.h"
 #include "ro/kube/client.h"
+#include "ro/kubesync/envelope.h"
 #include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/stage.h"
 #include "ro/kubesync/stats.h"
 
 namespace ro::kubesync {
@@ -31,7 +34,7 @@ namespace ro::kubesync {
 // (RecordError + RecordFailure, reason "MessageTooLarge") and dropped, so it never
 // stalls the messages behind it.
 // Not thread-safe: one per producing thread (a Publisher's epoch is per thread).
-class DurablePublisher {
+class DurablePublisher final : public stage::Publisher {
  public:
   // `nats` and `stats` must outlive the publisher. `logger` tags the "error publishing
   // event" lines; `component` is the stats label (ProcessId).
@@ -40,10 +43,10 @@ class DurablePublisher {
 
   // Queues one message (blocks while PublisherOptions::max_in_flight await acks). A
   // message the connection refuses right now is kept and retried by Commit().
-  void Publish(std::string_view subject, std::string_view data);
+  void Publish(std::string_view subject, std::string_view data) override;
   // Waits until every message since the previous Commit is stored. Returns false when
   // `stop` was requested first (then the unconfirmed messages are dropped).
-  bool Commit(std::stop_token stop);
+  bool Commit(std::stop_token stop) override;
   // Messages queued since the previous Commit.
   std::size_t pending() const { return pending_; }
 
@@ -51,12 +54,32 @@ class DurablePublisher {
   // Ends a message JetStream can never store (see the class comment).
   void Reject(std::string_view subject, std::string_view data, std::string_view error);
 
-  std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<kubesync::Publisher> publisher_;  // JetStream (not the stage::Publisher this implements)
   ro::log::Logger logger_;
   StatsRecorder& stats_;
   std::string component_;
   std::vector<PublishFailure> retry_;  // refused by PublishAsync, to republish
   std::size_t pending_ = 0;
+};
+
+// The stage runtime's wire on one NatsConnection: Subscribe ensures the pipeline's
+// stream and consumers (EnsurePipeline), runs `on_subscribe` (e.g. the synchronizer binds
+// its tombstone bucket) and binds the durable consumer; NewPublisher makes a
+// DurablePublisher. Thread-safe; `nats` and `stats` must outlive it.
+class NatsStageTransport final : public stage::Transport {
+ public:
+  NatsStageTransport(NatsConnection& nats, PipelineNames names, StatsRecorder& stats, std::string_view component,
+                     std::function<void(NatsConnection&)> on_subscribe = {});
+
+  std::unique_ptr<stage::Consumer> Subscribe(const ConsumerConfig& consumer) override;
+  std::unique_ptr<stage::Publisher> NewPublisher() override;
+
+ private:
+  NatsConnection& nats_;
+  const PipelineNames names_;
+  StatsRecorder& stats_;
+  const std::string component_;
+  const std::function<void(NatsConnection&)> on_subscribe_;
 };
 
 // Lists `gvr` in `ns` ("" = all namespaces) with `label_selector`, `page_size` objects

@@ -15,9 +15,12 @@
 #include "namespace_labels.h"
 #include "pipeline_io.h"
 #include "ro/common/log.h"
+#include "ro/common/object_meta.h"
 #include "ro/kube/errors.h"
 #include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/plugins/kubernetes/processor_decision.h"
+#include "ro/kubesync/pipeline_wire.h"
+#include "ro/kubesync/retry.h"
 
 namespace ro::kubesync {
 namespace {
@@ -39,8 +42,8 @@ void ParallelFor(std::size_t n, std::size_t workers, const std::function<void(st
 }
 
 std::string KeyOf(const json& object) {
-  const std::string_view ns = fields::Namespace(object);
-  const std::string_view name = fields::Name(object);
+  const std::string_view ns = common::Namespace(object);
+  const std::string_view name = common::Name(object);
   return ns.empty() ? std::string(name) : std::string(ns) + "/" + std::string(name);
 }
 
@@ -118,7 +121,7 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
     ListPages(
         source_, {"", "v1", "namespaces"}, "", "",
         [&](std::vector<json>& items) {
-          for (json& item : items) namespace_labels[std::string(fields::Name(item))] = LabelsOf(item);
+          for (json& item : items) namespace_labels[std::string(common::Name(item))] = common::Labels(item);
         },
         [&] { namespace_labels.clear(); });
   } catch (const std::exception& e) {
@@ -140,7 +143,7 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
               if (managed == pass.managed.end()) continue;
               managed->second.found = true;
               const json* labels = nullptr;
-              if (const std::string_view ns = fields::Namespace(item); !ns.empty()) {
+              if (const std::string_view ns = common::Namespace(item); !ns.empty()) {
                 const auto it = namespace_labels.find(ns);
                 if (it != namespace_labels.end()) labels = &it->second;
               }
@@ -196,7 +199,7 @@ void Reconciler::Run(std::stop_token stop) {
   Steady::time_point requested_at = Steady::now();  // one pass at start-up
 
   std::unique_ptr<CoreSubscription> subscription;
-  Backoff backoff(std::chrono::milliseconds{200}, std::chrono::seconds{10});
+  common::Backoff backoff(std::chrono::milliseconds{200}, std::chrono::seconds{10});
   if (!RetryUntilStopped(
           stop, backoff,
           [&] {

@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/backoff.h"
 #include "ro/common/log.h"
 
 namespace ro::kubesync::runner {
@@ -194,9 +195,7 @@ void Signal(pid_t pid, int sig) {
 
 milliseconds RestartDelay(int restarts, milliseconds initial, milliseconds max) {
   if (restarts <= 0) return milliseconds{0};
-  milliseconds delay = initial;
-  for (int i = 1; i < restarts && delay < max; ++i) delay *= 2;
-  return std::min(delay, max);
+  return common::ExponentialDelay(initial, restarts - 1, max);
 }
 
 ProcessSupervisor::ProcessSupervisor(SupervisorOptions options) : options_(options) {

@@ -2,19 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/object_meta.h"
 #include "ro/plugins/kubernetes/sanitizer.h"
 
 namespace ro::plugins::kubernetes {
 namespace {
-
-std::string_view MetadataString(const nlohmann::json& object, std::string_view key) {
-  if (!object.is_object()) return {};
-  const auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return {};
-  const auto it = meta->find(key);
-  return it != meta->end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>())
-                                              : std::string_view();
-}
 
 }  // namespace
 
@@ -33,8 +25,8 @@ std::string BucketObjectPath(std::string_view ls_namespace, std::string_view ls_
 
 std::string BucketObjectBody(const kube::GroupVersionResource& gvr,
                              const nlohmann::json& source_object, const StampInfo& stamp) {
-  const std::string uid(MetadataString(source_object, "uid"));
-  const std::string rv(MetadataString(source_object, "resourceVersion"));
+  const std::string uid(common::MetadataString(source_object, "uid"));
+  const std::string rv(common::MetadataString(source_object, "resourceVersion"));
   nlohmann::json stored = source_object;
   Sanitize(gvr, stored);
   if (stored.is_object()) Stamp(stored, stamp, SourceVersion{uid, rv, {}});

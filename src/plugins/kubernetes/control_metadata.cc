@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "digest.h"
+#include "ro/common/object_meta.h"
 #include "ro/kube/label_selector.h"
 
 namespace ro::plugins::kubernetes {
@@ -22,20 +23,6 @@ bool IsAlnum(char c) {
 
 void AppendSanitized(std::string* out, std::string_view part) {
   for (const char c : part) *out += (IsAlnum(c) || c == '-' || c == '_') ? c : '_';
-}
-
-// The string member `key` of `object`, or "" (absent, null or not a string).
-std::string StringMember(const json& object, std::string_view key) {
-  if (!object.is_object()) return "";
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-const json& Child(const json& object, std::string_view key) {
-  static const json kNull;  // immutable
-  if (!object.is_object()) return kNull;
-  const auto it = object.find(key);
-  return it == object.end() ? kNull : *it;
 }
 
 // object[key] as an object, created (or reset from a non-object) when needed.
@@ -98,31 +85,31 @@ void Stamp(json& object, const StampInfo& info, const SourceVersion& source) {
 }
 
 std::optional<ControlStamp> ReadStamp(const json& object) {
-  const json& metadata = Child(object, "metadata");
-  const json& labels = Child(metadata, "labels");
-  const json& managed_by = Child(labels, kManagedByLabel);
+  const json& metadata = common::Member(object, "metadata");
+  const json& labels = common::Member(metadata, "labels");
+  const json& managed_by = common::Member(labels, kManagedByLabel);
   if (!managed_by.is_string()) return std::nullopt;
-  const json& annotations = Child(metadata, "annotations");
+  const json& annotations = common::Member(metadata, "annotations");
   ControlStamp stamp;
   stamp.managed_by = managed_by.get<std::string>();
-  stamp.live_synchronization = StringMember(annotations, kLiveSynchronizationAnnotation);
-  stamp.source_cluster = StringMember(annotations, kSourceClusterAnnotation);
-  stamp.source_uid = StringMember(annotations, kSourceUidAnnotation);
-  stamp.source_resource_version = StringMember(annotations, kSourceResourceVersionAnnotation);
-  stamp.transformation_fingerprint = StringMember(annotations, kTransformationAnnotation);
+  stamp.live_synchronization = common::StringMember(annotations, kLiveSynchronizationAnnotation);
+  stamp.source_cluster = common::StringMember(annotations, kSourceClusterAnnotation);
+  stamp.source_uid = common::StringMember(annotations, kSourceUidAnnotation);
+  stamp.source_resource_version = common::StringMember(annotations, kSourceResourceVersionAnnotation);
+  stamp.transformation_fingerprint = common::StringMember(annotations, kTransformationAnnotation);
   return stamp;
 }
 
 json SourceStubFromStamped(const json& destination_object) {
-  const json& metadata = Child(destination_object, "metadata");
-  const json& annotations = Child(metadata, "annotations");
-  json stub = {{"apiVersion", StringMember(destination_object, "apiVersion")},
-               {"kind", StringMember(destination_object, "kind")},
+  const json& metadata = common::Member(destination_object, "metadata");
+  const json& annotations = common::Member(metadata, "annotations");
+  json stub = {{"apiVersion", common::StringMember(destination_object, "apiVersion")},
+               {"kind", common::StringMember(destination_object, "kind")},
                {"metadata",
-                {{"name", StringMember(metadata, "name")},
-                 {"uid", StringMember(annotations, kSourceUidAnnotation)},
-                 {"resourceVersion", StringMember(annotations, kSourceResourceVersionAnnotation)}}}};
-  if (std::string ns = StringMember(metadata, "namespace"); !ns.empty()) {
+                {{"name", common::StringMember(metadata, "name")},
+                 {"uid", common::StringMember(annotations, kSourceUidAnnotation)},
+                 {"resourceVersion", common::StringMember(annotations, kSourceResourceVersionAnnotation)}}}};
+  if (std::string ns = common::StringMember(metadata, "namespace"); !ns.empty()) {
     stub["metadata"]["namespace"] = std::move(ns);
   }
   return stub;

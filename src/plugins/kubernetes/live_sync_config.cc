@@ -8,6 +8,7 @@
 #include "config_reader.h"
 #include "digest.h"
 #include "ro/common/duration.h"
+#include "ro/common/validation.h"
 
 namespace ro::plugins::kubernetes {
 namespace {
@@ -24,32 +25,6 @@ using Problems = std::vector<ConfigProblem>;
 // Hex digits of a transformation fingerprint: 64 bits, enough to tell the transformations
 // of one LiveSynchronization apart, short enough for an annotation value.
 constexpr std::size_t kFingerprintHexDigits = 16;
-
-bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-// RFC 1123 label: lower-case alphanumerics and '-', alphanumeric at both ends, <= 63.
-bool IsDnsLabel(std::string_view s) {
-  constexpr std::size_t kMaxLabel = 63;
-  if (s.empty() || s.size() > kMaxLabel || !IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
-}
-
-// RFC 1123 subdomain: dot-separated labels, <= 253.
-bool IsDnsSubdomain(std::string_view s) {
-  constexpr std::size_t kMaxSubdomain = 253;
-  if (s.empty() || s.size() > kMaxSubdomain) return false;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t dot = s.find('.', start);
-    if (!IsDnsLabel(s.substr(start, dot == std::string_view::npos ? dot : dot - start))) {
-      return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
 
 // A required, non-empty string member; "" when missing (a problem is added).
 std::string RequiredString(const json& object, std::string_view key, const std::string& field,
@@ -137,7 +112,7 @@ ResourceRule ParseResource(const json& entry, std::size_t index, const std::stri
   if (const json* group = TypedMember(entry, "group", json::value_t::string, "a string",
                                       Field(base, "group"), problems)) {
     rule.gvr.group = group->get<std::string>();
-    if (!rule.gvr.group.empty() && !IsDnsSubdomain(rule.gvr.group)) {
+    if (!rule.gvr.group.empty() && !common::IsDns1123Subdomain(rule.gvr.group)) {
       AddProblem(problems, Field(base, "group"), reason::kInvalidConfig,
                  Quote(rule.gvr.group) + " is not an API group (lower-case DNS subdomain such as "
                                          "apps or networking.k8s.io; \"\" for the core group)");
@@ -145,13 +120,13 @@ ResourceRule ParseResource(const json& entry, std::size_t index, const std::stri
   }
   rule.gvr.version =
       RequiredString(entry, "version", Field(base, "version"), "an API version such as v1", problems);
-  if (!rule.gvr.version.empty() && !IsDnsLabel(rule.gvr.version)) {
+  if (!rule.gvr.version.empty() && !common::IsDns1123Label(rule.gvr.version)) {
     AddProblem(problems, Field(base, "version"), reason::kInvalidConfig,
                Quote(rule.gvr.version) + " is not an API version (such as v1 or v1beta1)");
   }
   rule.gvr.resource = RequiredString(entry, "resource", Field(base, "resource"),
                                      "a plural resource name such as deployments", problems);
-  if (!rule.gvr.resource.empty() && !IsDnsLabel(rule.gvr.resource)) {
+  if (!rule.gvr.resource.empty() && !common::IsDns1123Label(rule.gvr.resource)) {
     AddProblem(problems, Field(base, "resource"), reason::kInvalidConfig,
                Quote(rule.gvr.resource) +
                    " is not a resource name: use the lower-case plural, such as deployments");

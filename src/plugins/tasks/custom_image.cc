@@ -7,6 +7,8 @@
 
 #include "../kubernetes/digest.h"
 
+#include "ro/common/object_meta.h"
+
 namespace ro::plugins::tasks {
 
 namespace {
@@ -22,19 +24,13 @@ constexpr std::size_t kUidPrefix = 8;
 // Hex digits of the hash suffix of a shortened name (40 bits).
 constexpr std::size_t kHashDigits = 10;
 
-const json& Metadata(const json& taskrun) { return taskrun.at("metadata"); }
-
-std::string Name(const json& taskrun) { return Metadata(taskrun).at("name").get<std::string>(); }
-std::string Namespace(const json& taskrun) { return Metadata(taskrun).value("namespace", ""); }
-std::string Uid(const json& taskrun) { return Metadata(taskrun).at("uid").get<std::string>(); }
-
 json RunLabels(const json& taskrun) {
   return {{"app.kubernetes.io/managed-by", "resiliency-operator"},
-          {std::string(kTaskRunUidKey), Uid(taskrun)}};
+          {std::string(kTaskRunUidKey), common::Uid(taskrun)}};
 }
 
 json RunAnnotations(const json& taskrun, std::string_view task_name) {
-  return {{std::string(kTaskRunAnnotation), Namespace(taskrun) + "/" + Name(taskrun)},
+  return {{std::string(kTaskRunAnnotation), common::Namespace(taskrun) + "/" + common::Name(taskrun)},
           {std::string(kTaskAnnotation), std::string(task_name)}};
 }
 
@@ -44,26 +40,20 @@ json RunMetadata(const json& taskrun, std::string_view task_name, const std::str
                    {"labels", RunLabels(taskrun)},
                    {"annotations", RunAnnotations(taskrun, task_name)}};
   if (namespaced) {
-    metadata["namespace"] = Namespace(taskrun);
+    metadata["namespace"] = common::Namespace(taskrun);
     metadata["ownerReferences"] = json::array({TaskRunOwnerReference(taskrun)});
   }
   return metadata;
-}
-
-std::string StringAt(const json& object, const char* key) {
-  if (!object.is_object()) return "";
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 // "container task exited with code 1 (Error): message" from a terminated state.
 std::string Terminated(const std::string& container, const json& terminated) {
   std::string text = "container " + container + " exited with code " +
                      std::to_string(terminated.value("exitCode", 0));
-  if (const std::string reason = StringAt(terminated, "reason"); !reason.empty()) {
+  if (const std::string reason = common::StringMember(terminated, "reason"); !reason.empty()) {
     text += " (" + reason + ")";
   }
-  if (const std::string message = StringAt(terminated, "message"); !message.empty()) {
+  if (const std::string message = common::StringMember(terminated, "message"); !message.empty()) {
     text += ": " + message;
   }
   return text;
@@ -75,17 +65,17 @@ std::string ContainerDetail(const json& status) {
   if (!statuses.is_array()) return "";
   for (const json& s : statuses) {
     if (!s.is_object()) continue;
-    const std::string name = StringAt(s, "name");
+    const std::string name = common::StringMember(s, "name");
     const json state = s.value("state", json::object());
     if (!state.is_object()) continue;
     if (state.contains("terminated") && state["terminated"].is_object()) {
       return Terminated(name, state["terminated"]);
     }
     if (state.contains("waiting") && state["waiting"].is_object()) {
-      const std::string reason = StringAt(state["waiting"], "reason");
+      const std::string reason = common::StringMember(state["waiting"], "reason");
       if (reason.empty()) continue;
       std::string text = "container " + name + " waiting: " + reason;
-      if (const std::string message = StringAt(state["waiting"], "message"); !message.empty()) {
+      if (const std::string message = common::StringMember(state["waiting"], "message"); !message.empty()) {
         text += ": " + message;
       }
       return text;
@@ -109,20 +99,20 @@ std::string BoundedName(std::string_view base, std::size_t max_length) {
 }
 
 std::string RunObjectName(const json& taskrun) {
-  return BoundedName(Name(taskrun) + "-" + Uid(taskrun).substr(0, kUidPrefix), kMaxObjectName);
+  return BoundedName(common::Name(taskrun) + "-" + common::Uid(taskrun).substr(0, kUidPrefix), kMaxObjectName);
 }
 
 std::string RunClusterRoleBindingName(const json& taskrun) {
-  return BoundedName("taskrun-" + Namespace(taskrun) + "-" + Name(taskrun) + "-" +
-                         Uid(taskrun).substr(0, kUidPrefix),
+  return BoundedName("taskrun-" + common::Namespace(taskrun) + "-" + common::Name(taskrun) + "-" +
+                         common::Uid(taskrun).substr(0, kUidPrefix),
                      kMaxObjectName);
 }
 
 json TaskRunOwnerReference(const json& taskrun) {
   return {{"apiVersion", taskrun.value("apiVersion", "automation.astronetes.io/v1alpha1")},
           {"kind", taskrun.value("kind", "TaskRun")},
-          {"name", Name(taskrun)},
-          {"uid", Uid(taskrun)},
+          {"name", common::Name(taskrun)},
+          {"uid", common::Uid(taskrun)},
           {"controller", true},
           {"blockOwnerDeletion", true}};
 }
@@ -132,7 +122,7 @@ bool IsOwnedBy(const json& object, std::string_view uid) {
   const json owners = object["metadata"].value("ownerReferences", json::array());
   if (!owners.is_array()) return false;
   for (const json& owner : owners) {
-    if (owner.is_object() && StringAt(owner, "uid") == uid) return true;
+    if (owner.is_object() && common::StringMember(owner, "uid") == uid) return true;
   }
   return false;
 }
@@ -181,17 +171,17 @@ json RenderClusterRoleBinding(const json& taskrun, std::string_view task_name,
             {"name", *config.cluster_role}}},
           {"subjects", json::array({{{"kind", "ServiceAccount"},
                                      {"name", RunObjectName(taskrun)},
-                                     {"namespace", Namespace(taskrun)}}})}};
+                                     {"namespace", common::Namespace(taskrun)}}})}};
 }
 
 PodOutcome ReadPodOutcome(const json& pod) {
   PodOutcome outcome;
   const json status = pod.is_object() ? pod.value("status", json::object()) : json::object();
   if (!status.is_object()) return outcome;
-  const std::string phase = StringAt(status, "phase");
+  const std::string phase = common::StringMember(status, "phase");
   const std::string detail = ContainerDetail(status);
-  std::string pod_message = StringAt(status, "reason");
-  if (const std::string message = StringAt(status, "message"); !message.empty()) {
+  std::string pod_message = common::StringMember(status, "reason");
+  if (const std::string message = common::StringMember(status, "message"); !message.empty()) {
     pod_message += pod_message.empty() ? message : ": " + message;
   }
   if (phase == "Succeeded") {

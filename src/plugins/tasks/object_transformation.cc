@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/backoff.h"
+#include "ro/common/object_meta.h"
 #include "ro/kube/client.h"
 #include "ro/kube/discovery.h"
 #include "ro/kube/errors.h"
@@ -26,19 +28,6 @@ constexpr std::string_view kKubesyncPrefix = "kubesync.astronetes.io/";
 
 bool IsControlKey(std::string_view key) { return key.rfind(kKubesyncPrefix, 0) == 0; }
 
-std::string StringAt(const json& object, const char* key) {
-  if (!object.is_object()) return "";
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-const json& MetadataOf(const json& object) {
-  static const json kEmpty = json::object();  // immutable: not mutable global state
-  if (!object.is_object()) return kEmpty;
-  const auto it = object.find("metadata");
-  return it != object.end() && it->is_object() ? *it : kEmpty;
-}
-
 // Lays `from`'s string map (labels or annotations) over `into`[key], skipping kubesync's
 // control keys.
 void OverlayMap(const json& from, const char* key, json& into_metadata) {
@@ -53,20 +42,20 @@ void OverlayMap(const json& from, const char* key, json& into_metadata) {
 
 // "apps/v1/deployments ns/name" (or "... name" for cluster-scoped objects).
 std::string Describe(const kube::GroupVersionResource& gvr, const json& object) {
-  const json& metadata = MetadataOf(object);
-  const std::string ns = StringAt(metadata, "namespace");
-  return gvr.ToString() + " " + (ns.empty() ? "" : ns + "/") + StringAt(metadata, "name");
+  const json& metadata = common::Metadata(object);
+  const std::string ns = common::StringMember(metadata, "namespace");
+  return gvr.ToString() + " " + (ns.empty() ? "" : ns + "/") + common::StringMember(metadata, "name");
 }
 
 // The log field destinationObject, shaped as the manual's sourceObject (6.2.4).
 json ObjectField(const kube::GroupVersionResource& gvr, const json& object) {
-  const json& metadata = MetadataOf(object);
+  const json& metadata = common::Metadata(object);
   json field = {{"apiGroup", gvr.group},
                 {"apiVersion", gvr.version},
                 {"resource", gvr.resource},
-                {"name", StringAt(metadata, "name")}};
+                {"name", common::StringMember(metadata, "name")}};
   for (const char* key : {"namespace", "resourceVersion", "uid"}) {
-    if (const std::string value = StringAt(metadata, key); !value.empty()) field[key] = value;
+    if (const std::string value = common::StringMember(metadata, key); !value.empty()) field[key] = value;
   }
   return field;
 }
@@ -87,9 +76,9 @@ json NamespaceLabels(kube::DynamicClient& client, int64_t page_size) {
   const kube::ObjectList list = client.ListAll({"", "v1", "namespaces"}, "", options);
   json labels = json::object();
   for (const json& ns : list.items) {
-    const json& metadata = MetadataOf(ns);
+    const json& metadata = common::Metadata(ns);
     const auto it = metadata.find("labels");
-    labels[StringAt(metadata, "name")] = it != metadata.end() ? *it : json();
+    labels[common::StringMember(metadata, "name")] = it != metadata.end() ? *it : json();
   }
   return labels;
 }
@@ -97,7 +86,7 @@ json NamespaceLabels(kube::DynamicClient& client, int64_t page_size) {
 }  // namespace
 
 bool ChangedByRun(const json& object, std::string_view uid) {
-  const json& metadata = MetadataOf(object);
+  const json& metadata = common::Metadata(object);
   const auto annotations = metadata.find("annotations");
   if (annotations == metadata.end() || !annotations->is_object()) return false;
   const auto it = annotations->find(kTaskRunUidKey);
@@ -113,7 +102,7 @@ json RestoreFromOriginal(const json& current, const json& original) {
     patch[key] = value;
   }
   out.merge_patch(patch);
-  const json& original_metadata = MetadataOf(original);
+  const json& original_metadata = common::Metadata(original);
   json& metadata = out["metadata"];
   if (!metadata.is_object()) metadata = json::object();
   OverlayMap(original_metadata, "labels", metadata);
@@ -242,7 +231,7 @@ void ObjectTransformer::RunResource(const TransformationResource& resource, cons
     if (stop.stop_requested()) return;
     const json* labels = nullptr;
     if (api->namespaced) {
-      const auto it = namespaces.find(StringAt(MetadataOf(item), "namespace"));
+      const auto it = namespaces.find(common::StringMember(common::Metadata(item), "namespace"));
       if (it != namespaces.end()) labels = &*it;
     }
     if (!resource.filter.Matches(item, labels)) continue;
@@ -272,10 +261,10 @@ void ObjectTransformer::Fail(TransformationReport* report, std::string object,
 
 std::optional<json> ObjectTransformer::ReadOriginal(const TransformationResource& resource,
                                                     const json& object) {
-  const json& metadata = MetadataOf(object);
+  const json& metadata = common::Metadata(object);
   const std::string path = kubernetes::BucketObjectPath(
       config_.live_synchronization->ns, config_.live_synchronization->name, resource.gvr,
-      StringAt(metadata, "namespace"), StringAt(metadata, "name"));
+      common::StringMember(metadata, "namespace"), common::StringMember(metadata, "name"));
   const json fields = {{"bucket", AssetField(target_.bucket)}, {"bucketObject", {{"path", path}}}};
   log_.Debug("getting object from bucket", fields);
   std::optional<std::string> body;
@@ -299,18 +288,14 @@ ObjectTransformer::ObjectResult ObjectTransformer::ChangeObject(
   const ObjectResult changed{Kind::kChanged, ""};
   const ObjectResult gone{Kind::kGone, ""};
   const kube::GroupVersionResource& gvr = resource.gvr;
-  const std::string ns = StringAt(MetadataOf(current), "namespace");
-  const std::string name = StringAt(MetadataOf(current), "name");
+  const std::string ns = common::StringMember(common::Metadata(current), "namespace");
+  const std::string name = common::StringMember(common::Metadata(current), "name");
   const json cluster = AssetField(target_.destination_cluster);
   std::optional<json> original;
   bool original_read = false;
   std::string last_error;
-  std::chrono::milliseconds backoff = options_.initial_backoff;
-  auto wait = [&] {
-    const bool waited = clock_.SleepFor(backoff, stop);
-    backoff = std::min(backoff * 2, options_.max_backoff);
-    return waited;
-  };
+  common::Backoff backoff(options_.initial_backoff, options_.max_backoff, /*jitter=*/0);
+  auto wait = [&] { return clock_.SleepFor(backoff.Next(), stop); };
 
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     if (ChangedByRun(current, run_.uid)) {

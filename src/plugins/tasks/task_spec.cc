@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../kubernetes/config_reader.h"
+#include "ro/common/validation.h"
 #include "ro/plugins/kubernetes/control_metadata.h"
 
 namespace ro::plugins::tasks {
@@ -25,32 +26,6 @@ using Problems = std::vector<ConfigProblem>;
 namespace reason = kubernetes::reason;
 
 constexpr std::string_view kAutomationGroup = "automation.astronetes.io";
-
-bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-// RFC 1123 label: lower-case alphanumerics and '-', alphanumeric at both ends, <= 63
-// characters (the form of API versions and plural resource names).
-bool IsDnsLabel(std::string_view s) {
-  constexpr std::size_t kMaxLabel = 63;
-  if (s.empty() || s.size() > kMaxLabel || !IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
-}
-
-// RFC 1123 subdomain: dot-separated labels, <= 253 characters (the form of API groups).
-bool IsDnsSubdomain(std::string_view s) {
-  constexpr std::size_t kMaxSubdomain = 253;
-  if (s.empty() || s.size() > kMaxSubdomain) return false;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t dot = s.find('.', start);
-    const std::size_t length = dot == std::string_view::npos ? dot : dot - start;
-    if (!IsDnsLabel(s.substr(start, length))) return false;
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
 
 // An optional string member that, when present, must be non-empty.
 std::string OptionalName(const json& object, std::string_view key, const std::string& field,
@@ -161,7 +136,7 @@ void ParseIdentifier(const json& entry, const std::string& base, TransformationR
   if (const json* group = TypedMember(*identifier, "group", json::value_t::string, "a string",
                                       Field(field, "group"), problems)) {
     out->gvr.group = group->get<std::string>();
-    if (!out->gvr.group.empty() && !IsDnsSubdomain(out->gvr.group)) {
+    if (!out->gvr.group.empty() && !common::IsDns1123Subdomain(out->gvr.group)) {
       AddProblem(problems, Field(field, "group"), reason::kInvalidConfig,
                  Quote(out->gvr.group) +
                      " is not an API group (lower-case DNS subdomain such as apps or "
@@ -170,7 +145,7 @@ void ParseIdentifier(const json& entry, const std::string& base, TransformationR
   }
   out->gvr.version = RequiredString(*identifier, "version", Field(field, "version"),
                                     "an API version such as v1", problems);
-  if (!out->gvr.version.empty() && !IsDnsLabel(out->gvr.version)) {
+  if (!out->gvr.version.empty() && !common::IsDns1123Label(out->gvr.version)) {
     AddProblem(problems, Field(field, "version"), reason::kInvalidConfig,
                Quote(out->gvr.version) + " is not an API version (such as v1 or v1beta1)");
   }
@@ -178,7 +153,7 @@ void ParseIdentifier(const json& entry, const std::string& base, TransformationR
   // LiveSynchronization's "resource".
   out->gvr.resource = RequiredString(*identifier, "resources", Field(field, "resources"),
                                      "a plural resource name such as deployments", problems);
-  if (!out->gvr.resource.empty() && !IsDnsLabel(out->gvr.resource)) {
+  if (!out->gvr.resource.empty() && !common::IsDns1123Label(out->gvr.resource)) {
     AddProblem(problems, Field(field, "resources"), reason::kInvalidConfig,
                Quote(out->gvr.resource) +
                    " is not a resource name: use the lower-case plural, such as deployments");

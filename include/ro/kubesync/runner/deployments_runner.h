@@ -19,7 +19,7 @@
 // kubesync.astronetes.io/config-hash.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>  // RenderedObject holds a json by value
 
 #include <chrono>
 #include <string>

@@ -1,0 +1,67 @@
+#include "ro/common/object_meta.h"
+
+#include <nlohmann/json.hpp>
+
+namespace ro::common {
+namespace {
+
+const nlohmann::json& Null() {
+  static const nlohmann::json kNull;
+  return kNull;
+}
+
+const nlohmann::json& EmptyObject() {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  return kEmpty;
+}
+
+const nlohmann::json& ObjectOrEmpty(const nlohmann::json& value) {
+  return value.is_object() ? value : EmptyObject();
+}
+
+}  // namespace
+
+const nlohmann::json& Member(const nlohmann::json& object, std::string_view key) {
+  if (!object.is_object()) return Null();
+  const auto it = object.find(key);
+  return it == object.end() ? Null() : *it;
+}
+
+const std::string& StringMember(const nlohmann::json& object, std::string_view key) {
+  const nlohmann::json& value = Member(object, key);
+  static const std::string kEmpty;
+  return value.is_string() ? value.get_ref<const std::string&>() : kEmpty;
+}
+
+const nlohmann::json& Metadata(const nlohmann::json& object) { return ObjectOrEmpty(Member(object, "metadata")); }
+
+const std::string& MetadataString(const nlohmann::json& object, std::string_view key) {
+  return StringMember(Metadata(object), key);
+}
+
+const std::string& Name(const nlohmann::json& object) { return MetadataString(object, "name"); }
+const std::string& Namespace(const nlohmann::json& object) { return MetadataString(object, "namespace"); }
+const std::string& Uid(const nlohmann::json& object) { return MetadataString(object, "uid"); }
+const std::string& ResourceVersion(const nlohmann::json& object) {
+  return MetadataString(object, "resourceVersion");
+}
+
+const nlohmann::json& Labels(const nlohmann::json& object) {
+  return ObjectOrEmpty(Member(Metadata(object), "labels"));
+}
+const nlohmann::json& Annotations(const nlohmann::json& object) {
+  return ObjectOrEmpty(Member(Metadata(object), "annotations"));
+}
+const std::string& Label(const nlohmann::json& object, std::string_view key) {
+  return StringMember(Labels(object), key);
+}
+const std::string& Annotation(const nlohmann::json& object, std::string_view key) {
+  return StringMember(Annotations(object), key);
+}
+
+bool Deleting(const nlohmann::json& object) {
+  const nlohmann::json& at = Member(Metadata(object), "deletionTimestamp");
+  return !at.is_null() && !(at.is_string() && at.get_ref<const std::string&>().empty());
+}
+
+}  // namespace ro::common

@@ -1,0 +1,137 @@
+// The stage runtime's consuming loop (docs/kubesync.md, "Ordering"; ro/kubesync/stage.h):
+// one thread fetches from a stage::Consumer and dispatches each message to one of N lanes
+// by hash(gvr, namespace, name); each lane runs the stage on its messages in arrival
+// order, publishes what the stage asked to publish, commits, and settles every message
+// in one place. One object's events are therefore handled in order while different
+// objects are handled in parallel. Private to src/kubesync/components.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <stop_token>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "ro/common/log.h"
+#include "ro/kubesync/envelope.h"
+#include "ro/kubesync/stage.h"
+#include "ro/kubesync/stats.h"
+
+namespace ro::kubesync {
+
+struct StageRunnerOptions {
+  // Parallel lanes (components.<name>.concurrentTasks).
+  std::size_t lanes = 8;
+  // Messages asked for per Fetch. Fetch returns early with what is available, so this
+  // bounds a burst, not the latency.
+  int fetch_batch = 256;
+  // How long one Fetch waits for a first message; also how quickly a stop is noticed.
+  std::chrono::milliseconds fetch_timeout{500};
+  // Messages handled per lane before their publishes are committed together (one
+  // publish confirmation round for the batch).
+  std::size_t max_batch = 64;
+  // Messages queued per lane before the fetcher waits for room (back-pressure on top of
+  // the consumer's max_ack_pending).
+  std::size_t lane_capacity = 512;
+  // Heartbeats of held messages: every in_progress_interval, each message fetched at
+  // least half an interval ago and not yet settled (queued in a lane, in the stage's
+  // hands or waiting for its publishes to be confirmed) gets Delivered::InProgress(), on
+  // a thread of the runner's own, so that the server does not deliver it again after
+  // the consumer's ack wait (kConsumerAckWait). 0: no heartbeats.
+  std::chrono::milliseconds in_progress_interval{0};
+};
+
+// Thread-safe where stated; Run() is called once.
+class StageRunner {
+ public:
+  // The stage: handles one decoded message on its lane's thread. `stop` is the
+  // component's stop token, for waits inside the stage. A throw is logged, counted by
+  // `on_internal_error` and NAKed (a bug must not stop the lane).
+  using Stage = std::function<Outcome(Envelope& envelope, const DeliveryInfo& info, std::stop_token stop)>;
+  // Binds the consumer; called again after a non-retryable fetch error. Throws.
+  using Subscribe = std::function<std::unique_ptr<stage::Consumer>()>;
+  // A publisher for one lane; called once per lane, on first use. Null when the stage
+  // never returns Outcome::Publish.
+  using NewPublisher = std::function<std::unique_ptr<stage::Publisher>()>;
+
+  struct Hooks {
+    // A message that is not a valid envelope (it is Term()ed afterwards).
+    std::function<void(std::uint64_t stream_sequence, const DecodeError& error)> on_decode_failure;
+    // The stage threw.
+    std::function<void(const Envelope& envelope, const std::exception& error)> on_internal_error;
+  };
+
+  StageRunner(Subscribe subscribe, NewPublisher new_publisher, Stage stage, Hooks hooks, ro::log::Logger logger,
+              StageRunnerOptions options);
+
+  // The components' hooks: an undecodable message is logged ("error decoding event") and
+  // counted (reason "Decode"), a throwing stage counted (reason "Internal"), under
+  // `component` (ProcessId). `stats` must outlive the runner.
+  static Hooks CountingHooks(StatsRecorder& stats, std::string_view component);
+  ~StageRunner();
+  StageRunner(const StageRunner&) = delete;
+  StageRunner& operator=(const StageRunner&) = delete;
+
+  // Fetches and dispatches until `stop`; then stops fetching, lets every lane finish the
+  // batch in hand, NAKs what is still queued (redelivered at once, e.g. to another
+  // replica) and returns after the lanes have exited.
+  void Run(std::stop_token stop);
+  // True once the consumer has been bound. Thread-safe.
+  bool Bound() const { return bound_.load(); }
+
+  // The lane of an event: hash of "<gvr>/<namespace>/<name>" modulo `lanes`.
+  static std::size_t LaneOf(const Envelope& envelope, std::size_t lanes);
+
+ private:
+  struct Delivery {
+    std::unique_ptr<stage::Delivered> message;
+    Envelope envelope;
+  };
+  struct Lane {
+    std::mutex mu;
+    std::condition_variable_any cv;  // queue changed or draining
+    std::deque<Delivery> queue;      // guarded by mu
+    bool draining = false;           // guarded by mu
+    std::unique_ptr<stage::Publisher> publisher;  // lane thread only
+    std::jthread thread;
+  };
+
+  void LaneMain(std::size_t index, std::stop_token stop);
+  // Runs the stage over `batch`, publishes, commits and settles every message.
+  void HandleBatch(Lane& lane, std::vector<Delivery>& batch, std::stop_token stop);
+  // Waits for room in the lane, then queues. Returns false when stopped (NAKs `d`).
+  bool Dispatch(Delivery d, std::stop_token stop);
+  // The held-message registry of the heartbeats: Hold after a fetch, and every
+  // settlement goes through Ack/NakNow/Term/NakAfter, which release first (so a
+  // heartbeat never runs concurrently with or after a settlement).
+  void Hold(stage::Delivered& message);
+  void Release(stage::Delivered& message);
+  void Ack(stage::Delivered& message);
+  void Term(stage::Delivered& message);
+  void Nak(stage::Delivered& message, std::chrono::milliseconds delay);
+  void HeartbeatMain(std::stop_token stop);
+
+  // Constant after construction.
+  Subscribe subscribe_;
+  NewPublisher new_publisher_;
+  Stage stage_;
+  Hooks hooks_;
+  ro::log::Logger logger_;
+  const StageRunnerOptions options_;
+
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::atomic<bool> bound_{false};
+  std::mutex held_mu_;
+  // Unsettled messages -> when they were fetched. Guarded by held_mu_.
+  std::unordered_map<stage::Delivered*, std::chrono::steady_clock::time_point> held_;
+};
+
+}  // namespace ro::kubesync
