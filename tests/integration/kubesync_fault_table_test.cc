@@ -389,7 +389,12 @@ class KubesyncFaultTableTest : public ::testing::Test {
   // because of the source. (A deletion from the source's deletion, or from the
   // reconciler's pruning after it, always comes after it. The tolerance covers the two
   // watches of this process seeing their events in a different order.)
-  static std::vector<std::string> SpuriousDeletions() {
+  // `timed`: also compare the destination's deletion time with the time the test's own
+  // source watch saw the source deletion. That time is only a reference while the test's
+  // watch is connected: when the source apiserver itself goes down, the test's watch
+  // resumes later than the pipeline's may and sees the deletions seconds late (a kill -9
+  // run at load average 35 measured 5.7 s). The uid check stays in every scenario.
+  static std::vector<std::string> SpuriousDeletions(bool timed) {
     constexpr auto kTolerance = 2s;
     std::vector<Deletion> deletions;
     std::map<std::string, Steady::time_point> source_deleted_at;
@@ -408,7 +413,7 @@ class KubesyncFaultTableTest : public ::testing::Test {
         continue;
       }
       const auto it = source_deleted_at.find(d.source_uid);
-      if (it != source_deleted_at.end() && it->second > d.at + kTolerance) {
+      if (timed && it != source_deleted_at.end() && it->second > d.at + kTolerance) {
         spurious.push_back(what + ": deleted at the destination " +
                            std::to_string(std::chrono::duration<double>(it->second - d.at).count()) +
                            " s before the source");
@@ -438,7 +443,10 @@ class KubesyncFaultTableTest : public ::testing::Test {
 
   // `fault` injects the fault while the writer runs and returns when the fault has ended
   // (the proxy cleared, the server restarted and ready).
-  static void RunScenario(const std::string& target, const std::string& fault_name, const std::function<void()>& fault) {
+  // `source_watch_interrupted`: the fault also cuts the test's own source watch off (see
+  // SpuriousDeletions).
+  static void RunScenario(const std::string& target, const std::string& fault_name, const std::function<void()>& fault,
+                          bool source_watch_interrupted = false) {
     Row row;
     row.target = target;
     row.fault = fault_name;
@@ -516,7 +524,7 @@ class KubesyncFaultTableTest : public ::testing::Test {
     } catch (const te::WaitTimeout&) {
       ADD_FAILURE() << "the deletion watch did not catch up with the destination";
     }
-    EXPECT_THAT(SpuriousDeletions(), ::testing::IsEmpty())
+    EXPECT_THAT(SpuriousDeletions(/*timed=*/!source_watch_interrupted), ::testing::IsEmpty())
         << target << " / " << fault_name << ": destination objects deleted without a source deletion";
 
     std::printf("[ fault ] %s %s converged in %.1f s (all messages handled after %.1f s; %d writes, %d failed)\n",
@@ -708,11 +716,14 @@ TEST_F(KubesyncFaultTableTest, RedisServerFlushedKilledAndRestartedEmptyWithTheL
 }
 
 TEST_F(KubesyncFaultTableTest, SourceApiserverKilledAndRestarted) {
-  RunScenario("source apiserver", "kill -9, restarted after 3 s", [] {
-    source_->KillApiserver();
-    Hold(kKilledFor);
-    source_->StartApiserver();
-  });
+  RunScenario(
+      "source apiserver", "kill -9, restarted after 3 s",
+      [] {
+        source_->KillApiserver();
+        Hold(kKilledFor);
+        source_->StartApiserver();
+      },
+      /*source_watch_interrupted=*/true);
 }
 
 TEST_F(KubesyncFaultTableTest, DestinationApiserverKilledAndRestarted) {
