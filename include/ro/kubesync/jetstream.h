@@ -137,7 +137,8 @@ struct ConsumerConfig {
   std::string stream{};
   std::string durable{};         // "processor", "synchronizer" (no '.', '*', '>')
   std::string filter_subject{};  // one subject of the stream
-  // Redelivery after this long without Ack/Nak/InProgress (docs/kubesync.md: 30 s).
+  // Redelivery after this long without Ack/Nak/InProgress. The pipeline's consumers use
+  // kConsumerAckWait (5 s, ro/kubesync/pipeline_wire.h) with in-progress heartbeats.
   std::chrono::milliseconds ack_wait{30000};
   // Unacked messages the server hands out at once: the pipeline's back-pressure bound.
   int max_ack_pending = 1000;
