@@ -4,29 +4,14 @@
 #include <fstream>
 #include <sstream>
 
-#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
+#include "ro/common/digest.h"
 #include "ro/common/time.h"
 
 namespace ro::runtime {
 
 namespace {
-
-std::string Sha256Hex(std::string_view text) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int size = 0;
-  if (EVP_Digest(text.data(), text.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
-    return "";
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0x0f]);
-  }
-  return hex;
-}
 
 bool IsBlank(std::string_view text) {
   return text.find_first_not_of(" \t\r\n") == std::string_view::npos;
@@ -47,7 +32,7 @@ std::string_view ToString(LicenseInfo::State state) {
 
 LicenseInfo InspectLicense(std::string_view text, std::chrono::system_clock::time_point now) {
   LicenseInfo info;
-  info.fingerprint = Sha256Hex(text);
+  info.fingerprint = common::Sha256Hex(text);
   if (IsBlank(text)) {
     info.state = LicenseInfo::State::kEmpty;
     info.summary = "the license file is empty";

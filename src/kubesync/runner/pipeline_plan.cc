@@ -1,7 +1,5 @@
 #include "ro/kubesync/runner/pipeline_plan.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <stdexcept>
@@ -9,28 +7,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/digest.h"
+
 namespace ro::kubesync::runner {
 
 using nlohmann::json;
 using plugins::kubernetes::ComponentKind;
 
 namespace {
-
-std::string Sha256Hex(std::string_view data, std::size_t hex_digits) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("SHA-256 failed");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length && out.size() < hex_digits; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0x0f]);
-  }
-  out.resize(std::min(out.size(), hex_digits));
-  return out;
-}
 
 std::string FileIn(const Placement& placement, std::string_view file) {
   return placement.files_dir + "/" + std::string(file);
@@ -197,7 +181,7 @@ std::string ConfigFingerprint(const PipelinePlan& plan, const Placement& placeme
     add(plan.inputs.bucket->secret_access_key);
   }
   // 16 hex digits (64 bits): enough to tell configurations of one object apart.
-  return Sha256Hex(material, 16);
+  return common::Sha256Hex(material, 16);
 }
 
 }  // namespace ro::kubesync::runner

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "digest.h"
+#include "ro/common/digest.h"
 #include "ro/common/object_meta.h"
 #include "ro/kube/label_selector.h"
 
@@ -52,7 +52,7 @@ std::string ManagedById(std::string_view ls_namespace, std::string_view ls_name)
   std::string prefix = id.substr(0, kHashedPrefixMax);
   while (!prefix.empty() && !IsAlnum(prefix.back())) prefix.pop_back();
   while (!prefix.empty() && !IsAlnum(prefix.front())) prefix.erase(0, 1);
-  const std::string hash = internal::Sha256Hex(key, kHashHexDigits);
+  const std::string hash = common::Sha256Hex(key, kHashHexDigits);
   return prefix.empty() ? hash : prefix + "-" + hash;
 }
 

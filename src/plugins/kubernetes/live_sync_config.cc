@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config_reader.h"
-#include "digest.h"
+#include "ro/common/digest.h"
 #include "ro/common/duration.h"
 #include "ro/common/validation.h"
 
@@ -93,7 +93,7 @@ std::string Fingerprint(const Transformation& t) {
   if (t.patch.empty()) return "";
   const std::string canonical = t.patch.ToJson().dump() +
                                 (t.options.skip_if_not_found_on_delete ? "|skip" : "|strict");
-  return internal::Sha256Hex(canonical, kFingerprintHexDigits);
+  return common::Sha256Hex(canonical, kFingerprintHexDigits);
 }
 
 // One replication.resources[] entry. Adds its problems; `valid` says whether there were

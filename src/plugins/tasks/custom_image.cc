@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../kubernetes/digest.h"
+#include "ro/common/digest.h"
 
 #include "ro/common/object_meta.h"
 
@@ -94,7 +94,7 @@ std::string BoundedName(std::string_view base, std::size_t max_length) {
   // label); trimming keeps the result a valid DNS subdomain when `base` was one.
   while (!out.empty() && (out.back() == '-' || out.back() == '.')) out.pop_back();
   out += '-';
-  out += kubernetes::internal::Sha256Hex(base, kHashDigits);
+  out += common::Sha256Hex(base, kHashDigits);
   return out;
 }
 

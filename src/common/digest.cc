@@ -1,11 +1,11 @@
-#include "digest.h"
+#include "ro/common/digest.h"
 
 #include <openssl/evp.h>
 
 #include <array>
 #include <stdexcept>
 
-namespace ro::plugins::kubernetes::internal {
+namespace ro::common {
 
 std::string Sha256Hex(std::string_view data, std::size_t hex_digits) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
@@ -24,4 +24,4 @@ std::string Sha256Hex(std::string_view data, std::size_t hex_digits) {
   return out;
 }
 
-}  // namespace ro::plugins::kubernetes::internal
+}  // namespace ro::common
