@@ -7,8 +7,11 @@
 #   3. the operator on cluster 2 (2-cluster architecture): the CRDs, and every
 #      controller as a local process; the LiveSynchronization controller runs the
 #      pipeline as local processes too (--component-runner=local: no kubelet here)
-#   4. a sample application in namespace "shop" of cluster 1, labelled sync=true
-#   5. tutorial 8.2 verbatim: secrets, KubernetesClusters, livesync.yaml
+#   4. a sample application in namespace "shop" of cluster 1, labelled sync=true; cluster 2
+#      is an empty standby (no namespace shop)
+#   5. tutorial 8.2 verbatim: secrets, KubernetesClusters, livesync.yaml; the
+#      LiveSynchronization names the missing namespace (DestinationNamespacesMissing),
+#      then forceNamespaceCreation is turned on and the namespace arrives with its labels
 #   6. cluster 2 follows creates, updates and deletes; Deployments at replicas 0
 #   7. recovery: the tutorial's TaskRun on the generated Task, Deployments at replicas 1
 #   8. tears everything down
@@ -31,7 +34,7 @@ for arg in "$@"; do
   case "$arg" in
     --ci) interactive=0 ;;
     --in-cluster) in_cluster=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg (try --help)" ;;
   esac
 done
@@ -218,10 +221,8 @@ items:
       http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
 YAML
 run "${c1[@]}" -n shop get deployments,services,secrets,serviceaccounts,roles,rolebindings,ingresses
-say "The tutorials do not set forceNamespaceCreation: the namespace must exist in cluster 2 too,"
-say "with the label the recovery Task selects namespaces by (its namespaceSelector runs in cluster 2)."
-run "${c2[@]}" create namespace shop
-run "${c2[@]}" label namespace shop sync=true
+say "Cluster 2 is an empty standby: it has no namespace shop (nothing is created there by hand)."
+run "${c2[@]}" get namespaces
 pause
 
 # ---- 5. tutorial 8.2 ----
@@ -263,6 +264,15 @@ if [ "$in_cluster" = 1 ]; then
   say "Its components run as pods of the namespace:"
   run kubectl get pods -o wide
 fi
+say "The tutorial does not set forceNamespaceCreation (off by default), and cluster 2 has no"
+say "namespace shop: the LiveSynchronization says so, with a condition and a Warning Event."
+wait_for 120 "condition DestinationNamespacesMissing" kubectl wait --for=condition=DestinationNamespacesMissing --timeout=5s livesynchronization/active-passive
+run kubectl get livesynchronization active-passive -o jsonpath='{.status.conditions[?(@.type=="DestinationNamespacesMissing")].message}{"\n"}'
+run kubectl get events --field-selector reason=NamespacesNotFound
+say "Let the operator create the namespaces, like the source's (labels and annotations included):"
+run kubectl patch livesynchronization active-passive --type=merge -p '{"spec":{"config":{"replication":{"forceNamespaceCreation":true}}}}'
+wait_for 120 "namespace shop in cluster 2" "${c2[@]}" get namespace shop
+run "${c2[@]}" get namespace shop --show-labels
 pause
 
 # ---- 6. replication ----
@@ -294,6 +304,9 @@ run "${c2[@]}" -n shop get deployments,services
 [ "$(replicas api)" = 0 ] || die "expected replicas 0 for api in cluster 2"
 
 step "What the LiveSynchronization reports"
+objects_counted() { [ "$(kubectl get livesynchronization active-passive -o jsonpath='{.status.objects}')" -ge 1 ] 2>/dev/null; }
+wait_for 60 "the object counts in status" objects_counted
+run kubectl get livesynchronization active-passive
 run kubectl get livesynchronization active-passive -o jsonpath='{range .status.resources[*]}{.resource}{": "}{.objects}{" objects\n"}{end}{"lag: "}{.status.lagSeconds}{" s\n"}{range .status.components[*]}{.name}{": "}{.message}{"\n"}{end}'
 say "The recovery Task it generated (manual 8.2, 'Understanding the TaskRun'):"
 run kubectl get task active-passive -o jsonpath='{.spec}{"\n"}'

@@ -82,9 +82,13 @@ std::string Encode(const Envelope& envelope) {
 
   std::string object = envelope.object.dump();
   std::string gvr = Json(envelope.gvr.ToString()).dump();  // quoted and escaped
+  if (!envelope.source_namespace.is_null() && !envelope.source_namespace.is_object()) {
+    throw std::invalid_argument("kubesync envelope: namespace must be a JSON object or null");
+  }
+  std::string source_namespace = envelope.source_namespace.is_null() ? std::string() : envelope.source_namespace.dump();
   std::string out;
-  // Fixed members take < 120 bytes; reserve once so the appends never reallocate.
-  out.reserve(object.size() + gvr.size() + 128);
+  // Fixed members take < 140 bytes; reserve once so the appends never reallocate.
+  out.reserve(object.size() + gvr.size() + source_namespace.size() + 144);
   out += "{\"v\":";
   out += std::to_string(Envelope::kVersion);
   out += ",\"type\":\"";
@@ -101,6 +105,10 @@ std::string Encode(const Envelope& envelope) {
   out += envelope.pruned ? "true" : "false";
   out += ",\"sourceDeleted\":";
   out += envelope.source_deleted ? "true" : "false";
+  if (!source_namespace.empty()) {
+    out += ",\"namespace\":";
+    out += source_namespace;
+  }
   out += '}';
   return out;
 }
@@ -143,6 +151,15 @@ Envelope Decode(std::string_view data) {
     throw DecodeError("object", std::string("member \"object\" must be a JSON object, got ") + object->type_name());
   }
   envelope.object = std::move(*object);
+
+  auto source_namespace = root.find("namespace");
+  if (source_namespace != root.end() && !source_namespace->is_null()) {
+    if (!source_namespace->is_object()) {
+      throw DecodeError("namespace", std::string("member \"namespace\" must be a JSON object, got ") +
+                                         source_namespace->type_name());
+    }
+    envelope.source_namespace = std::move(*source_namespace);
+  }
   return envelope;
 }
 

@@ -146,6 +146,20 @@ void StatsRecorder::SetObjectsInSync(std::string_view gvr, std::int64_t count) {
   gauge.dirty.store(true, std::memory_order_release);
 }
 
+void StatsRecorder::RecordNamespaceMissing(std::string_view ns) {
+  Gauge& gauge = Slot(namespaces_, std::tuple{ns, std::string_view("missing")});
+  gauge.value.store(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.Now().time_since_epoch()).count(),
+                    std::memory_order_relaxed);
+  gauge.dirty.store(true, std::memory_order_release);
+}
+
+void StatsRecorder::RecordNamespacePresent(std::string_view ns) {
+  Gauge& gauge = Slot(namespaces_, std::tuple{ns, std::string_view("present")});
+  gauge.value.store(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.Now().time_since_epoch()).count(),
+                    std::memory_order_relaxed);
+  gauge.dirty.store(true, std::memory_order_release);
+}
+
 void StatsRecorder::SetLastResync(std::string_view gvr, std::chrono::system_clock::time_point when) {
   Gauge& gauge = Slot(resync_, gvr);
   gauge.value.store(std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count(),
@@ -227,6 +241,12 @@ std::vector<HashWrite> StatsRecorder::CollectDeltas() {
           std::to_string(delta));
     }
   }
+  for (auto& [key, gauge] : namespaces_) {
+    if (gauge.dirty.exchange(false, std::memory_order_acquire)) {
+      add(Op::kSet, kStatsNamespacesKey, JoinField({std::get<0>(key), std::get<1>(key)}),
+          FormatDouble(NanosToSeconds(gauge.value.load(std::memory_order_relaxed))));
+    }
+  }
   std::map<Key3, std::string> last_failure;
   {
     std::lock_guard failure_lock(last_failure_mu_);
@@ -300,6 +320,17 @@ std::int64_t StatsSnapshot::ObjectsInSync() const {
   return total;
 }
 
+std::vector<std::string> StatsSnapshot::MissingNamespaces(std::chrono::system_clock::time_point now,
+                                                          std::chrono::system_clock::duration window) const {
+  std::vector<std::string> missing;
+  for (const auto& [ns, seen] : namespaces) {
+    if (!seen.missing_at || now - *seen.missing_at > window) continue;
+    if (seen.present_at && *seen.present_at >= *seen.missing_at) continue;
+    missing.push_back(ns);
+  }
+  return missing;
+}
+
 StatsSnapshot SnapshotFromHashes(const Hashes& hashes) {
   StatsSnapshot snapshot;
   for (const auto& [field, value] : HashOf(hashes, kStatsEventsKey)) {
@@ -362,6 +393,14 @@ StatsSnapshot SnapshotFromHashes(const Hashes& hashes) {
     if (detail.contains("at") && detail["at"].is_number()) out.at = FromUnixSeconds(detail["at"].get<double>());
     snapshot.last_failure[{std::string(parts[0]), std::string(parts[1]), std::string(parts[2])}] = std::move(out);
   }
+  for (const auto& [field, value] : HashOf(hashes, kStatsNamespacesKey)) {
+    auto parts = SplitField(field);
+    auto seconds = ParseNumber<double>(value);
+    if (parts.size() != 2 || !seconds) continue;
+    StatsSnapshot::NamespaceSeen& seen = snapshot.namespaces[std::string(parts[0])];
+    if (parts[1] == "missing") seen.missing_at = FromUnixSeconds(*seconds);
+    if (parts[1] == "present") seen.present_at = FromUnixSeconds(*seconds);
+  }
   return snapshot;
 }
 
@@ -369,7 +408,7 @@ StatsSnapshot ReadStats(RedisState& redis) {
   Hashes hashes;
   for (std::string_view key :
        {kStatsEventsKey, kStatsErrorsKey, kStatsLagKey, kStatsObjectsKey, kStatsResyncKey, kStatsBucketKey,
-        kStatsFailuresKey, kStatsLastFailureKey}) {
+        kStatsFailuresKey, kStatsLastFailureKey, kStatsNamespacesKey}) {
     hashes.emplace(std::string(key), redis.HGetAll(key));
   }
   return SnapshotFromHashes(hashes);

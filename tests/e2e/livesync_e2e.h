@@ -134,6 +134,7 @@ struct EnvOptions {
   std::string runner = "local";
   bool two_clusters = true;  // false: the source is the destination cluster itself
   bool s3 = false;           // an S3 server and the bucket-controller
+  bool tasks = false;        // the task-controller and the taskrun-controller (recovery)
 };
 
 // The 2-cluster architecture of manual 6.2.1 with the operator running on cluster 2.
@@ -165,6 +166,10 @@ class Env {
       buckets_controller_ = StartController("bucket-controller", kubeconfig, dir_.path(), license,
                                                                 std::vector<std::string>{"--recheck-interval=5s"});
     }
+    if (options_.tasks) {
+      task_controller_ = StartController("task-controller", kubeconfig, dir_.path(), license, {});
+      taskrun_controller_ = StartController("taskrun-controller", kubeconfig, dir_.path(), license, {});
+    }
     std::vector<std::string> args = {"--component-runner=" + options_.runner, "--status-refresh-interval=2s",
                                      "--discovery-timeout=5s"};
     if (options_.runner == "local") {
@@ -179,6 +184,8 @@ class Env {
     // Controllers first (the livesynchronization controller stops its components), then
     // the servers they talk to.
     live_sync_controller_.reset();
+    taskrun_controller_.reset();
+    task_controller_.reset();
     buckets_controller_.reset();
     clusters_controller_.reset();
     source_client_.reset();
@@ -349,6 +356,8 @@ class Env {
   std::unique_ptr<ro::kube::DynamicClient> destination_client_;
   std::unique_ptr<ControllerProcess> clusters_controller_;
   std::unique_ptr<ControllerProcess> buckets_controller_;
+  std::unique_ptr<ControllerProcess> task_controller_;
+  std::unique_ptr<ControllerProcess> taskrun_controller_;
   std::unique_ptr<ControllerProcess> live_sync_controller_;
 };
 
@@ -362,13 +371,15 @@ using ts::Service;
 
 // Deployment `web` (2 replicas), Service `web`, Secret `web-config`, ServiceAccount
 // `web`, Role `web-reader`, RoleBinding `web-reader`, Ingress `web` in namespace `ns`
-// of the source (labelled sync=true), and namespace `ns` in the destination too, as a
-// user of the tutorials creates it (they have no forceNamespaceCreation).
+// of the source (labelled sync=true), and namespace `ns` in the destination too (unless
+// `destination_namespace` is false: an empty standby), as a user of the tutorials does
+// when the standby is not empty (they have no forceNamespaceCreation).
 // CreateSampleApplication(env, ns) does it for an Env's two clusters.
-inline void CreateSampleApplicationIn(te::KubeCluster& source, te::KubeCluster& destination, const std::string& ns) {
+inline void CreateSampleApplicationIn(te::KubeCluster& source, te::KubeCluster& destination, const std::string& ns,
+                                      bool destination_namespace = true) {
   source.Kubectl({"create", "namespace", ns});
   source.Kubectl({"label", "namespace", ns, "sync=true"});
-  destination.Kubectl({"create", "namespace", ns});
+  if (destination_namespace) destination.Kubectl({"create", "namespace", ns});
   json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
                {"kind", "Role"},
                {"metadata", Meta(ns, "web-reader")},
@@ -390,8 +401,8 @@ inline void CreateSampleApplicationIn(te::KubeCluster& source, te::KubeCluster& 
                             role, binding, ingress});
   source.Kubectl({"apply", "-f", "-"}, json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}}.dump());
 }
-inline void CreateSampleApplication(Env& env, const std::string& ns) {
-  CreateSampleApplicationIn(env.source(), env.destination(), ns);
+inline void CreateSampleApplication(Env& env, const std::string& ns, bool destination_namespace = true) {
+  CreateSampleApplicationIn(env.source(), env.destination(), ns, destination_namespace);
 }
 
 }  // namespace livesync_e2e

@@ -84,6 +84,22 @@ TEST(Envelope, RoundTripOfASourceDeletion) {
   EXPECT_FALSE(out.pruned);
 }
 
+TEST(Envelope, TheSourceNamespaceTravelsWhenKnownAndIsLeftOutOtherwise) {
+  Envelope in = SampleDeployment();
+  EXPECT_THAT(Encode(in), ::testing::EndsWith(R"("sourceDeleted":false})"));
+  EXPECT_TRUE(Decode(Encode(in)).source_namespace.is_null());
+  in.source_namespace = Json::parse(R"({"resourceVersion":"812","labels":{"sync":"true"},"annotations":{}})");
+  const std::string text = Encode(in);
+  EXPECT_THAT(text, HasSubstr(R"(,"namespace":{"annotations":{},"labels":{"sync":"true"},"resourceVersion":"812"}})"));
+  EXPECT_EQ(Decode(text).source_namespace, in.source_namespace);
+  EXPECT_EQ(RejectedField(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{},"namespace":"shop"})"),
+            "namespace");
+  EXPECT_TRUE(Decode(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{},"namespace":null})")
+                  .source_namespace.is_null());
+  in.source_namespace = Json::array();
+  EXPECT_THROW(Encode(in), std::invalid_argument);
+}
+
 TEST(Envelope, DecodeDefaultsMissingFlagsAndIgnoresUnknownMembers) {
   Envelope out = Decode(R"({"v":1,"type":"delete","gvr":"v1/secrets","observedAt":5,"object":{},"future":[1]})");
   EXPECT_EQ(out.type, EventType::kDelete);

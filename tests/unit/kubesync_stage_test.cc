@@ -34,6 +34,7 @@
 #include "ro/kubesync/stage.h"
 #include "ro/kubesync/stats.h"
 #include "ro/plugins/kubernetes/control_metadata.h"
+#include "ro/plugins/kubernetes/namespace_metadata.h"
 
 namespace ro::kubesync {
 namespace {
@@ -311,6 +312,22 @@ TEST_F(ProcessorStageTest, AMatchingUpsertIsPublishedTransformedAndStampedOnTheA
   EXPECT_EQ(stamp->source_resource_version, "5");
 }
 
+TEST_F(ProcessorStageTest, WithForcedNamespacesAnUpsertCarriesItsSourceNamespace) {
+  EXPECT_TRUE(Published(Handle(EventType::kUpsert, ConfigMap("selected", "cm", "5"))).source_namespace.is_null())
+      << "nobody reads it without forceNamespaceCreation";
+  json config = kProcessorConfig;
+  config["config"]["replication"]["forceNamespaceCreation"] = true;
+  const PipelineContext forced(KubesyncConfigFromJson(config), ComponentId::kProcessor, "p-1");
+  ProcessorStage stage(forced, namespaces_, stats_, nullptr, ProcessorOptions{});
+  const auto handle = [&](EventType type, json object) {
+    Envelope e = Decode(EventFor(type, std::move(object)));
+    return Published(stage.Handle(e, DeliveryInfo{}, std::stop_token{}));
+  };
+  EXPECT_EQ(handle(EventType::kUpsert, ConfigMap("selected", "cm", "5")).source_namespace["labels"],
+            json({{"sync", "true"}}));
+  EXPECT_TRUE(handle(EventType::kDelete, ConfigMap("selected", "cm", "9")).source_namespace.is_null());
+}
+
 TEST_F(ProcessorStageTest, ANamespaceThatCannotBeReadIsRetriedNeverTurnedIntoADelete) {
   namespaces_.failing.insert("selected");
   const Outcome outcome = Handle(EventType::kUpsert, ConfigMap("selected", "cm", "5"));
@@ -550,6 +567,36 @@ TEST_F(SynchronizerStageTest, AMissingNamespaceWithoutForcedCreationEndsTheMessa
   const Outcome outcome = Handle(Apply(EventType::kUpsert, ConfigMap("selected", "cm", "5")));
   EXPECT_EQ(outcome.kind, Outcome::Kind::kTerm);
   EXPECT_EQ(outcome.reason, "NamespaceNotFound");
+  EXPECT_FALSE(Sent("DELETE"));
+}
+
+TEST_F(SynchronizerStageTest, AForcedNamespaceIsCreatedWithTheSourceLabelsThenTheObject) {
+  json config = kProcessorConfig;
+  config["config"]["replication"]["forceNamespaceCreation"] = true;
+  const PipelineContext forced(KubesyncConfigFromJson(config), ComponentId::kSynchronizer, "s-1");
+  const PipelineContext forced_processor(KubesyncConfigFromJson(config), ComponentId::kProcessor, "p-1");
+  SynchronizerStage stage(forced, destination_, cache_, tombstones_, stats_, SynchronizerOptions{});
+  MapNamespaces namespaces;
+  namespaces.labels["selected"] = {{"sync", "true"}};
+  ProcessorStage processor(forced_processor, namespaces, stats_, nullptr, ProcessorOptions{});
+  Envelope event = Decode(EventFor(EventType::kUpsert, ConfigMap("selected", "cm", "5")));
+  Envelope e = Decode(processor.Handle(event, DeliveryInfo{}, std::stop_token{}).data);
+  json created = e.object;
+  created["metadata"]["resourceVersion"] = "100";
+  transport_->Respond("POST", "/api/v1/namespaces/selected/configmaps", 404,
+                      Status(404, "NotFound", "namespaces \"selected\" not found").dump());
+  transport_->Respond("POST", "/api/v1/namespaces", 201, R"({"metadata":{"name":"selected"}})");
+  transport_->Respond("GET", "/api/v1/namespaces/selected/configmaps/cm", 404,
+                      Status(404, "NotFound", "configmaps \"cm\" not found").dump());
+  transport_->Respond("POST", "/api/v1/namespaces/selected/configmaps", 201, created.dump());
+  EXPECT_EQ(stage.Handle(e, DeliveryInfo{}, std::stop_token{}).kind, Outcome::Kind::kAck);
+  ASSERT_EQ(transport_->requests.size(), 4u);
+  const json ns = json::parse(transport_->requests[1].body);
+  EXPECT_EQ(transport_->requests[1].path.rfind("/api/v1/namespaces?", 0), 0u) << transport_->requests[1].path;
+  EXPECT_EQ(ns["metadata"]["name"], "selected");
+  EXPECT_EQ(ns["metadata"]["labels"]["sync"], "true");
+  EXPECT_EQ(ns["metadata"]["labels"][std::string(plugins::kubernetes::kNamespaceCreatedByLabel)],
+            forced.stamp().managed_by);
 }
 
 }  // namespace

@@ -282,12 +282,36 @@ TEST_F(StatsRecorderTest, FailuresAreCountedOverReplicasAndTheLatestIsKeptWithIt
   EXPECT_EQ(last.at, clock_.Now());
 }
 
+TEST_F(StatsRecorderTest, AMissingNamespaceIsReportedUntilAnObjectIsWrittenInIt) {
+  FakeSink other_sink;
+  Hashes hashes;
+  {
+    StatsRecorder replica_a(sink_, clock_);
+    StatsRecorder replica_b(other_sink, clock_);
+    replica_a.RecordNamespaceMissing("shop");
+    replica_a.RecordNamespaceMissing("web");
+    replica_b.RecordNamespaceMissing("api");
+    clock_.Advance(5s);
+    replica_b.RecordNamespacePresent("web");  // created since: the other replica wrote in it
+    replica_a.RecordNamespacePresent("other");
+  }
+  for (const auto& batch : sink_.Batches()) Apply(hashes, batch);
+  for (const auto& batch : other_sink.Batches()) Apply(hashes, batch);
+
+  const StatsSnapshot s = SnapshotFromHashes(hashes);
+  EXPECT_EQ(s.MissingNamespaces(clock_.Now(), std::chrono::hours(2)), (std::vector<std::string>{"api", "shop"}));
+  // Nobody wrote to them for longer than the window: no longer reported.
+  EXPECT_TRUE(s.MissingNamespaces(clock_.Now() + std::chrono::hours(3), std::chrono::hours(2)).empty());
+}
+
 TEST(StatsSnapshot, MalformedFieldsAreSkipped) {
   Hashes hashes;
   hashes["stats:events"] = {{"only|two", "1"}, {"a|b|c", "x"}, {"c|v1/pods|upsert", "4"}};
   hashes["stats:lag"] = {{"nogvr", "1"}, {"v1/pods|le=abc", "1"}, {"v1/pods|le=0.1", "2"}};
   hashes["stats:objects"] = {{"v1/pods", "many"}};
+  hashes["stats:namespaces"] = {{"shop", "1"}, {"shop|missing", "soon"}, {"a|b|missing", "1"}};
   StatsSnapshot s = SnapshotFromHashes(hashes);
+  EXPECT_TRUE(s.namespaces.empty());
   EXPECT_EQ(s.events.size(), 1u);
   EXPECT_EQ(s.lag["v1/pods"].count(), 2u);
   EXPECT_TRUE(s.objects_in_sync.empty());

@@ -262,9 +262,55 @@ TEST(LiveSyncStatusTest, DegradedWhileAFailureIsRecentThenNot) {
   livesync::StatusInputs in = RunningInputs(now);
   in.stats = WithFailure(now - std::chrono::minutes(1), 3);
   const json status = livesync::BuildStatus(json(), in);
-  ASSERT_EQ(status["conditions"].size(), 2u);
+  ASSERT_EQ(status["conditions"].size(), 3u);
   EXPECT_EQ(status["conditions"][1]["type"], "Degraded");
   EXPECT_EQ(status["conditions"][1]["status"], "True");
+}
+
+TEST(LiveSyncStatusTest, TheObjectsColumnIsTheSumOverResources) {
+  const auto now = ro::common::ParseRfc3339("2024-03-01T12:00:00Z");
+  livesync::StatusInputs in = RunningInputs(now);
+  in.stats->objects_in_sync["v1/services"] = 2;
+  EXPECT_EQ(livesync::BuildStatus(json(), in)["objects"], 5);
+}
+
+TEST(LiveSyncStatusTest, MissingDestinationNamespacesAreNamedUntilTheyExist) {
+  const auto now = ro::common::ParseRfc3339("2024-03-01T12:00:00Z");
+  livesync::StatusInputs in = RunningInputs(now);
+  in.destination_name = "cluster-2";
+  in.stats->namespaces["shop"].missing_at = now - std::chrono::seconds(30);
+  in.stats->namespaces["web"].missing_at = now - std::chrono::seconds(20);
+  const json missing = livesync::BuildStatus(json(), in);
+  const auto condition = ro::runtime::FindStatusCondition(missing["conditions"], "DestinationNamespacesMissing");
+  ASSERT_TRUE(condition);
+  EXPECT_EQ(condition->status, ro::runtime::ConditionStatus::kTrue);
+  EXPECT_EQ(condition->reason, "NamespacesNotFound");
+  EXPECT_THAT(condition->message,
+              ::testing::HasSubstr("2 namespace(s) missing in destination cluster cluster-2: shop, web"));
+  EXPECT_THAT(condition->message, ::testing::HasSubstr("forceNamespaceCreation: true"));
+
+  // The user created "shop"; "web" is still missing.
+  in.now = now + std::chrono::seconds(10);
+  in.stats->namespaces["shop"].present_at = now + std::chrono::seconds(5);
+  const json one = livesync::BuildStatus(missing, in);
+  EXPECT_THAT(ro::runtime::FindStatusCondition(one["conditions"], "DestinationNamespacesMissing")->message,
+              ::testing::HasSubstr("1 namespace(s) missing in destination cluster cluster-2: web;"));
+
+  in.stats->namespaces["web"].present_at = now + std::chrono::seconds(6);
+  const auto none = ro::runtime::FindStatusCondition(livesync::BuildStatus(one, in)["conditions"],
+                                                     "DestinationNamespacesMissing");
+  EXPECT_EQ(none->status, ro::runtime::ConditionStatus::kFalse);
+  EXPECT_EQ(none->reason, "NamespacesExist");
+}
+
+TEST(LiveSyncStatusTest, AtMostTenMissingNamespacesAreNamed) {
+  const auto now = ro::common::ParseRfc3339("2024-03-01T12:00:00Z");
+  ro::kubesync::StatsSnapshot stats;
+  for (int i = 0; i < 13; ++i) stats.namespaces["ns-" + std::to_string(10 + i)].missing_at = now;
+  const auto c = livesync::NamespacesMissingCondition(stats, now, std::chrono::seconds(60), "cluster-2", true);
+  EXPECT_THAT(c.message, ::testing::HasSubstr("13 namespace(s) missing"));
+  EXPECT_THAT(c.message, ::testing::HasSubstr("ns-19 and 3 more"));
+  EXPECT_THAT(c.message, ::testing::HasSubstr("forceNamespaceCreation is on"));
 }
 
 TEST(LiveSyncStatusTest, NewFailuresReportsOnlyTheGrowthAndNothingFromBeforeTheStart) {

@@ -3,7 +3,8 @@
 // wire resources (stream, subjects, Redis key prefix; docs/kubesync.md, "Data flow").
 //
 //   {"v":1,"type":"upsert","resync":false,"gvr":"apps/v1/deployments",
-//    "observedAt":1700000000123456789,"object":{...},"pruned":false,"sourceDeleted":false}
+//    "observedAt":1700000000123456789,"object":{...},"pruned":false,"sourceDeleted":false,
+//    "namespace":{"resourceVersion":"812","labels":{...},"annotations":{...}}}
 //
 // This header includes the full <nlohmann/json.hpp> (an exception to the json_fwd rule,
 // like ro/kube/client.h): Envelope holds the Kubernetes object by value so that Decode can
@@ -52,12 +53,18 @@ struct Envelope {
   // synchronizer keeps a tombstone for it (docs/kubesync.md, "Tombstones").
   // Events subject: set by the reconciler on a prune of an object absent from the source.
   bool source_deleted = false;
+  // Apply subject, upsert of a namespaced object with forceNamespaceCreation on: what the
+  // processor knew of the source namespace (plugins::kubernetes::ReplicableNamespaceMetadata form), for the namespace
+  // the synchronizer creates with forceNamespaceCreation and keeps in step with the
+  // source. Null when unknown (cluster-scoped objects, deletes, the events subject);
+  // then "namespace" is left out of the wire form.
+  nlohmann::json source_namespace;
 };
 
 // Malformed envelope: not JSON, not an object, a missing or mistyped field, or an unknown
 // version. Never retryable: a consumer logs it, counts it and terminates the message.
 // field() names the offending member ("v", "type", "gvr", "observedAt", "object",
-// "resync", "pruned", "sourceDeleted"), empty when the message is not a JSON object at all.
+// "resync", "pruned", "sourceDeleted", "namespace"), empty when the message is not a JSON object at all.
 class DecodeError : public std::runtime_error {
  public:
   DecodeError(std::string field, const std::string& message);

@@ -9,7 +9,14 @@
 //       410 Gone      -> the reflector relists: every object as a resync upsert, then
 //                        "reconcile-now"
 //   resume points     -> Redis ks:<id>:rv:<gvr>, only versions whose events are stored
-//   namespace labels changed -> that namespace's objects re-published + "reconcile-now"
+//   namespace labels or annotations changed -> that namespace's objects re-published +
+//                       "reconcile-now"
+//   a namespace appears in the destination (not one a synchronizer created) -> the
+//                       objects of the source namespace of that name re-published (those
+//                       that arrived while it was missing were ended: NamespaceNotFound)
+//   start with another replication config than the resume points were stored with
+//                       (e.g. forceNamespaceCreation turned on, a filter changed) -> list
+//                       instead of resuming: every object is published again
 //   every resyncPeriod -> the full state re-published (additive reconciliation)
 //   the stream created again (its nats-server lost its store: the events not yet
 //   consumed are gone) -> the full state re-published at once + "reconcile-now"; seen
@@ -39,7 +46,8 @@ namespace ro::kubesync {
 class DurablePublisher;
 
 struct EventsListenerOptions {
-  // Delay between seeing a namespace's labels change and re-publishing its objects:
+  // Delay between seeing a namespace's labels change (or a namespace appear in the
+  // destination) and re-publishing its objects:
   // gives the processor's own namespace informer (watching the same apiserver) time to
   // see the same change before the re-published events reach it. Several changes within
   // the delay are re-published once.
@@ -56,8 +64,10 @@ struct EventsListenerOptions {
 class EventsListener final : public Component {
  public:
   // Every reference must outlive the listener.
-  EventsListener(const PipelineContext& context, kube::DynamicClient& source, NatsConnection& nats,
-                 RedisState& redis, StatsRecorder& stats, EventsListenerOptions options = {});
+  // `destination` (may be nullptr): watched for namespaces that appear; without it their
+  // objects wait for the next resync.
+  EventsListener(const PipelineContext& context, kube::DynamicClient& source, kube::DynamicClient* destination,
+                 NatsConnection& nats, RedisState& redis, StatsRecorder& stats, EventsListenerOptions options = {});
   ~EventsListener() override;
 
   void Run(std::stop_token stop) override;
@@ -76,8 +86,10 @@ class EventsListener final : public Component {
   // The stream's creation time (unix ns), nullopt when it cannot be read (not connected).
   std::optional<std::int64_t> StreamCreated();
   // At start-up: drops the resume points stored for another incarnation of the stream
-  // (they point past events that were lost with it) and records the current one.
-  void ForgetResumePointsOfALostStream();
+  // (they point past events that were lost with it) or for another replication config
+  // (objects it did not select, or could not write, were never published again), and
+  // records the current ones.
+  void ForgetStaleResumePoints();
   // On the checkpointer thread: after a reconnect or every stream_check_interval, when
   // the stream was created again, asks PeriodicResync for a full re-publish now.
   void WatchStream();
@@ -89,6 +101,7 @@ class EventsListener final : public Component {
 
   const PipelineContext& context_;
   kube::DynamicClient& source_;
+  kube::DynamicClient* const destination_;  // may be nullptr
   NatsConnection& nats_;
   RedisState& redis_;
   StatsRecorder& stats_;

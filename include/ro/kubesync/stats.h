@@ -16,6 +16,11 @@
 //   stats:failures <component>|<gvr>|<reason>  integer: messages ended for good (HINCRBY)
 //   stats:lastfailure <component>|<gvr>|<reason>  JSON {"object","message","at"} of the
 //                                               latest one (HSET, last writer wins)
+//   stats:namespaces <namespace>|missing       unix s when an object last could not be
+//                                               written: its namespace is missing in the
+//                                               destination (HSET, last writer wins)
+//                    <namespace>|present       unix s when an object was last written
+//                                               in it after that, or at least once a minute
 // Counters from several replicas add up in Redis; gauges are last-writer-wins.
 #pragma once
 
@@ -56,6 +61,7 @@ inline constexpr std::string_view kStatsResyncKey = "stats:resync";
 inline constexpr std::string_view kStatsBucketKey = "stats:bucket";
 inline constexpr std::string_view kStatsFailuresKey = "stats:failures";
 inline constexpr std::string_view kStatsLastFailureKey = "stats:lastfailure";
+inline constexpr std::string_view kStatsNamespacesKey = "stats:namespaces";
 
 // Where StatsRecorder sends each flush: one call per flush with every delta. May throw
 // (the recorder drops that flush and logs). Called from the recorder's flusher thread.
@@ -122,6 +128,12 @@ class StatsRecorder {
   // LiveSynchronization's Events and Degraded condition. `message` must not hold secrets.
   void RecordFailure(std::string_view component, std::string_view gvr, std::string_view reason,
                      std::string_view object, std::string_view message);
+  // An object could not be written because its namespace `ns` is missing in the
+  // destination (now, on the recorder's clock), for the LiveSynchronization's
+  // DestinationNamespacesMissing condition.
+  void RecordNamespaceMissing(std::string_view ns);
+  // An object was written in `ns` (now): a namespace recorded missing before exists.
+  void RecordNamespacePresent(std::string_view ns);
 
   // Sends everything recorded since the previous flush to the sink now, on this thread
   // (the flusher does the same every interval). Nothing is sent when nothing changed.
@@ -163,6 +175,7 @@ class StatsRecorder {
   std::map<std::string, Gauge, std::less<>> resync_;  // value: unix ns
   std::map<Key2, std::atomic<std::uint64_t>, std::less<>> bucket_ops_;
   std::map<Key3, std::atomic<std::uint64_t>, std::less<>> failures_;
+  std::map<Key2, Gauge, std::less<>> namespaces_;  // (namespace, "missing"|"present") -> unix ns
 
   // The latest failure per key, JSON, not yet flushed. Rare: a plain mutex.
   std::mutex last_failure_mu_;
@@ -216,6 +229,13 @@ struct StatsSnapshot {
   // Permanent failures (RecordFailure), summed over replicas, and the latest of each.
   std::map<ErrorKey, std::uint64_t> failures;
   std::map<ErrorKey, FailureDetail> last_failure;
+  // What the synchronizers recorded of destination namespaces (RecordNamespaceMissing,
+  // RecordNamespacePresent), by namespace.
+  struct NamespaceSeen {
+    std::optional<std::chrono::system_clock::time_point> missing_at;
+    std::optional<std::chrono::system_clock::time_point> present_at;
+  };
+  std::map<std::string, NamespaceSeen> namespaces;
 
   // Current lag of `gvr` for status: its last flushed observation (any replica, last
   // writer wins), nullopt when none. Callers should treat it as stale when `last_at` is
@@ -225,13 +245,20 @@ struct StatsSnapshot {
   std::optional<std::chrono::system_clock::time_point> LastResync() const;
   // Objects in sync summed over every GVR.
   std::int64_t ObjectsInSync() const;
+  // The namespaces still missing in the destination, sorted: recorded missing within
+  // `window` before `now` and not recorded present since. The window ends the report of
+  // a namespace nobody writes to any more (its objects were deleted in the source, or the
+  // LiveSynchronization no longer selects them); a resync records it again while it is
+  // still missing, so choose it above the resync period.
+  std::vector<std::string> MissingNamespaces(std::chrono::system_clock::time_point now,
+                                             std::chrono::system_clock::duration window) const;
 };
 
 // Builds a snapshot from HGETALL results keyed by the relative stats keys above; fields
 // that do not parse are skipped. Pure (unit-tested); ReadStats uses it.
 StatsSnapshot SnapshotFromHashes(const std::map<std::string, std::map<std::string, std::string>, std::less<>>& hashes);
 
-// HGETALL of every stats hash (eight round trips) -> snapshot. Throws RedisError.
+// HGETALL of every stats hash (nine round trips) -> snapshot. Throws RedisError.
 StatsSnapshot ReadStats(RedisState& redis);
 
 }  // namespace ro::kubesync

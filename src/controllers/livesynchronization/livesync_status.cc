@@ -26,13 +26,16 @@ json ComponentsJson(const std::vector<kubesync::runner::ComponentStatus>& compon
 void SetStatistics(json& status, const StatusInputs& in) {
   const kubesync::StatsSnapshot& stats = *in.stats;
   json resources = json::array();
+  int64_t total = 0;
   std::optional<double> lag;
   bool any_observation = false;
   for (const kube::GroupVersionResource& gvr : in.gvrs) {
     const std::string key = gvr.ToString();
     json item = {{"group", gvr.group}, {"version", gvr.version}, {"resource", gvr.resource}};
     const auto objects = stats.objects_in_sync.find(key);
-    item["objects"] = objects == stats.objects_in_sync.end() ? int64_t{0} : std::max<int64_t>(0, objects->second);
+    const int64_t count = objects == stats.objects_in_sync.end() ? int64_t{0} : std::max<int64_t>(0, objects->second);
+    item["objects"] = count;
+    total += count;
     const auto histogram = stats.lag.find(key);
     if (histogram != stats.lag.end() && histogram->second.last_at) {
       item["lastEventTime"] = common::FormatRfc3339(*histogram->second.last_at);
@@ -44,6 +47,7 @@ void SetStatistics(json& status, const StatusInputs& in) {
     resources.push_back(std::move(item));
   }
   status["resources"] = std::move(resources);
+  status["objects"] = total;
   if (const auto last = stats.LastResync()) status["lastResyncTime"] = common::FormatRfc3339(*last);
   if (lag || any_observation) {
     // Milliseconds: finer digits only make every status write differ.
@@ -90,6 +94,38 @@ runtime::Condition DegradedCondition(const kubesync::StatsSnapshot& stats, std::
   return c;
 }
 
+runtime::Condition NamespacesMissingCondition(const kubesync::StatsSnapshot& stats,
+                                              std::chrono::system_clock::time_point now,
+                                              std::chrono::seconds window, const std::string& destination_name,
+                                              bool force_namespace_creation) {
+  const std::vector<std::string> missing = stats.MissingNamespaces(now, window);
+  runtime::Condition c;
+  c.type = kNamespacesMissingCondition;
+  if (missing.empty()) {
+    c.status = runtime::ConditionStatus::kFalse;
+    c.reason = kReasonNamespacesExist;
+    c.message = "Every namespace written to exists in the destination cluster";
+    return c;
+  }
+  std::string names;
+  for (std::size_t i = 0; i < missing.size() && i < kMaxNamedNamespaces; ++i) {
+    if (i > 0) names += ", ";
+    names += missing[i];
+  }
+  if (missing.size() > kMaxNamedNamespaces) {
+    names += " and " + std::to_string(missing.size() - kMaxNamedNamespaces) + " more";
+  }
+  c.status = runtime::ConditionStatus::kTrue;
+  c.reason = kReasonNamespacesNotFound;
+  c.message = std::to_string(missing.size()) + " namespace(s) missing in destination cluster " + destination_name +
+              ": " + names + "; their objects are not replicated. ";
+  c.message += force_namespace_creation
+                   ? "forceNamespaceCreation is on: they are created as their objects arrive again"
+                   : "Create them there (their objects follow within seconds), or set "
+                     "spec.config.replication.forceNamespaceCreation: true";
+  return c;
+}
+
 std::vector<FailureReport> NewFailures(std::map<kubesync::StatsSnapshot::ErrorKey, std::uint64_t>& seen,
                                        const kubesync::StatsSnapshot& stats,
                                        std::chrono::system_clock::time_point since) {
@@ -130,6 +166,12 @@ json BuildStatus(const json& previous, const StatusInputs& in) {
     runtime::Condition degraded = DegradedCondition(*in.stats, in.now, in.failure_window);
     degraded.observed_generation = in.generation;
     runtime::SetStatusCondition(conditions, degraded, in.now);
+    // A namespace is recorded missing again at every resync while it is: twice the
+    // period keeps the condition steady in between.
+    runtime::Condition namespaces = NamespacesMissingCondition(*in.stats, in.now, 2 * in.failure_window,
+                                                               in.destination_name, in.force_namespace_creation);
+    namespaces.observed_generation = in.generation;
+    runtime::SetStatusCondition(conditions, namespaces, in.now);
   }
   status["conditions"] = std::move(conditions);
 
@@ -140,7 +182,7 @@ json BuildStatus(const json& previous, const StatusInputs& in) {
   if (in.stats && !in.gvrs.empty()) {
     SetStatistics(status, in);
   } else {
-    for (const char* key : {"resources", "lastResyncTime", "lagSeconds"}) {
+    for (const char* key : {"resources", "objects", "lastResyncTime", "lagSeconds"}) {
       if (prev.contains(key)) status[key] = prev[key];
     }
   }

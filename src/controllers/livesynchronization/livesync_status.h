@@ -7,6 +7,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -39,6 +40,17 @@ inline constexpr const char* kReasonNoRecentFailures = "NoRecentFailures";
 // The Warning Event for new permanent failures.
 inline constexpr const char* kReasonReplicationFailed = "ReplicationFailed";
 
+// The DestinationNamespacesMissing condition (docs/livesynchronization.md, "Namespaces
+// in the destination"): True while objects could not be written because their namespace
+// does not exist in the destination cluster (and forceNamespaceCreation is off), naming
+// the namespaces; a Warning Event with the same reason when it becomes True or the list
+// changes, a Normal one when it becomes False.
+inline constexpr const char* kNamespacesMissingCondition = "DestinationNamespacesMissing";
+inline constexpr const char* kReasonNamespacesNotFound = "NamespacesNotFound";
+inline constexpr const char* kReasonNamespacesExist = "NamespacesExist";
+// At most this many namespaces are named in its message ("and N more").
+inline constexpr std::size_t kMaxNamedNamespaces = 10;
+
 struct StatusInputs {
   int64_t generation = 0;                   // metadata.generation
   runtime::Condition ready;                 // type Ready; lastTransitionTime set by BuildStatus
@@ -53,12 +65,24 @@ struct StatusInputs {
   // How long a permanent failure keeps Degraded=True: the resync period, after which
   // the failed objects have been retried.
   std::chrono::seconds failure_window{3600};
+  // spec.config.destinationName and replication.forceNamespaceCreation, for the
+  // DestinationNamespacesMissing message.
+  std::string destination_name;
+  bool force_namespace_creation = false;
 };
 
 // Degraded from the statistics: True (ReplicationFailures, naming the latest failure and
 // how many happened within `window` before `now`) or False (NoRecentFailures).
 runtime::Condition DegradedCondition(const kubesync::StatsSnapshot& stats, std::chrono::system_clock::time_point now,
                                      std::chrono::seconds window);
+
+// DestinationNamespacesMissing from the statistics: True (NamespacesNotFound) naming the
+// namespaces StatsSnapshot::MissingNamespaces reports within `window` before `now`, else
+// False (NamespacesExist).
+runtime::Condition NamespacesMissingCondition(const kubesync::StatsSnapshot& stats,
+                                              std::chrono::system_clock::time_point now,
+                                              std::chrono::seconds window, const std::string& destination_name,
+                                              bool force_namespace_creation);
 
 // One Warning Event's worth of new permanent failures of one (component, gvr, reason).
 struct FailureReport {
@@ -74,14 +98,14 @@ std::vector<FailureReport> NewFailures(std::map<kubesync::StatsSnapshot::ErrorKe
                                        const kubesync::StatsSnapshot& stats,
                                        std::chrono::system_clock::time_point since);
 
-// The whole desired status: observedGeneration, conditions (Ready, and Degraded from the
-// statistics when there are any, set with the
+// The whole desired status: observedGeneration, conditions (Ready, and Degraded and
+// DestinationNamespacesMissing from the statistics when there are any, set with the
 // lastTransitionTime rule of conditions.h on `previous`'s conditions), phase,
 // components[], taskName, and from the statistics resources[] {group, version,
-// resource, objects, lastEventTime}, lastResyncTime and lagSeconds (the largest fresh
-// last observation over the resources, milliseconds precision; 0 when none is fresh;
-// absent before the first). Without statistics, or without gvrs, those three fields are
-// copied from `previous`. `previous` is object["status"] (may be null).
+// resource, objects, lastEventTime}, objects (their sum), lastResyncTime and lagSeconds
+// (the largest fresh last observation over the resources, milliseconds precision; 0 when
+// none is fresh; absent before the first). Without statistics, or without gvrs, those
+// fields are copied from `previous`. `previous` is object["status"] (may be null).
 nlohmann::json BuildStatus(const nlohmann::json& previous, const StatusInputs& inputs);
 
 }  // namespace ro::controllers::livesync

@@ -192,6 +192,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     status.failure_window = std::max(std::chrono::seconds{60}, std::chrono::duration_cast<std::chrono::seconds>(
                                                                    config->replication.resync_period));
     status.task_name = task;
+    status.destination_name = config->destination_name;
+    status.force_namespace_creation = config->replication.force_namespace_creation;
     if (!WriteStatus(live_sync, std::move(status))) return runtime::Result::Requeue();
 
     std::chrono::milliseconds next = options_.status_refresh_interval;
@@ -332,6 +334,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     const json desired = livesync::BuildStatus(previous, inputs);
     const runtime::WriteOutcome outcome = runtime::UpdateStatusIfChanged(client_, Gvr(), live_sync, desired);
     if (outcome == runtime::WriteOutcome::kConflict) return false;
+    if (outcome == runtime::WriteOutcome::kWritten) ReportNamespaces(live_sync, previous, desired);
     const bool changed = !before || before->status != condition.status || before->reason != condition.reason ||
                          before->message != condition.message;
     if (outcome == runtime::WriteOutcome::kWritten && changed) {
@@ -355,6 +358,32 @@ class LiveSyncReconciler final : public runtime::Reconciler {
       }
     }
     return true;
+  }
+
+  // DestinationNamespacesMissing written with another status or list of namespaces than
+  // before: a Warning Event (and log line) naming them, or a Normal one once none is
+  // missing any more.
+  void ReportNamespaces(const json& live_sync, const json& previous, const json& desired) {
+    const std::optional<runtime::Condition> before =
+        runtime::FindStatusCondition(common::Member(previous, "conditions"), livesync::kNamespacesMissingCondition);
+    const std::optional<runtime::Condition> after =
+        runtime::FindStatusCondition(common::Member(desired, "conditions"), livesync::kNamespacesMissingCondition);
+    if (!after || (before && before->status == after->status && before->message == after->message)) return;
+    const bool missing = after->status == ConditionStatus::kTrue;
+    if (!missing && !before) return;  // nothing was ever missing
+    recorder_.Event(live_sync, missing ? kube::EventType::kWarning : kube::EventType::kNormal, after->reason,
+                    after->message);
+    const json fields = {{"object", runtime::ObjectRef(live_sync)},
+                         {"condition",
+                          {{"type", after->type},
+                           {"status", std::string(runtime::ToString(after->status))},
+                           {"reason", after->reason},
+                           {"message", after->message}}}};
+    if (missing) {
+      log_.Warn("condition changed", fields);
+    } else {
+      log_.Info("condition changed", fields);
+    }
   }
 
   // A Warning Event (ReplicationFailed) per (component, resource, reason) whose

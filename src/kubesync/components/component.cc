@@ -326,7 +326,8 @@ int RunComponent(const ComponentFlags& flags) {
       switch (flags.component) {
         case ComponentId::kEventsListener:
           source = ClientFor(context->file().source_cluster, /*unlimited=*/false);
-          component = std::make_unique<EventsListener>(*context, *source, *nats, redis, *stats);
+          destination = ClientFor(context->file().destination_cluster, /*unlimited=*/false);
+          component = std::make_unique<EventsListener>(*context, *source, destination.get(), *nats, redis, *stats);
           break;
         case ComponentId::kProcessor:
           source = ClientFor(context->file().source_cluster, /*unlimited=*/false);

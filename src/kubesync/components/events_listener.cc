@@ -10,8 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "log_fields.h"
-#include "namespace_labels.h"
+#include "namespace_metadata.h"
 #include "pipeline_io.h"
+#include "ro/common/digest.h"
 #include "ro/common/log.h"
 #include "ro/common/object_meta.h"
 #include "ro/kube/discovery.h"
@@ -21,11 +22,13 @@
 #include "ro/kube/workqueue.h"
 #include "ro/kubesync/pipeline_wire.h"
 #include "ro/kubesync/retry.h"
+#include "ro/plugins/kubernetes/namespace_metadata.h"
 
 namespace ro::kubesync {
 namespace {
 
 using nlohmann::json;
+namespace k8s = plugins::kubernetes;
 
 // Thrown by a sink when the component stops while events are not yet confirmed: the
 // reflector abandons the event (it is re-read from the last durable resume point).
@@ -41,6 +44,16 @@ constexpr std::chrono::seconds kNamespaceRetry{5};
 // Relative Redis key of the creation time (unix ns) of the stream the stored resume
 // points refer to.
 constexpr std::string_view kStreamCreatedKey = "stream-created";
+// Relative Redis key of the fingerprint of the replication config the stored resume
+// points were published with.
+constexpr std::string_view kReplicationFingerprintKey = "replication-fingerprint";
+
+// SHA-256 of spec.config.replication as the component's file holds it: what the listener
+// publishes, and what the processor and the synchronizer do with it.
+std::string ReplicationFingerprint(const PipelineContext& context) {
+  const std::shared_ptr<const json>& spec_config = context.file().spec_config;
+  return common::Sha256Hex(spec_config ? common::Member(*spec_config, "replication").dump() : "null", 32);
+}
 
 }  // namespace
 
@@ -222,9 +235,16 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
   std::jthread thread_;
 };
 
-EventsListener::EventsListener(const PipelineContext& context, kube::DynamicClient& source, NatsConnection& nats,
-                               RedisState& redis, StatsRecorder& stats, EventsListenerOptions options)
-    : context_(context), source_(source), nats_(nats), redis_(redis), stats_(stats), options_(options) {}
+EventsListener::EventsListener(const PipelineContext& context, kube::DynamicClient& source,
+                               kube::DynamicClient* destination, NatsConnection& nats, RedisState& redis,
+                               StatsRecorder& stats, EventsListenerOptions options)
+    : context_(context),
+      source_(source),
+      destination_(destination),
+      nats_(nats),
+      redis_(redis),
+      stats_(stats),
+      options_(options) {}
 
 EventsListener::~EventsListener() = default;
 
@@ -370,7 +390,22 @@ void EventsListener::WatchStream() {
   RequestResync();
 }
 
-void EventsListener::ForgetResumePointsOfALostStream() {
+void EventsListener::ForgetStaleResumePoints() {
+  try {
+    // Another replication config (a filter, forceNamespaceCreation, a transformation): what
+    // the previous one did not select or could not write was never published again.
+    const std::string fingerprint = ReplicationFingerprint(context_);
+    const std::optional<std::string> stored = redis_.Get(kReplicationFingerprintKey);
+    if (stored && *stored != fingerprint) {
+      ro::log::Logger().Info("replication config changed since the resume points were stored; listing instead",
+                             {{"stream", context_.names().stream()}});
+      for (const auto& watch : watches_) redis_.SetResumeVersion(watch->gvr(), "");
+    }
+    if (!stored || *stored != fingerprint) redis_.Set(kReplicationFingerprintKey, fingerprint);
+  } catch (const RedisError& e) {
+    ro::log::Logger().Warn("error reading resume point; listing instead", {{"error", e.what()}});
+  }
+
   const std::optional<std::int64_t> created = StreamCreated();
   if (!created) return;
   stream_created_ = *created;
@@ -407,21 +442,48 @@ void EventsListener::Checkpoint() {
 void EventsListener::Run(std::stop_token stop) {
   if (!Discover(stop)) return;
 
-  // Namespace labels: a namespace whose labels change gets its objects re-published.
+  // Namespace labels and annotations: a namespace whose labels change gets its objects
+  // re-published (the filters' namespaceSelector), and so does one whose annotations
+  // change (the destination namespace created for it follows them).
   kube::InformerOptions ns_options;
-  ns_options.reflector.transform = KeepNamespaceLabels;
+  ns_options.reflector.transform = KeepNamespaceMetadata;
   auto namespaces = kube::NewSharedInformer(source_, {"", "v1", "namespaces"}, "", ns_options);
   kube::WorkQueue ns_queue;
   kube::ResourceEventHandler handler;
   handler.on_update = [&](const kube::ObjectPtr& old_ns, const kube::ObjectPtr& new_ns) {
-    if (common::Labels(*old_ns) != common::Labels(*new_ns)) {
+    if (common::Labels(*old_ns) != common::Labels(*new_ns) ||
+        common::Annotations(*old_ns) != common::Annotations(*new_ns)) {
       ns_queue.AddAfter(std::string(common::Name(*new_ns)), options_.namespace_republish_delay);
     }
   };
   namespaces->AddEventHandler(std::move(handler));
   namespaces->Start();
 
-  ForgetResumePointsOfALostStream();
+  // Destination namespaces: one that appears (created by hand or by another tool) gets
+  // the objects of the source namespace of that name re-published; those that arrived
+  // while it was missing were ended (the synchronizer's NamespaceNotFound). Not one a
+  // synchronizer created: it did so to write the objects that are arriving.
+  std::unique_ptr<kube::SharedInformer> destination_namespaces;
+  if (destination_ != nullptr) {
+    kube::InformerOptions destination_options;
+    destination_options.reflector.transform = KeepNamespaceMetadata;
+    destination_namespaces = kube::NewSharedInformer(*destination_, {"", "v1", "namespaces"}, "", destination_options);
+    kube::ResourceEventHandler appeared;
+    kube::SharedInformer& informer = *destination_namespaces;
+    appeared.on_add = [&](const kube::ObjectPtr& ns) {
+      if (!informer.HasSynced()) return;  // the initial list: nothing appeared
+      if (!common::Label(*ns, k8s::kNamespaceCreatedByLabel).empty()) return;
+      const std::string& name = common::Name(*ns);
+      if (!namespaces->store().Get(name)) return;  // no such namespace in the source
+      ro::log::Logger(json{{"destinationCluster", context_.DestinationClusterField()}})
+          .Info("namespace found in cluster", {{"namespace", name}});
+      ns_queue.AddAfter(name, options_.namespace_republish_delay);
+    };
+    destination_namespaces->AddEventHandler(std::move(appeared));
+    destination_namespaces->Start();
+  }
+
+  ForgetStaleResumePoints();
   for (const auto& watch : watches_) {
     std::string resume;
     try {
@@ -487,6 +549,7 @@ void EventsListener::Run(std::stop_token stop) {
   resync.join();
   checkpointer.join();
   namespaces->Stop();
+  if (destination_namespaces) destination_namespaces->Stop();
   for (const auto& watch : watches_) watch->Join();
   Checkpoint();  // the last durable versions
 }

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "namespace_labels.h"
+#include "namespace_metadata.h"
 #include "pipeline_io.h"
 #include "processor_stage.h"
 #include "ro/common/log.h"
@@ -30,7 +30,7 @@ class InformerNamespaceLookup final : public NamespaceLookup {
   InformerNamespaceLookup(kube::DynamicClient& source, StatsRecorder& stats, ro::log::Logger logger)
       : source_(source), stats_(stats), logger_(std::move(logger)) {
     kube::InformerOptions options;
-    options.reflector.transform = KeepNamespaceLabels;
+    options.reflector.transform = KeepNamespaceMetadata;
     informer_ = kube::NewSharedInformer(source_, {"", "v1", "namespaces"}, "", options);
   }
 
@@ -48,7 +48,7 @@ class InformerNamespaceLookup final : public NamespaceLookup {
     logger_.Debug("reading namespace from cluster", {{"namespace", ns}});
     try {
       json object = source_.Get({"", "v1", "namespaces"}, "", ns);
-      KeepNamespaceLabels(object);
+      KeepNamespaceMetadata(object);
       logger_.Debug("namespace read from cluster", {{"namespace", ns}});
       return std::make_shared<const json>(std::move(object));
     } catch (const kube::ApiError& e) {

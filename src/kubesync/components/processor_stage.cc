@@ -9,6 +9,7 @@
 #include "ro/common/backoff.h"
 #include "ro/common/object_meta.h"
 #include "ro/plugins/kubernetes/json_patch.h"
+#include "ro/plugins/kubernetes/namespace_metadata.h"
 
 namespace ro::kubesync {
 namespace {
@@ -84,6 +85,11 @@ Outcome ProcessorStage::Handle(Envelope& e, const DeliveryInfo& /*info*/, std::s
   // A watch DELETED event, or a prune of an object the source no longer has (not a
   // filter or "no longer selected" decision): the synchronizer keeps a tombstone for it.
   out.source_deleted = e.type == EventType::kDelete && (!e.pruned || e.source_deleted);
+  // What the synchronizer needs to create the namespace like the source's, and to keep
+  // the one it created in step (only with forceNamespaceCreation: nobody else reads it).
+  if (out.type == EventType::kUpsert && ns_object && context_.config().replication.force_namespace_creation) {
+    out.source_namespace = k8s::ReplicableNamespaceMetadata(*ns_object);
+  }
   out.object = std::move(e.object);
   return Outcome::Publish(context_.names().apply_subject(), Encode(out));
 }

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "log_fields.h"
-#include "namespace_labels.h"
+#include "namespace_metadata.h"
 #include "pipeline_io.h"
 #include "ro/common/log.h"
 #include "ro/common/object_meta.h"

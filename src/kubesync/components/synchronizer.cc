@@ -15,6 +15,7 @@
 #include "ro/kube/informer.h"
 #include "ro/kubesync/pipeline_wire.h"
 #include "ro/kubesync/retry.h"
+#include "ro/plugins/kubernetes/namespace_metadata.h"
 #include "ro/plugins/kubernetes/synchronizer_decision.h"
 #include "stage_runner.h"
 #include "synchronizer_stage.h"
@@ -62,6 +63,14 @@ std::vector<std::string> GvrStrings(const std::vector<kube::GroupVersionResource
   return out;
 }
 
+// An informer (not started) of the destination namespaces carrying
+// kNamespaceCreatedByLabel of this LiveSynchronization.
+std::unique_ptr<kube::SharedInformer> CreatedNamespacesInformer(kube::DynamicClient& destination,
+                                                                const PipelineContext& context) {
+  const std::string selector = std::string(k8s::kNamespaceCreatedByLabel) + "=" + context.stamp().managed_by;
+  return kube::NewSharedInformer(destination, {"", "v1", "namespaces"}, "", kube::InformerOptions{}, selector);
+}
+
 }  // namespace
 
 class Synchronizer::Impl {
@@ -76,7 +85,8 @@ class Synchronizer::Impl {
         cache_(GvrStrings(gvrs_), kube::DefaultClock(), options.tombstone_ttl),
         transport_(nats, context.names(), stats, kComponent,
                    [this](NatsConnection& connection) { tombstones_.Bind(connection, context_.names()); }),
-        stage_(context, destination, cache_, tombstones_, stats, options) {
+        created_namespaces_(CreatedNamespacesInformer(destination, context)),
+        stage_(context, destination, cache_, tombstones_, stats, options, &created_namespaces_->store()) {
     StageRunnerOptions runner_options;
     runner_options.lanes = static_cast<std::size_t>(context_.concurrent_tasks());
     runner_options.in_progress_interval = kInProgressInterval;
@@ -105,9 +115,12 @@ class Synchronizer::Impl {
       informer->Start();
       informers_.push_back(std::move(informer));
     }
+    created_namespaces_->Start();
     for (const auto& informer : informers_) {
       while (!stop.stop_requested() && !informer->WaitForCacheSync(stop, std::chrono::seconds{1})) {
       }
+    }
+    while (!stop.stop_requested() && !created_namespaces_->WaitForCacheSync(stop, std::chrono::seconds{1})) {
     }
     if (!stop.stop_requested()) {
       synced_ = true;
@@ -123,6 +136,7 @@ class Synchronizer::Impl {
       runner_->Run(stop);
     }
     for (const auto& informer : informers_) informer->Stop();
+    created_namespaces_->Stop();
   }
 
  private:
@@ -134,6 +148,9 @@ class Synchronizer::Impl {
   AppliedStateCache cache_;
   KeyValueTombstones tombstones_;
   NatsStageTransport transport_;
+  // The destination namespaces this LiveSynchronization created (forceNamespaceCreation),
+  // kept in step with their source namespaces by the stage.
+  std::unique_ptr<kube::SharedInformer> created_namespaces_;
   SynchronizerStage stage_;
   std::unique_ptr<StageRunner> runner_;  // constant after construction
 

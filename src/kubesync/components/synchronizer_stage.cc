@@ -1,6 +1,10 @@
 #include "synchronizer_stage.h"
 
+#include <chrono>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -11,6 +15,7 @@
 #include "ro/common/object_meta.h"
 #include "ro/kube/errors.h"
 #include "ro/plugins/kubernetes/allocated_fields.h"
+#include "ro/plugins/kubernetes/namespace_metadata.h"
 #include "ro/plugins/kubernetes/synchronizer_decision.h"
 
 namespace ro::kubesync {
@@ -22,6 +27,11 @@ namespace k8s = plugins::kubernetes;
 constexpr std::string_view kComponent = "synchronizer";
 // metadata.managedFields manager of our writes.
 constexpr std::string_view kFieldManager = "kubesync";
+// How often a namespace that is written to is recorded present (RecordNamespacePresent)
+// when it was not seen missing: often enough that a namespace recorded missing by
+// another replica or before a restart is cleared soon, rarely enough to cost nothing.
+constexpr std::chrono::seconds kPresentRecordInterval{60};
+const kube::GroupVersionResource kNamespaces{"", "v1", "namespaces"};
 
 // The tombstone a source deletion's stub records: its source uid and the deletion's
 // source resourceVersion.
@@ -75,13 +85,15 @@ struct Step {
 class SynchronizerStage::Impl {
  public:
   Impl(const PipelineContext& context, kube::DynamicClient& destination, AppliedStateCache& cache,
-       TombstoneStore& tombstones, StatsRecorder& stats, SynchronizerOptions options)
+       TombstoneStore& tombstones, StatsRecorder& stats, SynchronizerOptions options,
+       const kube::Store* created_namespaces)
       : context_(context),
         destination_(destination),
         cache_(cache),
         tombstones_(tombstones),
         stats_(stats),
         options_(options),
+        created_namespaces_(created_namespaces),
         logger_(json{{"destinationCluster", context.DestinationClusterField()}}) {}
 
   Outcome Handle(Envelope& e, const DeliveryInfo& info) { return Apply(e, info).ToOutcome(); }
@@ -98,6 +110,9 @@ class SynchronizerStage::Impl {
       return Step::Term("Decode");
     }
     const std::string key = ns.empty() ? name : ns + "/" + name;
+    // Also when the object itself is in step: a change of only the source namespace
+    // re-publishes its objects unchanged.
+    if (e.type == EventType::kUpsert && !ns.empty()) KeepNamespaceInStep(ns, e.source_namespace);
     const bool source_deleted = e.type == EventType::kDelete && e.source_deleted;
     Line line{gvr, fields::SourceRefFromStamped(e.gvr, e.object)};
     stats_.RecordEvent(kComponent, gvr, ToString(e.type));
@@ -205,6 +220,7 @@ class SynchronizerStage::Impl {
       kube::ObjectPtr cached = Cached(e.gvr, created);
       cache_.RecordWritten(line.gvr, cached);
       Applied(e, line, "object created in cluster", "create", fields::ObjectRef(e.gvr, created));
+      NamespaceWritten(ns);
       return RemoveIfSourceDeleted(e, ns, name, key, cached, line);
     } catch (const kube::ApiError& error) {
       if (error.reason() == kube::StatusReason::kAlreadyExists) return Step::kDecideAgain;
@@ -212,7 +228,7 @@ class SynchronizerStage::Impl {
       // anything else (e.g. the resource is not served) is a plain failure.
       if (error.reason() == kube::StatusReason::kNotFound && !ns.empty() &&
           error.status_message().find("namespaces \"") != std::string::npos) {
-        return MissingNamespace(ns, line);
+        return MissingNamespace(e, ns, line);
       }
       return Failed("error creating object in cluster", error, e, line);
     } catch (const kube::TransportError& error) {
@@ -232,6 +248,7 @@ class SynchronizerStage::Impl {
       kube::ObjectPtr cached = Cached(e.gvr, updated);
       cache_.RecordWritten(line.gvr, cached);
       Applied(e, line, "object updated in cluster", "update", fields::ObjectRef(e.gvr, updated));
+      NamespaceWritten(ns);
       if (replaced_incarnation) return RemoveIfSourceDeleted(e, ns, common::Name(updated), key, cached, line);
       return Step::kAck;
     } catch (const kube::ApiError& error) {
@@ -393,9 +410,14 @@ class SynchronizerStage::Impl {
     return std::nullopt;
   }
 
-  Step MissingNamespace(const std::string& ns, const Line& line) {
+  Step MissingNamespace(const Envelope& e, const std::string& ns, const Line& line) {
     if (!context_.config().replication.force_namespace_creation) {
       logger_.Error("namespace not found in cluster", line.With({{"namespace", ns}}));
+      {
+        std::lock_guard lock(namespaces_mu_);
+        missing_namespaces_.insert(ns);
+      }
+      stats_.RecordNamespaceMissing(ns);
       stats_.RecordError(kComponent, line.gvr, "NamespaceNotFound");
       stats_.RecordFailure(kComponent, line.gvr, "NamespaceNotFound", ns + "/" + line.source.value("name", ""),
                            "namespace " + ns + " not found in the destination cluster and "
@@ -404,8 +426,7 @@ class SynchronizerStage::Impl {
     }
     logger_.Info("creating namespace from cluster", {{"namespace", ns}});
     try {
-      destination_.Create({"", "v1", "namespaces"}, "",
-                          json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}},
+      destination_.Create(kNamespaces, "", k8s::CreatedNamespace(ns, e.source_namespace, context_.stamp()),
                           WriteOptions());
       logger_.Info("namespace created in cluster", {{"namespace", ns}});
     } catch (const kube::ApiError& error) {
@@ -426,6 +447,54 @@ class SynchronizerStage::Impl {
       return Step::kNak;
     }
     return Step::kDecideAgain;
+  }
+
+  // After a write in `ns`: the namespace exists (recorded for the
+  // DestinationNamespacesMissing condition when it was missing, else once a
+  // kPresentRecordInterval).
+  void NamespaceWritten(const std::string& ns) {
+    if (ns.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    bool record = true;
+    {
+      std::lock_guard lock(namespaces_mu_);
+      auto [it, inserted] = present_recorded_.try_emplace(ns, now);
+      if (!inserted) {
+        record = missing_namespaces_.contains(ns) || now - it->second >= kPresentRecordInterval;
+        if (record) it->second = now;
+      }
+      missing_namespaces_.erase(ns);
+    }
+    if (record) stats_.RecordNamespacePresent(ns);
+  }
+
+  // Patches a namespace this LiveSynchronization created when the source namespace's
+  // labels or annotations (newer than what it records) differ. Best effort: a failure is
+  // logged and counted, and the next event of the namespace (the events listener
+  // re-publishes them all when the source namespace changes) tries again.
+  void KeepNamespaceInStep(const std::string& ns, const json& metadata) {
+    if (created_namespaces_ == nullptr || metadata.is_null()) return;
+    const kube::ObjectPtr current = created_namespaces_->Get(ns);
+    if (!current) return;
+    const std::optional<json> patch = k8s::NamespaceMetadataPatch(*current, metadata, context_.stamp());
+    if (!patch) return;
+    logger_.Info("updating namespace in cluster", {{"namespace", ns}});
+    try {
+      destination_.Patch(kNamespaces, "", ns, kube::PatchType::kMergePatch, patch->dump(), "", WriteOptions());
+      logger_.Info("namespace updated in cluster", {{"namespace", ns}});
+      return;
+    } catch (const kube::ApiError& error) {
+      if (error.reason() == kube::StatusReason::kConflict) {
+        // Changed since our informer saw it (another lane patched it): the next event decides again.
+        logger_.Debug("namespace changed in cluster; not updated", {{"namespace", ns}});
+        return;
+      }
+      logger_.Error("error updating namespace in cluster", {{"namespace", ns}, {"error", error.what()}});
+      stats_.RecordError(kComponent, "v1/namespaces", std::string(kube::ToString(error.reason())));
+    } catch (const kube::TransportError& error) {
+      logger_.Error("error updating namespace in cluster", {{"namespace", ns}, {"error", error.what()}});
+      stats_.RecordError(kComponent, "v1/namespaces", "Transport");
+    }
   }
 
   // `destination`: the destinationObject log field.
@@ -464,13 +533,18 @@ class SynchronizerStage::Impl {
   TombstoneStore& tombstones_;
   StatsRecorder& stats_;
   const SynchronizerOptions options_;
+  const kube::Store* const created_namespaces_;  // may be nullptr
   const ro::log::Logger logger_;
+
+  std::mutex namespaces_mu_;
+  std::set<std::string, std::less<>> missing_namespaces_;                          // guarded by namespaces_mu_
+  std::map<std::string, std::chrono::steady_clock::time_point> present_recorded_;  // guarded by namespaces_mu_
 };
 
 SynchronizerStage::SynchronizerStage(const PipelineContext& context, kube::DynamicClient& destination,
                                      AppliedStateCache& cache, TombstoneStore& tombstones, StatsRecorder& stats,
-                                     SynchronizerOptions options)
-    : impl_(std::make_unique<Impl>(context, destination, cache, tombstones, stats, options)) {}
+                                     SynchronizerOptions options, const kube::Store* created_namespaces)
+    : impl_(std::make_unique<Impl>(context, destination, cache, tombstones, stats, options, created_namespaces)) {}
 
 SynchronizerStage::~SynchronizerStage() = default;
 

@@ -13,6 +13,7 @@
 
 #include "applied_state.h"
 #include "ro/kube/client.h"
+#include "ro/kube/store.h"
 #include "ro/kubesync/envelope.h"
 #include "ro/kubesync/pipeline_context.h"
 #include "ro/kubesync/stage.h"
@@ -52,9 +53,13 @@ class TombstoneStore {
 // Thread-safe: Handle runs on every lane at once (different objects per lane).
 class SynchronizerStage {
  public:
-  // References must outlive the stage.
+  // References must outlive the stage. `created_namespaces`: the destination namespaces
+  // this LiveSynchronization created (an informer's store, label
+  // kNamespaceCreatedByLabel), kept in step with the source namespace an upsert carries;
+  // nullptr: none are kept in step.
   SynchronizerStage(const PipelineContext& context, kube::DynamicClient& destination, AppliedStateCache& cache,
-                    TombstoneStore& tombstones, StatsRecorder& stats, SynchronizerOptions options);
+                    TombstoneStore& tombstones, StatsRecorder& stats, SynchronizerOptions options,
+                    const kube::Store* created_namespaces = nullptr);
   ~SynchronizerStage();
 
   // One message of the apply subject:
@@ -68,8 +73,16 @@ class SynchronizerStage {
   //   write met a changed object (Conflict, AlreadyExists, NotFound) -> decided again
   //       from a fresh read, up to max_attempts, then Nak
   //   transient failure (OutcomeOf: 429, 5xx, timeouts, transport) -> Nak(Retry-After)
-  //   permanent failure (Invalid, Forbidden, ...; missing namespace without
-  //       forceNamespaceCreation)                                 -> Term(reason)
+  //   permanent failure (Invalid, Forbidden, ...)               -> Term(reason)
+  //   missing namespace without forceNamespaceCreation          -> Term, the namespace
+  //       recorded missing (StatsRecorder::RecordNamespaceMissing); the events listener
+  //       publishes the namespace's objects again when it appears
+  //   missing namespace with forceNamespaceCreation: created with the source namespace's
+  //       labels and annotations (the envelope's source_namespace), then applied
+  //   after a write: the namespace recorded present
+  //   any upsert: a namespace this LiveSynchronization created follows the source
+  //       namespace's labels and annotations (a failure there is logged and left to the
+  //       next event of the namespace)
   // Never deletes or overwrites anything because of a transient failure.
   Outcome Handle(Envelope& e, const DeliveryInfo& info, std::stop_token stop);
 
