@@ -134,9 +134,17 @@ TEST(TaskSpecTest, InvalidPatchPathIsReportedWithItsField) {
   EXPECT_EQ(problems[0].reason, "InvalidPatch");
 }
 
-TEST(TaskSpecTest, DeleteIsNotAPatchOperation) {
+TEST(TaskSpecTest, DeleteIsASynonymOfRemove) {
   json spec = kGeneratedTaskSpec;
   spec["config"]["resources"][0]["patch"]["operations"][0] = {{"op", "delete"},
+                                                             {"path", "/spec/strategy"}};
+  const TaskSpec parsed = ParseTask(Task(spec));
+  EXPECT_EQ(parsed.transformation().resources[0].patch.op(0), kubernetes::PatchOp::kRemove);
+}
+
+TEST(TaskSpecTest, UnknownPatchOperationIsReportedWithItsField) {
+  json spec = kGeneratedTaskSpec;
+  spec["config"]["resources"][0]["patch"]["operations"][0] = {{"op", "erase"},
                                                              {"path", "/spec/strategy"}};
   EXPECT_EQ(Fields(Problems(Task(spec))), "spec.config.resources[0].patch.operations[0].op: InvalidPatch");
 }
