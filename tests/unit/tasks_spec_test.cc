@@ -193,6 +193,15 @@ TEST(TaskSpecTest, FromOriginalNeedsBucketAndLiveSynchronization) {
   EXPECT_EQ(ParseTask(annotated).transformation().live_synchronization->ToString(), "dr/pre");
 }
 
+TEST(TaskSpecTest, ATaskWithoutOriginalsStillNamesItsLiveSynchronization) {
+  // The recovery compares what it changed with what the LiveSynchronization replicated.
+  const json annotated = Task(kGeneratedTaskSpec, {{"name", "t"},
+                                                   {"namespace", "dr"},
+                                                   {"annotations", {{"kubesync.astronetes.io/live-synchronization", "dr/pre"}}}});
+  EXPECT_EQ(ParseTask(annotated).transformation().live_synchronization->ToString(), "dr/pre");
+  EXPECT_FALSE(ParseTask(Task(kGeneratedTaskSpec)).transformation().live_synchronization);
+}
+
 TEST(TaskSpecTest, LiveSynchronizationComesFromAnnotationThenOwnerReference) {
   const json owned = {{"metadata",
                        {{"name", "t"},
