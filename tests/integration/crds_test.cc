@@ -772,6 +772,8 @@ TEST_F(CrdsTest, EachControllerServiceAccountMayDoWhatItNeedsAndNoMore) {
       {"task", "create", "pods", user_ns, "", false},
       {"taskrun", "watch", "tasks.automation.astronetes.io", "", "", true},
       {"taskrun", "update", "tasks.automation.astronetes.io", "", "", false},
+      {"taskrun", "get", "livesynchronizations.automation.astronetes.io", user_ns, "", true},
+      {"taskrun", "update", "livesynchronizations.automation.astronetes.io", user_ns, "", false},
       {"taskrun", "list", "buckets.assets.astronetes.io", "", "", true},
       {"taskrun", "create", "pods", user_ns, "", true},
       {"taskrun", "delete", "pods", user_ns, "", true},

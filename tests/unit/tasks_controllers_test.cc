@@ -189,5 +189,38 @@ TEST(TaskRunStatusTest, FailureWithoutAReasonSaysFailed) {
   EXPECT_EQ(PhaseOf(TaskRun({{"phase", "Bogus"}})), RunPhase::kNone);
 }
 
+json ConditionOf(const json& status, const std::string& type) {
+  for (const json& c : status["conditions"]) {
+    if (c["type"] == type) return c;
+  }
+  return nullptr;
+}
+
+TEST(TaskRunStatusTest, ASuccessThatDidNothingCarriesTheWarning) {
+  RunUpdate done;
+  done.phase = RunPhase::kSucceeded;
+  done.reason = "NothingRecovered";
+  done.message = "0 objects patched. Nothing recovered in cluster-2: ...";
+  done.warning = "Nothing recovered in cluster-2: ...";
+  done.objects_patched = 0;
+  const json status = DesiredRunStatus(TaskRun(), done, kT0);
+  EXPECT_EQ(status["phase"], "Succeeded");
+  EXPECT_EQ(status["objectsPatched"], 0);
+  EXPECT_EQ(ReadyOf(status)["status"], "True");
+  EXPECT_EQ(ReadyOf(status)["reason"], "NothingRecovered");
+  const json warning = ConditionOf(status, "Warning");
+  ASSERT_TRUE(warning.is_object()) << status.dump();
+  EXPECT_EQ(warning["status"], "True");
+  EXPECT_EQ(warning["reason"], "NothingRecovered");
+  EXPECT_EQ(warning["message"], "Nothing recovered in cluster-2: ...");
+
+  // Without a warning there is no Warning condition.
+  done.reason.clear();
+  done.warning.clear();
+  const json plain = DesiredRunStatus(TaskRun(status), done, kT1);
+  EXPECT_EQ(ReadyOf(plain)["reason"], "Succeeded");
+  EXPECT_TRUE(ConditionOf(plain, "Warning").is_null()) << plain.dump();
+}
+
 }  // namespace
 }  // namespace ro::controllers
