@@ -131,12 +131,14 @@ json TaskRun(json status = nullptr) {
 const auto kT0 = common::ParseRfc3339("2024-05-01T10:00:00Z");
 const auto kT1 = common::ParseRfc3339("2024-05-01T10:00:30Z");
 
-json ReadyOf(const json& status) {
+json ConditionOf(const json& status, const std::string& type) {
   for (const json& c : status["conditions"]) {
-    if (c["type"] == "Ready") return c;
+    if (c["type"] == type) return c;
   }
   return nullptr;
 }
+
+json ReadyOf(const json& status) { return ConditionOf(status, "Ready"); }
 
 TEST(TaskRunStatusTest, PhasesMapToReadyAndSetTimesOnce) {
   RunUpdate pending;
@@ -187,13 +189,6 @@ TEST(TaskRunStatusTest, FailureWithoutAReasonSaysFailed) {
   EXPECT_FALSE(status.contains("startTime"));  // it never started
   EXPECT_EQ(PhaseOf(TaskRun()), RunPhase::kNone);
   EXPECT_EQ(PhaseOf(TaskRun({{"phase", "Bogus"}})), RunPhase::kNone);
-}
-
-json ConditionOf(const json& status, const std::string& type) {
-  for (const json& c : status["conditions"]) {
-    if (c["type"] == type) return c;
-  }
-  return nullptr;
 }
 
 TEST(TaskRunStatusTest, ASuccessThatDidNothingCarriesTheWarning) {

@@ -55,7 +55,7 @@ std::string WhyNothing(const TransformationResource& resource, const ResourceRep
     if (!filter.name_regex().empty() || !filter.name_exclude_regex().empty()) {
       criteria.push_back("selected by name selector " + filter.ToJson().value("nameSelector", json()).dump());
     }
-    std::string text = entry + "none of the " + Plural(r.objects, r.gvr.ToString(), r.gvr.ToString()) +
+    std::string text = entry + "none of the " + std::to_string(r.objects) + " " + r.gvr.ToString() +
                        labelled + " " + where + " is ";
     if (criteria.empty()) criteria.push_back("selected by the filter");
     for (std::size_t i = 0; i < criteria.size(); ++i) text += (i == 0 ? "" : " and ") + criteria[i];
