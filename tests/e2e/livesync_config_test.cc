@@ -1,7 +1,8 @@
 // What a LiveSynchronization that cannot run shows, against the real operator binaries
 // on cluster 2 (livesync_e2e.h): the manual's invalid "*.test" sample, patches and
 // resync periods the CRD schema cannot check, missing clusters and resources the source
-// does not serve, the one-per-namespace rule. Every problem is a Ready=False condition
+// does not serve, the one-per-namespace rule; the manual's other spellings
+// (spec.config.resyncPeriod, op: delete). Every problem is a Ready=False condition
 // with its reason and the field, a Warning Event and a log line, never a crash; fixing
 // the spec recovers; an invalid edit of a running LiveSynchronization stops its
 // components and keeps what is replicated. Also the bucketName variant (manual 6.2.3):
@@ -181,23 +182,99 @@ TEST_F(LiveSyncConfigTest, PatchesAndPeriodsTheSchemaCannotCheckAreReportedWithT
   for (const Case& c : cases) Apply(ns, LiveSyncObject(c.name, c.config));
   for (const Case& c : cases) ExpectProblem(ns, c.name, c.reason, c.field);
 
-  // What the schema can check never reaches the controller: kubectl shows the error.
-  for (const auto& [field, value] : std::vector<std::pair<json::json_pointer, json>>{
+  // What the schema can check never reaches the controller: kubectl shows the error,
+  // naming the field (this apiserver leaves the list indexes out of the path).
+  struct Rejected {
+    json::json_pointer field;
+    json value;
+    std::string shown;
+  };
+  for (const Rejected& r : std::vector<Rejected>{
            {json::json_pointer("/replication/resources/0/transformation"),
-            {{"patch", json::array({{{"op", "delete"}, {"path", "/data/k"}}})}}},
-           {json::json_pointer("/replication/resyncPeriod"), "1 hour"}}) {
+            {{"patch", json::array({{{"op", "erase"}, {"path", "/data/k"}}})}},
+            "spec.config.replication.resources.transformation.patch.op: Unsupported value: \"erase\""},
+           {json::json_pointer("/replication/resources/0/recoveryProcess"),
+            {{"fromPatch", json::array({{{"op", "move"}, {"path", "/data/k"}}})}},
+            "spec.config.replication.resources.recoveryProcess.fromPatch.op: Unsupported value: \"move\""},
+           {json::json_pointer("/replication/resyncPeriod"), "1 hour", "spec.config.replication.resyncPeriod"},
+           {json::json_pointer("/resyncPeriod"), "1 hour", "spec.config.resyncPeriod"}}) {
     json config = ConfigMapsConfig("x");
-    config[field] = value;
+    config[r.field] = r.value;
     te::RunOptions options;
     options.check = false;
     options.stdin_data = LiveSyncObject("rejected", config).dump();
     const te::CommandResult result = te::RunCommand(
         {"kubectl", "--kubeconfig", env_->destination().kubeconfig_path().string(), "-n", ns, "apply", "-f", "-"},
         options);
-    EXPECT_NE(result.exit_code, 0) << field.to_string();
-    EXPECT_NE(result.err.find("spec.config.replication"), std::string::npos) << result.err;
+    EXPECT_NE(result.exit_code, 0) << r.field.to_string();
+    EXPECT_NE(result.err.find(r.shown), std::string::npos) << result.err;
   }
   EXPECT_TRUE(env_->controller().process().Running());
+}
+
+// The manual's 6.2.5 text puts resyncPeriod directly under spec.config and its 6.2.6
+// table spells remove "delete": both are accepted and do what they say; a resyncPeriod
+// in both places that disagrees is reported on its field.
+TEST_F(LiveSyncConfigTest, TheManualsOtherSpellingsOfResyncPeriodAndRemoveAreAccepted) {
+  const std::string ns = "cfg-spellings";
+  const std::string app = "spell-app";
+  const auto workdir = env_->UserWorkdir(ns);
+  ImportCluster(workdir, "cluster-1", 1);
+  ImportCluster(workdir, "cluster-2", 2);
+  env_->source().Kubectl({"create", "namespace", app});
+  env_->source().Kubectl({"label", "namespace", app, "spell=true"});
+  env_->destination().Kubectl({"create", "namespace", app});
+  json settings = ConfigMap(app, "settings");
+  settings["data"]["drop"] = "only in the source";
+  env_->source().Kubectl({"apply", "-f", "-"}, settings.dump());
+
+  json config = ConfigMapsConfig("spell");
+  config["resyncPeriod"] = "3s";
+  config["replication"]["resources"][0]["transformation"] = {
+      {"patch", json::array({{{"op", "delete"}, {"path", "/data/drop"}}})}};
+  config["replication"]["resources"][0]["recoveryProcess"] = {
+      {"fromPatch", json::array({{{"op", "delete"}, {"path", "/data/k"}}})}};
+  Apply(ns, LiveSyncObject("spellings", config));
+  env_->WaitForReady(ns, "spellings", "True", "Running");
+  EXPECT_EQ(env_->LiveSync(ns, "spellings")->at("spec").at("config").value("resyncPeriod", ""), "3s")
+      << "the CRD keeps spec.config.resyncPeriod";
+
+  // op: delete removed the field in the destination.
+  env_->ExpectConverges(ns, "spellings", config, {app});
+  const json copy = env_->destination_client().Get(kConfigMaps, app, "settings");
+  EXPECT_EQ(copy["data"], (json{{"k", "v"}})) << copy.dump();
+  // The generated recovery Task carries the RFC 6902 spelling.
+  const json task = env_->destination_client().Get(kTasks, ns, "spellings");
+  EXPECT_EQ(task["spec"]["config"]["resources"][0]["patch"]["operations"],
+            json::parse(R"([{"op": "remove", "path": "/data/k"}])"))
+      << task.dump();
+
+  // resyncPeriod: 3s is the period in use: the last resync keeps moving.
+  std::string first_resync;
+  te::WaitFor(
+      [&] {
+        first_resync = env_->LiveSync(ns, "spellings")->at("status").value("lastResyncTime", "");
+        return !first_resync.empty();
+      },
+      kEventually, "a first resync of spellings");
+  te::WaitFor(
+      [&] {
+        const std::string now = env_->LiveSync(ns, "spellings")->at("status").value("lastResyncTime", "");
+        return !now.empty() && now != first_resync;
+      },
+      60s, "another resync of spellings within seconds (resyncPeriod 3s, not the default 1h)");
+
+  // Set in both places with different durations: a configuration error on its field.
+  env_->destination().Kubectl({"-n", ns, "patch", "livesynchronization", "spellings", "--type=json", "-p",
+                               R"([{"op":"add","path":"/spec/config/replication/resyncPeriod","value":"1h"}])"});
+  ExpectProblem(ns, "spellings", "InvalidResyncPeriod", "spec.config.resyncPeriod");
+  EXPECT_NE(env_->ReadyCondition(ns, "spellings").value("message", "").find("conflicts with replication.resyncPeriod"),
+            std::string::npos)
+      << env_->ReadyCondition(ns, "spellings").dump();
+  // The same duration in both places is no conflict.
+  env_->destination().Kubectl({"-n", ns, "patch", "livesynchronization", "spellings", "--type=json", "-p",
+                               R"([{"op":"replace","path":"/spec/config/replication/resyncPeriod","value":"0h0m3s"}])"});
+  env_->WaitForReady(ns, "spellings", "True", "Running");
 }
 
 TEST_F(LiveSyncConfigTest, MissingClustersAndUnservedResourcesAreReportedUntilTheyExist) {

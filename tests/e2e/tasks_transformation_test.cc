@@ -6,14 +6,17 @@
 //   - "destination": a second kube-apiserver reached through a KubernetesCluster;
 //   - s3rver: the Bucket holding the originals at BucketObjectPath.
 // The standby's Deployments (replicas 0) are created directly, as the LiveSynchronization
-// pipeline would have left them.
+// pipeline would have left them. Also a run that recovers nothing, or fewer objects than
+// its LiveSynchronization reports replicated: Succeeded with a warning.
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -50,6 +53,7 @@ constexpr const char* kNamespace = "dr";  // where the Tasks, TaskRuns and asset
 const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
 const GroupVersionResource kTasks{"automation.astronetes.io", "v1alpha1", "tasks"};
 const GroupVersionResource kTaskRuns{"automation.astronetes.io", "v1alpha1", "taskruns"};
+const GroupVersionResource kLiveSyncs{"automation.astronetes.io", "v1alpha1", "livesynchronizations"};
 
 using ro::testsupport::ControllerProcess;
 
@@ -91,13 +95,15 @@ json TaskRun(const std::string& name, const std::string& task) {
           {"spec", {{"taskName", task}}}};
 }
 
-json ReadyCondition(const json& object) {
+json Condition(const json& object, const std::string& type) {
   const json status = object.value("status", json::object());
   for (const json& c : status.value("conditions", json::array())) {
-    if (c.value("type", "") == "Ready") return c;
+    if (c.value("type", "") == type) return c;
   }
   return nullptr;
 }
+
+json ReadyCondition(const json& object) { return Condition(object, "Ready"); }
 
 // "status/reason" of Ready, "" when absent.
 std::string ReadyOf(const json& object) {
@@ -259,6 +265,64 @@ class TasksTransformationTest : public ::testing::Test {
                  {{{"identifier", {{"group", "apps"}, {"version", "v1"}, {"resources", "deployments"}}},
                    {"fromOriginal", {{"enabled", true}}},
                    {"filter", {{"namespaceSelector", {{"matchLabels", {{"env", env}}}}}}}}}}}}}}};
+  }
+
+  // The Events of object `name` in kNamespace with `reason` (kubectl describe shows them;
+  // they are sent asynchronously): waits until there is one.
+  static json WaitForEvent(const std::string& name, const std::string& reason) {
+    json found;
+    ro::testenv::WaitFor(
+        [&] {
+          const json events = json::parse(operator_->Kubectl(
+              {"-n", kNamespace, "get", "events", "--field-selector", "involvedObject.name=" + name, "-o", "json"}));
+          for (const json& e : events["items"]) {
+            if (e.value("reason", "") == reason) found = e;
+          }
+          return found.is_object();
+        },
+        kTimeout, "Event " + reason + " on " + name, kPoll);
+    return found;
+  }
+
+  // `kubectl get taskrun <name>` as header -> value, cut at the headers' positions (an
+  // empty cell is "").
+  static std::map<std::string, std::string> Columns(const std::string& name) {
+    std::istringstream table(operator_->Kubectl({"-n", kNamespace, "get", "taskrun", name}));
+    std::string header_line, row_line;
+    std::getline(table, header_line);
+    std::getline(table, row_line);
+    std::map<std::string, std::string> columns;
+    std::size_t start = 0;
+    while (start < header_line.size()) {
+      const std::size_t header_end = header_line.find(' ', start);
+      const std::string header = header_line.substr(start, header_end - start);
+      const std::size_t next = header_line.find_first_not_of(' ', header_end);
+      std::string cell = start < row_line.size() ? row_line.substr(start, next - start) : "";
+      cell.erase(cell.find_last_not_of(' ') + 1);
+      columns[header] = cell;
+      start = next;
+    }
+    EXPECT_TRUE(columns.count("RECOVERED") && columns.count("WARNING")) << header_line << "\n" << row_line;
+    return columns;
+  }
+
+  // A recovery Task as the LiveSynchronization controller generates it for `live_sync`
+  // (annotation; none when empty): replicas 1 for the deployments of cluster-2's
+  // namespaces labelled `label`=true.
+  static json RecoveryTask(const std::string& name, const std::string& label, const std::string& live_sync) {
+    json task = json::parse(R"({
+      "apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Task",
+      "spec": {"plugin": "kubernetes-objects-transformation",
+        "config": {"sourceName": "cluster-1", "destinationName": "cluster-2",
+          "resources": [{"identifier": {"group": "apps", "version": "v1", "resources": "deployments"},
+                         "patch": {"operations": [{"op": "replace", "path": "/spec/replicas", "value": 1}]},
+                         "filter": {"namespaceSelector": {"matchLabels": {}}}}]}}})");
+    task["metadata"] = {{"name", name}, {"namespace", kNamespace}};
+    task["spec"]["config"]["resources"][0]["filter"]["namespaceSelector"]["matchLabels"][label] = "true";
+    if (!live_sync.empty()) {
+      task["metadata"]["annotations"] = {{"kubesync.astronetes.io/live-synchronization", live_sync}};
+    }
+    return task;
   }
 
   static void ExpectControllersAlive() {
@@ -443,6 +507,102 @@ TEST_F(TasksTransformationTest, ARunInterruptedByARestartIsFinishedWithoutRepeat
   EXPECT_EQ(local_->Get(kDeployments, "resume", "done")["metadata"]["resourceVersion"],
             done["metadata"]["resourceVersion"]);
   EXPECT_EQ(Replicas(*local_, "resume", "todo"), 2);
+  ExpectControllersAlive();
+}
+
+// The recovery of the tutorial in a standby whose namespaces were created without the
+// source's sync=true label: the generated Task's namespaceSelector selects nothing
+// there. The run completes, but says that it recovered nothing and why, in its
+// conditions, a Warning Event and `kubectl get taskrun`.
+TEST_F(TasksTransformationTest, ARecoveryWhoseSelectorMatchesNothingEndsWithAWarning) {
+  Apply(*destination_, Namespace("standby-shop", json::object()));  // no sync=true
+  Apply(*destination_, Deployment("standby-shop", "cart", 0));
+  Apply(*operator_, RecoveryTask("unlabelled", "sync", ""));
+  WaitForReady(kTasks, "unlabelled", "True/Valid");
+
+  Apply(*operator_, TaskRun("unlabelled-1", "unlabelled"));
+  const json run = WaitForPhase("unlabelled-1", "Succeeded");
+  EXPECT_EQ(run["status"]["objectsPatched"], 0);
+  EXPECT_EQ(run["status"]["objectsFailed"], 0);
+  EXPECT_EQ(ReadyOf(run), "True/NothingRecovered");
+  const std::string why = "namespace selector sync=true matches no namespace in cluster-2";
+  const json warning = Condition(run, "Warning");
+  ASSERT_TRUE(warning.is_object()) << run.dump();
+  EXPECT_EQ(warning["status"], "True");
+  EXPECT_EQ(warning["reason"], "NothingRecovered");
+  EXPECT_NE(warning["message"].get<std::string>().find(why), std::string::npos) << warning.dump();
+  EXPECT_NE(run["status"]["message"].get<std::string>().find(why), std::string::npos) << run.dump();
+  EXPECT_EQ(Replicas(*remote_, "standby-shop", "cart"), 0);
+
+  const json event = WaitForEvent("unlabelled-1", "NothingRecovered");
+  EXPECT_EQ(event["type"], "Warning");
+  EXPECT_NE(event["message"].get<std::string>().find(why), std::string::npos) << event.dump();
+
+  // kubectl get taskrun: the Recovered and Warning columns.
+  const std::map<std::string, std::string> columns = Columns("unlabelled-1");
+  EXPECT_EQ(columns.at("PHASE"), "Succeeded");
+  EXPECT_EQ(columns.at("RECOVERED"), "0");
+  EXPECT_EQ(columns.at("WARNING"), "NothingRecovered");
+
+  // Labelling the standby namespace as the source's fixes the recovery.
+  destination_->Kubectl({"label", "namespace", "standby-shop", "sync=true"});
+  Apply(*operator_, TaskRun("unlabelled-2", "unlabelled"));
+  const json fixed = WaitForPhase("unlabelled-2", "Succeeded");
+  EXPECT_EQ(ReadyOf(fixed), "True/Succeeded");
+  EXPECT_TRUE(Condition(fixed, "Warning").is_null()) << fixed.dump();
+  EXPECT_EQ(Replicas(*remote_, "standby-shop", "cart"), 1);
+  EXPECT_EQ(Columns("unlabelled-2").at("RECOVERED"), "1");
+  EXPECT_EQ(Columns("unlabelled-2").at("WARNING"), "");
+  ExpectControllersAlive();
+}
+
+// A Task generated from a LiveSynchronization readable in the TaskRun's cluster (the
+// 2-cluster architecture): recovering fewer objects than it reports replicated is a
+// warning naming the resource and both counts. Its status is written here as the
+// LiveSynchronization controller writes it.
+TEST_F(TasksTransformationTest, RecoveringFewerObjectsThanTheLiveSynchronizationReplicatedIsAWarning) {
+  json live_sync = local_->Create(kLiveSyncs, kNamespace, json::parse(R"({
+    "apiVersion": "automation.astronetes.io/v1alpha1", "kind": "LiveSynchronization",
+    "metadata": {"name": "partial-standby"},
+    "spec": {"plugin": "kubernetes-objects-to-kubernetes", "suspend": true,
+      "config": {"sourceName": "cluster-1", "destinationName": "cluster-2",
+        "replication": {"resources": [
+          {"group": "apps", "version": "v1", "resource": "deployments",
+           "filters": {"namespaceSelector": {"matchLabels": {"partial": "true"}}},
+           "recoveryProcess": {"fromPatch": [{"op": "replace", "path": "/spec/replicas", "value": 1}]}}]}}}})"));
+  live_sync["status"] = json::parse(R"({"resources": [
+      {"group": "apps", "version": "v1", "resource": "deployments", "objects": 3}]})");
+  local_->UpdateStatus(kLiveSyncs, kNamespace, live_sync);
+  ASSERT_EQ(local_->Get(kLiveSyncs, kNamespace, "partial-standby")["status"]["resources"][0]["objects"], 3);
+  // Only one of the three replicated Deployments is in a namespace labelled like the source's.
+  Apply(*destination_, Namespace("partial-a", {{"partial", "true"}}));
+  Apply(*destination_, Namespace("partial-b", json::object()));
+  Apply(*destination_, Deployment("partial-a", "web", 0));
+  Apply(*destination_, Deployment("partial-b", "api", 0));
+  Apply(*destination_, Deployment("partial-b", "db", 0));
+  Apply(*operator_, RecoveryTask("partial-standby", "partial", "dr/partial-standby"));
+  WaitForReady(kTasks, "partial-standby", "True/Valid");
+
+  Apply(*operator_, TaskRun("partial-1", "partial-standby"));
+  const json run = WaitForPhase("partial-1", "Succeeded");
+  EXPECT_EQ(run["status"]["objectsPatched"], 1);
+  EXPECT_EQ(ReadyOf(run), "True/FewerObjectsRecovered");
+  const std::string why =
+      "apps/v1/deployments: 1 recovered, but LiveSynchronization dr/partial-standby reports 3 replicated";
+  ASSERT_TRUE(Condition(run, "Warning").is_object()) << run.dump();
+  EXPECT_NE(Condition(run, "Warning").value("message", "").find(why), std::string::npos) << run.dump();
+  const json event = WaitForEvent("partial-1", "FewerObjectsRecovered");
+  EXPECT_EQ(event["type"], "Warning");
+  EXPECT_NE(event["message"].get<std::string>().find(why), std::string::npos) << event.dump();
+  EXPECT_EQ(Replicas(*remote_, "partial-a", "web"), 1);
+
+  // Without the LiveSynchronization (the 3-cluster architecture: it lives in another
+  // cluster) the comparison is skipped and the run is a plain success.
+  local_->Delete(kLiveSyncs, kNamespace, "partial-standby");
+  Apply(*operator_, TaskRun("partial-2", "partial-standby"));
+  const json unchecked = WaitForPhase("partial-2", "Succeeded");
+  EXPECT_EQ(ReadyOf(unchecked), "True/Succeeded");
+  EXPECT_EQ(unchecked["status"]["objectsPatched"], 1);
   ExpectControllersAlive();
 }
 

@@ -421,9 +421,11 @@ TEST_F(CrdsTest, KubectlGetShowsThePrinterColumnsOfEveryKind) {
       {"rotaskrun",
        "apiVersion: automation.astronetes.io/v1alpha1\nkind: TaskRun\nmetadata: {name: r1}\n"
        "spec: {taskName: t1}\n",
-       R"({"status":{"phase":"Running","podName":"r1-abcde"}})",
-       {"NAME", "TASK", "PHASE", "AGE"},
-       {"r1", "t1", "Running"}},
+       R"({"status":{"phase":"Succeeded","objectsPatched":0,"conditions":[)"
+       R"({"type":"Warning","status":"True","reason":"NothingRecovered","message":"",)"
+       R"("lastTransitionTime":"2024-02-09T14:05:30Z"}]}})",
+       {"NAME", "TASK", "PHASE", "RECOVERED", "WARNING", "AGE"},
+       {"r1", "t1", "Succeeded", " 0 ", "NothingRecovered"}},
       {"robackup",
        "apiVersion: automation.astronetes.io/v1alpha1\nkind: Backup\nmetadata: {name: k1}\n"
        "spec: {plugin: zookeeper, config: {source: {name: zk-a}}}\n",
@@ -516,7 +518,10 @@ TEST_F(CrdsTest, InvalidObjectsAreRejectedWithAMessageNamingTheField) {
            "    destinationName: b\n    replication:\n      resyncPeriod: 1 hour\n"
            "      resources: [{version: v1, resource: configmaps}]\n",
        {"spec.config.replication.resyncPeriod"}},
-      {"LiveSynchronization with a patch operation outside RFC 6902's replace/add/remove",
+      {"LiveSynchronization with a resyncPeriod directly under config that is not a duration",
+       LiveSync("    resyncPeriod: 1 hour\n"),
+       {"spec.config.resyncPeriod"}},
+      {"LiveSynchronization with a patch operation outside replace/add/remove (and delete, the manual's remove)",
        LiveSync("", "        transformation:\n          patch:\n          - {op: move, path: /a}\n"),
        {"spec.config.replication.resources.transformation.patch.op", "Unsupported value"}},
       {"LiveSynchronization resource without version",
@@ -772,6 +777,8 @@ TEST_F(CrdsTest, EachControllerServiceAccountMayDoWhatItNeedsAndNoMore) {
       {"task", "create", "pods", user_ns, "", false},
       {"taskrun", "watch", "tasks.automation.astronetes.io", "", "", true},
       {"taskrun", "update", "tasks.automation.astronetes.io", "", "", false},
+      {"taskrun", "get", "livesynchronizations.automation.astronetes.io", user_ns, "", true},
+      {"taskrun", "update", "livesynchronizations.automation.astronetes.io", user_ns, "", false},
       {"taskrun", "list", "buckets.assets.astronetes.io", "", "", true},
       {"taskrun", "create", "pods", user_ns, "", true},
       {"taskrun", "delete", "pods", user_ns, "", true},

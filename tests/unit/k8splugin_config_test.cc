@@ -130,6 +130,33 @@ TEST(LiveSyncConfig, ResyncPeriodIsAGoDurationGreaterThanZero) {
   EXPECT_NE(OnlyMessage(c).find("greater than zero"), std::string::npos);
 }
 
+TEST(LiveSyncConfig, ResyncPeriodDirectlyUnderConfigIsAccepted) {
+  // The manual's 6.2.5 text: spec.config.resyncPeriod.
+  json c = Minimal();
+  c["resyncPeriod"] = "3h25m12s";
+  EXPECT_EQ(ParseLiveSyncConfig(c).replication.resync_period,
+            std::chrono::hours(3) + std::chrono::minutes(25) + std::chrono::seconds(12));
+  c["resyncPeriod"] = "0s";
+  EXPECT_EQ(Problems(c), (Strings{"resyncPeriod InvalidResyncPeriod"}));
+  c["resyncPeriod"] = 60;
+  EXPECT_EQ(Problems(c), (Strings{"resyncPeriod InvalidResyncPeriod"}));
+}
+
+TEST(LiveSyncConfig, ResyncPeriodInBothPlacesMustAgree) {
+  json c = Minimal();
+  c["resyncPeriod"] = "1h";
+  c["replication"]["resyncPeriod"] = "60m";  // the same duration, spelled differently
+  EXPECT_EQ(ParseLiveSyncConfig(c).replication.resync_period, std::chrono::hours(1));
+  c["replication"]["resyncPeriod"] = "2h";
+  EXPECT_EQ(Problems(c), (Strings{"resyncPeriod InvalidResyncPeriod"}));
+  const std::string message = OnlyMessage(c);
+  EXPECT_NE(message.find("\"1h\" conflicts with replication.resyncPeriod \"2h\""), std::string::npos)
+      << message;
+  // An invalid nested value is its own problem, not also a conflict.
+  c["replication"]["resyncPeriod"] = "0s";
+  EXPECT_EQ(Problems(c), (Strings{"replication.resyncPeriod InvalidResyncPeriod"}));
+}
+
 TEST(LiveSyncConfig, ObservabilityIntervalDefaultsAndValidates) {
   json c = Minimal();
   c["observability"] = {{"enabled", true}, {"interval", "15m"}};
@@ -177,7 +204,7 @@ TEST(LiveSyncConfig, PatchOperationsAreValidated) {
       "not an object"
     ])")}}}}));
   const std::string p = "replication.resources[0].transformation.patch";
-  EXPECT_EQ(Problems(c), (Strings{p + "[1].op InvalidPatch", p + "[2].op InvalidPatch",
+  EXPECT_EQ(Problems(c), (Strings{p + "[2].op InvalidPatch",
                                   p + "[3].path InvalidPatch", p + "[4].value InvalidPatch",
                                   p + "[5].path InvalidPatch", p + "[6].path InvalidPatch",
                                   p + "[7].path InvalidPatch", p + "[8].path InvalidPatch",
@@ -186,12 +213,32 @@ TEST(LiveSyncConfig, PatchOperationsAreValidated) {
                                   p + "[13] InvalidPatch"}));
 }
 
-TEST(LiveSyncConfig, DeleteOpIsRejectedWithAHintToUseRemove) {
+TEST(LiveSyncConfig, DeleteOpIsASynonymOfRemove) {
+  // The manual's 6.2.6 table: "Accepted values are “replace” and “delete”".
   const json c = WithResource(Deployments(
-      {{"transformation", {{"patch", {{{"op", "delete"}, {"path", "/spec/strategy"}}}}}}}));
+      {{"transformation", {{"patch", {{{"op", "delete"}, {"path", "/spec/strategy"}}}}}},
+       {"recoveryProcess", {{"fromPatch", {{{"op", "delete"}, {"path", "/spec/paused"}}}}}}}));
+  const LiveSyncConfig parsed = ParseLiveSyncConfig(c);
+  const ResourceRule& rule = parsed.replication.resources.at(0);
+  ASSERT_EQ(rule.transformation->patch.size(), 1u);
+  EXPECT_EQ(rule.transformation->patch.op(0), PatchOp::kRemove);
+  EXPECT_EQ(rule.recovery->from_patch.op(0), PatchOp::kRemove);
+  // Normalised once: the generated Task and the fingerprint see "remove".
+  EXPECT_EQ(rule.recovery->from_patch.ToJson(),
+            json::parse(R"([{"op": "remove", "path": "/spec/paused"}])"));
+  const json with_remove = WithResource(Deployments(
+      {{"transformation", {{"patch", {{{"op", "remove"}, {"path", "/spec/strategy"}}}}}}}));
+  EXPECT_EQ(rule.transformation_fingerprint,
+            ParseLiveSyncConfig(with_remove).replication.resources.at(0).transformation_fingerprint);
+}
+
+TEST(LiveSyncConfig, UnknownOpNamesTheFieldAndTheAllowedOps) {
+  const json c = WithResource(Deployments(
+      {{"recoveryProcess", {{"fromPatch", {{{"op", "erase"}, {"path", "/spec/strategy"}}}}}}}));
+  EXPECT_EQ(Problems(c), (Strings{"replication.resources[0].recoveryProcess.fromPatch[0].op InvalidPatch"}));
   const std::string message = OnlyMessage(c);
-  EXPECT_NE(message.find("unknown op \"delete\""), std::string::npos) << message;
-  EXPECT_NE(message.find("use \"remove\""), std::string::npos) << message;
+  EXPECT_NE(message.find("unknown op \"erase\""), std::string::npos) << message;
+  EXPECT_NE(message.find("add, replace, remove (or delete"), std::string::npos) << message;
 }
 
 TEST(LiveSyncConfig, RecoveryPatchIsValidatedLikeTransformations) {

@@ -131,12 +131,14 @@ json TaskRun(json status = nullptr) {
 const auto kT0 = common::ParseRfc3339("2024-05-01T10:00:00Z");
 const auto kT1 = common::ParseRfc3339("2024-05-01T10:00:30Z");
 
-json ReadyOf(const json& status) {
+json ConditionOf(const json& status, const std::string& type) {
   for (const json& c : status["conditions"]) {
-    if (c["type"] == "Ready") return c;
+    if (c["type"] == type) return c;
   }
   return nullptr;
 }
+
+json ReadyOf(const json& status) { return ConditionOf(status, "Ready"); }
 
 TEST(TaskRunStatusTest, PhasesMapToReadyAndSetTimesOnce) {
   RunUpdate pending;
@@ -187,6 +189,32 @@ TEST(TaskRunStatusTest, FailureWithoutAReasonSaysFailed) {
   EXPECT_FALSE(status.contains("startTime"));  // it never started
   EXPECT_EQ(PhaseOf(TaskRun()), RunPhase::kNone);
   EXPECT_EQ(PhaseOf(TaskRun({{"phase", "Bogus"}})), RunPhase::kNone);
+}
+
+TEST(TaskRunStatusTest, ASuccessThatDidNothingCarriesTheWarning) {
+  RunUpdate done;
+  done.phase = RunPhase::kSucceeded;
+  done.reason = "NothingRecovered";
+  done.message = "0 objects patched. Nothing recovered in cluster-2: ...";
+  done.warning = "Nothing recovered in cluster-2: ...";
+  done.objects_patched = 0;
+  const json status = DesiredRunStatus(TaskRun(), done, kT0);
+  EXPECT_EQ(status["phase"], "Succeeded");
+  EXPECT_EQ(status["objectsPatched"], 0);
+  EXPECT_EQ(ReadyOf(status)["status"], "True");
+  EXPECT_EQ(ReadyOf(status)["reason"], "NothingRecovered");
+  const json warning = ConditionOf(status, "Warning");
+  ASSERT_TRUE(warning.is_object()) << status.dump();
+  EXPECT_EQ(warning["status"], "True");
+  EXPECT_EQ(warning["reason"], "NothingRecovered");
+  EXPECT_EQ(warning["message"], "Nothing recovered in cluster-2: ...");
+
+  // Without a warning there is no Warning condition.
+  done.reason.clear();
+  done.warning.clear();
+  const json plain = DesiredRunStatus(TaskRun(status), done, kT1);
+  EXPECT_EQ(ReadyOf(plain)["reason"], "Succeeded");
+  EXPECT_TRUE(ConditionOf(plain, "Warning").is_null()) << plain.dump();
 }
 
 }  // namespace

@@ -134,9 +134,17 @@ TEST(TaskSpecTest, InvalidPatchPathIsReportedWithItsField) {
   EXPECT_EQ(problems[0].reason, "InvalidPatch");
 }
 
-TEST(TaskSpecTest, DeleteIsNotAPatchOperation) {
+TEST(TaskSpecTest, DeleteIsASynonymOfRemove) {
   json spec = kGeneratedTaskSpec;
   spec["config"]["resources"][0]["patch"]["operations"][0] = {{"op", "delete"},
+                                                             {"path", "/spec/strategy"}};
+  const TaskSpec parsed = ParseTask(Task(spec));
+  EXPECT_EQ(parsed.transformation().resources[0].patch.op(0), kubernetes::PatchOp::kRemove);
+}
+
+TEST(TaskSpecTest, UnknownPatchOperationIsReportedWithItsField) {
+  json spec = kGeneratedTaskSpec;
+  spec["config"]["resources"][0]["patch"]["operations"][0] = {{"op", "erase"},
                                                              {"path", "/spec/strategy"}};
   EXPECT_EQ(Fields(Problems(Task(spec))), "spec.config.resources[0].patch.operations[0].op: InvalidPatch");
 }
@@ -183,6 +191,15 @@ TEST(TaskSpecTest, FromOriginalNeedsBucketAndLiveSynchronization) {
                   {"namespace", "dr"},
                   {"annotations", {{"kubesync.astronetes.io/live-synchronization", "dr/pre"}}}});
   EXPECT_EQ(ParseTask(annotated).transformation().live_synchronization->ToString(), "dr/pre");
+}
+
+TEST(TaskSpecTest, ATaskWithoutOriginalsStillNamesItsLiveSynchronization) {
+  // The recovery compares what it changed with what the LiveSynchronization replicated.
+  const json annotated = Task(kGeneratedTaskSpec, {{"name", "t"},
+                                                   {"namespace", "dr"},
+                                                   {"annotations", {{"kubesync.astronetes.io/live-synchronization", "dr/pre"}}}});
+  EXPECT_EQ(ParseTask(annotated).transformation().live_synchronization->ToString(), "dr/pre");
+  EXPECT_FALSE(ParseTask(Task(kGeneratedTaskSpec)).transformation().live_synchronization);
 }
 
 TEST(TaskSpecTest, LiveSynchronizationComesFromAnnotationThenOwnerReference) {

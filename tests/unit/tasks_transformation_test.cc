@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -197,6 +198,15 @@ TEST_F(TransformerPassTest, PatchesOnlyObjectsInSelectedNamespaces) {
   const TransformationReport report = Run(config);
   EXPECT_EQ(report.patched, 1);
   EXPECT_EQ(report.failed, 0);
+  // What the entry selected, for CheckRecovery (recovery_check.h).
+  ASSERT_EQ(report.resources.size(), 1u);
+  const ResourceReport& counts = report.resources[0];
+  EXPECT_EQ(counts.gvr.ToString(), "apps/v1/deployments");
+  EXPECT_TRUE(counts.listed);
+  EXPECT_EQ(counts.objects, 2);
+  EXPECT_EQ(counts.selected, 1);
+  EXPECT_EQ(counts.patched, 1);
+  EXPECT_EQ(counts.namespaces_selected, std::optional<int64_t>(1));
   const auto puts = Puts();
   ASSERT_EQ(puts.size(), 1u);
   const json& written = puts.at(kWebPath);

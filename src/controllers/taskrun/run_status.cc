@@ -95,6 +95,17 @@ json DesiredRunStatus(const json& taskrun, const RunUpdate& update,
   ready.observed_generation = generation;
   json conditions = status.value("conditions", json::array());
   runtime::SetStatusCondition(conditions, ready, now);
+  if (update.warning.empty()) {
+    runtime::RemoveStatusCondition(conditions, kWarningCondition);
+  } else {
+    runtime::Condition warning;
+    warning.type = std::string(kWarningCondition);
+    warning.status = ConditionStatus::kTrue;
+    warning.reason = ReasonOf(update);
+    warning.message = update.warning;
+    warning.observed_generation = generation;
+    runtime::SetStatusCondition(conditions, warning, now);
+  }
   status["conditions"] = std::move(conditions);
   return status;
 }
@@ -124,7 +135,8 @@ std::optional<json> RunStatusWriter::Write(const kube::GroupVersionResource& gvr
   const std::string reason = ReasonOf(update);
   const bool phase_changed = PhaseOf(taskrun) != update.phase;
   if (phase_changed || !before || before->reason != reason) {
-    const bool healthy = update.phase == RunPhase::kRunning || update.phase == RunPhase::kSucceeded;
+    const bool healthy = (update.phase == RunPhase::kRunning || update.phase == RunPhase::kSucceeded) &&
+                         update.warning.empty();
     recorder_.Event(taskrun, healthy ? kube::EventType::kNormal : kube::EventType::kWarning,
                     reason, update.message);
     log_.Log(healthy ? log::Level::kInfo : log::Level::kWarn, "taskrun phase changed",

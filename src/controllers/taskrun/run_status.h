@@ -5,7 +5,8 @@
 //   phase      Ready    reason
 //   Pending    False    why it cannot start yet (TaskNotFound, ClusterNotFound, ...)
 //   Running    Unknown  Running
-//   Succeeded  True     Succeeded
+//   Succeeded  True     Succeeded, or a warning reason (NothingRecovered, FewerObjectsRecovered:
+//                       the run completed but did nothing useful; condition Warning True too)
 //   Failed     False    why it failed (TaskNotFound, InvalidTask, ObjectsFailed, PodFailed, ...)
 //
 // The status is the record of the run: a controller restarted in the middle reads the
@@ -51,10 +52,17 @@ struct RunUpdate {
   std::optional<std::string> pod_name;
   std::optional<int64_t> objects_patched;
   std::optional<int64_t> objects_failed;
+  // A Succeeded run that did nothing useful (recovery_check.h): the message of the
+  // condition Warning (status True, reason `reason`), and its Event is a Warning. Empty:
+  // no Warning condition (one already there is removed).
+  std::string warning;
 };
 
+// The TaskRun condition a run that completed without doing anything useful carries.
+inline constexpr std::string_view kWarningCondition = "Warning";
+
 // The status `taskrun` should have after `update` at `now`: phase, message, Ready,
-// observedGeneration; startTime set (once) when the phase is Running; completionTime set
+// Warning (when update.warning is set), observedGeneration; startTime set (once) when the phase is Running; completionTime set
 // (once) when it is Succeeded or Failed. Pure.
 nlohmann::json DesiredRunStatus(const nlohmann::json& taskrun, const RunUpdate& update,
                                 std::chrono::system_clock::time_point now);
@@ -68,8 +76,8 @@ class RunStatusWriter {
   // Writes DesiredRunStatus when it differs from the current status (PUT .../status
   // with `taskrun`'s resourceVersion). Returns the TaskRun as stored after the write (or
   // `taskrun` itself when nothing changed), or nullopt on Conflict (re-read and retry).
-  // On a change of phase or reason: an Event (Normal for Running and Succeeded, Warning
-  // otherwise, reason = the condition's) and a log line. Throws ApiError / TransportError
+  // On a change of phase or reason: an Event (Normal for Running and Succeeded without a
+  // warning, Warning otherwise, reason = the condition's) and a log line. Throws ApiError / TransportError
   // for other failures.
   std::optional<nlohmann::json> Write(const kube::GroupVersionResource& gvr,
                                       const nlohmann::json& taskrun, const RunUpdate& update);

@@ -18,6 +18,7 @@
 #include "ro/plugins/kubernetes/config_error.h"
 #include "ro/plugins/tasks/custom_image.h"
 #include "ro/plugins/tasks/object_transformation.h"
+#include "ro/plugins/tasks/recovery_check.h"
 #include "ro/plugins/tasks/run_metadata.h"
 #include "ro/plugins/tasks/task_spec.h"
 #include "ro/runtime/finalizers.h"
@@ -47,6 +48,8 @@ const kube::GroupVersionResource kServiceAccounts{"", "v1", "serviceaccounts"};
 const kube::GroupVersionResource kClusterRoleBindings{"rbac.authorization.k8s.io", "v1",
                                                       "clusterrolebindings"};
 const kube::GroupVersionResource kClusterRoles{"rbac.authorization.k8s.io", "v1", "clusterroles"};
+const kube::GroupVersionResource kLiveSynchronizations{"automation.astronetes.io", "v1alpha1",
+                                                       "livesynchronizations"};
 
 std::string TaskNameOf(const json& taskrun) {
   const json spec = taskrun.value("spec", json::object());
@@ -253,7 +256,33 @@ class TaskRunReconciler final : public runtime::Reconciler {
     update.message = report.Summary();
     update.objects_patched = report.patched;
     update.objects_failed = report.failed;
+    if (report.Succeeded()) {
+      const std::optional<tasks::ReplicatedObjects> replicated = ReadReplicated(spec.transformation());
+      if (const std::optional<tasks::RecoveryWarning> warning =
+              tasks::CheckRecovery(spec.transformation(), report, target.target.destination_cluster.name,
+                                   replicated ? &*replicated : nullptr)) {
+        update.reason = warning->reason;
+        update.message += ". " + warning->message;
+        update.warning = warning->message;
+      }
+    }
     return Finish(taskrun, std::move(update));
+  }
+
+  // What the LiveSynchronization the Task was generated from reports replicated, when it
+  // is readable in this cluster. In the 3-cluster architecture it lives in the
+  // management cluster, not here: nullopt, and the comparison is skipped without a
+  // message (docs/automation.md), as for any other failure to read it.
+  std::optional<tasks::ReplicatedObjects> ReadReplicated(const tasks::TransformationConfig& config) {
+    if (!config.live_synchronization) return std::nullopt;
+    const kube::ObjectKey& key = *config.live_synchronization;
+    try {
+      return tasks::ReplicatedObjectsOf(client_.Get(kLiveSynchronizations, key.ns, key.name), config);
+    } catch (const std::exception& e) {
+      log_.Debug("LiveSynchronization not readable, recovered objects not compared",
+                 {{"liveSynchronization", key.ToString()}, {"error", e.what()}});
+      return std::nullopt;
+    }
   }
 
   bool ClusterRoleExists(const std::string& name) {

@@ -10,7 +10,11 @@
 //     otherwise                          -> start:
 //       kubernetes-objects-transformation: Running (startTime), one pass
 //         (plugins::tasks::ObjectTransformer), then Succeeded, or Failed ObjectsFailed,
-//         with objectsPatched / objectsFailed and the summary in message;
+//         with objectsPatched / objectsFailed and the summary in message; a Succeeded
+//         run that changed nothing, or fewer objects than the Task's LiveSynchronization
+//         (when readable here) reports replicated, has Ready's reason NothingRecovered /
+//         FewerObjectsRecovered, a Warning condition and a Warning Event saying why
+//         (plugins::tasks::CheckRecovery);
 //       custom-image: finalizer (only with clusterRole), ServiceAccount and
 //         ClusterRoleBinding (only with clusterRole), Pod; Running with podName.
 //   Running
@@ -50,6 +54,8 @@ inline constexpr const char* kReasonPodFailed = "PodFailed";
 inline constexpr const char* kReasonPodDeleted = "PodDeleted";
 inline constexpr const char* kReasonCreateFailed = "CreateFailed";
 inline constexpr const char* kReasonNameConflict = "NameConflict";
+// Reasons of a Succeeded run with a warning: plugins::tasks::kReasonNothingRecovered and
+// kReasonFewerObjectsRecovered (ro/plugins/tasks/recovery_check.h).
 
 // Finalizer a custom-image TaskRun with a clusterRole carries until its
 // ClusterRoleBinding (cluster-scoped: no garbage collection) is deleted.

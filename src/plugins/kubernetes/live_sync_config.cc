@@ -224,6 +224,35 @@ ReplicationConfig ParseReplication(const json& replication, bool has_bucket, Pro
   return config;
 }
 
+// spec.config.resyncPeriod, where the manual's 6.2.5 text puts it (its reference and
+// sample put it under replication). Either spelling sets the period; both set must agree.
+void ParseTopLevelResyncPeriod(const json& spec_config, const json* replication,
+                               ReplicationConfig* config, Problems* problems) {
+  if (Member(spec_config, "resyncPeriod") == nullptr) return;
+  const std::size_t before = problems->size();
+  const std::chrono::nanoseconds top =
+      PositiveDuration(spec_config, "resyncPeriod", "resyncPeriod", reason::kInvalidResyncPeriod,
+                       config->resync_period, problems);
+  if (problems->size() != before) return;
+  const json* nested = replication == nullptr ? nullptr : Member(*replication, "resyncPeriod");
+  if (nested == nullptr) {
+    config->resync_period = top;
+    return;
+  }
+  // replication.resyncPeriod was parsed already: config->resync_period is its value,
+  // unless it was invalid (it then has its own problem).
+  const bool nested_valid = std::none_of(problems->begin(), problems->end(), [](const ConfigProblem& p) {
+    return p.field == "replication.resyncPeriod";
+  });
+  if (nested_valid && top != config->resync_period) {
+    AddProblem(problems, "resyncPeriod", reason::kInvalidResyncPeriod,
+               Quote(spec_config.at("resyncPeriod").get<std::string>()) +
+                   " conflicts with replication.resyncPeriod " +
+                   Quote(nested->get<std::string>()) +
+                   ": set the period in one place, or the same duration in both");
+  }
+}
+
 ObservabilityConfig ParseObservability(const json& observability, Problems* problems) {
   ObservabilityConfig config;
   config.enabled = OptionalBool(observability, "enabled", "observability.enabled", problems);
@@ -278,13 +307,15 @@ LiveSyncConfig ParseLiveSyncConfig(const json& spec_config) {
     config.bucket_name = RequiredString(spec_config, "bucketName", "bucketName",
                                         "the Bucket that keeps the originals", &problems);
   }
-  if (const json* replication = TypedMember(spec_config, "replication", json::value_t::object,
-                                            "an object", "replication", &problems)) {
+  const json* replication = TypedMember(spec_config, "replication", json::value_t::object,
+                                        "an object", "replication", &problems);
+  if (replication != nullptr) {
     config.replication = ParseReplication(*replication, config.bucket_name.has_value(), &problems);
   } else if (Member(spec_config, "replication") == nullptr) {
     AddProblem(&problems, "replication", reason::kInvalidConfig,
                "required: the resources to replicate");
   }
+  ParseTopLevelResyncPeriod(spec_config, replication, &config.replication, &problems);
   if (const json* observability = TypedMember(spec_config, "observability", json::value_t::object,
                                               "an object", "observability", &problems)) {
     config.observability = ParseObservability(*observability, &problems);

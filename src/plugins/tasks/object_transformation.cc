@@ -188,6 +188,10 @@ void ObjectTransformer::RunResource(const TransformationResource& resource, cons
   const std::string entry =
       "resources[" + std::to_string(resource.index) + "] (" + gvr.ToString() + ")";
   const json cluster = AssetField(target_.destination_cluster);
+  // `report->resources` grows only here: the reference is stable for this entry.
+  ResourceReport& counts = report->resources.emplace_back();
+  counts.index = resource.index;
+  counts.gvr = gvr;
   std::optional<kube::ApiResource> api;
   try {
     api = target_.destination->discovery().Find(gvr);
@@ -226,6 +230,15 @@ void ObjectTransformer::RunResource(const TransformationResource& resource, cons
   log_.Info("listed objects in cluster", {{"destinationCluster", cluster},
                                           {"resource", gvr.ToString()},
                                           {"objects", list.items.size()}});
+  counts.listed = true;
+  counts.objects = static_cast<int64_t>(list.items.size());
+  if (const auto& namespace_selector = resource.filter.namespace_selector()) {
+    int64_t selected = 0;
+    for (const auto& [name, labels] : namespaces.items()) {
+      if (namespace_selector->Matches(labels)) ++selected;
+    }
+    counts.namespaces_selected = selected;
+  }
 
   for (json& item : list.items) {
     if (stop.stop_requested()) return;
@@ -235,11 +248,13 @@ void ObjectTransformer::RunResource(const TransformationResource& resource, cons
       if (it != namespaces.end()) labels = &*it;
     }
     if (!resource.filter.Matches(item, labels)) continue;
+    ++counts.selected;
     const std::string description = Describe(gvr, item);
     const ObjectResult result = ChangeObject(resource, std::move(item), stop);
     switch (result.kind) {
       case ObjectResult::Kind::kChanged:
         ++report->patched;
+        ++counts.patched;
         break;
       case ObjectResult::Kind::kGone:
         ++report->gone;

@@ -227,6 +227,7 @@ TransformationConfig ParseTransformation(const json& task, const json& config,
     }
   }
 
+  out.live_synchronization = LiveSynchronizationOf(task);
   if (out.UsesOriginals()) {
     const auto first = std::find_if(out.resources.begin(), out.resources.end(),
                                     [](const TransformationResource& r) { return r.from_original; });
@@ -236,7 +237,6 @@ TransformationConfig ParseTransformation(const json& task, const json& config,
       AddProblem(problems, enabled_field, reason::kInvalidConfig,
                  "restoring originals needs spec.config.bucketName (the Bucket that keeps them)");
     }
-    out.live_synchronization = LiveSynchronizationOf(task);
     if (!out.live_synchronization) {
       AddProblem(problems, enabled_field, reason::kInvalidConfig,
                  "restoring originals needs the LiveSynchronization that stored them: set the "

@@ -18,7 +18,8 @@ namespace reason {
 // A required field is missing, or a field has the wrong JSON type or an invalid value
 // not covered by a more specific reason below.
 inline constexpr std::string_view kInvalidConfig = "InvalidConfig";
-// replication.resyncPeriod is not a Go duration or is not > 0.
+// replication.resyncPeriod (or resyncPeriod) is not a Go duration or is not > 0, or both
+// are set to different durations.
 inline constexpr std::string_view kInvalidResyncPeriod = "InvalidResyncPeriod";
 // A nameSelector regex / excludeRegex does not compile with RE2.
 inline constexpr std::string_view kInvalidRegex = "InvalidRegex";

@@ -19,9 +19,11 @@
 namespace ro::plugins::kubernetes {
 
 // The operations a LiveSynchronization accepts. RFC 6902's move, copy and test are not
-// part of the manual's API and are rejected. The manual's configuration table mentions
-// "delete", but its prose and the CRD allow only add/replace/remove: "delete" is
-// rejected with a hint to use "remove" (docs/kubesync.md "Configuration validation").
+// part of the manual's API and are rejected. The manual's configuration table (6.2.6)
+// names "replace" and "delete" while its samples use RFC 6902's "remove": "delete" is
+// accepted as a synonym of remove, normalised when parsed (JsonPatch::FromJson), so it
+// reads, applies and copies into a Task as "remove" (docs/kubesync.md "Configuration
+// validation").
 enum class PatchOp { kAdd, kReplace, kRemove };
 
 // "add", "replace", "remove".
@@ -59,7 +61,8 @@ class JsonPatch {
   // The empty patch (applies as a no-op).
   JsonPatch();
 
-  // Validates a JSON array of {op, path, value} objects. Each problem is appended to
+  // Validates a JSON array of {op, path, value} objects ("delete" is read as "remove").
+  // Each problem is appended to
   // `problems` with reason InvalidPatch (InvalidConfig when `operations` is not an
   // array) and a field path under `field` ("<field>[<i>].op", "<field>[<i>].path",
   // "<field>[<i>].value"). Invalid entries are left out of the result. A path must be

@@ -54,7 +54,8 @@ struct ResourceRule {
 
 struct ReplicationConfig {
   // How often the full state is re-published and pruned. Default 1 h (manual 6.2.5);
-  // always > 0.
+  // always > 0. Read from replication.resyncPeriod or spec.config.resyncPeriod (the
+  // manual's 6.2.5 text); when both are set they must be the same duration.
   std::chrono::nanoseconds resync_period = std::chrono::hours(1);
   bool force_namespace_creation = false;
   // In configuration order; never empty.

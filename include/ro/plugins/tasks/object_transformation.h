@@ -64,6 +64,20 @@ struct ObjectFailure {
   std::string error;
 };
 
+// What a pass did with one resources[] entry.
+struct ResourceReport {
+  std::size_t index = 0;  // position in spec.config.resources
+  kube::GroupVersionResource gvr;
+  // The entry's objects were listed (false: its label selector matches nothing, or it
+  // is one of the resource_errors).
+  bool listed = false;
+  int64_t objects = 0;   // objects the list returned (the selector applied by the apiserver)
+  int64_t selected = 0;  // of those, the ones the whole filter selected
+  int64_t patched = 0;   // of those, changed (or found already changed by this run)
+  // With a namespaceSelector: how many of the cluster's namespaces it selects.
+  std::optional<int64_t> namespaces_selected;
+};
+
 // What a pass did.
 struct TransformationReport {
   int64_t patched = 0;  // objects changed (or found already changed by this run)
@@ -74,6 +88,8 @@ struct TransformationReport {
   // resources[] entries that could not be processed at all ("resources[1] (v1/foos): not
   // served by the destination").
   std::vector<std::string> resource_errors;
+  // Per resources[] entry the pass reached, in order (CheckRecovery, recovery_check.h).
+  std::vector<ResourceReport> resources;
 
   bool Succeeded() const { return failed == 0 && resource_errors.empty(); }
   // One line for TaskRun.status.message: "3 objects patched, 1 failed: apps/v1/deployments

@@ -76,9 +76,11 @@ struct TransformationConfig {
   std::string bucket_name;
   // In configuration order. May be empty (a run then changes nothing).
   std::vector<TransformationResource> resources;
-  // The LiveSynchronization whose bucket originals fromOriginal restores (they are kept
-  // under its namespace/name, docs/kubesync.md "Bucket object path"); see
-  // LiveSynchronizationOf. Required when some resource sets fromOriginal.
+  // The LiveSynchronization the Task belongs to (LiveSynchronizationOf), whenever it
+  // names one: fromOriginal restores the bucket originals kept under its namespace/name
+  // (docs/kubesync.md "Bucket object path"), and a run compares what it recovered with
+  // what it reports replicated (recovery_check.h). Required when some resource sets
+  // fromOriginal.
   std::optional<kube::ObjectKey> live_synchronization;
 
   // True when some resource sets fromOriginal.
