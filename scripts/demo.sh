@@ -304,8 +304,11 @@ run "${c2[@]}" -n shop get deployments,services
 [ "$(replicas api)" = 0 ] || die "expected replicas 0 for api in cluster 2"
 
 step "What the LiveSynchronization reports"
-objects_counted() { [ "$(kubectl get livesynchronization active-passive -o jsonpath='{.status.objects}')" -ge 1 ] 2>/dev/null; }
-wait_for 60 "the object counts in status" objects_counted
+say "The status is refreshed every few seconds; its counts catch up with the changes above:"
+deployments_counted() {
+  [ "$(kubectl get livesynchronization active-passive -o jsonpath='{.status.resources[?(@.resource=="deployments")].objects}')" = 2 ]
+}
+wait_for 60 "2 deployments counted in status" deployments_counted
 run kubectl get livesynchronization active-passive
 run kubectl get livesynchronization active-passive -o jsonpath='{range .status.resources[*]}{.resource}{": "}{.objects}{" objects\n"}{end}{"lag: "}{.status.lagSeconds}{" s\n"}{range .status.components[*]}{.name}{": "}{.message}{"\n"}{end}'
 say "The recovery Task it generated (manual 8.2, 'Understanding the TaskRun'):"
