@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -204,7 +205,21 @@ std::string LoadPemField(const Section& section, const char* key, const char* da
   return {};
 }
 
-void LoadCluster(const Section& cluster, std::string_view base_dir, RestConfig* config) {
+// A kSecret kubeconfig names no file of ours (KubeconfigOrigin).
+void RefuseFilePaths(const Section& section, std::initializer_list<const char*> keys, KubeconfigOrigin origin) {
+  if (origin != KubeconfigOrigin::kSecret) return;
+  for (const char* key : keys) {
+    if (section.Has(key)) {
+      throw ConfigError(section.Field(key),
+                        "a file path is not accepted in a kubeconfig from a Secret (it would name a file of the "
+                        "operator's own); embed the content instead (certificate-authority-data, "
+                        "client-certificate-data, client-key-data, token)");
+    }
+  }
+}
+
+void LoadCluster(const Section& cluster, std::string_view base_dir, KubeconfigOrigin origin, RestConfig* config) {
+  RefuseFilePaths(cluster, {"certificate-authority"}, origin);
   std::string server = cluster.String("server");
   if (server.empty()) throw ConfigError(cluster.Field("server"), "required");
   if (server.rfind("https://", 0) != 0 && server.rfind("http://", 0) != 0) {
@@ -233,7 +248,8 @@ void LoadCluster(const Section& cluster, std::string_view base_dir, RestConfig* 
   }
 }
 
-void LoadUser(const Section& user, std::string_view base_dir, RestConfig* config) {
+void LoadUser(const Section& user, std::string_view base_dir, KubeconfigOrigin origin, RestConfig* config) {
+  RefuseFilePaths(user, {"client-certificate", "client-key", "tokenFile"}, origin);
   for (const char* unsupported : {"exec", "auth-provider", "username", "password"}) {
     if (user.Has(unsupported)) {
       throw ConfigError(user.Field(unsupported),
@@ -268,8 +284,8 @@ void LoadUser(const Section& user, std::string_view base_dir, RestConfig* config
 
 }  // namespace
 
-RestConfig LoadKubeconfig(std::string_view yaml_text, std::string_view context,
-                          std::string_view base_dir) {
+RestConfig LoadKubeconfig(std::string_view yaml_text, std::string_view context, std::string_view base_dir,
+                          KubeconfigOrigin origin) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml_text));
@@ -300,14 +316,14 @@ RestConfig LoadKubeconfig(std::string_view yaml_text, std::string_view context,
   if (!cluster) {
     throw ConfigError(ctx->Field("cluster"), "cluster \"" + cluster_name + "\" not found");
   }
-  LoadCluster(*cluster, base_dir, &config);
+  LoadCluster(*cluster, base_dir, origin, &config);
 
   // A context without a user is anonymous access.
   const std::string user_name = ctx->String("user");
   if (!user_name.empty()) {
     std::optional<Section> user = top.Named("users", user_name, "user");
     if (!user) throw ConfigError(ctx->Field("user"), "user \"" + user_name + "\" not found");
-    LoadUser(*user, base_dir, &config);
+    LoadUser(*user, base_dir, origin, &config);
   }
 
   const std::string ns = ctx->String("namespace");
@@ -315,12 +331,12 @@ RestConfig LoadKubeconfig(std::string_view yaml_text, std::string_view context,
   return config;
 }
 
-RestConfig LoadKubeconfigFile(const std::string& path, std::string_view context) {
+RestConfig LoadKubeconfigFile(const std::string& path, std::string_view context, KubeconfigOrigin origin) {
   const std::string text = ReadFileOrThrow(path, "file");
   std::error_code ec;
   fs::path absolute = fs::absolute(path, ec);
   const std::string base_dir = (ec ? fs::path(path) : absolute).parent_path().string();
-  return LoadKubeconfig(text, context, base_dir);
+  return LoadKubeconfig(text, context, base_dir, origin);
 }
 
 RestConfig InClusterConfigFrom(std::string_view host, std::string_view port,

@@ -433,11 +433,59 @@ clusters: [{name: r, cluster: {server: "https://remote:6443", certificate-author
 contexts: [{name: remote, context: {cluster: r, user: sa, namespace: ops}}]
 users: [{name: sa, user: {token: abc}}]
 )";
-  const RestConfig config = LoadKubeconfig(secret_value);
+  const RestConfig config = LoadKubeconfig(secret_value, "", "", KubeconfigOrigin::kSecret);
   EXPECT_EQ(config.server, "https://remote:6443");
   EXPECT_EQ(config.ca_pem, ca.cert_pem);
   EXPECT_EQ(config.bearer_token, "abc");
   EXPECT_EQ(config.default_namespace, "ops");
+}
+
+// A Secret's author must not make the operator read its own files (its service-account
+// token, to a server the author controls; /dev/zero) by naming them: every path field is
+// refused, named, whether or not the file exists.
+TEST(KubeConfig, ASecretsKubeconfigNamesNoFileOfTheOperator) {
+  TempDir dir;
+  const KeyPair ca = SelfSigned("ca");
+  const KeyPair client = SelfSigned("admin");
+  dir.Write("ca.crt", ca.cert_pem);
+  dir.Write("admin.crt", client.cert_pem);
+  dir.Write("admin.key", client.key_pem);
+  dir.Write("token", "operator-token\n");
+  const std::string d = dir.path().string() + "/";
+  const std::string base = "current-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n";
+  const struct {
+    std::string cluster, user, field;
+  } cases[] = {
+      {"{server: \"https://evil\", certificate-authority: " + d + "ca.crt}", "{token: t}",
+       "clusters[c].cluster.certificate-authority"},
+      {"{server: \"https://evil\"}", "{tokenFile: " + d + "token}", "users[u].user.tokenFile"},
+      {"{server: \"https://evil\"}", "{tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token}",
+       "users[u].user.tokenFile"},
+      {"{server: \"https://evil\"}", "{client-certificate: " + d + "admin.crt, client-key: " + d + "admin.key}",
+       "users[u].user.client-certificate"},
+      {"{server: \"https://evil\"}", "{client-key: /dev/zero, token: t}", "users[u].user.client-key"},
+  };
+  for (const auto& c : cases) {
+    const std::string yaml = base + "clusters: [{name: c, cluster: " + c.cluster + "}]\nusers: [{name: u, user: " +
+                             c.user + "}]\n";
+    SCOPED_TRACE(yaml);
+    try {
+      LoadKubeconfig(yaml, "", "", KubeconfigOrigin::kSecret);
+      ADD_FAILURE() << "accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(c.field + ": a file path is not accepted in a kubeconfig from a Secret", 0),
+                0u)
+          << e.what();
+    }
+  }
+  // The operator's own file may name files (RelativePathsResolveAgainstTheKubeconfigDirectory).
+  dir.Write("own", base + "clusters: [{name: c, cluster: {server: \"https://h\"}}]\n"
+                          "users: [{name: u, user: {tokenFile: " + d + "token}}]\n");
+  EXPECT_EQ(LoadKubeconfigFile((dir.path() / "own").string()).bearer_token_file, d + "token");
+  // The runner's copy of a Secret in a component's file is held to the same rule.
+  dir.Write("from-secret", base + "clusters: [{name: c, cluster: {server: \"https://h\"}}]\n"
+                                  "users: [{name: u, user: {tokenFile: " + d + "token}}]\n");
+  EXPECT_THROW(LoadKubeconfigFile((dir.path() / "from-secret").string(), "", KubeconfigOrigin::kSecret), ConfigError);
 }
 
 TEST(KubeConfig, InClusterReadsServiceAccountFiles) {

@@ -42,18 +42,32 @@ struct RestConfig {
   std::string user_agent = "resiliency-operator/0.1";
 };
 
+// Who wrote a kubeconfig, which decides whether it may name files.
+//   kFile:   the operator's own configuration (a flag, a mounted file): paths in
+//            certificate-authority / client-certificate / client-key / tokenFile are read.
+//   kSecret: a user of the cluster, through a Secret (a KubernetesCluster's kubeconfig,
+//            also once the runner wrote it to a component's file). Its paths would name
+//            files of the operator's own filesystem (its service-account token, /dev/zero)
+//            and send them to a server the Secret's author chose, so any of those four
+//            fields is refused: only certificate-authority-data, client-certificate-data,
+//            client-key-data and token are accepted.
+enum class KubeconfigOrigin { kFile, kSecret };
+
 // Parses kubeconfig YAML. `context` empty: current-context. `base_dir` resolves relative
 // certificate-authority / client-certificate / client-key / tokenFile paths (the
-// directory of the file; empty for text that came from a Secret, where only *-data
-// fields make sense). Throws ConfigError naming the wrong field, e.g.
-// "contexts[prod].context.cluster: cluster \"x\" not found". Two clusters, contexts or
-// users of the same name are refused, as client-go does ("clusters[1].name: duplicate
-// name ..."), even when the selected context does not use them.
+// directory of the file) of a kFile kubeconfig. Throws ConfigError naming the wrong
+// field, e.g. "contexts[prod].context.cluster: cluster \"x\" not found", or
+// "users[admin].user.tokenFile: a file path is not accepted in a kubeconfig from a
+// Secret ...". Two clusters, contexts or users of the same name are refused, as
+// client-go does ("clusters[1].name: duplicate name ..."), even when the selected
+// context does not use them.
 RestConfig LoadKubeconfig(std::string_view yaml_text, std::string_view context = "",
-                          std::string_view base_dir = "");
+                          std::string_view base_dir = "", KubeconfigOrigin origin = KubeconfigOrigin::kFile);
 
-// Reads and parses a kubeconfig file. Throws ConfigError (field "file") when unreadable.
-RestConfig LoadKubeconfigFile(const std::string& path, std::string_view context = "");
+// Reads and parses a kubeconfig file (paths in a kFile kubeconfig resolve against its
+// directory). Throws ConfigError (field "file") when unreadable.
+RestConfig LoadKubeconfigFile(const std::string& path, std::string_view context = "",
+                              KubeconfigOrigin origin = KubeconfigOrigin::kFile);
 
 // The pod's service account: KUBERNETES_SERVICE_HOST/PORT and
 // /var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}.

@@ -425,7 +425,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
       }
     }
     if (!entry.client) {
-      kube::RestConfig rest = kube::LoadKubeconfig(kubeconfig);
+      kube::RestConfig rest = kube::LoadKubeconfig(kubeconfig, "", "", kube::KubeconfigOrigin::kSecret);
       rest.timeout = options_.discovery_timeout;
       rest.max_retries = 0;
       entry.kubeconfig = kubeconfig;

@@ -43,7 +43,7 @@ void SourceResourceChecker::Forget(const kube::ObjectKey& live_sync) {
 std::optional<Problem> SourceResourceChecker::Discover(const std::string& kubeconfig,
                                                        const plugins::kubernetes::LiveSyncConfig& config) const {
   try {
-    kube::RestConfig rest = kube::LoadKubeconfig(kubeconfig);
+    kube::RestConfig rest = kube::LoadKubeconfig(kubeconfig, "", "", kube::KubeconfigOrigin::kSecret);
     rest.timeout = options_.timeout;
     rest.max_retries = 0;  // the cache's problem_ttl is the retry
     kube::DynamicClient client(std::move(rest));

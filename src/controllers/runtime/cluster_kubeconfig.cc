@@ -30,7 +30,7 @@ ClusterKubeconfig ResolveClusterKubeconfig(const nlohmann::json& cluster, const 
   if (!text) throw KubeconfigReferenceError("SecretKeyMissing", secret + " has no key \"" + key + "\"");
   out.text = std::move(*text);
   try {
-    out.config = kube::LoadKubeconfig(out.text);
+    out.config = kube::LoadKubeconfig(out.text, "", "", kube::KubeconfigOrigin::kSecret);
   } catch (const kube::ConfigError& e) {
     throw KubeconfigReferenceError("InvalidKubeconfig", secret + " key " + key + ": " + e.what());
   }

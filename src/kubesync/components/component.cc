@@ -111,7 +111,8 @@ std::unique_ptr<common::HttpServer> Serve(const std::string& address) {
 }
 
 std::unique_ptr<kube::DynamicClient> ClientFor(const ClusterRef& cluster, bool unlimited) {
-  kube::RestConfig config = kube::LoadKubeconfigFile(cluster.kubeconfig_path);
+  // The file holds a KubernetesCluster's Secret, written by the component runner.
+  kube::RestConfig config = kube::LoadKubeconfigFile(cluster.kubeconfig_path, "", kube::KubeconfigOrigin::kSecret);
   // The synchronizer's load is bounded by its lanes (concurrentTasks requests in flight)
   // and the apiserver's own priority and fairness (429 -> NAK with backoff); a client
   // token bucket on top would only cap replication at an arbitrary rate.
