@@ -166,6 +166,20 @@ std::unique_ptr<NatsConnection> NatsConnection::Connect(std::string_view url, st
   Check("set NATS options", natsOptions_SetReconnectedCB(opts.get(), OnReconnected, nullptr));
   Check("set NATS options", natsOptions_SetClosedCB(opts.get(), OnClosed, nullptr));
   Check("set NATS options", natsOptions_SetErrorHandler(opts.get(), OnAsyncError, nullptr));
+  if (!options.user.empty()) {
+    Check("set NATS credentials",
+          natsOptions_SetUserInfo(opts.get(), options.user.c_str(), options.password.c_str()));
+  }
+  if (!options.ca_pem.empty()) {
+    Check("enable NATS TLS", natsOptions_SetSecure(opts.get(), true));
+    Check("set NATS CA", natsOptions_SetCATrustedCertificates(opts.get(), options.ca_pem.c_str()));
+    if (!options.tls_server_name.empty()) {
+      Check("set NATS TLS server name", natsOptions_SetExpectedHostname(opts.get(), options.tls_server_name.c_str()));
+    }
+  }
+  if (!options.inbox_prefix.empty()) {
+    Check("set NATS inbox prefix", natsOptions_SetCustomInboxPrefix(opts.get(), options.inbox_prefix.c_str()));
+  }
 
   natsConnection* nc = nullptr;
   natsStatus s = natsConnection_Connect(&nc, opts.get());

@@ -147,6 +147,18 @@ class RedisState::Connection {
     }
     redisSetTimeout(context.get(), ToTimeval(options_.command_timeout));
     redisEnableKeepAlive(context.get());
+    if (!options_.user.empty()) {
+      const char* argv[] = {"AUTH", options_.user.c_str(), options_.password.c_str()};
+      const size_t lengths[] = {4, options_.user.size(), options_.password.size()};
+      Reply reply(static_cast<redisReply*>(redisCommandArgv(context.get(), 3, argv, lengths)));
+      if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        // Never the password: only the user and the server's answer.
+        last_error_ = "AUTH as " + options_.user + " refused: " +
+                      (reply ? ReplyText(*reply) : std::string(context->errstr));
+        next_attempt_ = now + backoff_.Next();
+        throw RedisError("redis at " + Address() + ": " + last_error_, true);
+      }
+    }
     context_ = std::move(context);
     backoff_.Reset();
   }

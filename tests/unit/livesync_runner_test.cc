@@ -123,7 +123,7 @@ TEST(LiveSyncPlanTest, SuspendStopsOnlyThePipelineComponents) {
 
 TEST(LiveSyncPlanTest, ConfigFileNamesFilesAndAddressesButHoldsNoSecret) {
   const runner::PipelinePlan plan = Plan(SpecConfig(), false, /*bucket=*/true);
-  const runner::Placement placement{"/etc/kubesync", "nats://x-nats:4222", "x-redis:6379"};
+  const runner::Placement placement{"/etc/kubesync", "nats://x-nats:4222", "x-redis:6379", "x-nats"};
   json file = ro::kubesync::ToJson(runner::ConfigFor(plan, placement));
   EXPECT_EQ(file["sourceCluster"]["kubeconfigPath"], "/etc/kubesync/source-kubeconfig.yaml");
   EXPECT_EQ(file["destinationCluster"]["kubeconfigPath"], "/etc/kubesync/destination-kubeconfig.yaml");
@@ -143,7 +143,7 @@ TEST(LiveSyncPlanTest, ConfigFileNamesFilesAndAddressesButHoldsNoSecret) {
 }
 
 TEST(LiveSyncPlanTest, FingerprintIgnoresAssetResourceVersionsButNotCredentials) {
-  const runner::Placement placement{"/etc/kubesync", "nats://n:4222", "r:6379"};
+  const runner::Placement placement{"/etc/kubesync", "nats://n:4222", "r:6379", "n"};
   runner::PipelinePlan plan = Plan(SpecConfig());
   const std::string before = runner::ConfigFingerprint(plan, placement);
   EXPECT_EQ(before.size(), 16u);

@@ -110,6 +110,15 @@ struct NatsOptions {
   // Deadline of JetStream API requests (stream/consumer management, sync Publish,
   // AckSync) when the caller gives none.
   std::chrono::milliseconds request_timeout{5000};
+  // Authentication (nats-server users, docs/security.md); empty user = anonymous.
+  std::string user{};
+  std::string password{};
+  // TLS: when ca_pem is set the connection is TLS, the server's certificate must chain
+  // to this CA (PEM) and name tls_server_name (or the URL's host when empty).
+  std::string ca_pem{};
+  std::string tls_server_name{};
+  // Reply subjects' prefix instead of "_INBOX" (a user may subscribe only to its own).
+  std::string inbox_prefix{};
 };
 
 // EnsureStream's wanted state. Retention is always work-queue (a message is removed once

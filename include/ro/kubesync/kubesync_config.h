@@ -11,7 +11,8 @@
 //    "bucket": null | {"name", "namespace", "uid", "resourceVersion", "provider",
 //                      "endpoint", "useSSL", "region", "bucketName",
 //                      "credentialsPath" | ("accessKeyID", "secretAccessKey")},
-//    "natsUrl": "nats://127.0.0.1:4222", "redisAddr": "127.0.0.1:6379"}
+//    "natsUrl": "nats://127.0.0.1:4222", "redisAddr": "127.0.0.1:6379",
+//    "security": null | {"credentialsDir", "natsServerName"}}
 //
 // Secrets (bucket keys, kubeconfigs) never appear in log fields: BucketRef's
 // credentials are only handed to the S3 client.
@@ -71,6 +72,17 @@ struct BucketRef {
   std::string secret_access_key;
 };
 
+// How the components authenticate to NATS and Redis and verify NATS (docs/security.md).
+// Absent ("security": null) = no credentials, no TLS: an explicit opt-out the components
+// log as a warning.
+struct SecurityRef {
+  // Directory of the client files (pipeline_security.h: ca.crt, nats-<role>.password,
+  // redis-<role>.password); each component reads its own role's.
+  std::string credentials_dir;
+  // The name nats-server's certificate must carry ("<ls>-nats").
+  std::string nats_server_name;
+};
+
 // One component's view of its LiveSynchronization. Plain value type.
 struct KubesyncConfig {
   ObjectIdentity live_synchronization;  // namespace, name, uid (resource_version unused)
@@ -81,6 +93,7 @@ struct KubesyncConfig {
   std::optional<BucketRef> bucket;
   std::string nats_url = "nats://127.0.0.1:4222";
   std::string redis_addr = "127.0.0.1:6379";
+  std::optional<SecurityRef> security;
 };
 
 // Parses the JSON document above. Required: liveSynchronization.namespace/name,

@@ -60,6 +60,10 @@ struct RedisOptions {
   // Redis restart takes well under a second).
   std::chrono::milliseconds initial_backoff{100};
   std::chrono::milliseconds max_backoff{5000};
+  // ACL user and password (AUTH <user> <password> after every connect; docs/security.md);
+  // empty user = no AUTH. A refused AUTH is retryable: credentials rotate with a restart.
+  std::string user{};
+  std::string password{};
 };
 
 // One connection to one Redis server, shared by the threads of a component.

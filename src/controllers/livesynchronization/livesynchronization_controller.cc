@@ -16,6 +16,7 @@
 
 #include "livesynchronization/livesync_references.h"
 #include "livesynchronization/livesync_status.h"
+#include "livesynchronization/pipeline_credentials.h"
 #include "livesynchronization/pipeline_stats.h"
 #include "livesynchronization/recovery_task_sync.h"
 #include "livesynchronization/source_resources.h"
@@ -111,6 +112,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
         tasks_(manager.client(), manager.cache().Get(livesync::TaskType().gvr).store()),
         source_resources_(livesync::SourceResourceOptions{options.discovery_timeout}, manager.clock()),
         stats_(StatsRedisOptions()),
+        credentials_(manager.client(), manager.clock()),
         log_(json{{"controller", kController}}),
         started_(manager.clock().Now()) {}
 
@@ -119,7 +121,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     const kube::ObjectPtr cached = live_syncs_.Get(request.ToString());
     if (!cached) {
       // Gone without our finalizer having run (it was removed by hand): stop what runs.
-      runner_->Teardown(key);
+      runner_->Teardown(key, SecurityFor(key));
       Forget(key);
       return {};
     }
@@ -144,6 +146,15 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     runner::PipelineInputs inputs;
     if (!problem) problem = ResolveInputs(live_sync, *config, &inputs);
     if (!problem) problem = source_resources_.Check(key, inputs.source_kubeconfig, *config);
+    if (!problem && options_.pipeline_security) {
+      try {
+        inputs.credentials = credentials_.Ensure(live_sync);
+        std::lock_guard lock(security_mu_);
+        security_[key] = kubesync::ControllerSecurity(*inputs.credentials, runner::NatsServerName(key));
+      } catch (const livesync::CredentialsConflict& e) {
+        problem = livesync::Problem{livesync::kReasonComponentsFailed, e.what()};
+      }
+    }
     if (problem) return ReportProblem(live_sync, *problem, config);
 
     const runner::PipelinePlan plan = runner::PlanPipeline(std::move(inputs), *config);
@@ -222,6 +233,10 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     source_resources_.Forget(key);
     stats_.Forget(key);
     {
+      std::lock_guard lock(security_mu_);
+      security_.erase(key);
+    }
+    {
       std::lock_guard lock(identity_mu_);
       destinations_.erase(key);
     }
@@ -232,7 +247,31 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   std::optional<kubesync::StatsSnapshot> ReadStats(const kube::ObjectKey& key) {
     const std::optional<runner::Endpoints> endpoints = runner_->ControllerEndpoints(key);
     if (!endpoints) return std::nullopt;
-    return stats_.Read(key, endpoints->redis_addr);
+    kubesync::ClientSecurity security;
+    {
+      std::lock_guard lock(security_mu_);
+      if (const auto found = security_.find(key); found != security_.end()) security = found->second;
+    }
+    return stats_.Read(key, endpoints->redis_addr, security);
+  }
+
+  // The controller's credentials for the pipeline of `key` (clean-up after a restart
+  // included): remembered from the last reconcile, else read from the Secret; off when
+  // there are none.
+  kubesync::ClientSecurity SecurityFor(const kube::ObjectKey& key) {
+    {
+      std::lock_guard lock(security_mu_);
+      if (const auto found = security_.find(key); found != security_.end()) return found->second;
+    }
+    try {
+      if (const std::optional<kubesync::PipelineCredentials> stored = credentials_.Get(key)) {
+        return kubesync::ControllerSecurity(*stored, runner::NatsServerName(key));
+      }
+    } catch (const std::exception& e) {
+      log_.Info("pipeline credentials not readable; cleaning up without them",
+                {{"liveSynchronization", key.ToString()}, {"error", e.what()}});
+    }
+    return {};
   }
 
   // The kubeconfig of a KubernetesCluster from its Secret, or a ClusterNotReady problem.
@@ -496,7 +535,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     if (!runtime::HasFinalizer(live_sync, kLiveSynchronizationFinalizer)) return {};
     const kube::ObjectKey key{common::StringMember(live_sync.at("metadata"), "namespace"),
                               common::StringMember(live_sync.at("metadata"), "name")};
-    runner_->Teardown(key);
+    runner_->Teardown(key, SecurityFor(key));
     tasks_.Delete(live_sync);
     DeleteRemoteRecoveryTask(live_sync);
     Forget(key);
@@ -530,6 +569,10 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   std::map<kube::ObjectKey, DestinationEntry> destinations_;    // guarded by identity_mu_
   livesync::SourceResourceChecker source_resources_;
   livesync::PipelineStatsReader stats_;
+  livesync::PipelineCredentialStore credentials_;
+  std::mutex security_mu_;
+  // The controller's credentials per pipeline, from the last reconcile.
+  std::map<kube::ObjectKey, kubesync::ClientSecurity> security_;  // guarded by security_mu_
   const log::Logger log_;
   // Failures from before this time were reported by a previous controller process.
   const kube::Clock::WallTime started_;
@@ -599,12 +642,20 @@ void AddLiveSynchronizationFlags(runtime::FlagSet& flags, LiveSynchronizationOpt
                     "How often status (statistics, components) is refreshed");
   flags.AddDuration("--discovery-timeout", &options->discovery_timeout,
                     "Per-request timeout of API discovery on source clusters");
+  flags.AddBool("--pipeline-security", &options->pipeline_security,
+                "Per-pipeline NATS/Redis credentials, TLS and JetStream encryption at rest (default true; "
+                "false is insecure, see docs/security.md)");
 }
 
 std::unique_ptr<runner::ComponentRunner> MakeComponentRunner(const LiveSynchronizationOptions& options,
                                                             kube::DynamicClient& client) {
   if (options.component_runner == "deployments") {
-    return std::make_unique<runner::DeploymentsRunner>(client, options.deployments);
+    runner::DeploymentsRunnerOptions deployments = options.deployments;
+    // The operator's namespace (downward API in deploy/operator), for the NetworkPolicy.
+    if (const char* ns = std::getenv("POD_NAMESPACE"); ns != nullptr && *ns != '\0') {
+      deployments.operator_namespace = ns;
+    }
+    return std::make_unique<runner::DeploymentsRunner>(client, std::move(deployments));
   }
   if (options.component_runner == "local") {
     runner::LocalRunnerOptions local;
@@ -627,6 +678,11 @@ void SetupLiveSynchronizationController(runtime::Manager& manager, const LiveSyn
   const bool deployments = component_runner->name() == "deployments";
   log::Logger(json{{"controller", kController}})
       .Info("component runner", {{"runner", std::string(component_runner->name())}});
+  if (!options.pipeline_security) {
+    log::Logger(json{{"controller", kController}})
+        .Warn("pipeline security is off (--pipeline-security=false): every pipeline's NATS and Redis accept "
+              "clients without credentials or TLS and JetStream stores replicated objects unencrypted");
+  }
 
   const runtime::ObjectType type = LiveSynchronizationType();
   const kube::Store& live_syncs = manager.cache().Get(type.gvr).store();

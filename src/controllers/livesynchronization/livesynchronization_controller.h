@@ -56,6 +56,9 @@ struct LiveSynchronizationOptions {
   std::chrono::milliseconds status_refresh_interval{std::chrono::seconds{10}};
   // Per-request timeout of the discovery on the source cluster.
   std::chrono::milliseconds discovery_timeout{std::chrono::seconds{10}};
+  // Per-pipeline credentials, TLS and JetStream encryption at rest (docs/security.md).
+  // Off only with --pipeline-security=false, logged as a warning at start.
+  bool pipeline_security = true;
 };
 
 // automation.astronetes.io/v1alpha1 LiveSynchronization.
@@ -63,7 +66,7 @@ runtime::ObjectType LiveSynchronizationType();
 
 // Registers --component-runner, --kubesync-image, --nats-image, --redis-image,
 // --kubesync-binary, --nats-server-binary, --redis-server-binary, --runtime-dir,
-// --status-refresh-interval and --discovery-timeout.
+// --status-refresh-interval, --discovery-timeout and --pipeline-security.
 void AddLiveSynchronizationFlags(runtime::FlagSet& flags, LiveSynchronizationOptions* options);
 
 // The runner `options` ask for. Throws std::invalid_argument for an unknown runner name

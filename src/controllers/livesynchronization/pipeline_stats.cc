@@ -13,15 +13,18 @@ namespace ro::controllers::livesync {
 PipelineStatsReader::PipelineStatsReader(kubesync::RedisOptions options) : options_(options) {}
 
 std::optional<kubesync::StatsSnapshot> PipelineStatsReader::Read(const kube::ObjectKey& live_sync,
-                                                                 const std::string& redis_addr) {
+                                                                 const std::string& redis_addr,
+                                                                 const kubesync::ClientSecurity& security) {
   std::shared_ptr<kubesync::RedisState> redis;
   try {
     std::lock_guard lock(mu_);
     Connection& connection = connections_[live_sync];
-    if (!connection.redis || connection.address != redis_addr) {
+    if (!connection.redis || connection.address != redis_addr || connection.password != security.redis_password) {
       const kubesync::PipelineNames names(live_sync.ns, live_sync.name);
-      connection.redis = std::make_shared<kubesync::RedisState>(redis_addr, names.redis_prefix(), options_);
+      connection.redis = std::make_shared<kubesync::RedisState>(redis_addr, names.redis_prefix(),
+                                                                kubesync::WithSecurity(options_, security));
       connection.address = redis_addr;
+      connection.password = security.redis_password;
     }
     redis = connection.redis;
   } catch (const std::exception& e) {  // a malformed address

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "ro/kube/gvr.h"
+#include "ro/kubesync/pipeline_security.h"
 #include "ro/kubesync/redis_state.h"
 #include "ro/kubesync/stats.h"
 
@@ -24,7 +25,9 @@ class PipelineStatsReader {
 
   // The statistics of `live_sync` from Redis at `redis_addr`, or nullopt when Redis
   // cannot be read (starting, unreachable from the controller). Never throws.
-  std::optional<kubesync::StatsSnapshot> Read(const kube::ObjectKey& live_sync, const std::string& redis_addr);
+  // `security`: the controller's credentials (off when the pipeline has none).
+  std::optional<kubesync::StatsSnapshot> Read(const kube::ObjectKey& live_sync, const std::string& redis_addr,
+                                              const kubesync::ClientSecurity& security);
 
   // Closes the connection of a deleted LiveSynchronization.
   void Forget(const kube::ObjectKey& live_sync);
@@ -32,6 +35,7 @@ class PipelineStatsReader {
  private:
   struct Connection {
     std::string address;
+    std::string password;  // the connection is replaced when the credentials rotate
     std::shared_ptr<kubesync::RedisState> redis;
   };
 

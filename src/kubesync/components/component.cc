@@ -29,6 +29,7 @@
 #include "ro/kube/config.h"
 #include "ro/kubesync/events_listener.h"
 #include "ro/kubesync/pipeline_context.h"
+#include "ro/kubesync/pipeline_security.h"
 #include "ro/kubesync/pipeline_wire.h"
 #include "ro/kubesync/processor.h"
 #include "ro/kubesync/reconciler.h"
@@ -297,7 +298,21 @@ int RunComponent(const ComponentFlags& flags) {
                            {"config", flags.config_path},
                            {"concurrentTasks", context->concurrent_tasks()}});
 
-  RedisState redis(context->file().redis_addr, context->names().redis_prefix());
+  // The pipeline's credentials (docs/security.md); none is an explicit opt-out.
+  ClientSecurity security;
+  if (const std::optional<SecurityRef>& ref = context->file().security) {
+    try {
+      security = LoadClientSecurity(RoleOf(flags.component), ref->credentials_dir, ref->nats_server_name);
+    } catch (const std::exception& e) {
+      logger.Error("invalid configuration", {{"error", e.what()}});
+      std::cerr << "kubesync: " << e.what() << "\n";
+      return 1;
+    }
+  } else {
+    logger.Warn("pipeline security is off: NATS and Redis are used without credentials or TLS",
+                {{"config", flags.config_path}});
+  }
+  RedisState redis(context->file().redis_addr, context->names().redis_prefix(), WithSecurity(RedisOptions{}, security));
   std::unique_ptr<Component> component;
   std::unique_ptr<NatsConnection> nats;
   std::unique_ptr<StatsRecorder> stats;
@@ -316,7 +331,7 @@ int RunComponent(const ComponentFlags& flags) {
       const bool connected = RetryUntilStopped(
           stop, backoff,
           [&] {
-            nats = NatsConnection::Connect(context->file().nats_url, consumer_id);
+            nats = NatsConnection::Connect(context->file().nats_url, consumer_id, WithSecurity(NatsOptions{}, security));
             EnsurePipeline(*nats, context->names());
           },
           [&](const std::exception& e, std::chrono::milliseconds wait) {

@@ -151,6 +151,13 @@ KubesyncConfig KubesyncConfigFromJson(const json& document) {
   if (std::string addr = OptionalString(document, "", "redisAddr"); !addr.empty()) {
     config.redis_addr = std::move(addr);
   }
+  if (const json* security = Member(document, "security")) {
+    if (!security->is_object()) throw KubesyncConfigError("security", "must be an object or null");
+    SecurityRef ref;
+    ref.credentials_dir = RequiredString(*security, "security", "credentialsDir");
+    ref.nats_server_name = RequiredString(*security, "security", "natsServerName");
+    config.security = std::move(ref);
+  }
   return config;
 }
 
@@ -173,6 +180,9 @@ json ToJson(const KubesyncConfig& config) {
   out["bucket"] = config.bucket ? BucketToJson(*config.bucket) : json(nullptr);
   out["natsUrl"] = config.nats_url;
   out["redisAddr"] = config.redis_addr;
+  out["security"] = config.security ? json{{"credentialsDir", config.security->credentials_dir},
+                                           {"natsServerName", config.security->nats_server_name}}
+                                    : json(nullptr);
   return out;
 }
 

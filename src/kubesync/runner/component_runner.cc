@@ -27,7 +27,7 @@ void CleanUpPipelineState(const kube::ObjectKey& ls, const Endpoints& endpoints,
     RedisOptions options;
     options.connect_timeout = timeout;
     options.command_timeout = timeout;
-    RedisState redis(endpoints.redis_addr, names.redis_prefix(), options);
+    RedisState redis(endpoints.redis_addr, names.redis_prefix(), WithSecurity(options, endpoints.security));
     const std::size_t removed = redis.DeleteAll();
     log.Info("deleted pipeline state from Redis", {{"keys", removed}, {"redis", endpoints.redis_addr}});
   } catch (const std::exception& e) {
@@ -39,7 +39,8 @@ void CleanUpPipelineState(const kube::ObjectKey& ls, const Endpoints& endpoints,
     options.connect_timeout = timeout;
     options.request_timeout = timeout;
     options.max_reconnect = 0;
-    auto nats = NatsConnection::Connect(endpoints.nats_url, "livesynchronization-controller", options);
+    auto nats = NatsConnection::Connect(endpoints.nats_url, "livesynchronization-controller",
+                                        WithSecurity(options, endpoints.security));
     const bool existed = nats->DeleteStream(names.stream());
     log.Info("deleted pipeline stream", {{"stream", names.stream()}, {"existed", existed}});
     const bool had_tombstones = nats->DeleteKeyValue(names.tombstone_bucket());

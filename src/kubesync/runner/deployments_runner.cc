@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/digest.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kubesync/runner/semantic_compare.h"
@@ -23,6 +24,7 @@ namespace {
 const kube::GroupVersionResource kDeployments{"apps", "v1", "deployments"};
 const kube::GroupVersionResource kServices{"", "v1", "services"};
 const kube::GroupVersionResource kSecrets{"", "v1", "secrets"};
+const kube::GroupVersionResource kNetworkPolicies{"networking.k8s.io", "v1", "networkpolicies"};
 
 constexpr const char* kOwnerApiVersion = "automation.astronetes.io/v1alpha1";
 constexpr const char* kOwnerKind = "LiveSynchronization";
@@ -47,6 +49,11 @@ constexpr int kSecretFileMode = 0440;
 constexpr const char* kConfigHashAnnotation = "kubesync.astronetes.io/config-hash";
 
 std::string SecretName(std::string_view ls_name) { return std::string(ls_name) + "-kubesync"; }
+// The servers' files (nats.conf, nats.crt, nats.key, users.acl): mounted by NATS and Redis only.
+std::string ServersSecretName(std::string_view ls_name) { return std::string(ls_name) + "-kubesync-servers"; }
+std::string NetworkPolicyName(std::string_view ls_name) { return std::string(ls_name) + "-kubesync-servers"; }
+// Where the servers' Secret is mounted in the NATS and Redis containers.
+constexpr const char* kServerFilesDir = "/etc/kubesync-server";
 std::string MetricsServiceName(std::string_view ls_name) { return std::string(ls_name) + "-metrics"; }
 
 std::string Base64(std::string_view data) {
@@ -148,12 +155,27 @@ json KubesyncContainer(const PartPlan& part, const DeploymentsRunnerOptions& opt
   return container;
 }
 
-json NatsContainer(const PartPlan& part, const DeploymentsRunnerOptions& options) {
+// Where nats-server finds its files in the NATS pod (secured configuration).
+NatsServerLayout DeploymentsNatsLayout(const PipelinePlan& plan) {
+  NatsServerLayout layout;
+  layout.listen = "0.0.0.0:" + std::to_string(kNatsClientPort);
+  layout.monitor_port = kNatsMonitorPort;
+  layout.store_dir = "/data/jetstream";
+  layout.cert_file = std::string(kServerFilesDir) + "/nats.crt";
+  layout.key_file = std::string(kServerFilesDir) + "/nats.key";
+  const PartPlan* nats = plan.Find(PipelinePart::kNats);
+  layout.debug = nats != nullptr && nats->settings.log_level == pk::LogLevel::kDebug;
+  return layout;
+}
+
+json NatsContainer(const PartPlan& part, const DeploymentsRunnerOptions& options, bool secured) {
   json container = Container(part, "nats", options.nats_image);
-  // The image's entrypoint is nats-server; these are its arguments.
-  json args = json::array({"-js", "-sd", "/data/jetstream", "-p", std::to_string(kNatsClientPort), "-m",
-                           std::to_string(kNatsMonitorPort)});
-  if (part.settings.log_level == pk::LogLevel::kDebug) args.push_back("-D");
+  // The image's entrypoint is nats-server; these are its arguments. Secured: everything
+  // (TLS, users, JetStream and its key) is in the rendered configuration file.
+  json args = secured ? json::array({"-c", std::string(kServerFilesDir) + "/nats.conf"})
+                      : json::array({"-js", "-sd", "/data/jetstream", "-p", std::to_string(kNatsClientPort), "-m",
+                                     std::to_string(kNatsMonitorPort)});
+  if (!secured && part.settings.log_level == pk::LogLevel::kDebug) args.push_back("-D");
   container["args"] = std::move(args);
   container["ports"] = json::array({{{"name", "client"}, {"containerPort", kNatsClientPort}},
                                     {{"name", "monitor"}, {"containerPort", kNatsMonitorPort}}});
@@ -162,6 +184,9 @@ json NatsContainer(const PartPlan& part, const DeploymentsRunnerOptions& options
   container["livenessProbe"] = {{"httpGet", {{"path", "/healthz"}, {"port", "monitor"}}},
                                 {"periodSeconds", 10}};
   container["volumeMounts"] = json::array({{{"name", "data"}, {"mountPath", "/data"}}});
+  if (secured) {
+    container["volumeMounts"].push_back({{"name", "server"}, {"mountPath", kServerFilesDir}, {"readOnly", true}});
+  }
   return container;
 }
 
@@ -176,18 +201,26 @@ std::string RedisLogLevel(pk::LogLevel level) {
   return "notice";
 }
 
-json RedisContainer(const PartPlan& part, const DeploymentsRunnerOptions& options) {
+json RedisContainer(const PartPlan& part, const DeploymentsRunnerOptions& options, bool secured) {
   json container = Container(part, "redis", options.redis_image);
   // The image's entrypoint runs redis-server with these arguments. No persistence:
-  // Redis holds only what a relist rebuilds (docs/kubesync.md). Access is limited by the
-  // namespace's network, hence no protected mode.
+  // Redis holds only what a relist rebuilds (docs/kubesync.md). Secured: ACL users only
+  // (the default user is off) and the NetworkPolicy; protected mode would refuse the
+  // pipeline's pods, which connect from other addresses.
   container["args"] = json::array({"--port", std::to_string(kRedisPort), "--save", "", "--appendonly", "no",
                                    "--protected-mode", "no", "--dir", "/data", "--loglevel",
                                    RedisLogLevel(part.settings.log_level)});
+  if (secured) {
+    container["args"].push_back("--aclfile");
+    container["args"].push_back(std::string(kServerFilesDir) + "/users.acl");
+  }
   container["ports"] = json::array({{{"name", "redis"}, {"containerPort", kRedisPort}}});
   container["readinessProbe"] = {{"tcpSocket", {{"port", "redis"}}}, {"periodSeconds", 5}};
   container["livenessProbe"] = {{"tcpSocket", {{"port", "redis"}}}, {"periodSeconds", 10}};
   container["volumeMounts"] = json::array({{{"name", "data"}, {"mountPath", "/data"}}});
+  if (secured) {
+    container["volumeMounts"].push_back({{"name", "server"}, {"mountPath", kServerFilesDir}, {"readOnly", true}});
+  }
   return container;
 }
 
@@ -199,20 +232,52 @@ json Deployment(const PipelinePlan& plan, const PartPlan& part, const Deployment
   json pod_annotations = json::object();
   json container;
   json volumes;
+  const std::optional<PipelineCredentials>& credentials = plan.inputs.credentials;
+  const bool secured = credentials.has_value();
+  const auto server_volume = [&](std::initializer_list<const char*> files) {
+    json items = json::array();
+    for (const char* file : files) items.push_back({{"key", file}, {"path", file}});
+    return json{{"name", "server"},
+                {"secret", {{"secretName", ServersSecretName(ls.name)}, {"defaultMode", kSecretFileMode},
+                            {"items", std::move(items)}}}};
+  };
   if (part.part == PipelinePart::kNats) {
-    container = NatsContainer(part, options);
+    container = NatsContainer(part, options, secured);
     volumes = json::array({{{"name", "data"}, {"emptyDir", json::object()}}});
+    if (secured) volumes.push_back(server_volume({"nats.conf", "nats.crt", "nats.key"}));
   } else if (part.part == PipelinePart::kRedis) {
-    container = RedisContainer(part, options);
+    container = RedisContainer(part, options, secured);
     volumes = json::array({{{"name", "data"}, {"emptyDir", json::object()}}});
+    if (secured) volumes.push_back(server_volume({"users.acl"}));
   } else {
     container = KubesyncContainer(part, options);
-    volumes = json::array(
-        {{{"name", "config"}, {"secret", {{"secretName", SecretName(ls.name)}, {"defaultMode", kSecretFileMode}}}},
-         {{"name", "tmp"}, {"emptyDir", json::object()}}});
+    json secret = {{"secretName", SecretName(ls.name)}, {"defaultMode", kSecretFileMode}};
+    if (secured) {
+      // Each component mounts the shared files and its own credentials, never another's.
+      const PipelineRole role = RoleOf(*KubesyncComponentOf(part.part));
+      const std::string own_nats = NatsPasswordFile(role);
+      const std::string own_redis = RedisPasswordFile(role);
+      json items = json::array();
+      for (const auto& [file, content] : PipelineFiles(plan, DeploymentsPlacement(plan.key()))) {
+        const bool credential = file.rfind("nats-", 0) == 0 || file.rfind("redis-", 0) == 0;
+        if (credential && file != own_nats && file != own_redis) continue;
+        items.push_back({{"key", file}, {"path", file}});
+      }
+      secret["items"] = std::move(items);
+    }
+    volumes = json::array({{{"name", "config"}, {"secret", std::move(secret)}},
+                           {{"name", "tmp"}, {"emptyDir", json::object()}}});
     // The components read the configuration once: a new one rolls the pods.
     pod_annotations[kConfigHashAnnotation] = fingerprint;
     if (part.part == PipelinePart::kMetricsExporter) pod_annotations.update(ScrapeAnnotations(plan));
+  }
+  // A new server configuration (rotated credentials, another log level) rolls the server.
+  if (server && secured) {
+    const PipelineNames names(ls.ns, ls.name);
+    pod_annotations[kConfigHashAnnotation] =
+        part.part == PipelinePart::kNats
+            ? common::Sha256Hex(NatsServerConfig(names, *credentials, DeploymentsNatsLayout(plan)), 16)
+            : common::Sha256Hex(RedisAclFile(names, *credentials), 16);
   }
   json pod_spec = {{"automountServiceAccountToken", false},  // the kubeconfigs come from the Secret
                    {"enableServiceLinks", false},
@@ -240,6 +305,35 @@ json Service(const PipelinePlan& plan, const std::string& name, PipelinePart par
 
 json ServicePort(const std::string& name, int port) {
   return {{"name", name}, {"port", port}, {"targetPort", name}, {"protocol", "TCP"}};
+}
+
+// Only the pipeline's own pods and the operator's livesynchronization-controller reach
+// NATS (client and monitoring ports) and Redis; the kubelet's probes come from the node,
+// which NetworkPolicy implementations let through.
+json NetworkPolicy(const PipelinePlan& plan, const DeploymentsRunnerOptions& options) {
+  const ObjectIdentity& ls = plan.inputs.live_synchronization;
+  const std::string instance = pk::ManagedById(ls.ns, ls.name);
+  const json pipeline_pods = {{"podSelector", {{"matchLabels", {{"app.kubernetes.io/name", "kubesync"},
+                                                                 {"app.kubernetes.io/instance", instance}}}}}};
+  const json controller_pods = {
+      {"namespaceSelector", {{"matchLabels", {{"kubernetes.io/metadata.name", options.operator_namespace}}}}},
+      {"podSelector", {{"matchLabels", {{"app.kubernetes.io/name", "resiliency-operator"},
+                                        {"app.kubernetes.io/component", "livesynchronization-controller"}}}}}};
+  json ports = json::array();
+  for (int port : {kNatsClientPort, kNatsMonitorPort, kRedisPort}) {
+    ports.push_back({{"protocol", "TCP"}, {"port", port}});
+  }
+  return {{"apiVersion", "networking.k8s.io/v1"},
+          {"kind", "NetworkPolicy"},
+          {"metadata", Metadata(plan, NetworkPolicyName(ls.name), "network-policy")},
+          {"spec",
+           {{"podSelector",
+             {{"matchLabels", {{"app.kubernetes.io/name", "kubesync"}, {"app.kubernetes.io/instance", instance}}},
+              {"matchExpressions", json::array({{{"key", "app.kubernetes.io/component"},
+                                                 {"operator", "In"},
+                                                 {"values", json::array({"nats", "redis"})}}})}}},
+            {"policyTypes", json::array({"Ingress"})},
+            {"ingress", json::array({{{"from", json::array({pipeline_pods, controller_pods})}, {"ports", ports}}})}}}};
 }
 
 // True when the object's controller is a LiveSynchronization named `ls_name` (of its
@@ -272,9 +366,10 @@ std::string ConditionMessage(const json& deployment, std::string_view type) {
 }  // namespace
 
 Placement DeploymentsPlacement(const kube::ObjectKey& ls) {
-  return Placement{kFilesDir, "nats://" + PartObjectName(ls.name, PipelinePart::kNats) + ":" +
-                                  std::to_string(kNatsClientPort),
-                   PartObjectName(ls.name, PipelinePart::kRedis) + ":" + std::to_string(kRedisPort)};
+  return Placement{kFilesDir,
+                   "nats://" + PartObjectName(ls.name, PipelinePart::kNats) + ":" + std::to_string(kNatsClientPort),
+                   PartObjectName(ls.name, PipelinePart::kRedis) + ":" + std::to_string(kRedisPort),
+                   NatsServerName(ls)};
 }
 
 std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
@@ -291,6 +386,22 @@ std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
                       {"metadata", Metadata(plan, SecretName(ls.name), "config")},
                       {"type", "Opaque"},
                       {"data", std::move(data)}}});
+
+  if (const std::optional<PipelineCredentials>& credentials = plan.inputs.credentials) {
+    const PipelineNames names(ls.ns, ls.name);
+    const NatsServerLayout layout = DeploymentsNatsLayout(plan);
+    objects.push_back({kSecrets,
+                       {{"apiVersion", "v1"},
+                        {"kind", "Secret"},
+                        {"metadata", Metadata(plan, ServersSecretName(ls.name), "config")},
+                        {"type", "Opaque"},
+                        {"data",
+                         {{"nats.conf", Base64(NatsServerConfig(names, *credentials, layout))},
+                          {"nats.crt", Base64(credentials->nats_cert_pem)},
+                          {"nats.key", Base64(credentials->nats_key_pem)},
+                          {"users.acl", Base64(RedisAclFile(names, *credentials))}}}}});
+    objects.push_back({kNetworkPolicies, NetworkPolicy(plan, options)});
+  }
 
   objects.push_back({kServices, Service(plan, PartObjectName(ls.name, PipelinePart::kNats), PipelinePart::kNats,
                                         json::array({ServicePort("client", kNatsClientPort)}))});
@@ -389,6 +500,10 @@ std::vector<ComponentStatus> DeploymentsRunner::Apply(const PipelinePlan& plan) 
     DeleteOwned(kDeployments, ls, PartObjectName(ls.name, PipelinePart::kMetricsExporter));
     DeleteOwned(kServices, ls, MetricsServiceName(ls.name));
   }
+  if (!plan.inputs.credentials) {
+    DeleteOwned(kSecrets, ls, ServersSecretName(ls.name));
+    DeleteOwned(kNetworkPolicies, ls, NetworkPolicyName(ls.name));
+  }
   return statuses;
 }
 
@@ -413,17 +528,21 @@ std::optional<Endpoints> DeploymentsRunner::ControllerEndpoints(const kube::Obje
   const std::string suffix = "." + ls.ns + ".svc";
   return Endpoints{"nats://" + PartObjectName(ls.name, PipelinePart::kNats) + suffix + ":" +
                        std::to_string(kNatsClientPort),
-                   PartObjectName(ls.name, PipelinePart::kRedis) + suffix + ":" + std::to_string(kRedisPort)};
+                   PartObjectName(ls.name, PipelinePart::kRedis) + suffix + ":" + std::to_string(kRedisPort), {}};
 }
 
-void DeploymentsRunner::Teardown(const kube::ObjectKey& ls) {
+void DeploymentsRunner::Teardown(const kube::ObjectKey& ls, const ClientSecurity& security) {
   StopPipeline(ls);
-  CleanUpPipelineState(ls, *ControllerEndpoints(ls), options_.cleanup_timeout);
+  Endpoints endpoints = *ControllerEndpoints(ls);
+  endpoints.security = security;
+  CleanUpPipelineState(ls, endpoints, options_.cleanup_timeout);
   for (PipelinePart part : AllPipelineParts()) DeleteOwned(kDeployments, ls, PartObjectName(ls.name, part));
   DeleteOwned(kServices, ls, PartObjectName(ls.name, PipelinePart::kNats));
   DeleteOwned(kServices, ls, PartObjectName(ls.name, PipelinePart::kRedis));
   DeleteOwned(kServices, ls, MetricsServiceName(ls.name));
   DeleteOwned(kSecrets, ls, SecretName(ls.name));
+  DeleteOwned(kSecrets, ls, ServersSecretName(ls.name));
+  DeleteOwned(kNetworkPolicies, ls, NetworkPolicyName(ls.name));
 }
 
 }  // namespace ro::kubesync::runner

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/digest.h"
 #include "ro/common/log.h"
 
 namespace ro::kubesync::runner {
@@ -168,15 +169,27 @@ std::vector<ChildSpec> LocalRunner::ChildrenFor(const PipelinePlan& plan, Instan
       child.id = suffix + "-" + std::to_string(i);
       child.log_path = dir / "logs" / (child.id + ".log");
       child.pid_path = dir / "run" / (child.id + ".pid");
+      const std::optional<PipelineCredentials>& credentials = plan.inputs.credentials;
       if (part.part == PipelinePart::kNats) {
-        child.argv = {nats_server_, "-a", "127.0.0.1", "-p", std::to_string(instance.nats_port),
-                      "-js", "-sd", (dir / "nats").string()};
-        if (part.settings.log_level == pk::LogLevel::kDebug) child.argv.push_back("-D");
+        if (credentials) {
+          child.argv = {nats_server_, "-c", (dir / "server" / "nats.conf").string()};
+          // A new configuration file (rotated credentials, another log level) restarts it.
+          child.revision = common::Sha256Hex(instance.nats_config, 16);
+        } else {
+          child.argv = {nats_server_, "-a", "127.0.0.1", "-p", std::to_string(instance.nats_port),
+                        "-js", "-sd", (dir / "nats").string()};
+          if (part.settings.log_level == pk::LogLevel::kDebug) child.argv.push_back("-D");
+        }
         child.probe = {ReadinessProbe::Kind::kTcp, instance.nats_port, ""};
       } else if (part.part == PipelinePart::kRedis) {
         child.argv = {redis_server_, "--bind", "127.0.0.1", "--port", std::to_string(instance.redis_port),
                       "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", (dir / "redis").string(),
                       "--loglevel", RedisLogLevel(part.settings.log_level)};
+        if (credentials) {
+          child.argv.push_back("--aclfile");
+          child.argv.push_back((dir / "server" / "users.acl").string());
+          child.revision = common::Sha256Hex(instance.redis_acl, 16);
+        }
         child.probe = {ReadinessProbe::Kind::kTcp, instance.redis_port, ""};
       } else {
         const ComponentId id = *KubesyncComponentOf(part.part);
@@ -243,11 +256,31 @@ std::vector<ComponentStatus> LocalRunner::Apply(const PipelinePlan& plan) {
   const fs::path dir = DirectoryOf(key);
   std::lock_guard lock(mu_);
   Instance& instance = InstanceFor(key);
-  for (const char* sub : {"files", "nats", "redis", "logs", "run"}) MakePrivateDir(dir / sub);
+  for (const char* sub : {"files", "nats", "redis", "logs", "run", "server"}) MakePrivateDir(dir / sub);
   const Placement placement{(dir / "files").string(), "nats://" + Loopback(instance.nats_port),
-                            Loopback(instance.redis_port)};
+                            Loopback(instance.redis_port), NatsServerName(key)};
   for (const auto& [file, content] : PipelineFiles(plan, placement)) {
     WriteFileIfChanged(dir / "files" / file, content);
+  }
+  if (plan.inputs.credentials) {
+    // The servers' own files, apart from the components' (docs/security.md).
+    const PipelineCredentials& credentials = *plan.inputs.credentials;
+    const PartPlan* nats = plan.Find(PipelinePart::kNats);
+    NatsServerLayout layout;
+    layout.listen = Loopback(instance.nats_port);
+    layout.cert_file = (dir / "server" / "nats.crt").string();
+    layout.key_file = (dir / "server" / "nats.key").string();
+    // A store per JetStream key: a rotated key starts an empty store (the events
+    // listener re-publishes everything when the stream is new), never one it cannot read.
+    layout.store_dir = (dir / "nats" / common::Sha256Hex(credentials.jetstream_key, 12)).string();
+    layout.debug = nats != nullptr && nats->settings.log_level == pk::LogLevel::kDebug;
+    const PipelineNames names(key.ns, key.name);
+    WriteFileIfChanged(dir / "server" / "nats.crt", credentials.nats_cert_pem);
+    WriteFileIfChanged(dir / "server" / "nats.key", credentials.nats_key_pem);
+    instance.nats_config = NatsServerConfig(names, credentials, layout);
+    instance.redis_acl = RedisAclFile(names, credentials);
+    WriteFileIfChanged(dir / "server" / "nats.conf", instance.nats_config);
+    WriteFileIfChanged(dir / "server" / "users.acl", instance.redis_acl);
   }
   instance.children = ChildrenFor(plan, instance, ConfigFingerprint(plan, placement));
   instance.parts.clear();
@@ -280,16 +313,17 @@ std::optional<Endpoints> LocalRunner::ControllerEndpoints(const kube::ObjectKey&
   std::lock_guard lock(mu_);
   const auto found = instances_.find(ls);
   if (found == instances_.end()) return std::nullopt;
-  return Endpoints{"nats://" + Loopback(found->second.nats_port), Loopback(found->second.redis_port)};
+  return Endpoints{"nats://" + Loopback(found->second.nats_port), Loopback(found->second.redis_port), {}};
 }
 
-void LocalRunner::Teardown(const kube::ObjectKey& ls) {
+void LocalRunner::Teardown(const kube::ObjectKey& ls, const ClientSecurity& security) {
   const std::string group = ls.ToString();
   // 1. The pipeline components stop (they would write Redis keys again).
   StopPipeline(ls);
   supervisor_->WaitStopped(group, options_.supervisor.stop_grace + std::chrono::seconds{2});
   // 2. Their state, while the servers still run.
-  if (const std::optional<Endpoints> endpoints = ControllerEndpoints(ls)) {
+  if (std::optional<Endpoints> endpoints = ControllerEndpoints(ls)) {
+    endpoints->security = security;
     CleanUpPipelineState(ls, *endpoints, options_.cleanup_timeout);
   }
   // 3. The servers, then the files.

@@ -91,6 +91,13 @@ std::string PartObjectName(std::string_view ls_name, PipelinePart part) {
   return std::string(ls_name) + "-" + std::string(PartSuffix(part));
 }
 
+std::vector<std::string> NatsServerNames(const kube::ObjectKey& ls) {
+  const std::string service = PartObjectName(ls.name, PipelinePart::kNats);
+  return {service, service + "." + ls.ns, service + "." + ls.ns + ".svc", service + "." + ls.ns + ".svc.cluster.local"};
+}
+
+std::string NatsServerName(const kube::ObjectKey& ls) { return PartObjectName(ls.name, PipelinePart::kNats); }
+
 const PartPlan* PipelinePlan::Find(PipelinePart part) const {
   for (const PartPlan& p : parts) {
     if (p.part == part) return &p;
@@ -145,6 +152,7 @@ KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement) {
   }
   config.nats_url = placement.nats_url;
   config.redis_addr = placement.redis_addr;
+  if (in.credentials) config.security = SecurityRef{placement.files_dir, placement.nats_server_name};
   return config;
 }
 
@@ -157,6 +165,9 @@ std::vector<std::pair<std::string, std::string>> PipelineFiles(const PipelinePla
   if (plan.inputs.bucket) {
     files.emplace_back(kAccessKeyIdFile, plan.inputs.bucket->access_key_id);
     files.emplace_back(kSecretAccessKeyFile, plan.inputs.bucket->secret_access_key);
+  }
+  if (plan.inputs.credentials) {
+    for (auto& file : ClientFiles(*plan.inputs.credentials)) files.push_back(std::move(file));
   }
   return files;
 }
@@ -180,6 +191,7 @@ std::string ConfigFingerprint(const PipelinePlan& plan, const Placement& placeme
     add(plan.inputs.bucket->access_key_id);
     add(plan.inputs.bucket->secret_access_key);
   }
+  if (plan.inputs.credentials) add(plan.inputs.credentials->Fingerprint());
   // 16 hex digits (64 bits): enough to tell configurations of one object apart.
   return common::Sha256Hex(material, 16);
 }

@@ -44,6 +44,10 @@ bool AllReady(const std::vector<ComponentStatus>& components);
 struct Endpoints {
   std::string nats_url;    // "nats://127.0.0.1:40123"
   std::string redis_addr;  // "127.0.0.1:40124"
+  // The controller's credentials for them (ControllerSecurity); off when the pipeline
+  // runs without security. Runners leave it empty: the controller, which keeps the
+  // credentials, fills it in.
+  ClientSecurity security;
 };
 
 // The runner cannot bring the pipeline into the wanted shape for a reason retrying does
@@ -80,7 +84,8 @@ class ComponentRunner {
   // and JetStream stream where reachable (CleanUpPipelineState), then removes the
   // servers and every object or file. Blocks until done. Destination objects are never
   // touched. No-op for an unknown `ls`.
-  virtual void Teardown(const kube::ObjectKey& ls) = 0;
+  // `security` is the controller's (ControllerSecurity), off when there is none.
+  virtual void Teardown(const kube::ObjectKey& ls, const ClientSecurity& security) = 0;
 
   // How often the controller should look again while parts are not ready yet: the
   // local runner has no watch to wake the controller (short), the deployments runner's
@@ -89,7 +94,8 @@ class ComponentRunner {
 };
 
 // Deletes the Redis keys ("ks:<id>:*") and the JetStream stream ("KS_<id>") of `ls` at
-// `endpoints`, each bounded by `timeout` (connect + request). Best effort: an
+// `endpoints` (with endpoints.security), each bounded by `timeout` (connect + request).
+// Best effort: an
 // unreachable server is logged and skipped (its state dies with it). Never throws.
 void CleanUpPipelineState(const kube::ObjectKey& ls, const Endpoints& endpoints,
                           std::chrono::milliseconds timeout);

@@ -45,6 +45,10 @@ struct DeploymentsRunnerOptions {
   // Bound of the finalizer's connection to NATS/Redis (the controller runs in the
   // cluster, so the Services resolve; outside it they do not and this is skipped fast).
   std::chrono::milliseconds cleanup_timeout{3000};
+  // The namespace of the operator's pods (POD_NAMESPACE): the NetworkPolicy lets its
+  // livesynchronization-controller pods reach NATS and Redis (the finalizer's clean-up,
+  // the status statistics).
+  std::string operator_namespace = "resiliency-operator";
 };
 
 // One object the runner manages: its resource and its desired content.
@@ -53,8 +57,9 @@ struct RenderedObject {
   nlohmann::json object;  // full object: apiVersion, kind, metadata, spec/data
 };
 
-// The objects of `plan`, in creation order: the Secret, the Services, the Deployments
-// (pure; the runner writes exactly these).
+// The objects of `plan`, in creation order: the components' Secret, with credentials the
+// servers' Secret and the NetworkPolicy guarding NATS and Redis, the Services, the
+// Deployments (pure; the runner writes exactly these).
 std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
                                                   const DeploymentsRunnerOptions& options);
 
@@ -78,7 +83,7 @@ class DeploymentsRunner final : public ComponentRunner {
   std::vector<ComponentStatus> Apply(const PipelinePlan& plan) override;
   std::vector<ComponentStatus> StopPipeline(const kube::ObjectKey& ls) override;
   std::optional<Endpoints> ControllerEndpoints(const kube::ObjectKey& ls) override;
-  void Teardown(const kube::ObjectKey& ls) override;
+  void Teardown(const kube::ObjectKey& ls, const ClientSecurity& security) override;
   std::chrono::milliseconds StartupPollInterval() const override {
     return std::chrono::milliseconds{0};
   }

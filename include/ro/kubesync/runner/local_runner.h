@@ -64,7 +64,7 @@ class LocalRunner final : public ComponentRunner {
   std::vector<ComponentStatus> Apply(const PipelinePlan& plan) override;
   std::vector<ComponentStatus> StopPipeline(const kube::ObjectKey& ls) override;
   std::optional<Endpoints> ControllerEndpoints(const kube::ObjectKey& ls) override;
-  void Teardown(const kube::ObjectKey& ls) override;
+  void Teardown(const kube::ObjectKey& ls, const ClientSecurity& security) override;
   // Processes start in about a second; nothing watches them for the controller.
   std::chrono::milliseconds StartupPollInterval() const override {
     return std::chrono::milliseconds{1000};
@@ -84,6 +84,9 @@ class LocalRunner final : public ComponentRunner {
     std::map<std::string, PipelinePart> part_of;  // child id -> its part
     std::vector<PipelinePart> parts;   // parts of the last plan, in plan order
     std::map<std::string, std::int32_t> replicas;  // PartName -> desired replicas
+    // The servers' rendered files (with credentials), whose hashes restart them.
+    std::string nats_config;
+    std::string redis_acl;
   };
 
   Instance& InstanceFor(const kube::ObjectKey& ls);  // REQUIRES: mu_ held

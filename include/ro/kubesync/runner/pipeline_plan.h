@@ -20,6 +20,7 @@
 
 #include "ro/kubesync/component.h"
 #include "ro/kubesync/kubesync_config.h"
+#include "ro/kubesync/pipeline_security.h"
 #include "ro/plugins/kubernetes/component_config.h"
 #include "ro/plugins/kubernetes/live_sync_config.h"
 
@@ -81,6 +82,10 @@ struct PipelineInputs {
   std::string destination_kubeconfig;
   std::optional<BucketInputs> bucket;  // set when spec.config.bucketName is
   bool suspended = false;              // spec.suspend
+  // The pipeline's credentials (docs/security.md): NATS and Redis users, TLS, the
+  // JetStream key. nullopt = security off (the controller's explicit opt-out): the
+  // servers accept anyone and the configuration file has no "security".
+  std::optional<PipelineCredentials> credentials;
 };
 
 // One part as it should run.
@@ -126,14 +131,23 @@ struct Placement {
   std::string files_dir;
   std::string nats_url;    // "nats://<ls>-nats:4222"
   std::string redis_addr;  // "<ls>-redis:6379"
+  // The name the components expect in nats-server's certificate ("<ls>-nats").
+  std::string nats_server_name;
 };
+
+// The DNS names of a pipeline's NATS certificate: "<ls>-nats" (the name clients
+// verify, NatsServerName), "<ls>-nats.<ns>", "<ls>-nats.<ns>.svc",
+// "<ls>-nats.<ns>.svc.cluster.local". GenerateCredentials adds IP 127.0.0.1.
+std::vector<std::string> NatsServerNames(const kube::ObjectKey& ls);
+std::string NatsServerName(const kube::ObjectKey& ls);
 
 // The configuration file's content (kubesync_config.h) for `placement`: kubeconfig
 // paths and the bucket's credentials_path point into files_dir; no secret is inline.
 KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement);
 
 // The files a launcher writes into files_dir, name -> content: config.json (ToJson of
-// ConfigFor), both kubeconfigs, and the bucket keys when there is a bucket.
+// ConfigFor), both kubeconfigs, the bucket keys when there is a bucket, and with
+// credentials the client files of every component role (ClientFiles).
 std::vector<std::pair<std::string, std::string>> PipelineFiles(const PipelinePlan& plan,
                                                               const Placement& placement);
 

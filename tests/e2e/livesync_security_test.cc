@@ -1,0 +1,250 @@
+// The pipeline locked (docs/security.md), as the controller runs it by default: tutorial
+// 8.2 replicates with per-component NATS users over TLS, Redis ACL users and JetStream
+// encrypted at rest, while
+//   - nats-server refuses anonymous and plain-text clients, and a component's
+//     credentials cannot read another's subjects or forge an apply message;
+//   - Redis refuses unauthenticated clients, wrong passwords and commands a role lacks;
+//   - no replicated Secret value appears in JetStream's files, in any log line (every
+//     component and server at debug level), Event or status, through creates, updates,
+//     deletes and a refused write.
+// Real servers: two kube-apiservers, NATS, Redis, the controllers' and kubesync's binaries.
+#include <gtest/gtest.h>
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "livesync_e2e.h"
+#include "ro/kubesync/envelope.h"
+#include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/pipeline_security.h"
+#include "ro/kubesync/redis_state.h"
+
+namespace {
+
+using namespace livesync_e2e;
+namespace ks = ro::kubesync;
+namespace fs = std::filesystem;
+
+constexpr const char* kLiveSync = "active-passive";
+const GroupVersionResource kSecrets{"", "v1", "secrets"};
+
+std::string Base64(const std::string& data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::string RandomToken() {
+  std::random_device random;
+  std::ostringstream out;
+  out << std::hex << random() << random() << random();
+  return out.str();
+}
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// Secret data of the destination's copy ns/name, decoded ("" when absent).
+std::string DestinationValue(Env& env, const std::string& ns, const std::string& name) {
+  const std::optional<json> secret = env.destination_client().GetIfExists(kSecrets, ns, name);
+  if (!secret || !secret->contains("data") || !(*secret)["data"].contains("value")) return "";
+  const std::string encoded = (*secret)["data"]["value"].get<std::string>();
+  std::string decoded(encoded.size(), '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
+                                reinterpret_cast<const unsigned char*>(encoded.data()), static_cast<int>(encoded.size()));
+  decoded.resize(static_cast<std::size_t>(std::max(n, 0)));
+  while (!decoded.empty() && decoded.back() == '\0') decoded.pop_back();
+  return decoded;
+}
+
+class LiveSyncSecurityTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ks::OpenNatsLibrary();
+    EnvOptions options;
+    options.label = "livesync-security";
+    env_ = std::make_unique<Env>(options);
+  }
+  static void TearDownTestSuite() { env_.reset(); }
+
+  // The pipeline's files as the local runner keeps them.
+  static fs::path PipelineDir(const std::string& ns) { return env_->runtime_dir() / ns / kLiveSync; }
+
+  static json PipelineConfig(const std::string& ns) {
+    return json::parse(Slurp(PipelineDir(ns) / "files" / "config.json"));
+  }
+
+  // NATS options of `role` from the components' files; `tls` false drops the CA.
+  static ks::NatsOptions NatsAs(const std::string& ns, ks::PipelineRole role, bool tls = true) {
+    const ks::ClientSecurity security =
+        ks::LoadClientSecurity(role, (PipelineDir(ns) / "files").string(), std::string(kLiveSync) + "-nats");
+    ks::NatsOptions options = ks::WithSecurity(ks::NatsOptions{}, security);
+    if (!tls) options.ca_pem.clear();
+    options.max_reconnect = 0;
+    options.connect_timeout = std::chrono::seconds{3};
+    return options;
+  }
+
+  static std::string NatsLog(const std::string& ns) { return Slurp(PipelineDir(ns) / "logs" / "nats-0.log"); }
+
+  static std::unique_ptr<Env> env_;
+};
+std::unique_ptr<Env> LiveSyncSecurityTest::env_;
+
+TEST_F(LiveSyncSecurityTest, ThePipelineReplicatesLockedAndNoSecretValueLeaks) {
+  const std::string ns = "dr-sec";
+  const std::string app = "shop-sec";
+  const std::string created = "created-" + RandomToken();
+  const std::string updated = "updated-" + RandomToken();
+  const std::string deleted = "deleted-" + RandomToken();
+  const std::string refused = "refused-" + RandomToken();
+  CreateSampleApplication(*env_, app);
+  env_->source().Kubectl({"apply", "-f", "-"}, ts::Secret(app, "db-password", created).dump());
+  env_->source().Kubectl({"apply", "-f", "-"}, ts::Secret(app, "db-old", deleted).dump());
+  // A Secret the destination already has and does not let us manage: the write is
+  // refused (a failure path that must not log the value either).
+  env_->destination().Kubectl({"apply", "-f", "-"}, ts::Secret(app, "taken", "the destination's own").dump());
+  env_->source().Kubectl({"apply", "-f", "-"}, ts::Secret(app, "taken", refused).dump());
+
+  const fs::path workdir = env_->UserWorkdir(ns);
+  env_->RunTutorial(workdir, "8.2-active-passive-livesync.yaml");
+  env_->WaitForReady(ns, kLiveSync, "True", "Running");
+  // Every process at debug level, as a user debugging the pipeline would run it.
+  env_->UserCommand(workdir,
+                    "kubectl patch livesynchronization active-passive --type=merge -p '{\"spec\":{\"config\":"
+                    "{\"components\":{\"nats\":{\"logLevel\":\"debug\"},\"redis\":{\"logLevel\":\"debug\"},"
+                    "\"eventsListener\":{\"logLevel\":\"debug\"},\"processor\":{\"logLevel\":\"debug\"},"
+                    "\"synchronizer\":{\"logLevel\":\"debug\"},\"reconciler\":{\"logLevel\":\"debug\"}}}}}'");
+  te::WaitFor([&] { return DestinationValue(*env_, app, "db-password") == created; }, kEventually,
+              "the Secret replicated", 200ms);
+
+  // Creates, updates and deletes flow with debug logging on.
+  te::WaitFor([&] { return Slurp(PipelineDir(ns) / "logs" / "processor-0.log").find("\"level\":\"debug\"") !=
+                           std::string::npos; },
+              kEventually, "the processor logging at debug level", 200ms);
+  env_->source().Kubectl({"apply", "-f", "-"}, ts::Secret(app, "db-password", updated).dump());
+  env_->source().Kubectl({"delete", "secret", "-n", app, "db-old"});
+  te::WaitFor([&] { return DestinationValue(*env_, app, "db-password") == updated; }, kEventually,
+              "the update replicated", 200ms);
+  te::WaitFor([&] { return !env_->destination_client().GetIfExists(kSecrets, app, "db-old"); }, kEventually,
+              "the delete replicated", 200ms);
+  EXPECT_EQ(DestinationValue(*env_, app, "taken"), "the destination's own");
+
+  const json config = PipelineConfig(ns);
+  ASSERT_TRUE(config["security"].is_object()) << config.dump();
+  const std::string nats_url = config["natsUrl"].get<std::string>();
+  const std::string redis_addr = config["redisAddr"].get<std::string>();
+  const ks::PipelineNames names(ns, kLiveSync);
+
+  // --- NATS: who may connect, subscribe and publish.
+  {
+    ks::NatsOptions anonymous = NatsAs(ns, ks::PipelineRole::kProcessor);
+    anonymous.user.clear();
+    anonymous.password.clear();
+    EXPECT_THROW(ks::NatsConnection::Connect(nats_url, "anonymous", anonymous), ks::NatsError);
+    ks::NatsOptions wrong = NatsAs(ns, ks::PipelineRole::kProcessor);
+    wrong.password = "not-the-password";
+    EXPECT_THROW(ks::NatsConnection::Connect(nats_url, "wrong-password", wrong), ks::NatsError);
+    EXPECT_THROW(ks::NatsConnection::Connect(nats_url, "plain-text", NatsAs(ns, ks::PipelineRole::kProcessor, false)),
+                 ks::NatsError);
+  }
+  {
+    // The synchronizer's credentials cannot read the events; the listener's cannot
+    // forge an apply message.
+    auto synchronizer = ks::NatsConnection::Connect(nats_url, "intruder", NatsAs(ns, ks::PipelineRole::kSynchronizer));
+    std::atomic<int> received{0};
+    auto subscription = synchronizer->Subscribe(names.events_subject(),
+                                                [&](std::string_view, std::string_view) { ++received; });
+    auto listener = ks::NatsConnection::Connect(nats_url, "forger", NatsAs(ns, ks::PipelineRole::kEventsListener));
+    ks::Envelope forged;
+    forged.gvr = {"", "v1", "secrets"};
+    forged.observed_at = std::chrono::system_clock::now();
+    forged.object = ts::Secret(app, "forged", "forged-value");
+    forged.object["data"] = {{"value", Base64("forged-value")}};
+    forged.object.erase("stringData");
+    listener->PublishCore(names.apply_subject(), ks::Encode(forged));
+    listener->FlushCore(std::chrono::seconds{5});
+    te::WaitFor([&] {
+      const std::string log = NatsLog(ns);
+      // nats-server 2.9: `Publish Violation - User "events-listener", Subject "ks.<id>.apply"`.
+      return log.find("Publish Violation - User \"events-listener\", Subject \"" + names.apply_subject() + "\"") !=
+                 std::string::npos &&
+             log.find("Subscription Violation - User \"synchronizer\", Subject \"" + names.events_subject() + "\"") !=
+                 std::string::npos;
+    }, kEventually, "nats-server refusing the forged publish and the foreign subscription", 200ms);
+    // A later real change arrives; the forged one never does.
+    env_->source().Kubectl({"apply", "-f", "-"}, ts::Secret(app, "db-password", updated + "-2").dump());
+    te::WaitFor([&] { return DestinationValue(*env_, app, "db-password") == updated + "-2"; }, kEventually,
+                "a change after the forgery replicated", 200ms);
+    EXPECT_FALSE(env_->destination_client().GetIfExists(kSecrets, app, "forged"));
+    EXPECT_EQ(received.load(), 0);
+  }
+
+  // --- Redis: ACL users only, each with only its commands.
+  {
+    ks::RedisOptions options;
+    options.connect_timeout = std::chrono::seconds{2};
+    ks::RedisState anonymous(redis_addr, names.redis_prefix(), options);
+    EXPECT_THROW(anonymous.Get("rv:probe"), ks::RedisError);
+    ks::RedisOptions wrong = options;
+    wrong.user = "processor";
+    wrong.password = "not-the-password";
+    ks::RedisState wrong_password(redis_addr, names.redis_prefix(), wrong);
+    EXPECT_THROW(wrong_password.Get("rv:probe"), ks::RedisError);
+    const ks::ClientSecurity exporter = ks::LoadClientSecurity(
+        ks::PipelineRole::kMetricsExporter, (PipelineDir(ns) / "files").string(), std::string(kLiveSync) + "-nats");
+    ks::RedisState read_only(redis_addr, names.redis_prefix(), ks::WithSecurity(options, exporter));
+    EXPECT_NO_THROW(read_only.Get("rv:probe"));
+    EXPECT_THROW(read_only.Set("rv:probe", "1"), ks::RedisError);
+  }
+
+  // --- Nothing in clear: JetStream's files, every log, Event and status.
+  std::vector<std::string> values;
+  for (const std::string& v : {created, updated, updated + "-2", deleted, refused}) {
+    values.push_back(v);
+    values.push_back(Base64(v));
+  }
+  std::size_t store_files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(PipelineDir(ns) / "nats")) {
+    if (!entry.is_regular_file()) continue;
+    ++store_files;
+    const std::string content = Slurp(entry.path());
+    for (const std::string& v : values) {
+      EXPECT_EQ(content.find(v), std::string::npos) << v << " in " << entry.path();
+    }
+  }
+  EXPECT_GT(store_files, 0u) << "JetStream wrote no file";
+  std::vector<std::pair<std::string, std::string>> texts;
+  for (const auto& entry : fs::directory_iterator(PipelineDir(ns) / "logs")) {
+    texts.emplace_back(entry.path().string(), Slurp(entry.path()));
+  }
+  EXPECT_NE(NatsLog(ns).find("[DBG]"), std::string::npos) << "nats-server is not at debug level";
+  texts.emplace_back("livesynchronization-controller log", env_->controller().Log());
+  texts.emplace_back("LiveSynchronization", env_->LiveSync(ns, kLiveSync)->dump());
+  for (const json& event : env_->EventsAbout(ns, kLiveSync)) texts.emplace_back("Event", event.dump());
+  texts.emplace_back("Events of " + app, env_->destination().Kubectl({"get", "events", "-n", app, "-o", "json"}));
+  for (const auto& [where, text] : texts) {
+    ASSERT_FALSE(text.empty()) << where;
+    for (const std::string& v : values) EXPECT_EQ(text.find(v), std::string::npos) << v << " in " << where;
+  }
+  // The credentials themselves stay out of the logs too.
+  const std::string password = Slurp(PipelineDir(ns) / "files" / "nats-processor.password");
+  for (const auto& [where, text] : texts) EXPECT_EQ(text.find(password), std::string::npos) << where;
+
+  env_->DeleteLiveSync(ns, kLiveSync);
+}
+
+}  // namespace

@@ -1,0 +1,278 @@
+// The pipeline's credentials (kubesync/pipeline_security.h, docs/security.md): the
+// generated CA and NATS certificate, the Secret round trip, each role's NATS
+// permissions, the rendered nats-server configuration and Redis ACL file, and what the
+// Deployments runner mounts where.
+#include <gtest/gtest.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/common/digest.h"
+#include "ro/kubesync/pipeline_security.h"
+#include "ro/kubesync/runner/deployments_runner.h"
+#include "ro/kubesync/runner/pipeline_plan.h"
+#include "ro/plugins/kubernetes/live_sync_config.h"
+
+namespace {
+
+using nlohmann::json;
+namespace ks = ro::kubesync;
+namespace runner = ro::kubesync::runner;
+using ks::PipelineRole;
+using std::chrono::hours;
+using std::chrono::system_clock;
+
+struct X509Deleter {
+  void operator()(X509* x) const { X509_free(x); }
+};
+using CertPtr = std::unique_ptr<X509, X509Deleter>;
+
+CertPtr ParseCert(const std::string& pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+  return CertPtr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+}
+
+const ks::PipelineCredentials& Credentials() {
+  static const ks::PipelineCredentials credentials =
+      ks::GenerateCredentials(runner::NatsServerNames({"dr", "pre"}), system_clock::now());
+  return credentials;
+}
+
+bool Contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+TEST(PipelineSecurity, TheNatsCertificateChainsToThePipelineCaAndNamesTheService) {
+  const ks::PipelineCredentials& c = Credentials();
+  CertPtr ca = ParseCert(c.ca_pem);
+  CertPtr server = ParseCert(c.nats_cert_pem);
+  ASSERT_TRUE(ca && server);
+  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
+  X509_STORE_add_cert(store.get(), ca.get());
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(), X509_STORE_CTX_free);
+  ASSERT_EQ(X509_STORE_CTX_init(ctx.get(), store.get(), server.get(), nullptr), 1);
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_SERVER);
+  EXPECT_EQ(X509_verify_cert(ctx.get()), 1) << X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+  for (const char* name : {"pre-nats", "pre-nats.dr", "pre-nats.dr.svc", "pre-nats.dr.svc.cluster.local"}) {
+    EXPECT_EQ(X509_check_host(server.get(), name, 0, 0, nullptr), 1) << name;
+  }
+  EXPECT_EQ(X509_check_ip_asc(server.get(), "127.0.0.1", 0), 1);
+  EXPECT_NE(X509_check_host(server.get(), "other-nats", 0, 0, nullptr), 1);
+  // The CA cannot sign for anyone else: its key was never kept.
+  const std::map<std::string, std::string> data = ks::CredentialsSecretData(c);
+  for (const auto& [key, value] : data) {
+    EXPECT_EQ(value.find("BEGIN PRIVATE KEY") != std::string::npos, key == "nats.key") << key;
+  }
+  const auto left = c.not_after - system_clock::now();
+  EXPECT_GT(left, hours{24 * 364});
+  EXPECT_LT(left, hours{24 * 366});
+}
+
+TEST(PipelineSecurity, EveryRoleHasItsOwnRandomPasswords) {
+  const ks::PipelineCredentials& c = Credentials();
+  std::set<std::string> seen;
+  for (const auto& [role, password] : c.nats_passwords) {
+    EXPECT_EQ(password.size(), 64u) << role;
+    EXPECT_TRUE(seen.insert(password).second);
+  }
+  for (const auto& [role, password] : c.redis_passwords) EXPECT_TRUE(seen.insert(password).second) << role;
+  EXPECT_EQ(c.redis_passwords.size(), 6u);
+  EXPECT_EQ(c.nats_passwords.size(), 5u);  // the metrics exporter does not use NATS
+  EXPECT_FALSE(c.nats_passwords.contains("metrics-exporter"));
+  const ks::PipelineCredentials other = ks::GenerateCredentials({"pre-nats"}, system_clock::now());
+  EXPECT_NE(other.jetstream_key, c.jetstream_key);
+  EXPECT_NE(other.Fingerprint(), c.Fingerprint());
+}
+
+TEST(PipelineSecurity, SecretDataRoundTripsAndAMissingKeyIsNamed) {
+  const ks::PipelineCredentials& c = Credentials();
+  std::map<std::string, std::string> data = ks::CredentialsSecretData(c);
+  const ks::PipelineCredentials back = ks::CredentialsFromSecretData(data);
+  EXPECT_EQ(back.Fingerprint(), c.Fingerprint());
+  data.erase("redis-synchronizer.password");
+  try {
+    ks::CredentialsFromSecretData(data);
+    FAIL() << "no error";
+  } catch (const ks::PipelineSecurityError& e) {
+    EXPECT_EQ(e.field(), "redis-synchronizer.password");
+  }
+}
+
+TEST(PipelineSecurity, EachRoleMayUseOnlyItsOwnSubjects) {
+  const ks::PipelineNames names("dr", "pre");
+  const auto listener = ks::PermissionsOf(PipelineRole::kEventsListener, names);
+  const auto processor = ks::PermissionsOf(PipelineRole::kProcessor, names);
+  const auto synchronizer = ks::PermissionsOf(PipelineRole::kSynchronizer, names);
+  const auto reconciler = ks::PermissionsOf(PipelineRole::kReconciler, names);
+  const auto controller = ks::PermissionsOf(PipelineRole::kController, names);
+  const std::string events = names.events_subject();
+  const std::string apply = names.apply_subject();
+  // Only the processor publishes to the apply subject.
+  EXPECT_TRUE(Contains(processor.publish, apply));
+  for (const auto* p : {&listener, &synchronizer, &reconciler, &controller}) EXPECT_FALSE(Contains(p->publish, apply));
+  // The listener and the reconciler publish events; nobody subscribes to them directly
+  // (the processor pulls through its consumer).
+  EXPECT_TRUE(Contains(listener.publish, events));
+  EXPECT_TRUE(Contains(reconciler.publish, events));
+  EXPECT_FALSE(Contains(processor.publish, events));
+  for (const auto* p : {&listener, &processor, &synchronizer, &reconciler, &controller}) {
+    EXPECT_FALSE(Contains(p->subscribe, events));
+    EXPECT_FALSE(Contains(p->subscribe, apply));
+    EXPECT_FALSE(Contains(p->subscribe, ">"));
+    EXPECT_FALSE(Contains(p->publish, ">"));
+    EXPECT_FALSE(Contains(p->subscribe, "_INBOX.>"));
+  }
+  // Pulling from a consumer: the processor only its own, the synchronizer only its own.
+  const std::string next = "$JS.API.CONSUMER.MSG.NEXT." + names.stream() + ".";
+  EXPECT_TRUE(Contains(processor.publish, next + "processor"));
+  EXPECT_FALSE(Contains(processor.publish, next + "synchronizer"));
+  EXPECT_TRUE(Contains(synchronizer.publish, next + "synchronizer"));
+  EXPECT_FALSE(Contains(listener.publish, next + "processor"));
+  EXPECT_FALSE(Contains(listener.publish, next + "synchronizer"));
+  // The control subject: the listener asks, the reconciler listens.
+  EXPECT_TRUE(Contains(listener.publish, names.control_subject()));
+  EXPECT_TRUE(Contains(reconciler.subscribe, names.control_subject()));
+  // Only the controller deletes the stream; only the synchronizer writes tombstones.
+  EXPECT_TRUE(Contains(controller.publish, "$JS.API.STREAM.DELETE." + names.stream()));
+  EXPECT_FALSE(Contains(synchronizer.publish, "$JS.API.STREAM.DELETE." + names.stream()));
+  EXPECT_TRUE(Contains(synchronizer.publish, "$KV." + names.tombstone_bucket() + ".>"));
+  EXPECT_FALSE(Contains(processor.publish, "$KV." + names.tombstone_bucket() + ".>"));
+  // Replies come back on the role's own inbox.
+  EXPECT_TRUE(Contains(processor.subscribe, "_INBOX_processor.>"));
+  EXPECT_EQ(ks::InboxPrefixOf(PipelineRole::kEventsListener), "_INBOX_events_listener");
+}
+
+TEST(PipelineSecurity, TheNatsConfigurationRequiresTlsUsersAndEncryptsJetStream) {
+  const ks::PipelineCredentials& c = Credentials();
+  ks::NatsServerLayout layout;
+  layout.listen = "127.0.0.1:4222";
+  layout.store_dir = "/data/js";
+  layout.cert_file = "/etc/s/nats.crt";
+  layout.key_file = "/etc/s/nats.key";
+  const std::string config = ks::NatsServerConfig(ks::PipelineNames("dr", "pre"), c, layout);
+  EXPECT_NE(config.find("tls {\n  cert_file: \"/etc/s/nats.crt\""), std::string::npos) << config;
+  EXPECT_NE(config.find("cipher: chachapoly\n  key: \"" + c.jetstream_key + "\""), std::string::npos);
+  EXPECT_EQ(config.find("no_auth_user"), std::string::npos);
+  for (const auto& [role, password] : c.nats_passwords) {
+    // Only the bcrypt hash, never the password.
+    EXPECT_EQ(config.find(password), std::string::npos) << role;
+    const std::string& hash = c.nats_password_hashes.at(role);
+    EXPECT_EQ(hash.rfind("$2b$10$", 0), 0u) << hash;
+    EXPECT_NE(config.find("{user: \"" + role + "\", password: \"" + hash + "\""), std::string::npos) << role;
+  }
+  EXPECT_EQ(config.find("http_port"), std::string::npos);  // monitor_port 0: none
+}
+
+TEST(PipelineSecurity, TheRedisAclFileRefusesAnonymousClientsAndHoldsOnlyHashes) {
+  const ks::PipelineCredentials& c = Credentials();
+  const std::string acl = ks::RedisAclFile(ks::PipelineNames("dr", "pre"), c);
+  EXPECT_EQ(acl.rfind("user default off", 0), 0u) << acl;
+  for (const auto& [role, password] : c.redis_passwords) {
+    EXPECT_EQ(acl.find(password), std::string::npos) << role;
+    EXPECT_NE(acl.find("user " + role + " on #" + ro::common::Sha256Hex(password) + " resetkeys ~ks:dr.pre:*"),
+              std::string::npos)
+        << role;
+  }
+  // The metrics exporter only reads.
+  const auto line_start = acl.find("user metrics-exporter ");
+  const std::string line = acl.substr(line_start, acl.find('\n', line_start) - line_start);
+  EXPECT_EQ(line.find("+set"), std::string::npos) << line;
+  EXPECT_EQ(line.find("+del"), std::string::npos) << line;
+}
+
+runner::PipelinePlan SecuredPlan() {
+  const json config = json::parse(R"({"sourceName": "cluster-1", "destinationName": "cluster-2",
+    "replication": {"resources": [{"group": "apps", "version": "v1", "resource": "deployments"}]}})");
+  runner::PipelineInputs in;
+  in.live_synchronization = {"pre", "dr", "ls-uid", "10"};
+  in.spec_config = std::make_shared<const json>(config);
+  in.source_cluster = {"cluster-1", "dr", "c1-uid", "11"};
+  in.destination_cluster = {"cluster-2", "dr", "c2-uid", "12"};
+  in.source_kubeconfig = "source kubeconfig";
+  in.destination_kubeconfig = "destination kubeconfig";
+  in.credentials = Credentials();
+  return runner::PlanPipeline(in, ro::plugins::kubernetes::ParseLiveSyncConfig(config));
+}
+
+std::map<std::string, json> Rendered(const runner::PipelinePlan& plan) {
+  std::map<std::string, json> objects;
+  runner::DeploymentsRunnerOptions options;
+  options.operator_namespace = "ops";
+  for (const auto& rendered : runner::RenderPipelineObjects(plan, options)) {
+    objects[rendered.object["kind"].get<std::string>() + "/" + rendered.object["metadata"]["name"].get<std::string>()] =
+        rendered.object;
+  }
+  return objects;
+}
+
+std::set<std::string> MountedKeys(const json& deployment, const std::string& volume) {
+  std::set<std::string> keys;
+  for (const json& v : deployment["spec"]["template"]["spec"]["volumes"]) {
+    if (v["name"] != volume) continue;
+    for (const json& item : v["secret"]["items"]) keys.insert(item["key"].get<std::string>());
+  }
+  return keys;
+}
+
+TEST(PipelineSecurity, EachPodMountsOnlyItsOwnCredentials) {
+  const std::map<std::string, json> objects = Rendered(SecuredPlan());
+  const std::set<std::string> processor = MountedKeys(objects.at("Deployment/pre-processor"), "config");
+  EXPECT_TRUE(processor.contains("nats-processor.password"));
+  EXPECT_TRUE(processor.contains("redis-processor.password"));
+  EXPECT_TRUE(processor.contains("ca.crt"));
+  EXPECT_TRUE(processor.contains("config.json"));
+  EXPECT_FALSE(processor.contains("nats-synchronizer.password"));
+  EXPECT_FALSE(processor.contains("redis-events-listener.password"));
+  EXPECT_FALSE(processor.contains("nats-controller.password"));
+  // The components' Secret holds no server file and no controller credential.
+  const json& secret = objects.at("Secret/pre-kubesync");
+  for (const char* key : {"nats.key", "nats.conf", "users.acl", "jetstream.key", "nats-controller.password"}) {
+    EXPECT_FALSE(secret["data"].contains(key)) << key;
+  }
+  // The servers mount theirs from the servers' Secret.
+  EXPECT_EQ(MountedKeys(objects.at("Deployment/pre-nats"), "server"),
+            (std::set<std::string>{"nats.conf", "nats.crt", "nats.key"}));
+  EXPECT_EQ(MountedKeys(objects.at("Deployment/pre-redis"), "server"), (std::set<std::string>{"users.acl"}));
+  const json nats_args = objects.at("Deployment/pre-nats")["spec"]["template"]["spec"]["containers"][0]["args"];
+  EXPECT_EQ(nats_args, json::parse(R"(["-c", "/etc/kubesync-server/nats.conf"])"));
+  const json config = json::parse(ro::kubesync::runner::PipelineFiles(
+                                      SecuredPlan(), runner::DeploymentsPlacement({"dr", "pre"}))[0].second);
+  EXPECT_EQ(config["security"], json::parse(R"({"credentialsDir": "/etc/kubesync", "natsServerName": "pre-nats"})"));
+}
+
+TEST(PipelineSecurity, TheNetworkPolicyAdmitsOnlyThePipelineAndTheController) {
+  const std::map<std::string, json> objects = Rendered(SecuredPlan());
+  const json& policy = objects.at("NetworkPolicy/pre-kubesync-servers");
+  EXPECT_EQ(policy["spec"]["podSelector"]["matchExpressions"][0]["values"], json::parse(R"(["nats", "redis"])"));
+  const json& from = policy["spec"]["ingress"][0]["from"];
+  ASSERT_EQ(from.size(), 2u);
+  EXPECT_EQ(from[0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"], "kubesync");
+  EXPECT_FALSE(from[0].contains("namespaceSelector"));  // the LiveSynchronization's namespace only
+  EXPECT_EQ(from[1]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "ops");
+  EXPECT_EQ(from[1]["podSelector"]["matchLabels"]["app.kubernetes.io/component"], "livesynchronization-controller");
+}
+
+TEST(PipelineSecurity, WithoutCredentialsNothingChanges) {
+  runner::PipelinePlan plan = SecuredPlan();
+  plan.inputs.credentials.reset();
+  const std::map<std::string, json> objects = Rendered(plan);
+  EXPECT_FALSE(objects.contains("NetworkPolicy/pre-kubesync-servers"));
+  EXPECT_FALSE(objects.contains("Secret/pre-kubesync-servers"));
+  const json config = json::parse(
+      ro::kubesync::runner::PipelineFiles(plan, runner::DeploymentsPlacement({"dr", "pre"}))[0].second);
+  EXPECT_TRUE(config["security"].is_null());
+}
+
+}  // namespace
