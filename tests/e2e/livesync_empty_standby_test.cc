@@ -114,6 +114,31 @@ TEST_F(LiveSyncEmptyStandbyTest, MissingNamespacesAreNamedAndTheirObjectsArriveO
               "a Normal Event NamespacesExist", 200ms);
 }
 
+TEST_F(LiveSyncEmptyStandbyTest, ANamespaceCreatedWhileThePipelineWasStoppedHealsWhenItStarts) {
+  const std::string ns = "dr-away";
+  const std::string app = "shop-away";
+  const std::filesystem::path workdir = StartOnEmptyStandby(ns, app);
+  WaitForNamespacesCondition(ns, "True");
+
+  // The events listener is not running when the namespace appears: it is in the initial
+  // list of the listener that starts later, so it never "appears" to that one.
+  env_->UserCommand(workdir, "kubectl patch livesynchronization active-passive --type=merge -p "
+                             "'{\"spec\":{\"suspend\":true}}'");
+  env_->WaitForReady(ns, kLiveSync, "False", "Suspended");
+  te::WaitFor([&] { return env_->ComponentPids(ns, kLiveSync, "eventsListener").empty(); }, kEventually,
+              "the events listener stopped", 200ms);
+  env_->destination().Kubectl({"create", "namespace", app});
+  const auto resumed = std::chrono::steady_clock::now();
+  env_->UserCommand(workdir, "kubectl patch livesynchronization active-passive --type=merge -p "
+                             "'{\"spec\":{\"suspend\":false}}'");
+  // Within seconds, not at the next resync (1 h).
+  ExpectConverged(env_->source_client(), env_->destination_client(), ns, kLiveSync, SpecConfig(), {app}, 60s);
+  std::cout << "[ heal ] objects of a namespace created while the pipeline was stopped arrived "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - resumed).count()
+            << " s after it resumed\n";
+  WaitForNamespacesCondition(ns, "False");
+}
+
 TEST_F(LiveSyncEmptyStandbyTest, ForcedNamespacesCarryTheSourceLabelsAndTheTutorialsTaskRunRecovers) {
   const std::string ns = "dr-forced";
   const std::string app = "shop-forced";

@@ -13,7 +13,9 @@
 //                       "reconcile-now"
 //   a namespace appears in the destination (not one a synchronizer created) -> the
 //                       objects of the source namespace of that name re-published (those
-//                       that arrived while it was missing were ended: NamespaceNotFound)
+//                       that arrived while it was missing were ended: NamespaceNotFound);
+//                       at start, so is each one recorded missing that the destination
+//                       now has (created while the listener was not running)
 //   start with another replication config than the resume points were stored with
 //                       (e.g. forceNamespaceCreation turned on, a filter changed) -> list
 //                       instead of resuming: every object is published again
@@ -36,6 +38,11 @@
 #include <vector>
 
 #include "ro/kube/client.h"
+
+namespace ro::kube {
+class SharedInformer;
+class WorkQueue;
+}  // namespace ro::kube
 #include "ro/kubesync/pipeline_context.h"
 #include "ro/kubesync/jetstream.h"
 #include "ro/kubesync/redis_state.h"
@@ -90,6 +97,11 @@ class EventsListener final : public Component {
   // (objects it did not select, or could not write, were never published again), and
   // records the current ones.
   void ForgetStaleResumePoints();
+  // Once both namespace caches are synced: queues the namespaces the synchronizer
+  // recorded missing (stats) that the destination now has and the source too.
+  void RepublishNamespacesFoundWhileAway(const kube::SharedInformer& source_namespaces,
+                                         kube::SharedInformer& destination_namespaces, kube::WorkQueue& ns_queue,
+                                         std::stop_token stop);
   // On the checkpointer thread: after a reconnect or every stream_check_interval, when
   // the stream was created again, asks PeriodicResync for a full re-publish now.
   void WatchStream();

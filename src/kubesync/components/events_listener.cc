@@ -439,6 +439,36 @@ void EventsListener::Checkpoint() {
   }
 }
 
+void EventsListener::RepublishNamespacesFoundWhileAway(const kube::SharedInformer& source_namespaces,
+                                                       kube::SharedInformer& destination_namespaces,
+                                                       kube::WorkQueue& ns_queue, std::stop_token stop) {
+  // A namespace created in the destination while this listener was not running (a
+  // restart, a suspended pipeline) was in its initial list, so it never "appeared":
+  // the objects the synchronizer recorded as waiting for it are re-published now, not at
+  // the next resync.
+  while (!stop.stop_requested() && !destination_namespaces.WaitForCacheSync(stop, std::chrono::seconds{1})) {
+  }
+  if (stop.stop_requested()) return;
+  std::vector<std::string> missing;
+  try {
+    // Recorded missing within two resync periods (a resync records it again).
+    const auto window = 2 * context_.config().replication.resync_period;
+    missing = ReadStats(redis_).MissingNamespaces(std::chrono::system_clock::now(),
+                                                  std::chrono::duration_cast<std::chrono::system_clock::duration>(window));
+  } catch (const std::exception& e) {
+    ro::log::Logger().Warn("error reading missing namespaces; the next resync brings their objects",
+                           {{"error", e.what()}});
+    return;
+  }
+  for (const std::string& name : missing) {
+    const kube::ObjectPtr found = destination_namespaces.store().Get(name);
+    if (!found || !source_namespaces.store().Get(name)) continue;
+    ro::log::Logger(json{{"destinationCluster", context_.DestinationClusterField()}})
+        .Info("namespace found in cluster", {{"namespace", name}});
+    ns_queue.Add(name);
+  }
+}
+
 void EventsListener::Run(std::stop_token stop) {
   if (!Discover(stop)) return;
 
@@ -536,6 +566,7 @@ void EventsListener::Run(std::stop_token stop) {
   while (!stop.stop_requested() && !namespaces->WaitForCacheSync(stop, std::chrono::seconds{1})) {
   }
   ready_ = !stop.stop_requested();
+  if (destination_namespaces) RepublishNamespacesFoundWhileAway(*namespaces, *destination_namespaces, ns_queue, stop);
 
   std::mutex mu;
   std::condition_variable_any cv;
