@@ -125,6 +125,8 @@ inline te::KubeClusterOptions SourceClusterOptions() {
   o.name = "cluster1";
   o.with_controller_manager = true;
   o.controllers = {"serviceaccount", "serviceaccount-token", "garbagecollector", "namespace"};
+  // A user for RBAC-limited kubeconfigs (least privilege, livesync_security_test).
+  o.users = {{"kubesync-reader", {}}};
   return o;
 }
 
@@ -147,6 +149,7 @@ class Env {
     }
     te::KubeClusterOptions o;
     o.name = "cluster2";
+    o.users = {{"kubesync-writer", {}}};
     destination_ = std::make_unique<te::KubeCluster>(o);
     if (options_.s3) s3_ = std::make_unique<te::S3Server>();
     source_owned_ = options_.two_clusters ? source_start.get() : nullptr;

@@ -247,4 +247,54 @@ TEST_F(LiveSyncSecurityTest, ThePipelineReplicatesLockedAndNoSecretValueLeaks) {
   env_->DeleteLiveSync(ns, kLiveSync);
 }
 
+// The manual's component table: only the synchronizer writes, and only to the
+// destination. The tutorial runs with a source kubeconfig that may only read and a
+// destination kubeconfig that may only write the replicated kinds: everything replicates,
+// and the source apiserver refused nothing (nothing tried to write there).
+TEST_F(LiveSyncSecurityTest, TheTutorialReplicatesWithAReadOnlySourceAndANarrowDestination) {
+  const std::string ns = "dr-least";
+  const std::string app = "shop-least";
+  CreateSampleApplication(*env_, app);
+  const json reader = json::parse(R"({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+    "metadata": {"name": "kubesync-reader"},
+    "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]})");
+  const json writer = json::parse(R"({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+    "metadata": {"name": "kubesync-writer"},
+    "rules": [
+      {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+      {"apiGroups": ["", "apps", "networking.k8s.io"],
+       "resources": ["services", "secrets", "serviceaccounts", "deployments", "ingresses"],
+       "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+      {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+       "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "bind", "escalate"]}]})");
+  const auto bind = [](te::KubeCluster& cluster, const json& role, const std::string& user) {
+    cluster.Kubectl({"apply", "-f", "-"}, role.dump());
+    cluster.Kubectl({"create", "clusterrolebinding", user, "--clusterrole=" + user, "--user=" + user});
+  };
+  bind(env_->source(), reader, "kubesync-reader");
+  bind(env_->destination(), writer, "kubesync-writer");
+
+  // The tutorial's steps with the narrow kubeconfigs in the cluster Secrets.
+  const fs::path workdir = env_->UserWorkdir(ns);
+  fs::copy_file(env_->source().KubeconfigFor("kubesync-reader"), workdir / "cluster-1-kubeconfig.yaml",
+                fs::copy_options::overwrite_existing);
+  fs::copy_file(env_->destination().KubeconfigFor("kubesync-writer"), workdir / "cluster-2-kubeconfig.yaml",
+                fs::copy_options::overwrite_existing);
+  env_->RunTutorial(workdir, "8.2-active-passive-livesync.yaml");
+  env_->WaitForReady(ns, kLiveSync, "True", "Running");
+  const json spec_config = ts::YamlToJson(ReadSample("8.2-active-passive-livesync.yaml"))["spec"]["config"];
+  ExpectConverged(env_->source_client(), env_->destination_client(), ns, kLiveSync, spec_config, {app});
+  env_->source().Kubectl({"apply", "-f", "-"}, ts::Secret(app, "web-config", "v2").dump());
+  env_->source().Kubectl({"-n", app, "delete", "ingress", "web"});
+  ExpectConverged(env_->source_client(), env_->destination_client(), ns, kLiveSync, spec_config, {app});
+
+  // No component logged a refusal (a 403 would mean it tried more than it needs).
+  for (const auto& entry : fs::directory_iterator(PipelineDir(ns) / "logs")) {
+    const std::string log = Slurp(entry.path());
+    EXPECT_EQ(log.find("forbidden"), std::string::npos) << entry.path();
+    EXPECT_EQ(log.find("Forbidden"), std::string::npos) << entry.path();
+  }
+  env_->DeleteLiveSync(ns, kLiveSync);
+}
+
 }  // namespace

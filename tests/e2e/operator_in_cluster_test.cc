@@ -51,6 +51,7 @@ using livesync_e2e::ReadSample;
 using nlohmann::json;
 using ro::kube::GroupVersionResource;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace std::chrono_literals;
 
 using Clock = std::chrono::steady_clock;
@@ -356,6 +357,42 @@ TEST_F(OperatorInClusterTest, Tutorial82RunsItsComponentsAsPodsAndReplicates) {
   cluster1_->Kubectl({"apply", "-f", "-"}, SleepingDeployment(kApp, "worker", 1).dump());
   cluster1_->Kubectl({"-n", kApp, "delete", "ingress", "web"});
   ExpectConverges();
+}
+
+TEST_F(OperatorInClusterTest, APodOfAnotherNamespaceCannotUseThePipelinesNatsOrRedis) {
+  EnsureTutorialRunning();
+  // docs/security.md: the NetworkPolicy admits only the pipeline and the controller; the
+  // node's bridge CNI does not enforce NetworkPolicy, so what refuses this pod here is
+  // what refuses it on any CNI: Redis' ACL (default user off) and NATS' TLS + users.
+  EXPECT_EQ(KubectlJson({"-n", kUserNs, "get", "networkpolicy", std::string(kLiveSync) + "-kubesync-servers"})
+                ["spec"]["podSelector"]["matchExpressions"][0]["values"],
+            json::parse(R"(["nats", "redis"])"));
+  Kubectl({"create", "namespace", "intruder"});
+  const std::string redis = std::string(kLiveSync) + "-redis." + kUserNs + ".svc.cluster.local";
+  const std::string nats = std::string(kLiveSync) + "-nats." + kUserNs + ".svc.cluster.local";
+  const std::string script =
+      "printf 'PING\\r\\nKEYS *\\r\\n' | nc -w 3 " + redis + " 6379; echo; "
+      "printf 'CONNECT {\"verbose\":false}\\r\\nSUB ks.> 1\\r\\nPING\\r\\n' | nc -w 3 " + nats +
+      " 4222; echo; echo finished";
+  json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "probe"}, {"namespace", "intruder"}}},
+              {"spec",
+               {{"restartPolicy", "Never"},
+                {"containers", json::array({{{"name", "probe"},
+                                             {"image", ts::kBusyboxImage},
+                                             {"imagePullPolicy", "Never"},
+                                             {"command", json::array({"sh", "-c", script})}}})}}}};
+  Kubectl({"apply", "-f", "-"}, pod.dump());
+  te::WaitFor([] { return Kubectl({"-n", "intruder", "get", "pod", "probe", "-o", "jsonpath={.status.phase}"}) ==
+                          "Succeeded"; },
+              kRollout, "the probe pod to finish", kPoll);
+  const std::string out = Kubectl({"-n", "intruder", "logs", "probe"});
+  EXPECT_THAT(out, HasSubstr("finished"));
+  EXPECT_THAT(out, HasSubstr("NOAUTH")) << out;                    // Redis: no unauthenticated command
+  EXPECT_THAT(out, HasSubstr("\"tls_required\":true")) << out;   // NATS: TLS first
+  EXPECT_THAT(out, Not(HasSubstr("PONG"))) << out;                // neither answered a command
+  Kubectl({"delete", "namespace", "intruder", "--wait=false"});
 }
 
 TEST_F(OperatorInClusterTest, ComponentSettingsAreWhatThePodsRun) {

@@ -342,6 +342,15 @@ TEST_F(OperatorRbacTest, EachServiceAccountIsForbiddenOutsideItsRole) {
       EXPECT_TRUE(IsForbidden([&] { client->List(deployments, kNamespace); }));
     }
     EXPECT_TRUE(IsForbidden([&] { client->Delete(namespaces, "", kNamespace); }));
+    // NetworkPolicies: only livesynchronization (its pipeline's), and it may not list
+    // anyone else's.
+    const ro::kube::GroupVersionResource policies{"networking.k8s.io", "v1", "networkpolicies"};
+    if (name == "livesynchronization") {
+      EXPECT_FALSE(IsForbidden([&] { client->GetIfExists(policies, kNamespace, "x-kubesync-servers"); }));
+    } else {
+      EXPECT_TRUE(IsForbidden([&] { client->GetIfExists(policies, kNamespace, "x-kubesync-servers"); }));
+    }
+    EXPECT_TRUE(IsForbidden([&] { client->List(policies, kNamespace); }));
 
     // The status of a kind that is not its own.
     if (name == "kubernetescluster") {
