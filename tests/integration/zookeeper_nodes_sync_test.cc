@@ -221,7 +221,7 @@ TEST_F(ZooKeeperNodesSyncTest, SourceUpdatesCreatesAndDeletesPropagate) {
 TEST_F(ZooKeeperNodesSyncTest, ExcludedPathsAreUntouchedOnBothSides) {
   Build(*source_, {CreateOp(root_ + "/app", "a"), CreateOp(root_ + "/app/cache", "src"),
                    CreateOp(root_ + "/app/cache/x", "src")});
-  destination_->Create(root_ + "/app/cache/only-here", "dst", {.create_parents = true, .acl = {}});
+  destination_->Create(root_ + "/app/cache/only-here", "dst", {.create_parents = true});
   destination_->Set(root_ + "/app/cache", "dst");
   config_.exclude_path_regexp = "/cache$";
 
@@ -255,7 +255,7 @@ TEST_F(ZooKeeperNodesSyncTest, AMissingDestinationRootIsAnErrorWithoutCreateRoot
   }
   EXPECT_FALSE(destination_->Exists(root_));
   // Nested roots get their ancestors with createRootPath.
-  source_->Create(root_ + "/deep/er", "x", {.create_parents = true, .acl = {}});
+  source_->Create(root_ + "/deep/er", "x", {.create_parents = true});
   config_.root_path = root_ + "/deep/er";
   config_.create_root_path = true;
   Sync();
@@ -267,7 +267,7 @@ TEST_F(ZooKeeperNodesSyncTest, AWronglyAuthenticatedSourceFailsAndChangesNothing
   Sync();
   source_->Set(root_ + "/open", "changed");
   source_->Delete(root_ + "/guarded");
-  source_->Create(root_ + "/guarded", "3", {.create_parents = false, .acl = {kSyncAll}});
+  source_->Create(root_ + "/guarded", "3", {}, {kSyncAll});
 
   source_ = Connect(*source_server_, ZooKeeperDigest{"sync", "wrong"});
   try {

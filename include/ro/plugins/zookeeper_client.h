@@ -147,14 +147,12 @@ struct ZooKeeperCreateOptions {
   bool ephemeral = false;       // deleted when this session ends
   bool sequential = false;      // the server appends a 10-digit counter to the name
   bool create_parents = false;  // create missing ancestors (persistent, empty data)
-  // The node's ACL (not its ancestors'); empty means OpenAcl().
-  std::vector<ZooKeeperAcl> acl;
 };
 
 // One ZooKeeper session (RAII: the destructor closes it, deleting its ephemeral nodes).
 // Thread-safe: the library serializes requests; any number of threads may call at once.
 // Every call blocks until the server answers or the session times out. Nodes are
-// created with the open ACL (world:anyone, all permissions) unless options name one. Paths are absolute
+// created with the open ACL (world:anyone, all permissions) unless told otherwise. Paths are absolute
 // ("/a/b"); the library rejects others with kBadArguments.
 class ZooKeeperClient {
  public:
@@ -178,8 +176,10 @@ class ZooKeeperClient {
   std::vector<std::string> Children(std::string_view path);
   // Creates `path` and returns the created path (differs when sequential). Throws
   // kNodeExists, kNoNode (missing parent, unless create_parents).
+  // `acl` is the node's (not its ancestors'); empty means OpenAcl().
   std::string Create(std::string_view path, std::string_view data,
-                     const ZooKeeperCreateOptions& options = {});
+                     const ZooKeeperCreateOptions& options = {},
+                     const std::vector<ZooKeeperAcl>& acl = {});
   // Replaces the data if the node's version equals `version` (or kAnyVersion); returns
   // the new stat. Throws kBadVersion, kNoNode.
   ZooKeeperStat Set(std::string_view path, std::string_view data,

@@ -354,7 +354,8 @@ std::vector<std::string> ZooKeeperClient::Children(std::string_view path) {
 }
 
 std::string ZooKeeperClient::Create(std::string_view path, std::string_view data,
-                                    const ZooKeeperCreateOptions& options) {
+                                    const ZooKeeperCreateOptions& options,
+                                    const std::vector<ZooKeeperAcl>& acl) {
   const std::string p(path);
   if (options.create_parents) {
     // Ancestors one by one from the top; existing ones (ours or a racer's) are fine.
@@ -371,9 +372,9 @@ std::string ZooKeeperClient::Create(std::string_view path, std::string_view data
     mode = options.ephemeral ? ZOO_EPHEMERAL_SEQUENTIAL : ZOO_PERSISTENT_SEQUENTIAL;
   }
   std::string created(p.size() + kSequenceSuffix + 1, '\0');  // + NUL
-  CAcl acl(options.acl);
+  CAcl c_acl(acl);
   const int rc = zoo_create(impl_->zh(), p.c_str(), data.data(), DataLength(data, path),
-                            acl.get(), mode, created.data(),
+                            c_acl.get(), mode, created.data(),
                             static_cast<int>(created.size()));
   if (rc != ZOK) impl_->Throw(rc, "create", path);
   created.resize(created.find('\0'));
