@@ -266,7 +266,8 @@ TEST_F(OperatorRbacTest, EachControllerRunsAsItsServiceAccountTakesItsLeaseAndRe
       // The manual's sample names KubernetesCluster "source", which does not exist here.
       {"livesynchronization",
        {"livesynchronization", "livesynchronization-sample", "False/SourceClusterNotFound"}},
-      {"synchronization", {"synchronization", synchronization_name_, "False/NotImplemented"}},
+      // The manual's sample names Databases zookeeper-source and -destination: not here.
+      {"synchronization", {"synchronization", synchronization_name_, "False/DatabaseNotFound"}},
       {"synchronizationplan",
        {"synchronizationplan", "synchronize-zookeeper", "False/NotImplemented"}},
       {"task", {"task", "hello-world", "True/Valid"}},

@@ -48,13 +48,6 @@ class PlaceholderReconciler final : public runtime::ConditionReconciler {
 
 }  // namespace
 
-PlaceholderKind SynchronizationPlaceholder() {
-  return Kind("synchronizations", "Synchronization", "synchronization",
-              "This build does not reconcile Synchronization objects yet: one-off "
-              "synchronization (manual sections 2.1 and 6.3) arrives with the Synchronization "
-              "controller feature. Nothing has been synchronized.");
-}
-
 PlaceholderKind SynchronizationPlanPlaceholder() {
   return Kind("synchronizationplans", "SynchronizationPlan", "synchronizationplan",
               "This build does not reconcile SynchronizationPlan objects yet: scheduled "

@@ -28,8 +28,7 @@ struct PlaceholderKind {
   std::string message;
 };
 
-// The two kinds without a controller yet (automation.astronetes.io/v1alpha1).
-PlaceholderKind SynchronizationPlaceholder();
+// The kind without a controller yet (automation.astronetes.io/v1alpha1).
 PlaceholderKind SynchronizationPlanPlaceholder();
 
 // Registers the placeholder controller of `kind` on `manager`.

@@ -1,0 +1,226 @@
+// Tutorial 8.3 (manual), one-shot part: the two Databases of the tutorial pointed at two
+// real ZooKeeper servers (tests/testenv), the Synchronization created verbatim from the
+// tutorial's zookeeper-sync-once.yaml with `kubectl create -f` (generateName), run by the
+// build's database-controller and synchronization-controller against a real
+// kube-apiserver. Also: a second run copies nothing, a Database that is not Ready keeps a
+// Synchronization Pending, a failed copy is Failed with its reason and is never run again.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ro/plugins/zookeeper_client.h"
+#include "ro/testenv/testenv.h"
+#include "ro/testsupport/controller_process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ro::plugins::ZooKeeperClient;
+using ro::testenv::KubeCluster;
+using ro::testsupport::ControllerProcess;
+using ::testing::HasSubstr;
+
+constexpr const char* kNamespace = "zookeeper-sync";
+constexpr std::chrono::seconds kTimeout{90};
+
+std::unique_ptr<ControllerProcess> StartController(const std::string& binary, const KubeCluster& cluster,
+                                                   const fs::path& dir, std::vector<std::string> args) {
+  ro::testsupport::ControllerProcessOptions options;
+  options.binary = binary;
+  options.kubeconfig = cluster.kubeconfig_path();
+  options.dir = dir;
+  options.license_file = dir / "license";
+  options.args = std::move(args);
+  return std::make_unique<ControllerProcess>(std::move(options));
+}
+
+// The tutorial's Database file with its server list replaced by `server` (the tutorial
+// leaves "<zookeeper_ip>:<zookeeper_port>" to the reader).
+std::string DatabaseSample(const std::string& file, const std::string& server) {
+  const std::string text = ro::testenv::ReadFile(ro::testenv::SourceDir() / "tests/samples" / file);
+  const std::regex servers(R"((\n\s*servers:\n)(\s*- [^\n]+\n?)+)");
+  return std::regex_replace(text, servers, "$1        - " + server + "\n");
+}
+
+std::unique_ptr<ZooKeeperClient> Connect(const ro::testenv::ZooKeeperServer& server) {
+  ro::plugins::ZooKeeperOptions options;
+  options.servers = {server.connect_string()};
+  options.connect_timeout = std::chrono::seconds(20);
+  return std::make_unique<ZooKeeperClient>(options);
+}
+
+class ZooKeeperTutorialTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::make_unique<ro::testenv::TempDir>("zookeeper-tutorial");
+    ro::testenv::KubeClusterOptions options;
+    options.name = "operator";
+    cluster_ = std::make_unique<KubeCluster>(options);
+    source_server_ = std::make_unique<ro::testenv::ZooKeeperServer>();
+    destination_server_ = std::make_unique<ro::testenv::ZooKeeperServer>();
+    cluster_->Kubectl({"apply", "-f", (ro::testenv::SourceDir() / "deploy/crds/all.yaml").string()});
+    cluster_->Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"});
+    cluster_->Kubectl({"create", "namespace", kNamespace});
+    ro::testenv::WriteFile(dir_->path() / "license",
+                           "licensee: E2E Tests\nexpiresAt: 2099-01-01T00:00:00Z\n");
+    // The tutorial's two Databases.
+    cluster_->Kubectl({"-n", kNamespace, "create", "-f", "-"},
+                      DatabaseSample("8.3-database-zookeeper-1.yaml", source_server_->connect_string()));
+    cluster_->Kubectl({"-n", kNamespace, "create", "-f", "-"},
+                      DatabaseSample("8.3-database-zookeeper-2.yaml",
+                                     destination_server_->connect_string()));
+    database_controller_ = StartController("database-controller", *cluster_, dir_->path(),
+                                           {"--recheck-interval=2s"});
+    sync_controller_ = StartController("synchronization-controller", *cluster_, dir_->path(),
+                                       {"--pending-recheck=1s"});
+  }
+
+  static void TearDownTestSuite() {
+    sync_controller_.reset();
+    database_controller_.reset();
+    destination_server_.reset();
+    source_server_.reset();
+    cluster_.reset();
+    dir_.reset();
+  }
+
+  static json Get(const std::string& resource, const std::string& name) {
+    return json::parse(cluster_->Kubectl({"-n", kNamespace, "get", resource, name, "-o", "json"}));
+  }
+
+  static std::string ReadyOf(const json& object) {
+    for (const json& c : object.value("status", json::object()).value("conditions", json::array())) {
+      if (c.value("type", "") == "Ready") return c.value("status", "") + "/" + c.value("reason", "");
+    }
+    return "";
+  }
+
+  // `kubectl create -f` of a file; returns the generated name.
+  static std::string Create(const std::string& yaml) {
+    const std::string out = cluster_->Kubectl({"-n", kNamespace, "create", "-f", "-", "-o", "name"}, yaml);
+    return out.substr(out.find('/') + 1, out.find_last_not_of("\n") - out.find('/'));
+  }
+
+  static json WaitForPhase(const std::string& name, const std::string& phase) {
+    json sync;
+    ro::testenv::WaitFor(
+        [&] {
+          sync = Get("synchronization", name);
+          return sync.value("status", json::object()).value("phase", "") == phase;
+        },
+        kTimeout, "Synchronization " + name + " phase " + phase);
+    return sync;
+  }
+
+  static inline std::unique_ptr<ro::testenv::TempDir> dir_;
+  static inline std::unique_ptr<KubeCluster> cluster_;
+  static inline std::unique_ptr<ro::testenv::ZooKeeperServer> source_server_;
+  static inline std::unique_ptr<ro::testenv::ZooKeeperServer> destination_server_;
+  static inline std::unique_ptr<ControllerProcess> database_controller_;
+  static inline std::unique_ptr<ControllerProcess> sync_controller_;
+};
+
+TEST_F(ZooKeeperTutorialTest, TheTutorialsOneShotSynchronizationCopiesTheTree) {
+  auto source = Connect(*source_server_);
+  auto destination = Connect(*destination_server_);
+  source->Create("/app/config/db", "host=db-1", {.create_parents = true});
+  source->Create("/app/config/empty", "");
+  source->Create("/app/binary", std::string("\0\1\2\377", 4));
+  ro::plugins::ZooKeeperCreateOptions sequential;
+  sequential.sequential = true;
+  const std::string job = source->Create("/app/job-", "queued", sequential);
+
+  const std::string once =
+      ro::testenv::ReadFile(ro::testenv::SourceDir() / "tests/samples/8.3-synchronization-once.yaml");
+
+  const std::string name = Create(once);
+  EXPECT_THAT(name, ::testing::StartsWith("synchronize-zookeeper-"));
+  const json done = WaitForPhase(name, "Succeeded");
+  const json& status = done["status"];
+  EXPECT_EQ(ReadyOf(done), "True/Succeeded");
+  EXPECT_EQ(status.value("nodesCreated", 0), 6);  // /app, /app/config, db, empty, binary, job
+  EXPECT_EQ(status.value("nodesSkipped", 0), 1);  // /zookeeper, the server's own
+  EXPECT_EQ(status.value("nodesDeleted", 0), 0);
+  EXPECT_TRUE(status.contains("startTime") && status.contains("completionTime"));
+  EXPECT_EQ(destination->Get("/app/config/db")->data, "host=db-1");
+  EXPECT_EQ(destination->Get("/app/binary")->data, std::string("\0\1\2\377", 4));
+  EXPECT_EQ(destination->Get(job)->data, "queued");
+  const std::string events = cluster_->Kubectl(
+      {"-n", kNamespace, "get", "events", "--field-selector", "involvedObject.name=" + name});
+  EXPECT_THAT(events, HasSubstr("Succeeded"));
+  const std::string table = cluster_->Kubectl({"-n", kNamespace, "get", "synchronizations"});
+  EXPECT_THAT(table, HasSubstr("PHASE"));
+  EXPECT_THAT(table, HasSubstr("CREATED"));
+
+  // Again: nothing to write; a change in the source propagates.
+  source->Set("/app/config/db", "host=db-2");
+  source->Delete("/app/config/empty");
+  const json again = WaitForPhase(Create(once), "Succeeded");
+  EXPECT_EQ(again["status"].value("nodesCreated", -1), 0);
+  EXPECT_EQ(again["status"].value("nodesUpdated", -1), 1);
+  EXPECT_EQ(again["status"].value("nodesDeleted", -1), 1);
+  EXPECT_EQ(destination->Get("/app/config/db")->data, "host=db-2");
+  EXPECT_FALSE(destination->Exists("/app/config/empty"));
+}
+
+TEST_F(ZooKeeperTutorialTest, ASynchronizationWaitsForADatabaseThatIsNotReady) {
+  const ro::testenv::PortLease unused;  // nothing listens
+  cluster_->Kubectl({"-n", kNamespace, "apply", "-f", "-"},
+                    json{{"apiVersion", "assets.astronetes.io/v1alpha1"},
+                         {"kind", "Database"},
+                         {"metadata", {{"name", "down"}}},
+                         {"spec", {{"zookeeper", {{"client", {{"servers", {"127.0.0.1:" + std::to_string(unused.port())}}}}}}}}}
+                        .dump());
+  const std::string name = Create(json{{"apiVersion", "automation.astronetes.io/v1alpha1"},
+                                       {"kind", "Synchronization"},
+                                       {"metadata", {{"generateName", "waits-"}}},
+                                       {"spec",
+                                        {{"plugin", "zookeeper-to-zookeeper-nodes"},
+                                         {"config",
+                                          {{"sourceName", "down"},
+                                           {"destinationName", "zookeeper-2"},
+                                           {"rootPath", "/"}}}}}}
+                                      .dump());
+  ro::testenv::WaitFor([&] { return ReadyOf(Get("synchronization", name)) == "False/DatabaseNotReady"; },
+                       kTimeout, "Synchronization " + name + " Pending DatabaseNotReady");
+  EXPECT_EQ(Get("synchronization", name)["status"].value("phase", ""), "Pending");
+}
+
+TEST_F(ZooKeeperTutorialTest, AFailedCopyIsFailedWithItsReasonAndNeverRunAgain) {
+  const std::string name = Create(json{{"apiVersion", "automation.astronetes.io/v1alpha1"},
+                                       {"kind", "Synchronization"},
+                                       {"metadata", {{"generateName", "fails-"}}},
+                                       {"spec",
+                                        {{"plugin", "zookeeper-to-zookeeper-nodes"},
+                                         {"config",
+                                          {{"sourceName", "zookeeper-1"},
+                                           {"destinationName", "zookeeper-2"},
+                                           {"rootPath", "/not-in-the-source"}}}}}}
+                                      .dump());
+  const json failed = WaitForPhase(name, "Failed");
+  EXPECT_EQ(ReadyOf(failed), "False/RootPathMissing");
+  EXPECT_THAT(failed["status"].value("message", ""), HasSubstr("/not-in-the-source"));
+  // The path appearing later changes nothing: a restarted controller reconciles every
+  // Synchronization again, and a finished one stays finished.
+  Connect(*source_server_)->Create("/not-in-the-source", "");
+  sync_controller_.reset();
+  sync_controller_ = StartController("synchronization-controller", *cluster_, dir_->path(),
+                                     {"--pending-recheck=1s"});
+  const json list = json::parse(cluster_->Kubectl({"-n", kNamespace, "get", "synchronizations", "-o", "json"}));
+  const double all = static_cast<double>(list["items"].size());
+  ro::testenv::WaitFor([&] { return sync_controller_->ReconcileCount("synchronization") >= all; },
+                       kTimeout, "the restarted controller to reconcile every Synchronization",
+                       std::chrono::milliseconds{200});
+  EXPECT_EQ(Get("synchronization", name)["status"].value("phase", ""), "Failed");
+  EXPECT_FALSE(Connect(*destination_server_)->Exists("/not-in-the-source"));
+}
+
+}  // namespace
