@@ -3,8 +3,8 @@
 // when the Lease is lost, /readyz before and after the informers sync, and /metrics.
 // Real kube-apiserver (tests/testenv); the binaries are the build's synchronization-controller
 // (its Synchronizations name Databases that do not exist: Ready=False DatabaseNotFound) and
-// synchronizationplan-controller (a placeholder: Ready=False NotImplemented), which exercise
-// little but the shared runtime.
+// synchronizationplan-controller (an hourly plan: Ready=True Scheduled, nothing due), which
+// exercise little but the shared runtime.
 
 #include <gtest/gtest.h>
 
@@ -250,12 +250,13 @@ TEST_F(RuntimeTest, ReadyzFlipsOnceTheInformersHaveSyncedAndMetricsCountReconcil
               {"destinationName", "zookeeper-destination"},
               {"rootPath", "/test"}}}}}}}}}};
   cluster_->Kubectl({"apply", "-f", "-"}, run.dump());
-  WaitForReadyReason("synchronizationplan", "run-1", "NotImplemented");
+  WaitForReadyReason("synchronizationplan", "run-1", "Scheduled");
 
   ro::testenv::WaitFor([&] { return c.Reconciles("synchronizationplan") >= 1; }, kTimeout,
                        "a counted reconcile");
   const std::string page = c.Get("/metrics").body;
-  EXPECT_GE(Sample(page, R"(controller_runtime_reconcile_total{controller="synchronizationplan",result="success"})"),
+  // A scheduled plan's reconcile asks to come back at the next schedule time.
+  EXPECT_GE(Sample(page, R"(controller_runtime_reconcile_total{controller="synchronizationplan",result="requeue_after"})"),
             1)
       << page;
   EXPECT_EQ(Sample(page, R"(controller_runtime_reconcile_errors_total{controller="synchronizationplan"})"), 0);
