@@ -81,9 +81,11 @@ class ZooKeeperTutorialTest : public ::testing::Test {
                                            {"--recheck-interval=2s"});
     sync_controller_ = StartController("synchronization-controller", *cluster_, dir_->path(),
                                        {"--pending-recheck=1s"});
+    plan_controller_ = StartController("synchronizationplan-controller", *cluster_, dir_->path(), {});
   }
 
   static void TearDownTestSuite() {
+    plan_controller_.reset();
     sync_controller_.reset();
     database_controller_.reset();
     destination_server_.reset();
@@ -126,6 +128,7 @@ class ZooKeeperTutorialTest : public ::testing::Test {
   static inline std::unique_ptr<ro::testenv::ZooKeeperServer> destination_server_;
   static inline std::unique_ptr<ControllerProcess> database_controller_;
   static inline std::unique_ptr<ControllerProcess> sync_controller_;
+  static inline std::unique_ptr<ControllerProcess> plan_controller_;
 };
 
 TEST_F(ZooKeeperTutorialTest, TheTutorialsOneShotSynchronizationCopiesTheTree) {
@@ -221,6 +224,127 @@ TEST_F(ZooKeeperTutorialTest, AFailedCopyIsFailedWithItsReasonAndNeverRunAgain) 
                        std::chrono::milliseconds{200});
   EXPECT_EQ(Get("synchronization", name)["status"].value("phase", ""), "Failed");
   EXPECT_FALSE(Connect(*destination_server_)->Exists("/not-in-the-source"));
+}
+
+TEST_F(ZooKeeperTutorialTest, DigestCredentialsFromTheSecretReadAndWriteProtectedZnodes) {
+  const ro::plugins::ZooKeeperDigest user{"sync", "s3cret"};
+  const ro::plugins::ZooKeeperAcl only_sync{ro::plugins::zk_perm::kAll, "digest",
+                                            ro::plugins::DigestAclId(user)};
+  {
+    ro::plugins::ZooKeeperOptions options;
+    options.servers = {source_server_->connect_string()};
+    options.digest = user;
+    ZooKeeperClient source(options);
+    source.Create("/guarded", "", {}, {only_sync});
+    source.Create("/guarded/key", "secret-value", {}, {only_sync});
+  }
+  cluster_->Kubectl({"-n", kNamespace, "create", "secret", "generic", "zk-auth",
+                     "--from-literal=username=sync", "--from-literal=password=s3cret"});
+  for (const auto& [name, server] :
+       {std::pair{std::string("zk-1-auth"), source_server_.get()},
+        std::pair{std::string("zk-2-auth"), destination_server_.get()}}) {
+    cluster_->Kubectl({"-n", kNamespace, "apply", "-f", "-"},
+                      json{{"apiVersion", "assets.astronetes.io/v1alpha1"},
+                           {"kind", "Database"},
+                           {"metadata", {{"name", name}}},
+                           {"spec",
+                            {{"zookeeper",
+                              {{"client", {{"servers", {server->connect_string()}}}},
+                               {"admin",
+                                {{"protocol", "tcp"},
+                                 {"host", "127.0.0.1"},
+                                 {"port", std::to_string(server->port())},
+                                 {"secretName", "zk-auth"}}}}}}}}
+                          .dump());
+  }
+  json database;
+  ro::testenv::WaitFor(
+      [&] {
+        database = Get("database", "zk-1-auth");
+        return ReadyOf(database) == "True/Connected";
+      },
+      kTimeout, "Database zk-1-auth Ready");
+  EXPECT_THAT(database["status"].value("serverVersion", ""), ::testing::StartsWith("3."));
+
+  const auto sync = [](const std::string& source, const std::string& destination) {
+    return json{{"apiVersion", "automation.astronetes.io/v1alpha1"},
+                {"kind", "Synchronization"},
+                {"metadata", {{"generateName", "guarded-"}}},
+                {"spec",
+                 {{"plugin", "zookeeper-to-zookeeper-nodes"},
+                  {"config",
+                   {{"sourceName", source},
+                    {"destinationName", destination},
+                    {"rootPath", "/guarded"},
+                    {"createRootPath", true}}}}}}
+        .dump();
+  };
+  const json denied = WaitForPhase(Create(sync("zookeeper-1", "zookeeper-2")), "Failed");
+  EXPECT_EQ(ReadyOf(denied), "False/NotAuthorized");
+  EXPECT_THAT(denied["status"].value("message", ""), HasSubstr("/guarded"));
+
+  const json copied = WaitForPhase(Create(sync("zk-1-auth", "zk-2-auth")), "Succeeded");
+  EXPECT_EQ(copied["status"].value("nodesCreated", 0), 2);
+  ro::plugins::ZooKeeperOptions options;
+  options.servers = {destination_server_->connect_string()};
+  options.digest = user;
+  ZooKeeperClient destination(options);
+  EXPECT_EQ(destination.Get("/guarded/key")->data, "secret-value");
+  EXPECT_EQ(destination.GetAcl("/guarded/key"), std::vector<ro::plugins::ZooKeeperAcl>{only_sync});
+}
+
+TEST_F(ZooKeeperTutorialTest, TheTutorialsHourlyPlanIsScheduled) {
+  cluster_->Kubectl({"-n", kNamespace, "apply", "-f",
+                     (ro::testenv::SourceDir() / "tests/samples/8.3-synchronizationplan.yaml").string()});
+  json plan;
+  ro::testenv::WaitFor(
+      [&] {
+        plan = Get("synchronizationplan", "synchronize-zookeeper");
+        return ReadyOf(plan) == "True/Scheduled";
+      },
+      kTimeout, "the tutorial's plan Ready True/Scheduled");
+  const std::string next = plan["status"].value("nextScheduleTime", "");
+  EXPECT_THAT(next, ::testing::EndsWith(":00:00Z"));  // on the hour
+  EXPECT_THAT(cluster_->Kubectl({"-n", kNamespace, "get", "syncplan"}), HasSubstr("0 * * * *"));
+}
+
+TEST_F(ZooKeeperTutorialTest, APlanOnAOneMinuteScheduleRunsAndRecordsIt) {
+  Connect(*source_server_)->Create("/plan", "copied every minute");
+  cluster_->Kubectl({"-n", kNamespace, "apply", "-f", "-"},
+                    json{{"apiVersion", "automation.astronetes.io/v1alpha1"},
+                         {"kind", "SynchronizationPlan"},
+                         {"metadata", {{"name", "every-minute"}}},
+                         {"spec",
+                          {{"schedule", "* * * * *"},
+                           {"concurrencyPolicy", "Forbid"},
+                           {"template",
+                            {{"spec",
+                              {{"plugin", "zookeeper-to-zookeeper-nodes"},
+                               {"config",
+                                {{"sourceName", "zookeeper-1"},
+                                 {"destinationName", "zookeeper-2"},
+                                 {"rootPath", "/plan"},
+                                 {"createRootPath", true}}}}}}}}}}
+                        .dump());
+  json plan;
+  ro::testenv::WaitFor(
+      [&] {
+        plan = Get("synchronizationplan", "every-minute");
+        return plan.value("status", json::object()).contains("lastSuccessfulTime");
+      },
+      std::chrono::seconds{150}, "a run of the plan to succeed", std::chrono::milliseconds{500});
+  const std::string last = plan["status"].value("lastScheduleTime", "");
+  EXPECT_THAT(last, ::testing::EndsWith(":00Z"));
+  const json runs = json::parse(cluster_->Kubectl({"-n", kNamespace, "get", "synchronizations", "-o", "json"}));
+  int owned = 0;
+  for (const json& run : runs["items"]) {
+    for (const json& ref : run["metadata"].value("ownerReferences", json::array())) {
+      if (ref.value("name", "") == "every-minute") ++owned;
+    }
+  }
+  EXPECT_GE(owned, 1);
+  EXPECT_EQ(Connect(*destination_server_)->Get("/plan")->data, "copied every minute");
+  cluster_->Kubectl({"-n", kNamespace, "delete", "synchronizationplan", "every-minute"});
 }
 
 }  // namespace
