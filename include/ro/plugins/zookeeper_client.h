@@ -196,9 +196,9 @@ class ZooKeeperClient {
   void SetAcl(std::string_view path, const std::vector<ZooKeeperAcl>& acl,
               std::int32_t version = kAnyVersion);
 
-  // Reads data, stat and ACL (and the children's names when `with_children`) of every
-  // path, pipelined: at most `window` requests in flight instead of one round trip per
-  // call. The result is in the order of `paths`; a missing node has exists == false.
+  // Reads data, stat and ACL (and the children's names when `with_children`, asked only
+  // of nodes whose stat counts children) of every path, pipelined: about `window`
+  // requests in flight instead of one round trip per call. The result is in the order of `paths`; a missing node has exists == false.
   // Throws the first failure other than "no node" (after every request has finished).
   std::vector<ZooKeeperRead> ReadMany(const std::vector<std::string>& paths,
                                       bool with_children, std::size_t window = 3000);

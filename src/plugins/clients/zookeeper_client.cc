@@ -455,6 +455,13 @@ struct ReadBatch {
 
   std::vector<ZooKeeperRead>* results = nullptr;
   const std::vector<std::string>* paths = nullptr;
+  zhandle_t* zh = nullptr;
+  bool with_children = false;
+
+  void Started() {
+    std::lock_guard lock(mu);
+    ++in_flight;
+  }
 
   void Finish(int rc, std::size_t index, const char* operation) {
     std::lock_guard lock(mu);
@@ -474,6 +481,17 @@ struct ReadSlot {
   std::size_t index;
 };
 
+void OnChildren(int result, const String_vector* strings, const void* data) {
+  const auto* slot = static_cast<const ReadSlot*>(data);
+  if (result == ZOK && strings != nullptr) {
+    std::vector<std::string>& names = (*slot->batch->results)[slot->index].children;
+    names.reserve(static_cast<std::size_t>(strings->count));
+    for (int k = 0; k < strings->count; ++k) names.emplace_back(strings->data[k]);
+    std::sort(names.begin(), names.end());
+  }
+  slot->batch->Finish(result, slot->index, "get children of");
+}
+
 }  // namespace
 
 std::vector<ZooKeeperRead> ZooKeeperClient::ReadMany(const std::vector<std::string>& paths,
@@ -482,8 +500,12 @@ std::vector<ZooKeeperRead> ZooKeeperClient::ReadMany(const std::vector<std::stri
   ReadBatch batch;
   batch.results = &results;
   batch.paths = &paths;
+  batch.zh = impl_->zh();
+  batch.with_children = with_children;
   std::vector<ReadSlot> slots(paths.size());
-  const std::size_t per_path = with_children ? 3 : 2;
+  // Data and ACL now; the children's names follow from the data's completion when the
+  // stat says there are some (so the window is exceeded by at most those).
+  const std::size_t per_path = 2;
   window = std::max(window, per_path);
 
   int submit_error = ZOK;
@@ -503,15 +525,23 @@ std::vector<ZooKeeperRead> ZooKeeperClient::ReadMany(const std::vector<std::stri
         impl_->zh(), path, 0,
         [](int result, const char* value, int value_len, const Stat* stat, const void* data) {
           const auto* slot = static_cast<const ReadSlot*>(data);
+          ReadBatch& b = *slot->batch;
           if (result == ZOK) {
-            ZooKeeperRead& read = (*slot->batch->results)[slot->index];
+            ZooKeeperRead& read = (*b.results)[slot->index];
             read.exists = true;
             if (value != nullptr && value_len > 0) {
               read.data.assign(value, static_cast<std::size_t>(value_len));
             }
             if (stat != nullptr) read.stat = ToStat(*stat);
+            // Children are asked for only where there are some: most znodes are leaves.
+            if (b.with_children && stat != nullptr && stat->numChildren > 0) {
+              b.Started();
+              const int chained = zoo_aget_children(b.zh, (*b.paths)[slot->index].c_str(), 0,
+                                                     &OnChildren, data);
+              if (chained != ZOK) b.Finish(chained, slot->index, "get children of");
+            }
           }
-          slot->batch->Finish(result, slot->index, "get");
+          b.Finish(result, slot->index, "get");
         },
         context);
     if (rc == ZOK) {
@@ -522,22 +552,6 @@ std::vector<ZooKeeperRead> ZooKeeperClient::ReadMany(const std::vector<std::stri
             const auto* slot = static_cast<const ReadSlot*>(data);
             if (result == ZOK) (*slot->batch->results)[slot->index].acl = FromCAcl(acl);
             slot->batch->Finish(result, slot->index, "get ACL of");
-          },
-          context);
-    }
-    if (rc == ZOK && with_children) {
-      ++submitted;
-      rc = zoo_aget_children(
-          impl_->zh(), path, 0,
-          [](int result, const String_vector* strings, const void* data) {
-            const auto* slot = static_cast<const ReadSlot*>(data);
-            if (result == ZOK && strings != nullptr) {
-              std::vector<std::string>& names = (*slot->batch->results)[slot->index].children;
-              names.reserve(static_cast<std::size_t>(strings->count));
-              for (int k = 0; k < strings->count; ++k) names.emplace_back(strings->data[k]);
-              std::sort(names.begin(), names.end());
-            }
-            slot->batch->Finish(result, slot->index, "get children of");
           },
           context);
     }
