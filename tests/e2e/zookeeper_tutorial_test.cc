@@ -159,6 +159,9 @@ TEST_F(ZooKeeperTutorialTest, TheTutorialsOneShotSynchronizationCopiesTheTree) {
   const std::string events = cluster_->Kubectl(
       {"-n", kNamespace, "get", "events", "--field-selector", "involvedObject.name=" + name});
   EXPECT_THAT(events, HasSubstr("Succeeded"));
+  const std::string metrics = sync_controller_->Get("/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("ro_synchronization_znodes_total{result=\"created\"}"));
+  EXPECT_THAT(metrics, HasSubstr("ro_synchronization_runs_total{result=\"Succeeded\"}"));
   const std::string table = cluster_->Kubectl({"-n", kNamespace, "get", "synchronizations"});
   EXPECT_THAT(table, HasSubstr("PHASE"));
   EXPECT_THAT(table, HasSubstr("CREATED"));

@@ -7,6 +7,10 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #include "database/database_controller.h"
 #include "ro/common/log.h"
@@ -38,6 +42,54 @@ constexpr const char* kController = "synchronization";
 constexpr const char* kUsernameKey = "username";
 constexpr const char* kPasswordKey = "password";
 
+// Bounds of ro_synchronization_duration_seconds: a small tree takes well under a second,
+// 10,000 znodes a few seconds, a large ensemble minutes.
+const prometheus::Histogram::BucketBoundaries kDurationBuckets = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+
+// The counts of every copy, for Prometheus (docs/zookeeper.md "Metrics"). Thread-safe
+// (prometheus-cpp's metrics are).
+class SyncMetrics {
+ public:
+  explicit SyncMetrics(prometheus::Registry& registry)
+      : znodes_(prometheus::BuildCounter()
+                    .Name("ro_synchronization_znodes_total")
+                    .Help("Znodes handled by Synchronization copies, by what was done to them")
+                    .Register(registry)),
+        bytes_(prometheus::BuildCounter()
+                   .Name("ro_synchronization_written_bytes_total")
+                   .Help("Znode data bytes written to destinations")
+                   .Register(registry)
+                   .Add({})),
+        runs_(prometheus::BuildCounter()
+                  .Name("ro_synchronization_runs_total")
+                  .Help("Finished Synchronization copies, by result (Succeeded or the failure reason)")
+                  .Register(registry)),
+        duration_(prometheus::BuildHistogram()
+                      .Name("ro_synchronization_duration_seconds")
+                      .Help("Duration of successful Synchronization copies")
+                      .Register(registry)
+                      .Add({}, kDurationBuckets)) {}
+
+  void Succeeded(const plugins::zookeeper::NodesSyncResult& result) {
+    const plugins::zookeeper::NodesCounts& c = result.counts;
+    for (const auto& [label, value] : {std::pair{"created", c.created}, std::pair{"updated", c.updated},
+                                       std::pair{"deleted", c.deleted}, std::pair{"unchanged", c.unchanged},
+                                       std::pair{"skipped", c.skipped}}) {
+      znodes_.Add({{"result", label}}).Increment(static_cast<double>(value));
+    }
+    bytes_.Increment(static_cast<double>(c.bytes));
+    duration_.Observe(std::chrono::duration<double>(result.duration).count());
+    runs_.Add({{"result", "Succeeded"}}).Increment();
+  }
+  void Failed(const std::string& reason) { runs_.Add({{"result", reason}}).Increment(); }
+
+ private:
+  prometheus::Family<prometheus::Counter>& znodes_;
+  prometheus::Counter& bytes_;
+  prometheus::Family<prometheus::Counter>& runs_;
+  prometheus::Histogram& duration_;
+};
+
 // A reference does not resolve yet: the run waits (Pending) with this reason.
 struct Waiting {
   std::string reason;
@@ -66,14 +118,15 @@ class SynchronizationReconciler final : public runtime::Reconciler {
   SynchronizationReconciler(runtime::ObjectType type, kube::DynamicClient& client,
                             kube::EventRecorder& recorder, const kube::Store& syncs,
                             const kube::Store& databases, kube::Clock& clock,
-                            SynchronizationOptions options)
+                            SynchronizationOptions options, prometheus::Registry& registry)
       : type_(std::move(type)),
         client_(client),
         syncs_(syncs),
         databases_(databases),
         options_(options),
         log_(json{{"controller", kController}}),
-        writer_(client, recorder, log_, clock) {}
+        writer_(client, recorder, log_, clock),
+        metrics_(registry) {}
 
   Result Reconcile(const Request& request, std::stop_token stop) override {
     const kube::ObjectPtr object = syncs_.Get(request.ToString());
@@ -219,6 +272,7 @@ class SynchronizationReconciler final : public runtime::Reconciler {
                          {"nodesDeleted", c.deleted},     {"nodesUnchanged", c.unchanged},
                          {"nodesSkipped", c.skipped},     {"bytesWritten", c.bytes},
                          {"durationMilliseconds", result.duration.count()}};
+      metrics_.Succeeded(result);
       return Write(sync, update, Result{});
     } catch (const zk::NodesSyncError& e) {
       reason = kReasonSyncRootPathMissing;
@@ -231,6 +285,7 @@ class SynchronizationReconciler final : public runtime::Reconciler {
                    : kReasonSyncZooKeeperError;
       message = e.what();
     }
+    metrics_.Failed(reason);
     if (RestartPolicyOf(sync) == "OnFailure") {
       RunUpdate retry;
       retry.phase = RunPhase::kRunning;
@@ -249,6 +304,7 @@ class SynchronizationReconciler final : public runtime::Reconciler {
   const SynchronizationOptions options_;
   const log::Logger log_;
   RunStatusWriter writer_;
+  SyncMetrics metrics_;
 };
 
 // A Database maps to the unfinished Synchronizations of its namespace that name it.
@@ -292,7 +348,7 @@ void SetupSynchronizationController(runtime::Manager& manager,
   manager
       .NewController(kController, std::make_unique<SynchronizationReconciler>(
                                       type, manager.client(), manager.recorder(), syncs,
-                                      databases, manager.clock(), options))
+                                      databases, manager.clock(), options, manager.registry()))
       .For(type, runtime::OnGenerationChange())
       .Watches(DatabaseType().gvr, MapDatabaseToSyncs(syncs), runtime::WatchOptions{});
 }

@@ -16,6 +16,9 @@
 //              copy stays Running (reason Retrying) and runs again after --retry-interval.
 //   Succeeded / Failed: never run again (create a new Synchronization to copy again).
 //
+// Metrics (docs/zookeeper.md): ro_synchronization_znodes_total{result}, ..._written_bytes_total,
+// ..._runs_total{result}, ..._duration_seconds.
+//
 // The copy runs inside the controller process, on the worker that reconciles the object
 // (runner "local"); a controller restarted in the middle finds the phase Running and runs
 // the copy again, which is idempotent.
