@@ -1,5 +1,6 @@
 #include "ro/plugins/zookeeper/nodes_sync.h"
 
+#include <future>
 #include <utility>
 
 namespace ro::plugins::zookeeper {
@@ -69,11 +70,21 @@ NodesSyncResult SyncNodes(ZooKeeperClient& source, ZooKeeperClient& destination,
   const auto started = std::chrono::steady_clock::now();
   const PathFilter filter(config.exclude_path_regexp);
 
-  ReadTreeResult from = ReadTree(source, config.root_path, filter);
+  // Both trees at once: two sessions, usually two ensembles, so the reads overlap. The
+  // future's result (or exception) is collected before anything is written.
+  std::future<ReadTreeResult> reading_destination = std::async(
+      std::launch::async, [&] { return ReadTree(destination, config.root_path, filter); });
+  ReadTreeResult from;
+  try {
+    from = ReadTree(source, config.root_path, filter);
+  } catch (...) {
+    reading_destination.wait();
+    throw;
+  }
+  ReadTreeResult to = reading_destination.get();
   if (!from.root_exists) {
     throw NodesSyncError("rootPath " + config.root_path + " does not exist in the source");
   }
-  ReadTreeResult to = ReadTree(destination, config.root_path, filter);
   if (!to.root_exists && config.root_path != "/") {
     if (!config.create_root_path) {
       throw NodesSyncError("rootPath " + config.root_path +

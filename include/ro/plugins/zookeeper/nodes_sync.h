@@ -38,7 +38,8 @@ class NodesSyncError : public std::runtime_error {
 };
 
 // Makes the destination tree under config.root_path equal to the source's. Both trees
-// are read completely before the first write, so a source that cannot be read changes
+// are read completely (at the same time, the destination's on a second thread) before the
+// first write, so a source that cannot be read changes
 // nothing; a failed transaction leaves the earlier ones applied (each is atomic), and a
 // second run finishes the job. `destination_identity` is the destination session's ACL
 // identity (PlanOptions::own_identity). Throws NodesSyncError, ZooKeeperError.
