@@ -59,29 +59,8 @@ mkdir -p "$env_dir/logs" "$env_dir/user"
 testenv_log="$env_dir/logs/ro-testenv.log"
 
 # ---- narration and waiting ----
-bold=""; reset=""
-if [ -t 1 ]; then bold="$(tput bold 2>/dev/null || true)"; reset="$(tput sgr0 2>/dev/null || true)"; fi
-step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$reset"; }
-say() { printf '    %s\n' "$*"; }
-pause() {
-  [ "$interactive" = 1 ] || return 0
-  read -r -p "    (press Enter to continue) " _ </dev/tty || true
-}
-# run CMD...: prints the command as a user would type it, then runs it.
-run() { printf '%s$ %s%s\n' "$bold" "$*" "$reset"; "$@"; }
-# run_quiet CMD...: the same, without the command's output.
-run_quiet() { printf '%s$ %s%s\n' "$bold" "$*" "$reset"; "$@" >/dev/null; }
-# wait_for SECONDS DESCRIPTION CMD...: polls CMD until it succeeds; fails the demo at
-# the deadline.
-wait_for() {
-  local timeout="$1" what="$2"; shift 2
-  local deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || die "timed out after ${timeout}s waiting for: $what"
-    sleep 0.5
-  done
-  say "ok: $what"
-}
+# shellcheck source=scripts/demo-lib.sh
+. "$here/demo-lib.sh"
 
 pids=()
 stop_all() {

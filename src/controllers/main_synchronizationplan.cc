@@ -1,8 +1,8 @@
-// synchronizationplan-controller: reconciles SynchronizationPlan objects (automation.astronetes.io/v1alpha1).
-// Until the real controller lands it runs the NotImplemented placeholder
-// (placeholder/placeholder_controller.h).
-#include "placeholder/placeholder_controller.h"
+// synchronizationplan-controller: creates a Synchronization at each time of every
+// SynchronizationPlan's schedule (automation.astronetes.io/v1alpha1; manual 6.1, 6.3;
+// docs/zookeeper.md).
 #include "ro/runtime/manager.h"
+#include "synchronizationplan/synchronizationplan_controller.h"
 
 int main(int argc, char** argv) {
   return ro::runtime::RunControllerMain(
@@ -10,7 +10,6 @@ int main(int argc, char** argv) {
       {.binary_name = "synchronizationplan-controller",
        .add_flags = nullptr,
        .setup = [](ro::runtime::Manager& manager) {
-         ro::controllers::SetupPlaceholderController(manager,
-                                                     ro::controllers::SynchronizationPlanPlaceholder());
+         ro::controllers::SetupSynchronizationPlanController(manager);
        }});
 }

@@ -266,9 +266,10 @@ TEST_F(OperatorRbacTest, EachControllerRunsAsItsServiceAccountTakesItsLeaseAndRe
       // The manual's sample names KubernetesCluster "source", which does not exist here.
       {"livesynchronization",
        {"livesynchronization", "livesynchronization-sample", "False/SourceClusterNotFound"}},
-      {"synchronization", {"synchronization", synchronization_name_, "False/NotImplemented"}},
+      // The manual's sample names Databases zookeeper-source and -destination: not here.
+      {"synchronization", {"synchronization", synchronization_name_, "False/DatabaseNotFound"}},
       {"synchronizationplan",
-       {"synchronizationplan", "synchronize-zookeeper", "False/NotImplemented"}},
+       {"synchronizationplan", "synchronize-zookeeper", "True/Scheduled"}},
       {"task", {"task", "hello-world", "True/Valid"}},
       // The manual's TaskRun names Task set-test-label, which the manual never creates.
       {"taskrun", {"taskrun", "restore-apps", "False/TaskNotFound"}},

@@ -1,9 +1,10 @@
 // The controller runtime as the binaries run it (docs/runtime.md): leader election
 // between two instances of one binary, hand-over and exit status on SIGTERM, exit 1
 // when the Lease is lost, /readyz before and after the informers sync, and /metrics.
-// Real kube-apiserver (tests/testenv); the binaries are the build's synchronization-controller and
-// synchronizationplan-controller (placeholders: their reconcile sets Ready=False
-// NotImplemented), which exercise nothing but the shared runtime.
+// Real kube-apiserver (tests/testenv); the binaries are the build's synchronization-controller
+// (its Synchronizations name Databases that do not exist: Ready=False DatabaseNotFound) and
+// synchronizationplan-controller (an hourly plan: Ready=True Scheduled, nothing due), which
+// exercise little but the shared runtime.
 
 #include <gtest/gtest.h>
 
@@ -135,9 +136,10 @@ class RuntimeTest : public ::testing::Test {
     return "";
   }
 
-  static void WaitForNotImplemented(const std::string& resource, const std::string& name) {
-    ro::testenv::WaitFor([&] { return ReadyReason(resource, name) == "NotImplemented"; }, kTimeout,
-                         resource + "/" + name + " Ready reason NotImplemented");
+  static void WaitForReadyReason(const std::string& resource, const std::string& name,
+                                 const std::string& reason) {
+    ro::testenv::WaitFor([&] { return ReadyReason(resource, name) == reason; }, kTimeout,
+                         resource + "/" + name + " Ready reason " + reason);
   }
 
   // holderIdentity of the Lease `name` ("" when absent or released).
@@ -175,7 +177,7 @@ TEST_F(RuntimeTest, OnlyTheLeaderReconcilesAndSigtermHandsTheLeaseOverAtOnce) {
   EXPECT_NE(follower.Get("/readyz").body.find("waiting for the Lease"), std::string::npos);
 
   CreateSynchronization("first");
-  WaitForNotImplemented("synchronization", "first");
+  WaitForReadyReason("synchronization", "first", "DatabaseNotFound");
   EXPECT_GE(leader.Reconciles("synchronization"), 1);
   EXPECT_EQ(follower.Reconciles("synchronization"), 0) << "the follower reconciled";
 
@@ -195,7 +197,7 @@ TEST_F(RuntimeTest, OnlyTheLeaderReconcilesAndSigtermHandsTheLeaseOverAtOnce) {
   ro::testenv::WaitFor([&] { return LeaseHolder("synchronization-controller").rfind(follower_prefix, 0) == 0; },
                        std::chrono::seconds{30}, "the follower to take the Lease");
   CreateSynchronization("second");
-  WaitForNotImplemented("synchronization", "second");
+  WaitForReadyReason("synchronization", "second", "DatabaseNotFound");
   ro::testenv::WaitFor([&] { return follower.Reconciles("synchronization") >= 1; }, kTimeout,
                        "the new leader to reconcile");
 
@@ -248,12 +250,13 @@ TEST_F(RuntimeTest, ReadyzFlipsOnceTheInformersHaveSyncedAndMetricsCountReconcil
               {"destinationName", "zookeeper-destination"},
               {"rootPath", "/test"}}}}}}}}}};
   cluster_->Kubectl({"apply", "-f", "-"}, run.dump());
-  WaitForNotImplemented("synchronizationplan", "run-1");
+  WaitForReadyReason("synchronizationplan", "run-1", "Scheduled");
 
   ro::testenv::WaitFor([&] { return c.Reconciles("synchronizationplan") >= 1; }, kTimeout,
                        "a counted reconcile");
   const std::string page = c.Get("/metrics").body;
-  EXPECT_GE(Sample(page, R"(controller_runtime_reconcile_total{controller="synchronizationplan",result="success"})"),
+  // A scheduled plan's reconcile asks to come back at the next schedule time.
+  EXPECT_GE(Sample(page, R"(controller_runtime_reconcile_total{controller="synchronizationplan",result="requeue_after"})"),
             1)
       << page;
   EXPECT_EQ(Sample(page, R"(controller_runtime_reconcile_errors_total{controller="synchronizationplan"})"), 0);

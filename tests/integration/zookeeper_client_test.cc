@@ -1,6 +1,7 @@
 // ZooKeeperClient against a real ZooKeeper 3.8 (tests/testenv), shared by every test of
 // this binary. Each test works under its own root node.
 #include "ro/plugins/zookeeper_client.h"
+#include "ro/plugins/zookeeper_admin.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -212,6 +213,19 @@ TEST_F(ZooKeeperClientTest, UnreachableServersFailWithinTheConnectTimeout) {
   // It gives up at the deadline instead of retrying forever (generous bound: the
   // library's close joins its threads).
   EXPECT_LT(elapsed, std::chrono::seconds(10));
+}
+
+TEST_F(ZooKeeperClientTest, TheFourLetterWordSrvrReportsTheVersion) {
+  const ZooKeeperServerInfo info =
+      QueryServerInfo({"tcp", "127.0.0.1", std::to_string(server_->port())}, std::chrono::seconds(5));
+  EXPECT_THAT(info.version, ::testing::StartsWith("3.8"));
+  EXPECT_EQ(info.mode, "standalone");
+  const testenv::PortLease unused;
+  EXPECT_EQ(ErrorOf([&] {
+              QueryServerInfo({"tcp", "127.0.0.1", std::to_string(unused.port())},
+                              std::chrono::seconds(2));
+            }).code(),
+            Code::kUnreachable);
 }
 
 TEST_F(ZooKeeperClientTest, NoServersIsBadArguments) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -76,6 +77,59 @@ struct ZooKeeperNode {
   ZooKeeperStat stat;
 };
 
+// Permission bits of an ACL entry (ZooKeeper's values).
+namespace zk_perm {
+inline constexpr std::int32_t kRead = 1;
+inline constexpr std::int32_t kWrite = 2;
+inline constexpr std::int32_t kCreate = 4;
+inline constexpr std::int32_t kDelete = 8;
+inline constexpr std::int32_t kAdmin = 16;
+inline constexpr std::int32_t kAll = 31;
+}  // namespace zk_perm
+
+// One ACL entry: `perms` (zk_perm bits) granted to the identity `scheme`:`id`
+// ("world":"anyone", "digest":"user:base64(sha1(user:password))", "ip":"10.0.0.0/8").
+struct ZooKeeperAcl {
+  std::int32_t perms = 0;
+  std::string scheme;
+  std::string id;
+
+  bool operator==(const ZooKeeperAcl&) const = default;
+};
+
+// world:anyone with every permission: what ZooKeeper calls ZOO_OPEN_ACL_UNSAFE.
+std::vector<ZooKeeperAcl> OpenAcl();
+
+// Digest credentials ("digest" scheme): the session authenticates as `user`.
+struct ZooKeeperDigest {
+  std::string user;
+  std::string password;
+};
+
+// The ACL id ZooKeeper derives from digest credentials: "user:base64(sha1(user:password))".
+std::string DigestAclId(const ZooKeeperDigest& digest);
+
+// What ReadMany learnt of one path. `exists` is false when the node does not exist (then
+// the other fields are empty).
+struct ZooKeeperRead {
+  bool exists = false;
+  std::string data;
+  ZooKeeperStat stat;
+  std::vector<ZooKeeperAcl> acl;
+  std::vector<std::string> children;  // names, sorted; only when asked for
+};
+
+// One write of a Multi transaction.
+struct ZooKeeperOp {
+  enum class Kind { kCreate, kSet, kDelete };
+  Kind kind = Kind::kCreate;
+  std::string path;
+  std::string data;               // kCreate, kSet
+  std::vector<ZooKeeperAcl> acl;  // kCreate; empty means OpenAcl()
+  // kCreate: persistent unless set; the exact path is created (never sequential).
+  bool ephemeral = false;
+};
+
 struct ZooKeeperOptions {
   // "host:port" entries (the Database spec's zookeeper.client.servers). Required.
   std::vector<std::string> servers;
@@ -83,6 +137,10 @@ struct ZooKeeperOptions {
   std::chrono::milliseconds session_timeout{10'000};
   // How long the constructor waits for the first session before giving up.
   std::chrono::milliseconds connect_timeout{5'000};
+  // When set, the session adds these digest credentials right after connecting.
+  // ZooKeeper accepts any digest (a wrong password only means ACLs do not match): a
+  // wrong one shows as kNoAuth on the first protected node.
+  std::optional<ZooKeeperDigest> digest;
 };
 
 struct ZooKeeperCreateOptions {
@@ -94,7 +152,7 @@ struct ZooKeeperCreateOptions {
 // One ZooKeeper session (RAII: the destructor closes it, deleting its ephemeral nodes).
 // Thread-safe: the library serializes requests; any number of threads may call at once.
 // Every call blocks until the server answers or the session times out. Nodes are
-// created with the open ACL (world:anyone, all permissions). Paths are absolute
+// created with the open ACL (world:anyone, all permissions) unless told otherwise. Paths are absolute
 // ("/a/b"); the library rejects others with kBadArguments.
 class ZooKeeperClient {
  public:
@@ -118,8 +176,10 @@ class ZooKeeperClient {
   std::vector<std::string> Children(std::string_view path);
   // Creates `path` and returns the created path (differs when sequential). Throws
   // kNodeExists, kNoNode (missing parent, unless create_parents).
+  // `acl` is the node's (not its ancestors'); empty means OpenAcl().
   std::string Create(std::string_view path, std::string_view data,
-                     const ZooKeeperCreateOptions& options = {});
+                     const ZooKeeperCreateOptions& options = {},
+                     const std::vector<ZooKeeperAcl>& acl = {});
   // Replaces the data if the node's version equals `version` (or kAnyVersion); returns
   // the new stat. Throws kBadVersion, kNoNode.
   ZooKeeperStat Set(std::string_view path, std::string_view data,
@@ -129,6 +189,23 @@ class ZooKeeperClient {
   // Deletes `path` and everything below it, depth first; nodes that vanish meanwhile are
   // fine, and a missing `path` is a no-op. Refuses "/" (kBadArguments).
   void DeleteRecursive(std::string_view path);
+
+  // The node's ACL. Throws kNoNode, kNoAuth.
+  std::vector<ZooKeeperAcl> GetAcl(std::string_view path);
+  // Replaces the node's ACL. Throws kNoNode, kNoAuth, kBadVersion, kOther (invalid ACL).
+  void SetAcl(std::string_view path, const std::vector<ZooKeeperAcl>& acl,
+              std::int32_t version = kAnyVersion);
+
+  // Reads data, stat and ACL (and the children's names when `with_children`, asked only
+  // of nodes whose stat counts children) of every path, pipelined: about `window`
+  // requests in flight instead of one round trip per call. The result is in the order of `paths`; a missing node has exists == false.
+  // Throws the first failure other than "no node" (after every request has finished).
+  std::vector<ZooKeeperRead> ReadMany(const std::vector<std::string>& paths,
+                                      bool with_children, std::size_t window = 3000);
+
+  // Applies every op in one transaction (zoo_multi): all or none. An empty list is a
+  // no-op. Throws the failing op's error (path() names it); the others are not applied.
+  void Multi(const std::vector<ZooKeeperOp>& ops);
 
   // The server-assigned session id (0 before connecting).
   std::int64_t session_id() const;

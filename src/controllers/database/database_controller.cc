@@ -7,6 +7,7 @@
 
 #include "ro/common/log.h"
 #include "ro/kube/informer.h"
+#include "ro/plugins/zookeeper_admin.h"
 #include "ro/plugins/zookeeper_client.h"
 #include "ro/runtime/informer_cache.h"
 #include "ro/runtime/manager.h"
@@ -53,7 +54,10 @@ class DatabaseReconciler final : public runtime::ConditionReconciler {
           plugins::ZooKeeperClient client(zk);
           client.Exists("/");
         },
-        options_);
+        options_,
+        [this](const std::string& protocol, const std::string& host, const std::string& port) {
+          return plugins::QueryServerInfo({protocol, host, port}, options_.connect_timeout).version;
+        });
   }
 
  private:
@@ -102,8 +106,8 @@ std::string CheckZooKeeperServer(const std::string& server) {
 }
 
 Observation ObserveDatabase(const json& object, const ZooKeeperProbe& probe,
-                            const DatabaseOptions& options) {
-  runtime::StatusFields fields{{"servers", std::nullopt}};
+                            const DatabaseOptions& options, const ZooKeeperAdminProbe& admin_probe) {
+  runtime::StatusFields fields{{"servers", std::nullopt}, {"serverVersion", std::nullopt}};
   const json spec = object.value("spec", json::object());
   if (!spec.contains("zookeeper") || !spec["zookeeper"].is_object()) {
     return NotReady(kReasonDatabaseInvalidSpec,
@@ -150,6 +154,31 @@ Observation ObserveDatabase(const json& object, const ZooKeeperProbe& probe,
     return NotReady(kReasonDatabaseUnreachable,
                     "No ZooKeeper session with " + Join(servers) + ": " + e.what(), fields,
                     options);
+  }
+  const json admin = spec["zookeeper"].value("admin", json());
+  if (admin_probe && admin.is_object()) {
+    const auto text = [&](const char* key) {
+      return admin.contains(key) && admin[key].is_string() ? admin[key].get<std::string>() : "";
+    };
+    const std::string protocol = text("protocol");
+    const std::string host = text("host");
+    const std::string port = text("port");
+    if (protocol.empty() || host.empty() || port.empty()) {
+      return NotReady(kReasonDatabaseInvalidSpec,
+                      "spec.zookeeper.admin needs protocol, host and port", fields, options);
+    }
+    try {
+      fields["serverVersion"] = admin_probe(protocol, host, port);
+    } catch (const plugins::ZooKeeperError& e) {
+      if (e.code() == plugins::ZooKeeperError::Code::kBadArguments) {
+        return NotReady(kReasonDatabaseInvalidSpec, "spec.zookeeper.admin: " + std::string(e.what()),
+                        fields, options);
+      }
+      return NotReady(kReasonDatabaseAdminUnreachable,
+                      "Connected to ZooKeeper at " + Join(servers) + ", but its admin endpoint " +
+                          protocol + "://" + host + ":" + port + " did not report: " + e.what(),
+                      fields, options);
+    }
   }
   return {ConditionStatus::kTrue, kReasonDatabaseConnected, "Connected to ZooKeeper at " + Join(servers),
           std::move(fields), options.recheck_interval};

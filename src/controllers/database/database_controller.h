@@ -2,8 +2,9 @@
 //
 // For each Database it takes the ZooKeeper ensemble's client servers
 // (spec.zookeeper.client.servers), opens a session within --connect-timeout and reads
-// the root znode's stat, which proves the ensemble serves requests. The result is the
-// Ready condition, with status.servers (comma-joined). It re-checks every
+// the root znode's stat, which proves the ensemble serves requests; with
+// spec.zookeeper.admin it also reads the server's `srvr` report (status.serverVersion). The
+// result is the Ready condition, with status.servers (comma-joined). It re-checks every
 // --recheck-interval.
 #pragma once
 
@@ -28,6 +29,7 @@ namespace ro::controllers {
 inline constexpr const char* kReasonDatabaseConnected = "Connected";
 inline constexpr const char* kReasonDatabaseInvalidSpec = "InvalidSpec";
 inline constexpr const char* kReasonDatabaseUnreachable = "Unreachable";
+inline constexpr const char* kReasonDatabaseAdminUnreachable = "AdminUnreachable";
 
 struct DatabaseOptions {
   // Re-check period of every database.
@@ -59,7 +61,16 @@ using ZooKeeperProbe = std::function<void(const std::vector<std::string>& server
 // address; port 1..65535), else InvalidSpec naming the entry. Any ZooKeeperError of the
 // probe is Unreachable (the session or the read did not complete), except
 // kBadArguments, which the library raises for a server list it cannot use: InvalidSpec.
+//
+// With spec.zookeeper.admin and an `admin_probe`, the server's own `srvr` report is read
+// too (plugins::QueryServerInfo: AdminServer over http/https, or the four-letter word
+// with protocol "tcp"): its version becomes status.serverVersion; a failure is
+// AdminUnreachable, an admin block without protocol, host or port InvalidSpec.
+using ZooKeeperAdminProbe =
+    std::function<std::string(const std::string& protocol, const std::string& host,
+                              const std::string& port)>;  // returns the version
 runtime::Observation ObserveDatabase(const nlohmann::json& object, const ZooKeeperProbe& probe,
-                                     const DatabaseOptions& options);
+                                     const DatabaseOptions& options,
+                                     const ZooKeeperAdminProbe& admin_probe = nullptr);
 
 }  // namespace ro::controllers

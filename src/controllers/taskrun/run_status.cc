@@ -86,6 +86,7 @@ json DesiredRunStatus(const json& taskrun, const RunUpdate& update,
   if (update.pod_name) status["podName"] = *update.pod_name;
   if (update.objects_patched) status["objectsPatched"] = *update.objects_patched;
   if (update.objects_failed) status["objectsFailed"] = *update.objects_failed;
+  for (const auto& [field, value] : update.counters) status[field] = value;
 
   runtime::Condition ready;
   ready.type = std::string(runtime::kReadyCondition);

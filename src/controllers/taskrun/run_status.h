@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +53,9 @@ struct RunUpdate {
   std::optional<std::string> pod_name;
   std::optional<int64_t> objects_patched;
   std::optional<int64_t> objects_failed;
+  // Further integer status fields, written as named (e.g. a Synchronization's
+  // "nodesCreated").
+  std::map<std::string, int64_t> counters;
   // A Succeeded run that did nothing useful (recovery_check.h): the message of the
   // condition Warning (status True, reason `reason`), and its Event is a Warning. Empty:
   // no Warning condition (one already there is removed).

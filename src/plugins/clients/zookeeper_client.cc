@@ -8,6 +8,8 @@
 #include <mutex>
 
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <zookeeper/zookeeper.h>
 
 #include "ro/common/log.h"
@@ -114,7 +116,54 @@ int DataLength(std::string_view data, std::string_view path) {
   return static_cast<int>(data.size());
 }
 
+// The C library's ACL_vector over our entries: owns copies of the strings the C structs
+// point at, so it stays valid while it lives.
+class CAcl {
+ public:
+  explicit CAcl(const std::vector<ZooKeeperAcl>& acl) : entries_(acl.empty() ? OpenAcl() : acl) {
+    c_.reserve(entries_.size());
+    for (ZooKeeperAcl& entry : entries_) {
+      c_.push_back(ACL{entry.perms, Id{entry.scheme.data(), entry.id.data()}});
+    }
+    vector_.count = static_cast<std::int32_t>(c_.size());
+    vector_.data = c_.data();
+  }
+  CAcl(const CAcl&) = delete;
+  CAcl& operator=(const CAcl&) = delete;
+
+  ACL_vector* get() { return &vector_; }
+
+ private:
+  std::vector<ZooKeeperAcl> entries_;
+  std::vector<ACL> c_;
+  ACL_vector vector_{};
+};
+
+std::vector<ZooKeeperAcl> FromCAcl(const ACL_vector* acl) {
+  std::vector<ZooKeeperAcl> out;
+  if (acl == nullptr) return out;
+  out.reserve(static_cast<std::size_t>(acl->count));
+  for (int i = 0; i < acl->count; ++i) {
+    const ACL& entry = acl->data[i];
+    out.push_back(ZooKeeperAcl{entry.perms, entry.id.scheme ? entry.id.scheme : "",
+                               entry.id.id ? entry.id.id : ""});
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<ZooKeeperAcl> OpenAcl() { return {ZooKeeperAcl{zk_perm::kAll, "world", "anyone"}}; }
+
+std::string DigestAclId(const ZooKeeperDigest& digest) {
+  const std::string credentials = digest.user + ":" + digest.password;
+  unsigned char hash[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(credentials.data()), credentials.size(), hash);
+  unsigned char encoded[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
+  const int length = EVP_EncodeBlock(encoded, hash, SHA_DIGEST_LENGTH);
+  return digest.user + ":" + std::string(reinterpret_cast<const char*>(encoded),
+                                         static_cast<std::size_t>(length));
+}
 
 ZooKeeperError::ZooKeeperError(Code code, int zoo_code, std::string path,
                                const std::string& message)
@@ -150,7 +199,10 @@ class ZooKeeperClient::Impl {
     });
     const int state = state_;
     lock.unlock();
-    if (settled && state == ZOO_CONNECTED_STATE) return;
+    if (settled && state == ZOO_CONNECTED_STATE) {
+      if (options.digest) AddDigest(*options.digest, options.connect_timeout);
+      return;
+    }
     handle_.reset();  // zookeeper_close: stops the library's threads before we throw
     if (state == ZOO_AUTH_FAILED_STATE) {
       throw ZooKeeperError(ZooKeeperError::Code::kAuthFailed, ZAUTHFAILED, "",
@@ -162,6 +214,51 @@ class ZooKeeperClient::Impl {
   }
 
   zhandle_t* zh() const { return handle_.get(); }
+
+  // Waits for the answer of zoo_add_auth; the server closes the session on a rejected
+  // scheme (never for digest, which accepts any password).
+  void AddDigest(const ZooKeeperDigest& digest, std::chrono::milliseconds timeout) {
+    struct Wait {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+      int rc = ZOK;
+    };
+    auto wait = std::make_shared<Wait>();
+    // The completion may run after a timeout made us give up: it holds its own reference.
+    auto* context = new std::shared_ptr<Wait>(wait);
+    const std::string credentials = digest.user + ":" + digest.password;
+    const int rc = zoo_add_auth(
+        handle_.get(), "digest", credentials.data(), static_cast<int>(credentials.size()),
+        [](int result, const void* data) {
+          auto* held = static_cast<std::shared_ptr<Wait>*>(const_cast<void*>(data));
+          {
+            std::lock_guard lock((*held)->mu);
+            (*held)->done = true;
+            (*held)->rc = result;
+          }
+          (*held)->cv.notify_all();
+          delete held;
+        },
+        context);
+    if (rc != ZOK) {
+      delete context;
+      handle_.reset();
+      throw ZooKeeperError(ZooKeeperError::Code::kAuthFailed, rc, "",
+                           "ZooKeeper: cannot add digest credentials for user \"" + digest.user +
+                               "\" with servers " + servers_ + ": " + zerror(rc));
+    }
+    std::unique_lock lock(wait->mu);
+    const bool done = wait->cv.wait_for(lock, timeout, [&] { return wait->done; });
+    const int result = wait->rc;
+    lock.unlock();
+    if (done && result == ZOK) return;
+    handle_.reset();  // runs the completion (with an error) if it is still pending
+    throw ZooKeeperError(ZooKeeperError::Code::kAuthFailed, done ? result : ZOPERATIONTIMEOUT, "",
+                         "ZooKeeper: digest authentication as \"" + digest.user +
+                             "\" failed with servers " + servers_ + ": " +
+                             zerror(done ? result : ZOPERATIONTIMEOUT));
+  }
 
   std::int64_t session_id() const {
     const clientid_t* id = zoo_client_id(handle_.get());
@@ -257,7 +354,8 @@ std::vector<std::string> ZooKeeperClient::Children(std::string_view path) {
 }
 
 std::string ZooKeeperClient::Create(std::string_view path, std::string_view data,
-                                    const ZooKeeperCreateOptions& options) {
+                                    const ZooKeeperCreateOptions& options,
+                                    const std::vector<ZooKeeperAcl>& acl) {
   const std::string p(path);
   if (options.create_parents) {
     // Ancestors one by one from the top; existing ones (ours or a racer's) are fine.
@@ -274,8 +372,9 @@ std::string ZooKeeperClient::Create(std::string_view path, std::string_view data
     mode = options.ephemeral ? ZOO_EPHEMERAL_SEQUENTIAL : ZOO_PERSISTENT_SEQUENTIAL;
   }
   std::string created(p.size() + kSequenceSuffix + 1, '\0');  // + NUL
+  CAcl c_acl(acl);
   const int rc = zoo_create(impl_->zh(), p.c_str(), data.data(), DataLength(data, path),
-                            &ZOO_OPEN_ACL_UNSAFE, mode, created.data(),
+                            c_acl.get(), mode, created.data(),
                             static_cast<int>(created.size()));
   if (rc != ZOK) impl_->Throw(rc, "create", path);
   created.resize(created.find('\0'));
@@ -320,6 +419,206 @@ void ZooKeeperClient::DeleteRecursive(std::string_view path) {
     if (rc != ZNOTEMPTY) break;  // ZNOTEMPTY: a child appeared meanwhile; go again
   }
   impl_->Throw(rc, "delete", path);
+}
+
+std::vector<ZooKeeperAcl> ZooKeeperClient::GetAcl(std::string_view path) {
+  const std::string p(path);
+  ACL_vector acl{};
+  Stat stat{};
+  const int rc = zoo_get_acl(impl_->zh(), p.c_str(), &acl, &stat);
+  if (rc != ZOK) impl_->Throw(rc, "get ACL of", path);
+  std::vector<ZooKeeperAcl> out = FromCAcl(&acl);
+  deallocate_ACL_vector(&acl);
+  return out;
+}
+
+void ZooKeeperClient::SetAcl(std::string_view path, const std::vector<ZooKeeperAcl>& acl,
+                             std::int32_t version) {
+  const std::string p(path);
+  CAcl c_acl(acl);
+  const int rc = zoo_set_acl(impl_->zh(), p.c_str(), version, c_acl.get());
+  if (rc != ZOK) impl_->Throw(rc, "set ACL of", path);
+}
+
+namespace {
+
+// The shared state of one ReadMany call: the completions (on the library's completion
+// thread) fill the result slots and count down; the caller waits for room in the window
+// and, at the end, for every request to have finished (the slots must outlive them).
+struct ReadBatch {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t in_flight = 0;  // guarded by mu
+  int first_error = ZOK;      // guarded by mu
+  std::string first_error_path;
+  std::string first_error_operation;
+
+  std::vector<ZooKeeperRead>* results = nullptr;
+  const std::vector<std::string>* paths = nullptr;
+  zhandle_t* zh = nullptr;
+  bool with_children = false;
+
+  void Started() {
+    std::lock_guard lock(mu);
+    ++in_flight;
+  }
+
+  void Finish(int rc, std::size_t index, const char* operation) {
+    std::lock_guard lock(mu);
+    if (rc != ZOK && rc != ZNONODE && first_error == ZOK) {
+      first_error = rc;
+      first_error_path = (*paths)[index];
+      first_error_operation = operation;
+    }
+    --in_flight;
+    cv.notify_all();
+  }
+};
+
+// The completion's context: which batch and which slot.
+struct ReadSlot {
+  ReadBatch* batch;
+  std::size_t index;
+};
+
+void OnChildren(int result, const String_vector* strings, const void* data) {
+  const auto* slot = static_cast<const ReadSlot*>(data);
+  if (result == ZOK && strings != nullptr) {
+    std::vector<std::string>& names = (*slot->batch->results)[slot->index].children;
+    names.reserve(static_cast<std::size_t>(strings->count));
+    for (int k = 0; k < strings->count; ++k) names.emplace_back(strings->data[k]);
+    std::sort(names.begin(), names.end());
+  }
+  slot->batch->Finish(result, slot->index, "get children of");
+}
+
+}  // namespace
+
+std::vector<ZooKeeperRead> ZooKeeperClient::ReadMany(const std::vector<std::string>& paths,
+                                                     bool with_children, std::size_t window) {
+  std::vector<ZooKeeperRead> results(paths.size());
+  ReadBatch batch;
+  batch.results = &results;
+  batch.paths = &paths;
+  batch.zh = impl_->zh();
+  batch.with_children = with_children;
+  std::vector<ReadSlot> slots(paths.size());
+  // Data and ACL now; the children's names follow from the data's completion when the
+  // stat says there are some (so the window is exceeded by at most those).
+  const std::size_t per_path = 2;
+  window = std::max(window, per_path);
+
+  int submit_error = ZOK;
+  std::string submit_path;
+  for (std::size_t i = 0; i < paths.size() && submit_error == ZOK; ++i) {
+    slots[i] = ReadSlot{&batch, i};
+    {
+      std::unique_lock lock(batch.mu);
+      batch.cv.wait(lock, [&] { return batch.in_flight + per_path <= window; });
+      if (batch.first_error != ZOK) break;
+      batch.in_flight += per_path;
+    }
+    const char* path = paths[i].c_str();
+    const void* context = &slots[i];
+    int submitted = 0;
+    int rc = zoo_aget(
+        impl_->zh(), path, 0,
+        [](int result, const char* value, int value_len, const Stat* stat, const void* data) {
+          const auto* slot = static_cast<const ReadSlot*>(data);
+          ReadBatch& b = *slot->batch;
+          if (result == ZOK) {
+            ZooKeeperRead& read = (*b.results)[slot->index];
+            read.exists = true;
+            if (value != nullptr && value_len > 0) {
+              read.data.assign(value, static_cast<std::size_t>(value_len));
+            }
+            if (stat != nullptr) read.stat = ToStat(*stat);
+            // Children are asked for only where there are some: most znodes are leaves.
+            if (b.with_children && stat != nullptr && stat->numChildren > 0) {
+              b.Started();
+              const int chained = zoo_aget_children(b.zh, (*b.paths)[slot->index].c_str(), 0,
+                                                     &OnChildren, data);
+              if (chained != ZOK) b.Finish(chained, slot->index, "get children of");
+            }
+          }
+          b.Finish(result, slot->index, "get");
+        },
+        context);
+    if (rc == ZOK) {
+      ++submitted;
+      rc = zoo_aget_acl(
+          impl_->zh(), path,
+          [](int result, ACL_vector* acl, Stat* /*stat*/, const void* data) {
+            const auto* slot = static_cast<const ReadSlot*>(data);
+            if (result == ZOK) (*slot->batch->results)[slot->index].acl = FromCAcl(acl);
+            slot->batch->Finish(result, slot->index, "get ACL of");
+          },
+          context);
+    }
+    if (rc == ZOK) ++submitted;
+    if (rc != ZOK) {
+      submit_error = rc;
+      submit_path = paths[i];
+      std::lock_guard lock(batch.mu);
+      batch.in_flight -= per_path - static_cast<std::size_t>(submitted);
+    }
+  }
+  std::unique_lock lock(batch.mu);
+  batch.cv.wait(lock, [&] { return batch.in_flight == 0; });
+  if (batch.first_error != ZOK) {
+    impl_->Throw(batch.first_error, batch.first_error_operation, batch.first_error_path);
+  }
+  lock.unlock();
+  if (submit_error != ZOK) impl_->Throw(submit_error, "read", submit_path);
+  // A node deleted between two of its requests counts as missing.
+  for (ZooKeeperRead& read : results) {
+    if (!read.exists) read = ZooKeeperRead{};
+  }
+  return results;
+}
+
+void ZooKeeperClient::Multi(const std::vector<ZooKeeperOp>& ops) {
+  if (ops.empty()) return;
+  std::vector<zoo_op_t> c_ops(ops.size());
+  std::vector<zoo_op_result_t> results(ops.size());
+  std::vector<std::unique_ptr<CAcl>> acls;
+  // Created paths come back here; never sequential, so the path's own length suffices.
+  std::vector<std::string> created(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const ZooKeeperOp& op = ops[i];
+    switch (op.kind) {
+      case ZooKeeperOp::Kind::kCreate: {
+        acls.push_back(std::make_unique<CAcl>(op.acl));
+        created[i].assign(op.path.size() + 1, '\0');
+        zoo_create_op_init(&c_ops[i], op.path.c_str(), op.data.data(),
+                           DataLength(op.data, op.path), acls.back()->get(),
+                           op.ephemeral ? ZOO_EPHEMERAL : ZOO_PERSISTENT, created[i].data(),
+                           static_cast<int>(created[i].size()));
+        break;
+      }
+      case ZooKeeperOp::Kind::kSet:
+        zoo_set_op_init(&c_ops[i], op.path.c_str(), op.data.data(), DataLength(op.data, op.path),
+                        kAnyVersion, nullptr);
+        break;
+      case ZooKeeperOp::Kind::kDelete:
+        zoo_delete_op_init(&c_ops[i], op.path.c_str(), kAnyVersion);
+        break;
+    }
+  }
+  const int rc = zoo_multi(impl_->zh(), static_cast<int>(c_ops.size()), c_ops.data(),
+                           results.data());
+  if (rc == ZOK) return;
+  // The op that failed carries its own code; the rest say "rolled back".
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const int err = results[i].err;
+    if (err != ZOK && err != ZRUNTIMEINCONSISTENCY) {
+      const char* operation = ops[i].kind == ZooKeeperOp::Kind::kCreate ? "multi create"
+                              : ops[i].kind == ZooKeeperOp::Kind::kSet  ? "multi set"
+                                                                        : "multi delete";
+      impl_->Throw(err, operation, ops[i].path);
+    }
+  }
+  impl_->Throw(rc, "multi starting at", ops.front().path);
 }
 
 }  // namespace ro::plugins

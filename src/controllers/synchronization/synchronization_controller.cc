@@ -1,0 +1,356 @@
+#include "synchronization/synchronization_controller.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "database/database_controller.h"
+#include "ro/common/log.h"
+#include "ro/common/object_meta.h"
+#include "ro/kube/client.h"
+#include "ro/kube/informer.h"
+#include "ro/plugins/kubernetes/config_error.h"
+#include "ro/plugins/zookeeper/nodes_sync.h"
+#include "ro/plugins/zookeeper_client.h"
+#include "ro/runtime/conditions.h"
+#include "ro/runtime/informer_cache.h"
+#include "ro/runtime/manager.h"
+#include "ro/runtime/options.h"
+#include "ro/runtime/secrets.h"
+#include "taskrun/run_status.h"
+
+namespace ro::controllers {
+
+using nlohmann::json;
+using runtime::Request;
+using runtime::Result;
+namespace zk = plugins::zookeeper;
+
+namespace {
+
+constexpr const char* kController = "synchronization";
+
+// The Secret keys holding a Database's digest credentials (docs/zookeeper.md).
+constexpr const char* kUsernameKey = "username";
+constexpr const char* kPasswordKey = "password";
+
+// Bounds of ro_synchronization_duration_seconds: a small tree takes well under a second,
+// 10,000 znodes a few seconds, a large ensemble minutes.
+const prometheus::Histogram::BucketBoundaries kDurationBuckets = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+
+// The counts of every copy, for Prometheus (docs/zookeeper.md "Metrics"). Thread-safe
+// (prometheus-cpp's metrics are).
+class SyncMetrics {
+ public:
+  explicit SyncMetrics(prometheus::Registry& registry)
+      : znodes_(prometheus::BuildCounter()
+                    .Name("ro_synchronization_znodes_total")
+                    .Help("Znodes handled by Synchronization copies, by what was done to them")
+                    .Register(registry)),
+        bytes_(prometheus::BuildCounter()
+                   .Name("ro_synchronization_written_bytes_total")
+                   .Help("Znode data bytes written to destinations")
+                   .Register(registry)
+                   .Add({})),
+        runs_(prometheus::BuildCounter()
+                  .Name("ro_synchronization_runs_total")
+                  .Help("Finished Synchronization copies, by result (Succeeded or the failure reason)")
+                  .Register(registry)),
+        duration_(prometheus::BuildHistogram()
+                      .Name("ro_synchronization_duration_seconds")
+                      .Help("Duration of successful Synchronization copies")
+                      .Register(registry)
+                      .Add({}, kDurationBuckets)) {}
+
+  void Succeeded(const plugins::zookeeper::NodesSyncResult& result) {
+    const plugins::zookeeper::NodesCounts& c = result.counts;
+    for (const auto& [label, value] : {std::pair{"created", c.created}, std::pair{"updated", c.updated},
+                                       std::pair{"deleted", c.deleted}, std::pair{"unchanged", c.unchanged},
+                                       std::pair{"skipped", c.skipped}}) {
+      znodes_.Add({{"result", label}}).Increment(static_cast<double>(value));
+    }
+    bytes_.Increment(static_cast<double>(c.bytes));
+    duration_.Observe(std::chrono::duration<double>(result.duration).count());
+    runs_.Add({{"result", "Succeeded"}}).Increment();
+  }
+  void Failed(const std::string& reason) { runs_.Add({{"result", reason}}).Increment(); }
+
+ private:
+  prometheus::Family<prometheus::Counter>& znodes_;
+  prometheus::Counter& bytes_;
+  prometheus::Family<prometheus::Counter>& runs_;
+  prometheus::Histogram& duration_;
+};
+
+// A reference does not resolve yet: the run waits (Pending) with this reason.
+struct Waiting {
+  std::string reason;
+  std::string message;
+};
+
+// What a run needs of one Database.
+struct DatabaseTarget {
+  std::string name;
+  std::vector<std::string> servers;
+  std::optional<plugins::ZooKeeperDigest> digest;
+};
+
+json ConfigOf(const json& sync) {
+  const json spec = sync.value("spec", json::object());
+  return spec.is_object() ? spec.value("config", json::object()) : json::object();
+}
+
+std::string RestartPolicyOf(const json& sync) {
+  const json spec = sync.value("spec", json::object());
+  return spec.is_object() ? spec.value("restartPolicy", "Never") : "Never";
+}
+
+class SynchronizationReconciler final : public runtime::Reconciler {
+ public:
+  SynchronizationReconciler(runtime::ObjectType type, kube::DynamicClient& client,
+                            kube::EventRecorder& recorder, const kube::Store& syncs,
+                            const kube::Store& databases, kube::Clock& clock,
+                            SynchronizationOptions options, prometheus::Registry& registry)
+      : type_(std::move(type)),
+        client_(client),
+        syncs_(syncs),
+        databases_(databases),
+        options_(options),
+        log_(json{{"controller", kController}}),
+        writer_(client, recorder, log_, clock),
+        metrics_(registry) {}
+
+  Result Reconcile(const Request& request, std::stop_token stop) override {
+    const kube::ObjectPtr object = syncs_.Get(request.ToString());
+    if (!object) return {};
+    const json& sync = *object;
+    if (common::Deleting(sync) || IsFinished(PhaseOf(sync))) return {};  // never again
+
+    zk::NodesSyncConfig config;
+    try {
+      config = zk::ParseNodesSyncConfig(ConfigOf(sync));
+    } catch (const plugins::kubernetes::ConfigError& e) {
+      return Fail(sync, kReasonSyncInvalidConfig, std::string("spec.config: ") + e.what());
+    }
+    const std::string ns = common::MetadataString(sync, "namespace");
+    DatabaseTarget source;
+    DatabaseTarget destination;
+    if (std::optional<Waiting> waiting = Resolve(ns, config.source_name, "sourceName", source)) {
+      return Wait(sync, *waiting);
+    }
+    if (std::optional<Waiting> waiting =
+            Resolve(ns, config.destination_name, "destinationName", destination)) {
+      return Wait(sync, *waiting);
+    }
+
+    RunUpdate running;
+    running.phase = RunPhase::kRunning;
+    running.message = "Copying " + config.root_path + " from Database " + source.name +
+                      " to Database " + destination.name;
+    const std::optional<json> started = writer_.Write(type_.gvr, sync, running);
+    if (!started) return Result::Requeue();
+    return Run(*started, config, source, destination, stop);
+  }
+
+ private:
+  Result Write(const json& sync, const RunUpdate& update, Result then) {
+    return writer_.Write(type_.gvr, sync, update) ? then : Result::Requeue();
+  }
+
+  Result Fail(const json& sync, std::string reason, std::string message) {
+    RunUpdate update;
+    update.phase = RunPhase::kFailed;
+    update.reason = std::move(reason);
+    update.message = std::move(message);
+    return Write(sync, update, Result{});
+  }
+
+  Result Wait(const json& sync, const Waiting& waiting) {
+    RunUpdate update;
+    update.phase = RunPhase::kPending;
+    update.reason = waiting.reason;
+    update.message = waiting.message;
+    return Write(sync, update, Result::RequeueAfter(options_.pending_recheck));
+  }
+
+  // Fills `out` from Database `name`, or says why the run must wait.
+  std::optional<Waiting> Resolve(const std::string& ns, const std::string& name,
+                                 const char* field, DatabaseTarget& out) {
+    const std::string ref = "Database " + ns + "/" + name + " (" + field + ")";
+    const kube::ObjectPtr database = databases_.Get(kube::ObjectKey{ns, name}.ToString());
+    if (!database) return Waiting{kReasonSyncDatabaseNotFound, ref + " does not exist"};
+    const std::optional<runtime::Condition> ready = runtime::FindStatusCondition(
+        database->value("status", json::object()).value("conditions", json::array()),
+        runtime::kReadyCondition);
+    if (!ready || ready->status != runtime::ConditionStatus::kTrue) {
+      return Waiting{kReasonSyncDatabaseNotReady,
+                     ref + " is not Ready" + (ready ? ": " + ready->message : std::string())};
+    }
+    const json zookeeper = database->value("spec", json::object()).value("zookeeper", json::object());
+    out.name = name;
+    out.servers.clear();
+    for (const json& server :
+         zookeeper.value("client", json::object()).value("servers", json::array())) {
+      if (server.is_string()) out.servers.push_back(server.get<std::string>());
+    }
+    const std::string secret_name =
+        zookeeper.value("admin", json::object()).value("secretName", "");
+    if (secret_name.empty()) return std::nullopt;
+    const std::optional<json> secret = runtime::GetSecret(client_, ns, secret_name);
+    if (!secret) {
+      return Waiting{kReasonSyncSecretNotFound,
+                     "Secret " + ns + "/" + secret_name + " of " + ref + " does not exist"};
+    }
+    std::optional<std::string> user;
+    std::optional<std::string> password;
+    try {
+      user = runtime::SecretValue(*secret, kUsernameKey);
+      password = runtime::SecretValue(*secret, kPasswordKey);
+    } catch (const std::invalid_argument& e) {
+      return Waiting{kReasonSyncSecretKeyMissing,
+                     "Secret " + ns + "/" + secret_name + " of " + ref + ": " + e.what()};
+    }
+    if (!user || !password) {
+      return Waiting{kReasonSyncSecretKeyMissing, "Secret " + ns + "/" + secret_name + " of " +
+                                                      ref + " needs the keys username and password"};
+    }
+    out.digest = plugins::ZooKeeperDigest{*user, *password};
+    return std::nullopt;
+  }
+
+  std::unique_ptr<plugins::ZooKeeperClient> Connect(const DatabaseTarget& target) const {
+    plugins::ZooKeeperOptions zk_options;
+    zk_options.servers = target.servers;
+    zk_options.connect_timeout = options_.connect_timeout;
+    zk_options.digest = target.digest;
+    return std::make_unique<plugins::ZooKeeperClient>(zk_options);
+  }
+
+  Result Run(const json& sync, const zk::NodesSyncConfig& config, const DatabaseTarget& source,
+             const DatabaseTarget& destination, std::stop_token stop) {
+    std::string reason;
+    std::string message;
+    try {
+      std::unique_ptr<plugins::ZooKeeperClient> from;
+      std::unique_ptr<plugins::ZooKeeperClient> to;
+      try {
+        from = Connect(source);
+      } catch (const plugins::ZooKeeperError& e) {
+        throw plugins::ZooKeeperError(e.code(), e.zoo_code(), e.path(),
+                                      "source Database " + source.name + ": " + e.what());
+      }
+      try {
+        to = Connect(destination);
+      } catch (const plugins::ZooKeeperError& e) {
+        throw plugins::ZooKeeperError(e.code(), e.zoo_code(), e.path(),
+                                      "destination Database " + destination.name + ": " + e.what());
+      }
+      const plugins::ZooKeeperAcl identity =
+          destination.digest
+              ? plugins::ZooKeeperAcl{plugins::zk_perm::kAll, "digest",
+                                      plugins::DigestAclId(*destination.digest)}
+              : plugins::ZooKeeperAcl{plugins::zk_perm::kAll, "world", "anyone"};
+      const zk::NodesSyncResult result = zk::SyncNodes(*from, *to, config, identity);
+      if (stop.stop_requested()) return {};
+      RunUpdate update;
+      update.phase = RunPhase::kSucceeded;
+      const zk::NodesCounts& c = result.counts;
+      update.message = "Copied " + config.root_path + ": " + std::to_string(c.created) +
+                       " created, " + std::to_string(c.updated) + " updated, " +
+                       std::to_string(c.deleted) + " deleted, " + std::to_string(c.unchanged) +
+                       " unchanged, " + std::to_string(c.skipped) + " skipped in " +
+                       std::to_string(result.duration.count()) + " ms";
+      update.counters = {{"nodesCreated", c.created},     {"nodesUpdated", c.updated},
+                         {"nodesDeleted", c.deleted},     {"nodesUnchanged", c.unchanged},
+                         {"nodesSkipped", c.skipped},     {"bytesWritten", c.bytes},
+                         {"durationMilliseconds", result.duration.count()}};
+      metrics_.Succeeded(result);
+      return Write(sync, update, Result{});
+    } catch (const zk::NodesSyncError& e) {
+      reason = kReasonSyncRootPathMissing;
+      message = e.what();
+    } catch (const plugins::ZooKeeperError& e) {
+      using Code = plugins::ZooKeeperError::Code;
+      reason = e.retryable() || e.code() == Code::kSessionExpired ? kReasonSyncUnreachable
+               : e.code() == Code::kNoAuth || e.code() == Code::kAuthFailed
+                   ? kReasonSyncNotAuthorized
+                   : kReasonSyncZooKeeperError;
+      message = e.what();
+    }
+    metrics_.Failed(reason);
+    if (RestartPolicyOf(sync) == "OnFailure") {
+      RunUpdate retry;
+      retry.phase = RunPhase::kRunning;
+      retry.reason = kReasonSyncRetrying;
+      retry.message = message + "; running again in " +
+                      std::to_string(options_.retry_interval.count() / 1000) + " s";
+      return Write(sync, retry, Result::RequeueAfter(options_.retry_interval));
+    }
+    return Fail(sync, reason, message);
+  }
+
+  const runtime::ObjectType type_;
+  kube::DynamicClient& client_;
+  const kube::Store& syncs_;
+  const kube::Store& databases_;
+  const SynchronizationOptions options_;
+  const log::Logger log_;
+  RunStatusWriter writer_;
+  SyncMetrics metrics_;
+};
+
+// A Database maps to the unfinished Synchronizations of its namespace that name it.
+runtime::MapFunc MapDatabaseToSyncs(const kube::Store& syncs) {
+  return [&syncs](const json& database) {
+    std::vector<Request> requests;
+    const std::string ns = common::MetadataString(database, "namespace");
+    const std::string name = common::MetadataString(database, "name");
+    for (const kube::ObjectPtr& sync : syncs.ListByNamespace(ns)) {
+      const json config = ConfigOf(*sync);
+      if (IsFinished(PhaseOf(*sync)) || !config.is_object()) continue;
+      if (config.value("sourceName", "") == name || config.value("destinationName", "") == name) {
+        requests.push_back(Request{kube::ObjectKey{ns, common::MetadataString(*sync, "name")}});
+      }
+    }
+    return requests;
+  };
+}
+
+}  // namespace
+
+runtime::ObjectType SynchronizationType() {
+  return {kube::GroupVersionResource{"automation.astronetes.io", "v1alpha1", "synchronizations"},
+          "Synchronization"};
+}
+
+void AddSynchronizationFlags(runtime::FlagSet& flags, SynchronizationOptions* options) {
+  flags.AddDuration("--pending-recheck", &options->pending_recheck,
+                    "How often a waiting Synchronization looks at its Databases again");
+  flags.AddDuration("--retry-interval", &options->retry_interval,
+                    "restartPolicy OnFailure: pause before a failed copy runs again");
+  flags.AddDuration("--connect-timeout", &options->connect_timeout,
+                    "How long each ZooKeeper session may take to establish");
+}
+
+void SetupSynchronizationController(runtime::Manager& manager,
+                                    const SynchronizationOptions& options) {
+  const runtime::ObjectType type = SynchronizationType();
+  const kube::Store& syncs = manager.cache().Get(type.gvr).store();
+  const kube::Store& databases = manager.cache().Get(DatabaseType().gvr).store();
+  manager
+      .NewController(kController, std::make_unique<SynchronizationReconciler>(
+                                      type, manager.client(), manager.recorder(), syncs,
+                                      databases, manager.clock(), options, manager.registry()))
+      .For(type, runtime::OnGenerationChange())
+      .Watches(DatabaseType().gvr, MapDatabaseToSyncs(syncs), runtime::WatchOptions{});
+}
+
+}  // namespace ro::controllers
