@@ -2,6 +2,7 @@
 // published AES-256-GCM test vectors through AesGcmSeal/AesGcmOpen (the functions the
 // envelope calls), the envelope's round trip, tampering, wrong keys, plaintext
 // passthrough, key rotation, and the Bucket spec.encryption mapping. No server involved.
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -213,9 +214,23 @@ TEST(BucketEncryptionSpecTest, ReadsClientAndServerSideBlocks) {
   EXPECT_EQ(e.client_secret_name, "bucket-key");
   EXPECT_EQ(e.client_key_name, "k2");
   EXPECT_EQ(e.sse_algorithm, "aws:kms");
-  const S3Config config = S3ConfigFromBucketSpec(spec, {});
+  EXPECT_EQ(e.sse_kms_key_id, "arn:aws:kms:eu-west-1:1:key/x");
+  if (curl_version_info(CURLVERSION_NOW)->version_num >= 0x080a00) {
+    EXPECT_EQ(S3ConfigFromBucketSpec(spec, {}).sse_kms_key_id, "arn:aws:kms:eu-west-1:1:key/x");
+  } else {
+    // libcurl < 8.10.0 mis-sorts the key id header in SigV4 (curl PR #14370).
+    try {
+      S3ConfigFromBucketSpec(spec, {});
+      ADD_FAILURE() << "kmsKeyId accepted by a libcurl that cannot sign it";
+    } catch (const S3ConfigError& error) {
+      EXPECT_EQ(error.field(), "spec.encryption.serverSide.kmsKeyId");
+    }
+  }
+  json without_key_id = spec;
+  without_key_id["encryption"]["serverSide"].erase("kmsKeyId");
+  const S3Config config = S3ConfigFromBucketSpec(without_key_id, {});
   EXPECT_EQ(config.server_side_encryption, "aws:kms");
-  EXPECT_EQ(config.sse_kms_key_id, "arn:aws:kms:eu-west-1:1:key/x");
+  EXPECT_EQ(config.sse_kms_key_id, "");
   EXPECT_EQ(config.cipher, nullptr);  // the key Secret is read by the caller
 
   EXPECT_EQ(BucketEncryptionFromSpec(json::parse(R"({"encryption":{"clientSide":{"secretName":"s"}}})"))

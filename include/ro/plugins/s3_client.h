@@ -91,7 +91,8 @@ struct S3Config {
   // header x-amz-server-side-encryption on PutObject.
   std::string server_side_encryption;
   // With "aws:kms": x-amz-server-side-encryption-aws-kms-key-id; empty: the account's
-  // default KMS key.
+  // default KMS key. Refused (S3ConfigError) with libcurl < 8.10.0, whose SigV4 sorts
+  // this header before x-amz-server-side-encryption (curl PR #14370).
   std::string sse_kms_key_id;
   // Client-side encryption (Bucket spec.encryption.clientSide): PutObject stores the
   // AES-256-GCM envelope of the body, GetObject opens it. Null: bodies are stored as

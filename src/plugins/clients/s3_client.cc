@@ -256,6 +256,20 @@ std::string StringField(const nlohmann::json& object, const char* name, const st
   return it->get<std::string>();
 }
 
+// libcurl before 8.10.0 sorts SigV4 canonical headers by "name:value" instead of by
+// name (curl PR #14370), so x-amz-server-side-encryption-aws-kms-key-id lands before
+// x-amz-server-side-encryption and AWS answers SignatureDoesNotMatch. Refuse a KMS key
+// id there instead of sending requests that cannot be valid.
+void RequireSignableKmsKeyId(std::string_view kms_key_id, const std::string& field) {
+  if (kms_key_id.empty()) return;
+  const curl_version_info_data* curl = curl_version_info(CURLVERSION_NOW);
+  if (curl != nullptr && curl->version_num >= 0x080a00) return;
+  throw S3ConfigError(field, std::string("cannot be signed correctly by this libcurl (") +
+                                 (curl != nullptr ? curl->version : "unknown") +
+                                 "; 8.10.0 or later is needed): use algorithm aws:kms without "
+                                 "kmsKeyId (the bucket's default KMS key) or AES256");
+}
+
 }  // namespace
 
 // --- S3Error / S3ConfigError ------------------------------------------------------------
@@ -419,6 +433,7 @@ S3Config S3ConfigFromBucketSpec(const nlohmann::json& spec, S3Credentials creden
   S3Config config = ProviderConfigFromSpec(spec, std::move(credentials));
   config.server_side_encryption = encryption.sse_algorithm;
   config.sse_kms_key_id = encryption.sse_kms_key_id;
+  RequireSignableKmsKeyId(config.sse_kms_key_id, "spec.encryption.serverSide.kmsKeyId");
   return config;
 }
 
@@ -434,6 +449,7 @@ class S3Client::Impl {
         config_.server_side_encryption != "aws:kms") {
       throw S3ConfigError("server_side_encryption", "must be AES256 or aws:kms");
     }
+    RequireSignableKmsKeyId(config_.sse_kms_key_id, "sse_kms_key_id");
     base_url_ = std::string(config_.use_ssl ? "https://" : "http://") +
                 (config_.path_style ? config_.endpoint : config_.bucket + "." + config_.endpoint);
     bucket_path_ = config_.path_style ? "/" + EncodeS3Key(config_.bucket) : "";
