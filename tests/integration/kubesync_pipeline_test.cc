@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -16,14 +18,19 @@
 #include <string>
 #include <vector>
 
+#include "ro/common/log.h"
 #include "ro/kube/client.h"
 #include "ro/kube/config.h"
 #include "ro/kube/errors.h"
 #include "ro/kubesync/envelope.h"
+#include "ro/kubesync/kubesync_config.h"
 #include "ro/kubesync/redis_state.h"
 #include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/plugins/kubernetes/live_sync_config.h"
+#include "ro/plugins/bucket_encryption.h"
 #include "ro/plugins/s3_client.h"
+#include "ro/plugins/tasks/object_transformation.h"
+#include "ro/plugins/tasks/task_spec.h"
 #include "ro/testenv/testenv.h"
 #include "ro/testsupport/kubesync_expect.h"
 #include "ro/testsupport/clients.h"
@@ -140,15 +147,18 @@ class KubesyncPipelineTest : public ::testing::Test {
   // components. `bucket_name` non-empty: spec_config names a Bucket on the S3 server.
   LiveSync& StartLiveSync(const std::string& name, const json& spec_config, const std::string& bucket_name = "",
                           std::vector<std::string> components = {"events-listener", "processor", "synchronizer",
-                                                                 "reconciler"}) {
+                                                                 "reconciler"},
+                          const std::function<void(KubesyncConfig&)>& adjust = {}) {
     auto ls = std::make_unique<LiveSync>();
     ls->name = name;
     ls->config = k8s::ParseLiveSyncConfig(spec_config);
     ls->stamp = k8s::MakeStampInfo(kLiveSyncNamespace, name, kLiveSyncNamespace, ls->config.source_name);
     const auto path = dir_->path() / (name + ".json");
-    ts::WriteKubesyncConfig(path, ts::MakeKubesyncConfig(kLiveSyncNamespace, name, spec_config, *source_,
-                                                         *destination_, nats_->url(), redis_->address(),
-                                                         bucket_name.empty() ? nullptr : s3_.get(), bucket_name));
+    KubesyncConfig file = ts::MakeKubesyncConfig(kLiveSyncNamespace, name, spec_config, *source_, *destination_,
+                                                 nats_->url(), redis_->address(),
+                                                 bucket_name.empty() ? nullptr : s3_.get(), bucket_name);
+    if (adjust) adjust(file);
+    ts::WriteKubesyncConfig(path, file);
     const auto logs = dir_->path() / name;
     std::filesystem::create_directories(logs);
     ls->pipeline = std::make_unique<ts::KubesyncPipeline>(path, logs, std::move(components));
@@ -355,6 +365,127 @@ TEST_F(KubesyncPipelineTest, BucketHoldsOriginalsAtTheDocumentedPathAndDeletesRe
   te::WaitFor([&] { return !s3.GetObject(path).has_value(); }, kEventually, "the original removed from the bucket");
   ExpectConverges(ls, {kDeployments}, {ns});
   EXPECT_TRUE(LogHas(ls.pipeline->operator[]("processor"), "object deleted from bucket", {{"bucketObject/path", path}}));
+}
+
+// Encryption at rest of the originals (docs/security.md): with client-side encryption
+// and SSE on, the processor stores an AES-256-GCM envelope; an independent client
+// (boto3) finds no Secret value in clear in the bucket and decrypts the object with the
+// documented format (Python's cryptography); recovery fromOriginal through the same
+// reader path as a TaskRun restores the source's value.
+TEST_F(KubesyncPipelineTest, EncryptedOriginalsHoldNoSecretValueInClearAndStillRecover) {
+  const std::string ns = "enc-shop";
+  const std::string bucket = "kubesync-encrypted";
+  s3_->CreateBucket(bucket);
+  CreateNamespace(*source_client_, ns, {{"sync", "true"}});
+  // The key Secret's content as the LiveSynchronization controller hands it over
+  // (runner::kBucketEncryptionKeysFile): a random 32-byte key, hex.
+  std::string key(plugins::kAesGcmKeyBytes, '\0');
+  {
+    std::ifstream random("/dev/urandom", std::ios::binary);
+    random.read(key.data(), static_cast<std::streamsize>(key.size()));
+    ASSERT_TRUE(random) << "no randomness for the test key";
+  }
+  std::string key_hex;
+  for (const char c : key) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    key_hex += kHex[static_cast<unsigned char>(c) >> 4];
+    key_hex += kHex[static_cast<unsigned char>(c) & 0xf];
+  }
+  const auto keys_path = dir_->path() / "enc-keys.json";
+  te::WriteFile(keys_path, json{{"keyName", "key-1"}, {"keys", {{"key-1", key_hex}}}}.dump());
+  json spec = SampleSpecConfig(kActivePassive);
+  spec["bucketName"] = "bucket-dev";
+  spec["replication"]["forceNamespaceCreation"] = true;
+  std::optional<BucketRef> bucket_ref;
+  LiveSync& ls = StartLiveSync("enc", spec, bucket, {"events-listener", "processor", "synchronizer", "reconciler"},
+                               [&](KubesyncConfig& config) {
+                                 config.bucket->encryption_keys_path = keys_path.string();
+                                 config.bucket->server_side_encryption = "AES256";
+                                 bucket_ref = config.bucket;
+                               });
+
+  const std::string value = "known-value-7d1f0c9e-do-not-leak";
+  const std::string value_base64 = "a25vd24tdmFsdWUtN2QxZjBjOWUtZG8tbm90LWxlYWs=";  // as the API stores it
+  source_client_->Create(kSecrets, ns, Secret(ns, "app-credentials", value));
+  ExpectConverges(ls, {kSecrets}, {ns});
+
+  // The reader every restore uses: the S3 client of the Bucket's configuration.
+  plugins::S3Client reader(BucketS3Config(*bucket_ref));
+  const std::string path = "dr-config/enc/v1-secrets/enc-shop.app-credentials";
+  std::optional<std::string> body;
+  te::WaitFor([&] { return (body = reader.GetObject(path)).has_value(); }, kEventually, "the original in the bucket");
+  EXPECT_EQ(json::parse(*body)["data"]["value"], value_base64);
+
+  // An independent client: boto3 reads the stored bytes, cryptography decrypts them per
+  // the documented envelope (magic, version, algorithm, key id, nonce | body | tag; the
+  // associated data is the 26 header bytes followed by the object key).
+  const std::string script = R"PY(
+import binascii, json, sys, boto3
+from botocore.config import Config
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+endpoint, bucket, key, key_hex = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url="http://" + endpoint, aws_access_key_id="S3RVER",
+                  aws_secret_access_key="S3RVER", region_name="us-east-1",
+                  config=Config(s3={"addressing_style": "path"}))
+raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+header = raw[:26]
+assert header[:4] == b"\0ROE" and header[4] == 1 and header[5] == 1, header
+plain = AESGCM(binascii.unhexlify(key_hex)).decrypt(header[14:26], raw[26:], header + key.encode())
+print(json.dumps({"raw_hex": raw.hex(), "plain": plain.decode()}))
+)PY";
+  const te::CommandResult independent =
+      te::RunCommand({"python3", "-c", script, s3_->endpoint(), bucket, path, key_hex});
+  const json seen = json::parse(independent.out);
+  std::string raw;
+  const std::string raw_hex = seen["raw_hex"].get<std::string>();
+  for (std::size_t i = 0; i + 1 < raw_hex.size(); i += 2) {
+    raw += static_cast<char>(std::stoi(raw_hex.substr(i, 2), nullptr, 16));
+  }
+  EXPECT_TRUE(plugins::IsEncryptedEnvelope(raw));
+  EXPECT_EQ(raw.find(value), std::string::npos) << "the Secret value in clear in the bucket";
+  EXPECT_EQ(raw.find(value_base64), std::string::npos) << "the Secret value (base64) in the bucket";
+  EXPECT_EQ(raw.find("app-credentials"), std::string::npos) << "the original's metadata in clear";
+  EXPECT_EQ(json::parse(seen["plain"].get<std::string>()), json::parse(*body));
+  // Stored bytes copied to another object's path are refused, not read as that object.
+  plugins::S3Client raw_writer(plugins::GenericBucketConfig(s3_->endpoint(), false, bucket,
+                                                            {s3_->access_key(), s3_->secret_key()}));
+  const std::string other = "dr-config/enc/v1-secrets/enc-shop.other";
+  raw_writer.PutObject(other, raw, "application/octet-stream");
+  EXPECT_THROW(reader.GetObject(other), plugins::BucketEncryptionError);
+  EXPECT_THROW(raw_writer.GetObject(path), plugins::BucketEncryptionError) << "a reader without the key";
+
+  // The disaster: the pipeline is gone and the destination's copy was changed.
+  EXPECT_THAT(ls.pipeline->StopAll(), ::testing::IsEmpty());
+  destination_client_->Patch(kSecrets, ns, "app-credentials", kube::PatchType::kMergePatch,
+                             json{{"data", {{"value", "b3ZlcndyaXR0ZW4="}}}}.dump());
+  // Recovery fromOriginal, as the TaskRun runs it, reading through the Bucket's reader.
+  const json task = {
+      {"apiVersion", "automation.astronetes.io/v1alpha1"},
+      {"kind", "Task"},
+      {"metadata",
+       {{"name", "enc-recovery"},
+        {"namespace", kLiveSyncNamespace},
+        {"annotations", {{std::string(k8s::kLiveSynchronizationAnnotation), std::string(kLiveSyncNamespace) + "/enc"}}}}},
+      {"spec",
+       {{"plugin", "kubernetes-objects-transformation"},
+        {"config",
+         {{"bucketName", "bucket-dev"},
+          {"resources",
+           json::array({{{"identifier", {{"group", ""}, {"version", "v1"}, {"resources", "secrets"}}},
+                         {"filter", {{"nameSelector", {{"regex", json::array({"^app-credentials$"})}}}}},
+                         {"fromOriginal", {{"enabled", true}}}}})}}}}}};
+  plugins::tasks::TransformationTarget target;
+  target.destination = destination_client_.get();
+  target.read_original = [&reader](const std::string& key_path) { return reader.GetObject(key_path); };
+  target.bucket = {"bucket-dev", kLiveSyncNamespace, "", ""};
+  plugins::tasks::ObjectTransformer recovery(plugins::tasks::ParseTask(task).transformation(),
+                                             {kLiveSyncNamespace, "enc-recovery-1", "run-uid-1"}, target,
+                                             log::Logger(json{{"process", {{"id", "recovery"}}}}));
+  const auto report = recovery.Run(std::stop_token{});
+  EXPECT_TRUE(report.Succeeded()) << report.Summary();
+  EXPECT_EQ(report.patched, 1);
+  const json restored = destination_client_->Get(kSecrets, ns, "app-credentials");
+  EXPECT_EQ(restored["data"]["value"], value_base64);
 }
 
 TEST_F(KubesyncPipelineTest, ObjectsDeletedWhileThePipelineWasDownArePrunedByTheReconciler) {

@@ -4,14 +4,20 @@
 // the local runner's restart backoff.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "ro/kubesync/kubesync_config.h"
 #include "ro/kubesync/runner/deployments_runner.h"
+#include "ro/plugins/bucket_encryption.h"
 #include "ro/kubesync/runner/pipeline_plan.h"
 #include "ro/kubesync/runner/process_supervisor.h"
 #include "ro/kubesync/runner/semantic_compare.h"
@@ -150,6 +156,42 @@ TEST(LiveSyncPlanTest, FingerprintIgnoresAssetResourceVersionsButNotCredentials)
   plan.inputs.source_cluster.resource_version = "999";
   EXPECT_EQ(runner::ConfigFingerprint(plan, placement), before) << "a cluster's status write must not restart pods";
   plan.inputs.source_kubeconfig = "rotated kubeconfig";
+  EXPECT_NE(runner::ConfigFingerprint(plan, placement), before);
+}
+
+// The Bucket's encryption settings reach the processor: SSE in the configuration file,
+// the keys in their own file (never in config.json), read back into the same cipher; a
+// rotated key changes the fingerprint (the components restart with it).
+TEST(LiveSyncPlanTest, BucketEncryptionKeysReachTheComponentsAndARotationRestartsThem) {
+  runner::PipelinePlan plan = Plan(SpecConfig(), false, /*bucket=*/true);
+  const std::string key_1(32, '1');
+  plan.inputs.bucket->server_side_encryption = "AES256";
+  plan.inputs.bucket->encryption_key_name = "k1";
+  plan.inputs.bucket->encryption_keys = {{"k1", key_1}};
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("ro-unit-bucketenc-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const runner::Placement placement{dir.string(), "nats://n:4222", "r:6379"};
+  const ro::kubesync::KubesyncConfig config = runner::ConfigFor(plan, placement);
+  ASSERT_TRUE(config.bucket);
+  EXPECT_EQ(config.bucket->server_side_encryption, "AES256");
+  EXPECT_EQ(config.bucket->encryption_keys_path, (dir / "bucketEncryptionKeys.json").string());
+  for (auto& [name, content] : runner::PipelineFiles(plan, placement)) {
+    if (name == "config.json") {
+      EXPECT_EQ(content.find("31313131"), std::string::npos) << "a key in config.json";
+    }
+    std::ofstream(dir / name, std::ios::binary) << content;
+  }
+  const ro::plugins::S3Config s3 = ro::kubesync::BucketS3Config(*config.bucket);
+  std::filesystem::remove_all(dir);
+  ASSERT_NE(s3.cipher, nullptr);
+  EXPECT_EQ(s3.server_side_encryption, "AES256");
+  EXPECT_EQ(s3.cipher->write_key_id(), ro::plugins::EnvelopeKeyIdHex(key_1));
+  EXPECT_EQ(s3.cipher->Open("p", ro::plugins::BucketCipher(key_1).Seal("p", "original")), "original");
+
+  const std::string before = runner::ConfigFingerprint(plan, placement);
+  plan.inputs.bucket->encryption_keys["k2"] = std::string(32, '2');
+  plan.inputs.bucket->encryption_key_name = "k2";
   EXPECT_NE(runner::ConfigFingerprint(plan, placement), before);
 }
 

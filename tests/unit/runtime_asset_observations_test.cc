@@ -141,6 +141,35 @@ TEST(BucketObserveTest, TheSpecLevelSecretNameIsTheFallback) {
   EXPECT_EQ(BucketSecretNames(bucket), (std::vector<std::string>{"", "fallback"}));
 }
 
+// spec.encryption.clientSide: the key Secret is read and checked; the probe gets the
+// cipher; the message names the write key's id (a rotation changes the status).
+TEST(BucketObserveTest, ClientSideEncryptionKeySecretIsChecked) {
+  const json bucket = GenericBucket({{"encryption", {{"clientSide", {{"secretName", "bucket-key"}, {"keyName", "k1"}}}}}});
+  const std::string key(32, 'K');
+  const auto observe = [&](std::optional<json> key_secret, const BucketProbe& probe = Accessible) {
+    return ObserveBucket(
+        bucket,
+        [&](const std::string&, const std::string& name) -> std::optional<json> {
+          return name == "bucket-key" ? key_secret : std::optional<json>(S3Secret());
+        },
+        probe, BucketOptions{});
+  };
+  const Observation ok = observe(json{{"stringData", {{"k1", key}}}}, [](const plugins::S3Config& c) {
+    EXPECT_NE(c.cipher, nullptr);
+  });
+  EXPECT_EQ(ok.reason, "Accessible");
+  EXPECT_NE(ok.message.find("client-side encryption key id " + plugins::EnvelopeKeyIdHex(key)), std::string::npos)
+      << ok.message;
+  EXPECT_EQ(observe(std::nullopt).reason, "EncryptionKeyMissing");
+  EXPECT_EQ(observe(json{{"stringData", {{"other", key}}}}).reason, "EncryptionKeyMissing");
+  EXPECT_EQ(observe(json{{"stringData", {{"k1", "too short"}}}}).reason, "EncryptionKeyInvalid");
+  EXPECT_EQ(observe(json{{"data", {{"k1", "not base64!"}}}}).reason, "EncryptionKeyInvalid");
+  json bad = bucket;
+  bad["spec"]["encryption"]["serverSide"] = {{"algorithm", "rot13"}};
+  EXPECT_EQ(ObserveB(bad, S3Secret(), Accessible).reason, "InvalidSpec");
+  EXPECT_EQ(BucketReferencedSecretNames(bucket), (std::vector<std::string>{"s3", "", "bucket-key"}));
+}
+
 TEST(BucketObserveTest, SpecAndSecretProblems) {
   json two = GenericBucket({{"awsS3", {{"name", "x"}, {"region", "eu-west-1"}}}});
   EXPECT_EQ(ObserveB(two, S3Secret(), Accessible).reason, "InvalidSpec");

@@ -10,7 +10,8 @@
 //    "destinationCluster": {... same ...},
 //    "bucket": null | {"name", "namespace", "uid", "resourceVersion", "provider",
 //                      "endpoint", "useSSL", "region", "bucketName",
-//                      "credentialsPath" | ("accessKeyID", "secretAccessKey")},
+//                      "credentialsPath" | ("accessKeyID", "secretAccessKey"),
+//                      "serverSideEncryption", "sseKmsKeyId", "encryptionKeysPath"},
 //    "natsUrl": "nats://127.0.0.1:4222", "redisAddr": "127.0.0.1:6379",
 //    "security": null | {"credentialsDir", "natsServerName"}}
 //
@@ -70,6 +71,14 @@ struct BucketRef {
   std::string credentials_path;
   std::string access_key_id;
   std::string secret_access_key;
+  // S3 server-side encryption (Bucket spec.encryption.serverSide): "", "AES256",
+  // "aws:kms", and the KMS key id.
+  std::string server_side_encryption;
+  std::string sse_kms_key_id;
+  // Client-side encryption (Bucket spec.encryption.clientSide): a JSON file
+  // {"keyName": "<write key>", "keys": {"<name>": "<64 hex digits>", ...}} written
+  // from the key Secret (runner::kBucketEncryptionKeysFile); empty: off.
+  std::string encryption_keys_path;
 };
 
 // How the components authenticate to NATS and Redis and verify NATS (docs/security.md).
@@ -109,8 +118,9 @@ KubesyncConfig LoadKubesyncConfig(const std::string& path);
 nlohmann::json ToJson(const KubesyncConfig& config);
 
 // The S3 client configuration of `bucket`, credentials read from credentials_path when
-// set. Throws KubesyncConfigError (unreadable credentials, unknown provider) or
-// plugins::S3ConfigError (bad endpoint).
+// set, the cipher from encryption_keys_path when set. Throws KubesyncConfigError
+// (unreadable credentials or keys file, unknown provider), plugins::S3ConfigError (bad
+// endpoint) or plugins::BucketEncryptionError (no usable write key).
 plugins::S3Config BucketS3Config(const BucketRef& bucket);
 
 }  // namespace ro::kubesync

@@ -18,6 +18,8 @@
 
 namespace ro::plugins {
 
+class BucketCipher;  // ro/plugins/bucket_encryption.h
+
 // An S3 request failed. What a caller can do about it:
 //   kNoSuchBucket        the bucket does not exist: surface it (condition), do not retry.
 //   kAccessDenied        credentials are valid but lack permission: surface it.
@@ -84,6 +86,18 @@ struct S3Config {
   // Idle keep-alive handles kept for reuse; extra handles of a burst are closed. 8
   // covers the pipeline's uploader threads without holding many idle sockets.
   std::size_t max_idle_connections = 8;
+  // S3 server-side encryption of uploads (Bucket spec.encryption.serverSide): "" (the
+  // bucket's default), "AES256" (SSE-S3) or "aws:kms" (SSE-KMS). Sent as the signed
+  // header x-amz-server-side-encryption on PutObject.
+  std::string server_side_encryption;
+  // With "aws:kms": x-amz-server-side-encryption-aws-kms-key-id; empty: the account's
+  // default KMS key. Refused (S3ConfigError) with libcurl < 8.10.0, whose SigV4 sorts
+  // this header before x-amz-server-side-encryption (curl PR #14370).
+  std::string sse_kms_key_id;
+  // Client-side encryption (Bucket spec.encryption.clientSide): PutObject stores the
+  // AES-256-GCM envelope of the body, GetObject opens it. Null: bodies are stored as
+  // given, and GetObject refuses an envelope (BucketEncryptionError kKeyMissing).
+  std::shared_ptr<const BucketCipher> cipher;
 };
 
 // Configs for the three Bucket kinds (manual 9.1: GenericBucket, AWSS3, GCPCloudStorage).
@@ -99,7 +113,9 @@ S3Config AwsS3BucketConfig(std::string_view region, std::string_view bucket,
 S3Config GcpCloudStorageBucketConfig(std::string_view bucket, S3Credentials credentials);
 // From a Bucket's `spec` object: exactly one of generic / awsS3 / gcpCloudStorage must be
 // set, with its required fields (name, endpoint, region). Throws S3ConfigError naming the
-// field ("spec.awsS3.region").
+// field ("spec.awsS3.region"). Also reads spec.encryption.serverSide into
+// server_side_encryption / sse_kms_key_id (BucketEncryptionFromSpec); the client-side
+// cipher needs the key Secret and is set by the caller.
 S3Config S3ConfigFromBucketSpec(const nlohmann::json& spec, S3Credentials credentials);
 
 // One entry of a listing.
@@ -130,9 +146,14 @@ class S3Client {
   // Creates the bucket (with a LocationConstraint outside us-east-1 and "auto").
   // Idempotent: succeeds if the bucket already exists and is accessible to us.
   void CreateBucket();
-  // Uploads (replaces) `key`. `content_type` e.g. "application/json".
+  // Uploads (replaces) `key`. `content_type` e.g. "application/json". With a cipher the
+  // stored bytes are the envelope of `body` bound to `key`; with server_side_encryption
+  // the SSE headers are sent (and signed). Throws S3Error, BucketEncryptionError kCrypto.
   void PutObject(std::string_view key, std::string_view body, std::string_view content_type);
   // The object's bytes, or nullopt when the key does not exist (404 NoSuchKey).
+  // Client-side encrypted objects are decrypted (with a cipher) or refused (without);
+  // plaintext objects pass through. Throws S3Error, BucketEncryptionError (never
+  // retryable: wrong/missing key, tampered object).
   std::optional<std::string> GetObject(std::string_view key);
   // Deletes `key`; a missing key is not an error.
   void DeleteObject(std::string_view key);

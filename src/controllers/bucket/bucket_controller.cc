@@ -92,6 +92,48 @@ std::vector<std::string> BucketSecretNames(const json& bucket) {
   return names;
 }
 
+std::vector<std::string> BucketReferencedSecretNames(const json& bucket) {
+  std::vector<std::string> names = BucketSecretNames(bucket);
+  const json& spec = common::Member(bucket, "spec");
+  const json& client = common::Member(common::Member(spec, "encryption"), "clientSide");
+  if (client.is_object()) names.push_back(common::StringMember(client, "secretName"));
+  return names;
+}
+
+std::optional<BucketEncryptionKeys> ReadBucketEncryptionKeys(const json& bucket,
+                                                             const BucketSecretReader& read_secret) {
+  using plugins::BucketEncryptionError;
+  const plugins::BucketEncryptionSpec spec =
+      plugins::BucketEncryptionFromSpec(bucket.value("spec", json::object()));
+  if (!spec.client_side()) return std::nullopt;
+  const std::string ns = common::StringMember(common::Member(bucket, "metadata"), "namespace");
+  BucketEncryptionKeys keys;
+  keys.key_name = spec.client_key_name;
+  keys.secret_ref = "Secret " + ns + "/" + spec.client_secret_name + " (spec.encryption.clientSide.secretName)";
+  const std::optional<json> secret = read_secret(ns, spec.client_secret_name);
+  if (!secret) {
+    throw BucketEncryptionError(BucketEncryptionError::Reason::kKeyMissing, keys.secret_ref + " does not exist");
+  }
+  for (const char* field : {"stringData", "data"}) {
+    const json& entries = common::Member(*secret, field);
+    if (!entries.is_object()) continue;
+    for (const auto& [name, unused] : entries.items()) {
+      try {
+        if (std::optional<std::string> value = runtime::SecretValue(*secret, name)) keys.values[name] = *value;
+      } catch (const std::invalid_argument& e) {
+        throw BucketEncryptionError(BucketEncryptionError::Reason::kBadKey,
+                                    keys.secret_ref + " key \"" + name + "\": " + e.what());
+      }
+    }
+  }
+  BucketCipherOf(keys);  // proves the write key is there and 32 bytes
+  return keys;
+}
+
+std::shared_ptr<const plugins::BucketCipher> BucketCipherOf(const BucketEncryptionKeys& keys) {
+  return plugins::BucketCipherFromSecret(keys.values, keys.key_name, keys.secret_ref);
+}
+
 void AddBucketFlags(runtime::FlagSet& flags, BucketOptions* options) {
   flags.AddDuration("--recheck-interval", &options->recheck_interval,
                     "How often the access to every Bucket is checked again");
@@ -155,6 +197,17 @@ Observation ObserveBucket(const json& object, const BucketSecretReader& read_sec
   }
   config.credentials = std::move(credentials);
 
+  try {
+    if (const std::optional<BucketEncryptionKeys> keys = ReadBucketEncryptionKeys(object, read_secret)) {
+      config.cipher = BucketCipherOf(*keys);
+    }
+  } catch (const plugins::BucketEncryptionError& e) {
+    return NotReady(e.reason() == plugins::BucketEncryptionError::Reason::kKeyMissing
+                        ? kReasonBucketEncryptionKeyMissing
+                        : kReasonBucketEncryptionKeyInvalid,
+                    e.what(), fields, options);
+  }
+
   const std::string where = "bucket \"" + config.bucket + "\" at " +
                             (config.use_ssl ? "https://" : "http://") + config.endpoint;
   try {
@@ -191,8 +244,12 @@ Observation ObserveBucket(const json& object, const BucketSecretReader& read_sec
         throw;
     }
   }
+  // The key id in the message: a rotated key changes the Bucket's status, which
+  // reconciles the LiveSynchronizations that use it (their components pick it up).
+  const std::string encryption =
+      config.cipher ? "; client-side encryption key id " + config.cipher->write_key_id() : "";
   return {ConditionStatus::kTrue, kReasonBucketAccessible,
-          "The " + where + " is accessible with the keys of " + secret_ref, std::move(fields),
+          "The " + where + " is accessible with the keys of " + secret_ref + encryption, std::move(fields),
           options.recheck_interval};
 }
 
@@ -205,7 +262,7 @@ void SetupBucketController(runtime::Manager& manager, const BucketOptions& optio
       .NewController(kController, std::make_unique<BucketReconciler>(
                                       buckets, std::move(writer), manager.client(), options))
       .For(type, runtime::OnGenerationChange())
-      .Watches(runtime::SecretsGvr(), runtime::MapSecretToReferrers(buckets, BucketSecretNames),
+      .Watches(runtime::SecretsGvr(), runtime::MapSecretToReferrers(buckets, BucketReferencedSecretNames),
                runtime::MetadataOnly());
 }
 

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bucket/bucket_controller.h"
 #include "livesynchronization/livesync_references.h"
 #include "livesynchronization/livesync_status.h"
 #include "livesynchronization/pipeline_credentials.h"
@@ -48,10 +49,8 @@ namespace pk = plugins::kubernetes;
 namespace {
 
 constexpr const char* kController = "livesynchronization";
-// The Secret key of a KubernetesCluster's kubeconfig and a Bucket's keys (manual 5.2,
-// 5.3).
-constexpr const char* kAccessKeyIdKey = "accessKeyID";
-constexpr const char* kSecretAccessKeyKey = "secretAccessKey";
+// A Bucket's Secret keys (kAccessKeyIdKey, kSecretAccessKeyKey) come from
+// bucket/bucket_controller.h (manual 5.3).
 // A problem may clear without an event this controller watches (a CRD installed on the
 // source cluster, a Secret fixed): look again after this long.
 constexpr std::chrono::seconds kProblemRecheck{30};
@@ -334,6 +333,26 @@ class LiveSyncReconciler final : public runtime::Reconciler {
         bucket.secret_access_key = *key;
       } catch (const std::invalid_argument& e) {
         return livesync::Problem{livesync::kReasonBucketNotReady, where + "Secret " + secret_name + ": " + e.what()};
+      }
+      // The originals' encryption: the Bucket's spec.encryption and key Secret, the same
+      // ones every reader (recovery, TaskRuns) uses.
+      try {
+        const plugins::BucketEncryptionSpec encryption =
+            plugins::BucketEncryptionFromSpec(common::Member(*refs.bucket, "spec"));
+        bucket.server_side_encryption = encryption.sse_algorithm;
+        bucket.sse_kms_key_id = encryption.sse_kms_key_id;
+        const std::optional<BucketEncryptionKeys> keys = ReadBucketEncryptionKeys(
+            *refs.bucket, [this](const std::string& secret_ns, const std::string& key_secret) {
+              return runtime::GetSecret(client_, secret_ns, key_secret);
+            });
+        if (keys) {
+          bucket.encryption_key_name = keys->key_name;
+          bucket.encryption_keys = keys->values;
+        }
+      } catch (const plugins::BucketEncryptionError& e) {
+        return livesync::Problem{livesync::kReasonBucketNotReady, where + e.what()};
+      } catch (const plugins::S3ConfigError& e) {
+        return livesync::Problem{livesync::kReasonBucketNotReady, where + e.what()};
       }
       inputs->bucket = std::move(bucket);
     }

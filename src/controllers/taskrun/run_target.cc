@@ -122,6 +122,18 @@ void TargetResolver::ResolveBucket(const std::string& ns, const std::string& nam
   const json secret = RequireSecret(local_, ns, secret_name, referrer);
   config.credentials = plugins::S3Credentials{RequireKey(secret, kAccessKeyIdKey, referrer),
                                               RequireKey(secret, kSecretAccessKeyKey, referrer)};
+  // The originals' key: the same Bucket asset and Secret the processor encrypts with.
+  try {
+    const std::optional<BucketEncryptionKeys> keys = ReadBucketEncryptionKeys(
+        *bucket, [this](const std::string& secret_ns, const std::string& key_secret) {
+          return runtime::GetSecret(local_, secret_ns, key_secret);
+        });
+    if (keys) config.cipher = BucketCipherOf(*keys);
+  } catch (const plugins::BucketEncryptionError& e) {
+    throw ReferenceError(e.reason_name(), "Bucket " + ns + "/" + name + ": " + e.what());
+  } catch (const plugins::S3ConfigError& e) {
+    throw ReferenceError("InvalidBucket", "Bucket " + ns + "/" + name + ": " + e.what());
+  }
   out->originals = std::make_unique<plugins::S3Client>(std::move(config));
   plugins::S3Client* client = out->originals.get();
   out->target.read_original = [client](const std::string& key) { return client->GetObject(key); };

@@ -1,11 +1,14 @@
 #include "ro/kubesync/kubesync_config.h"
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "ro/plugins/bucket_encryption.h"
 
 namespace ro::kubesync {
 namespace {
@@ -94,6 +97,9 @@ BucketRef BucketFromJson(const json& object) {
   bucket.credentials_path = OptionalString(object, kField, "credentialsPath");
   bucket.access_key_id = OptionalString(object, kField, "accessKeyID");
   bucket.secret_access_key = OptionalString(object, kField, "secretAccessKey");
+  bucket.server_side_encryption = OptionalString(object, kField, "serverSideEncryption");
+  bucket.sse_kms_key_id = OptionalString(object, kField, "sseKmsKeyId");
+  bucket.encryption_keys_path = OptionalString(object, kField, "encryptionKeysPath");
   if (bucket.credentials_path.empty() && (bucket.access_key_id.empty() || bucket.secret_access_key.empty())) {
     throw KubesyncConfigError("bucket.credentialsPath",
                               "is required unless accessKeyID and secretAccessKey are given");
@@ -111,6 +117,9 @@ json BucketToJson(const BucketRef& bucket) {
   if (!bucket.credentials_path.empty()) out["credentialsPath"] = bucket.credentials_path;
   if (!bucket.access_key_id.empty()) out["accessKeyID"] = bucket.access_key_id;
   if (!bucket.secret_access_key.empty()) out["secretAccessKey"] = bucket.secret_access_key;
+  if (!bucket.server_side_encryption.empty()) out["serverSideEncryption"] = bucket.server_side_encryption;
+  if (!bucket.sse_kms_key_id.empty()) out["sseKmsKeyId"] = bucket.sse_kms_key_id;
+  if (!bucket.encryption_keys_path.empty()) out["encryptionKeysPath"] = bucket.encryption_keys_path;
   return out;
 }
 
@@ -124,6 +133,32 @@ std::string ReadSecretFile(const std::filesystem::path& path) {
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
   if (value.empty()) throw KubesyncConfigError("bucket.credentialsPath", path.string() + " is empty");
   return value;
+}
+
+// The client-side cipher from the keys file (kubesync_config.h, encryptionKeysPath).
+std::shared_ptr<const plugins::BucketCipher> CipherFromKeysFile(const std::string& path) {
+  constexpr std::string_view kField = "bucket.encryptionKeysPath";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw KubesyncConfigError(std::string(kField), "cannot read " + path);
+  const json document = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!document.is_object() || !document.contains("keys") || !document["keys"].is_object()) {
+    throw KubesyncConfigError(std::string(kField), path + " is not {\"keyName\", \"keys\": {...}}");
+  }
+  const std::string key_name = OptionalString(document, kField, "keyName");
+  std::map<std::string, std::string> values;
+  for (const auto& [name, hex] : document["keys"].items()) {
+    if (!hex.is_string() || hex.get_ref<const std::string&>().size() % 2 != 0 ||
+        hex.get_ref<const std::string&>().find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      throw KubesyncConfigError(std::string(kField), path + ": key \"" + name + "\" is not hex");
+    }
+    std::string bytes;
+    const std::string& text = hex.get_ref<const std::string&>();
+    for (std::size_t i = 0; i < text.size(); i += 2) {
+      bytes += static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16));
+    }
+    values[name] = std::move(bytes);
+  }
+  return plugins::BucketCipherFromSecret(values, key_name, "the bucket encryption keys (" + path + ")");
 }
 
 }  // namespace
@@ -207,6 +242,9 @@ plugins::S3Config BucketS3Config(const BucketRef& bucket) {
     throw KubesyncConfigError("bucket.provider", "unknown provider \"" + bucket.provider + "\"");
   }
   if (!bucket.region.empty()) s3.region = bucket.region;
+  s3.server_side_encryption = bucket.server_side_encryption;
+  s3.sse_kms_key_id = bucket.sse_kms_key_id;
+  if (!bucket.encryption_keys_path.empty()) s3.cipher = CipherFromKeysFile(bucket.encryption_keys_path);
   return s3;
 }
 

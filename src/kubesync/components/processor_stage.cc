@@ -8,6 +8,7 @@
 #include "log_fields.h"
 #include "ro/common/backoff.h"
 #include "ro/common/object_meta.h"
+#include "ro/plugins/bucket_encryption.h"
 #include "ro/plugins/kubernetes/json_patch.h"
 #include "ro/plugins/kubernetes/namespace_metadata.h"
 
@@ -122,6 +123,14 @@ bool ProcessorStage::BucketOperation(const k8s::ProcessorDecision& decision, con
       // "form" is the manual's spelling of this message (6.2.4).
       bucket_logger_.Error(put ? "error uploading object in bucket" : "error deleting object form bucket", error_line);
       stats_.RecordBucketOperation(put ? "upload" : "delete", "error");
+      stats_.RecordError(kComponent, gvr, "Bucket");
+      return true;
+    } catch (const plugins::BucketEncryptionError& e) {
+      // Client-side encryption failed (no randomness): never uploaded in clear instead.
+      json error_line = line;
+      error_line["error"] = e.what();
+      bucket_logger_.Error("error uploading object in bucket", error_line);
+      stats_.RecordBucketOperation("upload", "error");
       stats_.RecordError(kComponent, gvr, "Bucket");
       return true;
     }

@@ -20,6 +20,22 @@ std::string FileIn(const Placement& placement, std::string_view file) {
   return placement.files_dir + "/" + std::string(file);
 }
 
+// kBucketEncryptionKeysFile's content: {"keyName", "keys": {name: hex}} (hex keeps the
+// binary keys valid in JSON and in a Secret's stringData).
+std::string EncryptionKeysFile(const BucketInputs& bucket) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  nlohmann::json keys = nlohmann::json::object();
+  for (const auto& [name, value] : bucket.encryption_keys) {
+    std::string hex;
+    for (const char c : value) {
+      hex += kHex[static_cast<unsigned char>(c) >> 4];
+      hex += kHex[static_cast<unsigned char>(c) & 0xf];
+    }
+    keys[name] = std::move(hex);
+  }
+  return nlohmann::json{{"keyName", bucket.encryption_key_name}, {"keys", std::move(keys)}}.dump() + "\n";
+}
+
 }  // namespace
 
 const std::vector<PipelinePart>& AllPipelineParts() {
@@ -148,6 +164,11 @@ KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement) {
     bucket.region = in.bucket->region;
     bucket.bucket_name = in.bucket->bucket_name;
     bucket.credentials_path = placement.files_dir;
+    bucket.server_side_encryption = in.bucket->server_side_encryption;
+    bucket.sse_kms_key_id = in.bucket->sse_kms_key_id;
+    if (!in.bucket->encryption_keys.empty()) {
+      bucket.encryption_keys_path = FileIn(placement, kBucketEncryptionKeysFile);
+    }
     config.bucket = std::move(bucket);
   }
   config.nats_url = placement.nats_url;
@@ -165,6 +186,9 @@ std::vector<std::pair<std::string, std::string>> PipelineFiles(const PipelinePla
   if (plan.inputs.bucket) {
     files.emplace_back(kAccessKeyIdFile, plan.inputs.bucket->access_key_id);
     files.emplace_back(kSecretAccessKeyFile, plan.inputs.bucket->secret_access_key);
+    if (!plan.inputs.bucket->encryption_keys.empty()) {
+      files.emplace_back(kBucketEncryptionKeysFile, EncryptionKeysFile(*plan.inputs.bucket));
+    }
   }
   if (plan.inputs.credentials) {
     for (auto& file : ClientFiles(*plan.inputs.credentials)) files.push_back(std::move(file));
@@ -190,6 +214,8 @@ std::string ConfigFingerprint(const PipelinePlan& plan, const Placement& placeme
   if (plan.inputs.bucket) {
     add(plan.inputs.bucket->access_key_id);
     add(plan.inputs.bucket->secret_access_key);
+    // A rotated key restarts the components, which read the keys once.
+    if (!plan.inputs.bucket->encryption_keys.empty()) add(EncryptionKeysFile(*plan.inputs.bucket));
   }
   if (plan.inputs.credentials) add(plan.inputs.credentials->Fingerprint());
   // 16 hex digits (64 bits): enough to tell configurations of one object apart.

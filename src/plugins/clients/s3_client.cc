@@ -12,6 +12,7 @@
 #include <re2/re2.h>
 
 #include "ro/common/time.h"
+#include "ro/plugins/bucket_encryption.h"
 
 namespace ro::plugins {
 namespace {
@@ -255,6 +256,20 @@ std::string StringField(const nlohmann::json& object, const char* name, const st
   return it->get<std::string>();
 }
 
+// libcurl before 8.10.0 sorts SigV4 canonical headers by "name:value" instead of by
+// name (curl PR #14370), so x-amz-server-side-encryption-aws-kms-key-id lands before
+// x-amz-server-side-encryption and AWS answers SignatureDoesNotMatch. Refuse a KMS key
+// id there instead of sending requests that cannot be valid.
+void RequireSignableKmsKeyId(std::string_view kms_key_id, const std::string& field) {
+  if (kms_key_id.empty()) return;
+  const curl_version_info_data* curl = curl_version_info(CURLVERSION_NOW);
+  if (curl != nullptr && curl->version_num >= 0x080a00) return;
+  throw S3ConfigError(field, std::string("cannot be signed correctly by this libcurl (") +
+                                 (curl != nullptr ? curl->version : "unknown") +
+                                 "; 8.10.0 or later is needed): use algorithm aws:kms without "
+                                 "kmsKeyId (the bucket's default KMS key) or AES256");
+}
+
 }  // namespace
 
 // --- S3Error / S3ConfigError ------------------------------------------------------------
@@ -372,8 +387,9 @@ S3Config GcpCloudStorageBucketConfig(std::string_view bucket, S3Credentials cred
   return config;
 }
 
-S3Config S3ConfigFromBucketSpec(const nlohmann::json& spec, S3Credentials credentials) {
-  if (!spec.is_object()) throw S3ConfigError("spec", "must be an object");
+namespace {
+
+S3Config ProviderConfigFromSpec(const nlohmann::json& spec, S3Credentials credentials) {
   const char* const kinds[] = {"generic", "awsS3", "gcpCloudStorage"};
   const char* chosen = nullptr;
   for (const char* kind : kinds) {
@@ -409,6 +425,18 @@ S3Config S3ConfigFromBucketSpec(const nlohmann::json& spec, S3Credentials creden
   return GcpCloudStorageBucketConfig(name, std::move(credentials));
 }
 
+}  // namespace
+
+S3Config S3ConfigFromBucketSpec(const nlohmann::json& spec, S3Credentials credentials) {
+  if (!spec.is_object()) throw S3ConfigError("spec", "must be an object");
+  const BucketEncryptionSpec encryption = BucketEncryptionFromSpec(spec);
+  S3Config config = ProviderConfigFromSpec(spec, std::move(credentials));
+  config.server_side_encryption = encryption.sse_algorithm;
+  config.sse_kms_key_id = encryption.sse_kms_key_id;
+  RequireSignableKmsKeyId(config.sse_kms_key_id, "spec.encryption.serverSide.kmsKeyId");
+  return config;
+}
+
 // --- S3Client ---------------------------------------------------------------------------
 
 class S3Client::Impl {
@@ -417,6 +445,11 @@ class S3Client::Impl {
     if (config_.endpoint.empty()) throw S3ConfigError("endpoint", "is required");
     if (config_.bucket.empty()) throw S3ConfigError("bucket", "is required");
     if (config_.region.empty()) throw S3ConfigError("region", "is required");
+    if (!config_.server_side_encryption.empty() && config_.server_side_encryption != "AES256" &&
+        config_.server_side_encryption != "aws:kms") {
+      throw S3ConfigError("server_side_encryption", "must be AES256 or aws:kms");
+    }
+    RequireSignableKmsKeyId(config_.sse_kms_key_id, "sse_kms_key_id");
     base_url_ = std::string(config_.use_ssl ? "https://" : "http://") +
                 (config_.path_style ? config_.endpoint : config_.bucket + "." + config_.endpoint);
     bucket_path_ = config_.path_style ? "/" + EncodeS3Key(config_.bucket) : "";
@@ -431,6 +464,7 @@ class S3Client::Impl {
     std::string query;             // canonical (sorted, encoded) query, without '?'
     std::string_view body;
     std::string_view content_type;
+    bool server_side_encryption = false;  // send the configured SSE headers
   };
   struct Response {
     long status = 0;
@@ -468,6 +502,15 @@ class S3Client::Impl {
     add_header("Expect:");  // no 100-continue round trip before uploads
     if (!request.content_type.empty()) {
       add_header("Content-Type: " + std::string(request.content_type));
+    }
+    // Every header in CURLOPT_HTTPHEADER is part of libcurl's SigV4 canonical headers
+    // and SignedHeaders (libcurl >= 7.86), so the SSE headers are signed like
+    // x-amz-content-sha256, as AWS requires for x-amz-* headers.
+    if (request.server_side_encryption && !config_.server_side_encryption.empty()) {
+      add_header("x-amz-server-side-encryption: " + config_.server_side_encryption);
+      if (!config_.sse_kms_key_id.empty()) {
+        add_header("x-amz-server-side-encryption-aws-kms-key-id: " + config_.sse_kms_key_id);
+      }
     }
     const std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
         raw_headers, &curl_slist_free_all);
@@ -655,8 +698,17 @@ void S3Client::PutObject(std::string_view key, std::string_view body,
   Impl::Request request;
   request.method = "PUT";
   request.key = key;
-  request.body = body;
-  request.content_type = content_type.empty() ? "application/octet-stream" : content_type;
+  std::string sealed;
+  if (impl_->config().cipher) {
+    sealed = impl_->config().cipher->Seal(key, body);
+    request.body = sealed;
+    // The stored bytes are binary; the original's type is inside the envelope.
+    request.content_type = "application/octet-stream";
+  } else {
+    request.body = body;
+    request.content_type = content_type.empty() ? "application/octet-stream" : content_type;
+  }
+  request.server_side_encryption = true;
   const Impl::Response response = impl_->Perform(request);
   if (!Impl::Ok(response)) impl_->Fail(request, response);
 }
@@ -666,7 +718,10 @@ std::optional<std::string> S3Client::GetObject(std::string_view key) {
   Impl::Request request;
   request.key = key;
   Impl::Response response = impl_->Perform(request);
-  if (Impl::Ok(response)) return std::move(response.body);
+  if (Impl::Ok(response)) {
+    const std::shared_ptr<const BucketCipher>& cipher = impl_->config().cipher;
+    return cipher ? cipher->Open(key, response.body) : OpenWithoutCipher(key, response.body);
+  }
   if (response.status == 404 && ParseS3ErrorBody(response.body).code == "NoSuchKey") {
     return std::nullopt;
   }

@@ -12,6 +12,7 @@
 #include "ro/kube/client.h"
 #include "ro/kube/discovery.h"
 #include "ro/kube/errors.h"
+#include "ro/plugins/bucket_encryption.h"
 #include "ro/plugins/kubernetes/bucket_object.h"
 #include "ro/plugins/kubernetes/json_patch.h"
 #include "ro/plugins/s3_client.h"
@@ -327,6 +328,9 @@ ObjectTransformer::ObjectResult ObjectTransformer::ChangeObject(
         last_error = std::string("reading the original from the bucket: ") + e.what();
         if (!wait()) return failed("interrupted by shutdown");
         continue;
+      } catch (const BucketEncryptionError& e) {
+        // Wrong or missing key, or a changed object: never retried, never read as JSON.
+        return failed(std::string("reading the original from the bucket: ") + e.what());
       } catch (const json::exception& e) {
         return failed(std::string("the original in the bucket is not JSON: ") + e.what());
       }

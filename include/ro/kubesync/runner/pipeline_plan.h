@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,13 @@ struct BucketInputs {
   std::string bucket_name;            // the object-store bucket
   std::string access_key_id;
   std::string secret_access_key;
+  // spec.encryption.serverSide: "", "AES256" or "aws:kms", and the KMS key id.
+  std::string server_side_encryption;
+  std::string sse_kms_key_id;
+  // spec.encryption.clientSide: the write key's name and every decoded key of the key
+  // Secret (name -> 32 bytes); empty map: client-side encryption off.
+  std::string encryption_key_name;
+  std::map<std::string, std::string> encryption_keys;
 };
 
 // Everything the controller resolved for one LiveSynchronization. Plain value type.
@@ -124,6 +132,8 @@ inline constexpr std::string_view kDestinationKubeconfigFile = "destination-kube
 // The names BucketRef::credentials_path expects (kubesync_config.h).
 inline constexpr std::string_view kAccessKeyIdFile = "accessKeyID";
 inline constexpr std::string_view kSecretAccessKeyFile = "secretAccessKey";
+// The client-side encryption keys (BucketRef::encryption_keys_path), only when on.
+inline constexpr std::string_view kBucketEncryptionKeysFile = "bucketEncryptionKeys.json";
 
 // Where one launcher puts things.
 struct Placement {
@@ -146,8 +156,9 @@ std::string NatsServerName(const kube::ObjectKey& ls);
 KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement);
 
 // The files a launcher writes into files_dir, name -> content: config.json (ToJson of
-// ConfigFor), both kubeconfigs, the bucket keys when there is a bucket, and with
-// credentials the client files of every component role (ClientFiles).
+// ConfigFor), both kubeconfigs, the bucket keys when there is a bucket, its client-side
+// encryption keys when they are on, and with credentials the client files of every
+// component role (ClientFiles).
 std::vector<std::pair<std::string, std::string>> PipelineFiles(const PipelinePlan& plan,
                                                               const Placement& placement);
 
