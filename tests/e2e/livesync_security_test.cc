@@ -232,6 +232,25 @@ TEST_F(LiveSyncSecurityTest, ThePipelineReplicatesLockedAndNoSecretValueLeaks) {
     texts.emplace_back(entry.path().string(), Slurp(entry.path()));
   }
   EXPECT_NE(NatsLog(ns).find("[DBG]"), std::string::npos) << "nats-server is not at debug level";
+  {
+    // Redis holds no object data (docs/security.md, "TLS": the compensating controls):
+    // every key and value of the pipeline, read as the processor.
+    const ks::ClientSecurity processor = ks::LoadClientSecurity(
+        ks::PipelineRole::kProcessor, (PipelineDir(ns) / "files").string(), std::string(kLiveSync) + "-nats");
+    const std::string host = redis_addr.substr(0, redis_addr.rfind(':'));
+    const std::string port = redis_addr.substr(redis_addr.rfind(':') + 1);
+    const std::string cli = "redis-cli --no-auth-warning -h " + host + " -p " + port + " --user processor --pass " +
+                            processor.redis_password;
+    te::RunOptions options;
+    options.check = false;
+    const std::string dump =
+        te::RunCommand({"sh", "-c", "for k in $(" + cli + " --scan --pattern 'ks:*'); do echo \"$k\"; " + cli +
+                                        " HGETALL \"$k\"; " + cli + " GET \"$k\"; done"},
+                       options)
+            .out;
+    EXPECT_NE(dump.find(names.redis_prefix() + ":rv:"), std::string::npos) << dump;  // the dump is not empty
+    texts.emplace_back("Redis", dump);
+  }
   texts.emplace_back("livesynchronization-controller log", env_->controller().Log());
   texts.emplace_back("LiveSynchronization", env_->LiveSync(ns, kLiveSync)->dump());
   for (const json& event : env_->EventsAbout(ns, kLiveSync)) texts.emplace_back("Event", event.dump());

@@ -171,7 +171,7 @@ TEST(LiveSyncPlanTest, BucketEncryptionKeysReachTheComponentsAndARotationRestart
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("ro-unit-bucketenc-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  const runner::Placement placement{dir.string(), "nats://n:4222", "r:6379"};
+  const runner::Placement placement{dir.string(), "nats://n:4222", "r:6379", "n"};
   const ro::kubesync::KubesyncConfig config = runner::ConfigFor(plan, placement);
   ASSERT_TRUE(config.bucket);
   EXPECT_EQ(config.bucket->server_side_encryption, "AES256");
