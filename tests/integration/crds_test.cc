@@ -387,7 +387,7 @@ TEST_F(CrdsTest, KubectlGetShowsThePrinterColumnsOfEveryKind) {
        "apiVersion: assets.astronetes.io/v1alpha1\nkind: Database\nmetadata: {name: d1}\n"
        "spec: {zookeeper: {client: {servers: ['zk-0:2181', 'zk-1:2181']}}}\n",
        R"({"status":{)" + ready("Connected") + R"(,"servers":"zk-0:2181,zk-1:2181"}})",
-       {"NAME", "READY", "SERVERS", "AGE"},
+       {"NAME", "READY", "SERVERS", "VERSION", "AGE"},
        {"d1", "True", "zk-0:2181,zk-1:2181"}},
       {"lsync",
        "apiVersion: automation.astronetes.io/v1alpha1\nkind: LiveSynchronization\n"
@@ -402,7 +402,7 @@ TEST_F(CrdsTest, KubectlGetShowsThePrinterColumnsOfEveryKind) {
        "metadata: {name: s1}\nspec:\n  plugin: zookeeper-to-zookeeper-nodes\n"
        "  config: {sourceName: zk-a, destinationName: zk-b, rootPath: /app}\n",
        R"({"status":{"phase":"Succeeded"}})",
-       {"NAME", "PHASE", "SOURCE", "DESTINATION", "AGE"},
+       {"NAME", "PHASE", "SOURCE", "DESTINATION", "CREATED", "UPDATED", "DELETED", "COMPLETED", "AGE"},
        {"s1", "Succeeded", "zk-a", "zk-b"}},
       {"syncplan",
        "apiVersion: automation.astronetes.io/v1alpha1\nkind: SynchronizationPlan\n"
