@@ -222,6 +222,35 @@ class OperatorInClusterTest : public ::testing::Test {
     cluster1_->Kubectl({"apply", "-f", "-"}, SleepingDeployment(kApp, "web", 2).dump());
   }
 
+  // What a user would look at when the pipeline does not come up: its pods, their events
+  // and the last lines of each container's log (printed, never asserted).
+  static void PrintPipelinePods() {
+    const auto run = [](const std::vector<std::string>& args) {
+      try {
+        return Kubectl(args);
+      } catch (const std::exception& e) {
+        return std::string("(kubectl failed: ") + e.what() + ")";
+      }
+    };
+    std::cout << "[diagnostics] pods:\n" << run({"-n", kUserNs, "get", "pods", "-o", "wide"}) << "\n";
+    std::cout << "[diagnostics] events:\n" << run({"-n", kUserNs, "get", "events"}) << "\n";
+    try {
+      const json pods = KubectlJson({"-n", kUserNs, "get", "pods"});
+      for (const json& pod : pods["items"]) {
+        const std::string name = pod["metadata"]["name"];
+        std::cout << "[diagnostics] logs of " << name << ":\n"
+                  << run({"-n", kUserNs, "logs", "--tail=40", name}) << "\n";
+        const json& statuses = pod["status"]["containerStatuses"];
+        if (statuses.is_array() && !statuses.empty() && statuses[0].value("restartCount", 0) > 0) {
+          std::cout << "[diagnostics] logs of " << name << " before its last restart:\n"
+                    << run({"-n", kUserNs, "logs", "--previous", "--tail=40", name}) << "\n";
+        }
+      }
+    } catch (const std::exception& e) {
+      std::cout << "[diagnostics] " << e.what() << "\n";
+    }
+  }
+
   // Tutorial 8.2 verbatim, once: kubeconfig Secrets, KubernetesClusters, livesync.yaml.
   static void EnsureTutorialRunning() {
     if (!tutorial_started_) {
@@ -238,8 +267,13 @@ class OperatorInClusterTest : public ::testing::Test {
       UserCommand("kubectl create -f cluster-2.yaml");
       const auto applied = Clock::now();
       UserCommand("kubectl apply -f livesync.yaml");
-      te::WaitFor([] { return client2_->GetIfExists(kDeployments, kApp, "web").has_value(); }, kRollout,
-                  "the first object replicated (Deployment shop/web in cluster 2)", 200ms);
+      try {
+        te::WaitFor([] { return client2_->GetIfExists(kDeployments, kApp, "web").has_value(); }, kRollout,
+                    "the first object replicated (Deployment shop/web in cluster 2)", 200ms);
+      } catch (const std::exception&) {
+        PrintPipelinePods();
+        throw;
+      }
       std::cout << "[bench] kubectl apply of the LiveSynchronization -> first object replicated: "
                 << Ms(Clock::now() - applied) << " ms\n";
       WaitForLiveSyncReady("True", "Running");
