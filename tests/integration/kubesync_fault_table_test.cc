@@ -452,7 +452,9 @@ class KubesyncFaultTableTest : public ::testing::Test {
     row.fault = fault_name;
     for (const char* component : {"events-listener", "processor", "processor#2", "synchronizer", "synchronizer#2",
                                   "reconciler"}) {
-      ASSERT_TRUE((*pipeline_)[component].Running()) << component << " is not running before the scenario";
+      ASSERT_TRUE((*pipeline_)[component].Running())
+          << component << " is not running before the scenario; its log ends with:\n"
+          << (*pipeline_)[component].LogTail(30);
     }
     const int ops_before = writer_->ops();
     const int failures_before = writer_->failures();

@@ -176,6 +176,10 @@ void KubesyncPipeline::StartAll() {
   for (auto& start : starts) start.get();
 }
 
+std::string KubesyncProcess::LogTail(std::size_t lines) const {
+  return process_ ? process_->LogTail(lines) : testenv::TailOfFile(log_path_, lines);
+}
+
 std::vector<std::string> KubesyncPipeline::StopAll() {
   std::vector<std::future<std::pair<std::string, std::string>>> stops;
   for (auto& [name, process] : processes_) {
@@ -186,7 +190,9 @@ std::vector<std::string> KubesyncPipeline::StopAll() {
   std::vector<std::string> bad;
   for (auto& stop : stops) {
     auto [name, exit] = stop.get();
-    if (!exit.empty() && exit != "exit status 0") bad.push_back(name + ": " + exit);
+    if (!exit.empty() && exit != "exit status 0") {
+      bad.push_back(name + ": " + exit + "\n" + processes_.at(name)->LogTail(30));
+    }
   }
   return bad;
 }

@@ -188,8 +188,8 @@ void Process::End(bool graceful) noexcept {
   if (spawner_.joinable() && spawner_.get_id() != std::this_thread::get_id()) spawner_.join();
 }
 
-std::string Process::LogTail(std::size_t lines) const {
-  std::ifstream in(options_.log_path, std::ios::binary);
+std::string TailOfFile(const fs::path& path, std::size_t lines) {
+  std::ifstream in(path, std::ios::binary);
   if (!in) return "";
   in.seekg(0, std::ios::end);
   std::streamoff size = in.tellg();
@@ -208,6 +208,8 @@ std::string Process::LogTail(std::size_t lines) const {
   }
   return text;
 }
+
+std::string Process::LogTail(std::size_t lines) const { return TailOfFile(options_.log_path, lines); }
 
 std::chrono::milliseconds Process::WaitUntilReady(const std::function<bool()>& probe,
                                                   std::chrono::milliseconds timeout, std::string_view what) const {

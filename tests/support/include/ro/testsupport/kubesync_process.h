@@ -72,6 +72,9 @@ class KubesyncProcess {
   // Every line of the log file that parses as JSON (a line that does not is returned as
   // {"unparsed": "<line>"}).
   std::vector<nlohmann::json> LogLines() const;
+  // The last `lines` lines of the log file (stdout and stderr, e.g. a sanitizer report);
+  // "" before the first start.
+  std::string LogTail(std::size_t lines = 40) const;
   // Peak resident set size (kB) of the running process: VmHWM from /proc/<pid>/status.
   std::optional<long> PeakRssKb() const;
 
@@ -99,7 +102,8 @@ class KubesyncPipeline {
                    std::string log_level = "info");
   // Starts every component (in parallel: start-up is mostly waiting for informers).
   void StartAll();
-  // SIGTERM to every component; returns "<subcommand>: <exit>" for any that did not exit 0.
+  // SIGTERM to every component; returns "<subcommand>: <exit>" for any that did not exit 0,
+  // followed by the last lines of its log.
   std::vector<std::string> StopAll();
   // A component by its name in the constructor ("processor", "processor#2").
   KubesyncProcess& operator[](std::string_view name);

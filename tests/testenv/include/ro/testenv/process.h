@@ -32,6 +32,10 @@
 
 namespace ro::testenv {
 
+// The last `lines` (>= 1) lines of the file at `path` (at most its last 64 KiB), "" when
+// it does not exist. Process::LogTail and the tests' own log files use it.
+std::string TailOfFile(const std::filesystem::path& path, std::size_t lines = 40);
+
 // How to start a long-running server.
 struct ProcessOptions {
   // Name for messages ("etcd", "kube-apiserver"). Required.
