@@ -106,17 +106,18 @@ TEST(ComponentIds, MatchTheManualsProcessIds) {
   EXPECT_EQ(SubcommandName(ComponentId::kEventsListener), "events-listener");
 }
 
-TEST(NakDelay, DoublesFrom250MillisecondsUpTo30Seconds) {
+TEST(NakDelay, DoublesFrom250MillisecondsUpToThreeSeconds) {
   EXPECT_EQ(NakDelay(1), 250ms);
   EXPECT_EQ(NakDelay(2), 500ms);
   EXPECT_EQ(NakDelay(4), 2000ms);
-  EXPECT_EQ(NakDelay(50), 30s);
+  EXPECT_EQ(NakDelay(5), 3s);
+  EXPECT_EQ(NakDelay(50), 3s);
 }
 
 TEST(NakDelay, WaitsAtLeastTheServersRetryAfterClippedToAMinute) {
   EXPECT_EQ(NakDelay(1, 0s), 250ms);
   EXPECT_EQ(NakDelay(1, 3s), 3s);
-  EXPECT_EQ(NakDelay(50, 3s), 30s);  // the backoff is longer already
+  EXPECT_EQ(NakDelay(50, 2s), 3s);  // the backoff is longer already
   EXPECT_EQ(NakDelay(1, 3600s), 60s);
 }
 

@@ -24,6 +24,7 @@
 #include "ro/kube/client.h"
 #include "ro/kubesync/pipeline_context.h"
 #include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/retry.h"
 #include "ro/kubesync/stats.h"
 
 namespace ro::kubesync {
@@ -35,7 +36,7 @@ struct ReconcilerOptions {
   // one pass (a relist sends one request per GVR; a namespace relabel one more).
   std::chrono::milliseconds debounce{1000};
   // Wait before retrying a pass that could not complete (apiserver or NATS down).
-  std::chrono::milliseconds retry_after_failure{30'000};
+  std::chrono::milliseconds retry_after_failure{kMaxRetryDelay};
 };
 
 // Run() on one thread; Ready() from any thread.

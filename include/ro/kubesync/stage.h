@@ -8,7 +8,7 @@
 //   Outcome        settled as
 //   Ack            Ack
 //   Publish(s, d)  d published on s; Ack once JetStream stored it (Nak(0) if stopped first)
-//   Nak(after)     Nak(NakDelay(delivery_count, after)): 250 ms doubling to 30 s, and at
+//   Nak(after)     Nak(NakDelay(delivery_count, after)): 250 ms doubling to 3 s, and at
 //                  least the server's Retry-After (RFC 9110 10.2.3), clipped to 60 s
 //   Term(reason)   Term: never redelivered (the stage logged and counted why)
 //
@@ -152,8 +152,9 @@ Outcome OutcomeOf(const std::exception& error);
 std::string FailureReason(const std::exception& error);
 
 // The NAK delay of a message handled unsuccessfully for the `delivery_count`th time:
-// 250 ms doubling per delivery up to 30 s (a transient apiserver or S3 failure is
-// retried quickly; a long outage costs one attempt per 30 s per message).
+// 250 ms doubling per delivery up to kMaxRetryDelay (3 s, ro/kubesync/retry.h: a
+// transient apiserver or S3 failure is retried quickly, the lag left after a long outage
+// stays short; the outage costs one attempt per 3 s per message held).
 std::chrono::milliseconds NakDelay(std::uint64_t delivery_count);
 // The same, but at least the server's `retry_after` (a 429's Retry-After, RFC 9110
 // section 10.2.3), which is clipped to 60 s like the kube transport clips it.

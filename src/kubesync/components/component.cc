@@ -327,7 +327,7 @@ int RunComponent(const ComponentFlags& flags) {
       component = std::make_unique<MetricsExporterComponent>(*context, redis, *server);
     } else {
       OpenNatsLibrary();
-      common::Backoff backoff(std::chrono::milliseconds{200}, std::chrono::seconds{10});
+      common::Backoff backoff(std::chrono::milliseconds{200}, kMaxRetryDelay);
       const bool connected = RetryUntilStopped(
           stop, backoff,
           [&] {

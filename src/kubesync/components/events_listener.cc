@@ -94,6 +94,7 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
       kube::ReflectorOptions options;
       options.initial_resource_version = from;
       options.transform = kube::StripManagedFields;  // never replicated; often a third of an object
+      options.max_backoff = kMaxRetryDelay;  // the pipeline's RPO, not client-go's 30 s
       {
         std::lock_guard lock(mu_);
         reflector_ = std::make_unique<kube::Reflector>(*lw_, *this, std::move(options));
@@ -158,7 +159,7 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
   // The first list, page by page, retried until it completes or `stop`. Returns its
   // resourceVersion ("" when stopped).
   std::string InitialList(std::stop_token stop) {
-    common::Backoff backoff(std::chrono::milliseconds{800}, std::chrono::seconds{30});
+    common::Backoff backoff(std::chrono::milliseconds{800}, kMaxRetryDelay);
     std::string resource_version;
     RetryUntilStopped(
         stop, backoff,
@@ -250,7 +251,7 @@ EventsListener::~EventsListener() = default;
 
 bool EventsListener::Discover(std::stop_token stop) {
   const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
-  common::Backoff backoff(std::chrono::milliseconds{800}, std::chrono::seconds{30});
+  common::Backoff backoff(std::chrono::milliseconds{800}, kMaxRetryDelay);
   return RetryUntilStopped(
       stop, backoff,
       [&] {

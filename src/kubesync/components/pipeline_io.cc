@@ -60,9 +60,8 @@ void DurablePublisher::Reject(std::string_view subject, std::string_view data, s
 }
 
 bool DurablePublisher::Commit(std::stop_token stop) {
-  // Reconnects take about NatsOptions::reconnect_wait (1 s); start below it, cap at the
-  // reflector's 30 s.
-  common::Backoff backoff(std::chrono::milliseconds{200}, std::chrono::seconds{30});
+  // Reconnects take about NatsOptions::reconnect_wait (1 s); start below it.
+  common::Backoff backoff(std::chrono::milliseconds{200}, kMaxRetryDelay);
   while (true) {
     std::vector<PublishFailure> again;
     for (PublishFailure& failure : retry_) {

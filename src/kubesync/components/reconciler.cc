@@ -199,7 +199,7 @@ void Reconciler::Run(std::stop_token stop) {
   Steady::time_point requested_at = Steady::now();  // one pass at start-up
 
   std::unique_ptr<CoreSubscription> subscription;
-  common::Backoff backoff(std::chrono::milliseconds{200}, std::chrono::seconds{10});
+  common::Backoff backoff(std::chrono::milliseconds{200}, kMaxRetryDelay);
   if (!RetryUntilStopped(
           stop, backoff,
           [&] {

@@ -5,6 +5,7 @@
 #include "ro/common/backoff.h"
 #include "ro/kube/errors.h"
 #include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/retry.h"
 #include "ro/plugins/s3_client.h"
 
 namespace ro::kubesync {
@@ -33,9 +34,8 @@ Outcome OutcomeOf(const std::exception& error) {
 
 std::chrono::milliseconds NakDelay(std::uint64_t delivery_count) {
   constexpr std::chrono::milliseconds kFirst{250};
-  constexpr std::chrono::milliseconds kMax{30'000};
   const std::uint64_t doublings = delivery_count > 1 ? std::min<std::uint64_t>(delivery_count - 1, 64) : 0;
-  return common::ExponentialDelay(kFirst, static_cast<std::int64_t>(doublings), kMax);
+  return common::ExponentialDelay(kFirst, static_cast<std::int64_t>(doublings), kMaxRetryDelay);
 }
 
 std::chrono::milliseconds NakDelay(std::uint64_t delivery_count, std::chrono::seconds retry_after) {

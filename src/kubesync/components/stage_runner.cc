@@ -11,6 +11,7 @@
 #include "ro/common/object_meta.h"
 #include "ro/kube/clock.h"
 #include "ro/kubesync/jetstream.h"
+#include "ro/kubesync/retry.h"
 
 namespace ro::kubesync {
 namespace {
@@ -123,8 +124,8 @@ void StageRunner::Run(std::stop_token stop) {
   }
 
   // A fetch failure is a NATS restart or a lost consumer: retry quickly first, then at
-  // most every 10 s.
-  common::Backoff backoff(std::chrono::milliseconds{100}, std::chrono::seconds{10});
+  // most every kMaxRetryDelay.
+  common::Backoff backoff(std::chrono::milliseconds{100}, kMaxRetryDelay);
   std::unique_ptr<stage::Consumer> consumer;
   while (!stop.stop_requested()) {
     std::vector<std::unique_ptr<stage::Delivered>> messages;
