@@ -62,6 +62,20 @@ testenv_log="$env_dir/logs/ro-testenv.log"
 # shellcheck source=scripts/demo-lib.sh
 . "$here/demo-lib.sh"
 
+# --in-cluster, on failure: the pods' logs go with the servers; keep them in logs/pods/.
+save_pod_logs() {
+  local ns pod dir="$env_dir/logs/pods"
+  mkdir -p "$dir"
+  for ns in resiliency-operator disaster-recovery; do
+    kubectl --kubeconfig "$RO_CLUSTER2_KUBECONFIG" -n "$ns" get pods -o wide >"$dir/$ns.pods.txt" 2>&1 || continue
+    kubectl --kubeconfig "$RO_CLUSTER2_KUBECONFIG" -n "$ns" get events >"$dir/$ns.events.txt" 2>&1 || true
+    for pod in $(kubectl --kubeconfig "$RO_CLUSTER2_KUBECONFIG" -n "$ns" get pods -o name 2>/dev/null); do
+      kubectl --kubeconfig "$RO_CLUSTER2_KUBECONFIG" -n "$ns" logs "$pod" >"$dir/$ns.${pod#pod/}.log" 2>&1 || true
+    done
+  done
+  log "the pods' logs are in $dir"
+}
+
 pids=()
 stop_all() {
   local status=$?
@@ -70,6 +84,9 @@ stop_all() {
     log "stopping the operator's controllers"
     kill -TERM "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
+  fi
+  if [ "$status" != 0 ] && [ "$in_cluster" = 1 ] && [ -n "${RO_CLUSTER2_KUBECONFIG:-}" ]; then
+    save_pod_logs || true
   fi
   if [ -n "${testenv_pid:-}" ] && kill -0 "$testenv_pid" 2>/dev/null; then
     log "stopping the servers"
