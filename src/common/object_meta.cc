@@ -46,6 +46,11 @@ const std::string& ResourceVersion(const nlohmann::json& object) {
   return MetadataString(object, "resourceVersion");
 }
 
+std::int64_t Generation(const nlohmann::json& object) {
+  const nlohmann::json& value = Member(Metadata(object), "generation");
+  return value.is_number_integer() ? value.get<std::int64_t>() : 0;
+}
+
 const nlohmann::json& Labels(const nlohmann::json& object) {
   return ObjectOrEmpty(Member(Metadata(object), "labels"));
 }

@@ -87,8 +87,9 @@ std::string Encode(const Envelope& envelope) {
   }
   std::string source_namespace = envelope.source_namespace.is_null() ? std::string() : envelope.source_namespace.dump();
   std::string out;
-  // Fixed members take < 140 bytes; reserve once so the appends never reallocate.
-  out.reserve(object.size() + gvr.size() + source_namespace.size() + 144);
+  if (envelope.config_generation < 0) throw std::invalid_argument("kubesync envelope: configGeneration is negative");
+  // Fixed members take < 180 bytes; reserve once so the appends never reallocate.
+  out.reserve(object.size() + gvr.size() + source_namespace.size() + 184);
   out += "{\"v\":";
   out += std::to_string(Envelope::kVersion);
   out += ",\"type\":\"";
@@ -108,6 +109,10 @@ std::string Encode(const Envelope& envelope) {
   if (!source_namespace.empty()) {
     out += ",\"namespace\":";
     out += source_namespace;
+  }
+  if (envelope.config_generation != 0) {
+    out += ",\"configGeneration\":";
+    out += std::to_string(envelope.config_generation);
   }
   out += '}';
   return out;
@@ -159,6 +164,18 @@ Envelope Decode(std::string_view data) {
                                          source_namespace->type_name());
     }
     envelope.source_namespace = std::move(*source_namespace);
+  }
+
+  if (const Json* generation = Member(root, "configGeneration")) {
+    const bool in_range =
+        generation->is_number_unsigned()
+            ? generation->get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+            : generation->is_number_integer() && generation->get<std::int64_t>() >= 0;
+    if (!in_range) {
+      throw DecodeError("configGeneration",
+                        "member \"configGeneration\" must be a non-negative integer, got " + generation->dump());
+    }
+    envelope.config_generation = generation->get<std::int64_t>();
   }
   return envelope;
 }

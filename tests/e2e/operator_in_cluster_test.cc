@@ -540,6 +540,49 @@ TEST_F(OperatorInClusterTest, SuspendStopsTheComponentPodsAndResumeLosesNothing)
   EXPECT_TRUE(client2_->GetIfExists(kDeployments, kApp, "late"));
 }
 
+// A change of spec.config.replication rolls the component Deployments one by one; the
+// new events listener publishes everything again while the previous processor and
+// synchronizer pods (previous configuration) still consume. Found by the in-cluster demo:
+// they ended part of the new listener's objects as "namespace missing", which then waited
+// for the periodic resync (1 h). Each message carries its configuration's generation and
+// the previous pods leave newer messages to the new ones.
+TEST_F(OperatorInClusterTest, AReplicationChangeRollsThePodsAndLeavesNothingForTheResync) {
+  EnsureTutorialRunning();
+  const std::string late = "shop-late";
+  // A selected namespace cluster 2 does not have: its objects wait (forceNamespaceCreation off).
+  livesync_e2e::CreateSampleApplicationIn(*cluster1_, *cluster2_, late, /*destination_namespace=*/false);
+  te::WaitFor(
+      [] {
+        const std::optional<json> ls = LiveSync();
+        if (!ls) return false;
+        for (const json& c : (*ls)["status"].value("conditions", json::array())) {
+          if (c.value("type", "") == "DestinationNamespacesMissing" && c.value("status", "") == "True") return true;
+        }
+        return false;
+      },
+      kEventually, "condition DestinationNamespacesMissing", kPoll);
+  const int64_t generation = (*LiveSync())["metadata"]["generation"];
+  UserCommand("kubectl patch livesynchronization active-passive --type=merge -p "
+              "'{\"spec\":{\"config\":{\"replication\":{\"forceNamespaceCreation\":true}}}}'");
+  // The roll happened: every component pod is of the new configuration.
+  te::WaitFor([&] { return (*LiveSync())["status"].value("observedGeneration", int64_t{0}) > generation; },
+              kEventually, "the LiveSynchronization to observe the change", kPoll);
+  for (const char* part : {"eventslistener", "processor", "synchronizer", "reconciler"}) {
+    WaitForDeployment(kUserNs, std::string(kLiveSync) + "-" + part);
+  }
+  // Everything arrives now, well before the periodic resync, in both namespaces.
+  json config = SpecConfig();
+  config["replication"]["forceNamespaceCreation"] = true;
+  livesync_e2e::ExpectConverged(*client1_, *client2_, kUserNs, kLiveSync, config, {kApp, late}, kEventually);
+  EXPECT_EQ(client2_->Get(GroupVersionResource{"", "v1", "namespaces"}, "", late)["metadata"]["labels"]["sync"], "true");
+  // Back to the tutorial's state for the tests after this one (the recovery recovers the
+  // sync=true namespaces of cluster 2: shop alone).
+  UserCommand("kubectl patch livesynchronization active-passive --type=merge -p "
+              "'{\"spec\":{\"config\":{\"replication\":{\"forceNamespaceCreation\":false}}}}'");
+  cluster1_->Kubectl({"delete", "namespace", late, "--wait=false"});
+  cluster2_->Kubectl({"delete", "namespace", late, "--wait=false"});
+}
+
 TEST_F(OperatorInClusterTest, TheTutorialsTaskRunRecoversTheApplication) {
   EnsureTutorialRunning();
   // "Recover from disaster": pause, then run the generated Task.

@@ -62,6 +62,7 @@ TEST(ObjectMeta, ReadsTheFieldsOfAnObject) {
                          {"namespace", "ns"},
                          {"uid", "u-1"},
                          {"resourceVersion", "42"},
+                         {"generation", 7},
                          {"labels", {{"app", "web"}}},
                          {"annotations", {{"a", "b"}}},
                          {"deletionTimestamp", "2024-01-01T00:00:00Z"}}}};
@@ -69,6 +70,7 @@ TEST(ObjectMeta, ReadsTheFieldsOfAnObject) {
   EXPECT_EQ(Namespace(object), "ns");
   EXPECT_EQ(Uid(object), "u-1");
   EXPECT_EQ(ResourceVersion(object), "42");
+  EXPECT_EQ(Generation(object), 7);
   EXPECT_EQ(Label(object, "app"), "web");
   EXPECT_EQ(Annotation(object, "a"), "b");
   EXPECT_EQ(Labels(object), json({{"app", "web"}}));
@@ -78,7 +80,7 @@ TEST(ObjectMeta, ReadsTheFieldsOfAnObject) {
 
 TEST(ObjectMeta, MissingOrMistypedFieldsReadAsZeroValues) {
   for (const json& object : {json(), json::array(), json("text"), json::object(), json({{"metadata", 3}}),
-                             json({{"metadata", {{"name", 1}, {"labels", "x"}, {"deletionTimestamp", nullptr}}}})}) {
+                             json({{"metadata", {{"name", 1}, {"labels", "x"}, {"deletionTimestamp", nullptr}, {"generation", "3"}}}})}) {
     EXPECT_EQ(Name(object), "") << object;
     EXPECT_EQ(Namespace(object), "") << object;
     EXPECT_TRUE(Labels(object).is_object()) << object;
@@ -86,6 +88,7 @@ TEST(ObjectMeta, MissingOrMistypedFieldsReadAsZeroValues) {
     EXPECT_TRUE(Annotations(object).empty()) << object;
     EXPECT_EQ(Label(object, "app"), "") << object;
     EXPECT_FALSE(Deleting(object)) << object;
+    EXPECT_EQ(Generation(object), 0) << object;
     EXPECT_TRUE(Member(object, "spec").is_null()) << object;
     EXPECT_TRUE(Metadata(object).is_object()) << object;
   }

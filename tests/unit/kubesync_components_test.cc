@@ -26,7 +26,7 @@ using plugins::kubernetes::CarryOverAllocatedFields;
 using namespace std::chrono_literals;
 
 const json kDocument = json::parse(R"({
-  "liveSynchronization": {"namespace": "dr-config", "name": "pre", "uid": "u-1"},
+  "liveSynchronization": {"namespace": "dr-config", "name": "pre", "uid": "u-1", "generation": 3},
   "config": {"sourceName": "source", "destinationName": "destination", "bucketName": "bucket-dev",
              "replication": {"resources": [{"version": "v1", "resource": "configmaps"}]}},
   "sourceCluster": {"name": "source", "namespace": "dr-config", "uid": "u-2", "resourceVersion": "7",
@@ -42,6 +42,7 @@ TEST(KubesyncConfig, ParsesTheDocumentAndWritesItBackUnchanged) {
   const KubesyncConfig config = KubesyncConfigFromJson(kDocument);
   EXPECT_EQ(config.live_synchronization.ns, "dr-config");
   EXPECT_EQ(config.live_synchronization.name, "pre");
+  EXPECT_EQ(config.generation, 3);
   EXPECT_EQ((*config.spec_config)["bucketName"], "bucket-dev");
   EXPECT_EQ(config.source_cluster.identity.resource_version, "7");
   EXPECT_EQ(config.destination_cluster.kubeconfig_path, "/etc/kubesync/destination/kubeconfig.yaml");
@@ -62,6 +63,8 @@ TEST(KubesyncConfig, DefaultsTheServerAddressesAndAcceptsANullBucket) {
   EXPECT_FALSE(config.bucket.has_value());
   EXPECT_EQ(config.nats_url, "nats://127.0.0.1:4222");
   EXPECT_EQ(config.redis_addr, "127.0.0.1:6379");
+  document["liveSynchronization"].erase("generation");  // a file written before it existed
+  EXPECT_EQ(KubesyncConfigFromJson(document).generation, 0);
 }
 
 TEST(KubesyncConfig, NamesTheMissingOrMistypedField) {
@@ -85,6 +88,9 @@ TEST(KubesyncConfig, NamesTheMissingOrMistypedField) {
   json config_not_object = kDocument;
   config_not_object["config"] = "x";
   EXPECT_EQ(field_of(config_not_object), "config");
+  json negative_generation = kDocument;
+  negative_generation["liveSynchronization"]["generation"] = -1;
+  EXPECT_EQ(field_of(negative_generation), "liveSynchronization.generation");
   EXPECT_EQ(field_of(json::array()), "");
 }
 

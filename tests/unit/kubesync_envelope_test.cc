@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace ro::kubesync {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Json = nlohmann::json;
 
 Envelope SampleDeployment() {
@@ -97,6 +99,29 @@ TEST(Envelope, TheSourceNamespaceTravelsWhenKnownAndIsLeftOutOtherwise) {
   EXPECT_TRUE(Decode(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{},"namespace":null})")
                   .source_namespace.is_null());
   in.source_namespace = Json::array();
+  EXPECT_THROW(Encode(in), std::invalid_argument);
+}
+
+TEST(Envelope, TheConfigGenerationTravelsWhenKnownAndIsLeftOutOtherwise) {
+  Envelope in = SampleDeployment();
+  EXPECT_THAT(Encode(in), Not(HasSubstr("configGeneration")));
+  EXPECT_EQ(Decode(Encode(in)).config_generation, 0);
+  in.config_generation = 4;
+  in.source_namespace = Json::parse(R"({"labels":{}})");
+  const std::string text = Encode(in);
+  EXPECT_THAT(text, ::testing::EndsWith(R"(,"namespace":{"labels":{}},"configGeneration":4})"));
+  EXPECT_EQ(Decode(text).config_generation, 4);
+  EXPECT_EQ(Decode(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{},"configGeneration":)"
+                   R"(9223372036854775807})")
+                .config_generation,
+            INT64_MAX);
+  for (const char* bad : {"-1", "1.5", "\"3\"", "null", "9223372036854775808"}) {
+    EXPECT_EQ(RejectedField(std::string(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{},)") +
+                            R"("configGeneration":)" + bad + "}"),
+              "configGeneration")
+        << bad;
+  }
+  in.config_generation = -2;
   EXPECT_THROW(Encode(in), std::invalid_argument);
 }
 

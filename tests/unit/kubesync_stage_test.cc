@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -67,10 +68,11 @@ json ConfigMap(const std::string& ns, const std::string& name, const std::string
           {"data", {{"k", "v" + rv}}}};
 }
 
-std::string EventFor(EventType type, json object, bool resync = false) {
+std::string EventFor(EventType type, json object, bool resync = false, std::int64_t generation = 0) {
   Envelope e;
   e.type = type;
   e.resync = resync;
+  e.config_generation = generation;
   e.gvr = {"", "v1", "configmaps"};
   e.observed_at = std::chrono::system_clock::now();
   e.object = std::move(object);
@@ -92,6 +94,7 @@ class StageRunnerTest : public ::testing::Test {
     options.lanes = lanes;
     options.in_progress_interval = heartbeat;
     options.fetch_timeout = 20ms;
+    options.config_generation = generation_;
     StageRunner::Hooks hooks;
     hooks.on_decode_failure = [this](std::uint64_t, const DecodeError&) { ++decode_failures_; };
     hooks.on_internal_error = [this](const Envelope&, const std::exception&) { ++internal_errors_; };
@@ -112,11 +115,44 @@ class StageRunnerTest : public ::testing::Test {
 
   kube::FakeClock clock_;
   InMemoryTransport transport_{clock_};
+  std::int64_t generation_ = 0;  // StageRunnerOptions::config_generation of Start
   std::unique_ptr<StageRunner> runner_;
   std::jthread thread_;
   std::atomic<int> decode_failures_{0};
   std::atomic<int> internal_errors_{0};
 };
+
+// A spec change rolls the Deployments one by one: until the previous pods are gone they
+// must not handle the new pods' messages (made under a configuration they do not have).
+TEST_F(StageRunnerTest, AMessageOfANewerConfigurationIsLeftToTheNewComponentsAndOlderOnesAreHandled) {
+  generation_ = 2;
+  std::mutex mu;
+  std::vector<std::string> handled;
+  Start([&](Envelope& e, const DeliveryInfo&, std::stop_token) {
+    std::lock_guard lock(mu);
+    handled.push_back(e.object["metadata"]["name"]);
+    return Outcome::Ack();
+  });
+  transport_.Inject(kIn, EventFor(EventType::kUpsert, ConfigMap("ns", "newer", "1"), true, 3));
+  transport_.Inject(kIn, EventFor(EventType::kUpsert, ConfigMap("ns", "same", "1"), true, 2));
+  transport_.Inject(kIn, EventFor(EventType::kUpsert, ConfigMap("ns", "older", "1"), true, 1));
+  transport_.Inject(kIn, EventFor(EventType::kUpsert, ConfigMap("ns", "unknown", "1"), true, 0));
+  ASSERT_TRUE(Eventually([&] { return Settled().size() == 4; }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_THAT(handled, ::testing::UnorderedElementsAre("same", "older", "unknown"));
+  }
+  const std::vector<Settlement> settled = Settled();
+  const auto nak = std::find_if(settled.begin(), settled.end(),
+                                [](const Settlement& s) { return s.kind == Settlement::Kind::kNak; });
+  ASSERT_NE(nak, settled.end());
+  EXPECT_EQ(nak->stream_sequence, 1u);
+  EXPECT_EQ(nak->delay, 1000ms);
+  EXPECT_EQ(std::count_if(settled.begin(), settled.end(),
+                          [](const Settlement& s) { return s.kind == Settlement::Kind::kAck; }),
+            3);
+  EXPECT_EQ(transport_.Pending(kIn).size(), 1u);  // still there for a component of generation 3
+}
 
 TEST_F(StageRunnerTest, APublishIsAckedOnlyOnceStoredAndAFailedCommitRedeliversTheInput) {
   transport_.FailCommits(1);
@@ -251,7 +287,7 @@ TEST(StageOutcome, OneClassificationForEveryFailure) {
 // ---- ProcessorStage -----------------------------------------------------------------------
 
 const json kProcessorConfig = json::parse(R"({
-  "liveSynchronization": {"namespace": "dr-config", "name": "pre", "uid": "u-1"},
+  "liveSynchronization": {"namespace": "dr-config", "name": "pre", "uid": "u-1", "generation": 5},
   "config": {"sourceName": "source", "destinationName": "destination",
              "replication": {"resources": [
                {"version": "v1", "resource": "configmaps",
@@ -310,6 +346,13 @@ TEST_F(ProcessorStageTest, AMatchingUpsertIsPublishedTransformedAndStampedOnTheA
   ASSERT_TRUE(stamp.has_value());
   EXPECT_EQ(stamp->source_uid, "u-1");
   EXPECT_EQ(stamp->source_resource_version, "5");
+}
+
+TEST_F(ProcessorStageTest, TheApplyMessageCarriesTheProcessorsConfigurationGeneration) {
+  // An event of the previous configuration (a listener not yet replaced) is decided under
+  // this one, and says so.
+  Envelope e = Decode(EventFor(EventType::kUpsert, ConfigMap("selected", "cm", "5"), false, 4));
+  EXPECT_EQ(Published(stage_.Handle(e, DeliveryInfo{}, std::stop_token{})).config_generation, 5);
 }
 
 TEST_F(ProcessorStageTest, WithForcedNamespacesAnUpsertCarriesItsSourceNamespace) {

@@ -128,7 +128,8 @@ TEST(LiveSyncPlanTest, SuspendStopsOnlyThePipelineComponents) {
 }
 
 TEST(LiveSyncPlanTest, ConfigFileNamesFilesAndAddressesButHoldsNoSecret) {
-  const runner::PipelinePlan plan = Plan(SpecConfig(), false, /*bucket=*/true);
+  runner::PipelinePlan plan = Plan(SpecConfig(), false, /*bucket=*/true);
+  plan.inputs.generation = 6;
   const runner::Placement placement{"/etc/kubesync", "nats://x-nats:4222", "x-redis:6379", "x-nats"};
   json file = ro::kubesync::ToJson(runner::ConfigFor(plan, placement));
   EXPECT_EQ(file["sourceCluster"]["kubeconfigPath"], "/etc/kubesync/source-kubeconfig.yaml");
@@ -138,6 +139,7 @@ TEST(LiveSyncPlanTest, ConfigFileNamesFilesAndAddressesButHoldsNoSecret) {
   EXPECT_EQ(file["natsUrl"], "nats://x-nats:4222");
   EXPECT_EQ(file["redisAddr"], "x-redis:6379");
   EXPECT_EQ(file["config"], *plan.inputs.spec_config) << "spec.config is copied verbatim";
+  EXPECT_EQ(file["liveSynchronization"]["generation"], 6) << "what the components stamp on their messages";
   EXPECT_EQ(file.dump().find("SECRET"), std::string::npos);
 
   std::map<std::string, std::string> files;

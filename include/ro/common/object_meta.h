@@ -8,6 +8,7 @@
 // while `object` is alive and unchanged; copy them to keep them longer.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,10 @@ const nlohmann::json& Annotations(const nlohmann::json& object);
 // One label / annotation value, "" when absent or not a string.
 const std::string& Label(const nlohmann::json& object, std::string_view key);
 const std::string& Annotation(const nlohmann::json& object, std::string_view key);
+
+// metadata.generation when it is an integer, else 0 (the apiserver sets it >= 1 on
+// every object of a kind with a status subresource; a spec change increments it).
+std::int64_t Generation(const nlohmann::json& object);
 
 // metadata.deletionTimestamp is set: the object is being deleted (finalizers pending).
 bool Deleting(const nlohmann::json& object);

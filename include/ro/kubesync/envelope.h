@@ -4,7 +4,8 @@
 //
 //   {"v":1,"type":"upsert","resync":false,"gvr":"apps/v1/deployments",
 //    "observedAt":1700000000123456789,"object":{...},"pruned":false,"sourceDeleted":false,
-//    "namespace":{"resourceVersion":"812","labels":{...},"annotations":{...}}}
+//    "namespace":{"resourceVersion":"812","labels":{...},"annotations":{...}},
+//    "configGeneration":4}
 //
 // This header includes the full <nlohmann/json.hpp> (an exception to the json_fwd rule,
 // like ro/kube/client.h): Envelope holds the Kubernetes object by value so that Decode can
@@ -12,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -59,12 +61,20 @@ struct Envelope {
   // source. Null when unknown (cluster-scoped objects, deletes, the events subject);
   // then "namespace" is left out of the wire form.
   nlohmann::json source_namespace;
+  // The LiveSynchronization metadata.generation of the configuration the message was
+  // made under (the listener's or reconciler's on the events subject, the processor's
+  // on the apply subject); 0 = unknown (then "configGeneration" is left out of the wire
+  // form). A component NAKs a message newer than its own configuration, so that while
+  // the Deployments roll after a spec change only the new pods handle the new pods'
+  // messages (docs/kubesync.md, "Configuration changes"); an older one is handled under
+  // the newer configuration.
+  std::int64_t config_generation = 0;
 };
 
 // Malformed envelope: not JSON, not an object, a missing or mistyped field, or an unknown
 // version. Never retryable: a consumer logs it, counts it and terminates the message.
 // field() names the offending member ("v", "type", "gvr", "observedAt", "object",
-// "resync", "pruned", "sourceDeleted", "namespace"), empty when the message is not a JSON object at all.
+// "resync", "pruned", "sourceDeleted", "namespace", "configGeneration"), empty when the message is not a JSON object at all.
 class DecodeError : public std::runtime_error {
  public:
   DecodeError(std::string field, const std::string& message);
@@ -84,7 +94,8 @@ std::string Encode(const Envelope& envelope);
 // Parses `data` once and moves the object out of the parse tree. Required members: "v"
 // (must equal kVersion), "type", "gvr" (the GroupVersionResource::ToString form),
 // "observedAt" (non-negative integer, unix ns), "object" (a JSON object). "resync",
-// "pruned" and "sourceDeleted" default to false when absent. Unknown members are ignored (forward compatible
+// "pruned" and "sourceDeleted" default to false when absent, "configGeneration" (a
+// non-negative integer) to 0. Unknown members are ignored (forward compatible
 // within one version). Throws DecodeError.
 Envelope Decode(std::string_view data);
 

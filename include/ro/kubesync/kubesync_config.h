@@ -4,7 +4,7 @@
 // controller writes it (ToJson) into a Secret mounted by every component; the components
 // read it (LoadKubesyncConfig).
 //
-//   {"liveSynchronization": {"namespace", "name", "uid"},
+//   {"liveSynchronization": {"namespace", "name", "uid", "generation"},
 //    "config": <spec.config verbatim>,
 //    "sourceCluster": {"name", "namespace", "uid", "resourceVersion", "kubeconfigPath"},
 //    "destinationCluster": {... same ...},
@@ -21,6 +21,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -95,6 +96,11 @@ struct SecurityRef {
 // One component's view of its LiveSynchronization. Plain value type.
 struct KubesyncConfig {
   ObjectIdentity live_synchronization;  // namespace, name, uid (resource_version unused)
+  // The LiveSynchronization's metadata.generation this file was written for (0 when
+  // unknown): stamped on every message the component publishes (Envelope::
+  // config_generation); a message with a newer one is NAKed (docs/kubesync.md,
+  // "Configuration changes").
+  std::int64_t generation = 0;
   // spec.config of the LiveSynchronization, verbatim (ParseLiveSyncConfig's input).
   std::shared_ptr<const nlohmann::json> spec_config;
   ClusterRef source_cluster;

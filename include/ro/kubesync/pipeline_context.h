@@ -5,6 +5,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,9 @@ class PipelineContext {
   // What the processor stamps on destination objects (source cluster = the
   // KubernetesCluster named by spec.config.sourceName).
   const plugins::kubernetes::StampInfo& stamp() const { return stamp_; }
+  // The LiveSynchronization generation of the file (KubesyncConfig::generation): stamped
+  // on what this component publishes; the stage runtime NAKs newer messages.
+  std::int64_t generation() const { return file_.generation; }
   ComponentId component() const { return component_; }
   std::string_view process_id() const { return ProcessId(component_); }
   // process.consumerID of the processor's and synchronizer's lines, e.g.

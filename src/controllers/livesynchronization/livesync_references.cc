@@ -83,7 +83,7 @@ std::optional<Problem> FindConflict(const json& live_sync, const std::vector<kub
 
 bool AssetReady(const json& asset, std::string* why) {
   const json& conditions = common::Member(common::Member(asset, "status"), "conditions");
-  const int64_t generation = common::Member(asset, "metadata").value("generation", int64_t{0});
+  const int64_t generation = common::Generation(asset);
   if (conditions.is_array()) {
     for (const json& condition : conditions) {
       if (common::StringMember(condition, "type") != "Ready") continue;

@@ -300,6 +300,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     const livesync::References& refs = check.references;
 
     inputs->live_synchronization = IdentityOf(live_sync);
+    inputs->generation = common::Generation(live_sync);
     inputs->spec_config = std::make_shared<const json>(common::Member(live_sync.at("spec"), "config"));
     inputs->suspended = common::Member(live_sync.at("spec"), "suspend").is_boolean() &&
                         live_sync.at("spec").at("suspend").get<bool>();
@@ -381,9 +382,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
   // on a Conflict (the caller requeues).
   bool WriteStatus(const json& live_sync, livesync::StatusInputs inputs) {
     const json previous = common::Member(live_sync, "status");
-    inputs.generation = common::Member(live_sync.at("metadata"), "generation").is_number_integer()
-                            ? live_sync.at("metadata").at("generation").get<int64_t>()
-                            : 0;
+    inputs.generation = common::Generation(live_sync);
     inputs.now = clock_.Now();
     if (inputs.stats) ReportFailures(live_sync, *inputs.stats);
     const runtime::Condition condition = inputs.ready;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ro/common/log.h"
+#include "ro/common/object_meta.h"
 #include "ro/kube/informer.h"
 #include "ro/kube/workqueue.h"
 #include "ro/runtime/informer_cache.h"
@@ -20,11 +21,7 @@ namespace ro::runtime {
 using nlohmann::json;
 
 bool GenerationChanged(const json& old_object, const json& new_object) {
-  const auto generation = [](const json& o) {
-    if (!o.contains("metadata") || !o["metadata"].is_object()) return int64_t{0};
-    return o["metadata"].value("generation", int64_t{0});
-  };
-  return generation(old_object) != generation(new_object);
+  return common::Generation(old_object) != common::Generation(new_object);
 }
 
 WatchOptions OnGenerationChange() {

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/object_meta.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/event_recorder.h"
@@ -48,9 +49,7 @@ StatusWriter::StatusWriter(kube::DynamicClient& client, kube::EventRecorder& rec
 WriteOutcome StatusWriter::ApplyCondition(const kube::GroupVersionResource& gvr,
                                           const json& object, Condition condition,
                                           const StatusFields& fields) {
-  const json metadata = object.value("metadata", json::object());
-  const int64_t generation = metadata.value("generation", int64_t{0});
-  condition.observed_generation = generation;
+  condition.observed_generation = common::Generation(object);
 
   json status = object.value("status", json::object());
   if (!status.is_object()) status = json::object();
@@ -59,7 +58,7 @@ WriteOutcome StatusWriter::ApplyCondition(const kube::GroupVersionResource& gvr,
   json conditions = status.value("conditions", json::array());
   SetStatusCondition(conditions, condition, clock_.Now());
   status["conditions"] = std::move(conditions);
-  status["observedGeneration"] = generation;
+  status["observedGeneration"] = condition.observed_generation;
   for (const auto& [key, value] : fields) {
     if (value) {
       status[key] = *value;

@@ -214,7 +214,7 @@ class SynchronizationPlanReconciler final : public runtime::Reconciler {
     json desired = plan.value("status", json::object());
     if (!desired.is_object()) desired = json::object();
     for (const auto& [key, value] : fields.items()) desired[key] = value;
-    const std::int64_t generation = plan.at("metadata").value("generation", std::int64_t{0});
+    const std::int64_t generation = common::Generation(plan);
     desired["observedGeneration"] = generation;
     runtime::Condition ready;
     ready.type = std::string(runtime::kReadyCondition);

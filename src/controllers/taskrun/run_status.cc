@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/object_meta.h"
 #include "ro/common/time.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
@@ -71,7 +72,7 @@ json DesiredRunStatus(const json& taskrun, const RunUpdate& update,
                       std::chrono::system_clock::time_point now) {
   json status = taskrun.value("status", json::object());
   if (!status.is_object()) status = json::object();
-  const int64_t generation = taskrun.at("metadata").value("generation", int64_t{0});
+  const int64_t generation = common::Generation(taskrun);
   const std::string timestamp = common::FormatRfc3339(now);
 
   status["phase"] = std::string(ToString(update.phase));

@@ -208,6 +208,7 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
     envelope.gvr = gvr_;
     envelope.observed_at = std::chrono::system_clock::now();
     envelope.object = object;
+    envelope.config_generation = owner_.context_.generation();
     publisher_->Publish(owner_.context_.names().events_subject(), Encode(envelope));
     owner_.stats_.RecordEvent("eventslistener", gvr_string_, ToString(type));
   }
@@ -301,6 +302,7 @@ bool EventsListener::Republish(const GvrWatch& watch, const std::string& ns, Dur
           envelope.gvr = watch.gvr();
           envelope.observed_at = std::chrono::system_clock::now();
           envelope.object = std::move(item);
+          envelope.config_generation = context_.generation();
           publisher.Publish(context_.names().events_subject(), Encode(envelope));
           stats_.RecordEvent("eventslistener", watch.gvr_string(), "upsert");
           ++count;

@@ -1,5 +1,6 @@
 #include "ro/kubesync/kubesync_config.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <fstream>
@@ -29,6 +30,15 @@ std::string OptionalString(const json& object, std::string_view parent, std::str
   if (value == nullptr) return "";
   if (!value->is_string()) throw KubesyncConfigError(Join(parent, key), "must be a string");
   return value->get<std::string>();
+}
+
+std::int64_t OptionalGeneration(const json& object, std::string_view parent, std::string_view key) {
+  const json* value = Member(object, key);
+  if (value == nullptr || value->is_null()) return 0;
+  if (!value->is_number_integer() || value->get<std::int64_t>() < 0) {
+    throw KubesyncConfigError(Join(parent, key), "must be a non-negative integer");
+  }
+  return value->get<std::int64_t>();
 }
 
 std::string RequiredString(const json& object, std::string_view parent, std::string_view key) {
@@ -175,6 +185,7 @@ KubesyncConfig KubesyncConfigFromJson(const json& document) {
   config.live_synchronization.ns = RequiredString(ls, "liveSynchronization", "namespace");
   config.live_synchronization.name = RequiredString(ls, "liveSynchronization", "name");
   config.live_synchronization.uid = OptionalString(ls, "liveSynchronization", "uid");
+  config.generation = OptionalGeneration(ls, "liveSynchronization", "generation");
   config.spec_config = std::make_shared<const json>(RequiredObject(document, "", "config"));
   config.source_cluster = ClusterFromJson(document, "sourceCluster");
   config.destination_cluster = ClusterFromJson(document, "destinationCluster");
@@ -208,7 +219,8 @@ json ToJson(const KubesyncConfig& config) {
   json out;
   out["liveSynchronization"] = {{"namespace", config.live_synchronization.ns},
                                 {"name", config.live_synchronization.name},
-                                {"uid", config.live_synchronization.uid}};
+                                {"uid", config.live_synchronization.uid},
+                                {"generation", config.generation}};
   out["config"] = config.spec_config ? *config.spec_config : json::object();
   out["sourceCluster"] = ClusterToJson(config.source_cluster);
   out["destinationCluster"] = ClusterToJson(config.destination_cluster);

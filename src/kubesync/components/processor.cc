@@ -86,6 +86,7 @@ class Processor::Impl {
     StageRunnerOptions runner_options;
     runner_options.lanes = static_cast<std::size_t>(context_.concurrent_tasks());
     runner_options.in_progress_interval = kInProgressInterval;
+    runner_options.config_generation = context_.generation();
     runner_ = std::make_unique<StageRunner>(
         [this] { return transport_.Subscribe(ProcessorConsumerConfig(context_.names())); },
         [this] { return transport_.NewPublisher(); },

@@ -83,6 +83,9 @@ Outcome ProcessorStage::Handle(Envelope& e, const DeliveryInfo& /*info*/, std::s
   out.gvr = e.gvr;
   out.observed_at = e.observed_at;
   out.pruned = e.pruned;
+  // The decision is this configuration's, whatever the event's was (an older event is
+  // handled under the newer configuration; a newer one never reaches here).
+  out.config_generation = context_.generation();
   // A watch DELETED event, or a prune of an object the source no longer has (not a
   // filter or "no longer selected" decision): the synchronizer keeps a tombstone for it.
   out.source_deleted = e.type == EventType::kDelete && (!e.pruned || e.source_deleted);

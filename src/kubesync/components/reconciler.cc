@@ -181,6 +181,7 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
       // (a listener catching up): the synchronizer keeps a tombstone so none of them
       // re-creates the copy in between. A "no longer selected" prune keeps none.
       envelope.source_deleted = !managed.found;
+      envelope.config_generation = context_.generation();
       publisher.Publish(context_.names().events_subject(), Encode(envelope));
       stats_.RecordEvent(kComponent, pass.gvr_string, "delete");
       ++pruned;

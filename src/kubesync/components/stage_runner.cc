@@ -159,6 +159,15 @@ void StageRunner::Run(std::stop_token stop) {
         message.reset();
         continue;
       }
+      if (options_.config_generation != 0 && envelope.config_generation > options_.config_generation) {
+        if (!newer_config_seen_.exchange(true)) {
+          logger_.Info("events of a newer configuration: leaving them to the replacing components",
+                       {{"generation", options_.config_generation}, {"eventGeneration", envelope.config_generation}});
+        }
+        Nak(*message, options_.newer_config_delay);
+        message.reset();
+        continue;
+      }
       if (!Dispatch(Delivery{std::move(message), std::move(envelope)}, stop)) break;
     }
     // Stopped in the middle of a batch: the rest is released at once (not left to the

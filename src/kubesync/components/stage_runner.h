@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -47,6 +48,13 @@ struct StageRunnerOptions {
   // a thread of the runner's own, so that the server does not deliver it again after
   // the consumer's ack wait (kConsumerAckWait). 0: no heartbeats.
   std::chrono::milliseconds in_progress_interval{0};
+  // This component's configuration generation (PipelineContext::generation). A message
+  // made under a newer one (Envelope::config_generation greater) is not handed to the
+  // stage but NAKed for newer_config_delay: while the Deployments roll after a spec
+  // change, the previous pods leave the new pods' messages to the new pods
+  // (docs/kubesync.md, "Configuration changes"). 0: no check.
+  std::int64_t config_generation = 0;
+  std::chrono::milliseconds newer_config_delay{1'000};
 };
 
 // Thread-safe where stated; Run() is called once.
@@ -129,6 +137,7 @@ class StageRunner {
 
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::atomic<bool> bound_{false};
+  std::atomic<bool> newer_config_seen_{false};  // logged once
   std::mutex held_mu_;
   // Unsettled messages -> when they were fetched. Guarded by held_mu_.
   std::unordered_map<stage::Delivered*, std::chrono::steady_clock::time_point> held_;

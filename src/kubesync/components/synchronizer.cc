@@ -90,6 +90,7 @@ class Synchronizer::Impl {
     StageRunnerOptions runner_options;
     runner_options.lanes = static_cast<std::size_t>(context_.concurrent_tasks());
     runner_options.in_progress_interval = kInProgressInterval;
+    runner_options.config_generation = context_.generation();
     runner_ = std::make_unique<StageRunner>(
         [this] { return transport_.Subscribe(SynchronizerConsumerConfig(context_.names())); },
         /*new_publisher=*/nullptr,

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ro/common/digest.h"
+#include "ro/common/object_meta.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kubesync/runner/semantic_compare.h"
@@ -428,7 +429,7 @@ ComponentStatus DeploymentComponentStatus(PipelinePart part, const json& deploym
   const json& observed = deployment.value("status", json::object());
   status.replicas = spec.value("replicas", 1);
   status.ready_replicas = observed.value("readyReplicas", 0);
-  const int64_t generation = deployment.value("metadata", json::object()).value("generation", int64_t{0});
+  const int64_t generation = common::Generation(deployment);
   const bool observed_current = observed.value("observedGeneration", int64_t{0}) >= generation;
   status.ready = observed_current && status.ready_replicas >= status.replicas;
   if (!status.ready) {

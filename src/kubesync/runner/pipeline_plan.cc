@@ -150,6 +150,7 @@ KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement) {
   const PipelineInputs& in = plan.inputs;
   KubesyncConfig config;
   config.live_synchronization = in.live_synchronization;
+  config.generation = in.generation;
   config.spec_config = in.spec_config;
   config.source_cluster.identity = in.source_cluster;
   config.source_cluster.kubeconfig_path = FileIn(placement, kSourceKubeconfigFile);

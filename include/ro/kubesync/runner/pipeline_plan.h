@@ -82,6 +82,9 @@ struct BucketInputs {
 // Everything the controller resolved for one LiveSynchronization. Plain value type.
 struct PipelineInputs {
   ObjectIdentity live_synchronization;  // namespace, name, uid
+  // Its metadata.generation (KubesyncConfig::generation): a spec change rolls the
+  // components, and the new ones' messages are theirs alone.
+  std::int64_t generation = 0;
   // spec.config, verbatim (written into the configuration file). Never null.
   std::shared_ptr<const nlohmann::json> spec_config;
   ObjectIdentity source_cluster;       // the KubernetesCluster objects
