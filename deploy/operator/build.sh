@@ -64,6 +64,17 @@ emit_controller() {  # $1 controller, $2 variant (kubernetes|openshift)
           value: docker.io/library/redis:7.0.15
 "
   fi
+  # The synchronization controller runs each copy as a Job of the operator's image
+  # (docs/zookeeper.md, "Runners"); PLUGIN_IMAGE follows the operator's image the same way.
+  if [ "$c" = synchronization ]; then
+    extra_args='        - --runner=job
+        - --plugin-image=$(PLUGIN_IMAGE)
+'
+    extra_env="        # Image of the Jobs that run the copies: this operator's image.
+        - name: PLUGIN_IMAGE
+          value: $image
+"
+  fi
   cat <<EOF
 ---
 apiVersion: v1

@@ -46,6 +46,12 @@ const std::string& ResourceVersion(const nlohmann::json& object) {
   return MetadataString(object, "resourceVersion");
 }
 
+nlohmann::json ControllerReference(std::string_view api_version, std::string_view kind, std::string_view name,
+                                   std::string_view uid) {
+  return {{"apiVersion", api_version}, {"kind", kind},         {"name", name},
+          {"uid", uid},                {"controller", true}, {"blockOwnerDeletion", true}};
+}
+
 std::int64_t Generation(const nlohmann::json& object) {
   const nlohmann::json& value = Member(Metadata(object), "generation");
   return value.is_number_integer() ? value.get<std::int64_t>() : 0;

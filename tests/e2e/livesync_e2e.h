@@ -19,6 +19,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -71,6 +72,13 @@ using ts::AdminClient;  // ro/testsupport/clients.h
 
 inline std::string ReadSample(const std::string& file) {
   return te::ReadFile(te::SourceDir() / "tests" / "samples" / file);
+}
+
+// A Database sample of tutorial 8.3 with its server list replaced by `server` (the
+// tutorial leaves "<zookeeper_ip>:<zookeeper_port>" to the reader).
+inline std::string DatabaseSample(const std::string& file, const std::string& server) {
+  const std::regex servers(R"((\n\s*servers:\n)(\s*- [^\n]+\n?)+)");
+  return std::regex_replace(ReadSample(file), servers, "$1        - " + server + "\n");
 }
 
 using ts::ControllerProcess;

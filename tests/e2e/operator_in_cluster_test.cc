@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "livesync_e2e.h"
+#include "ro/plugins/zookeeper_client.h"
 #include "ro/testsupport/operator_install.h"
 
 namespace {
@@ -641,6 +642,70 @@ TEST_F(OperatorInClusterTest, CustomImageTasksRunRealPodsAndReportTheExitCode) {
   const json fails = wait_end("fails");
   EXPECT_EQ(fails["status"]["phase"], "Failed") << fails.dump();
   EXPECT_THAT(fails["status"].value("message", ""), HasSubstr("exited with code 3")) << fails.dump();
+}
+
+// Tutorial 8.3's one-shot Synchronization, created verbatim (generateName), as the
+// installed operator runs it: a Job of the operator's image on the node, whose pod reaches
+// both ZooKeeper servers and reports its counts back through its termination message.
+TEST_F(OperatorInClusterTest, Tutorial83SynchronizationRunsAsAJobOfTheOperatorImage) {
+  te::ZooKeeperServer source_server;
+  te::ZooKeeperServer destination_server;
+  const auto connect = [](const te::ZooKeeperServer& server) {
+    ro::plugins::ZooKeeperOptions options;
+    options.servers = {server.connect_string()};
+    options.connect_timeout = 20s;
+    return std::make_unique<ro::plugins::ZooKeeperClient>(options);
+  };
+  const auto source = connect(source_server);
+  const auto destination = connect(destination_server);
+  source->Create("/app/config/db", "host=db-1", {.create_parents = true});
+  source->Create("/app/binary", std::string("\0\1\2\377", 4));
+
+  constexpr const char* kZkNs = "zookeeper-sync";
+  Kubectl({"create", "namespace", kZkNs});
+  for (const auto& [file, server] :
+       {std::pair{"8.3-database-zookeeper-1.yaml", &source_server}, {"8.3-database-zookeeper-2.yaml", &destination_server}}) {
+    // The pods reach the host's servers at the node bridge's address.
+    Kubectl({"-n", kZkNs, "create", "-f", "-"},
+            livesync_e2e::DatabaseSample(file, cluster2_->node().ExposeHostPort(server->port())));
+  }
+  const std::string created =
+      Kubectl({"-n", kZkNs, "create", "-f", "-", "-o", "name"}, ReadSample("8.3-synchronization-once.yaml"));
+  const std::string name = created.substr(created.find('/') + 1, created.find_last_not_of('\n') - created.find('/'));
+  json sync;
+  try {
+    te::WaitFor(
+        [&] {
+          sync = KubectlJson({"-n", kZkNs, "get", "synchronization", name});
+          const std::string phase = sync["status"].value("phase", "");
+          return phase == "Succeeded" || phase == "Failed";
+        },
+        kRollout, "Synchronization " + name + " to finish", kPoll);
+  } catch (const te::WaitTimeout&) {
+    std::cout << "[diagnostics] synchronization: " << sync.dump() << "\n"
+              << Kubectl({"-n", kZkNs, "get", "databases,jobs,pods,events", "-o", "wide"}) << "\n"
+              << Kubectl({"-n", kOperatorNs, "logs", "--tail=30", "deploy/resiliency-operator-synchronization-controller"})
+              << "\n";
+    throw;
+  }
+  ASSERT_EQ(sync["status"].value("phase", ""), "Succeeded") << sync.dump();
+  EXPECT_EQ(sync["status"].value("nodesCreated", 0), 4);  // /app, /app/config, db, binary
+  EXPECT_THAT(sync["status"].value("message", ""), HasSubstr("Job " + name));
+  EXPECT_EQ(destination->Get("/app/config/db")->data, "host=db-1");
+  EXPECT_EQ(destination->Get("/app/binary")->data, std::string("\0\1\2\377", 4));
+  // The copy ran in a pod of the operator's image, owned by the Synchronization; its run
+  // file (with any Database credentials) is gone once the run ended.
+  const json job = KubectlJson({"-n", kZkNs, "get", "job", name});
+  EXPECT_EQ(job["metadata"]["ownerReferences"][0]["uid"], sync["metadata"]["uid"]);
+  EXPECT_EQ(job["spec"]["template"]["spec"]["containers"][0]["image"], ts::kOperatorImage);
+  const json pods = KubectlJson({"-n", kZkNs, "get", "pods", "-l", "job-name=" + name});
+  ASSERT_EQ(pods["items"].size(), 1u);
+  EXPECT_EQ(pods["items"][0]["status"]["phase"], "Succeeded");
+  EXPECT_THAT(Kubectl({"-n", kZkNs, "logs", pods["items"][0]["metadata"]["name"].get<std::string>()}),
+              HasSubstr("znodes copied"));
+  EXPECT_FALSE(client2_->GetIfExists(GroupVersionResource{"", "v1", "secrets"}, kZkNs, name + "-run").has_value())
+      << "the run file's Secret outlived the run";
+  Kubectl({"delete", "namespace", kZkNs, "--wait=false"});
 }
 
 TEST_F(OperatorInClusterTest, UninstallInTheManualsOrderLeavesNothingBehind) {

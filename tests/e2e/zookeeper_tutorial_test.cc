@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "livesync_e2e.h"
 #include "ro/plugins/zookeeper_client.h"
 #include "ro/testenv/testenv.h"
 #include "ro/testsupport/controller_process.h"
@@ -24,6 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using ro::plugins::ZooKeeperClient;
+using livesync_e2e::DatabaseSample;
 using ro::testenv::KubeCluster;
 using ro::testsupport::ControllerProcess;
 using ::testing::HasSubstr;
@@ -40,14 +42,6 @@ std::unique_ptr<ControllerProcess> StartController(const std::string& binary, co
   options.license_file = dir / "license";
   options.args = std::move(args);
   return std::make_unique<ControllerProcess>(std::move(options));
-}
-
-// The tutorial's Database file with its server list replaced by `server` (the tutorial
-// leaves "<zookeeper_ip>:<zookeeper_port>" to the reader).
-std::string DatabaseSample(const std::string& file, const std::string& server) {
-  const std::string text = ro::testenv::ReadFile(ro::testenv::SourceDir() / "tests/samples" / file);
-  const std::regex servers(R"((\n\s*servers:\n)(\s*- [^\n]+\n?)+)");
-  return std::regex_replace(text, servers, "$1        - " + server + "\n");
 }
 
 std::unique_ptr<ZooKeeperClient> Connect(const ro::testenv::ZooKeeperServer& server) {

@@ -766,6 +766,13 @@ TEST_F(CrdsTest, EachControllerServiceAccountMayDoWhatItNeedsAndNoMore) {
       {"synchronization", "list", "databases.assets.astronetes.io", "", "", true},
       {"synchronization", "get", "secrets", user_ns, "", true},
       {"synchronization", "update", "secrets", user_ns, "", false},
+      // The job runner: its Job, the run file's Secret, and the Job's pods read.
+      {"synchronization", "create", "secrets", user_ns, "", true},
+      {"synchronization", "delete", "secrets", user_ns, "", true},
+      {"synchronization", "create", "jobs.batch", user_ns, "", true},
+      {"synchronization", "delete", "jobs.batch", user_ns, "", false},
+      {"synchronization", "list", "pods", user_ns, "", true},
+      {"synchronization", "create", "pods", user_ns, "", false},
       {"synchronization", "list", "kubernetesclusters.assets.astronetes.io", "", "", false},
       {"synchronizationplan", "create", "synchronizations.automation.astronetes.io", user_ns, "", true},
       {"synchronizationplan", "delete", "synchronizations.automation.astronetes.io", user_ns, "", true},

@@ -42,6 +42,12 @@ const std::string& Annotation(const nlohmann::json& object, std::string_view key
 // every object of a kind with a status subresource; a spec change increments it).
 std::int64_t Generation(const nlohmann::json& object);
 
+// The ownerReference that makes `owner` the controller of an object
+// (metav1.OwnerReference: controller and blockOwnerDeletion true, so that the object goes
+// with its owner under foreground deletion too).
+nlohmann::json ControllerReference(std::string_view api_version, std::string_view kind, std::string_view name,
+                                   std::string_view uid);
+
 // metadata.deletionTimestamp is set: the object is being deleted (finalizers pending).
 bool Deleting(const nlohmann::json& object);
 

@@ -86,12 +86,9 @@ kubesync::PipelineCredentials PipelineCredentialStore::Ensure(const json& live_s
                      {"app.kubernetes.io/component", "credentials"},
                      {"app.kubernetes.io/part-of", "resiliency-operator"},
                      {"app.kubernetes.io/managed-by", "livesynchronization-controller"}}},
-                   {"ownerReferences", json::array({{{"apiVersion", "automation.astronetes.io/v1alpha1"},
-                                                     {"kind", "LiveSynchronization"},
-                                                     {"name", ls_name},
-                                                     {"uid", common::StringMember(metadata, "uid")},
-                                                     {"controller", true},
-                                                     {"blockOwnerDeletion", true}}})}}},
+                   {"ownerReferences",
+                    json::array({common::ControllerReference("automation.astronetes.io/v1alpha1", "LiveSynchronization",
+                                                             ls_name, common::StringMember(metadata, "uid"))})}}},
                  {"type", "Opaque"},
                  {"stringData", std::move(string_data)}};
   if (stored) {

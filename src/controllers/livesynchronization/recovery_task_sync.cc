@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/object_meta.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/store.h"
@@ -20,13 +21,8 @@ using nlohmann::json;
 namespace {
 
 json OwnerReference(const json& live_sync) {
-  const json& metadata = live_sync.at("metadata");
-  return {{"apiVersion", live_sync.value("apiVersion", "automation.astronetes.io/v1alpha1")},
-          {"kind", "LiveSynchronization"},
-          {"name", metadata.value("name", "")},
-          {"uid", metadata.value("uid", "")},
-          {"controller", true},
-          {"blockOwnerDeletion", true}};
+  return common::ControllerReference(live_sync.value("apiVersion", "automation.astronetes.io/v1alpha1"),
+                                     "LiveSynchronization", common::Name(live_sync), common::Uid(live_sync));
 }
 
 // True when `task`'s controller is a LiveSynchronization named like `live_sync`.

@@ -25,6 +25,10 @@
 #include "ro/runtime/manager.h"
 #include "ro/runtime/options.h"
 #include "ro/runtime/secrets.h"
+#include "ro/kube/errors.h"
+#include "ro/plugins/tasks/custom_image.h"
+#include "synchronization/sync_job.h"
+#include "synchronization/sync_run.h"
 #include "taskrun/run_status.h"
 
 namespace ro::controllers {
@@ -37,6 +41,9 @@ namespace zk = plugins::zookeeper;
 namespace {
 
 constexpr const char* kController = "synchronization";
+const kube::GroupVersionResource kJobs{"batch", "v1", "jobs"};
+const kube::GroupVersionResource kPods{"", "v1", "pods"};
+const kube::GroupVersionResource kSecrets{"", "v1", "secrets"};
 
 // The Secret keys holding a Database's digest credentials (docs/zookeeper.md).
 constexpr const char* kUsernameKey = "username";
@@ -96,13 +103,6 @@ struct Waiting {
   std::string message;
 };
 
-// What a run needs of one Database.
-struct DatabaseTarget {
-  std::string name;
-  std::vector<std::string> servers;
-  std::optional<plugins::ZooKeeperDigest> digest;
-};
-
 json ConfigOf(const json& sync) {
   const json spec = sync.value("spec", json::object());
   return spec.is_object() ? spec.value("config", json::object()) : json::object();
@@ -141,8 +141,18 @@ class SynchronizationReconciler final : public runtime::Reconciler {
       return Fail(sync, kReasonSyncInvalidConfig, std::string("spec.config: ") + e.what());
     }
     const std::string ns = common::MetadataString(sync, "namespace");
-    DatabaseTarget source;
-    DatabaseTarget destination;
+    if (options_.runner == kSynchronizationRunnerJob) {
+      // Started before (this process or a previous one): follow it, never start another.
+      if (std::optional<json> job = client_.GetIfExists(kJobs, ns, sync::JobName(sync))) {
+        if (!plugins::tasks::IsOwnedBy(*job, common::Uid(sync))) {
+          return Fail(sync, kReasonSyncJobFailed,
+                      "Job " + ns + "/" + sync::JobName(sync) + " exists and does not belong to this Synchronization");
+        }
+        return FollowJob(sync, *job, config);
+      }
+    }
+    sync::DatabaseTarget source;
+    sync::DatabaseTarget destination;
     if (std::optional<Waiting> waiting = Resolve(ns, config.source_name, "sourceName", source)) {
       return Wait(sync, *waiting);
     }
@@ -155,9 +165,15 @@ class SynchronizationReconciler final : public runtime::Reconciler {
     running.phase = RunPhase::kRunning;
     running.message = "Copying " + config.root_path + " from Database " + source.name +
                       " to Database " + destination.name;
+    if (options_.runner == kSynchronizationRunnerJob) {
+      running.message = "Job " + sync::JobName(sync) + ": " + running.message;
+      const std::optional<json> started = writer_.Write(type_.gvr, sync, running);
+      if (!started) return Result::Requeue();
+      return StartJob(*started, source, destination);
+    }
     const std::optional<json> started = writer_.Write(type_.gvr, sync, running);
     if (!started) return Result::Requeue();
-    return Run(*started, config, source, destination, stop);
+    return RunLocal(*started, config, source, destination, stop);
   }
 
  private:
@@ -183,7 +199,7 @@ class SynchronizationReconciler final : public runtime::Reconciler {
 
   // Fills `out` from Database `name`, or says why the run must wait.
   std::optional<Waiting> Resolve(const std::string& ns, const std::string& name,
-                                 const char* field, DatabaseTarget& out) {
+                                 const char* field, sync::DatabaseTarget& out) {
     const std::string ref = "Database " + ns + "/" + name + " (" + field + ")";
     const kube::ObjectPtr database = databases_.Get(kube::ObjectKey{ns, name}.ToString());
     if (!database) return Waiting{kReasonSyncDatabaseNotFound, ref + " does not exist"};
@@ -226,75 +242,112 @@ class SynchronizationReconciler final : public runtime::Reconciler {
     return std::nullopt;
   }
 
-  std::unique_ptr<plugins::ZooKeeperClient> Connect(const DatabaseTarget& target) const {
-    plugins::ZooKeeperOptions zk_options;
-    zk_options.servers = target.servers;
-    zk_options.connect_timeout = options_.connect_timeout;
-    zk_options.digest = target.digest;
-    return std::make_unique<plugins::ZooKeeperClient>(zk_options);
-  }
-
-  Result Run(const json& sync, const zk::NodesSyncConfig& config, const DatabaseTarget& source,
-             const DatabaseTarget& destination, std::stop_token stop) {
-    std::string reason;
-    std::string message;
-    try {
-      std::unique_ptr<plugins::ZooKeeperClient> from;
-      std::unique_ptr<plugins::ZooKeeperClient> to;
-      try {
-        from = Connect(source);
-      } catch (const plugins::ZooKeeperError& e) {
-        throw plugins::ZooKeeperError(e.code(), e.zoo_code(), e.path(),
-                                      "source Database " + source.name + ": " + e.what());
-      }
-      try {
-        to = Connect(destination);
-      } catch (const plugins::ZooKeeperError& e) {
-        throw plugins::ZooKeeperError(e.code(), e.zoo_code(), e.path(),
-                                      "destination Database " + destination.name + ": " + e.what());
-      }
-      const plugins::ZooKeeperAcl identity =
-          destination.digest
-              ? plugins::ZooKeeperAcl{plugins::zk_perm::kAll, "digest",
-                                      plugins::DigestAclId(*destination.digest)}
-              : plugins::ZooKeeperAcl{plugins::zk_perm::kAll, "world", "anyone"};
-      const zk::NodesSyncResult result = zk::SyncNodes(*from, *to, config, identity);
-      if (stop.stop_requested()) return {};
-      RunUpdate update;
-      update.phase = RunPhase::kSucceeded;
-      const zk::NodesCounts& c = result.counts;
-      update.message = "Copied " + config.root_path + ": " + std::to_string(c.created) +
-                       " created, " + std::to_string(c.updated) + " updated, " +
-                       std::to_string(c.deleted) + " deleted, " + std::to_string(c.unchanged) +
-                       " unchanged, " + std::to_string(c.skipped) + " skipped in " +
-                       std::to_string(result.duration.count()) + " ms";
-      update.counters = {{"nodesCreated", c.created},     {"nodesUpdated", c.updated},
-                         {"nodesDeleted", c.deleted},     {"nodesUnchanged", c.unchanged},
-                         {"nodesSkipped", c.skipped},     {"bytesWritten", c.bytes},
-                         {"durationMilliseconds", result.duration.count()}};
-      metrics_.Succeeded(result);
-      return Write(sync, update, Result{});
-    } catch (const zk::NodesSyncError& e) {
-      reason = kReasonSyncRootPathMissing;
-      message = e.what();
-    } catch (const plugins::ZooKeeperError& e) {
-      using Code = plugins::ZooKeeperError::Code;
-      reason = e.retryable() || e.code() == Code::kSessionExpired ? kReasonSyncUnreachable
-               : e.code() == Code::kNoAuth || e.code() == Code::kAuthFailed
-                   ? kReasonSyncNotAuthorized
-                   : kReasonSyncZooKeeperError;
-      message = e.what();
-    }
-    metrics_.Failed(reason);
-    if (RestartPolicyOf(sync) == "OnFailure") {
+  // The local runner: the copy on this worker.
+  Result RunLocal(const json& sync, const zk::NodesSyncConfig& config, const sync::DatabaseTarget& source,
+                  const sync::DatabaseTarget& destination, std::stop_token stop) {
+    const sync::CopyOutcome outcome = sync::RunCopy(config, source, destination, options_.connect_timeout);
+    if (stop.stop_requested()) return {};
+    if (!outcome.succeeded && RestartPolicyOf(sync) == "OnFailure") {
+      metrics_.Failed(outcome.reason);
       RunUpdate retry;
       retry.phase = RunPhase::kRunning;
       retry.reason = kReasonSyncRetrying;
-      retry.message = message + "; running again in " +
+      retry.message = outcome.message + "; running again in " +
                       std::to_string(options_.retry_interval.count() / 1000) + " s";
       return Write(sync, retry, Result::RequeueAfter(options_.retry_interval));
     }
-    return Fail(sync, reason, message);
+    return Finish(sync, config.root_path, outcome, "");
+  }
+
+  // The job runner: the run file's Secret, then the Job (both idempotent: a restart in
+  // between finds them).
+  Result StartJob(const json& sync, const sync::DatabaseTarget& source, const sync::DatabaseTarget& destination) {
+    const std::string ns = common::Namespace(sync);
+    try {
+      client_.Create(kSecrets, ns,
+                     sync::RenderRunSecret(
+                         sync, sync::RunFileJson(ConfigOf(sync), source, destination, options_.connect_timeout)));
+    } catch (const std::exception& e) {
+      if (!kube::IsAlreadyExists(e)) throw;
+      // Written by an attempt that stopped before the Job: the same run, kept as it is.
+      const json stored = client_.Get(kSecrets, ns, sync::RunSecretName(sync));
+      if (!plugins::tasks::IsOwnedBy(stored, common::Uid(sync))) {
+        return Fail(sync, kReasonSyncJobFailed,
+                    "Secret " + ns + "/" + sync::RunSecretName(sync) + " exists and does not belong to this Synchronization");
+      }
+    }
+    try {
+      client_.Create(kJobs, ns, sync::RenderJob(sync, options_.job));
+      log_.Info("job created", {{"synchronization", ns + "/" + common::Name(sync)}, {"job", sync::JobName(sync)}});
+    } catch (const std::exception& e) {
+      if (!kube::IsAlreadyExists(e)) throw;
+    }
+    return Result::RequeueAfter(options_.job_poll);
+  }
+
+  Result FollowJob(const json& sync, const json& job, const zk::NodesSyncConfig& config) {
+    const std::string ns = common::Namespace(sync);
+    const std::string job_name = common::Name(job);
+    kube::ListOptions pods_of_job;
+    pods_of_job.label_selector = "controller-uid=" + common::Uid(job);
+    const sync::JobResult result = sync::ReadJob(job, client_.List(kPods, ns, pods_of_job).items);
+    switch (result.state) {
+      case sync::JobResult::State::kRunning: {
+        RunUpdate running;
+        running.phase = RunPhase::kRunning;
+        running.message = "Job " + job_name + ": Copying " + config.root_path + " from Database " +
+                          config.source_name + " to Database " + config.destination_name +
+                          (result.message.empty() ? "" : " (" + result.message + ")");
+        return Write(sync, running, Result::RequeueAfter(options_.job_poll));
+      }
+      case sync::JobResult::State::kSucceeded:
+        if (result.outcome) return Finish(sync, config.root_path, *result.outcome, job_name);
+        {
+          sync::CopyOutcome done;
+          done.succeeded = true;
+          return Finish(sync, config.root_path, done, job_name);
+        }
+      case sync::JobResult::State::kFailed:
+        if (result.outcome) return Finish(sync, config.root_path, *result.outcome, job_name);
+        {
+          sync::CopyOutcome failed;
+          failed.reason = kReasonSyncJobFailed;
+          failed.message = "Job " + job_name + " failed" + (result.message.empty() ? "" : ": " + result.message);
+          return Finish(sync, config.root_path, failed, job_name);
+        }
+    }
+    return Result::RequeueAfter(options_.job_poll);
+  }
+
+  // Succeeded with the counts, or Failed with the outcome's reason; the metrics; the run
+  // file's Secret (job runner) is deleted: its credentials are not needed any more.
+  Result Finish(const json& sync, const std::string& root_path, const sync::CopyOutcome& outcome,
+                const std::string& job_name) {
+    const std::string prefix = job_name.empty() ? "" : "Job " + job_name + ": ";
+    if (!job_name.empty()) {
+      try {
+        client_.Delete(kSecrets, common::Namespace(sync), sync::RunSecretName(sync));
+      } catch (const std::exception& e) {
+        if (!kube::IsNotFound(e)) throw;
+      }
+    }
+    if (!outcome.succeeded) {
+      metrics_.Failed(outcome.reason);
+      return Fail(sync, outcome.reason, prefix + outcome.message);
+    }
+    RunUpdate update;
+    update.phase = RunPhase::kSucceeded;
+    const zk::NodesCounts& c = outcome.result.counts;
+    update.message = prefix + "Copied " + root_path + ": " + std::to_string(c.created) + " created, " +
+                     std::to_string(c.updated) + " updated, " + std::to_string(c.deleted) + " deleted, " +
+                     std::to_string(c.unchanged) + " unchanged, " + std::to_string(c.skipped) + " skipped in " +
+                     std::to_string(outcome.result.duration.count()) + " ms";
+    update.counters = {{"nodesCreated", c.created},     {"nodesUpdated", c.updated},
+                       {"nodesDeleted", c.deleted},     {"nodesUnchanged", c.unchanged},
+                       {"nodesSkipped", c.skipped},     {"bytesWritten", c.bytes},
+                       {"durationMilliseconds", outcome.result.duration.count()}};
+    metrics_.Succeeded(outcome.result);
+    return Write(sync, update, Result{});
   }
 
   const runtime::ObjectType type_;
@@ -332,6 +385,12 @@ runtime::ObjectType SynchronizationType() {
 }
 
 void AddSynchronizationFlags(runtime::FlagSet& flags, SynchronizationOptions* options) {
+  flags.AddString("--runner", &options->runner,
+                  "Where a copy runs: \"local\" (on the controller's worker) or \"job\" (a Job of --plugin-image)");
+  flags.AddString("--plugin-image", &options->job.image, "job runner: the image of the copy's pod (the operator's)");
+  flags.AddString("--plugin-image-pull-policy", &options->job.image_pull_policy,
+                  "job runner: imagePullPolicy of the copy's pod");
+  flags.AddDuration("--job-poll", &options->job_poll, "job runner: how often a running Job is read");
   flags.AddDuration("--pending-recheck", &options->pending_recheck,
                     "How often a waiting Synchronization looks at its Databases again");
   flags.AddDuration("--retry-interval", &options->retry_interval,
@@ -342,6 +401,9 @@ void AddSynchronizationFlags(runtime::FlagSet& flags, SynchronizationOptions* op
 
 void SetupSynchronizationController(runtime::Manager& manager,
                                     const SynchronizationOptions& options) {
+  if (options.runner != kSynchronizationRunnerLocal && options.runner != kSynchronizationRunnerJob) {
+    throw std::invalid_argument("--runner: \"" + options.runner + "\" is neither \"local\" nor \"job\"");
+  }
   const runtime::ObjectType type = SynchronizationType();
   const kube::Store& syncs = manager.cache().Get(type.gvr).store();
   const kube::Store& databases = manager.cache().Get(DatabaseType().gvr).store();

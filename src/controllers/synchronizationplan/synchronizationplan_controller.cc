@@ -179,12 +179,8 @@ class SynchronizationPlanReconciler final : public runtime::Reconciler {
     metadata["labels"] = template_metadata.value("labels", json::object());
     metadata["annotations"] = template_metadata.value("annotations", json::object());
     metadata["annotations"][kScheduledAtAnnotation] = common::FormatRfc3339(at);
-    metadata["ownerReferences"] = json::array({{{"apiVersion", "automation.astronetes.io/v1alpha1"},
-                                               {"kind", "SynchronizationPlan"},
-                                               {"name", plan_name},
-                                               {"uid", common::MetadataString(plan, "uid")},
-                                               {"controller", true},
-                                               {"blockOwnerDeletion", true}}});
+    metadata["ownerReferences"] = json::array({common::ControllerReference(
+        "automation.astronetes.io/v1alpha1", "SynchronizationPlan", plan_name, common::Uid(plan))});
     const json sync = {{"apiVersion", "automation.astronetes.io/v1alpha1"},
                        {"kind", "Synchronization"},
                        {"metadata", std::move(metadata)},

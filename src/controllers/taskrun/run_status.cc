@@ -1,5 +1,6 @@
 #include "taskrun/run_status.h"
 
+#include <cctype>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -141,7 +142,10 @@ std::optional<json> RunStatusWriter::Write(const kube::GroupVersionResource& gvr
                          update.warning.empty();
     recorder_.Event(taskrun, healthy ? kube::EventType::kNormal : kube::EventType::kWarning,
                     reason, update.message);
-    log_.Log(healthy ? log::Level::kInfo : log::Level::kWarn, "taskrun phase changed",
+    // "taskrun phase changed" (docs/automation.md), "synchronization phase changed".
+    std::string kind = common::StringMember(taskrun, "kind");
+    for (char& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    log_.Log(healthy ? log::Level::kInfo : log::Level::kWarn, (kind.empty() ? "taskrun" : kind) + " phase changed",
              {{"object", runtime::ObjectRef(taskrun)},
               {"phase", std::string(ToString(update.phase))},
               {"reason", reason},

@@ -88,12 +88,7 @@ json Metadata(const PipelinePlan& plan, const std::string& name, std::string_vie
           {"namespace", ls.ns},
           {"labels", Labels(plan, component)},
           {"annotations", {{std::string(pk::kLiveSynchronizationAnnotation), ls.ns + "/" + ls.name}}},
-          {"ownerReferences", json::array({{{"apiVersion", kOwnerApiVersion},
-                                            {"kind", kOwnerKind},
-                                            {"name", ls.name},
-                                            {"uid", ls.uid},
-                                            {"controller", true},
-                                            {"blockOwnerDeletion", true}}})}};
+          {"ownerReferences", json::array({common::ControllerReference(kOwnerApiVersion, kOwnerKind, ls.name, ls.uid)})}};
 }
 
 json PodSecurityContext() {

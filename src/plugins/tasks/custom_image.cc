@@ -109,12 +109,8 @@ std::string RunClusterRoleBindingName(const json& taskrun) {
 }
 
 json TaskRunOwnerReference(const json& taskrun) {
-  return {{"apiVersion", taskrun.value("apiVersion", "automation.astronetes.io/v1alpha1")},
-          {"kind", taskrun.value("kind", "TaskRun")},
-          {"name", common::Name(taskrun)},
-          {"uid", common::Uid(taskrun)},
-          {"controller", true},
-          {"blockOwnerDeletion", true}};
+  return common::ControllerReference(taskrun.value("apiVersion", "automation.astronetes.io/v1alpha1"),
+                                     taskrun.value("kind", "TaskRun"), common::Name(taskrun), common::Uid(taskrun));
 }
 
 bool IsOwnedBy(const json& object, std::string_view uid) {
