@@ -22,6 +22,8 @@ void CheckSame(const Envelope& a, const Envelope& b) {
   Check(a.object == b.object, "round trip keeps object");
   Check(a.pruned == b.pruned, "round trip keeps pruned");
   Check(a.source_deleted == b.source_deleted, "round trip keeps sourceDeleted");
+  Check(a.source_namespace == b.source_namespace, "round trip keeps namespace");
+  Check(a.config_generation == b.config_generation, "round trip keeps configGeneration");
 }
 
 }  // namespace
