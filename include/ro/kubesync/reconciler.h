@@ -37,6 +37,12 @@ struct ReconcilerOptions {
   std::chrono::milliseconds debounce{1000};
   // Wait before retrying a pass that could not complete (apiserver or NATS down).
   std::chrono::milliseconds retry_after_failure{kMaxRetryDelay};
+  // How often the NATS connection is looked at for a reconnect. "reconcile-now" is core
+  // NATS (at most once): a request sent while this connection was down is lost, so a
+  // reconnect is answered with a pass of its own (a restarted nats-server without its
+  // store makes the listener relist and ask for one, possibly before this connection is
+  // back).
+  std::chrono::milliseconds reconnect_check{1000};
 };
 
 // Run() on one thread; Ready() from any thread.

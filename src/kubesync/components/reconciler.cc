@@ -1,6 +1,7 @@
 #include "ro/kubesync/reconciler.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -222,14 +223,22 @@ void Reconciler::Run(std::stop_token stop) {
   DurablePublisher publisher(nats_, ro::log::Logger(), stats_, kComponent);
   const auto period = std::chrono::duration_cast<Steady::duration>(context_.config().replication.resync_period);
   Steady::time_point periodic_at = Steady::now() + period;
+  std::uint64_t reconnects = nats_.reconnects();
   while (true) {
     {
       std::unique_lock lock(mu);
       const Steady::time_point seen = requested_at;
-      // Wakes at the earlier deadline, or when a request moved it (then recomputed).
-      cv.wait_until(lock, stop, std::min(requested_at, periodic_at), [&] { return requested_at != seen; });
+      // Wakes at the earlier deadline, or when a request moved it (then recomputed), or
+      // to look for a reconnect.
+      cv.wait_until(lock, stop, std::min({requested_at, periodic_at, Steady::now() + options_.reconnect_check}),
+                    [&] { return requested_at != seen; });
       if (stop.stop_requested()) break;
       const auto now = Steady::now();
+      if (const std::uint64_t current = nats_.reconnects(); current != reconnects) {
+        reconnects = current;
+        ro::log::Logger().Info("nats connection re-established: reconciling (a request may have been missed)");
+        if (requested_at == Steady::time_point::max()) requested_at = now + options_.debounce;
+      }
       if (now < requested_at && now < periodic_at) continue;
       requested_at = Steady::time_point::max();
     }
