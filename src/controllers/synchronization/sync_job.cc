@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ro/common/object_meta.h"
+#include "ro/common/pod_security.h"
 #include "ro/plugins/tasks/custom_image.h"
 
 namespace ro::controllers::sync {
@@ -13,8 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kNonRootId = 65532;
-constexpr int kRunFileMode = 0440;  // root:fsGroup, read by the non-root user via fsGroup
 constexpr const char* kApiVersion = "automation.astronetes.io/v1alpha1";
 
 json Metadata(const json& sync, const std::string& name) {
@@ -80,26 +79,16 @@ json RenderJob(const json& sync, const JobRunnerOptions& options) {
       {"volumeMounts", json::array({{{"name", "run"}, {"mountPath", kRunFileDir}, {"readOnly", true}}})},
       {"terminationMessagePolicy", "File"},
       {"resources", {{"requests", {{"cpu", "100m"}, {"memory", "64Mi"}}}}},
-      {"securityContext",
-       {{"allowPrivilegeEscalation", false},
-        {"readOnlyRootFilesystem", true},
-        {"runAsNonRoot", true},
-        {"capabilities", {{"drop", json::array({"ALL"})}}},
-        {"seccompProfile", {{"type", "RuntimeDefault"}}}}}};
+      {"securityContext", common::RestrictedContainerSecurityContext()}};
   json pod_spec = {{"restartPolicy", "Never"},
                    {"automountServiceAccountToken", false},
                    {"enableServiceLinks", false},
-                   {"securityContext",
-                    {{"runAsNonRoot", true},
-                     {"runAsUser", kNonRootId},
-                     {"runAsGroup", kNonRootId},
-                     {"fsGroup", kNonRootId},
-                     {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
+                   {"securityContext", common::RestrictedPodSecurityContext()},
                    {"containers", json::array({std::move(container)})},
                    {"volumes", json::array({{{"name", "run"},
                                              {"secret",
                                               {{"secretName", RunSecretName(sync)},
-                                               {"defaultMode", kRunFileMode}}}}})}};
+                                               {"defaultMode", common::kSecretVolumeMode}}}}})}};
   json metadata = Metadata(sync, JobName(sync));
   return {{"apiVersion", "batch/v1"},
           {"kind", "Job"},

@@ -331,9 +331,16 @@ class SynchronizationReconciler final : public runtime::Reconciler {
         if (!kube::IsNotFound(e)) throw;
       }
     }
+    // The metrics count a run once: after its final status is stored (a Conflict
+    // requeues and finishes again).
     if (!outcome.succeeded) {
+      RunUpdate failed;
+      failed.phase = RunPhase::kFailed;
+      failed.reason = outcome.reason;
+      failed.message = prefix + outcome.message;
+      if (!writer_.Write(type_.gvr, sync, failed)) return Result::Requeue();
       metrics_.Failed(outcome.reason);
-      return Fail(sync, outcome.reason, prefix + outcome.message);
+      return {};
     }
     RunUpdate update;
     update.phase = RunPhase::kSucceeded;
@@ -346,8 +353,9 @@ class SynchronizationReconciler final : public runtime::Reconciler {
                        {"nodesDeleted", c.deleted},     {"nodesUnchanged", c.unchanged},
                        {"nodesSkipped", c.skipped},     {"bytesWritten", c.bytes},
                        {"durationMilliseconds", outcome.result.duration.count()}};
+    if (!writer_.Write(type_.gvr, sync, update)) return Result::Requeue();
     metrics_.Succeeded(outcome.result);
-    return Write(sync, update, Result{});
+    return {};
   }
 
   const runtime::ObjectType type_;

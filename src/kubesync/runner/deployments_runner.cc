@@ -10,6 +10,7 @@
 
 #include "ro/common/digest.h"
 #include "ro/common/object_meta.h"
+#include "ro/common/pod_security.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kubesync/runner/semantic_compare.h"
@@ -42,10 +43,6 @@ constexpr int kMetricsPort = 8080;
 constexpr int kNatsClientPort = 4222;
 constexpr int kNatsMonitorPort = 8222;
 constexpr int kRedisPort = 6379;
-// The "nonroot" UID/GID of deploy/operator (and of the operator image).
-constexpr int kNonRootId = 65532;
-// 0440: the mounted Secret is readable by the pod's user and fsGroup, nobody else.
-constexpr int kSecretFileMode = 0440;
 
 constexpr const char* kConfigHashAnnotation = "kubesync.astronetes.io/config-hash";
 
@@ -91,22 +88,6 @@ json Metadata(const PipelinePlan& plan, const std::string& name, std::string_vie
           {"ownerReferences", json::array({common::ControllerReference(kOwnerApiVersion, kOwnerKind, ls.name, ls.uid)})}};
 }
 
-json PodSecurityContext() {
-  return {{"runAsNonRoot", true},
-          {"runAsUser", kNonRootId},
-          {"runAsGroup", kNonRootId},
-          {"fsGroup", kNonRootId},
-          {"seccompProfile", {{"type", "RuntimeDefault"}}}};
-}
-
-json ContainerSecurityContext() {
-  return {{"allowPrivilegeEscalation", false},
-          {"readOnlyRootFilesystem", true},
-          {"runAsNonRoot", true},
-          {"capabilities", {{"drop", json::array({"ALL"})}}},
-          {"seccompProfile", {{"type", "RuntimeDefault"}}}};
-}
-
 // Prometheus' conventional scrape annotations; `prometheus.io/interval` carries
 // observability.interval for scrape configs that relabel it into __scrape_interval__.
 json ScrapeAnnotations(const PipelinePlan& plan) {
@@ -121,7 +102,7 @@ json Container(const PartPlan& part, std::string name, std::string image) {
   json container = {{"name", std::move(name)},
                     {"image", std::move(image)},
                     {"imagePullPolicy", part.settings.image_pull_policy},
-                    {"securityContext", ContainerSecurityContext()}};
+                    {"securityContext", common::RestrictedContainerSecurityContext()}};
   if (part.settings.resources) container["resources"] = *part.settings.resources;
   return container;
 }
@@ -234,7 +215,7 @@ json Deployment(const PipelinePlan& plan, const PartPlan& part, const Deployment
     json items = json::array();
     for (const char* file : files) items.push_back({{"key", file}, {"path", file}});
     return json{{"name", "server"},
-                {"secret", {{"secretName", ServersSecretName(ls.name)}, {"defaultMode", kSecretFileMode},
+                {"secret", {{"secretName", ServersSecretName(ls.name)}, {"defaultMode", common::kSecretVolumeMode},
                             {"items", std::move(items)}}}};
   };
   if (part.part == PipelinePart::kNats) {
@@ -247,7 +228,7 @@ json Deployment(const PipelinePlan& plan, const PartPlan& part, const Deployment
     if (secured) volumes.push_back(server_volume({"users.acl"}));
   } else {
     container = KubesyncContainer(part, options);
-    json secret = {{"secretName", SecretName(ls.name)}, {"defaultMode", kSecretFileMode}};
+    json secret = {{"secretName", SecretName(ls.name)}, {"defaultMode", common::kSecretVolumeMode}};
     if (secured) {
       // Each component mounts the shared files and its own credentials, never another's.
       const PipelineRole role = RoleOf(*KubesyncComponentOf(part.part));
@@ -277,7 +258,7 @@ json Deployment(const PipelinePlan& plan, const PartPlan& part, const Deployment
   }
   json pod_spec = {{"automountServiceAccountToken", false},  // the kubeconfigs come from the Secret
                    {"enableServiceLinks", false},
-                   {"securityContext", PodSecurityContext()},
+                   {"securityContext", common::RestrictedPodSecurityContext()},
                    {"containers", json::array({std::move(container)})},
                    {"volumes", std::move(volumes)}};
   json spec = {{"replicas", part.replicas},
