@@ -1,11 +1,18 @@
-// zookeeper-to-zookeeper-nodes against two real ZooKeeper servers (tests/testenv): copies
-// a 10,000-znode tree (1 KiB average data) with the plugin, then the same tree with a
-// naive copy (one synchronous call per read and per write, as a zkcopy-style script
-// does), and runs the plugin a second time over the unchanged tree. Prints nodes/s of both
-// copies and the no-op run's seconds and writes (which must be 0).
+// zookeeper-to-zookeeper-nodes against two real ZooKeeper servers (tests/testenv, JVMs
+// with the Debian package's defaults): copies a 10,000-znode tree (1 KiB average data)
+// into an empty destination with the plugin and runs it a second time over the unchanged
+// tree, `rounds` times; then copies the tree with a naive copy (one synchronous call per
+// read and per write, as a zkcopy-style script does). Prints every round (with the CPU
+// seconds of this process and of each server), the median nodes/s and no-op seconds of
+// the rounds after the first (the first warms the servers' JIT, as a running ensemble
+// is), and the naive copy's nodes/s. Exits 1 when a no-op run wrote anything.
 //
-//   zookeeper_nodes_bench [nodes]      (default 10000)
+//   zookeeper_nodes_bench [nodes] [rounds]      (defaults 10000, 5)
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -29,6 +36,7 @@ ZooKeeperOptions OptionsFor(const ro::testenv::ZooKeeperServer& server) {
   ZooKeeperOptions options;
   options.servers = {server.connect_string()};
   options.connect_timeout = std::chrono::seconds(20);
+  options.read_sessions = ro::plugins::zookeeper::kReadSessions;  // as the controller runs it
   return options;
 }
 
@@ -62,14 +70,58 @@ long NaiveCopy(ZooKeeperClient& source, ZooKeeperClient& destination, const std:
   return copied;
 }
 
+// utime + stime of `pid` from /proc/<pid>/stat, in seconds.
+double CpuSeconds(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char buf[4096];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');
+  unsigned long utime = 0, stime = 0;
+  std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds (user + system) of three processes, for a per-phase difference.
+struct Cpu {
+  double client = 0, source = 0, destination = 0;
+  Cpu operator-(const Cpu& o) const {
+    return {client - o.client, source - o.source, destination - o.destination};
+  }
+};
+
+struct Round {
+  double copy_s = 0;
+  Cpu copy_cpu;
+  double noop_s = 0;
+  long long noop_writes = 0;
+  long long transactions = 0;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int nodes = argc > 1 ? std::atoi(argv[1]) : 10000;
-  ro::testenv::ZooKeeperServer source_server;
-  ro::testenv::ZooKeeperServer destination_server;
+  const int rounds = argc > 2 ? std::max(2, std::atoi(argv[2])) : 5;
+  // The servers' JVMs as Debian's zookeeper package runs them (the JVM's defaults, full
+  // JIT), not the quick-start flags of the tests.
+  ro::testenv::ZooKeeperServerOptions server_options;
+  server_options.quick_start_jvm = false;
+  ro::testenv::ZooKeeperServer source_server(server_options);
+  ro::testenv::ZooKeeperServer destination_server(server_options);
   ZooKeeperClient source(OptionsFor(source_server));
   ZooKeeperClient destination(OptionsFor(destination_server));
+  const auto cpu = [&] {
+    return Cpu{CpuSeconds(getpid()), CpuSeconds(source_server.process().pid()),
+               CpuSeconds(destination_server.process().pid())};
+  };
 
   std::size_t data_bytes = 0;
   std::vector<ZooKeeperOp> ops = TreeOps("/bench", nodes);
@@ -78,32 +130,54 @@ int main(int argc, char** argv) {
            std::move(ops), ro::plugins::zookeeper::kDefaultJuteMaxBuffer, 1000)) {
     source.Multi(t);
   }
-  std::printf("tree: %d znodes, %.0f bytes of data on average\n", nodes,
-              static_cast<double>(data_bytes) / nodes);
+  std::printf("tree: %d znodes, %.0f bytes of data on average; %d rounds of copy + no-op\n",
+              nodes, static_cast<double>(data_bytes) / nodes, rounds);
 
   NodesSyncConfig config;
   config.source_name = "source";
   config.destination_name = "destination";
   config.root_path = "/bench";
   config.create_root_path = true;
-  const NodesSyncResult first = ro::plugins::zookeeper::SyncNodes(source, destination, config);
-  const double first_s = std::chrono::duration<double>(first.duration).count();
-  std::printf("plugin copy:    %.2f s, %.0f nodes/s (%lld created, %lld transactions)\n", first_s,
-              static_cast<double>(first.counts.created) / first_s,
-              static_cast<long long>(first.counts.created),
-              static_cast<long long>(first.counts.transactions));
-
-  const NodesSyncResult second = ro::plugins::zookeeper::SyncNodes(source, destination, config);
-  std::printf("plugin no-op:   %.2f s, %lld writes, %lld unchanged\n",
-              std::chrono::duration<double>(second.duration).count(),
-              static_cast<long long>(second.counts.writes),
-              static_cast<long long>(second.counts.unchanged));
+  std::vector<Round> results;
+  bool writes_on_noop = false;
+  for (int r = 0; r < rounds; ++r) {
+    destination.DeleteRecursive("/bench");
+    Round round;
+    const Cpu before = cpu();
+    const NodesSyncResult copy = ro::plugins::zookeeper::SyncNodes(source, destination, config);
+    round.copy_cpu = cpu() - before;
+    round.copy_s = std::chrono::duration<double>(copy.duration).count();
+    round.transactions = copy.counts.transactions;
+    const NodesSyncResult noop = ro::plugins::zookeeper::SyncNodes(source, destination, config);
+    round.noop_s = std::chrono::duration<double>(noop.duration).count();
+    round.noop_writes = noop.counts.writes;
+    writes_on_noop = writes_on_noop || noop.counts.writes != 0 || copy.counts.created != nodes;
+    std::printf(
+        "round %d%s: copy %.2f s = %.0f nodes/s (%lld created, %lld transactions; CPU s: "
+        "client %.2f, source server %.2f, destination server %.2f), no-op %.2f s, %lld writes\n",
+        r + 1, r == 0 ? " (servers cold)" : "", round.copy_s,
+        static_cast<double>(copy.counts.created) / round.copy_s,
+        static_cast<long long>(copy.counts.created), round.transactions, round.copy_cpu.client,
+        round.copy_cpu.source, round.copy_cpu.destination, round.noop_s, round.noop_writes);
+    results.push_back(round);
+  }
+  std::vector<double> copy_rates, noop_seconds;
+  for (std::size_t r = 1; r < results.size(); ++r) {
+    copy_rates.push_back(nodes / results[r].copy_s);
+    noop_seconds.push_back(results[r].noop_s);
+  }
 
   destination.DeleteRecursive("/bench");
   const auto started = Clock::now();
   const long copied = NaiveCopy(source, destination, "/bench");
   const double naive_s = Seconds(Clock::now() - started);
-  std::printf("naive copy:     %.2f s, %.0f nodes/s (%ld created, one call per node)\n", naive_s,
-              static_cast<double>(copied) / naive_s, copied);
-  return second.counts.writes == 0 ? 0 : 1;
+
+  std::printf("plugin copy:    %.0f nodes/s (median of rounds 2-%d, warm servers; cold round 1: "
+              "%.0f nodes/s)\n",
+              Median(copy_rates), rounds, nodes / results[0].copy_s);
+  std::printf("plugin no-op:   %.2f s (median of rounds 2-%d), writes %s\n", Median(noop_seconds),
+              rounds, writes_on_noop ? "NOT 0" : "0 in every round");
+  std::printf("naive copy:     %.0f nodes/s (%.2f s, %ld created, one call per read and write)\n",
+              static_cast<double>(copied) / naive_s, naive_s, copied);
+  return writes_on_noop ? 1 : 0;
 }

@@ -197,6 +197,52 @@ TEST_F(ZooKeeperClientTest, ConcurrentCallsOnOneClientAllSucceed) {
   EXPECT_EQ(client_->Children(root_).size(), static_cast<std::size_t>(kThreads * kNodesPerThread));
 }
 
+// zk_num_alive_connections of `mntr`.
+int AliveConnections(const testenv::ZooKeeperServer& server) {
+  const std::string mntr = server.FourLetterWord("mntr");
+  const std::string key = "zk_num_alive_connections\t";
+  const std::size_t at = mntr.find(key);
+  return at == std::string::npos ? -1 : std::stoi(mntr.substr(at + key.size()));
+}
+
+TEST_F(ZooKeeperClientTest, ReadManyOverFourSessionsKeepsTheOrderAndReportsAFailure) {
+  const int before = AliveConnections(*server_);
+  ZooKeeperOptions options;
+  options.servers = {server_->connect_string()};
+  options.connect_timeout = std::chrono::milliseconds(20'000);
+  options.read_sessions = 4;
+  ZooKeeperClient reader(options);
+  EXPECT_EQ(AliveConnections(*server_), before + 4);
+
+  // 2,000 paths, every tenth one missing: four slices of 500.
+  std::vector<std::string> paths;
+  std::vector<ZooKeeperOp> ops;
+  for (int i = 0; i < 2000; ++i) {
+    paths.push_back(root_ + "/n" + std::to_string(i));
+    if (i % 10 != 0) ops.push_back({ZooKeeperOp::Kind::kCreate, paths.back(), std::to_string(i), {}, false});
+    if (ops.size() == 500) {
+      client_->Multi(ops);
+      ops.clear();
+    }
+  }
+  client_->Multi(ops);
+  const std::vector<ZooKeeperRead> reads = reader.ReadMany(paths, /*with_children=*/true);
+  ASSERT_EQ(reads.size(), paths.size());
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(reads[i].exists, i % 10 != 0) << paths[i];
+    if (reads[i].exists) {
+      ASSERT_EQ(reads[i].data, std::to_string(i)) << paths[i];
+      EXPECT_EQ(reads[i].acl, OpenAcl());
+    }
+  }
+
+  // A node of the last slice nobody but "other" may read.
+  client_->SetAcl(paths[1999], {{zk_perm::kAll, "digest", DigestAclId({"other", "pw"})}});
+  const ZooKeeperError e = ErrorOf([&] { reader.ReadMany(paths, false); });
+  EXPECT_EQ(e.code(), Code::kNoAuth);
+  EXPECT_EQ(e.path(), paths[1999]);
+}
+
 TEST_F(ZooKeeperClientTest, UnreachableServersFailWithinTheConnectTimeout) {
   const testenv::PortLease unused_a;  // reserved, nothing listens
   const testenv::PortLease unused_b;

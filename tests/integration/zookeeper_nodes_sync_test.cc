@@ -103,6 +103,7 @@ class ZooKeeperNodesSyncTest : public ::testing::Test {
     options.servers = {server.connect_string()};
     options.connect_timeout = std::chrono::milliseconds(20'000);
     options.digest = std::move(digest);
+    options.read_sessions = kReadSessions;  // as the Synchronization controller connects
     return std::make_unique<ZooKeeperClient>(options);
   }
 
@@ -262,12 +263,15 @@ TEST_F(ZooKeeperNodesSyncTest, AMissingDestinationRootIsAnErrorWithoutCreateRoot
   EXPECT_EQ(destination_->Get(root_ + "/deep/er")->data, "x");
 }
 
-TEST_F(ZooKeeperNodesSyncTest, AWronglyAuthenticatedSourceFailsAndChangesNothing) {
-  Build(*source_, {CreateOp(root_ + "/open", "1"), CreateOp(root_ + "/guarded", "2", {kSyncAll})});
+TEST_F(ZooKeeperNodesSyncTest, ASourceThatCannotBeReadWhollyOverwritesAndDeletesNothing) {
+  Build(*source_, {CreateOp(root_ + "/open", "1"), CreateOp(root_ + "/gone", "g"),
+                   CreateOp(root_ + "/deep", ""), CreateOp(root_ + "/deep/guarded", "2", {kSyncAll})});
   Sync();
   source_->Set(root_ + "/open", "changed");
-  source_->Delete(root_ + "/guarded");
-  source_->Create(root_ + "/guarded", "3", {}, {kSyncAll});
+  source_->Delete(root_ + "/gone");
+  source_->Create(root_ + "/new", "n");
+  source_->Delete(root_ + "/deep/guarded");
+  source_->Create(root_ + "/deep/guarded", "3", {}, {kSyncAll});
 
   source_ = Connect(*source_server_, ZooKeeperDigest{"sync", "wrong"});
   try {
@@ -275,10 +279,14 @@ TEST_F(ZooKeeperNodesSyncTest, AWronglyAuthenticatedSourceFailsAndChangesNothing
     FAIL() << "no error";
   } catch (const ZooKeeperError& e) {
     EXPECT_EQ(e.code(), Code::kNoAuth);
-    EXPECT_EQ(e.path(), root_ + "/guarded");
+    EXPECT_EQ(e.path(), root_ + "/deep/guarded");
   }
+  // The depth above the unreadable node was read: its creates went out (a next run would
+  // make them too), but nothing that existed was overwritten or deleted.
   EXPECT_EQ(destination_->Get(root_ + "/open")->data, "1");
-  EXPECT_EQ(destination_->Get(root_ + "/guarded")->data, "2");
+  EXPECT_TRUE(destination_->Exists(root_ + "/gone"));
+  EXPECT_EQ(destination_->Get(root_ + "/deep/guarded")->data, "2");
+  EXPECT_EQ(destination_->Get(root_ + "/new")->data, "n");
 }
 
 TEST_F(ZooKeeperNodesSyncTest, AWronglyAuthenticatedDestinationKeepsWhatWasCopied) {

@@ -32,6 +32,25 @@ std::string ConfigErrorOf(const json& config) {
   return "";
 }
 
+// A whole run's plan of two complete trees, as SyncNodes makes it level by level: each
+// node's children counted as the tree reader does, then the writes and the deletes.
+NodesPlan PlanNodes(ZnodeTree source, const ZnodeTree& destination, const PathFilter& filter,
+                    const PlanOptions& options) {
+  for (auto& [path, node] : source) {
+    const std::string prefix = path + "/";
+    for (auto it = source.upper_bound(prefix); it != source.end() && it->first.starts_with(prefix);
+         ++it) {
+      if (it->first.find('/', prefix.size()) == std::string::npos) ++node.children;
+    }
+  }
+  NodesPlan plan = PlanWrites(source, destination, filter, options);
+  NodesPlan deletes = PlanDeletes(source, destination, filter, options);
+  plan.deletes = std::move(deletes.deletes);
+  plan.counts.deleted = deletes.counts.deleted;
+  plan.counts.skipped += deletes.counts.skipped;
+  return plan;
+}
+
 const std::vector<ZooKeeperAcl> kOpen = OpenAcl();
 const std::vector<ZooKeeperAcl> kReadOnly = {{zk_perm::kRead, "world", "anyone"}};
 

@@ -22,6 +22,7 @@ std::unique_ptr<plugins::ZooKeeperClient> Connect(const DatabaseTarget& target, 
   options.servers = target.servers;
   options.connect_timeout = timeout;
   options.digest = target.digest;
+  options.read_sessions = zk::kReadSessions;
   try {
     return std::make_unique<plugins::ZooKeeperClient>(options);
   } catch (const plugins::ZooKeeperError& e) {

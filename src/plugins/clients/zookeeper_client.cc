@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <cstring>
 #include <condition_variable>
+#include <exception>
+#include <future>
+#include <iterator>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -174,6 +177,9 @@ bool ZooKeeperError::retryable() const noexcept {
          code_ == Code::kUnreachable;
 }
 
+// How often, at most, the library resolves the server names while connected.
+constexpr std::chrono::milliseconds kServerResolutionDelay{30000};
+
 class ZooKeeperClient::Impl {
  public:
   explicit Impl(const ZooKeeperOptions& options) : servers_(Join(options.servers)) {
@@ -191,6 +197,12 @@ class ZooKeeperClient::Impl {
                                std::strerror(err));
     }
     handle_.reset(raw);
+    // The library re-resolves the server names every time it polls its socket (each I/O
+    // loop turn: a getaddrinfo, with its netlink interface dump, per batch of replies),
+    // which costs more CPU than the reads themselves on a pipelined tree read. Once per
+    // kServerResolutionDelay still follows DNS changes, and a lost connection always
+    // resolves again.
+    zoo_set_servers_resolution_delay(raw, static_cast<int>(kServerResolutionDelay.count()));
 
     std::unique_lock lock(mu_);
     const bool settled = cv_.wait_for(lock, options.connect_timeout, [this] {
@@ -214,6 +226,25 @@ class ZooKeeperClient::Impl {
   }
 
   zhandle_t* zh() const { return handle_.get(); }
+
+  // The extra sessions of options.read_sessions (constant after construction).
+  std::vector<std::unique_ptr<ZooKeeperClient>>& readers() { return readers_; }
+
+  // zoo_async: once it returns, this session sees every write the leader had committed
+  // when the server received the request. Throws the library's error.
+  void Sync() {
+    std::promise<int> done;
+    std::future<int> result = done.get_future();
+    const int rc = zoo_async(
+        handle_.get(), "/",
+        [](int answer, const char* /*value*/, const void* data) {
+          static_cast<std::promise<int>*>(const_cast<void*>(data))->set_value(answer);
+        },
+        &done);
+    if (rc != ZOK) Throw(rc, "sync", "/");
+    const int answer = result.get();  // the library always completes (an error on loss)
+    if (answer != ZOK) Throw(answer, "sync", "/");
+  }
 
   // Waits for the answer of zoo_add_auth; the server closes the session on a rejected
   // scheme (never for digest, which accepts any password).
@@ -302,10 +333,18 @@ class ZooKeeperClient::Impl {
   // Declared last so it is closed first: the library's threads (which call OnWatch on
   // this object) are joined before the fields above go away.
   std::unique_ptr<zhandle_t, HandleCloser> handle_;
+  // Sessions of their own, closed before this one.
+  std::vector<std::unique_ptr<ZooKeeperClient>> readers_;
 };
 
 ZooKeeperClient::ZooKeeperClient(const ZooKeeperOptions& options)
-    : impl_(std::make_unique<Impl>(options)) {}
+    : impl_(std::make_unique<Impl>(options)) {
+  ZooKeeperOptions reader = options;
+  reader.read_sessions = 1;
+  for (std::size_t i = 1; i < options.read_sessions; ++i) {
+    impl_->readers().push_back(std::make_unique<ZooKeeperClient>(reader));
+  }
+}
 ZooKeeperClient::~ZooKeeperClient() = default;
 
 std::int64_t ZooKeeperClient::session_id() const { return impl_->session_id(); }
@@ -449,6 +488,9 @@ struct ReadBatch {
   std::mutex mu;
   std::condition_variable cv;
   std::size_t in_flight = 0;  // guarded by mu
+  // The caller sleeps until in_flight is at most this (guarded by mu); a completion wakes
+  // it only then, not once per reply (a futex wake and two context switches each).
+  std::size_t wake_at = 0;
   int first_error = ZOK;      // guarded by mu
   std::string first_error_path;
   std::string first_error_operation;
@@ -471,7 +513,7 @@ struct ReadBatch {
       first_error_operation = operation;
     }
     --in_flight;
-    cv.notify_all();
+    if (in_flight == wake_at) cv.notify_one();
   }
 };
 
@@ -496,6 +538,50 @@ void OnChildren(int result, const String_vector* strings, const void* data) {
 
 std::vector<ZooKeeperRead> ZooKeeperClient::ReadMany(const std::vector<std::string>& paths,
                                                      bool with_children, std::size_t window) {
+  std::vector<std::unique_ptr<ZooKeeperClient>>& readers = impl_->readers();
+  // Below this many paths per session, one session's pipeline is as fast.
+  constexpr std::size_t kPathsPerSessionAtLeast = 256;
+  const std::size_t sessions =
+      std::min(readers.size() + 1, std::max<std::size_t>(1, paths.size() / kPathsPerSessionAtLeast));
+  if (sessions == 1) return ReadPipelined(paths, with_children, window);
+
+  // Slice k of paths: [k * n / sessions, (k + 1) * n / sessions).
+  const auto bound = [&](std::size_t k) {
+    return static_cast<std::ptrdiff_t>(k * paths.size() / sessions);
+  };
+  std::vector<std::future<std::vector<ZooKeeperRead>>> others;
+  for (std::size_t k = 1; k < sessions; ++k) {
+    others.push_back(std::async(std::launch::async, [&, k] {
+      ZooKeeperClient& reader = *readers[k - 1];
+      reader.impl_->Sync();
+      return reader.ReadPipelined(
+          std::vector<std::string>(paths.begin() + bound(k), paths.begin() + bound(k + 1)),
+          with_children, window);
+    }));
+  }
+  std::vector<ZooKeeperRead> results;
+  std::exception_ptr failure;
+  try {
+    results = ReadPipelined(std::vector<std::string>(paths.begin(), paths.begin() + bound(1)),
+                            with_children, window);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  results.reserve(paths.size());
+  for (auto& other : others) {
+    try {
+      std::vector<ZooKeeperRead> slice = other.get();
+      std::move(slice.begin(), slice.end(), std::back_inserter(results));
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  return results;
+}
+
+std::vector<ZooKeeperRead> ZooKeeperClient::ReadPipelined(const std::vector<std::string>& paths,
+                                                          bool with_children, std::size_t window) {
   std::vector<ZooKeeperRead> results(paths.size());
   ReadBatch batch;
   batch.results = &results;
@@ -514,7 +600,11 @@ std::vector<ZooKeeperRead> ZooKeeperClient::ReadMany(const std::vector<std::stri
     slots[i] = ReadSlot{&batch, i};
     {
       std::unique_lock lock(batch.mu);
-      batch.cv.wait(lock, [&] { return batch.in_flight + per_path <= window; });
+      if (batch.in_flight + per_path > window) {
+        // Full: sleep until half the window has drained, then fill it again.
+        batch.wake_at = window / 2;
+        batch.cv.wait(lock, [&] { return batch.in_flight <= batch.wake_at; });
+      }
       if (batch.first_error != ZOK) break;
       batch.in_flight += per_path;
     }
@@ -564,6 +654,7 @@ std::vector<ZooKeeperRead> ZooKeeperClient::ReadMany(const std::vector<std::stri
     }
   }
   std::unique_lock lock(batch.mu);
+  batch.wake_at = 0;
   batch.cv.wait(lock, [&] { return batch.in_flight == 0; });
   if (batch.first_error != ZOK) {
     impl_->Throw(batch.first_error, batch.first_error_operation, batch.first_error_path);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "ro/plugins/kubernetes/config_error.h"
 
@@ -158,10 +157,9 @@ bool PathFilter::Excluded(std::string_view path) const {
   }
 }
 
-NodesPlan PlanNodes(const ZnodeTree& source, const ZnodeTree& destination,
-                    const PathFilter& filter, const PlanOptions& options) {
+NodesPlan PlanWrites(const ZnodeTree& source, const ZnodeTree& destination,
+                     const PathFilter& filter, const PlanOptions& options) {
   NodesPlan plan;
-  std::set<std::string> parents_of_creates;
   for (const auto& [path, node] : source) {
     if (filter.Excluded(path)) {
       ++plan.counts.skipped;
@@ -180,7 +178,22 @@ NodesPlan PlanNodes(const ZnodeTree& source, const ZnodeTree& destination,
       op.acl = node.acl;
       plan.counts.bytes += static_cast<std::int64_t>(node.data.size());
       ++plan.counts.created;
-      parents_of_creates.insert(ParentOf(path));
+      // Children to come below it: our identity too, until the end of the run.
+      if (node.children > 0) {
+        std::vector<ZooKeeperAcl> exact = op.acl.empty() ? OpenAcl() : op.acl;
+        const bool we_may_all =
+            std::any_of(exact.begin(), exact.end(), [&](const ZooKeeperAcl& a) {
+              return (a.perms & zk_perm::kAll) == zk_perm::kAll &&
+                     ((a.scheme == "world" && a.id == "anyone") ||
+                      (a.scheme == options.own_identity.scheme &&
+                       a.id == options.own_identity.id));
+            });
+        if (!we_may_all) {
+          op.acl = exact;
+          op.acl.push_back(options.own_identity);
+          plan.acls.emplace_back(op.path, std::move(exact));
+        }
+      }
       plan.creates.push_back(std::move(op));
       continue;
     }
@@ -200,26 +213,16 @@ NodesPlan PlanNodes(const ZnodeTree& source, const ZnodeTree& destination,
     }
     ++(changed ? plan.counts.updated : plan.counts.unchanged);
   }
+  return plan;
+}
 
-  // A created node with children to come gets our identity too until the end of the run.
-  for (ZooKeeperOp& op : plan.creates) {
-    if (!parents_of_creates.contains(op.path)) continue;
-    std::vector<ZooKeeperAcl> exact = op.acl.empty() ? OpenAcl() : op.acl;
-    const bool we_may_all = std::any_of(exact.begin(), exact.end(), [&](const ZooKeeperAcl& a) {
-      return (a.perms & zk_perm::kAll) == zk_perm::kAll &&
-             ((a.scheme == "world" && a.id == "anyone") ||
-              (a.scheme == options.own_identity.scheme && a.id == options.own_identity.id));
-    });
-    if (we_may_all) continue;
-    op.acl = exact;
-    op.acl.push_back(options.own_identity);
-    plan.acls.emplace_back(op.path, std::move(exact));
-  }
-
-  // Children first: reverse order visits "/a/b" before "/a".
+NodesPlan PlanDeletes(const ZnodeTree& source, const ZnodeTree& destination,
+                      const PathFilter& filter, const PlanOptions& options) {
+  NodesPlan plan;
   const auto deleted = [&](const std::string& path) {
     return destination.contains(path) && !source.contains(path) && !filter.Excluded(path);
   };
+  // Children first: reverse order visits "/a/b" before "/a".
   for (auto it = destination.rbegin(); it != destination.rend(); ++it) {
     const std::string& path = it->first;
     if (!deleted(path)) continue;

@@ -45,11 +45,16 @@ ZooKeeperServer::ZooKeeperServer(ZooKeeperServerOptions options) : dir_("zookeep
   WriteFile(conf / "log4j.properties", kLog4jProperties);
   ProcessOptions process;
   process.name = "zookeeper";
-  process.argv = {"java",
-                  // A small heap and the serial collector: a test server, on 2 shared cores.
-                  "-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                  "-Dzookeeper.jmx.log4j.disable=true", "-cp", conf.string() + ":" + kClassPath,
-                  "org.apache.zookeeper.server.ZooKeeperServerMain", (conf / "zoo.cfg").string()};
+  process.argv = {"java"};
+  if (options.quick_start_jvm) {
+    // A small heap and the serial collector: a test server, on 2 shared cores.
+    process.argv.insert(process.argv.end(),
+                        {"-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"});
+  }  // else the JVM's defaults, as Debian's zookeeper package runs the server
+  process.argv.insert(process.argv.end(),
+                      {"-Dzookeeper.jmx.log4j.disable=true", "-cp", conf.string() + ":" + kClassPath,
+                       "org.apache.zookeeper.server.ZooKeeperServerMain",
+                       (conf / "zoo.cfg").string()});
   process.log_path = dir_.path() / "zookeeper.log";
   process_ = std::make_unique<Process>(std::move(process));
   process_->WaitUntilReady(

@@ -78,6 +78,9 @@ struct Znode {
   std::string data;
   std::vector<ZooKeeperAcl> acl;
   bool ephemeral = false;
+  // Children the run copies below it (not excluded). A created node with some gets the
+  // provisional ACL (PlanOptions::own_identity) until the end of the run.
+  std::size_t children = 0;
 };
 
 // A tree by absolute path. Sorted, so parents come before their children.
@@ -119,14 +122,22 @@ struct NodesPlan {
   NodesCounts counts;  // created/updated/deleted/unchanged/skipped/bytes; writes counted on apply
 };
 
-// Compares the trees. Source nodes missing in the destination are created (ephemeral ones
-// as persistent, or skipped with ignore_ephemeral; sequential names are kept as they are),
-// nodes whose data differs are set, nodes whose ACL differs (as a set) get the source's,
-// destination nodes missing in the source are deleted (with ignore_ephemeral, a
-// destination ephemeral node whose parent stays is left alone). Excluded paths are never
-// written. Pure.
-NodesPlan PlanNodes(const ZnodeTree& source, const ZnodeTree& destination,
-                    const PathFilter& filter, const PlanOptions& options);
+// The creates, updates and ACLs for the nodes of `source`, compared with the same paths
+// in `destination`: any set of nodes, a whole tree or one depth of it (the run plans level
+// by level). Source nodes missing in the destination are created (ephemeral ones as
+// persistent, or skipped with ignore_ephemeral; sequential names are kept as they are);
+// a created node with children (Znode::children) gets the provisional ACL; nodes whose
+// data differs are set; nodes whose ACL differs (as a set) get the source's. Excluded
+// paths are never written. `deletes` stays empty. Pure.
+NodesPlan PlanWrites(const ZnodeTree& source, const ZnodeTree& destination,
+                     const PathFilter& filter, const PlanOptions& options);
+
+// The deletes, children first, of the destination nodes missing in the source: both
+// whole trees (data and ACLs are not looked at). With ignore_ephemeral, a destination
+// ephemeral node whose parent stays is left alone (counted skipped). Excluded paths are
+// never deleted. Only `deletes` and counts.deleted/skipped are filled. Pure.
+NodesPlan PlanDeletes(const ZnodeTree& source, const ZnodeTree& destination,
+                      const PathFilter& filter, const PlanOptions& options);
 
 // An upper bound of the bytes `op` takes in a multi request on the wire (jute encoding).
 std::size_t EncodedSize(const ZooKeeperOp& op);

@@ -17,6 +17,11 @@ struct ZooKeeperServerOptions {
   // Deadline for the `srvr` four-letter word to report "Mode: standalone" (typically
   // 0.5-2 s: a JVM start).
   std::chrono::milliseconds start_timeout{60000};
+  // The JVM as tests want it (true: a small heap, the serial collector and the C1 compiler
+  // only, which start fast on 2 shared cores) or as Debian's zookeeper package runs it
+  // (false: no flags, so the JVM's default heap, collector and full tiered compilation;
+  // slower to start, faster once warm). Benchmarks use false.
+  bool quick_start_jvm = true;
 };
 
 // `java ... org.apache.zookeeper.server.ZooKeeperServerMain zoo.cfg` with
