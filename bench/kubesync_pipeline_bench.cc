@@ -3,15 +3,21 @@
 //   - the raw create rate of the destination apiserver for a direct client (N parallel
 //     keep-alive workers through DynamicClient, rate limiting off), the reference;
 //   - the initial sync of `objects` ConfigMaps (objects/s, and % of the raw rate);
-//   - the replication lag p50/p99/max at a steady 200 changes/s (source write sent
-//     -> the destination's watch delivers the change);
-//   - a no-op resync of every object (seconds, and writes the destination apiserver
-//     counted: must be 0);
+//   - its cost profile: CPU microseconds per object of every component, nats-server and
+//     redis-server (and of the apiservers and etcds, for reference), and nats-server's
+//     messages and bytes per object;
+//   - the replication lag p50/p99/max at steady 200, 500 and 1,000 changes/s (source
+//     write sent -> the destination's watch delivers the change), with CPU per change;
+//   - a quiet pipeline's CPU (% of one core, per process, over 20 s);
+//   - a no-op resync of every object (seconds, writes the destination apiserver counted:
+//     must be 0, CPU per object);
 //   - the peak RSS (VmHWM) of each component.
-// Targets (docs/kubesync.md): initial sync >= 80 % of the raw rate, lag p99 <= 250 ms,
-// RSS <= 100 MiB per component at 10k objects. Asserts nothing.
+// Targets (docs/kubesync.md, "Performance"): initial sync >= 80 % of the raw rate,
+// pipeline CPU <= 250 us per object, lag p99 <= 50 ms at 500 changes/s, a quiet pipeline
+// <= 1 % of one core, no-op resync of 10k objects <= 2 s, RSS <= 100 MiB per component.
+// Asserts nothing.
 //
-//   kubesync_pipeline_bench [objects=10000] [workers=32] [lag_seconds=30]
+//   kubesync_pipeline_bench [objects=10000] [workers=32] [lag_seconds=20]
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -54,8 +60,6 @@ const GroupVersionResource kConfigMaps{"", "v1", "configmaps"};
 const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
 // ConfigMaps per namespace of the synced set (a realistic spread over namespaces).
 constexpr int kPerNamespace = 1000;
-// Steady change rate of the lag measurement (the chaos test's rate).
-constexpr int kChangesPerSecond = 200;
 
 double Seconds(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -131,12 +135,62 @@ double Percentile(std::vector<double> values, double p) {
   return values[index];
 }
 
+// CPU time of the processes a figure is about, sampled at the start and end of a phase.
+class CpuProfile {
+ public:
+  void Add(std::string name, pid_t pid) { processes_.push_back({std::move(name), pid}); }
+  // Every process's CPU time now (microseconds; 0 when gone).
+  std::vector<double> Sample() const {
+    std::vector<double> out;
+    for (const auto& [name, pid] : processes_) {
+      out.push_back(static_cast<double>(te::CpuTime(pid).value_or(std::chrono::microseconds(0)).count()));
+    }
+    return out;
+  }
+  const std::vector<std::pair<std::string, pid_t>>& processes() const { return processes_; }
+
+ private:
+  std::vector<std::pair<std::string, pid_t>> processes_;
+};
+
+// NATS server traffic counters (/varz).
+struct NatsTraffic {
+  double in_msgs = 0, out_msgs = 0, in_bytes = 0, out_bytes = 0;
+};
+NatsTraffic ReadNatsTraffic(const te::NatsServer& nats) {
+  const ts::HttpAnswer answer = ts::HttpGet(nats.monitor_port(), "/varz");
+  const json varz = json::parse(answer.body, nullptr, false);
+  if (!varz.is_object()) return {};
+  return {varz.value("in_msgs", 0.0), varz.value("out_msgs", 0.0), varz.value("in_bytes", 0.0),
+          varz.value("out_bytes", 0.0)};
+}
+
+// Prints, per process of `profile`, the CPU microseconds per unit (`per` units, e.g.
+// objects) between two samples, then the pipeline's total (the processes whose names are
+// in `pipeline`).
+void PrintCpu(const char* phase, const CpuProfile& profile, const std::vector<double>& before,
+              const std::vector<double>& after, double per, const char* unit,
+              const std::vector<std::string>& pipeline) {
+  double total = 0;
+  std::string line;
+  for (std::size_t i = 0; i < profile.processes().size(); ++i) {
+    const std::string& name = profile.processes()[i].first;
+    const double us = (after[i] - before[i]) / per;
+    if (std::find(pipeline.begin(), pipeline.end(), name) != pipeline.end()) total += us;
+    char item[96];
+    std::snprintf(item, sizeof item, "%s%s %.0f", line.empty() ? "" : ", ", name.c_str(), us);
+    line += item;
+  }
+  std::printf("%-52s %8.0f us/%s (pipeline: components + nats-server + redis-server)\n", phase, total, unit);
+  std::printf("    %s\n", line.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int objects = argc > 1 ? std::atoi(argv[1]) : 10000;
   const int workers = argc > 2 ? std::atoi(argv[2]) : 32;
-  const int lag_seconds = argc > 3 ? std::atoi(argv[3]) : 30;
+  const int lag_seconds = argc > 3 ? std::atoi(argv[3]) : 20;
   curl_global_init(CURL_GLOBAL_DEFAULT);
   ro::kubesync::OpenNatsLibrary();
 
@@ -191,10 +245,37 @@ int main(int argc, char** argv) {
   // 3. Initial sync: from starting the components to every object at the destination.
   const auto sync_start = Steady::now();
   pipeline.StartAll();
+  const std::vector<std::string> kComponents = {"events-listener", "processor", "synchronizer", "reconciler"};
+  std::vector<std::string> pipeline_processes = kComponents;
+  pipeline_processes.insert(pipeline_processes.end(), {"nats-server", "redis-server"});
+  // The processes as they are now (a restarted component has another PID).
+  const auto current_profile = [&] {
+    CpuProfile out;
+    for (const std::string& component : kComponents) out.Add(component, pipeline[component].pid());
+    out.Add("nats-server", nats.process().pid());
+    out.Add("redis-server", redis.process().pid());
+    out.Add("source apiserver", source->apiserver().process()->pid());
+    out.Add("source etcd", source->etcd().pid());
+    out.Add("destination apiserver", destination->apiserver().process()->pid());
+    out.Add("destination etcd", destination->etcd().pid());
+    return out;
+  };
+  CpuProfile profile = current_profile();
+  const std::vector<double> sync_cpu_before = profile.Sample();
+  const NatsTraffic traffic_before = ReadNatsTraffic(nats);
   te::WaitFor([&] { return CountConfigMaps(*dst, namespaces) >= objects; }, 30min, "the initial sync", 200ms);
   const double sync_rate = objects / Seconds(Steady::now() - sync_start);
   std::printf("%-52s %8.0f objects/s (%.0f %% of raw; %d objects in %.1f s, incl. start-up)\n",
               "initial sync", sync_rate, 100.0 * sync_rate / raw_rate, objects, Seconds(Steady::now() - sync_start));
+  PrintCpu("initial sync, CPU per object", profile, sync_cpu_before, profile.Sample(), objects, "object",
+           pipeline_processes);
+  {
+    const NatsTraffic after = ReadNatsTraffic(nats);
+    std::printf("%-52s %8.1f messages in, %.1f out; %.0f bytes in, %.0f out (per object)\n",
+                "initial sync, nats-server traffic", (after.in_msgs - traffic_before.in_msgs) / objects,
+                (after.out_msgs - traffic_before.out_msgs) / objects, (after.in_bytes - traffic_before.in_bytes) / objects,
+                (after.out_bytes - traffic_before.out_bytes) / objects);
+  }
   {
     // The synchronizer's own view: first to last create (its log timestamps).
     std::vector<std::chrono::system_clock::time_point> creates;
@@ -211,9 +292,11 @@ int main(int argc, char** argv) {
     }
   }
 
-  // 4. Lag at a steady change rate: source update sent -> destination watch event.
+  // 4. Lag at steady change rates: source update sent -> destination watch event.
   ro::kubesync::PipelineNames names("dr-config", "bench");
   ro::kubesync::RedisState state(redis.address(), names.redis_prefix());
+  std::atomic<long> seq{0};
+  const auto lag_phase = [&](const int changes_per_second) {
   const auto histogram_before = ro::kubesync::ReadStats(state).lag[kConfigMaps.ToString()].buckets;
   std::mutex mu;
   // seq -> (object index, when the source write was sent). Kept until the destination
@@ -240,14 +323,14 @@ int main(int argc, char** argv) {
         const auto now = Steady::now();
         const json& data = event.object["data"];
         if (!data.contains("seq")) return;
-        const long seq = std::stol(data["seq"].get<std::string>());
+        const long change = std::stol(data["seq"].get<std::string>());
         std::lock_guard lock(mu);
-        const auto it = written.find(seq);
+        const auto it = written.find(change);
         if (it == written.end()) return;
         lags_ms.push_back(std::max(0.0, std::chrono::duration<double, std::milli>(now - it->second.at).count()));
         const int object = it->second.object;
         written.erase(it);
-        for (auto older = written.begin(); older != written.end() && older->first < seq;) {
+        for (auto older = written.begin(); older != written.end() && older->first < change;) {
           if (older->second.object == object) {
             older = written.erase(older);
             ++superseded;
@@ -260,16 +343,16 @@ int main(int argc, char** argv) {
       std::printf("destination watch ended: %s\n", e.what());
     }
   });
-  std::atomic<long> seq{0};
+  const std::vector<double> cpu_before = profile.Sample();
   {
-    constexpr int kLagWriters = 4;
+    const int kLagWriters = std::max(4, changes_per_second / 50);
     std::vector<std::jthread> writers;
     const auto end = Steady::now() + std::chrono::seconds(lag_seconds);
     for (int w = 0; w < kLagWriters; ++w) {
       writers.emplace_back([&, w] {
         std::mt19937 rng(static_cast<unsigned>(w));
         const auto period = std::chrono::duration_cast<Steady::duration>(
-            std::chrono::duration<double>(static_cast<double>(kLagWriters) / kChangesPerSecond));
+            std::chrono::duration<double>(static_cast<double>(kLagWriters) / changes_per_second));
         auto next = Steady::now();
         while (next < end) {
           const int i = std::uniform_int_distribution<int>(0, objects - 1)(rng);
@@ -299,11 +382,16 @@ int main(int argc, char** argv) {
     std::printf("%zu changes not at the destination 60 s after the writers stopped (first seq %ld)\n",
                 written.size(), written.begin()->first);
   }
+  const std::vector<double> cpu_after = profile.Sample();
   stop_watch.request_stop();
   watcher = std::jthread();
+  const std::string title = "replication lag at " + std::to_string(changes_per_second) + " changes/s";
   std::printf("%-52s p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu changes in %d s, %zu superseded)\n",
-              "replication lag at 200 changes/s", Percentile(lags_ms, 0.5), Percentile(lags_ms, 0.99),
+              title.c_str(), Percentile(lags_ms, 0.5), Percentile(lags_ms, 0.99),
               Percentile(lags_ms, 1.0), lags_ms.size(), lag_seconds, superseded);
+  PrintCpu(("  CPU per change at " + std::to_string(changes_per_second) + "/s").c_str(), profile, cpu_before,
+           cpu_after, static_cast<double>(std::max<std::size_t>(1, lags_ms.size() + superseded)), "change",
+           pipeline_processes);
   {
     // The synchronizer's histogram (observedAt at the listener -> applied), this phase
     // only: the bucket bounds that hold the 50th and 99th percentile.
@@ -336,8 +424,35 @@ int main(int argc, char** argv) {
                 "replication lag, synchronizer histogram", quantile(0.5), quantile(0.99),
                 static_cast<unsigned long long>(total));
   }
+  };
+  for (const int rate : {200, 500, 1000}) lag_phase(rate);
 
-  // 5. A no-op resync of everything: restart the listener without its resume points.
+  // 5. A quiet pipeline: nothing changes; what do its processes cost? (The reconciler's
+  // resync and the listener's watches stay open; nothing should poll busily.)
+  {
+    constexpr auto kQuiet = 20s;
+    std::this_thread::sleep_for(5s);  // the last phase's statistics flushes and acks settle
+    const std::vector<double> before = profile.Sample();
+    std::this_thread::sleep_for(kQuiet);  // the measurement window itself
+    const std::vector<double> after = profile.Sample();
+    double total = 0;
+    std::string line;
+    for (std::size_t i = 0; i < profile.processes().size(); ++i) {
+      const std::string& name = profile.processes()[i].first;
+      const double percent = 100.0 * (after[i] - before[i]) / 1e6 / Seconds(kQuiet);
+      if (std::find(pipeline_processes.begin(), pipeline_processes.end(), name) != pipeline_processes.end()) {
+        total += percent;
+      }
+      char item[96];
+      std::snprintf(item, sizeof item, "%s%s %.2f", line.empty() ? "" : ", ", name.c_str(), percent);
+      line += item;
+    }
+    std::printf("%-52s %8.2f %% of one core (pipeline: components + nats-server + redis-server, %.0f s)\n",
+                "quiet pipeline, CPU", total, Seconds(kQuiet));
+    std::printf("    %s\n", line.c_str());
+  }
+
+  // 6. A no-op resync of everything: restart the listener without its resume points.
   ts::KubesyncProcess& listener = pipeline["events-listener"];
   listener.Stop();
   state.Delete("rv:" + kConfigMaps.ToString());
@@ -346,6 +461,8 @@ int main(int argc, char** argv) {
   const double writes_before = ConfigMapWrites(*dst);
   const auto resync_start = Steady::now();
   listener.Start();
+  profile = current_profile();
+  const std::vector<double> resync_cpu_before = profile.Sample();
   te::WaitFor(
       [&] {
         const auto stream = probe->GetStreamState(names.stream());
@@ -360,8 +477,10 @@ int main(int argc, char** argv) {
   const double writes = ConfigMapWrites(*dst) - writes_before;
   std::printf("%-52s %8.1f s, %.0f writes at the destination (%d objects, incl. listener start-up)\n",
               "no-op resync", resync_seconds, writes, objects);
+  PrintCpu("no-op resync, CPU per object", profile, resync_cpu_before, profile.Sample(), objects, "object",
+           pipeline_processes);
 
-  // 6. Memory.
+  // 7. Memory.
   for (const char* component : {"events-listener", "processor", "synchronizer", "reconciler"}) {
     const auto kb = pipeline[component].PeakRssKb();
     std::printf("%-52s %8.1f MiB\n", (std::string("peak RSS (VmHWM) ") + component).c_str(),

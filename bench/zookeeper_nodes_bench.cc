@@ -12,13 +12,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "ro/plugins/zookeeper/nodes_sync.h"
+#include "ro/testenv/process.h"
 #include "ro/testenv/zookeeper_server.h"
 
 namespace {
@@ -70,18 +70,9 @@ long NaiveCopy(ZooKeeperClient& source, ZooKeeperClient& destination, const std:
   return copied;
 }
 
-// utime + stime of `pid` from /proc/<pid>/stat, in seconds.
 double CpuSeconds(pid_t pid) {
-  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (f == nullptr) return 0;
-  char buf[4096];
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = 0;
-  const char* p = std::strrchr(buf, ')');
-  unsigned long utime = 0, stime = 0;
-  std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return std::chrono::duration<double>(ro::testenv::CpuTime(pid).value_or(std::chrono::microseconds(0)))
+      .count();
 }
 
 // CPU seconds (user + system) of three processes, for a per-phase difference.

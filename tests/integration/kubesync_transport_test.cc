@@ -411,6 +411,61 @@ void PublishBatch(Publisher& publisher, const std::string& subject, const std::s
   for (int i = 0; i < count; ++i) publisher.PublishAsync(subject, prefix + "-" + std::to_string(i));
 }
 
+TEST_F(JetStreamTest, AKeyValueMirrorIsKnownOnceLoadedAndFollowsEveryWrite) {
+  const std::string bucket = "KS_it_mirror";
+  std::shared_ptr<KeyValueStore> kv = nats_->EnsureKeyValue({.bucket = bucket, .ttl = std::chrono::seconds(0)});
+  for (int i = 0; i < 500; ++i) kv->Put("before/" + std::to_string(i), "v" + std::to_string(i));
+
+  KeyValueMirror mirror(kv, 0ms);
+  // Known only with every value of the start in: then a missing key is absent for sure.
+  te::WaitFor([&] { return mirror.Find("before/0").known; }, kEventually, "the mirror loaded");
+  EXPECT_EQ(mirror.Find("before/499").value, "v499");
+  const KeyValueMirror::Lookup missing = mirror.Find("never");
+  EXPECT_TRUE(missing.known);
+  EXPECT_FALSE(missing.value);
+
+  kv->Put("after", "1");
+  te::WaitFor([&] { return mirror.Find("after").value == std::optional<std::string>("1"); }, kEventually,
+              "a put reaches the mirror");
+  kv->Put("after", "2");
+  te::WaitFor([&] { return mirror.Find("after").value == std::optional<std::string>("2"); }, kEventually,
+              "an overwrite reaches the mirror");
+  ASSERT_TRUE(kv->Update("before/7", "changed", kv->GetEntry("before/7")->revision));
+  te::WaitFor([&] { return mirror.Find("before/7").value == std::optional<std::string>("changed"); }, kEventually,
+              "a compare-and-set reaches the mirror");
+  EXPECT_TRUE(nats_->DeleteKeyValue(bucket));
+}
+
+TEST(NatsRestart, AKeyValueMirrorIsUnknownWhileTheServerIsDownAndLoadsAgain) {
+  OpenNatsLibrary();
+  RestartableNatsServer server;
+  auto nats = NatsConnection::Connect(server.url(), "mirror-restart-test", NatsOptions{.reconnect_wait = 200ms});
+  std::shared_ptr<KeyValueStore> kv = nats->EnsureKeyValue({.bucket = "KS_it_mirror_restart", .ttl = std::chrono::seconds(0)});
+  kv->Put("a", "1");
+  KeyValueMirror mirror(kv, 0ms);
+  te::WaitFor([&] { return mirror.Find("a").value == std::optional<std::string>("1"); }, kEventually,
+              "the mirror loaded");
+
+  server.Stop();
+  te::WaitFor([&] { return !mirror.Find("a").known; }, kEventually,
+              "the mirror stops claiming to know while the server is gone");
+  server.Start();  // same store
+  te::WaitFor([&] { return nats->connected(); }, kEventually, "client reconnects");
+  te::WaitFor(
+      [&] {
+        try {
+          kv->Put("b", "2");
+          return true;
+        } catch (const NatsError&) {
+          return false;  // JetStream still settling
+        }
+      },
+      kEventually, "a put after the restart");
+  te::WaitFor([&] { return mirror.Find("b").value == std::optional<std::string>("2"); }, 60s,
+              "the mirror loads again and follows the bucket");
+  EXPECT_EQ(mirror.Find("a").value, "1");
+}
+
 TEST(NatsRestart, PublisherAndConsumerSurviveAServerRestart) {
   OpenNatsLibrary();
   RestartableNatsServer server;

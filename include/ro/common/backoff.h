@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <random>
 
 namespace ro::common {
@@ -29,7 +30,8 @@ constexpr std::chrono::duration<Rep, Period> ExponentialDelay(std::chrono::durat
 // Exponential backoff with optional jitter for one retry loop: the first Next() returns
 // `initial`, each following one doubles, up to `max`; jitter spreads replicas that failed
 // together (Next() * [1, 1 + jitter)). Reset() after a success. Not thread-safe (one per
-// loop); owns its random engine (no global state).
+// loop); owns its random engine (no global state), seeded at the first jittered Next():
+// a Backoff made per operation that never fails costs no seeding (std::random_device).
 class Backoff {
  public:
   // REQUIRES: 0 < initial <= max, jitter >= 0 (0: exact, deterministic delays).
@@ -47,7 +49,7 @@ class Backoff {
   std::chrono::milliseconds max_;
   double jitter_;
   int attempt_ = 0;
-  std::mt19937_64 rng_;
+  std::optional<std::mt19937_64> rng_;  // seeded at first use
 };
 
 }  // namespace ro::common

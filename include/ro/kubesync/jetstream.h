@@ -406,9 +406,39 @@ class KeyValueStore {
 
  private:
   friend class NatsConnection;
+  friend class KeyValueMirror;
   struct Impl;
   explicit KeyValueStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// A local copy of a whole key-value bucket, kept current by a watch (cnats
+// kvStore_WatchAll: every current value, then every change) on a thread of its own, for
+// lookups that cost no round trip. A lookup is "known" only once the watch has delivered
+// every value the bucket held when it started, and until the watch fails; a failed watch
+// (a NATS restart, a bucket lost with the server's store) is started again after 1 s,
+// unknown meanwhile. The copy trails the server by the watch's delivery time (about a
+// millisecond on one host): a caller that must see a write made elsewhere just before
+// reads the server instead. Thread-safe.
+class KeyValueMirror {
+ public:
+  // Starts watching `bucket` (kept alive until destruction). `ttl`: the bucket's
+  // (KeyValueConfig::ttl): values older than it are absent, as on the server; 0: never.
+  KeyValueMirror(std::shared_ptr<KeyValueStore> bucket, std::chrono::milliseconds ttl);
+  // Stops the watch and joins its thread (within about 0.5 s).
+  ~KeyValueMirror();
+  KeyValueMirror(const KeyValueMirror&) = delete;
+  KeyValueMirror& operator=(const KeyValueMirror&) = delete;
+
+  struct Lookup {
+    bool known = false;                // false: no current copy, ask the server
+    std::optional<std::string> value;  // when known: the value, or nullopt when absent
+  };
+  Lookup Find(std::string_view key) const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 // A valid key-value key for any string: bytes outside [-/_A-Za-z0-9] (including '.',

@@ -33,9 +33,26 @@ constexpr std::string_view kComponent = "synchronizer";
 class KeyValueTombstones final : public TombstoneStore {
  public:
   void Bind(NatsConnection& nats, const PipelineNames& names) {
-    std::shared_ptr<KeyValueStore> bucket = nats.EnsureKeyValue(TombstoneBucketConfig(names));
-    std::lock_guard lock(mu_);
-    bucket_ = std::move(bucket);
+    const KeyValueConfig config = TombstoneBucketConfig(names);
+    std::shared_ptr<KeyValueStore> bucket = nats.EnsureKeyValue(config);
+    auto mirror = std::make_shared<KeyValueMirror>(bucket, config.ttl);
+    std::shared_ptr<KeyValueMirror> previous;
+    {
+      std::lock_guard lock(mu_);
+      bucket_ = std::move(bucket);
+      previous = std::exchange(mirror_, std::move(mirror));
+    }
+    // `previous` stops its watch here (outside mu_), or once the last Peek drops it.
+  }
+  Known Peek(std::string_view key) override {
+    std::shared_ptr<KeyValueMirror> mirror;
+    {
+      std::lock_guard lock(mu_);
+      mirror = mirror_;
+    }
+    if (!mirror) return {};
+    KeyValueMirror::Lookup found = mirror->Find(key);
+    return Known{found.known, std::move(found.value)};
   }
   std::optional<Entry> GetEntry(std::string_view key) override {
     std::optional<KeyValueStore::Entry> entry = Bucket()->GetEntry(key);
@@ -54,7 +71,8 @@ class KeyValueTombstones final : public TombstoneStore {
   }
 
   std::mutex mu_;
-  std::shared_ptr<KeyValueStore> bucket_;  // guarded by mu_
+  std::shared_ptr<KeyValueStore> bucket_;    // guarded by mu_
+  std::shared_ptr<KeyValueMirror> mirror_;   // guarded by mu_: the bound bucket's copy
 };
 
 std::vector<std::string> GvrStrings(const std::vector<kube::GroupVersionResource>& gvrs) {

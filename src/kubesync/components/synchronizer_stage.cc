@@ -133,7 +133,7 @@ class SynchronizerStage::Impl {
         std::optional<k8s::Tombstone> known = lookup.tombstone;
         if (!known || !k8s::TombstoneBlocks(*known, e.object)) {
           try {
-            known = LoadTombstone(gvr, key);
+            known = FindTombstone(gvr, key);
           } catch (const NatsError& error) {
             logger_.Error("error reading tombstone", line.With({{"error", error.what()}}));
             stats_.RecordError(kComponent, gvr, "Tombstone");
@@ -375,7 +375,22 @@ class SynchronizerStage::Impl {
   // The durable tombstone of `key`, nullopt when there is none (or it is unreadable,
   // logged). Throws NatsError.
   std::optional<k8s::Tombstone> LoadTombstone(const std::string& gvr, const std::string& key) {
-    const std::optional<std::string> value = tombstones_.Get(TombstoneKey(gvr, key));
+    return Parsed(gvr, key, tombstones_.Get(TombstoneKey(gvr, key)));
+  }
+
+  // The check before a write: the store's local copy when it has a current one (no round
+  // trip), else the server (LoadTombstone). A tombstone saved by another replica within
+  // the copy's delay may be missed here; the check after the write
+  // (RemoveIfSourceDeleted) reads the server and deletes the object again. Throws
+  // NatsError.
+  std::optional<k8s::Tombstone> FindTombstone(const std::string& gvr, const std::string& key) {
+    TombstoneStore::Known known = tombstones_.Peek(TombstoneKey(gvr, key));
+    if (!known.known) return LoadTombstone(gvr, key);
+    return Parsed(gvr, key, std::move(known.value));
+  }
+
+  std::optional<k8s::Tombstone> Parsed(const std::string& gvr, const std::string& key,
+                                       const std::optional<std::string>& value) const {
     if (!value) return std::nullopt;
     std::optional<k8s::Tombstone> tombstone = ParseTombstone(*value);
     if (!tombstone) logger_.Warn("ignoring unreadable tombstone", {{"resource", gvr}, {"key", key}});

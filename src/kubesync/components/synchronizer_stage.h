@@ -42,6 +42,15 @@ class TombstoneStore {
   // NatsError (the message is NAKed).
   virtual bool Update(std::string_view key, std::string_view value, std::uint64_t revision) = 0;
 
+  // What a local copy of the store, kept current by a watch, knows of `key` without a
+  // round trip: known == false when there is no current copy (then ask GetEntry). The
+  // copy may miss a write made elsewhere within the last millisecond or so. Never throws.
+  struct Known {
+    bool known = false;
+    std::optional<std::string> value;  // when known: nullopt means absent
+  };
+  virtual Known Peek(std::string_view /*key*/) { return {}; }
+
   // GetEntry's value.
   std::optional<std::string> Get(std::string_view key) {
     std::optional<Entry> entry = GetEntry(key);

@@ -209,6 +209,24 @@ std::string TailOfFile(const fs::path& path, std::size_t lines) {
   return text;
 }
 
+std::optional<std::chrono::microseconds> CpuTime(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  // Fields after the command name (which may hold spaces, so start after its ')'):
+  // state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime.
+  const std::size_t close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;
+  long long utime = 0;
+  long long stime = 0;
+  if (!(fields >> utime >> stime)) return std::nullopt;
+  static const long ticks_per_second = sysconf(_SC_CLK_TCK);
+  return std::chrono::microseconds((utime + stime) * 1'000'000 / ticks_per_second);
+}
+
 std::string Process::LogTail(std::size_t lines) const { return TailOfFile(options_.log_path, lines); }
 
 std::chrono::milliseconds Process::WaitUntilReady(const std::function<bool()>& probe,

@@ -150,6 +150,8 @@ class KubeCluster {
   std::filesystem::path KubeconfigFor(std::string_view user) const;
   // "http://127.0.0.1:<port>" of etcd (plain HTTP, loopback only).
   std::string etcd_url() const;
+  // The etcd process.
+  const Process& etcd() const { return *etcd_; }
   // The cluster's temp dir (certs, tokens, logs: etcd.log, kube-apiserver.log, ...).
   const std::filesystem::path& dir() const { return dir_.path(); }
   const KubeClusterTimings& timings() const { return timings_; }

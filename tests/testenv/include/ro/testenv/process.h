@@ -52,6 +52,11 @@ struct ProcessOptions {
   std::chrono::milliseconds stop_timeout{5000};
 };
 
+// User + system CPU time a process has used so far (all its threads; not its children),
+// from /proc/<pid>/stat, in clock ticks turned to microseconds (10 ms resolution at the
+// usual 100 Hz). nullopt when the process is gone. For benchmarks' per-process costs.
+std::optional<std::chrono::microseconds> CpuTime(pid_t pid);
+
 // One running child process. Not copyable or movable (its spawner thread refers to it).
 // Thread-safety: Stop()/Running() may be called from any thread; not concurrently with
 // destruction.
