@@ -282,10 +282,13 @@ say "replicas of web: cluster 1 = $("${c1[@]}" -n shop get deployment web -o jso
 pause
 
 step "An update in cluster 1 follows: a new image and a new secret value"
+change_sent="$(now_ms)"
 run "${c1[@]}" -n shop set image deployment/web web=nginx:1.26
 run "${c1[@]}" -n shop patch secret web-config -p '{"stringData":{"greeting":"hello again"}}'
 image_is() { [ "$("${c2[@]}" -n shop get deployment web -o jsonpath='{.spec.template.spec.containers[0].image}')" = "$1" ]; }
-wait_for 60 "image nginx:1.26 in cluster 2" image_is nginx:1.26
+WAIT_INTERVAL=0.1 wait_for 60 "image nginx:1.26 in cluster 2" image_is nginx:1.26
+rpo_seconds="$(seconds_since "$change_sent")"
+say "the change reached cluster 2 $rpo_seconds s after kubectl sent it to cluster 1 (polled every 0.1 s)"
 greeting_is() { [ "$("${c2[@]}" -n shop get secret web-config -o jsonpath='{.data.greeting}' | base64 -d)" = "$1" ]; }
 wait_for 60 "the new secret value in cluster 2" greeting_is "hello again"
 run "${c2[@]}" -n shop get deployment web -o jsonpath='{.spec.template.spec.containers[0].image}{"  replicas="}{.spec.replicas}{"\n"}'
@@ -320,6 +323,7 @@ say "The tutorial's taskrun.yaml names its Task 'set-test-label'; the Task gener
 say "named after the LiveSynchronization, so taskName is 'active-passive':"
 sed 's/taskName: .*/taskName: active-passive/' "$root/tests/samples/8.2-taskrun.yaml" >taskrun.yaml
 run cat taskrun.yaml
+recovery_started="$(now_ms)"
 run kubectl create -f taskrun.yaml
 taskrun_state() {
   kubectl get taskrun restore-apps -o jsonpath='{.status.phase}{"/"}{.status.conditions[?(@.type=="Ready")].reason}' 2>/dev/null
@@ -336,11 +340,16 @@ until [ "${state%%/*}" = Succeeded ]; do
 done
 say "ok: TaskRun restore-apps Succeeded"
 run kubectl get taskrun restore-apps
-wait_for 60 "Deployment shop/web at replicas 1 in cluster 2" sh -c "[ \"\$(${c2[*]} -n shop get deployment web -o jsonpath='{.spec.replicas}')\" = 1 ]"
+WAIT_INTERVAL=0.1 wait_for 60 "Deployment shop/web at replicas 1 in cluster 2" sh -c "[ \"\$(${c2[*]} -n shop get deployment web -o jsonpath='{.spec.replicas}')\" = 1 ]"
+rto_seconds="$(seconds_since "$recovery_started")"
 run "${c2[@]}" -n shop get deployments
 cd "$root"
 
 step "Done"
+say "Measured in this run:"
+say "  RPO: a change in cluster 1 was in cluster 2 after $rpo_seconds s (replication, end to end)"
+say "  RTO: $rto_seconds s from creating the TaskRun to the application scaled up in cluster 2"
+say "       (the TaskRun itself: $(kubectl get taskrun restore-apps -o jsonpath='{.status.startTime} -> {.status.completionTime}' 2>/dev/null))"
 if [ "$in_cluster" = 1 ]; then
   say "Logs: kubectl --kubeconfig $RO_CLUSTER2_KUBECONFIG -n resiliency-operator logs deploy/resiliency-operator-<kind>-controller"
   say "      kubectl --kubeconfig $RO_CLUSTER2_KUBECONFIG -n disaster-recovery logs deploy/active-passive-<component>"
