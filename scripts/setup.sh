@@ -23,6 +23,8 @@ packages=(
   libre2-dev libzookeeper-mt-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
   # real servers for tests and the demo
   etcd-server nats-server redis-server zookeeper zookeeper-bin
+  # promtool checks and unit-tests the alert rules and dashboard queries (deploy/prometheus)
+  prometheus
   # building kube-apiserver from Debian's kubernetes source package
   golang-go rsync jq golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev
   dpkg-dev
