@@ -419,7 +419,7 @@ struct KeyValueMirror::State {
   // One watch, from its start to its end (a failure, a lost connection, or a stop).
   // Returns the status. A connection lost even for a moment ends it: what the watch
   // missed meanwhile cannot be told, so the copy is loaded again.
-  natsStatus Watch(kvWatcher* w) {
+  natsStatus Watch(kvWatcher* w, const ro::log::Logger& logger) {
     natsConnection* nc = bucket->impl_->nc.get();
     const std::uint64_t reconnects = Reconnects(nc);
     while (true) {
@@ -439,6 +439,7 @@ struct KeyValueMirror::State {
       if (s != NATS_OK) return s;
       if (entry == nullptr) {  // every value the bucket held at the start is in
         loaded = true;
+        logger.Info("key-value watch loaded", {{"keys", values.size()}});
         continue;
       }
       std::string key(kvEntry_Key(entry));
@@ -474,7 +475,7 @@ struct KeyValueMirror::State {
         watcher = w;
         if (stopping) s = NATS_OK;
       }
-      if (s == NATS_OK && w != nullptr) s = Watch(w);
+      if (s == NATS_OK && w != nullptr) s = Watch(w, logger);
       {
         std::lock_guard lock(mu);
         watcher = nullptr;
@@ -485,7 +486,12 @@ struct KeyValueMirror::State {
       std::unique_lock lock(mu);
       if (stopping) return;
       lock.unlock();
-      logger.Warn("key-value watch ended, starting it again in 1 s", {{"error", natsStatus_GetText(s)}});
+      if (s == NATS_CONNECTION_DISCONNECTED) {
+        // The connection's own handlers already report the loss.
+        logger.Info("key-value watch stopped with the connection, starting it again");
+      } else {
+        logger.Warn("key-value watch ended, starting it again in 1 s", {{"error", natsStatus_GetText(s)}});
+      }
       lock.lock();
       if (cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) return;
     }

@@ -350,6 +350,15 @@ NatsPermissions PermissionsOf(PipelineRole role, const PipelineNames& names) {
       p.publish.push_back(api + "STREAM.MSG.GET.KV_" + kv);
       p.publish.push_back(api + "DIRECT.GET.KV_" + kv + ".>");
       p.publish.push_back("$KV." + kv + ".>");
+      // The watch keeping the synchronizer's copy of the bucket (KeyValueMirror): cnats
+      // finds the bucket's stream by subject, then runs an ordered ephemeral consumer
+      // (created again after a gap, deleted when the watch stops) with flow control.
+      // The pipeline's NATS server holds only this pipeline's streams.
+      p.publish.push_back(api + "STREAM.NAMES");
+      p.publish.push_back(api + "CONSUMER.CREATE.KV_" + kv);
+      p.publish.push_back(api + "CONSUMER.CREATE.KV_" + kv + ".>");
+      p.publish.push_back(api + "CONSUMER.DELETE.KV_" + kv + ".>");
+      p.publish.push_back("$JS.FC.KV_" + kv + ".>");
       break;
     case PipelineRole::kReconciler:
       p.publish.push_back(names.events_subject());

@@ -262,6 +262,19 @@ TEST_F(LiveSyncSecurityTest, ThePipelineReplicatesLockedAndNoSecretValueLeaks) {
   // The credentials themselves stay out of the logs too.
   const std::string password = Slurp(PipelineDir(ns) / "files" / "nats-processor.password");
   for (const auto& [where, text] : texts) EXPECT_EQ(text.find(password), std::string::npos) << where;
+  // Every component stays within its NATS permissions (nats-server logs each refusal;
+  // the "intruder" and "forger" clients above are refused on purpose), and the
+  // synchronizer's watch of the tombstone bucket runs with them.
+  for (const auto& [where, text] : texts) {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      const bool violation = line.find("Violation") != std::string::npos && line.find(":intruder\"") == std::string::npos &&
+                             line.find(":forger\"") == std::string::npos;
+      EXPECT_FALSE(violation) << where << ": " << line;
+      EXPECT_EQ(line.find("key-value watch ended"), std::string::npos) << where << ": " << line;
+    }
+  }
+  EXPECT_NE(Slurp(PipelineDir(ns) / "logs" / "synchronizer-0.log").find("key-value watch loaded"), std::string::npos);
 
   env_->DeleteLiveSync(ns, kLiveSync);
 }
