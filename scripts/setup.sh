@@ -59,9 +59,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The zookeeper and redis packages start system services on install on some machines;
-# our tests start their own instances on free ports, so stop the system ones if running.
-for svc in zookeeper redis-server nats-server etcd; do
+# The zookeeper, redis and prometheus packages start system services on install on some
+# machines; our tests start their own instances on free ports (and only need promtool
+# from prometheus), so stop the system ones if running.
+for svc in zookeeper redis-server nats-server etcd prometheus; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     $SUDO systemctl stop "$svc" || true
   fi

@@ -155,7 +155,8 @@ struct ZooKeeperCreateOptions {
   bool create_parents = false;  // create missing ancestors (persistent, empty data)
 };
 
-// One ZooKeeper session (RAII: the destructor closes it, deleting its ephemeral nodes).
+// One ZooKeeper session (RAII: the destructor closes it, deleting its ephemeral nodes),
+// plus the read-only sessions of ZooKeeperOptions::read_sessions used by ReadMany.
 // Thread-safe: the library serializes requests; any number of threads may call at once.
 // Every call blocks until the server answers or the session times out. Nodes are
 // created with the open ACL (world:anyone, all permissions) unless told otherwise. Paths are absolute
@@ -206,8 +207,8 @@ class ZooKeeperClient {
   // of nodes whose stat counts children) of every path, pipelined: about `window`
   // requests in flight per session instead of one round trip per call. With
   // options.read_sessions > 1, a large `paths` is cut into contiguous slices read at once
-  // by every session, each extra session first syncing with the leader (zoo_async) so it
-  // sees at least what this session has seen. The result is in the order of `paths`; a
+  // by every session, and every session that reads first syncs with the leader
+  // (zoo_async), so it sees at least what any of the sessions listed before the call. The result is in the order of `paths`; a
   // missing node has exists == false. Throws the first failure other than "no node"
   // (after every request has finished).
   std::vector<ZooKeeperRead> ReadMany(const std::vector<std::string>& paths,

@@ -539,11 +539,19 @@ void OnChildren(int result, const String_vector* strings, const void* data) {
 std::vector<ZooKeeperRead> ZooKeeperClient::ReadMany(const std::vector<std::string>& paths,
                                                      bool with_children, std::size_t window) {
   std::vector<std::unique_ptr<ZooKeeperClient>>& readers = impl_->readers();
+  if (readers.empty()) return ReadPipelined(paths, with_children, window);
+  // Several sessions may be connected to different servers of an ensemble, and `paths`
+  // may have been listed by any of them (the previous call's slices): every session that
+  // reads syncs first, so it sees at least what any of them listed before this call. A
+  // node seen missing is then really gone, never only not yet replicated to a follower.
   // Below this many paths per session, one session's pipeline is as fast.
   constexpr std::size_t kPathsPerSessionAtLeast = 256;
   const std::size_t sessions =
       std::min(readers.size() + 1, std::max<std::size_t>(1, paths.size() / kPathsPerSessionAtLeast));
-  if (sessions == 1) return ReadPipelined(paths, with_children, window);
+  if (sessions == 1) {
+    impl_->Sync();
+    return ReadPipelined(paths, with_children, window);
+  }
 
   // Slice k of paths: [k * n / sessions, (k + 1) * n / sessions).
   const auto bound = [&](std::size_t k) {
@@ -562,6 +570,7 @@ std::vector<ZooKeeperRead> ZooKeeperClient::ReadMany(const std::vector<std::stri
   std::vector<ZooKeeperRead> results;
   std::exception_ptr failure;
   try {
+    impl_->Sync();
     results = ReadPipelined(std::vector<std::string>(paths.begin(), paths.begin() + bound(1)),
                             with_children, window);
   } catch (...) {
