@@ -201,9 +201,11 @@ std::string PipelineCredentials::Fingerprint() const {
   return common::Sha256Hex(material, 16);
 }
 
-PipelineCredentials GenerateCredentials(const std::vector<std::string>& nats_dns_names, Clock::time_point now,
+PipelineCredentials GenerateCredentials(const std::vector<std::string>& nats_dns_names,
+                                        const std::vector<std::string>& redis_dns_names, Clock::time_point now,
                                         std::chrono::hours validity) {
   if (nats_dns_names.empty()) throw std::invalid_argument("GenerateCredentials: no NATS server name");
+  if (redis_dns_names.empty()) throw std::invalid_argument("GenerateCredentials: no Redis server name");
   PipelineCredentials out;
   for (PipelineRole role : AllPipelineRoles()) {
     if (UsesNats(role)) {
@@ -226,22 +228,25 @@ PipelineCredentials GenerateCredentials(const std::vector<std::string>& nats_dns
   AddExtension(ca.get(), ca.get(), NID_subject_key_identifier, "hash");
   if (X509_sign(ca.get(), ca_key.get(), EVP_sha256()) == 0) OpenSslFailed("sign the CA certificate");
 
-  KeyPtr server_key = NewKey();
-  CertPtr server = NewCertificate(nats_dns_names.front(), server_key.get(), not_before, out.not_after);
-  X509_set_issuer_name(server.get(), X509_get_subject_name(ca.get()));
-  std::string san;
-  for (const std::string& name : nats_dns_names) san += "DNS:" + name + ",";
-  san += "IP:127.0.0.1";
-  AddExtension(server.get(), ca.get(), NID_subject_alt_name, san);
-  AddExtension(server.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE");
-  AddExtension(server.get(), ca.get(), NID_key_usage, "critical,digitalSignature");
-  AddExtension(server.get(), ca.get(), NID_ext_key_usage, "serverAuth");
-  AddExtension(server.get(), ca.get(), NID_authority_key_identifier, "keyid:always");
-  if (X509_sign(server.get(), ca_key.get(), EVP_sha256()) == 0) OpenSslFailed("sign the NATS certificate");
-
+  const auto issue = [&](const std::vector<std::string>& dns_names, std::string& cert_pem, std::string& key_pem) {
+    KeyPtr server_key = NewKey();
+    CertPtr server = NewCertificate(dns_names.front(), server_key.get(), not_before, out.not_after);
+    X509_set_issuer_name(server.get(), X509_get_subject_name(ca.get()));
+    std::string san;
+    for (const std::string& name : dns_names) san += "DNS:" + name + ",";
+    san += "IP:127.0.0.1";
+    AddExtension(server.get(), ca.get(), NID_subject_alt_name, san);
+    AddExtension(server.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE");
+    AddExtension(server.get(), ca.get(), NID_key_usage, "critical,digitalSignature");
+    AddExtension(server.get(), ca.get(), NID_ext_key_usage, "serverAuth");
+    AddExtension(server.get(), ca.get(), NID_authority_key_identifier, "keyid:always");
+    if (X509_sign(server.get(), ca_key.get(), EVP_sha256()) == 0) OpenSslFailed("sign a server certificate");
+    cert_pem = Pem(server.get());
+    key_pem = Pem(server_key.get());
+  };
+  issue(nats_dns_names, out.nats_cert_pem, out.nats_key_pem);
+  issue(redis_dns_names, out.redis_cert_pem, out.redis_key_pem);
   out.ca_pem = Pem(ca.get());
-  out.nats_cert_pem = Pem(server.get());
-  out.nats_key_pem = Pem(server_key.get());
   return out;  // the CA's key goes out of scope here
 }
 
@@ -250,6 +255,8 @@ std::map<std::string, std::string> CredentialsSecretData(const PipelineCredentia
   data[std::string(kCaFile)] = credentials.ca_pem;
   data["nats.crt"] = credentials.nats_cert_pem;
   data["nats.key"] = credentials.nats_key_pem;
+  data["redis.crt"] = credentials.redis_cert_pem;
+  data["redis.key"] = credentials.redis_key_pem;
   data["jetstream.key"] = credentials.jetstream_key;
   data["not-after"] = common::FormatRfc3339(credentials.not_after);
   for (const auto& [role, password] : credentials.nats_passwords) data["nats-" + role + ".password"] = password;
@@ -263,6 +270,8 @@ PipelineCredentials CredentialsFromSecretData(const std::map<std::string, std::s
   out.ca_pem = Required(data, std::string(kCaFile));
   out.nats_cert_pem = Required(data, "nats.crt");
   out.nats_key_pem = Required(data, "nats.key");
+  out.redis_cert_pem = Required(data, "redis.crt");
+  out.redis_key_pem = Required(data, "redis.key");
   out.jetstream_key = Required(data, "jetstream.key");
   try {
     out.not_after = common::ParseRfc3339(Required(data, "not-after"));
@@ -426,7 +435,19 @@ RedisOptions WithSecurity(RedisOptions base, const ClientSecurity& security) {
   if (!security.enabled()) return base;
   base.user = security.user;
   base.password = security.redis_password;
+  base.ca_pem = security.ca_pem;
+  base.tls_server_name = security.redis_server_name;
   return base;
+}
+
+std::vector<std::string> RedisServerTlsArgs(int port, const std::string& files_dir) {
+  return {"--port",          "0",
+          "--tls-port",      std::to_string(port),
+          "--tls-cert-file", files_dir + "/redis.crt",
+          "--tls-key-file",  files_dir + "/redis.key",
+          "--tls-ca-cert-file", files_dir + "/" + std::string(kCaFile),
+          "--tls-auth-clients", "no",
+          "--tls-protocols", "TLSv1.2 TLSv1.3"};
 }
 
 PipelineRole RoleOf(ComponentId component) {
@@ -440,24 +461,28 @@ PipelineRole RoleOf(ComponentId component) {
   return PipelineRole::kMetricsExporter;
 }
 
-ClientSecurity ControllerSecurity(const PipelineCredentials& credentials, std::string nats_server_name) {
+ClientSecurity ControllerSecurity(const PipelineCredentials& credentials, std::string nats_server_name,
+                                  std::string redis_server_name) {
   ClientSecurity out;
   out.user = std::string(RoleName(PipelineRole::kController));
   out.nats_password = credentials.nats_passwords.at(out.user);
   out.redis_password = credentials.redis_passwords.at(out.user);
   out.ca_pem = credentials.ca_pem;
   out.nats_server_name = std::move(nats_server_name);
+  out.redis_server_name = std::move(redis_server_name);
   out.inbox_prefix = InboxPrefixOf(PipelineRole::kController);
   return out;
 }
 
-ClientSecurity LoadClientSecurity(PipelineRole role, const std::string& dir, std::string nats_server_name) {
+ClientSecurity LoadClientSecurity(PipelineRole role, const std::string& dir, std::string nats_server_name,
+                                  std::string redis_server_name) {
   ClientSecurity out;
   out.user = std::string(RoleName(role));
   if (UsesNats(role)) out.nats_password = ReadFile(dir, NatsPasswordFile(role), true);
   out.redis_password = ReadFile(dir, RedisPasswordFile(role), true);
   out.ca_pem = ReadFile(dir, std::string(kCaFile), true) + "\n";
   out.nats_server_name = std::move(nats_server_name);
+  out.redis_server_name = std::move(redis_server_name);
   out.inbox_prefix = InboxPrefixOf(role);
   return out;
 }

@@ -3,7 +3,8 @@
 #include "ro/common/backoff.h"
 
 #include <hiredis/hiredis.h>
-#include <sys/time.h>
+
+#include "redis_stream.h"
 
 #include <algorithm>
 #include <charconv>
@@ -25,18 +26,28 @@ struct ReplyDeleter {
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
-struct ContextDeleter {
-  void operator()(redisContext* c) const { redisFree(c); }
+struct ReaderDeleter {
+  void operator()(redisReader* r) const { redisReaderFree(r); }
 };
-using Context = std::unique_ptr<redisContext, ContextDeleter>;
+using Reader = std::unique_ptr<redisReader, ReaderDeleter>;
 
 using Command = std::vector<std::string>;
 
-timeval ToTimeval(milliseconds d) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(d.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000) * 1000);
-  return tv;
+// Appends `command` in the Redis protocol (RESP) to `out`.
+void AppendCommand(const Command& command, std::string& out) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  argv.reserve(command.size());
+  lengths.reserve(command.size());
+  for (const auto& arg : command) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  char* formatted = nullptr;
+  const int n = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
+  if (n < 0 || formatted == nullptr) throw std::bad_alloc();
+  out.append(formatted, static_cast<std::size_t>(n));
+  redisFreeCommand(formatted);
 }
 
 std::string ReplyText(const redisReply& reply) { return std::string(reply.str, reply.len); }
@@ -57,12 +68,13 @@ std::string GlobEscape(std::string_view text) {
 RedisError::RedisError(const std::string& message, bool retryable)
     : std::runtime_error(message), retryable_(retryable) {}
 
-// The hiredis context plus reconnect policy. Thread-safe (mu_ serialises everything).
+// The connection (a RedisStream plus hiredis' reply reader) and the reconnect policy.
+// Thread-safe (mu_ serialises everything).
 class RedisState::Connection {
  public:
   Connection(std::string host, int port, RedisOptions options, kube::Clock& clock)
-      : host_(std::move(host)), port_(port), options_(options), clock_(clock),
-        backoff_(options.initial_backoff, options.max_backoff, /*jitter=*/0) {}
+      : host_(std::move(host)), port_(port), options_(std::move(options)), clock_(clock),
+        backoff_(options_.initial_backoff, options_.max_backoff, /*jitter=*/0) {}
 
   std::string Address() const { return host_ + ":" + std::to_string(port_); }
 
@@ -71,18 +83,19 @@ class RedisState::Connection {
   Reply Run(const Command& command, bool idempotent) {
     std::lock_guard lock(mu_);
     for (int attempt = 0;; ++attempt) {
-      bool was_connected = context_ != nullptr;
+      const bool was_connected = stream_ != nullptr;
       EnsureConnectedLocked();
-      std::vector<const char*> argv;
-      std::vector<size_t> lengths;
-      Marshal(command, argv, lengths);
-      void* raw = redisCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data());
-      if (raw == nullptr) {
-        std::string error = DropLocked();
+      Reply reply;
+      try {
+        std::string request;
+        AppendCommand(command, request);
+        stream_->WriteAll(request);
+        reply = ReadReplyLocked();
+      } catch (const RedisStreamError& e) {
+        DropLocked(e.what());
         if (idempotent && was_connected && attempt == 0) continue;
-        throw RedisError("redis " + command.front() + " at " + Address() + ": " + error, true);
+        throw RedisError("redis " + command.front() + " at " + Address() + ": " + last_error_, true);
       }
-      Reply reply(static_cast<redisReply*>(raw));
       if (reply->type == REDIS_REPLY_ERROR) {
         throw RedisError("redis " + command.front() + " at " + Address() + ": " + ReplyText(*reply), false);
       }
@@ -96,42 +109,47 @@ class RedisState::Connection {
     if (commands.empty()) return;
     std::lock_guard lock(mu_);
     EnsureConnectedLocked();
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const auto& command : commands) {
-      Marshal(command, argv, lengths);
-      if (redisAppendCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data()) !=
-          REDIS_OK) {
-        throw RedisError("redis pipeline at " + Address() + ": " + DropLocked(), true);
-      }
-    }
     std::string first_error;
-    for (std::size_t i = 0; i < commands.size(); ++i) {
-      void* raw = nullptr;
-      if (redisGetReply(context_.get(), &raw) != REDIS_OK || raw == nullptr) {
-        throw RedisError("redis pipeline at " + Address() + ": " + DropLocked(), true);
+    try {
+      std::string request;
+      for (const auto& command : commands) AppendCommand(command, request);
+      stream_->WriteAll(request);
+      for (std::size_t i = 0; i < commands.size(); ++i) {
+        Reply reply = ReadReplyLocked();
+        if (reply->type == REDIS_REPLY_ERROR && first_error.empty()) {
+          first_error = commands[i].front() + " " + (commands[i].size() > 1 ? commands[i][1] : "") + ": " +
+                        ReplyText(*reply);
+        }
       }
-      Reply reply(static_cast<redisReply*>(raw));
-      if (reply->type == REDIS_REPLY_ERROR && first_error.empty()) {
-        first_error = commands[i].front() + " " + (commands[i].size() > 1 ? commands[i][1] : "") + ": " + ReplyText(*reply);
-      }
+    } catch (const RedisStreamError& e) {
+      DropLocked(e.what());
+      throw RedisError("redis pipeline at " + Address() + ": " + last_error_, true);
     }
     if (!first_error.empty()) throw RedisError("redis pipeline at " + Address() + ": " + first_error, false);
   }
 
  private:
-  static void Marshal(const Command& command, std::vector<const char*>& argv, std::vector<size_t>& lengths) {
-    argv.clear();
-    lengths.clear();
-    for (const auto& arg : command) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
+  // The next whole reply, reading from the stream as needed. A malformed reply is a
+  // RedisStreamError (the stream is out of step: the caller drops the connection).
+  // REQUIRES: mu_ held, connected.
+  Reply ReadReplyLocked() {
+    for (;;) {
+      void* raw = nullptr;
+      if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
+        throw RedisStreamError(std::string("protocol error: ") + reader_->errstr);
+      }
+      if (raw != nullptr) return Reply(static_cast<redisReply*>(raw));
+      char buffer[16384];
+      const std::size_t n = stream_->ReadSome(buffer, sizeof buffer);
+      if (redisReaderFeed(reader_.get(), buffer, n) != REDIS_OK) {
+        throw RedisStreamError(std::string("protocol error: ") + reader_->errstr);
+      }
     }
   }
 
   // REQUIRES: mu_ held.
   void EnsureConnectedLocked() {
-    if (context_) return;
+    if (stream_) return;
     auto now = clock_.SteadyNow();
     if (now < next_attempt_) {
       auto wait = std::chrono::duration_cast<milliseconds>(next_attempt_ - now);
@@ -139,37 +157,47 @@ class RedisState::Connection {
                            std::to_string(wait.count()) + " ms",
                        true);
     }
-    Context context(redisConnectWithTimeout(host_.c_str(), port_, ToTimeval(options_.connect_timeout)));
-    if (!context || context->err != 0) {
-      last_error_ = context ? context->errstr : "cannot allocate a redis context";
+    try {
+      stream_ = RedisStream::Connect(host_, port_,
+                                     RedisStreamOptions{options_.connect_timeout, options_.command_timeout,
+                                                        options_.ca_pem, options_.tls_server_name});
+      reader_.reset(redisReaderCreate());
+      if (!reader_) throw std::bad_alloc();
+    } catch (const RedisStreamError& e) {
+      stream_.reset();
+      last_error_ = e.what();
       next_attempt_ = now + backoff_.Next();
       throw RedisError("redis connect to " + Address() + ": " + last_error_, true);
     }
-    redisSetTimeout(context.get(), ToTimeval(options_.command_timeout));
-    redisEnableKeepAlive(context.get());
     if (!options_.user.empty()) {
-      const char* argv[] = {"AUTH", options_.user.c_str(), options_.password.c_str()};
-      const size_t lengths[] = {4, options_.user.size(), options_.password.size()};
-      Reply reply(static_cast<redisReply*>(redisCommandArgv(context.get(), 3, argv, lengths)));
-      if (!reply || reply->type == REDIS_REPLY_ERROR) {
+      std::string refusal;
+      try {
+        std::string request;
+        AppendCommand({"AUTH", options_.user, options_.password}, request);
+        stream_->WriteAll(request);
+        Reply reply = ReadReplyLocked();
+        if (reply->type == REDIS_REPLY_ERROR) refusal = ReplyText(*reply);
+      } catch (const RedisStreamError& e) {
+        refusal = e.what();
+      }
+      if (!refusal.empty()) {
         // Never the password: only the user and the server's answer.
-        last_error_ = "AUTH as " + options_.user + " refused: " +
-                      (reply ? ReplyText(*reply) : std::string(context->errstr));
+        stream_.reset();
+        last_error_ = "AUTH as " + options_.user + " refused: " + refusal;
         next_attempt_ = now + backoff_.Next();
         throw RedisError("redis at " + Address() + ": " + last_error_, true);
       }
     }
-    context_ = std::move(context);
     backoff_.Reset();
   }
 
   // Forgets a broken connection; the next call reconnects at once (the server may well
-  // be back already). Returns the error text. REQUIRES: mu_ held.
-  std::string DropLocked() {
-    last_error_ = context_ && context_->err != 0 ? context_->errstr : "connection lost";
-    context_.reset();
+  // be back already). REQUIRES: mu_ held.
+  void DropLocked(const std::string& error) {
+    last_error_ = error;
+    stream_.reset();
+    reader_.reset();
     next_attempt_ = {};
-    return last_error_;
   }
 
   // Constant after construction.
@@ -180,7 +208,8 @@ class RedisState::Connection {
 
   // Guarded by mu_.
   std::mutex mu_;
-  Context context_;
+  std::unique_ptr<RedisStream> stream_;
+  Reader reader_;
   kube::Clock::SteadyTime next_attempt_{};
   common::Backoff backoff_;
   std::string last_error_;
@@ -201,7 +230,7 @@ RedisState::RedisState(std::string_view address, std::string key_prefix, RedisOp
   if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 1 || port > 65535) {
     throw std::invalid_argument("redis address \"" + std::string(address) + "\" has no valid port");
   }
-  connection_ = std::make_unique<Connection>(std::string(address.substr(0, colon)), port, options, clock);
+  connection_ = std::make_unique<Connection>(std::string(address.substr(0, colon)), port, std::move(options), clock);
 }
 
 RedisState::~RedisState() = default;

@@ -3,11 +3,13 @@
 // encrypted at rest, while
 //   - nats-server refuses anonymous and plain-text clients, and a component's
 //     credentials cannot read another's subjects or forge an apply message;
-//   - Redis refuses unauthenticated clients, wrong passwords and commands a role lacks;
+//   - Redis speaks TLS only (the client verifies its certificate) and refuses
+//     unauthenticated clients, wrong passwords and commands a role lacks;
 //   - no replicated Secret value appears in JetStream's files, in any log line (every
 //     component and server at debug level), Event or status, through creates, updates,
 //     deletes and a refused write.
 // Real servers: two kube-apiservers, NATS, Redis, the controllers' and kubesync's binaries.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <openssl/evp.h>
@@ -29,6 +31,8 @@
 namespace {
 
 using namespace livesync_e2e;
+using ::testing::HasSubstr;
+using ::testing::Not;
 namespace ks = ro::kubesync;
 namespace fs = std::filesystem;
 
@@ -87,10 +91,15 @@ class LiveSyncSecurityTest : public ::testing::Test {
     return json::parse(Slurp(PipelineDir(ns) / "files" / "config.json"));
   }
 
+  // `role`'s credentials, as the components read them.
+  static ks::ClientSecurity LoadAs(const std::string& ns, ks::PipelineRole role) {
+    return ks::LoadClientSecurity(role, (PipelineDir(ns) / "files").string(), std::string(kLiveSync) + "-nats",
+                                  std::string(kLiveSync) + "-redis");
+  }
+
   // NATS options of `role` from the components' files; `tls` false drops the CA.
   static ks::NatsOptions NatsAs(const std::string& ns, ks::PipelineRole role, bool tls = true) {
-    const ks::ClientSecurity security =
-        ks::LoadClientSecurity(role, (PipelineDir(ns) / "files").string(), std::string(kLiveSync) + "-nats");
+    const ks::ClientSecurity security = LoadAs(ns, role);
     ks::NatsOptions options = ks::WithSecurity(ks::NatsOptions{}, security);
     if (!tls) options.ca_pem.clear();
     options.max_reconnect = 0;
@@ -193,20 +202,35 @@ TEST_F(LiveSyncSecurityTest, ThePipelineReplicatesLockedAndNoSecretValueLeaks) {
     EXPECT_EQ(received.load(), 0);
   }
 
-  // --- Redis: ACL users only, each with only its commands.
+  // --- Redis: TLS only, ACL users only, each with only its commands.
   {
-    ks::RedisOptions options;
-    options.connect_timeout = std::chrono::seconds{2};
-    ks::RedisState anonymous(redis_addr, names.redis_prefix(), options);
-    EXPECT_THROW(anonymous.Get("rv:probe"), ks::RedisError);
-    ks::RedisOptions wrong = options;
-    wrong.user = "processor";
+    const auto refusal = [&](const ks::RedisOptions& options) {
+      ks::RedisState client(redis_addr, names.redis_prefix(), options);
+      try {
+        client.Get("rv:probe");
+      } catch (const ks::RedisError& e) {
+        return std::string(e.what());
+      }
+      return std::string("(answered)");
+    };
+    const ks::ClientSecurity exporter = LoadAs(ns, ks::PipelineRole::kMetricsExporter);
+    ks::RedisOptions plain;
+    plain.connect_timeout = std::chrono::seconds{2};
+    plain.command_timeout = std::chrono::seconds{2};
+    // Plain text is not spoken at all: the server closes the connection.
+    EXPECT_THAT(refusal(plain), Not(HasSubstr("answered")));
+    ks::RedisOptions anonymous = plain;  // TLS, verified, but no user
+    anonymous.ca_pem = exporter.ca_pem;
+    anonymous.tls_server_name = exporter.redis_server_name;
+    EXPECT_THAT(refusal(anonymous), HasSubstr("NOAUTH"));
+    ks::RedisOptions wrong = ks::WithSecurity(plain, exporter);
     wrong.password = "not-the-password";
-    ks::RedisState wrong_password(redis_addr, names.redis_prefix(), wrong);
-    EXPECT_THROW(wrong_password.Get("rv:probe"), ks::RedisError);
-    const ks::ClientSecurity exporter = ks::LoadClientSecurity(
-        ks::PipelineRole::kMetricsExporter, (PipelineDir(ns) / "files").string(), std::string(kLiveSync) + "-nats");
-    ks::RedisState read_only(redis_addr, names.redis_prefix(), ks::WithSecurity(options, exporter));
+    EXPECT_THAT(refusal(wrong), HasSubstr("refused"));
+    // The client verifies the server: another name (NATS') is not accepted.
+    ks::RedisOptions misnamed = ks::WithSecurity(plain, exporter);
+    misnamed.tls_server_name = exporter.nats_server_name;
+    EXPECT_THAT(refusal(misnamed), HasSubstr("certificate verify failed"));
+    ks::RedisState read_only(redis_addr, names.redis_prefix(), ks::WithSecurity(plain, exporter));
     EXPECT_NO_THROW(read_only.Get("rv:probe"));
     EXPECT_THROW(read_only.Set("rv:probe", "1"), ks::RedisError);
   }
@@ -235,12 +259,12 @@ TEST_F(LiveSyncSecurityTest, ThePipelineReplicatesLockedAndNoSecretValueLeaks) {
   {
     // Redis holds no object data (docs/security.md, "TLS": the compensating controls):
     // every key and value of the pipeline, read as the processor.
-    const ks::ClientSecurity processor = ks::LoadClientSecurity(
-        ks::PipelineRole::kProcessor, (PipelineDir(ns) / "files").string(), std::string(kLiveSync) + "-nats");
+    const ks::ClientSecurity processor = LoadAs(ns, ks::PipelineRole::kProcessor);
     const std::string host = redis_addr.substr(0, redis_addr.rfind(':'));
     const std::string port = redis_addr.substr(redis_addr.rfind(':') + 1);
-    const std::string cli = "redis-cli --no-auth-warning -h " + host + " -p " + port + " --user processor --pass " +
-                            processor.redis_password;
+    const std::string cli = "redis-cli --no-auth-warning -h " + host + " -p " + port + " --tls --cacert " +
+                            (PipelineDir(ns) / "files" / "ca.crt").string() + " --sni " +
+                            processor.redis_server_name + " --user processor --pass " + processor.redis_password;
     te::RunOptions options;
     options.check = false;
     const std::string dump =

@@ -398,35 +398,44 @@ TEST_F(OperatorInClusterTest, APodOfAnotherNamespaceCannotUseThePipelinesNatsOrR
   EnsureTutorialRunning();
   // docs/security.md: the NetworkPolicy admits only the pipeline and the controller; the
   // node's bridge CNI does not enforce NetworkPolicy, so what refuses this pod here is
-  // what refuses it on any CNI: Redis' ACL (default user off) and NATS' TLS + users.
+  // what refuses it on any CNI: Redis' TLS + ACL (default user off) and NATS' TLS + users.
   EXPECT_EQ(KubectlJson({"-n", kUserNs, "get", "networkpolicy", std::string(kLiveSync) + "-kubesync-servers"})
                 ["spec"]["podSelector"]["matchExpressions"][0]["values"],
             json::parse(R"(["nats", "redis"])"));
   Kubectl({"create", "namespace", "intruder"});
   const std::string redis = std::string(kLiveSync) + "-redis." + kUserNs + ".svc.cluster.local";
   const std::string nats = std::string(kLiveSync) + "-nats." + kUserNs + ".svc.cluster.local";
-  const std::string script =
-      "printf 'PING\\r\\nKEYS *\\r\\n' | nc -w 3 " + redis + " 6379; echo; "
+  const std::string nats_script =
       "printf 'CONNECT {\"verbose\":false}\\r\\nSUB ks.> 1\\r\\nPING\\r\\n' | nc -w 3 " + nats +
       " 4222; echo; echo finished";
+  // redis-cli in plain text, then over TLS without the pipeline's CA or a password.
+  const std::string redis_script = "redis-cli -h " + redis + " -p 6379 PING 2>&1; echo; redis-cli --tls --insecure -h " +
+                                   redis + " -p 6379 KEYS '*' 2>&1; echo; echo finished";
+  const auto container = [](const char* name, const char* image, const std::string& script) {
+    return json{{"name", name},
+                {"image", image},
+                {"imagePullPolicy", "Never"},
+                {"command", json::array({"sh", "-c", script})}};
+  };
   json pod = {{"apiVersion", "v1"},
               {"kind", "Pod"},
               {"metadata", {{"name", "probe"}, {"namespace", "intruder"}}},
               {"spec",
                {{"restartPolicy", "Never"},
-                {"containers", json::array({{{"name", "probe"},
-                                             {"image", ts::kBusyboxImage},
-                                             {"imagePullPolicy", "Never"},
-                                             {"command", json::array({"sh", "-c", script})}}})}}}};
+                {"containers", json::array({container("nats", ts::kBusyboxImage, nats_script),
+                                            container("redis", ts::kRedisImage, redis_script)})}}}};
   Kubectl({"apply", "-f", "-"}, pod.dump());
   te::WaitFor([] { return Kubectl({"-n", "intruder", "get", "pod", "probe", "-o", "jsonpath={.status.phase}"}) ==
                           "Succeeded"; },
               kRollout, "the probe pod to finish", kPoll);
-  const std::string out = Kubectl({"-n", "intruder", "logs", "probe"});
-  EXPECT_THAT(out, HasSubstr("finished"));
-  EXPECT_THAT(out, HasSubstr("NOAUTH")) << out;                    // Redis: no unauthenticated command
-  EXPECT_THAT(out, HasSubstr("\"tls_required\":true")) << out;   // NATS: TLS first
-  EXPECT_THAT(out, Not(HasSubstr("PONG"))) << out;                // neither answered a command
+  const std::string nats_out = Kubectl({"-n", "intruder", "logs", "probe", "-c", "nats"});
+  EXPECT_THAT(nats_out, HasSubstr("finished"));
+  EXPECT_THAT(nats_out, HasSubstr("\"tls_required\":true")) << nats_out;  // NATS: TLS first
+  EXPECT_THAT(nats_out, Not(HasSubstr("PONG"))) << nats_out;
+  const std::string redis_out = Kubectl({"-n", "intruder", "logs", "probe", "-c", "redis"});
+  EXPECT_THAT(redis_out, HasSubstr("finished"));
+  EXPECT_THAT(redis_out, HasSubstr("NOAUTH")) << redis_out;  // TLS spoken, but no user: nothing
+  EXPECT_THAT(redis_out, Not(HasSubstr("PONG"))) << redis_out;  // plain text: no answer at all
   Kubectl({"delete", "namespace", "intruder", "--wait=false"});
 }
 

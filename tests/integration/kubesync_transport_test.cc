@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <chrono>
 #include <map>
@@ -26,6 +27,7 @@
 #include "ro/kubesync/envelope.h"
 #include "ro/kubesync/jetstream.h"
 #include "ro/kubesync/metrics_exporter.h"
+#include "ro/kubesync/pipeline_security.h"
 #include "ro/kubesync/redis_state.h"
 #include "ro/kubesync/stats.h"
 #include "ro/testenv/testenv.h"
@@ -36,6 +38,7 @@ namespace {
 namespace te = ro::testenv;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Deadline for effects that normally take milliseconds (a redelivery after a 1 s ack
 // wait, a reconnect); generous for two busy cores.
@@ -626,6 +629,105 @@ TEST(RedisUnavailable, FailsFastWithRetryableErrorsAndBacksOff) {
   } catch (const RedisError& e) {
     EXPECT_THAT(e.what(), HasSubstr("connect to"));  // a real attempt again
   }
+}
+
+// ---- Redis over TLS (docs/security.md, "TLS") ----
+
+// A redis-server with the certificate of a pipeline's credentials, as the runners start
+// it, and RedisState verifying it against the pipeline's CA.
+class RedisTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    credentials_ = std::make_unique<PipelineCredentials>(GenerateCredentials(
+        {"pre-nats"}, {"pre-redis", "pre-redis.dr.svc"}, std::chrono::system_clock::now()));
+    dir_ = std::make_unique<te::TempDir>("redis-tls");
+    const auto write = [](const std::string& name, const std::string& content) {
+      std::ofstream(dir_->path() / name, std::ios::binary) << content;
+      return (dir_->path() / name).string();
+    };
+    te::RedisServerOptions options;
+    options.tls = te::RedisServerOptions::Tls{write("redis.crt", credentials_->redis_cert_pem),
+                                              write("redis.key", credentials_->redis_key_pem),
+                                              write("ca.crt", credentials_->ca_pem)};
+    server_ = std::make_unique<te::RedisServer>(options);
+  }
+  static void TearDownTestSuite() {
+    server_.reset();
+    dir_.reset();
+    credentials_.reset();
+  }
+
+  static RedisOptions Verified(std::string name = "pre-redis") {
+    RedisOptions options;
+    options.ca_pem = credentials_->ca_pem;
+    options.tls_server_name = std::move(name);
+    return options;
+  }
+
+  // What a call through `options` throws ("" when it succeeds); the error must be
+  // retryable (a refused server is like an unreachable one).
+  static std::string ErrorOf(const RedisOptions& options) {
+    RedisState redis(server_->tls_address(), "ks:it.tls", options);
+    try {
+      redis.Ping();
+    } catch (const RedisError& e) {
+      EXPECT_TRUE(e.retryable()) << e.what();
+      return e.what();
+    }
+    return "";
+  }
+
+  static std::unique_ptr<PipelineCredentials> credentials_;
+  static std::unique_ptr<te::TempDir> dir_;
+  static std::unique_ptr<te::RedisServer> server_;
+};
+std::unique_ptr<PipelineCredentials> RedisTlsTest::credentials_;
+std::unique_ptr<te::TempDir> RedisTlsTest::dir_;
+std::unique_ptr<te::RedisServer> RedisTlsTest::server_;
+
+TEST_F(RedisTlsTest, EveryCallWorksOverVerifiedTls) {
+  RedisState redis(server_->tls_address(), "ks:it.tls", Verified());
+  redis.Ping();
+  // A value larger than one TLS record (16 KiB) and than one read, both ways.
+  std::string big(300 * 1024, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 7) big[i] = static_cast<char>('a' + i % 26);
+  redis.Set("big", big);
+  EXPECT_EQ(redis.Get("big"), big);
+  std::vector<HashWrite> writes;
+  for (int i = 0; i < 2000; ++i) writes.push_back({HashWrite::Op::kIncrBy, "h", "f" + std::to_string(i % 10), "1"});
+  redis.WriteHashes(writes);  // one pipeline of 2,000 commands
+  EXPECT_EQ(redis.HGetAll("h").at("f3"), "200");
+  EXPECT_EQ(redis.DeleteAll(), 2u);
+  // What went over the TLS port is what the plain port sees: the same server.
+  RedisState plain(server_->address(), "ks:it.tls");
+  EXPECT_EQ(plain.Get("big"), std::nullopt);
+  redis.Set("k", "v");
+  EXPECT_EQ(plain.Get("k"), "v");
+}
+
+TEST_F(RedisTlsTest, TheClientRefusesAServerItCannotVerify) {
+  EXPECT_THAT(ErrorOf(Verified("pre-nats")), HasSubstr("certificate verify failed"));  // another name
+  EXPECT_THAT(ErrorOf(Verified("127.0.0.1")), Not(HasSubstr("verify failed")));       // the IP SAN is valid
+  RedisOptions other_ca = Verified();
+  other_ca.ca_pem = GenerateCredentials({"pre-nats"}, {"pre-redis"}, std::chrono::system_clock::now()).ca_pem;
+  EXPECT_THAT(ErrorOf(other_ca), HasSubstr("certificate verify failed"));  // another pipeline's CA
+  RedisOptions no_ca = Verified();
+  no_ca.ca_pem = "not a certificate";
+  EXPECT_THAT(ErrorOf(no_ca), HasSubstr("no PEM certificate"));
+  // A plain-text client on the TLS port gets no answer: the server drops it.
+  EXPECT_THAT(ErrorOf(RedisOptions{}), HasSubstr("redis"));
+  EXPECT_FALSE(ErrorOf(RedisOptions{}).empty());
+}
+
+TEST_F(RedisTlsTest, ARestartedServerIsReconnectedOverTls) {
+  RedisState redis(server_->tls_address(), "ks:it.tls-restart", Verified());
+  redis.Set("k", "1");
+  server_->Stop();
+  server_->Start();  // data is gone (not persistent), the connection too
+  // An idempotent call finds the connection dead and retries once on a new one.
+  EXPECT_EQ(redis.Get("k"), std::nullopt);
+  redis.Set("k", "2");
+  EXPECT_EQ(redis.Get("k"), "2");
 }
 
 // ---- stats and exporter ----

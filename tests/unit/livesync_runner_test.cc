@@ -130,7 +130,7 @@ TEST(LiveSyncPlanTest, SuspendStopsOnlyThePipelineComponents) {
 TEST(LiveSyncPlanTest, ConfigFileNamesFilesAndAddressesButHoldsNoSecret) {
   runner::PipelinePlan plan = Plan(SpecConfig(), false, /*bucket=*/true);
   plan.inputs.generation = 6;
-  const runner::Placement placement{"/etc/kubesync", "nats://x-nats:4222", "x-redis:6379", "x-nats"};
+  const runner::Placement placement{"/etc/kubesync", "nats://x-nats:4222", "x-redis:6379", "x-nats", "x-redis"};
   json file = ro::kubesync::ToJson(runner::ConfigFor(plan, placement));
   EXPECT_EQ(file["sourceCluster"]["kubeconfigPath"], "/etc/kubesync/source-kubeconfig.yaml");
   EXPECT_EQ(file["destinationCluster"]["kubeconfigPath"], "/etc/kubesync/destination-kubeconfig.yaml");
@@ -151,7 +151,7 @@ TEST(LiveSyncPlanTest, ConfigFileNamesFilesAndAddressesButHoldsNoSecret) {
 }
 
 TEST(LiveSyncPlanTest, FingerprintIgnoresAssetResourceVersionsButNotCredentials) {
-  const runner::Placement placement{"/etc/kubesync", "nats://n:4222", "r:6379", "n"};
+  const runner::Placement placement{"/etc/kubesync", "nats://n:4222", "r:6379", "n", "r"};
   runner::PipelinePlan plan = Plan(SpecConfig());
   const std::string before = runner::ConfigFingerprint(plan, placement);
   EXPECT_EQ(before.size(), 16u);
@@ -173,7 +173,7 @@ TEST(LiveSyncPlanTest, BucketEncryptionKeysReachTheComponentsAndARotationRestart
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("ro-unit-bucketenc-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  const runner::Placement placement{dir.string(), "nats://n:4222", "r:6379", "n"};
+  const runner::Placement placement{dir.string(), "nats://n:4222", "r:6379", "n", "r"};
   const ro::kubesync::KubesyncConfig config = runner::ConfigFor(plan, placement);
   ASSERT_TRUE(config.bucket);
   EXPECT_EQ(config.bucket->server_side_encryption, "AES256");

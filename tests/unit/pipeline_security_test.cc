@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <tuple>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -46,7 +47,8 @@ CertPtr ParseCert(const std::string& pem) {
 
 const ks::PipelineCredentials& Credentials() {
   static const ks::PipelineCredentials credentials =
-      ks::GenerateCredentials(runner::NatsServerNames({"dr", "pre"}), system_clock::now());
+      ks::GenerateCredentials(runner::ServerDnsNames({"dr", "pre"}, runner::PipelinePart::kNats),
+                              runner::ServerDnsNames({"dr", "pre"}, runner::PipelinePart::kRedis), system_clock::now());
   return credentials;
 }
 
@@ -54,26 +56,31 @@ bool Contains(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
 }
 
-TEST(PipelineSecurity, TheNatsCertificateChainsToThePipelineCaAndNamesTheService) {
+TEST(PipelineSecurity, TheServerCertificatesChainToThePipelineCaAndNameTheirServices) {
   const ks::PipelineCredentials& c = Credentials();
   CertPtr ca = ParseCert(c.ca_pem);
-  CertPtr server = ParseCert(c.nats_cert_pem);
-  ASSERT_TRUE(ca && server);
-  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
-  X509_STORE_add_cert(store.get(), ca.get());
-  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(), X509_STORE_CTX_free);
-  ASSERT_EQ(X509_STORE_CTX_init(ctx.get(), store.get(), server.get(), nullptr), 1);
-  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_SERVER);
-  EXPECT_EQ(X509_verify_cert(ctx.get()), 1) << X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
-  for (const char* name : {"pre-nats", "pre-nats.dr", "pre-nats.dr.svc", "pre-nats.dr.svc.cluster.local"}) {
-    EXPECT_EQ(X509_check_host(server.get(), name, 0, 0, nullptr), 1) << name;
+  ASSERT_TRUE(ca);
+  for (const auto& [pem, service, other] : {std::tuple{c.nats_cert_pem, std::string("pre-nats"), "pre-redis"},
+                                            std::tuple{c.redis_cert_pem, std::string("pre-redis"), "pre-nats"}}) {
+    SCOPED_TRACE(service);
+    CertPtr server = ParseCert(pem);
+    ASSERT_TRUE(server);
+    std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
+    X509_STORE_add_cert(store.get(), ca.get());
+    std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(), X509_STORE_CTX_free);
+    ASSERT_EQ(X509_STORE_CTX_init(ctx.get(), store.get(), server.get(), nullptr), 1);
+    X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_SERVER);
+    EXPECT_EQ(X509_verify_cert(ctx.get()), 1) << X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+    for (const std::string& name : {service, service + ".dr", service + ".dr.svc", service + ".dr.svc.cluster.local"}) {
+      EXPECT_EQ(X509_check_host(server.get(), name.c_str(), 0, 0, nullptr), 1) << name;
+    }
+    EXPECT_EQ(X509_check_ip_asc(server.get(), "127.0.0.1", 0), 1);
+    EXPECT_NE(X509_check_host(server.get(), other, 0, 0, nullptr), 1);  // each server its own name
   }
-  EXPECT_EQ(X509_check_ip_asc(server.get(), "127.0.0.1", 0), 1);
-  EXPECT_NE(X509_check_host(server.get(), "other-nats", 0, 0, nullptr), 1);
   // The CA cannot sign for anyone else: its key was never kept.
   const std::map<std::string, std::string> data = ks::CredentialsSecretData(c);
   for (const auto& [key, value] : data) {
-    EXPECT_EQ(value.find("BEGIN PRIVATE KEY") != std::string::npos, key == "nats.key") << key;
+    EXPECT_EQ(value.find("BEGIN PRIVATE KEY") != std::string::npos, key == "nats.key" || key == "redis.key") << key;
   }
   const auto left = c.not_after - system_clock::now();
   EXPECT_GT(left, hours{24 * 364});
@@ -91,7 +98,7 @@ TEST(PipelineSecurity, EveryRoleHasItsOwnRandomPasswords) {
   EXPECT_EQ(c.redis_passwords.size(), 6u);
   EXPECT_EQ(c.nats_passwords.size(), 5u);  // the metrics exporter does not use NATS
   EXPECT_FALSE(c.nats_passwords.contains("metrics-exporter"));
-  const ks::PipelineCredentials other = ks::GenerateCredentials({"pre-nats"}, system_clock::now());
+  const ks::PipelineCredentials other = ks::GenerateCredentials({"pre-nats"}, {"pre-redis"}, system_clock::now());
   EXPECT_NE(other.jetstream_key, c.jetstream_key);
   EXPECT_NE(other.Fingerprint(), c.Fingerprint());
 }
@@ -101,12 +108,17 @@ TEST(PipelineSecurity, SecretDataRoundTripsAndAMissingKeyIsNamed) {
   std::map<std::string, std::string> data = ks::CredentialsSecretData(c);
   const ks::PipelineCredentials back = ks::CredentialsFromSecretData(data);
   EXPECT_EQ(back.Fingerprint(), c.Fingerprint());
-  data.erase("redis-synchronizer.password");
-  try {
-    ks::CredentialsFromSecretData(data);
-    FAIL() << "no error";
-  } catch (const ks::PipelineSecurityError& e) {
-    EXPECT_EQ(e.field(), "redis-synchronizer.password");
+  // A Secret written before Redis had TLS has no Redis certificate: named, so the
+  // controller regenerates the set.
+  for (const char* key : {"redis-synchronizer.password", "redis.crt"}) {
+    std::map<std::string, std::string> without = data;
+    without.erase(key);
+    try {
+      ks::CredentialsFromSecretData(without);
+      FAIL() << "no error without " << key;
+    } catch (const ks::PipelineSecurityError& e) {
+      EXPECT_EQ(e.field(), key);
+    }
   }
 }
 
@@ -244,12 +256,25 @@ TEST(PipelineSecurity, EachPodMountsOnlyItsOwnCredentials) {
   // The servers mount theirs from the servers' Secret.
   EXPECT_EQ(MountedKeys(objects.at("Deployment/pre-nats"), "server"),
             (std::set<std::string>{"nats.conf", "nats.crt", "nats.key"}));
-  EXPECT_EQ(MountedKeys(objects.at("Deployment/pre-redis"), "server"), (std::set<std::string>{"users.acl"}));
+  EXPECT_EQ(MountedKeys(objects.at("Deployment/pre-redis"), "server"),
+            (std::set<std::string>{"users.acl", "redis.crt", "redis.key", "ca.crt"}));
+  // Redis listens with TLS only: no plain-text port.
+  const json redis_args = objects.at("Deployment/pre-redis")["spec"]["template"]["spec"]["containers"][0]["args"];
+  const auto arg_after = [&](const std::string& flag) {
+    for (std::size_t i = 0; i + 1 < redis_args.size(); ++i) {
+      if (redis_args[i] == flag) return redis_args[i + 1].get<std::string>();
+    }
+    return std::string("(absent)");
+  };
+  EXPECT_EQ(arg_after("--port"), "0");
+  EXPECT_EQ(arg_after("--tls-port"), "6379");
+  EXPECT_EQ(arg_after("--tls-cert-file"), "/etc/kubesync-server/redis.crt");
+  EXPECT_EQ(arg_after("--aclfile"), "/etc/kubesync-server/users.acl");
   const json nats_args = objects.at("Deployment/pre-nats")["spec"]["template"]["spec"]["containers"][0]["args"];
   EXPECT_EQ(nats_args, json::parse(R"(["-c", "/etc/kubesync-server/nats.conf"])"));
   const json config = json::parse(ro::kubesync::runner::PipelineFiles(
                                       SecuredPlan(), runner::DeploymentsPlacement({"dr", "pre"}))[0].second);
-  EXPECT_EQ(config["security"], json::parse(R"({"credentialsDir": "/etc/kubesync", "natsServerName": "pre-nats"})"));
+  EXPECT_EQ(config["security"], json::parse(R"({"credentialsDir": "/etc/kubesync", "natsServerName": "pre-nats", "redisServerName": "pre-redis"})"));
 }
 
 TEST(PipelineSecurity, TheNetworkPolicyAdmitsOnlyThePipelineAndTheController) {

@@ -89,8 +89,10 @@ struct SecurityRef {
   // Directory of the client files (pipeline_security.h: ca.crt, nats-<role>.password,
   // redis-<role>.password); each component reads its own role's.
   std::string credentials_dir;
-  // The name nats-server's certificate must carry ("<ls>-nats").
+  // The names nats-server's and redis-server's certificates must carry ("<ls>-nats",
+  // "<ls>-redis").
   std::string nats_server_name;
+  std::string redis_server_name;
 };
 
 // One component's view of its LiveSynchronization. Plain value type.

@@ -60,12 +60,14 @@ struct PipelineCredentials {
   // nats-server's configuration holds, so the servers' files carry no NATS password.
   std::map<std::string, std::string, std::less<>> nats_password_hashes;
   // The pipeline's own CA (ECDSA P-256, self-signed, PEM). Its key is discarded once the
-  // NATS certificate is signed: nothing can issue another certificate it trusts.
+  // servers' certificates are signed: nothing can issue another certificate it trusts.
   std::string ca_pem;
-  // nats-server's certificate (signed by the CA; DNS SANs from GenerateCredentials plus
-  // IP 127.0.0.1) and its key, PEM.
+  // nats-server's and redis-server's certificates (signed by the CA; DNS SANs from
+  // GenerateCredentials plus IP 127.0.0.1) and their keys, PEM.
   std::string nats_cert_pem;
   std::string nats_key_pem;
+  std::string redis_cert_pem;
+  std::string redis_key_pem;
   // JetStream's encryption-at-rest key (64 hex digits) for cipher chachapoly.
   std::string jetstream_key;
   // The certificates' end of validity.
@@ -75,19 +77,22 @@ struct PipelineCredentials {
   std::string Fingerprint() const;
 };
 
-// New credentials: random passwords and JetStream key, a new CA and a NATS certificate
-// for `nats_dns_names` (e.g. "pre-nats", "pre-nats.dr.svc"; the first is the name
-// clients verify, NatsServerName) valid from now - 1 h (clock skew) for `validity`.
-// Throws std::runtime_error if OpenSSL fails.
+// New credentials: random passwords and JetStream key, a new CA, a NATS certificate for
+// `nats_dns_names` (e.g. "pre-nats", "pre-nats.dr.svc"; the first is the name clients
+// verify, runner::ServerName) and a Redis certificate for `redis_dns_names` ("pre-redis",
+// ...), valid from now - 1 h (clock skew) for `validity`. Throws std::invalid_argument
+// for an empty name list, std::runtime_error if OpenSSL fails.
 PipelineCredentials GenerateCredentials(const std::vector<std::string>& nats_dns_names,
+                                        const std::vector<std::string>& redis_dns_names,
                                         std::chrono::system_clock::time_point now,
                                         std::chrono::hours validity = std::chrono::hours{24 * 365});
 
 // The Secret's data (key -> value, not base64): "ca.crt", "nats.crt", "nats.key",
-// "jetstream.key", "not-after" (RFC 3339), "nats-<role>.password", "nats-<role>.bcrypt",
-// "redis-<role>.password".
+// "redis.crt", "redis.key", "jetstream.key", "not-after" (RFC 3339),
+// "nats-<role>.password", "nats-<role>.bcrypt", "redis-<role>.password".
 std::map<std::string, std::string> CredentialsSecretData(const PipelineCredentials& credentials);
-// Reads it back. Throws PipelineSecurityError naming the missing or malformed key.
+// Reads it back. Throws PipelineSecurityError naming the missing or malformed key (a
+// Secret written before Redis had TLS lacks "redis.crt": the controller regenerates it).
 PipelineCredentials CredentialsFromSecretData(const std::map<std::string, std::string>& data);
 
 // The names of the files of one role's client credentials inside the directory a
@@ -128,6 +133,11 @@ struct NatsServerLayout {
 std::string NatsServerConfig(const PipelineNames& names, const PipelineCredentials& credentials,
                              const NatsServerLayout& layout);
 
+// redis-server's TLS arguments: TLS only on `port` (no plain-text port), the pipeline's
+// certificate and CA from `files_dir` ("redis.crt", "redis.key", "ca.crt"), clients not
+// asked for certificates (they authenticate with their ACL user).
+std::vector<std::string> RedisServerTlsArgs(int port, const std::string& files_dir);
+
 // redis-server's ACL file: the default user off (unauthenticated clients are refused),
 // one user per role with a SHA-256 password hash, only the keys "<redis_prefix>:*" and
 // only the commands that role uses (the metrics exporter reads only).
@@ -139,8 +149,9 @@ struct ClientSecurity {
   std::string user;
   std::string nats_password;
   std::string redis_password;
-  std::string ca_pem;            // verify nats-server against this CA
-  std::string nats_server_name;  // the certificate name to expect
+  std::string ca_pem;             // verify nats-server and redis-server against this CA
+  std::string nats_server_name;   // the certificate names to expect
+  std::string redis_server_name;
   std::string inbox_prefix;
 
   bool enabled() const { return !user.empty(); }
@@ -155,10 +166,12 @@ RedisOptions WithSecurity(RedisOptions base, const ClientSecurity& security);
 PipelineRole RoleOf(ComponentId component);
 
 // The controller's ClientSecurity for a pipeline.
-ClientSecurity ControllerSecurity(const PipelineCredentials& credentials, std::string nats_server_name);
+ClientSecurity ControllerSecurity(const PipelineCredentials& credentials, std::string nats_server_name,
+                                  std::string redis_server_name);
 
 // Reads `role`'s client files from `dir`. Throws PipelineSecurityError naming the file
 // that is missing or empty.
-ClientSecurity LoadClientSecurity(PipelineRole role, const std::string& dir, std::string nats_server_name);
+ClientSecurity LoadClientSecurity(PipelineRole role, const std::string& dir, std::string nats_server_name,
+                                  std::string redis_server_name);
 
 }  // namespace ro::kubesync

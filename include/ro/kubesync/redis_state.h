@@ -1,4 +1,5 @@
-// Redis state of one LiveSynchronization over hiredis 0.14 (synchronous API): resume
+// Redis state of one LiveSynchronization, with hiredis 0.14 for the protocol over our own
+// socket, plain or TLS (src/kubesync/redis_stream.h; Debian's hiredis has no TLS): resume
 // points of the events listener, small values, and the stats hashes (docs/kubesync.md,
 // "Redis role"). Every key lives under the prefix "ks:<id>" (PipelineNames::redis_prefix),
 // so deleting a LiveSynchronization removes its state with one DeleteAll().
@@ -64,6 +65,11 @@ struct RedisOptions {
   // empty user = no AUTH. A refused AUTH is retryable: credentials rotate with a restart.
   std::string user{};
   std::string password{};
+  // TLS (docs/security.md): PEM CA certificates to verify the server against, and the
+  // name its certificate must carry ("<ls>-redis"); empty ca_pem = plain TCP. A server
+  // that fails verification is a retryable connect failure, like an unreachable one.
+  std::string ca_pem{};
+  std::string tls_server_name{};
 };
 
 // One connection to one Redis server, shared by the threads of a component.

@@ -149,7 +149,8 @@ class LiveSyncReconciler final : public runtime::Reconciler {
       try {
         inputs.credentials = credentials_.Ensure(live_sync);
         std::lock_guard lock(security_mu_);
-        security_[key] = kubesync::ControllerSecurity(*inputs.credentials, runner::NatsServerName(key));
+        security_[key] =
+            kubesync::ControllerSecurity(*inputs.credentials, runner::NatsServerName(key), runner::RedisServerName(key));
       } catch (const livesync::CredentialsConflict& e) {
         problem = livesync::Problem{livesync::kReasonComponentsFailed, e.what()};
       }
@@ -264,7 +265,7 @@ class LiveSyncReconciler final : public runtime::Reconciler {
     }
     try {
       if (const std::optional<kubesync::PipelineCredentials> stored = credentials_.Get(key)) {
-        return kubesync::ControllerSecurity(*stored, runner::NatsServerName(key));
+        return kubesync::ControllerSecurity(*stored, runner::NatsServerName(key), runner::RedisServerName(key));
       }
     } catch (const std::exception& e) {
       log_.Info("pipeline credentials not readable; cleaning up without them",

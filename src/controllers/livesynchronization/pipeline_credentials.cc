@@ -72,7 +72,9 @@ kubesync::PipelineCredentials PipelineCredentialStore::Ensure(const json& live_s
     }
   }
   kubesync::PipelineCredentials fresh =
-      kubesync::GenerateCredentials(kubesync::runner::NatsServerNames({ns, ls_name}), clock_.Now(), validity_);
+      kubesync::GenerateCredentials(kubesync::runner::ServerDnsNames({ns, ls_name}, kubesync::runner::PipelinePart::kNats),
+                                    kubesync::runner::ServerDnsNames({ns, ls_name}, kubesync::runner::PipelinePart::kRedis),
+                                    clock_.Now(), validity_);
   json string_data = json::object();
   for (const auto& [key, value] : kubesync::CredentialsSecretData(fresh)) string_data[key] = value;
   json secret = {{"apiVersion", "v1"},

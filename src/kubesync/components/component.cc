@@ -302,7 +302,8 @@ int RunComponent(const ComponentFlags& flags) {
   ClientSecurity security;
   if (const std::optional<SecurityRef>& ref = context->file().security) {
     try {
-      security = LoadClientSecurity(RoleOf(flags.component), ref->credentials_dir, ref->nats_server_name);
+      security = LoadClientSecurity(RoleOf(flags.component), ref->credentials_dir, ref->nats_server_name,
+                                    ref->redis_server_name);
     } catch (const std::exception& e) {
       logger.Error("invalid configuration", {{"error", e.what()}});
       std::cerr << "kubesync: " << e.what() << "\n";

@@ -202,6 +202,7 @@ KubesyncConfig KubesyncConfigFromJson(const json& document) {
     SecurityRef ref;
     ref.credentials_dir = RequiredString(*security, "security", "credentialsDir");
     ref.nats_server_name = RequiredString(*security, "security", "natsServerName");
+    ref.redis_server_name = RequiredString(*security, "security", "redisServerName");
     config.security = std::move(ref);
   }
   return config;
@@ -228,7 +229,8 @@ json ToJson(const KubesyncConfig& config) {
   out["natsUrl"] = config.nats_url;
   out["redisAddr"] = config.redis_addr;
   out["security"] = config.security ? json{{"credentialsDir", config.security->credentials_dir},
-                                           {"natsServerName", config.security->nats_server_name}}
+                                           {"natsServerName", config.security->nats_server_name},
+                                           {"redisServerName", config.security->redis_server_name}}
                                     : json(nullptr);
   return out;
 }

@@ -47,7 +47,8 @@ constexpr int kRedisPort = 6379;
 constexpr const char* kConfigHashAnnotation = "kubesync.astronetes.io/config-hash";
 
 std::string SecretName(std::string_view ls_name) { return std::string(ls_name) + "-kubesync"; }
-// The servers' files (nats.conf, nats.crt, nats.key, users.acl): mounted by NATS and Redis only.
+// The servers' files (nats.conf, nats.crt, nats.key; users.acl, redis.crt, redis.key,
+// ca.crt): mounted by NATS and Redis only, each its own.
 std::string ServersSecretName(std::string_view ls_name) { return std::string(ls_name) + "-kubesync-servers"; }
 std::string NetworkPolicyName(std::string_view ls_name) { return std::string(ls_name) + "-kubesync-servers"; }
 // Where the servers' Secret is mounted in the NATS and Redis containers.
@@ -181,15 +182,21 @@ std::string RedisLogLevel(pk::LogLevel level) {
 json RedisContainer(const PartPlan& part, const DeploymentsRunnerOptions& options, bool secured) {
   json container = Container(part, "redis", options.redis_image);
   // The image's entrypoint runs redis-server with these arguments. No persistence:
-  // Redis holds only what a relist rebuilds (docs/kubesync.md). Secured: ACL users only
-  // (the default user is off) and the NetworkPolicy; protected mode would refuse the
+  // Redis holds only what a relist rebuilds (docs/kubesync.md). Secured: TLS only with the
+  // pipeline's certificate, ACL users only (the default user is off) and the
+  // NetworkPolicy; the probes are TCP connects, which need neither. Protected mode would refuse the
   // pipeline's pods, which connect from other addresses.
-  container["args"] = json::array({"--port", std::to_string(kRedisPort), "--save", "", "--appendonly", "no",
-                                   "--protected-mode", "no", "--dir", "/data", "--loglevel",
-                                   RedisLogLevel(part.settings.log_level)});
-  if (secured) {
+  container["args"] = json::array({"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", "/data",
+                                   "--loglevel", RedisLogLevel(part.settings.log_level)});
+  if (secured) {  // TLS only, ACL users only
+    for (const std::string& arg : RedisServerTlsArgs(kRedisPort, std::string(kServerFilesDir))) {
+      container["args"].push_back(arg);
+    }
     container["args"].push_back("--aclfile");
     container["args"].push_back(std::string(kServerFilesDir) + "/users.acl");
+  } else {
+    container["args"].push_back("--port");
+    container["args"].push_back(std::to_string(kRedisPort));
   }
   container["ports"] = json::array({{{"name", "redis"}, {"containerPort", kRedisPort}}});
   container["readinessProbe"] = {{"tcpSocket", {{"port", "redis"}}}, {"periodSeconds", 5}};
@@ -225,7 +232,7 @@ json Deployment(const PipelinePlan& plan, const PartPlan& part, const Deployment
   } else if (part.part == PipelinePart::kRedis) {
     container = RedisContainer(part, options, secured);
     volumes = json::array({{{"name", "data"}, {"emptyDir", json::object()}}});
-    if (secured) volumes.push_back(server_volume({"users.acl"}));
+    if (secured) volumes.push_back(server_volume({"users.acl", "redis.crt", "redis.key", kCaFile.data()}));
   } else {
     container = KubesyncContainer(part, options);
     json secret = {{"secretName", SecretName(ls.name)}, {"defaultMode", common::kSecretVolumeMode}};
@@ -254,7 +261,7 @@ json Deployment(const PipelinePlan& plan, const PartPlan& part, const Deployment
     pod_annotations[kConfigHashAnnotation] =
         part.part == PipelinePart::kNats
             ? common::Sha256Hex(NatsServerConfig(names, *credentials, DeploymentsNatsLayout(plan)), 16)
-            : common::Sha256Hex(RedisAclFile(names, *credentials), 16);
+            : common::Sha256Hex(RedisAclFile(names, *credentials) + credentials->redis_cert_pem, 16);
   }
   json pod_spec = {{"automountServiceAccountToken", false},  // the kubeconfigs come from the Secret
                    {"enableServiceLinks", false},
@@ -346,7 +353,7 @@ Placement DeploymentsPlacement(const kube::ObjectKey& ls) {
   return Placement{kFilesDir,
                    "nats://" + PartObjectName(ls.name, PipelinePart::kNats) + ":" + std::to_string(kNatsClientPort),
                    PartObjectName(ls.name, PipelinePart::kRedis) + ":" + std::to_string(kRedisPort),
-                   NatsServerName(ls)};
+                   NatsServerName(ls), RedisServerName(ls)};
 }
 
 std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
@@ -376,6 +383,9 @@ std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
                          {{"nats.conf", Base64(NatsServerConfig(names, *credentials, layout))},
                           {"nats.crt", Base64(credentials->nats_cert_pem)},
                           {"nats.key", Base64(credentials->nats_key_pem)},
+                          {"redis.crt", Base64(credentials->redis_cert_pem)},
+                          {"redis.key", Base64(credentials->redis_key_pem)},
+                          {std::string(kCaFile), Base64(credentials->ca_pem)},
                           {"users.acl", Base64(RedisAclFile(names, *credentials))}}}}});
     objects.push_back({kNetworkPolicies, NetworkPolicy(plan, options)});
   }

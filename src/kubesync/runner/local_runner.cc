@@ -182,13 +182,21 @@ std::vector<ChildSpec> LocalRunner::ChildrenFor(const PipelinePlan& plan, Instan
         }
         child.probe = {ReadinessProbe::Kind::kTcp, instance.nats_port, ""};
       } else if (part.part == PipelinePart::kRedis) {
-        child.argv = {redis_server_, "--bind", "127.0.0.1", "--port", std::to_string(instance.redis_port),
-                      "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", (dir / "redis").string(),
+        child.argv = {redis_server_, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                      "--daemonize", "no", "--dir", (dir / "redis").string(),
                       "--loglevel", RedisLogLevel(part.settings.log_level)};
         if (credentials) {
+          // TLS only, ACL users only (docs/security.md).
+          for (std::string& arg : RedisServerTlsArgs(instance.redis_port, (dir / "server").string())) {
+            child.argv.push_back(std::move(arg));
+          }
           child.argv.push_back("--aclfile");
           child.argv.push_back((dir / "server" / "users.acl").string());
-          child.revision = common::Sha256Hex(instance.redis_acl, 16);
+          // New credentials (certificate, passwords) restart it.
+          child.revision = common::Sha256Hex(instance.redis_acl + credentials->redis_cert_pem, 16);
+        } else {
+          child.argv.push_back("--port");
+          child.argv.push_back(std::to_string(instance.redis_port));
         }
         child.probe = {ReadinessProbe::Kind::kTcp, instance.redis_port, ""};
       } else {
@@ -258,7 +266,7 @@ std::vector<ComponentStatus> LocalRunner::Apply(const PipelinePlan& plan) {
   Instance& instance = InstanceFor(key);
   for (const char* sub : {"files", "nats", "redis", "logs", "run", "server"}) MakePrivateDir(dir / sub);
   const Placement placement{(dir / "files").string(), "nats://" + Loopback(instance.nats_port),
-                            Loopback(instance.redis_port), NatsServerName(key)};
+                            Loopback(instance.redis_port), NatsServerName(key), RedisServerName(key)};
   for (const auto& [file, content] : PipelineFiles(plan, placement)) {
     WriteFileIfChanged(dir / "files" / file, content);
   }
@@ -277,6 +285,9 @@ std::vector<ComponentStatus> LocalRunner::Apply(const PipelinePlan& plan) {
     const PipelineNames names(key.ns, key.name);
     WriteFileIfChanged(dir / "server" / "nats.crt", credentials.nats_cert_pem);
     WriteFileIfChanged(dir / "server" / "nats.key", credentials.nats_key_pem);
+    WriteFileIfChanged(dir / "server" / "redis.crt", credentials.redis_cert_pem);
+    WriteFileIfChanged(dir / "server" / "redis.key", credentials.redis_key_pem);
+    WriteFileIfChanged(dir / "server" / std::string(kCaFile), credentials.ca_pem);
     instance.nats_config = NatsServerConfig(names, credentials, layout);
     instance.redis_acl = RedisAclFile(names, credentials);
     WriteFileIfChanged(dir / "server" / "nats.conf", instance.nats_config);

@@ -107,12 +107,13 @@ std::string PartObjectName(std::string_view ls_name, PipelinePart part) {
   return std::string(ls_name) + "-" + std::string(PartSuffix(part));
 }
 
-std::vector<std::string> NatsServerNames(const kube::ObjectKey& ls) {
-  const std::string service = PartObjectName(ls.name, PipelinePart::kNats);
+std::vector<std::string> ServerDnsNames(const kube::ObjectKey& ls, PipelinePart server) {
+  const std::string service = PartObjectName(ls.name, server);
   return {service, service + "." + ls.ns, service + "." + ls.ns + ".svc", service + "." + ls.ns + ".svc.cluster.local"};
 }
 
 std::string NatsServerName(const kube::ObjectKey& ls) { return PartObjectName(ls.name, PipelinePart::kNats); }
+std::string RedisServerName(const kube::ObjectKey& ls) { return PartObjectName(ls.name, PipelinePart::kRedis); }
 
 const PartPlan* PipelinePlan::Find(PipelinePart part) const {
   for (const PartPlan& p : parts) {
@@ -174,7 +175,9 @@ KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement) {
   }
   config.nats_url = placement.nats_url;
   config.redis_addr = placement.redis_addr;
-  if (in.credentials) config.security = SecurityRef{placement.files_dir, placement.nats_server_name};
+  if (in.credentials) {
+    config.security = SecurityRef{placement.files_dir, placement.nats_server_name, placement.redis_server_name};
+  }
   return config;
 }
 

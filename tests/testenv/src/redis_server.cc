@@ -27,6 +27,11 @@ void RedisServer::Start() {
   } else {
     process.argv.insert(process.argv.end(), {"--appendonly", "no"});
   }
+  if (options_.tls) {
+    process.argv.insert(process.argv.end(), {"--tls-port", std::to_string(tls_port_.port()), "--tls-cert-file",
+                                             options_.tls->cert_file, "--tls-key-file", options_.tls->key_file,
+                                             "--tls-ca-cert-file", options_.tls->ca_file, "--tls-auth-clients", "no"});
+  }
   process.log_path = dir_.path() / "redis-server.log";
   process_ = std::make_unique<Process>(std::move(process));
   process_->WaitUntilReady(
@@ -38,6 +43,11 @@ void RedisServer::Start() {
 RedisServer::~RedisServer() { Stop(); }
 
 std::string RedisServer::address() const { return "127.0.0.1:" + std::to_string(port_.port()); }
+
+std::string RedisServer::tls_address() const {
+  if (!options_.tls) throw TestEnvError("redis-server was started without TLS");
+  return "127.0.0.1:" + std::to_string(tls_port_.port());
+}
 
 void RedisServer::Stop() {
   if (process_) process_->Stop();

@@ -144,15 +144,19 @@ struct Placement {
   std::string files_dir;
   std::string nats_url;    // "nats://<ls>-nats:4222"
   std::string redis_addr;  // "<ls>-redis:6379"
-  // The name the components expect in nats-server's certificate ("<ls>-nats").
+  // The names the components expect in nats-server's and redis-server's certificates
+  // ("<ls>-nats", "<ls>-redis").
   std::string nats_server_name;
+  std::string redis_server_name;
 };
 
-// The DNS names of a pipeline's NATS certificate: "<ls>-nats" (the name clients
-// verify, NatsServerName), "<ls>-nats.<ns>", "<ls>-nats.<ns>.svc",
-// "<ls>-nats.<ns>.svc.cluster.local". GenerateCredentials adds IP 127.0.0.1.
-std::vector<std::string> NatsServerNames(const kube::ObjectKey& ls);
+// The DNS names of a pipeline server's certificate (`server` kNats or kRedis), e.g.
+// "<ls>-nats" (the name clients verify, NatsServerName), "<ls>-nats.<ns>",
+// "<ls>-nats.<ns>.svc", "<ls>-nats.<ns>.svc.cluster.local". GenerateCredentials adds IP
+// 127.0.0.1.
+std::vector<std::string> ServerDnsNames(const kube::ObjectKey& ls, PipelinePart server);
 std::string NatsServerName(const kube::ObjectKey& ls);
+std::string RedisServerName(const kube::ObjectKey& ls);
 
 // The configuration file's content (kubesync_config.h) for `placement`: kubeconfig
 // paths and the bucket's credentials_path point into files_dir; no secret is inline.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ro/testenv/paths.h"
@@ -19,6 +20,15 @@ struct RedisServerOptions {
   // Keep the data across a kill -9 and Start(): append-only file, fsync'ed after every
   // write (`--appendonly yes --appendfsync always`). Off: nothing is written to disk.
   bool persistent = false;
+  // Also listen with TLS on a second port (tls_address()) with this certificate, key
+  // and CA (PEM files); clients are not asked for certificates. The plain port stays for
+  // the readiness probe and FlushAll.
+  struct Tls {
+    std::string cert_file;
+    std::string key_file;
+    std::string ca_file;
+  };
+  std::optional<Tls> tls;
 };
 
 // `redis-server --bind 127.0.0.1 --port P --save '' --appendonly no --dir DIR` (with
@@ -37,6 +47,8 @@ class RedisServer {
   std::uint16_t port() const { return port_.port(); }
   // "127.0.0.1:<port>".
   std::string address() const;
+  // "127.0.0.1:<tls port>"; only with options.tls.
+  std::string tls_address() const;
   std::chrono::milliseconds startup_time() const { return startup_time_; }
   const Process& process() const { return *process_; }
   // Stops the server now. Idempotent.
@@ -55,6 +67,7 @@ class RedisServer {
   RedisServerOptions options_;
   TempDir dir_;
   PortLease port_;
+  PortLease tls_port_;
   std::chrono::milliseconds startup_time_{0};
   std::unique_ptr<Process> process_;
 };
