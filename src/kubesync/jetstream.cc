@@ -276,6 +276,7 @@ StreamState NatsConnection::GetStreamState(std::string_view name) {
   state.last_sequence = info->State.LastSeq;
   state.consumers = info->State.Consumers;
   state.created_unix_nanos = info->Created;
+  state.first_unix_nanos = state.messages > 0 ? info->State.FirstTime : 0;
   jsStreamInfo_Destroy(info);
   return state;
 }

@@ -109,6 +109,12 @@ std::string RenderMetrics(std::span<const LiveSyncStats> live_syncs) {
                                "Unix time of the last completed full resync of the resource.", MetricType::Gauge);
   MetricFamily bucket = Family("kubesync_bucket_operations_total", "Recovery bucket operations, by operation and result.",
                                MetricType::Counter);
+  MetricFamily pending = Family("kubesync_pending_changes",
+                                "Changes observed in the source and not yet applied or ended (in the pipeline's stream).",
+                                MetricType::Gauge);
+  MetricFamily rpo = Family("kubesync_rpo_seconds",
+                            "RPO now: age of the oldest change observed in the source and not yet applied.",
+                            MetricType::Gauge);
 
   for (const auto& ls : live_syncs) {
     const StatsSnapshot& s = ls.stats;
@@ -142,6 +148,17 @@ std::string RenderMetrics(std::span<const LiveSyncStats> live_syncs) {
       metric.gauge.value = UnixSeconds(when);
       resync.metric.push_back(std::move(metric));
     }
+    if (s.backlog) {
+      ClientMetric metric = WithLabels(LiveSyncLabels(ls));
+      metric.gauge.value = static_cast<double>(s.backlog->messages);
+      pending.metric.push_back(std::move(metric));
+    }
+    if (const std::optional<double> seconds = s.RpoSeconds(ls.read_at);
+        seconds && ls.read_at != std::chrono::system_clock::time_point{}) {
+      ClientMetric metric = WithLabels(LiveSyncLabels(ls));
+      metric.gauge.value = *seconds;
+      rpo.metric.push_back(std::move(metric));
+    }
     for (const auto& [key, count] : s.bucket_operations) {
       Labels labels = LiveSyncLabels(ls);
       labels.push_back({"op", key.op});
@@ -153,7 +170,7 @@ std::string RenderMetrics(std::span<const LiveSyncStats> live_syncs) {
   }
 
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, {objects, events, errors, failures, lag, resync, bucket});
+  prometheus::TextSerializer().Serialize(out, {objects, events, errors, failures, lag, resync, bucket, pending, rpo});
   return out.str();
 }
 

@@ -160,6 +160,17 @@ void StatsRecorder::RecordNamespacePresent(std::string_view ns) {
   gauge.dirty.store(true, std::memory_order_release);
 }
 
+void StatsRecorder::SetBacklog(std::uint64_t messages, std::optional<std::chrono::system_clock::time_point> oldest) {
+  const auto unix_ns = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  };
+  std::array<std::string, 3> fields{std::to_string(messages),
+                                    FormatDouble(messages > 0 && oldest ? NanosToSeconds(unix_ns(*oldest)) : 0.0),
+                                    FormatDouble(NanosToSeconds(unix_ns(clock_.Now())))};
+  std::lock_guard lock(last_failure_mu_);
+  backlog_ = std::move(fields);
+}
+
 void StatsRecorder::SetLastResync(std::string_view gvr, std::chrono::system_clock::time_point when) {
   Gauge& gauge = Slot(resync_, gvr);
   gauge.value.store(std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count(),
@@ -248,9 +259,16 @@ std::vector<HashWrite> StatsRecorder::CollectDeltas() {
     }
   }
   std::map<Key3, std::string> last_failure;
+  std::optional<std::array<std::string, 3>> backlog;
   {
     std::lock_guard failure_lock(last_failure_mu_);
     last_failure.swap(last_failure_);
+    backlog.swap(backlog_);
+  }
+  if (backlog) {
+    add(Op::kSet, kStatsBacklogKey, "messages", std::move((*backlog)[0]));
+    add(Op::kSet, kStatsBacklogKey, "oldest", std::move((*backlog)[1]));
+    add(Op::kSet, kStatsBacklogKey, "at", std::move((*backlog)[2]));
   }
   for (auto& [key, detail] : last_failure) {
     add(Op::kSet, kStatsLastFailureKey, JoinField({std::get<0>(key), std::get<1>(key), std::get<2>(key)}),
@@ -304,6 +322,16 @@ std::optional<double> StatsSnapshot::CurrentLagSeconds(std::string_view gvr) con
   auto it = lag.find(std::string(gvr));
   if (it == lag.end()) return std::nullopt;
   return it->second.last_seconds;
+}
+
+std::optional<double> StatsSnapshot::RpoSeconds(std::chrono::system_clock::time_point now) const {
+  if (!backlog) return std::nullopt;
+  const auto seconds_since = [&](std::chrono::system_clock::time_point t) {
+    return std::max(0.0, std::chrono::duration<double>(now - t).count());
+  };
+  double rpo = backlog->oldest ? seconds_since(*backlog->oldest) : 0.0;
+  if (now - backlog->sampled_at > kBacklogStaleAfter) rpo = std::max(rpo, seconds_since(backlog->sampled_at));
+  return rpo;
 }
 
 std::optional<std::chrono::system_clock::time_point> StatsSnapshot::LastResync() const {
@@ -369,6 +397,23 @@ StatsSnapshot SnapshotFromHashes(const Hashes& hashes) {
   for (const auto& [gvr, value] : HashOf(hashes, kStatsResyncKey)) {
     if (auto seconds = ParseNumber<double>(value)) snapshot.last_resync[gvr] = FromUnixSeconds(*seconds);
   }
+  {
+    const auto& backlog = HashOf(hashes, kStatsBacklogKey);
+    const auto field = [&](const char* name) -> std::optional<double> {
+      const auto found = backlog.find(name);
+      return found == backlog.end() ? std::nullopt : ParseNumber<double>(found->second);
+    };
+    const std::optional<double> messages = field("messages");
+    const std::optional<double> oldest = field("oldest");
+    const std::optional<double> at = field("at");
+    if (messages && at && *messages >= 0) {
+      StatsSnapshot::Backlog out;
+      out.messages = static_cast<std::uint64_t>(*messages);
+      if (out.messages > 0 && oldest && *oldest > 0) out.oldest = FromUnixSeconds(*oldest);
+      out.sampled_at = FromUnixSeconds(*at);
+      snapshot.backlog = out;
+    }
+  }
   for (const auto& [field, value] : HashOf(hashes, kStatsBucketKey)) {
     auto parts = SplitField(field);
     auto n = ParseNumber<std::uint64_t>(value);
@@ -408,7 +453,7 @@ StatsSnapshot ReadStats(RedisState& redis) {
   Hashes hashes;
   for (std::string_view key :
        {kStatsEventsKey, kStatsErrorsKey, kStatsLagKey, kStatsObjectsKey, kStatsResyncKey, kStatsBucketKey,
-        kStatsFailuresKey, kStatsLastFailureKey, kStatsNamespacesKey}) {
+        kStatsFailuresKey, kStatsLastFailureKey, kStatsNamespacesKey, kStatsBacklogKey}) {
     hashes.emplace(std::string(key), redis.HGetAll(key));
   }
   return SnapshotFromHashes(hashes);

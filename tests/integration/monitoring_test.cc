@@ -75,7 +75,7 @@ class MonitoringTest : public ::testing::Test {
 TEST_F(MonitoringTest, EveryAlertRuleLoadsInPrometheus) {
   const te::CommandResult result = Promtool({"check", "rules", RulesFile()});
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
-  EXPECT_THAT(result.out, HasSubstr("SUCCESS: 9 rules found"));
+  EXPECT_THAT(result.out, HasSubstr("SUCCESS: 10 rules found"));
 }
 
 // promtool's rule unit tests: each alert fires on the series that mean trouble, after
@@ -94,6 +94,8 @@ TEST_F(MonitoringTest, AlertsFireOnTroubleAndNotOnAHealthyPipeline) {
   }
   lag_buckets.push_back(series("kubesync_replication_lag_seconds_bucket", ls + ", " + gvr + ", le=\"+Inf\"", "0+10x40"));
   json inputs = lag_buckets;
+  // RPO now: nothing waits for 5 minutes, then the oldest change ages a minute per minute.
+  inputs.push_back(series("kubesync_rpo_seconds", ls, "0x5 60+60x35"));
   // One failed destination write per second for 40 minutes.
   inputs.push_back(series("kubesync_errors_total", ls + ", " + gvr + R"(, component="synchronizer", reason="Transport")",
                           "0+60x40"));
@@ -131,10 +133,12 @@ TEST_F(MonitoringTest, AlertsFireOnTroubleAndNotOnAHealthyPipeline) {
   trouble["alert_rule_test"] = json::array({
       // Not yet: the `for` of each has not passed.
       expect("KubesyncReplicationLagHigh", "5m", {}),
+      expect("KubesyncRpoHigh", "7m", {}),  // over 60 s since minute 6; `for` 2 minutes
       expect("KubesyncSynchronizerFailing", "5m", {}),
       expect("ResiliencyOperatorControllerDown", "3m", {}),
       // Firing.
       expect("KubesyncReplicationLagHigh", "30m", {lag_labels}),
+      expect("KubesyncRpoHigh", "9m", {with(ls_labels, {{"severity", "critical"}})}),
       expect("KubesyncSynchronizerFailing", "30m", {failing_labels}),
       expect("KubesyncEventsFailed", "25m", {failed_labels}),
       expect("KubesyncResyncOverdue", "30m", {with(ls_labels, {{"severity", "warning"}})}),
@@ -152,8 +156,11 @@ TEST_F(MonitoringTest, AlertsFireOnTroubleAndNotOnAHealthyPipeline) {
        series("kubesync_replication_lag_seconds_bucket", ls + ", " + gvr + ", le=\"30\"", "0+100x40"),
        series("kubesync_replication_lag_seconds_bucket", ls + ", " + gvr + ", le=\"+Inf\"", "0+100x40"),
        series("kubesync_errors_total", ls + ", " + gvr + R"(, component="synchronizer", reason="Conflict")", "0x40"),
-       series("kubesync_last_resync_timestamp_seconds", ls + ", " + gvr, "1200x40")});
+       series("kubesync_last_resync_timestamp_seconds", ls + ", " + gvr, "1200x40"),
+       // Changes wait a few seconds at most.
+       series("kubesync_rpo_seconds", ls, "0 2 0 5 1x36")});
   healthy["alert_rule_test"] = json::array({expect("KubesyncReplicationLagHigh", "30m", {}),
+                                            expect("KubesyncRpoHigh", "30m", {}),
                                             expect("KubesyncSynchronizerFailing", "30m", {}),
                                             expect("KubesyncResyncOverdue", "30m", {})});
   json tests = json::object();

@@ -30,6 +30,9 @@ LiveSyncStats Sample() {
   s.last_resync["apps/v1/deployments"] = std::chrono::system_clock::time_point(1700000000500ms);
   s.bucket_operations[{"upload", "success"}] = 4;
   s.failures[{"synchronizer", "apps/v1/deployments", "Invalid"}] = 5;
+  s.backlog = StatsSnapshot::Backlog{7, std::chrono::system_clock::time_point(1700000100s),
+                                     std::chrono::system_clock::time_point(1700000110s)};
+  ls.read_at = std::chrono::system_clock::time_point(1700000112500ms);  // 12.5 s after the oldest
   return ls;
 }
 
@@ -73,7 +76,14 @@ std::string Golden() {
          "kubesync_last_resync_timestamp_seconds{" + d + "} 1700000000.5\n"
          "# HELP kubesync_bucket_operations_total Recovery bucket operations, by operation and result.\n"
          "# TYPE kubesync_bucket_operations_total counter\n"
-         "kubesync_bucket_operations_total{" + ls + ",op=\"upload\",result=\"success\"} 4\n";
+         "kubesync_bucket_operations_total{" + ls + ",op=\"upload\",result=\"success\"} 4\n"
+         "# HELP kubesync_pending_changes Changes observed in the source and not yet applied or ended (in the "
+         "pipeline's stream).\n"
+         "# TYPE kubesync_pending_changes gauge\n"
+         "kubesync_pending_changes{" + ls + "} 7\n"
+         "# HELP kubesync_rpo_seconds RPO now: age of the oldest change observed in the source and not yet applied.\n"
+         "# TYPE kubesync_rpo_seconds gauge\n"
+         "kubesync_rpo_seconds{" + ls + "} 12.5\n";
 }
 
 TEST(MetricsExporter, RendersGoldenTextExposition) {
@@ -86,7 +96,7 @@ TEST(MetricsExporter, EmptySnapshotStillDeclaresEveryFamily) {
   std::string text = RenderMetrics(input);
   for (const char* family : {"kubesync_objects_in_sync", "kubesync_events_processed_total", "kubesync_errors_total",
                              "kubesync_replication_lag_seconds", "kubesync_last_resync_timestamp_seconds",
-                             "kubesync_bucket_operations_total"}) {
+                             "kubesync_bucket_operations_total", "kubesync_pending_changes", "kubesync_rpo_seconds"}) {
     EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + family + " ")) << family;
   }
   EXPECT_EQ(text.find("{"), std::string::npos);  // no series
@@ -122,6 +132,27 @@ TEST(MetricsExporter, HistogramBucketsAreCumulativeIncludingUnusualBounds) {
   EXPECT_THAT(text, HasSubstr(R"(resource="pods",le="60"} 8)"));
   EXPECT_THAT(text, HasSubstr(R"(resource="pods",le="+Inf"} 8)"));
   EXPECT_THAT(text, HasSubstr(R"(kubesync_replication_lag_seconds_count{livesynchronization="a",namespace="ns",group="",version="v1",resource="pods"} 8)"));
+}
+
+// RPO now (docs/metrics.md): the oldest waiting change's age; 0 with nothing waiting; a
+// sample older than kBacklogStaleAfter counts from its own time; no series without a
+// sample or a read time.
+TEST(MetricsExporter, RpoNowIsTheAgeOfTheOldestWaitingChangeAndGrowsWhenTheSampleIsStale) {
+  using Tp = std::chrono::system_clock::time_point;
+  StatsSnapshot s;
+  EXPECT_EQ(s.RpoSeconds(Tp(1000s)), std::nullopt);
+  s.backlog = StatsSnapshot::Backlog{0, std::nullopt, Tp(1000s)};
+  EXPECT_EQ(s.RpoSeconds(Tp(1005s)), 0.0);                    // nothing waits
+  EXPECT_EQ(s.RpoSeconds(Tp(1000s) + kBacklogStaleAfter + 10s), 40.0);  // stale: since the sample
+  s.backlog = StatsSnapshot::Backlog{3, Tp(990s), Tp(1000s)};
+  EXPECT_EQ(s.RpoSeconds(Tp(1001s)), 11.0);
+  EXPECT_EQ(s.RpoSeconds(Tp(980s)), 0.0);  // clock skew never makes it negative
+
+  LiveSyncStats unread{"ns", "a", s};  // read_at left at the epoch
+  std::vector<LiveSyncStats> input{unread};
+  const std::string text = RenderMetrics(input);
+  EXPECT_THAT(text, HasSubstr(R"(kubesync_pending_changes{livesynchronization="a",namespace="ns"} 3)"));
+  EXPECT_EQ(text.find("kubesync_rpo_seconds{"), std::string::npos);
 }
 
 TEST(MetricsExporter, UnparsableGvrGoesToResourceLabel) {

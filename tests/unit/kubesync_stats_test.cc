@@ -282,6 +282,34 @@ TEST_F(StatsRecorderTest, FailuresAreCountedOverReplicasAndTheLatestIsKeptWithIt
   EXPECT_EQ(last.at, clock_.Now());
 }
 
+TEST_F(StatsRecorderTest, TheLatestBacklogSampleIsWrittenOnceAndReadBackForRpoNow) {
+  Hashes hashes;
+  {
+    StatsRecorder recorder(sink_, clock_);
+    const auto oldest = clock_.Now() - 4s;
+    recorder.SetBacklog(12, clock_.Now() - 9s);
+    recorder.SetBacklog(5, oldest);  // only the latest sample is flushed
+    ASSERT_TRUE(recorder.FlushNow());
+    EXPECT_TRUE(recorder.FlushNow());  // nothing new: nothing sent
+  }
+  ASSERT_EQ(sink_.Batches().size(), 1u);
+  for (const auto& batch : sink_.Batches()) Apply(hashes, batch);
+  StatsSnapshot s = SnapshotFromHashes(hashes);
+  ASSERT_TRUE(s.backlog);
+  EXPECT_EQ(s.backlog->messages, 5u);
+  EXPECT_EQ(s.backlog->sampled_at, clock_.Now());
+  EXPECT_EQ(s.RpoSeconds(clock_.Now() + 1s), 5.0);
+  {
+    StatsRecorder recorder(sink_, clock_);
+    recorder.SetBacklog(0, clock_.Now() - 1s);  // drained: the oldest is ignored
+  }
+  for (const auto& batch : sink_.Batches()) Apply(hashes, batch);
+  s = SnapshotFromHashes(hashes);
+  EXPECT_EQ(s.backlog->messages, 0u);
+  EXPECT_EQ(s.backlog->oldest, std::nullopt);
+  EXPECT_EQ(s.RpoSeconds(clock_.Now() + 1s), 0.0);
+}
+
 TEST_F(StatsRecorderTest, AMissingNamespaceIsReportedUntilAnObjectIsWrittenInIt) {
   FakeSink other_sink;
   Hashes hashes;

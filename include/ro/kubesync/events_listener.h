@@ -65,6 +65,9 @@ struct EventsListenerOptions {
   // How often the stream's identity is checked without a reconnect (after a reconnect
   // it is checked at the next checkpoint).
   std::chrono::milliseconds stream_check_interval{10'000};
+  // How often what waits in the stream is sampled for RPO now (StatsRecorder::SetBacklog):
+  // one JetStream API request each time.
+  std::chrono::milliseconds backlog_interval{2000};
 };
 
 // Run() on one thread; Ready() from any thread.
@@ -105,6 +108,10 @@ class EventsListener final : public Component {
   // On the checkpointer thread: after a reconnect or every stream_check_interval, when
   // the stream was created again, asks PeriodicResync for a full re-publish now.
   void WatchStream();
+  // On the checkpointer thread, every backlog_interval: the stream's message count and
+  // oldest message into the statistics (RPO now). A failure skips the sample (a stale
+  // sample counts as RPO, StatsSnapshot::RpoSeconds).
+  void SampleBacklog();
   void RequestResync();
   // Publishes every object of `gvr` in `ns` ("" = all) as resync upserts and waits until
   // they are stored. Returns false when stopped first. Throws ApiError/TransportError.
@@ -125,6 +132,7 @@ class EventsListener final : public Component {
   // WatchStream's state (checkpointer thread only).
   std::uint64_t seen_reconnects_ = 0;
   std::chrono::steady_clock::time_point next_stream_check_{};
+  std::chrono::steady_clock::time_point next_backlog_sample_{};  // checkpointer thread only
   std::int64_t stream_created_ = 0;  // 0: not known yet
   // A re-publish asked for by WatchStream: the stream incarnation to record in Redis
   // once it is done. Guarded by resync_mu_.

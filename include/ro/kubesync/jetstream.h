@@ -169,6 +169,9 @@ struct StreamState {
   // When the stream was created (unix nanoseconds): a stream lost with the server's store
   // and created again has another value (its messages are gone).
   std::int64_t created_unix_nanos = 0;
+  // When the first (oldest) message still stored was published (unix nanoseconds; 0 when
+  // the stream is empty).
+  std::int64_t first_unix_nanos = 0;
 };
 
 // Current state of a consumer.

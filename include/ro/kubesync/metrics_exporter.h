@@ -3,10 +3,11 @@
 // prometheus-cpp's TextSerializer. Metric names, labels and meaning: docs/metrics.md.
 //
 // Typical /metrics handler of the metrics-exporter binary:
-//   auto text = RenderMetrics({{ns, name, ReadStats(redis)}});
+//   auto text = RenderMetrics({{ns, name, ReadStats(redis), std::chrono::system_clock::now()}});
 //   return HttpResponse{200, std::string(kPrometheusContentType), std::move(text)};
 #pragma once
 
+#include <chrono>
 #include <span>
 #include <string>
 #include <string_view>
@@ -24,6 +25,9 @@ struct LiveSyncStats {
   std::string live_sync_namespace;
   std::string live_sync_name;
   StatsSnapshot stats;
+  // When `stats` were read: kubesync_rpo_seconds is StatsSnapshot::RpoSeconds at this
+  // time (no series when left at the epoch).
+  std::chrono::system_clock::time_point read_at{};
 };
 
 // Every kubesync_* family once (HELP and TYPE lines even when a family has no series),

@@ -21,6 +21,11 @@
 //                                               destination (HSET, last writer wins)
 //                    <namespace>|present       unix s when an object was last written
 //                                               in it after that, or at least once a minute
+//   stats:backlog  messages                     changes in the pipeline's stream (observed,
+//                                               not yet applied or ended) (HSET)
+//                  oldest                       unix s the oldest of them was published, 0
+//                                               when none
+//                  at                           unix s of this sample (events listener)
 // Counters from several replicas add up in Redis; gauges are last-writer-wins.
 #pragma once
 
@@ -62,6 +67,12 @@ inline constexpr std::string_view kStatsBucketKey = "stats:bucket";
 inline constexpr std::string_view kStatsFailuresKey = "stats:failures";
 inline constexpr std::string_view kStatsLastFailureKey = "stats:lastfailure";
 inline constexpr std::string_view kStatsNamespacesKey = "stats:namespaces";
+inline constexpr std::string_view kStatsBacklogKey = "stats:backlog";
+
+// A backlog sample older than this no longer describes the pipeline (the events listener
+// that takes one every couple of seconds is down or cannot reach NATS): RPO now counts
+// from the sample's time, since nothing newer is known to be replicated.
+inline constexpr std::chrono::seconds kBacklogStaleAfter{30};
 
 // Where StatsRecorder sends each flush: one call per flush with every delta. May throw
 // (the recorder drops that flush and logs). Called from the recorder's flusher thread.
@@ -134,6 +145,11 @@ class StatsRecorder {
   void RecordNamespaceMissing(std::string_view ns);
   // An object was written in `ns` (now): a namespace recorded missing before exists.
   void RecordNamespacePresent(std::string_view ns);
+  // What waits in the pipeline's stream now (on the recorder's clock): `messages`
+  // changes, the oldest published at `oldest` (nullopt when messages is 0). A gauge; the
+  // events listener samples it from the stream (work-queue retention: a message leaves
+  // the stream when it was applied or ended for good).
+  void SetBacklog(std::uint64_t messages, std::optional<std::chrono::system_clock::time_point> oldest);
 
   // Sends everything recorded since the previous flush to the sink now, on this thread
   // (the flusher does the same every interval). Nothing is sent when nothing changed.
@@ -180,6 +196,9 @@ class StatsRecorder {
   // The latest failure per key, JSON, not yet flushed. Rare: a plain mutex.
   std::mutex last_failure_mu_;
   std::map<Key3, std::string> last_failure_;  // guarded by last_failure_mu_
+  // The latest backlog sample not yet flushed (fields of stats:backlog). Guarded by
+  // last_failure_mu_ (rare too).
+  std::optional<std::array<std::string, 3>> backlog_;
 
   // Serialises flushes (flusher thread, FlushNow, destructor). Guards failing_/dropped_.
   std::mutex flush_mu_;
@@ -236,6 +255,18 @@ struct StatsSnapshot {
     std::optional<std::chrono::system_clock::time_point> present_at;
   };
   std::map<std::string, NamespaceSeen> namespaces;
+  // The latest backlog sample (SetBacklog), nullopt before the first.
+  struct Backlog {
+    std::uint64_t messages = 0;
+    std::optional<std::chrono::system_clock::time_point> oldest;
+    std::chrono::system_clock::time_point sampled_at{};
+  };
+  std::optional<Backlog> backlog;
+
+  // RPO now (seconds) at `now`: the age of the oldest change observed in the source and
+  // not yet applied at the destination (0 when nothing waits); with a sample older than
+  // kBacklogStaleAfter, at least the sample's age. nullopt without a sample.
+  std::optional<double> RpoSeconds(std::chrono::system_clock::time_point now) const;
 
   // Current lag of `gvr` for status: its last flushed observation (any replica, last
   // writer wins), nullopt when none. Callers should treat it as stale when `last_at` is

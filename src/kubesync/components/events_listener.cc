@@ -393,6 +393,23 @@ void EventsListener::WatchStream() {
   RequestResync();
 }
 
+void EventsListener::SampleBacklog() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_backlog_sample_) return;
+  next_backlog_sample_ = now + options_.backlog_interval;
+  try {
+    const StreamState state = nats_.GetStreamState(context_.names().stream());
+    std::optional<std::chrono::system_clock::time_point> oldest;
+    if (state.messages > 0 && state.first_unix_nanos > 0) {
+      oldest = std::chrono::system_clock::time_point(
+          std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds{state.first_unix_nanos}));
+    }
+    stats_.SetBacklog(state.messages, oldest);
+  } catch (const NatsError& e) {
+    ro::log::Logger().Debug("error sampling the stream's backlog", {{"error", e.what()}});
+  }
+}
+
 void EventsListener::ForgetStaleResumePoints() {
   try {
     // Another replication config (a filter, forceNamespaceCreation, a transformation): what
@@ -562,6 +579,7 @@ void EventsListener::Run(std::stop_token stop) {
     while (SleepFor(options_.checkpoint_interval, stop)) {
       Checkpoint();
       WatchStream();
+      SampleBacklog();
     }
   });
 

@@ -26,7 +26,7 @@ MetricsExporterComponent::MetricsExporterComponent(const PipelineContext& contex
     common::HttpResponse response;
     try {
       LiveSyncStats stats{context_.file().live_synchronization.ns, context_.file().live_synchronization.name,
-                          ReadStats(redis_)};
+                          ReadStats(redis_), std::chrono::system_clock::now()};
       response.content_type = std::string(kPrometheusContentType);
       response.body = RenderMetrics({&stats, 1});
     } catch (const RedisError& e) {
