@@ -13,6 +13,7 @@
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/gvr.h"
+#include "token_bucket.h"
 
 namespace ro::kube {
 namespace {
@@ -72,9 +73,11 @@ EventRecorder::EventRecorder(std::unique_ptr<EventSink> sink, EventRecorderOptio
     throw std::invalid_argument("EventRecorder: options.component is required");
   }
   if (options_.queue_capacity == 0 || options_.aggregation_cache_size == 0 ||
-      options_.max_attempts < 1) {
+      options_.max_attempts < 1 || options_.spam_burst < 0 ||
+      (options_.spam_burst > 0 && options_.spam_refill.count() <= 0)) {
     throw std::invalid_argument(
-        "EventRecorder: queue_capacity, aggregation_cache_size and max_attempts must be >= 1");
+        "EventRecorder: queue_capacity, aggregation_cache_size and max_attempts must be >= 1, "
+        "spam_burst >= 0 and spam_refill > 0");
   }
   sender_ = std::jthread([this](std::stop_token stop) { SendLoop(stop); });
 }
@@ -114,6 +117,19 @@ void EventRecorder::Event(const nlohmann::json& object, EventType type, std::str
         std::chrono::duration_cast<std::chrono::nanoseconds>(p->time.time_since_epoch()).count();
 
     std::lock_guard lock(mu_);
+    if (options_.spam_burst > 0) {
+      std::string key;
+      for (const char* field : {"apiVersion", "kind", "namespace", "name", "uid"}) {
+        key += p->involved.value(field, "");
+        key += '\n';
+      }
+      if (!SpamAllowedLocked(key)) {
+        ++filtered_;
+        ro::log::Logger().Debug("event filtered as spam",
+                                {{"eventRecorder", options_.component}, {"reason", p->reason}, {"object", object_name}});
+        return;
+      }
+    }
     if (queue_.size() >= options_.queue_capacity) {
       if (dropped_++ % options_.queue_capacity == 0) {
         ro::log::Logger().Warn("event queue full, dropping event",
@@ -142,6 +158,35 @@ bool EventRecorder::WaitForIdle(std::chrono::milliseconds timeout, std::stop_tok
   const auto deadline = clock_.SteadyNow() + timeout;
   return clock_.WaitUntil(lock, cv_, deadline, std::move(stop),
                           [&] { return queue_.empty() && !sending_; });
+}
+
+struct EventRecorder::SpamBucket {
+  SpamBucket(double qps, int burst, Clock::SteadyTime now) : bucket(qps, burst, now) {}
+  internal::TokenBucket bucket;
+  std::list<std::string>::iterator lru;
+};
+
+bool EventRecorder::SpamAllowedLocked(const std::string& key) {
+  auto found = spam_.find(key);
+  if (found == spam_.end()) {
+    const double qps = 1.0 / std::chrono::duration<double>(options_.spam_refill).count();
+    auto bucket = std::make_unique<SpamBucket>(qps, options_.spam_burst, clock_.SteadyNow());
+    spam_lru_.push_front(key);
+    bucket->lru = spam_lru_.begin();
+    found = spam_.emplace(key, std::move(bucket)).first;
+    if (spam_.size() > options_.aggregation_cache_size) {
+      spam_.erase(spam_lru_.back());
+      spam_lru_.pop_back();
+    }
+  } else {
+    spam_lru_.splice(spam_lru_.begin(), spam_lru_, found->second->lru);
+  }
+  return found->second->bucket.TryTake(clock_.SteadyNow());
+}
+
+uint64_t EventRecorder::Filtered() const {
+  std::lock_guard lock(mu_);
+  return filtered_;
 }
 
 uint64_t EventRecorder::Dropped() const {

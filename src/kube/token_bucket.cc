@@ -22,6 +22,19 @@ std::chrono::nanoseconds TokenBucket::Reserve(Clock::time_point now) {
       std::chrono::duration<double>(-tokens_ / qps_));
 }
 
+bool TokenBucket::TryTake(Clock::time_point now) {
+  if (qps_ <= 0) return true;
+  std::lock_guard lock(mu_);
+  if (now > last_) {
+    const std::chrono::duration<double> elapsed = now - last_;
+    tokens_ = std::min(burst_, tokens_ + elapsed.count() * qps_);
+    last_ = now;
+  }
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
 void TokenBucket::Acquire() {
   const std::chrono::nanoseconds wait = Reserve(Clock::now());
   if (wait.count() > 0) std::this_thread::sleep_for(wait);

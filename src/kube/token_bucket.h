@@ -1,5 +1,7 @@
-// Private to ro_kube: the client-side rate limiter of the transport (RestConfig::qps and
-// ::burst), a token bucket like client-go's flowcontrol.NewTokenBucketRateLimiter.
+// Private to ro_kube: the one token bucket of the client (client-go's
+// flowcontrol.NewTokenBucketRateLimiter): the transport's client-side rate limit
+// (RestConfig::qps and ::burst), the workqueue's overall bucket (NewBucketRateLimiter)
+// and the event recorder's per-object spam filter.
 #pragma once
 
 #include <chrono>
@@ -23,6 +25,10 @@ class TokenBucket {
 
   // Reserve(Clock::now()) and sleep for the returned time.
   void Acquire();
+
+  // Takes one token at time `now` if one is there (client-go TryAccept); false leaves the
+  // bucket as it was (nothing is promised). Always true when limiting is disabled.
+  bool TryTake(Clock::time_point now);
 
   bool enabled() const noexcept { return qps_ > 0; }
 

@@ -1,6 +1,7 @@
 #include "ro/kube/workqueue.h"
 
 #include "ro/common/backoff.h"
+#include "token_bucket.h"
 
 #include <algorithm>
 #include <cmath>
@@ -154,34 +155,18 @@ class ItemExponentialRateLimiter final : public RateLimiter {
 };
 
 // golang.org/x/time/rate's Limiter.Reserve(): tokens may go negative, the delay is the
-// time until the reserved token has been refilled.
+// time until the reserved token has been refilled (internal::TokenBucket::Reserve).
 class BucketRateLimiter final : public RateLimiter {
  public:
-  BucketRateLimiter(double qps, int burst, Clock& clock)
-      : qps_(qps), burst_(burst), clock_(clock), tokens_(burst), last_(clock.SteadyNow()) {}
+  BucketRateLimiter(double qps, int burst, Clock& clock) : clock_(clock), bucket_(qps, burst, clock.SteadyNow()) {}
 
-  std::chrono::nanoseconds When(const std::string& /*item*/) override {
-    std::lock_guard lock(mu_);
-    const Clock::SteadyTime now = clock_.SteadyNow();
-    const double elapsed_s = std::chrono::duration<double>(now - last_).count();
-    last_ = now;
-    tokens_ = std::min<double>(burst_, tokens_ + elapsed_s * qps_);
-    tokens_ -= 1.0;
-    if (tokens_ >= 0.0) return std::chrono::nanoseconds{0};
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::duration<double>(-tokens_ / qps_));
-  }
+  std::chrono::nanoseconds When(const std::string& /*item*/) override { return bucket_.Reserve(clock_.SteadyNow()); }
   void Forget(const std::string& /*item*/) override {}
   int NumRequeues(const std::string& /*item*/) override { return 0; }
 
  private:
-  const double qps_;
-  const int burst_;
   Clock& clock_;
-  std::mutex mu_;
-  // Guarded by mu_.
-  double tokens_;
-  Clock::SteadyTime last_;
+  internal::TokenBucket bucket_;  // thread-safe itself
 };
 
 class MaxOfRateLimiter final : public RateLimiter {

@@ -248,6 +248,41 @@ TEST_F(EventRecorderTest, DropsEventsWhenTheQueueIsFullWithoutBlocking) {
   EXPECT_GE(Stored().size(), 3u);
 }
 
+// client-go's EventSourceObjectSpamFilter: 25 events per involved object, then one per
+// 5 minutes; other objects have their own budget.
+TEST_F(EventRecorderTest, AStormAboutOneObjectIsCutAfterTheBurstAndRefillsSlowly) {
+  auto r = Make();
+  for (int i = 0; i < 40; ++i) {
+    r->Event(Pod("ns1", "web-0"), EventType::kWarning, "ReplicationFailed", "object " + std::to_string(i));
+  }
+  r->Event(Pod("ns1", "web-1"), EventType::kWarning, "ReplicationFailed", "another object");
+  ASSERT_TRUE(r->WaitForIdle(10s));
+  EXPECT_EQ(Stored().size(), 26u);  // 25 about web-0, 1 about web-1
+  EXPECT_EQ(r->Filtered(), 15u);
+  // Repeats count against the budget too (client-go filters before it aggregates).
+  r->Event(Pod("ns1", "web-0"), EventType::kWarning, "ReplicationFailed", "object 0");
+  EXPECT_EQ(r->Filtered(), 16u);
+  clock_.Advance(299s);
+  r->Event(Pod("ns1", "web-0"), EventType::kWarning, "ReplicationFailed", "object 41");
+  EXPECT_EQ(r->Filtered(), 17u);
+  clock_.Advance(1s);  // one token refilled after 5 minutes
+  r->Event(Pod("ns1", "web-0"), EventType::kWarning, "ReplicationFailed", "object 42");
+  r->Event(Pod("ns1", "web-0"), EventType::kWarning, "ReplicationFailed", "object 43");
+  ASSERT_TRUE(r->WaitForIdle(10s));
+  EXPECT_EQ(Stored().size(), 27u);
+  EXPECT_EQ(r->Filtered(), 18u);
+}
+
+TEST_F(EventRecorderTest, TheSpamFilterCanBeTurnedOff) {
+  EventRecorderOptions o;
+  o.spam_burst = 0;
+  auto r = Make(o);
+  for (int i = 0; i < 40; ++i) r->Event(Pod("ns1", "web-0"), EventType::kNormal, "Seen", std::to_string(i));
+  ASSERT_TRUE(r->WaitForIdle(10s));
+  EXPECT_EQ(Stored().size(), 40u);
+  EXPECT_EQ(r->Filtered(), 0u);
+}
+
 TEST_F(EventRecorderTest, RequiresAComponent) {
   EventRecorderOptions o;
   EXPECT_THROW(EventRecorder(std::make_unique<FakeSink>(state_), o, clock_), std::invalid_argument);

@@ -68,7 +68,15 @@ struct EventRecorderOptions {
   // meanwhile later events queue up (and drop once the queue is full).
   int max_attempts = 12;
   std::chrono::milliseconds retry_interval{10'000};
+  // client-go's EventSourceObjectSpamFilter: per involved object (kind, namespace, name,
+  // uid, apiVersion), a bucket of `spam_burst` events refilled at one per `spam_refill`
+  // (client-go: 25, one per 5 minutes). Events beyond it are dropped before anything is
+  // sent, repeats too (Filtered() counts them; logged at debug), so a storm of failures
+  // about one object cannot flood the apiserver. 0 = no filter.
+  int spam_burst = 25;
+  std::chrono::seconds spam_refill{300};
 };
+
 
 // Thread-safe: call Event() from any thread.
 class EventRecorder {
@@ -95,6 +103,9 @@ class EventRecorder {
   bool WaitForIdle(std::chrono::milliseconds timeout, std::stop_token stop = {});
   // Events dropped because the queue was full, since construction.
   uint64_t Dropped() const;
+  // Events dropped by the spam filter (EventRecorderOptions::spam_burst), since
+  // construction.
+  uint64_t Filtered() const;
 
  private:
   struct Pending;
@@ -102,6 +113,8 @@ class EventRecorder {
 
   void SendLoop(std::stop_token stop);
   void Send(const Pending& p, std::stop_token stop);
+  // The spam filter: whether an event about `key` may go out now. REQUIRES: mu_ held.
+  bool SpamAllowedLocked(const std::string& key);
   // Runs `call`, retrying retryable errors. Returns false (logged) when it gave up.
   template <typename Call>
   bool WithRetries(const Pending& p, std::stop_token stop, const Call& call);
@@ -121,7 +134,13 @@ class EventRecorder {
   std::deque<std::unique_ptr<Pending>> queue_;
   bool sending_ = false;  // the sender holds an event taken from queue_
   uint64_t dropped_ = 0;
+  uint64_t filtered_ = 0;
   int64_t last_name_nanos_ = 0;  // Event names must be unique per recorder
+  // The spam filter's buckets by involved object, least recently used evicted first
+  // (at most aggregation_cache_size).
+  struct SpamBucket;
+  std::list<std::string> spam_lru_;
+  std::unordered_map<std::string, std::unique_ptr<SpamBucket>> spam_;
 
   std::jthread sender_;  // last: started after everything above exists
 };
