@@ -22,6 +22,10 @@ void WorkQueue::Add(const std::string& item) {
 void WorkQueue::AddLocked(const std::string& item) {
   if (shutting_down_ || dirty_.contains(item)) return;
   dirty_.insert(item);
+  if (metrics_ != nullptr) {
+    metrics_->Added();
+    added_at_.emplace(item, clock_.SteadyNow());
+  }
   if (processing_.contains(item)) return;  // Done() re-queues it
   queue_.push_back(item);
   cv_.notify_all();
@@ -81,6 +85,12 @@ std::optional<std::string> WorkQueue::Get() {
   queue_.pop_front();
   processing_.insert(item);
   dirty_.erase(item);
+  if (metrics_ != nullptr) {
+    if (const auto added = added_at_.find(item); added != added_at_.end()) {
+      metrics_->Started(clock_.SteadyNow() - added->second);
+      added_at_.erase(added);
+    }
+  }
   return item;
 }
 
@@ -89,6 +99,12 @@ void WorkQueue::Done(const std::string& item) {
   processing_.erase(item);
   if (dirty_.contains(item)) queue_.push_back(item);
   cv_.notify_all();
+}
+
+void WorkQueue::SetMetrics(WorkQueueMetrics* metrics) {
+  std::lock_guard lock(mu_);
+  metrics_ = metrics;
+  added_at_.clear();
 }
 
 std::size_t WorkQueue::Len() const {

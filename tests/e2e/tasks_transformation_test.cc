@@ -9,6 +9,7 @@
 // pipeline would have left them. Also a run that recovers nothing, or fewer objects than
 // its LiveSynchronization reports replicated: Succeeded with a warning.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -56,6 +57,7 @@ const GroupVersionResource kTaskRuns{"automation.astronetes.io", "v1alpha1", "ta
 const GroupVersionResource kLiveSyncs{"automation.astronetes.io", "v1alpha1", "livesynchronizations"};
 
 using ro::testsupport::ControllerProcess;
+using ::testing::HasSubstr;
 
 // One controller binary of the build with its probes on reserved loopback ports.
 std::unique_ptr<ControllerProcess> StartController(const std::string& binary, const fs::path& kubeconfig,
@@ -375,6 +377,18 @@ TEST_F(TasksTransformationTest, TutorialRecoveryStartsEveryDeploymentOfTheSynced
   EXPECT_TRUE(run["status"].contains("startTime"));
   EXPECT_TRUE(run["status"].contains("completionTime"));
   EXPECT_EQ(ReadyOf(run), "True/Succeeded");
+  // The run in the controller's metrics (docs/metrics.md "Recovery"): its result, RTO and
+  // objects.
+  const std::string metrics = taskrun_controller_->Get("/metrics").body;
+  // prometheus-cpp writes labels in name order.
+  const auto series = [](const std::string& name, const std::string& key, const std::string& value) {
+    return name + R"({namespace="dr",)" + key + "=\"" + value + R"(",task="active-passive"} )";
+  };
+  EXPECT_THAT(metrics, HasSubstr(series("ro_recovery_runs_total", "result", "Succeeded") + "1")) << metrics;
+  EXPECT_THAT(metrics, HasSubstr(series("ro_recovery_objects_total", "result", "recovered") + "3")) << metrics;
+  EXPECT_THAT(metrics, HasSubstr(series("ro_recovery_objects_total", "result", "failed") + "0")) << metrics;
+  EXPECT_THAT(metrics, HasSubstr(series("ro_recovery_duration_seconds_count", "phase", "Succeeded") + "1"))
+      << metrics;
 
   EXPECT_EQ(Replicas(*local_, "shop", "cart"), 1);
   EXPECT_EQ(Replicas(*local_, "shop", "catalog"), 1);

@@ -75,7 +75,7 @@ class MonitoringTest : public ::testing::Test {
 TEST_F(MonitoringTest, EveryAlertRuleLoadsInPrometheus) {
   const te::CommandResult result = Promtool({"check", "rules", RulesFile()});
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
-  EXPECT_THAT(result.out, HasSubstr("SUCCESS: 10 rules found"));
+  EXPECT_THAT(result.out, HasSubstr("SUCCESS: 11 rules found"));
 }
 
 // promtool's rule unit tests: each alert fires on the series that mean trouble, after
@@ -110,6 +110,10 @@ TEST_F(MonitoringTest, AlertsFireOnTroubleAndNotOnAHealthyPipeline) {
   inputs.push_back(series("up", R"(job="resiliency-operator/kubesync", namespace="dr", pod="active-passive-metricsexporter-0")", "1x40"));
   inputs.push_back(series("ro_synchronization_runs_total", R"(result="Unreachable")", "0x10 1x30"));
   inputs.push_back(series("ro_synchronization_runs_total", R"(result="Succeeded")", "0+1x40"));
+  inputs.push_back(series("ro_recovery_runs_total", R"(namespace="dr", task="active-passive", result="ObjectsFailed")",
+                          "0x10 1x30"));
+  inputs.push_back(series("ro_recovery_runs_total", R"(namespace="dr", task="active-passive", result="Succeeded")",
+                          "0+1x40"));
 
   const json ls_labels = {{"namespace", "dr"}, {"livesynchronization", "active-passive"}};
   const auto expect = [](const char* alert, const char* at, std::vector<json> firing) {
@@ -144,6 +148,9 @@ TEST_F(MonitoringTest, AlertsFireOnTroubleAndNotOnAHealthyPipeline) {
       expect("KubesyncResyncOverdue", "30m", {with(ls_labels, {{"severity", "warning"}})}),
       expect("ResiliencyOperatorControllerDown", "10m", {down_labels}),
       expect("SynchronizationFailed", "30m", {json{{"severity", "warning"}, {"result", "Unreachable"}}}),
+      expect("RecoveryFailed", "5m", {}),
+      expect("RecoveryFailed", "30m",
+             {json{{"severity", "critical"}, {"namespace", "dr"}, {"task", "active-passive"}, {"result", "ObjectsFailed"}}}),
       // Quiet: the exporter is up, nothing waits in a workqueue, nothing failed to reconcile.
       expect("KubesyncMetricsExporterDown", "30m", {}),
       expect("ResiliencyOperatorWorkqueueBacklog", "30m", {}),

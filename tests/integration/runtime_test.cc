@@ -263,6 +263,11 @@ TEST_F(RuntimeTest, ReadyzFlipsOnceTheInformersHaveSyncedAndMetricsCountReconcil
   EXPECT_GE(Sample(page, R"(controller_runtime_reconcile_time_seconds_count{controller="synchronizationplan"})"),
             1);
   EXPECT_GE(Sample(page, R"(workqueue_depth{name="synchronizationplan"})"), 0) << page;
+  EXPECT_GE(Sample(page, R"(workqueue_adds_total{name="synchronizationplan"})"), 1) << page;
+  EXPECT_GE(Sample(page, R"(workqueue_queue_duration_seconds_count{name="synchronizationplan"})"), 1) << page;
+  // The manager's requests to the apiserver: the informers' lists (GET 200) at least.
+  const std::string host = cluster_->server_url().substr(cluster_->server_url().find("://") + 3);
+  EXPECT_GE(Sample(page, R"(rest_client_requests_total{code="200",host=")" + host + R"(",method="GET"})"), 1) << page;
 
   // Without leader election a SIGTERM stops it cleanly too.
   c.process().Stop();

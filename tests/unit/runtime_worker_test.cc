@@ -208,6 +208,25 @@ TEST_F(WorkerTest, MetricsAreExposedUnderControllerRuntimeNames) {
   EXPECT_NE(text.find("controller_runtime_reconcile_time_seconds_bucket{controller=\"things\""),
             std::string::npos);
   EXPECT_NE(text.find(R"(workqueue_depth{name="things"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(workqueue_adds_total{name="things"} 1)"), std::string::npos) << text;
+}
+
+// client-go's queue metrics: an add of an item already waiting is not counted; the
+// latency is the time from the first add to Get().
+TEST_F(WorkerTest, QueueAddsAndLatencyAreMeasuredOnTheQueuesClock) {
+  metrics_.TrackQueue("things", queue_);
+  queue_.Add("ns1/b");
+  queue_.Add("ns1/b");  // already waiting
+  clock_.Advance(std::chrono::milliseconds(250));
+  const std::optional<std::string> item = queue_.Get();
+  ASSERT_EQ(item, "ns1/b");
+  queue_.Done(*item);
+  const std::string text = SerializeMetrics(registry_);
+  EXPECT_NE(text.find(R"(workqueue_adds_total{name="things"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(workqueue_queue_duration_seconds_count{name="things"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(workqueue_queue_duration_seconds_sum{name="things"} 0.25)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(workqueue_queue_duration_seconds_bucket{name="things",le="0.1"} 0)"), std::string::npos);
+  EXPECT_NE(text.find(R"(workqueue_queue_duration_seconds_bucket{name="things",le="1"} 1)"), std::string::npos);
 }
 
 TEST(GenerationChangedTest, PassesSpecChangesOnly) {

@@ -32,6 +32,18 @@
 
 namespace ro::kube {
 
+// What a WorkQueue reports (client-go's workqueue MetricsProvider, for
+// workqueue_adds_total and workqueue_queue_duration_seconds). Called with the queue's
+// lock held: implementations must be quick and must not call back into the queue.
+class WorkQueueMetrics {
+ public:
+  virtual ~WorkQueueMetrics() = default;
+  // An item was queued that was not waiting already (as client-go counts adds).
+  virtual void Added() = 0;
+  // An item was handed out by Get() after waiting `waited` since it was added.
+  virtual void Started(std::chrono::nanoseconds waited) = 0;
+};
+
 // Thread-safe: any number of producers and workers.
 class WorkQueue {
  public:
@@ -67,6 +79,10 @@ class WorkQueue {
   void ShutDownWithDrain();
   bool ShuttingDown() const;
 
+  // Reports adds and queue latency to `metrics` (nullptr: none), which must outlive the
+  // queue.
+  void SetMetrics(WorkQueueMetrics* metrics);
+
  private:
   void AddLocked(const std::string& item);
   // Moves delayed items whose time has come into the queue. REQUIRES: mu_ held.
@@ -84,6 +100,8 @@ class WorkQueue {
   std::unordered_map<std::string, Clock::SteadyTime> delayed_ready_at_;      // item -> time
   uint64_t delayed_generation_ = 0;  // bumped by AddAfter, so Get() re-reads the deadline
   bool shutting_down_ = false;
+  WorkQueueMetrics* metrics_ = nullptr;
+  std::unordered_map<std::string, Clock::SteadyTime> added_at_;  // with metrics_: dirty items
 };
 
 // Decides the delay before an item's next retry. Thread-safe.

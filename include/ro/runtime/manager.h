@@ -88,10 +88,11 @@ class Manager {
   const ManagerOptions options_;
   kube::Clock& clock_;
   LicenseInfo license_;
-  std::unique_ptr<kube::DynamicClient> client_;
-  std::unique_ptr<kube::EventRecorder> recorder_;
+  // The metrics first: the client's transport counts its requests in them.
   std::unique_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ControllerMetrics> metrics_;
+  std::unique_ptr<kube::DynamicClient> client_;
+  std::unique_ptr<kube::EventRecorder> recorder_;
   std::unique_ptr<InformerCache> cache_;
   std::vector<std::unique_ptr<Controller>> controllers_;  // set-up only, then constant
 

@@ -5,7 +5,11 @@
 //   controller_runtime_reconcile_errors_total{controller}     counter
 //   controller_runtime_reconcile_time_seconds{controller}     histogram (s)
 //   workqueue_depth{name}                                     gauge, refreshed at scrape
+//   workqueue_adds_total{name}                                counter (items queued)
+//   workqueue_queue_duration_seconds{name}                    histogram (s): added -> handed out
 //   workqueue_retries_total{name}                             counter (rate-limited adds)
+//   rest_client_requests_total{code,method,host}              counter: apiserver requests
+//       (after the transport's retries; code "<error>" when no answer, as client-go)
 // Served as the Prometheus text format (version 0.0.4) at /metrics by the manager.
 #pragma once
 
@@ -20,6 +24,7 @@ class Registry;
 }  // namespace prometheus
 
 namespace ro::kube {
+class Transport;
 class WorkQueue;
 }  // namespace ro::kube
 
@@ -43,9 +48,11 @@ class ControllerMetrics {
   // One rate-limited re-add of an item of queue `name`.
   void CountRetry(std::string_view name);
 
-  // Reports queue `name`'s ready length as workqueue_depth{name} at every Refresh().
-  // `queue` must outlive this object.
-  void TrackQueue(std::string name, const kube::WorkQueue& queue);
+  // Reports queue `name`'s ready length as workqueue_depth{name} at every Refresh(), and
+  // its adds and queue latency (WorkQueue::SetMetrics). `queue` must outlive this object.
+  void TrackQueue(std::string name, kube::WorkQueue& queue);
+  // One apiserver request of this process (rest_client_requests_total).
+  void CountRequest(std::string_view code, std::string_view method, std::string_view host);
   // Copies the tracked queues' current lengths into their gauges (call before a scrape).
   void RefreshQueueDepths();
 
@@ -55,9 +62,11 @@ class ControllerMetrics {
 
  private:
   struct Families;
+  struct QueueObserver;
   struct TrackedQueue {
     std::string name;
     const kube::WorkQueue* queue;
+    std::unique_ptr<QueueObserver> observer;
   };
 
   // Constant after construction.
@@ -66,6 +75,12 @@ class ControllerMetrics {
   mutable std::mutex mu_;
   std::vector<TrackedQueue> queues_;  // guarded by mu_
 };
+
+// `inner` counted in `metrics` (rest_client_requests_total, host = `host`, e.g.
+// "10.96.0.1:443"): every Do() by its status, every Stream() (watch) by its status.
+// `metrics` must outlive the result.
+std::shared_ptr<kube::Transport> WithRequestMetrics(std::shared_ptr<kube::Transport> inner, ControllerMetrics& metrics,
+                                                    std::string host);
 
 // The registry's metrics in the Prometheus text exposition format.
 std::string SerializeMetrics(prometheus::Registry& registry);

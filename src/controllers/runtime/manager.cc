@@ -19,6 +19,7 @@
 #include "ro/kube/config.h"
 #include "ro/kube/event_recorder.h"
 #include "ro/kube/leader_election.h"
+#include "ro/kube/transport.h"
 #include "ro/runtime/informer_cache.h"
 #include "ro/runtime/metrics.h"
 
@@ -96,14 +97,19 @@ Manager::Manager(ManagerOptions options, kube::Clock& clock)
     log.Error("license not usable; running unlicensed", fields);
   }
 
-  client_ = std::make_unique<kube::DynamicClient>(kube::LoadDefaultConfig(options_.kubeconfig));
+  registry_ = std::make_unique<prometheus::Registry>();
+  metrics_ = std::make_unique<ControllerMetrics>(*registry_);
+  kube::RestConfig rest = kube::LoadDefaultConfig(options_.kubeconfig);
+  std::string host = rest.server;  // rest_client_requests_total's host: "host:port"
+  if (const std::size_t scheme = host.find("://"); scheme != std::string::npos) host.erase(0, scheme + 3);
+  std::shared_ptr<kube::Transport> transport =
+      WithRequestMetrics(kube::NewCurlTransport(rest), *metrics_, std::move(host));
+  client_ = std::make_unique<kube::DynamicClient>(std::move(rest), std::move(transport));
   kube::EventRecorderOptions recorder_options;
   recorder_options.component = options_.binary_name;
   recorder_options.host = EnvOr("POD_NAME", Hostname());
   recorder_ = std::make_unique<kube::EventRecorder>(kube::NewEventSink(*client_),
                                                     std::move(recorder_options), clock_);
-  registry_ = std::make_unique<prometheus::Registry>();
-  metrics_ = std::make_unique<ControllerMetrics>(*registry_);
   InformerCacheOptions cache_options;
   cache_options.ns = options_.ns;
   cache_ = std::make_unique<InformerCache>(*client_, std::move(cache_options), clock_);

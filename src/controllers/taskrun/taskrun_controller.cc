@@ -1,6 +1,7 @@
 #include "taskrun/taskrun_controller.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -8,6 +9,10 @@
 #include <utility>
 
 #include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #include "ro/common/log.h"
 #include "ro/common/object_meta.h"
@@ -75,12 +80,69 @@ class NameConflict : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Bounds of ro_recovery_duration_seconds (RTO): a recovery of a few Deployments takes
+// about a second, a large one or one with a custom-image Pod minutes.
+const prometheus::Histogram::BucketBoundaries kRecoveryDurationBuckets = {0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+
+// What every finished TaskRun adds (docs/metrics.md "Recovery"). Thread-safe
+// (prometheus-cpp's metrics are).
+class RecoveryMetrics {
+ public:
+  explicit RecoveryMetrics(prometheus::Registry& registry)
+      : runs_(prometheus::BuildCounter()
+                  .Name("ro_recovery_runs_total")
+                  .Help("Finished TaskRuns, by Task and result (Succeeded or the failure reason)")
+                  .Register(registry)),
+        duration_(prometheus::BuildHistogram()
+                      .Name("ro_recovery_duration_seconds")
+                      .Help("RTO: time from a TaskRun's creation to its end, by Task and phase")
+                      .Register(registry)),
+        objects_(prometheus::BuildCounter()
+                     .Name("ro_recovery_objects_total")
+                     .Help("Objects a TaskRun recovered or failed to recover, by Task")
+                     .Register(registry)) {}
+
+  // `taskrun` finished with `update` at `now`.
+  void Finished(const json& taskrun, const RunUpdate& update, std::chrono::system_clock::time_point now) {
+    const std::string ns = common::MetadataString(taskrun, "namespace");
+    const std::string task = TaskNameOf(taskrun);
+    const std::string phase(ToString(update.phase));
+    runs_.Add({{"namespace", ns}, {"task", task}, {"result", update.phase == RunPhase::kSucceeded ? phase : ReasonOr(update, phase)}})
+        .Increment();
+    try {
+      const auto created = common::ParseRfc3339(common::MetadataString(taskrun, "creationTimestamp"));
+      duration_.Add({{"namespace", ns}, {"task", task}, {"phase", phase}}, kRecoveryDurationBuckets)
+          .Observe(std::max(0.0, std::chrono::duration<double>(now - created).count()));
+    } catch (const std::exception&) {
+      // No creationTimestamp (never from the apiserver): no RTO to observe.
+    }
+    if (update.objects_patched) {
+      objects_.Add({{"namespace", ns}, {"task", task}, {"result", "recovered"}})
+          .Increment(static_cast<double>(*update.objects_patched));
+    }
+    if (update.objects_failed) {
+      objects_.Add({{"namespace", ns}, {"task", task}, {"result", "failed"}})
+          .Increment(static_cast<double>(*update.objects_failed));
+    }
+  }
+
+ private:
+  static std::string ReasonOr(const RunUpdate& update, const std::string& fallback) {
+    return update.reason.empty() ? fallback : update.reason;
+  }
+
+  prometheus::Family<prometheus::Counter>& runs_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Counter>& objects_;
+};
+
 class TaskRunReconciler final : public runtime::Reconciler {
  public:
   TaskRunReconciler(runtime::ObjectType type, kube::DynamicClient& client,
                     kube::EventRecorder& recorder, const kube::Store& taskruns,
                     const kube::Store& tasks_store, const kube::Store& clusters,
-                    const kube::Store& buckets, kube::Clock& clock, TaskRunOptions options)
+                    const kube::Store& buckets, kube::Clock& clock, TaskRunOptions options,
+                    prometheus::Registry& registry)
       : type_(std::move(type)),
         client_(client),
         taskruns_(taskruns),
@@ -89,7 +151,8 @@ class TaskRunReconciler final : public runtime::Reconciler {
         options_(options),
         log_(json{{"controller", kController}}),
         writer_(client, recorder, log_, clock),
-        resolver_(client, clusters, buckets, options.cluster_timeout) {}
+        resolver_(client, clusters, buckets, options.cluster_timeout),
+        metrics_(registry) {}
 
   Result Reconcile(const Request& request, std::stop_token stop) override {
     const kube::ObjectPtr object = taskruns_.Get(request.ToString());
@@ -122,7 +185,11 @@ class TaskRunReconciler final : public runtime::Reconciler {
   Result Finish(const json& taskrun, RunUpdate update) {
     const std::optional<json> cleaned = Cleanup(taskrun);
     if (!cleaned) return Result::Requeue();
-    return Write(*cleaned, update, Result{});
+    // Counted once: a finished run is never reconciled into another end (Reconcile
+    // only cleans up after it), and a conflict retries before anything is counted.
+    if (!writer_.Write(type_.gvr, *cleaned, update)) return Result::Requeue();
+    metrics_.Finished(*cleaned, update, clock_.Now());
+    return Result{};
   }
 
   Result Fail(const json& taskrun, std::string reason, std::string message) {
@@ -437,6 +504,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
   const log::Logger log_;
   RunStatusWriter writer_;
   const TargetResolver resolver_;
+  RecoveryMetrics metrics_;
 };
 
 // A Task maps to the TaskRuns of its namespace that name it and have not finished.
@@ -483,7 +551,8 @@ void SetupTaskRunController(runtime::Manager& manager, const TaskRunOptions& opt
   manager
       .NewController(kController, std::make_unique<TaskRunReconciler>(
                                       type, manager.client(), manager.recorder(), taskruns,
-                                      tasks_store, clusters, buckets, manager.clock(), options))
+                                      tasks_store, clusters, buckets, manager.clock(), options,
+                                      manager.registry()))
       .For(type, watch)
       .Watches(TaskType().gvr, MapTaskToRuns(taskruns), runtime::OnGenerationChange());
 }
