@@ -32,8 +32,8 @@ packages=(
   # kube-proxy and portmap, a static busybox for the test images, dnsmasq for cluster DNS
   containerd runc containernetworking-plugins iptables conntrack busybox-static iproute2 procps
   dnsmasq-base
-  # s3rver runs on node
-  npm
+  # s3rver runs on node; another S3 client (botocore) reads the buckets in e2e tests
+  npm python3-boto3
 )
 # ---- container images, offline (issue 8) ----
 # scripts/build-image.sh (podman build from mmdebstrap-made debian base images) and

@@ -53,6 +53,7 @@ class LiveSyncConfigTest : public ::testing::Test {
     EnvOptions options;
     options.label = "livesync-config";
     options.s3 = true;
+    options.tasks = true;  // the recovery from the bucket's originals
     env_ = std::make_unique<Env>(options);
   }
   static void TearDownTestSuite() { env_.reset(); }
@@ -312,7 +313,26 @@ TEST_F(LiveSyncConfigTest, ASecondLiveSynchronizationSharingAClusterWaitsForTheF
   env_->WaitForReady(ns, "second", "True", "Running");
 }
 
-TEST_F(LiveSyncConfigTest, BucketNameKeepsTheOriginalsInTheBucket) {
+// What another S3 client reads at `key` of bucket `bucket` (botocore, Debian's
+// python3-boto3, path-style against s3rver): the bucket holds what we think it holds.
+std::string ReadWithBoto3(const te::S3Server& s3, const std::string& bucket, const std::string& key) {
+  const std::string script =
+      "import sys, boto3\n"
+      "from botocore.config import Config\n"
+      "c = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id=sys.argv[2],\n"
+      "                 aws_secret_access_key=sys.argv[3], region_name='us-east-1',\n"
+      "                 config=Config(s3={'addressing_style': 'path'}))\n"
+      "sys.stdout.write(c.get_object(Bucket=sys.argv[4], Key=sys.argv[5])['Body'].read().decode())\n";
+  return te::RunCommand({"/usr/bin/python3", "-c", script, "http://" + s3.endpoint(), s3.access_key(), s3.secret_key(),
+                         bucket, key})
+      .out;
+}
+
+// Manual 6.2.3 end to end: a LiveSynchronization with bucketName keeps the source
+// definitions in the bucket (checked with another S3 client too), and a recovery of its
+// generated Task with fromOriginal puts the source definition back in the destination:
+// the field the transformation changed (replicas 0) is the source's again (2).
+TEST_F(LiveSyncConfigTest, BucketNameKeepsTheOriginalsAndARecoveryFromThemRestoresTheSource) {
   const std::string ns = "cfg-bucket";
   const std::string app = "bucket-app";
   const auto workdir = env_->UserWorkdir(ns);
@@ -340,6 +360,9 @@ TEST_F(LiveSyncConfigTest, BucketNameKeepsTheOriginalsInTheBucket) {
   env_->source().Kubectl({"create", "namespace", app});
   env_->source().Kubectl({"label", "namespace", app, "bucket=true"});
   env_->destination().Kubectl({"create", "namespace", app});
+  // The generated Task selects namespaces as the LiveSynchronization does, in the
+  // destination: the standby's namespace carries the label too.
+  env_->destination().Kubectl({"label", "namespace", app, "bucket=true"});
   env_->source().Kubectl({"apply", "-f", "-"}, Deployment(app, "web", 2).dump());
 
   json config = json::parse(R"({
@@ -362,9 +385,41 @@ TEST_F(LiveSyncConfigTest, BucketNameKeepsTheOriginalsInTheBucket) {
   te::WaitFor([&] { return (original = s3.GetObject(key)).has_value(); }, kEventually, "the original in the bucket");
   EXPECT_EQ(json::parse(*original)["spec"]["replicas"], 2) << "the bucket keeps the untransformed original";
 
+  const json by_boto3 = json::parse(ReadWithBoto3(env_->s3(), "dr-originals", key));
+  EXPECT_EQ(by_boto3["spec"]["replicas"], 2);
+  EXPECT_EQ(by_boto3["metadata"]["name"], "web");
+
   json task = env_->destination_client().Get(kTasks, ns, "with-bucket");
   EXPECT_EQ(task["spec"]["config"]["bucketName"], "backups");
   EXPECT_EQ(task["spec"]["config"]["resources"][0]["fromOriginal"]["enabled"], true);
+
+  // Disaster: replication stops (tutorial 8.2), the recovery restores from the bucket.
+  env_->destination().Kubectl({"-n", ns, "patch", "livesynchronization", "with-bucket", "--type=merge", "-p",
+                               R"({"spec":{"suspend":true}})"});
+  env_->WaitForReady(ns, "with-bucket", "False", "Suspended");
+  env_->destination().Kubectl({"-n", ns, "apply", "-f", "-"},
+                              json{{"apiVersion", "automation.astronetes.io/v1alpha1"},
+                                   {"kind", "TaskRun"},
+                                   {"metadata", {{"name", "restore-originals"}}},
+                                   {"spec", {{"taskName", "with-bucket"}}}}
+                                  .dump());
+  json run;
+  te::WaitFor(
+      [&] {
+        run = env_->destination_client().Get(kTaskRuns, ns, "restore-originals");
+        const std::string phase = run.value("status", json::object()).value("phase", "");
+        return phase == "Succeeded" || phase == "Failed";
+      },
+      kEventually, "TaskRun restore-originals to finish", 200ms);
+  ASSERT_EQ(run["status"]["phase"], "Succeeded") << run.dump();
+  EXPECT_EQ(run["status"]["objectsPatched"], 1);
+  EXPECT_EQ(env_->destination_client().Get(kDeployments, app, "web")["spec"]["replicas"], 2)
+      << "the source definition is back";
+
+  // Replication resumes; the source's deletion removes the original too.
+  env_->destination().Kubectl({"-n", ns, "patch", "livesynchronization", "with-bucket", "--type=merge", "-p",
+                               R"({"spec":{"suspend":false}})"});
+  env_->WaitForReady(ns, "with-bucket", "True", "Running");
 
   env_->source().Kubectl({"-n", app, "delete", "deployment", "web"});
   te::WaitFor([&] { return !s3.GetObject(key).has_value(); }, kEventually, "the original removed from the bucket");

@@ -57,6 +57,7 @@ constexpr auto kComparePoll = 500ms;
 
 const GroupVersionResource kLiveSyncs{"automation.astronetes.io", "v1alpha1", "livesynchronizations"};
 const GroupVersionResource kTasks{"automation.astronetes.io", "v1alpha1", "tasks"};
+const GroupVersionResource kTaskRuns{"automation.astronetes.io", "v1alpha1", "taskruns"};
 const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
 const GroupVersionResource kServices{"", "v1", "services"};
 const GroupVersionResource kSecrets{"", "v1", "secrets"};
