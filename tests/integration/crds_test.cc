@@ -394,9 +394,9 @@ TEST_F(CrdsTest, KubectlGetShowsThePrinterColumnsOfEveryKind) {
        "metadata: {name: l1}\nspec:\n  plugin: kubernetes-objects-to-kubernetes\n"
        "  config:\n    sourceName: cluster-1\n    destinationName: cluster-2\n"
        "    replication: {resources: [{version: v1, resource: configmaps}]}\n",
-       R"({"status":{)" + ready("Running") + R"(,"phase":"Running","objects":14,"lagSeconds":1.5}})",
-       {"NAME", "READY", "PHASE", "SOURCE", "DESTINATION", "SUSPEND", "OBJECTS", "LAG", "AGE"},
-       {"l1", "True", "Running", "cluster-1", "cluster-2", "false", "14", "1.5"}},
+       R"({"status":{)" + ready("Running") + R"(,"phase":"Running","objects":14,"lagSeconds":1.5,"rpoSeconds":2.5}})",
+       {"NAME", "READY", "PHASE", "SOURCE", "DESTINATION", "SUSPEND", "OBJECTS", "LAG", "RPO", "AGE"},
+       {"l1", "True", "Running", "cluster-1", "cluster-2", "false", "14", "1.5", "2.5"}},
       {"rosync",
        "apiVersion: automation.astronetes.io/v1alpha1\nkind: Synchronization\n"
        "metadata: {name: s1}\nspec:\n  plugin: zookeeper-to-zookeeper-nodes\n"

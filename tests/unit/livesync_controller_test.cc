@@ -208,6 +208,16 @@ TEST(LiveSyncStatusTest, ShowsCountsLagResyncComponentsAndTask) {
   EXPECT_EQ(status["taskName"], "active-passive");
 }
 
+TEST(LiveSyncStatusTest, RpoNowIsTheAgeOfTheOldestChangeStillWaiting) {
+  const auto now = ro::common::ParseRfc3339("2024-03-01T12:00:00Z");
+  livesync::StatusInputs in = RunningInputs(now);
+  EXPECT_FALSE(livesync::BuildStatus(json(), in).contains("rpoSeconds")) << "no backlog sample yet";
+  in.stats->backlog = ro::kubesync::StatsSnapshot::Backlog{4, now - std::chrono::milliseconds(2340), now};
+  EXPECT_DOUBLE_EQ(livesync::BuildStatus(json(), in)["rpoSeconds"].get<double>(), 2.3);
+  in.stats->backlog = ro::kubesync::StatsSnapshot::Backlog{0, std::nullopt, now - std::chrono::seconds(1)};
+  EXPECT_EQ(livesync::BuildStatus(json(), in)["rpoSeconds"], 0);
+}
+
 TEST(LiveSyncStatusTest, AnOldLagObservationMeansNothingLags) {
   const auto now = ro::common::ParseRfc3339("2024-03-01T12:00:00Z");
   livesync::StatusInputs in = RunningInputs(now);

@@ -53,6 +53,11 @@ void SetStatistics(json& status, const StatusInputs& in) {
     // Milliseconds: finer digits only make every status write differ.
     status["lagSeconds"] = std::round(std::max(0.0, lag.value_or(0.0)) * 1000.0) / 1000.0;
   }
+  // RPO now: the age of the oldest change not yet applied (kubesync_rpo_seconds). Tenths
+  // of a second: while changes wait it grows at every refresh anyway.
+  if (const std::optional<double> rpo = stats.RpoSeconds(in.now)) {
+    status["rpoSeconds"] = std::round(*rpo * 10.0) / 10.0;
+  }
 }
 
 std::string Describe(const kubesync::StatsSnapshot::ErrorKey& key, const kubesync::StatsSnapshot::FailureDetail& d) {
