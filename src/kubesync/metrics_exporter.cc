@@ -76,12 +76,13 @@ ClientMetric Histogram(Labels labels, const StatsSnapshot::LagHistogram& lag) {
   return metric;
 }
 
-// One counter per (GVR, component, reason) of `counts` into `family`.
+// One counter per (GVR, component, reason[, object namespace]) of `counts` into `family`.
 void AppendReasonCounters(MetricFamily& family, const LiveSyncStats& ls,
-                          const std::map<StatsSnapshot::ErrorKey, std::uint64_t>& counts) {
+                          const std::map<StatsSnapshot::ErrorKey, std::uint64_t>& counts, bool object_namespace) {
   for (const auto& [key, count] : counts) {
     Labels labels = LiveSyncLabels(ls);
     AppendGvrLabels(labels, key.gvr);
+    if (object_namespace) labels.push_back({"object_namespace", key.object_namespace});
     labels.push_back({"component", key.component});
     labels.push_back({"reason", key.reason});
     ClientMetric metric = WithLabels(std::move(labels));
@@ -128,17 +129,19 @@ std::string RenderMetrics(std::span<const LiveSyncStats> live_syncs) {
     for (const auto& [key, count] : s.events) {
       Labels labels = LiveSyncLabels(ls);
       AppendGvrLabels(labels, key.gvr);
+      labels.push_back({"object_namespace", key.object_namespace});
       labels.push_back({"component", key.component});
       labels.push_back({"type", key.type});
       ClientMetric metric = WithLabels(std::move(labels));
       metric.counter.value = static_cast<double>(count);
       events.metric.push_back(std::move(metric));
     }
-    AppendReasonCounters(errors, ls, s.errors);
-    AppendReasonCounters(failures, ls, s.failures);
-    for (const auto& [gvr, histogram] : s.lag) {
+    AppendReasonCounters(errors, ls, s.errors, /*object_namespace=*/true);
+    AppendReasonCounters(failures, ls, s.failures, /*object_namespace=*/false);
+    for (const auto& [key, histogram] : s.lag_by_namespace) {
       Labels labels = LiveSyncLabels(ls);
-      AppendGvrLabels(labels, gvr);
+      AppendGvrLabels(labels, key.gvr);
+      labels.push_back({"object_namespace", key.object_namespace});
       lag.metric.push_back(Histogram(std::move(labels), histogram));
     }
     for (const auto& [gvr, when] : s.last_resync) {

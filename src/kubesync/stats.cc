@@ -48,6 +48,22 @@ std::string JoinField(std::initializer_list<std::string_view> parts) {
   return out;
 }
 
+// JoinField of `parts`, then "|<object_ns>" unless it is empty (the field as it was
+// before the object namespace was recorded: cluster-scoped objects keep it).
+std::string JoinFieldWithNamespace(std::initializer_list<std::string_view> parts, std::string_view object_ns) {
+  std::string out = JoinField(parts);
+  if (!object_ns.empty()) {
+    out.push_back(kSeparator);
+    AppendLabel(out, object_ns);
+  }
+  return out;
+}
+
+// JoinField({gvr, [object_ns,] suffix}): the lag fields, "<gvr>|<suffix>" without one.
+std::string LagField(std::string_view gvr, std::string_view object_ns, std::string_view suffix) {
+  return object_ns.empty() ? JoinField({gvr, suffix}) : JoinField({gvr, object_ns, suffix});
+}
+
 std::vector<std::string_view> SplitField(std::string_view field) {
   std::vector<std::string_view> parts;
   std::size_t start = 0;
@@ -118,20 +134,22 @@ typename Map::mapped_type& StatsRecorder::Slot(Map& map, const Key& key) {
   return map.try_emplace(typename Map::key_type(key)).first->second;
 }
 
-void StatsRecorder::RecordEvent(std::string_view component, std::string_view gvr, std::string_view type) {
-  Slot(events_, std::tuple{component, gvr, type}).fetch_add(1, std::memory_order_relaxed);
+void StatsRecorder::RecordEvent(std::string_view component, std::string_view gvr, std::string_view type,
+                                std::string_view object_ns) {
+  Slot(events_, std::tuple{component, gvr, type, object_ns}).fetch_add(1, std::memory_order_relaxed);
 }
 
-void StatsRecorder::RecordError(std::string_view component, std::string_view gvr, std::string_view reason) {
-  Slot(errors_, std::tuple{component, gvr, reason}).fetch_add(1, std::memory_order_relaxed);
+void StatsRecorder::RecordError(std::string_view component, std::string_view gvr, std::string_view reason,
+                                std::string_view object_ns) {
+  Slot(errors_, std::tuple{component, gvr, reason, object_ns}).fetch_add(1, std::memory_order_relaxed);
 }
 
-void StatsRecorder::ObserveLag(std::string_view gvr, std::chrono::nanoseconds lag) {
+void StatsRecorder::ObserveLag(std::string_view gvr, std::chrono::nanoseconds lag, std::string_view object_ns) {
   std::int64_t ns = std::max<std::int64_t>(lag.count(), 0);
   double seconds = NanosToSeconds(ns);
   std::size_t bucket = static_cast<std::size_t>(
       std::lower_bound(kLagBucketBounds.begin(), kLagBucketBounds.end(), seconds) - kLagBucketBounds.begin());
-  LagSeries& series = Slot(lag_, gvr);
+  LagSeries& series = Slot(lag_, std::tuple{gvr, object_ns});
   series.buckets[bucket].fetch_add(1, std::memory_order_relaxed);
   series.sum_ns.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
   series.last_ns.store(ns, std::memory_order_relaxed);
@@ -204,30 +222,34 @@ std::vector<HashWrite> StatsRecorder::CollectDeltas() {
   std::shared_lock lock(mu_);
   for (auto& [key, counter] : events_) {
     if (auto delta = counter.exchange(0, std::memory_order_relaxed)) {
-      add(Op::kIncrBy, kStatsEventsKey, JoinField({std::get<0>(key), std::get<1>(key), std::get<2>(key)}),
+      add(Op::kIncrBy, kStatsEventsKey,
+          JoinFieldWithNamespace({std::get<0>(key), std::get<1>(key), std::get<2>(key)}, std::get<3>(key)),
           std::to_string(delta));
     }
   }
   for (auto& [key, counter] : errors_) {
     if (auto delta = counter.exchange(0, std::memory_order_relaxed)) {
-      add(Op::kIncrBy, kStatsErrorsKey, JoinField({std::get<0>(key), std::get<1>(key), std::get<2>(key)}),
+      add(Op::kIncrBy, kStatsErrorsKey,
+          JoinFieldWithNamespace({std::get<0>(key), std::get<1>(key), std::get<2>(key)}, std::get<3>(key)),
           std::to_string(delta));
     }
   }
-  for (auto& [gvr, series] : lag_) {
+  for (auto& [key, series] : lag_) {
     if (!series.observed.exchange(false, std::memory_order_acquire)) continue;
+    const std::string& gvr = std::get<0>(key);
+    const std::string& ns = std::get<1>(key);
     for (std::size_t i = 0; i < series.buckets.size(); ++i) {
       if (auto delta = series.buckets[i].exchange(0, std::memory_order_relaxed)) {
-        add(Op::kIncrBy, kStatsLagKey, JoinField({gvr, std::string(kBucketPrefix) + FormatBound(i)}),
+        add(Op::kIncrBy, kStatsLagKey, LagField(gvr, ns, std::string(kBucketPrefix) + FormatBound(i)),
             std::to_string(delta));
       }
     }
     auto sum_ns = series.sum_ns.exchange(0, std::memory_order_relaxed);
-    add(Op::kIncrByFloat, kStatsLagKey, JoinField({gvr, "sum"}),
+    add(Op::kIncrByFloat, kStatsLagKey, LagField(gvr, ns, "sum"),
         FormatDouble(static_cast<double>(sum_ns) / kNanosPerSecond));
-    add(Op::kSet, kStatsLagKey, JoinField({gvr, "last"}),
+    add(Op::kSet, kStatsLagKey, LagField(gvr, ns, "last"),
         FormatDouble(NanosToSeconds(series.last_ns.load(std::memory_order_relaxed))));
-    add(Op::kSet, kStatsLagKey, JoinField({gvr, "last_at"}),
+    add(Op::kSet, kStatsLagKey, LagField(gvr, ns, "last_at"),
         FormatDouble(NanosToSeconds(series.last_at_ns.load(std::memory_order_relaxed))));
   }
   for (auto& [gvr, gauge] : objects_) {
@@ -364,31 +386,45 @@ StatsSnapshot SnapshotFromHashes(const Hashes& hashes) {
   for (const auto& [field, value] : HashOf(hashes, kStatsEventsKey)) {
     auto parts = SplitField(field);
     auto n = ParseNumber<std::uint64_t>(value);
-    if (parts.size() != 3 || !n) continue;
-    snapshot.events[{std::string(parts[0]), std::string(parts[1]), std::string(parts[2])}] += *n;
+    if ((parts.size() != 3 && parts.size() != 4) || !n) continue;
+    snapshot.events[{std::string(parts[0]), std::string(parts[1]), std::string(parts[2]),
+                     parts.size() == 4 ? std::string(parts[3]) : std::string()}] += *n;
   }
   for (const auto& [field, value] : HashOf(hashes, kStatsErrorsKey)) {
     auto parts = SplitField(field);
     auto n = ParseNumber<std::uint64_t>(value);
-    if (parts.size() != 3 || !n) continue;
-    snapshot.errors[{std::string(parts[0]), std::string(parts[1]), std::string(parts[2])}] += *n;
+    if ((parts.size() != 3 && parts.size() != 4) || !n) continue;
+    snapshot.errors[{std::string(parts[0]), std::string(parts[1]), std::string(parts[2]),
+                     parts.size() == 4 ? std::string(parts[3]) : std::string()}] += *n;
   }
   for (const auto& [field, value] : HashOf(hashes, kStatsLagKey)) {
-    auto at = field.rfind(kSeparator);
-    if (at == std::string::npos) continue;
-    std::string gvr = field.substr(0, at);
-    std::string_view suffix = std::string_view(field).substr(at + 1);
+    auto parts = SplitField(field);  // gvr|ns|suffix, or gvr|suffix
+    if (parts.size() != 2 && parts.size() != 3) continue;
+    StatsSnapshot::LagHistogram& lag = snapshot.lag_by_namespace[{
+        std::string(parts[0]), parts.size() == 3 ? std::string(parts[1]) : std::string()}];
+    const std::string_view suffix = parts.back();
     auto number = ParseNumber<double>(value);
     if (suffix.starts_with(kBucketPrefix)) {
       auto bound = ParseBound(suffix.substr(kBucketPrefix.size()));
       auto n = ParseNumber<std::uint64_t>(value);
-      if (bound && n) snapshot.lag[gvr].buckets[*bound] += *n;
+      if (bound && n) lag.buckets[*bound] += *n;
     } else if (suffix == "sum" && number) {
-      snapshot.lag[gvr].sum_seconds = *number;
+      lag.sum_seconds += *number;
     } else if (suffix == "last" && number) {
-      snapshot.lag[gvr].last_seconds = *number;
+      lag.last_seconds = *number;
     } else if (suffix == "last_at" && number) {
-      snapshot.lag[gvr].last_at = FromUnixSeconds(*number);
+      lag.last_at = FromUnixSeconds(*number);
+    }
+  }
+  // Per resource over every object namespace: buckets and sums add up, the last
+  // observation is the newest.
+  for (const auto& [key, one] : snapshot.lag_by_namespace) {
+    StatsSnapshot::LagHistogram& all = snapshot.lag[key.gvr];
+    for (const auto& [bound, n] : one.buckets) all.buckets[bound] += n;
+    all.sum_seconds += one.sum_seconds;
+    if (one.last_at && (!all.last_at || *one.last_at > *all.last_at)) {
+      all.last_at = one.last_at;
+      all.last_seconds = one.last_seconds;
     }
   }
   for (const auto& [gvr, value] : HashOf(hashes, kStatsObjectsKey)) {

@@ -889,7 +889,7 @@ TEST_F(RedisTest, ExporterTextServedOverHttpParsesLineByLine) {
   ASSERT_EQ(metrics.status, 200);
   ExpectValidExposition(metrics.body);
   EXPECT_THAT(metrics.body, HasSubstr(R"(kubesync_objects_in_sync{livesynchronization="pre",namespace="dr-config",group="",version="v1",resource="configmaps"} 4)"));
-  EXPECT_THAT(metrics.body, HasSubstr(R"(kubesync_replication_lag_seconds_bucket{livesynchronization="pre",namespace="dr-config",group="apps",version="v1",resource="deployments",le="0.25"} 1)"));
+  EXPECT_THAT(metrics.body, HasSubstr(R"(kubesync_replication_lag_seconds_bucket{livesynchronization="pre",namespace="dr-config",group="apps",version="v1",resource="deployments",object_namespace="",le="0.25"} 1)"));
   EXPECT_EQ(scrapes.load(), 1);
 
   EXPECT_EQ(HttpGet(base + "/healthz").body, "ok");

@@ -229,7 +229,7 @@ TEST_F(MonitoringPrometheusTest, EveryDashboardQueryReturnsSeriesDuringReplicati
 
   const json dashboard = json::parse(te::ReadFile(te::SourceDir() / "deploy/grafana/resiliency-operator-dashboard.json"));
   const auto substitute = [](std::string expr) {
-    for (const char* variable : {"$namespace", "$livesynchronization", "$group"}) {
+    for (const char* variable : {"$namespace", "$livesynchronization", "$group", "$object_namespace"}) {
       for (std::size_t at = expr.find(variable); at != std::string::npos; at = expr.find(variable)) {
         expr.replace(at, std::string(variable).size(), ".*");
       }
@@ -273,6 +273,9 @@ TEST_F(MonitoringPrometheusTest, EveryDashboardQueryReturnsSeriesDuringReplicati
     const std::string selector = query.substr(13, query.rfind(',') - 13);
     EXPECT_FALSE(Series(substitute(selector)).empty()) << variable["name"];
   }
+  // The Object Namespace filter: the app's namespace is a label value.
+  EXPECT_FALSE(Series(R"(kubesync_events_processed_total{component="synchronizer", object_namespace="shop"})").empty());
+  EXPECT_FALSE(Series(R"(kubesync_replication_lag_seconds_count{object_namespace="shop"})").empty());
   const json rpo = Series("kubesync_rpo_seconds");
   ASSERT_EQ(rpo.size(), 1u) << rpo.dump();
   EXPECT_EQ(rpo[0]["metric"]["livesynchronization"], kLsName);

@@ -187,7 +187,7 @@ TEST_F(MonitoringTest, EveryDashboardQueryIsValidPromQl) {
   json rules = json::array();
   std::set<int> ids;
   const auto substitute = [](std::string expr) {
-    for (const char* variable : {"$namespace", "$livesynchronization", "$group"}) {
+    for (const char* variable : {"$namespace", "$livesynchronization", "$group", "$object_namespace"}) {
       for (std::size_t at = expr.find(variable); at != std::string::npos; at = expr.find(variable)) {
         expr.replace(at, std::string(variable).size(), ".*");
       }
@@ -215,7 +215,7 @@ TEST_F(MonitoringTest, EveryDashboardQueryIsValidPromQl) {
                      {"expr", "count(" + substitute(selector) + ")"}});
   }
   // The manual's filters (6.2.8) that the metrics carry.
-  EXPECT_THAT(labels, ::testing::IsSupersetOf({"Namespace", "Recovery Plan", "Object API Group"}));
+  EXPECT_THAT(labels, ::testing::IsSupersetOf({"Namespace", "Recovery Plan", "Object Namespace", "Object API Group"}));
   const auto path = dir_.path() / "dashboard_queries.json";
   te::WriteFile(path, json{{"groups", {{{"name", "dashboard"}, {"rules", rules}}}}}.dump(2));
   const te::CommandResult result = Promtool({"check", "rules", path.string()});

@@ -21,10 +21,10 @@ LiveSyncStats Sample() {
   LiveSyncStats ls{"dr-config", "pre", {}};
   StatsSnapshot& s = ls.stats;
   s.objects_in_sync["apps/v1/deployments"] = 3;
-  s.events[{"synchronizer", "apps/v1/deployments", "upsert"}] = 10;
+  s.events[{"synchronizer", "apps/v1/deployments", "upsert", "shop"}] = 10;
   s.events[{"processor", "v1/configmaps", "delete"}] = 1;
   s.errors[{"synchronizer", "v1/configmaps", "Bad \"quote\" \\ and\nnewline"}] = 2;
-  auto& lag = s.lag["apps/v1/deployments"];
+  auto& lag = s.lag_by_namespace[{"apps/v1/deployments", "shop"}];
   lag.buckets = {{0.005, 1}, {0.1, 2}, {kInf, 1}};
   lag.sum_seconds = 31.25;
   s.last_resync["apps/v1/deployments"] = std::chrono::system_clock::time_point(1700000000500ms);
@@ -43,24 +43,25 @@ std::string Golden() {
   const std::string ls = kLs;
   const std::string d = ls + "," + kDeploy;
   const std::string cm = ls + R"(,group="",version="v1",resource="configmaps")";
+  const std::string d_shop = d + R"(,object_namespace="shop")";
   std::string bucket_lines;
   // Cumulative: 1 at 5 ms, 3 from 100 ms on, 4 at +Inf.
   const std::vector<std::pair<std::string, int>> buckets = {
       {"0.005", 1}, {"0.01", 1}, {"0.025", 1}, {"0.05", 1}, {"0.1", 3}, {"0.25", 3}, {"0.5", 3},
       {"1", 3},     {"2.5", 3},  {"5", 3},     {"10", 3},   {"30", 3},  {"+Inf", 4}};
   for (const auto& [le, n] : buckets) {
-    bucket_lines += "kubesync_replication_lag_seconds_bucket{" + d + ",le=\"" + le + "\"} " + std::to_string(n) + "\n";
+    bucket_lines += "kubesync_replication_lag_seconds_bucket{" + d_shop + ",le=\"" + le + "\"} " + std::to_string(n) + "\n";
   }
   return "# HELP kubesync_objects_in_sync Objects of the resource currently in sync at the destination.\n"
          "# TYPE kubesync_objects_in_sync gauge\n"
          "kubesync_objects_in_sync{" + d + "} 3\n"
          "# HELP kubesync_events_processed_total Events handled by a pipeline component, by event type.\n"
          "# TYPE kubesync_events_processed_total counter\n"
-         "kubesync_events_processed_total{" + cm + ",component=\"processor\",type=\"delete\"} 1\n"
-         "kubesync_events_processed_total{" + d + ",component=\"synchronizer\",type=\"upsert\"} 10\n"
+         "kubesync_events_processed_total{" + cm + ",object_namespace=\"\",component=\"processor\",type=\"delete\"} 1\n"
+         "kubesync_events_processed_total{" + d_shop + ",component=\"synchronizer\",type=\"upsert\"} 10\n"
          "# HELP kubesync_errors_total Failures of a pipeline component, by reason.\n"
          "# TYPE kubesync_errors_total counter\n"
-         "kubesync_errors_total{" + cm + R"(,component="synchronizer",reason="Bad \"quote\" \\ and\nnewline"} 2)" "\n"
+         "kubesync_errors_total{" + cm + R"(,object_namespace="",component="synchronizer",reason="Bad \"quote\" \\ and\nnewline"} 2)" "\n"
          "# HELP kubesync_failed_events_total Events a pipeline component ended for good without their effect, by "
          "reason.\n"
          "# TYPE kubesync_failed_events_total counter\n"
@@ -68,8 +69,8 @@ std::string Golden() {
          "# HELP kubesync_replication_lag_seconds Time from the events listener observing a change to the "
          "synchronizer applying it.\n"
          "# TYPE kubesync_replication_lag_seconds histogram\n"
-         "kubesync_replication_lag_seconds_count{" + d + "} 4\n"
-         "kubesync_replication_lag_seconds_sum{" + d + "} 31.25\n" +
+         "kubesync_replication_lag_seconds_count{" + d_shop + "} 4\n"
+         "kubesync_replication_lag_seconds_sum{" + d_shop + "} 31.25\n" +
          bucket_lines +
          "# HELP kubesync_last_resync_timestamp_seconds Unix time of the last completed full resync of the resource.\n"
          "# TYPE kubesync_last_resync_timestamp_seconds gauge\n"
@@ -123,15 +124,15 @@ TEST(MetricsExporter, SeveralLiveSynchronizationsShareEachFamilyOnce) {
 
 TEST(MetricsExporter, HistogramBucketsAreCumulativeIncludingUnusualBounds) {
   LiveSyncStats ls{"ns", "a", {}};
-  auto& lag = ls.stats.lag["v1/pods"];
+  auto& lag = ls.stats.lag_by_namespace[{"v1/pods", ""}];
   lag.buckets = {{0.005, 2}, {0.007, 1}, {60.0, 5}};  // 0.007 and 60: bounds of another version
   std::vector<LiveSyncStats> input{ls};
   std::string text = RenderMetrics(input);
-  EXPECT_THAT(text, HasSubstr(R"(resource="pods",le="0.007"} 3)"));
-  EXPECT_THAT(text, HasSubstr(R"(resource="pods",le="30"} 3)"));
-  EXPECT_THAT(text, HasSubstr(R"(resource="pods",le="60"} 8)"));
-  EXPECT_THAT(text, HasSubstr(R"(resource="pods",le="+Inf"} 8)"));
-  EXPECT_THAT(text, HasSubstr(R"(kubesync_replication_lag_seconds_count{livesynchronization="a",namespace="ns",group="",version="v1",resource="pods"} 8)"));
+  EXPECT_THAT(text, HasSubstr(R"(resource="pods",object_namespace="",le="0.007"} 3)"));
+  EXPECT_THAT(text, HasSubstr(R"(resource="pods",object_namespace="",le="30"} 3)"));
+  EXPECT_THAT(text, HasSubstr(R"(resource="pods",object_namespace="",le="60"} 8)"));
+  EXPECT_THAT(text, HasSubstr(R"(resource="pods",object_namespace="",le="+Inf"} 8)"));
+  EXPECT_THAT(text, HasSubstr(R"(kubesync_replication_lag_seconds_count{livesynchronization="a",namespace="ns",group="",version="v1",resource="pods",object_namespace=""} 8)"));
 }
 
 // RPO now (docs/metrics.md): the oldest waiting change's age; 0 with nothing waiting; a
@@ -161,8 +162,8 @@ TEST(MetricsExporter, UnparsableGvrGoesToResourceLabel) {
   ls.stats.errors[{"eventslistener", "weird", "Transport"}] = 1;
   std::vector<LiveSyncStats> input{ls};
   std::string text = RenderMetrics(input);
-  EXPECT_THAT(text, HasSubstr(R"(group="",version="",resource="",component="eventslistener")"));
-  EXPECT_THAT(text, HasSubstr(R"(group="",version="",resource="weird",component="eventslistener")"));
+  EXPECT_THAT(text, HasSubstr(R"(group="",version="",resource="",object_namespace="",component="eventslistener")"));
+  EXPECT_THAT(text, HasSubstr(R"(group="",version="",resource="weird",object_namespace="",component="eventslistener")"));
 }
 
 }  // namespace

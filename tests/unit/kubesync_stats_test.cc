@@ -282,6 +282,40 @@ TEST_F(StatsRecorderTest, FailuresAreCountedOverReplicasAndTheLatestIsKeptWithIt
   EXPECT_EQ(last.at, clock_.Now());
 }
 
+// The manual's Object Namespace filter (6.2.8): events, errors and lag per object
+// namespace; the lag per resource (status) adds every namespace up, its last
+// observation the newest.
+TEST_F(StatsRecorderTest, EventsErrorsAndLagAreKeptPerObjectNamespace) {
+  Hashes hashes;
+  {
+    StatsRecorder recorder(sink_, clock_);
+    recorder.RecordEvent("synchronizer", kDeployments, "upsert", "shop");
+    recorder.RecordEvent("synchronizer", kDeployments, "upsert", "shop");
+    recorder.RecordEvent("synchronizer", kDeployments, "upsert", "billing");
+    recorder.RecordEvent("synchronizer", "v1/namespaces", "upsert");  // cluster-scoped
+    recorder.RecordError("synchronizer", kDeployments, "Invalid", "shop");
+    recorder.ObserveLag(kDeployments, 40ms, "shop");
+    clock_.Advance(1s);
+    recorder.ObserveLag(kDeployments, 2s, "billing");
+  }
+  for (const auto& batch : sink_.Batches()) Apply(hashes, batch);
+  const StatsSnapshot s = SnapshotFromHashes(hashes);
+  EXPECT_EQ((s.events.at({"synchronizer", kDeployments, "upsert", "shop"})), 2u);
+  EXPECT_EQ((s.events.at({"synchronizer", kDeployments, "upsert", "billing"})), 1u);
+  EXPECT_EQ((s.events.at({"synchronizer", "v1/namespaces", "upsert", ""})), 1u);
+  EXPECT_EQ((s.errors.at({"synchronizer", kDeployments, "Invalid", "shop"})), 1u);
+  EXPECT_EQ((s.lag_by_namespace.at({kDeployments, "shop"}).count()), 1u);
+  EXPECT_EQ((s.lag_by_namespace.at({kDeployments, "billing"}).count()), 1u);
+  const StatsSnapshot::LagHistogram& all = s.lag.at(kDeployments);
+  EXPECT_EQ(all.count(), 2u);
+  EXPECT_DOUBLE_EQ(all.sum_seconds, 2.04);
+  EXPECT_EQ(all.last_seconds, 2.0);  // billing's, the newer
+  EXPECT_EQ(s.CurrentLagSeconds(kDeployments), 2.0);
+  // A field written without a namespace (cluster-scoped, or by an older version) reads
+  // as namespace "".
+  EXPECT_TRUE(hashes.at(std::string(kStatsEventsKey)).contains("synchronizer|v1/namespaces|upsert"));
+}
+
 TEST_F(StatsRecorderTest, TheLatestBacklogSampleIsWrittenOnceAndReadBackForRpoNow) {
   Hashes hashes;
   {

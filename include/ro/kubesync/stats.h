@@ -4,12 +4,15 @@
 //
 // Redis layout (keys relative to the "ks:<id>" prefix; fields joined with '|', a '|'
 // inside a label value is written as '_'):
-//   stats:events   <component>|<gvr>|<type>    integer  (HINCRBY)
-//   stats:errors   <component>|<gvr>|<reason>  integer  (HINCRBY)
-//   stats:lag      <gvr>|le=<bound>            integer, NON-cumulative: observations in
+//   stats:events   <component>|<gvr>|<type>|<ns>    integer  (HINCRBY); <ns> is the
+//                                               object's namespace ("" cluster-scoped)
+//   stats:errors   <component>|<gvr>|<reason>|<ns>  integer  (HINCRBY)
+//   stats:lag      <gvr>|<ns>|le=<bound>       integer, NON-cumulative: observations in
 //                                               (previous bound, bound]; bound "+Inf"
-//                  <gvr>|sum                    seconds  (HINCRBYFLOAT)
-//                  <gvr>|last, <gvr>|last_at    last observation (s) and when (unix s)
+//                  <gvr>|<ns>|sum               seconds  (HINCRBYFLOAT)
+//                  <gvr>|<ns>|last, ...|last_at last observation (s) and when (unix s)
+//   (without an object namespace the field has no <ns> part: "<component>|<gvr>|<type>",
+//   "<gvr>|le=<bound>", as before the namespace was recorded)
 //   stats:objects  <gvr>                        objects in sync (HSET, last writer wins)
 //   stats:resync   <gvr>                        last successful resync, unix seconds
 //   stats:bucket   <op>|<result>                integer  (HINCRBY)
@@ -120,13 +123,17 @@ class StatsRecorder {
   StatsRecorder(const StatsRecorder&) = delete;
   StatsRecorder& operator=(const StatsRecorder&) = delete;
 
+  // `object_ns`: the namespace of the object concerned ("" for a cluster-scoped object or
+  // a failure not about one object); the manual's Object Namespace filter (6.2.8).
   // One event handled by `component`.
-  void RecordEvent(std::string_view component, std::string_view gvr, std::string_view type);
+  void RecordEvent(std::string_view component, std::string_view gvr, std::string_view type,
+                   std::string_view object_ns = {});
   // One failure (counted once per failed attempt).
-  void RecordError(std::string_view component, std::string_view gvr, std::string_view reason);
+  void RecordError(std::string_view component, std::string_view gvr, std::string_view reason,
+                   std::string_view object_ns = {});
   // Replication lag of one applied event: apply time - Envelope::observed_at. Negative
   // values (clock skew between nodes) count as 0.
-  void ObserveLag(std::string_view gvr, std::chrono::nanoseconds lag);
+  void ObserveLag(std::string_view gvr, std::chrono::nanoseconds lag, std::string_view object_ns = {});
   // Objects of `gvr` currently in sync at the destination (a gauge).
   void SetObjectsInSync(std::string_view gvr, std::int64_t count);
   // A full resync of `gvr` completed at `when`.
@@ -169,6 +176,7 @@ class StatsRecorder {
     std::atomic<bool> dirty{false};
   };
   using Key3 = std::tuple<std::string, std::string, std::string>;
+  using Key4 = std::tuple<std::string, std::string, std::string, std::string>;
   using Key2 = std::tuple<std::string, std::string>;
 
   template <typename Map, typename Key>
@@ -184,9 +192,9 @@ class StatsRecorder {
   // The maps only grow; entries (and their atomics) are stable. Guarded by mu_ (shared
   // for lookups and flush, exclusive to insert).
   std::shared_mutex mu_;
-  std::map<Key3, std::atomic<std::uint64_t>, std::less<>> events_;
-  std::map<Key3, std::atomic<std::uint64_t>, std::less<>> errors_;
-  std::map<std::string, LagSeries, std::less<>> lag_;
+  std::map<Key4, std::atomic<std::uint64_t>, std::less<>> events_;  // (component, gvr, type, ns)
+  std::map<Key4, std::atomic<std::uint64_t>, std::less<>> errors_;  // (component, gvr, reason, ns)
+  std::map<std::tuple<std::string, std::string>, LagSeries, std::less<>> lag_;  // (gvr, ns)
   std::map<std::string, Gauge, std::less<>> objects_;
   std::map<std::string, Gauge, std::less<>> resync_;  // value: unix ns
   std::map<Key2, std::atomic<std::uint64_t>, std::less<>> bucket_ops_;
@@ -214,11 +222,19 @@ class StatsRecorder {
 struct StatsSnapshot {
   struct EventKey {
     std::string component, gvr, type;
+    std::string object_namespace{};
     auto operator<=>(const EventKey&) const = default;
   };
+  // Also the key of failures and last_failure, whose object_namespace is always "" (the
+  // failed object, namespace included, is in FailureDetail).
   struct ErrorKey {
     std::string component, gvr, reason;
+    std::string object_namespace{};
     auto operator<=>(const ErrorKey&) const = default;
+  };
+  struct LagKey {
+    std::string gvr, object_namespace;
+    auto operator<=>(const LagKey&) const = default;
   };
   struct FailureDetail {
     std::string object;   // "<namespace>/<name>" or "<name>"
@@ -241,7 +257,8 @@ struct StatsSnapshot {
 
   std::map<EventKey, std::uint64_t> events;
   std::map<ErrorKey, std::uint64_t> errors;
-  std::map<std::string, LagHistogram> lag;  // by gvr
+  std::map<std::string, LagHistogram> lag;  // by gvr, over every object namespace
+  std::map<LagKey, LagHistogram> lag_by_namespace;
   std::map<std::string, std::int64_t> objects_in_sync;
   std::map<std::string, std::chrono::system_clock::time_point> last_resync;
   std::map<BucketOpKey, std::uint64_t> bucket_operations;

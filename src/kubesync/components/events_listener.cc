@@ -210,7 +210,7 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
     envelope.object = object;
     envelope.config_generation = owner_.context_.generation();
     publisher_->Publish(owner_.context_.names().events_subject(), Encode(envelope));
-    owner_.stats_.RecordEvent("eventslistener", gvr_string_, ToString(type));
+    owner_.stats_.RecordEvent("eventslistener", gvr_string_, ToString(type), common::Namespace(object));
   }
 
   void Commit() {
@@ -301,10 +301,11 @@ bool EventsListener::Republish(const GvrWatch& watch, const std::string& ns, Dur
           envelope.resync = true;
           envelope.gvr = watch.gvr();
           envelope.observed_at = std::chrono::system_clock::now();
+          const std::string object_ns = common::Namespace(item);
           envelope.object = std::move(item);
           envelope.config_generation = context_.generation();
           publisher.Publish(context_.names().events_subject(), Encode(envelope));
-          stats_.RecordEvent("eventslistener", watch.gvr_string(), "upsert");
+          stats_.RecordEvent("eventslistener", watch.gvr_string(), "upsert", object_ns);
           ++count;
         }
       },

@@ -42,7 +42,8 @@ Outcome ProcessorStage::Handle(Envelope& e, const DeliveryInfo& /*info*/, std::s
 
   kube::ObjectPtr ns_object;  // keeps the labels alive during the decision
   const json* ns_labels = nullptr;
-  const std::string_view ns = common::Namespace(e.object);
+  // A copy: e.object may be moved below, and the statistics need it at the end.
+  const std::string ns(common::Namespace(e.object));
   if (e.type == EventType::kUpsert && !ns.empty()) {
     // An unknown namespace must never read as "filtered out": that would turn a
     // transient source failure into a delete of the standby copy. Retry instead.
@@ -62,12 +63,12 @@ Outcome ProcessorStage::Handle(Envelope& e, const DeliveryInfo& /*info*/, std::s
                                                 {"error", error.what()},
                                                 {"operation", error.op_index()},
                                                 {"path", error.path()}});
-    stats_.RecordError(kComponent, gvr, "Transform");
+    stats_.RecordError(kComponent, gvr, "Transform", ns);
     stats_.RecordFailure(kComponent, gvr, "Transform", fields::Key(e.object),
                          std::string("error transforming object: ") + error.what());
     return Outcome::Term("Transform");
   }
-  stats_.RecordEvent(kComponent, gvr, ToString(e.type));
+  stats_.RecordEvent(kComponent, gvr, ToString(e.type), ns);
 
   if (decision.bucket_action != k8s::BucketAction::kNone && bucket_ != nullptr) {
     if (!BucketOperation(decision, source_ref, last_update, gvr, stop)) return Outcome::Nak();

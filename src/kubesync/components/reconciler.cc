@@ -184,7 +184,7 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
       envelope.source_deleted = !managed.found;
       envelope.config_generation = context_.generation();
       publisher.Publish(context_.names().events_subject(), Encode(envelope));
-      stats_.RecordEvent(kComponent, pass.gvr_string, "delete");
+      stats_.RecordEvent(kComponent, pass.gvr_string, "delete", common::Namespace(envelope.object));
       ++pruned;
     }
   }

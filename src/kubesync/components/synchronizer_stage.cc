@@ -115,7 +115,7 @@ class SynchronizerStage::Impl {
     if (e.type == EventType::kUpsert && !ns.empty()) KeepNamespaceInStep(ns, e.source_namespace);
     const bool source_deleted = e.type == EventType::kDelete && e.source_deleted;
     Line line{gvr, fields::SourceRefFromStamped(e.gvr, e.object)};
-    stats_.RecordEvent(kComponent, gvr, ToString(e.type));
+    stats_.RecordEvent(kComponent, gvr, ToString(e.type), ns);
     // A source deletion is made durable before anything else: whatever the destination
     // holds, no upsert that is not newer may re-create the object later, in this process,
     // another replica or after a restart.
@@ -515,14 +515,14 @@ class SynchronizerStage::Impl {
   // `destination`: the destinationObject log field.
   void Applied(const Envelope& e, const Line& line, std::string_view msg, std::string_view event, json destination) {
     logger_.Info(msg, line.With({{"event", fields::Event(event)}, {"destinationObject", std::move(destination)}}));
-    stats_.ObserveLag(line.gvr, std::chrono::system_clock::now() - e.observed_at);
+    stats_.ObserveLag(line.gvr, std::chrono::system_clock::now() - e.observed_at, common::Namespace(e.object));
   }
 
   Step Failed(std::string_view msg, const std::exception& error, const Envelope& e, const Line& line) {
     logger_.Error(msg, line.With({{"error", error.what()}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
     const Outcome outcome = OutcomeOf(error);  // the one retry classification
     const std::string reason = FailureReason(error);
-    stats_.RecordError(kComponent, line.gvr, reason);
+    stats_.RecordError(kComponent, line.gvr, reason, common::Namespace(e.object));
     if (outcome.kind == Outcome::Kind::kTerm) {
       // Ended for good (the next resync tries again): counted, and an Event.
       stats_.RecordFailure(kComponent, line.gvr, reason, fields::Key(e.object), std::string(msg) + ": " + error.what());
