@@ -301,11 +301,10 @@ bool EventsListener::Republish(const GvrWatch& watch, const std::string& ns, Dur
           envelope.resync = true;
           envelope.gvr = watch.gvr();
           envelope.observed_at = std::chrono::system_clock::now();
-          const std::string object_ns = common::Namespace(item);
           envelope.object = std::move(item);
           envelope.config_generation = context_.generation();
           publisher.Publish(context_.names().events_subject(), Encode(envelope));
-          stats_.RecordEvent("eventslistener", watch.gvr_string(), "upsert", object_ns);
+          stats_.RecordEvent("eventslistener", watch.gvr_string(), "upsert", common::Namespace(envelope.object));
           ++count;
         }
       },

@@ -42,12 +42,13 @@ Outcome ProcessorStage::Handle(Envelope& e, const DeliveryInfo& /*info*/, std::s
 
   kube::ObjectPtr ns_object;  // keeps the labels alive during the decision
   const json* ns_labels = nullptr;
-  // A copy: e.object may be moved below, and the statistics need it at the end.
+  // A copy (the one the namespace lookup needs anyway): the statistics need it after the
+  // decision, which may change e.object.
   const std::string ns(common::Namespace(e.object));
   if (e.type == EventType::kUpsert && !ns.empty()) {
     // An unknown namespace must never read as "filtered out": that would turn a
     // transient source failure into a delete of the standby copy. Retry instead.
-    const std::optional<kube::ObjectPtr> found = namespaces_.Get(std::string(ns));
+    const std::optional<kube::ObjectPtr> found = namespaces_.Get(ns);
     if (!found) return Outcome::Nak();
     ns_object = *found;
     if (ns_object) ns_labels = &common::Labels(*ns_object);
