@@ -28,6 +28,20 @@ bool OptionalBool(const Json& root, const char* name) {
   return value->get<bool>();
 }
 
+// An optional non-negative integer member; 0 when absent.
+std::int64_t OptionalNonNegative(const Json& root, const char* name) {
+  const Json* value = Member(root, name);
+  if (value == nullptr) return 0;
+  const bool in_range =
+      value->is_number_unsigned()
+          ? value->get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+          : value->is_number_integer() && value->get<std::int64_t>() >= 0;
+  if (!in_range) {
+    throw DecodeError(name, std::string("member \"") + name + "\" must be a non-negative integer, got " + value->dump());
+  }
+  return value->get<std::int64_t>();
+}
+
 EventType ParseType(const Json& value) {
   if (value.is_string()) {
     const auto& text = value.get_ref<const std::string&>();
@@ -88,8 +102,9 @@ std::string Encode(const Envelope& envelope) {
   std::string source_namespace = envelope.source_namespace.is_null() ? std::string() : envelope.source_namespace.dump();
   std::string out;
   if (envelope.config_generation < 0) throw std::invalid_argument("kubesync envelope: configGeneration is negative");
-  // Fixed members take < 180 bytes; reserve once so the appends never reallocate.
-  out.reserve(object.size() + gvr.size() + source_namespace.size() + 184);
+  if (envelope.stream_created < 0) throw std::invalid_argument("kubesync envelope: streamCreated is negative");
+  // Fixed members take < 220 bytes; reserve once so the appends never reallocate.
+  out.reserve(object.size() + gvr.size() + source_namespace.size() + 224);
   out += "{\"v\":";
   out += std::to_string(Envelope::kVersion);
   out += ",\"type\":\"";
@@ -113,6 +128,10 @@ std::string Encode(const Envelope& envelope) {
   if (envelope.config_generation != 0) {
     out += ",\"configGeneration\":";
     out += std::to_string(envelope.config_generation);
+  }
+  if (envelope.stream_created != 0) {
+    out += ",\"streamCreated\":";
+    out += std::to_string(envelope.stream_created);
   }
   out += '}';
   return out;
@@ -166,17 +185,8 @@ Envelope Decode(std::string_view data) {
     envelope.source_namespace = std::move(*source_namespace);
   }
 
-  if (const Json* generation = Member(root, "configGeneration")) {
-    const bool in_range =
-        generation->is_number_unsigned()
-            ? generation->get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
-            : generation->is_number_integer() && generation->get<std::int64_t>() >= 0;
-    if (!in_range) {
-      throw DecodeError("configGeneration",
-                        "member \"configGeneration\" must be a non-negative integer, got " + generation->dump());
-    }
-    envelope.config_generation = generation->get<std::int64_t>();
-  }
+  envelope.config_generation = OptionalNonNegative(root, "configGeneration");
+  envelope.stream_created = OptionalNonNegative(root, "streamCreated");
   return envelope;
 }
 

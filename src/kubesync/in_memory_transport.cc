@@ -48,7 +48,9 @@ class InMemoryTransport::DeliveredImpl final : public stage::Delivered {
 
 class InMemoryTransport::ConsumerImpl final : public stage::Consumer {
  public:
-  ConsumerImpl(InMemoryTransport& transport, std::string subject) : transport_(transport), subject_(std::move(subject)) {}
+  ConsumerImpl(InMemoryTransport& transport, std::string subject, std::int64_t stream_created)
+      : transport_(transport), subject_(std::move(subject)), stream_created_(stream_created) {}
+  std::int64_t stream_created() const override { return stream_created_; }
 
   std::vector<std::unique_ptr<stage::Delivered>> Fetch(int max, std::chrono::milliseconds timeout) override {
     std::vector<std::unique_ptr<stage::Delivered>> out;
@@ -71,6 +73,7 @@ class InMemoryTransport::ConsumerImpl final : public stage::Consumer {
  private:
   InMemoryTransport& transport_;
   const std::string subject_;
+  const std::int64_t stream_created_;
 };
 
 class InMemoryTransport::PublisherImpl final : public stage::Publisher {
@@ -156,8 +159,14 @@ void InMemoryTransport::FailCommits(int n) {
   fail_commits_ = n;
 }
 
+void InMemoryTransport::SetStreamCreated(std::int64_t unix_nanos) {
+  std::lock_guard lock(mu_);
+  stream_created_ = unix_nanos;
+}
+
 std::unique_ptr<stage::Consumer> InMemoryTransport::Subscribe(const ConsumerConfig& consumer) {
-  return std::make_unique<ConsumerImpl>(*this, consumer.filter_subject);
+  std::lock_guard lock(mu_);
+  return std::make_unique<ConsumerImpl>(*this, consumer.filter_subject, stream_created_);
 }
 
 std::unique_ptr<stage::Publisher> InMemoryTransport::NewPublisher() { return std::make_unique<PublisherImpl>(*this); }

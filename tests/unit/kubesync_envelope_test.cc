@@ -125,6 +125,25 @@ TEST(Envelope, TheConfigGenerationTravelsWhenKnownAndIsLeftOutOtherwise) {
   EXPECT_THROW(Encode(in), std::invalid_argument);
 }
 
+TEST(Envelope, TheStreamIncarnationTravelsWhenKnownAndIsLeftOutOtherwise) {
+  Envelope in = SampleDeployment();
+  EXPECT_THAT(Encode(in), Not(HasSubstr("streamCreated")));
+  EXPECT_EQ(Decode(Encode(in)).stream_created, 0);
+  in.config_generation = 4;
+  in.stream_created = 1700000000123456789;
+  const std::string text = Encode(in);
+  EXPECT_THAT(text, ::testing::EndsWith(R"(,"configGeneration":4,"streamCreated":1700000000123456789})"));
+  EXPECT_EQ(Decode(text).stream_created, 1700000000123456789);
+  for (const char* bad : {"-1", "1.5", "\"3\"", "null", "9223372036854775808"}) {
+    EXPECT_EQ(RejectedField(std::string(R"({"v":1,"type":"upsert","gvr":"v1/pods","observedAt":1,"object":{},)") +
+                            R"("streamCreated":)" + bad + "}"),
+              "streamCreated")
+        << bad;
+  }
+  in.stream_created = -2;
+  EXPECT_THROW(Encode(in), std::invalid_argument);
+}
+
 TEST(Envelope, DecodeDefaultsMissingFlagsAndIgnoresUnknownMembers) {
   Envelope out = Decode(R"({"v":1,"type":"delete","gvr":"v1/secrets","observedAt":5,"object":{},"future":[1]})");
   EXPECT_EQ(out.type, EventType::kDelete);

@@ -68,11 +68,13 @@ json ConfigMap(const std::string& ns, const std::string& name, const std::string
           {"data", {{"k", "v" + rv}}}};
 }
 
-std::string EventFor(EventType type, json object, bool resync = false, std::int64_t generation = 0) {
+std::string EventFor(EventType type, json object, bool resync = false, std::int64_t generation = 0,
+                     std::int64_t stream_created = 0) {
   Envelope e;
   e.type = type;
   e.resync = resync;
   e.config_generation = generation;
+  e.stream_created = stream_created;
   e.gvr = {"", "v1", "configmaps"};
   e.observed_at = std::chrono::system_clock::now();
   e.object = std::move(object);
@@ -152,6 +154,33 @@ TEST_F(StageRunnerTest, AMessageOfANewerConfigurationIsLeftToTheNewComponentsAnd
                           [](const Settlement& s) { return s.kind == Settlement::Kind::kAck; }),
             3);
   EXPECT_EQ(transport_.Pending(kIn).size(), 1u);  // still there for a component of generation 3
+}
+
+// A nats-server that lost its store: the events still in flight from the lost stream
+// (a processor's publish retried into the new stream, a listener's publish before it saw
+// the new stream) would reach the destination after the listener's full re-publish and
+// the reconcile that follows it, and re-create what the source deleted meanwhile (the
+// deletion was lost with the stream). They are acked without reaching the stage.
+TEST_F(StageRunnerTest, AMessageOfAStreamThatWasLostIsDroppedAndNewerOrUnknownOnesAreHandled) {
+  transport_.SetStreamCreated(200);
+  std::mutex mu;
+  std::vector<std::string> handled;
+  Start([&](Envelope& e, const DeliveryInfo&, std::stop_token) {
+    std::lock_guard lock(mu);
+    handled.push_back(e.object["metadata"]["name"]);
+    return Outcome::Ack();
+  });
+  transport_.Inject(kIn, EventFor(EventType::kUpsert, ConfigMap("ns", "lost", "1"), false, 0, 100));
+  transport_.Inject(kIn, EventFor(EventType::kUpsert, ConfigMap("ns", "current", "1"), false, 0, 200));
+  transport_.Inject(kIn, EventFor(EventType::kUpsert, ConfigMap("ns", "newer", "1"), false, 0, 300));
+  transport_.Inject(kIn, EventFor(EventType::kDelete, ConfigMap("ns", "unknown", "1"), false, 0, 0));
+  ASSERT_TRUE(Eventually([&] { return Settled().size() == 4; }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_THAT(handled, ::testing::UnorderedElementsAre("current", "newer", "unknown"));
+  }
+  for (const Settlement& s : Settled()) EXPECT_EQ(s.kind, Settlement::Kind::kAck) << s.stream_sequence;
+  EXPECT_THAT(transport_.Pending(kIn), ::testing::IsEmpty());
 }
 
 TEST_F(StageRunnerTest, APublishIsAckedOnlyOnceStoredAndAFailedCommitRedeliversTheInput) {
@@ -353,6 +382,11 @@ TEST_F(ProcessorStageTest, TheApplyMessageCarriesTheProcessorsConfigurationGener
   // this one, and says so.
   Envelope e = Decode(EventFor(EventType::kUpsert, ConfigMap("selected", "cm", "5"), false, 4));
   EXPECT_EQ(Published(stage_.Handle(e, DeliveryInfo{}, std::stop_token{})).config_generation, 5);
+}
+
+TEST_F(ProcessorStageTest, TheApplyMessageKeepsTheStreamIncarnationTheListenerPublishedInto) {
+  Envelope e = Decode(EventFor(EventType::kUpsert, ConfigMap("selected", "cm", "5"), false, 4, 1234));
+  EXPECT_EQ(Published(stage_.Handle(e, DeliveryInfo{}, std::stop_token{})).stream_created, 1234);
 }
 
 TEST_F(ProcessorStageTest, WithForcedNamespacesAnUpsertCarriesItsSourceNamespace) {

@@ -5,7 +5,7 @@
 //   {"v":1,"type":"upsert","resync":false,"gvr":"apps/v1/deployments",
 //    "observedAt":1700000000123456789,"object":{...},"pruned":false,"sourceDeleted":false,
 //    "namespace":{"resourceVersion":"812","labels":{...},"annotations":{...}},
-//    "configGeneration":4}
+//    "configGeneration":4,"streamCreated":1700000000000000000}
 //
 // This header includes the full <nlohmann/json.hpp> (an exception to the json_fwd rule,
 // like ro/kube/client.h): Envelope holds the Kubernetes object by value so that Decode can
@@ -69,12 +69,21 @@ struct Envelope {
   // messages (docs/kubesync.md, "Configuration changes"); an older one is handled under
   // the newer configuration.
   std::int64_t config_generation = 0;
+  // The creation time (unix ns) of the pipeline's stream the events listener published
+  // the event into, as the listener last read it (the stream's incarnation); copied by
+  // the processor onto the apply subject; 0 = unknown (then "streamCreated" is left out
+  // of the wire form; the reconciler's prunes). A nats-server that lost its store makes
+  // a new stream: a message labelled with an older one than the stream a consumer is
+  // bound to was made before the loss, and the listener's full re-publish and the
+  // reconcile after it supersede it, so the stage runtime acks it unhandled
+  // (docs/kubesync.md, "A stream created again").
+  std::int64_t stream_created = 0;
 };
 
 // Malformed envelope: not JSON, not an object, a missing or mistyped field, or an unknown
 // version. Never retryable: a consumer logs it, counts it and terminates the message.
 // field() names the offending member ("v", "type", "gvr", "observedAt", "object",
-// "resync", "pruned", "sourceDeleted", "namespace", "configGeneration"), empty when the message is not a JSON object at all.
+// "resync", "pruned", "sourceDeleted", "namespace", "configGeneration", "streamCreated"), empty when the message is not a JSON object at all.
 class DecodeError : public std::runtime_error {
  public:
   DecodeError(std::string field, const std::string& message);
@@ -94,8 +103,8 @@ std::string Encode(const Envelope& envelope);
 // Parses `data` once and moves the object out of the parse tree. Required members: "v"
 // (must equal kVersion), "type", "gvr" (the GroupVersionResource::ToString form),
 // "observedAt" (non-negative integer, unix ns), "object" (a JSON object). "resync",
-// "pruned" and "sourceDeleted" default to false when absent, "configGeneration" (a
-// non-negative integer) to 0. Unknown members are ignored (forward compatible
+// "pruned" and "sourceDeleted" default to false when absent, "configGeneration" and
+// "streamCreated" (non-negative integers) to 0. Unknown members are ignored (forward compatible
 // within one version). Throws DecodeError.
 Envelope Decode(std::string_view data);
 

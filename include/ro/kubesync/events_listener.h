@@ -133,7 +133,9 @@ class EventsListener final : public Component {
   std::uint64_t seen_reconnects_ = 0;
   std::chrono::steady_clock::time_point next_stream_check_{};
   std::chrono::steady_clock::time_point next_backlog_sample_{};  // checkpointer thread only
-  std::int64_t stream_created_ = 0;  // 0: not known yet
+  // The stream's creation time last read (written by the checkpointer thread, read by
+  // every publishing thread for Envelope::stream_created); 0: not known yet.
+  std::atomic<std::int64_t> stream_created_{0};
   // A re-publish asked for by WatchStream: the stream incarnation to record in Redis
   // once it is done. Guarded by resync_mu_.
   std::mutex resync_mu_;

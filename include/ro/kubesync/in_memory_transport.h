@@ -57,6 +57,10 @@ class InMemoryTransport final : public stage::Transport {
   std::uint64_t Heartbeats(std::uint64_t stream_sequence) const;
   std::uint64_t HeartbeatsAfterSettlement() const;
 
+  // The stream incarnation (stage::Consumer::stream_created) of the consumers subscribed
+  // from now on (0 at first: unknown), as if the stream had been created again.
+  void SetStreamCreated(std::int64_t unix_nanos);
+
   // stage::Transport. Subscribe binds to consumer.filter_subject.
   std::unique_ptr<stage::Consumer> Subscribe(const ConsumerConfig& consumer) override;
   std::unique_ptr<stage::Publisher> NewPublisher() override;
@@ -85,6 +89,7 @@ class InMemoryTransport final : public stage::Transport {
   std::map<std::string, std::vector<Settlement>, std::less<>> settlements_;  // guarded by mu_
   std::map<std::string, std::vector<std::string>, std::less<>> committed_;   // guarded by mu_
   int fail_commits_ = 0;                                          // guarded by mu_
+  std::int64_t stream_created_ = 0;                               // guarded by mu_
   std::map<std::uint64_t, std::uint64_t> heartbeats_;             // guarded by mu_
   std::uint64_t heartbeats_after_settlement_ = 0;                 // guarded by mu_
 };

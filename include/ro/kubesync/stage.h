@@ -75,6 +75,9 @@ class Consumer {
   // fetch from a consumer that is gone just returns nothing). The runtime then
   // subscribes again, which creates what is missing. Default: never.
   virtual bool Stale() const { return false; }
+  // The creation time (unix ns) of the stream this consumer is bound to, read when it was
+  // bound (Envelope::stream_created compares with it); 0 = unknown (no check). Default 0.
+  virtual std::int64_t stream_created() const { return 0; }
 };
 
 // Publishes confirmed in batches: Publish queues, Commit returns once every message

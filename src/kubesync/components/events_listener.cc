@@ -209,6 +209,7 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
     envelope.observed_at = std::chrono::system_clock::now();
     envelope.object = object;
     envelope.config_generation = owner_.context_.generation();
+    envelope.stream_created = owner_.stream_created_.load();
     publisher_->Publish(owner_.context_.names().events_subject(), Encode(envelope));
     owner_.stats_.RecordEvent("eventslistener", gvr_string_, ToString(type), common::Namespace(object));
   }
@@ -303,6 +304,7 @@ bool EventsListener::Republish(const GvrWatch& watch, const std::string& ns, Dur
           envelope.observed_at = std::chrono::system_clock::now();
           envelope.object = std::move(item);
           envelope.config_generation = context_.generation();
+          envelope.stream_created = stream_created_.load();
           publisher.Publish(context_.names().events_subject(), Encode(envelope));
           stats_.RecordEvent("eventslistener", watch.gvr_string(), "upsert", common::Namespace(envelope.object));
           ++count;
@@ -359,7 +361,7 @@ void EventsListener::PeriodicResync(std::stop_token stop) {
 
 void EventsListener::RequestResync() {
   std::lock_guard lock(resync_mu_);
-  resync_for_stream_ = stream_created_;
+  resync_for_stream_ = stream_created_.load();
   resync_cv_.notify_all();
 }
 

@@ -128,9 +128,11 @@ class NatsDelivered final : public stage::Delivered {
 
 class NatsConsumer final : public stage::Consumer {
  public:
-  // `epoch`: the connection's reconnect count read before the consumer was bound.
-  NatsConsumer(const NatsConnection& nats, std::uint64_t epoch, std::unique_ptr<PullSubscription> subscription)
-      : nats_(nats), epoch_(epoch), subscription_(std::move(subscription)) {}
+  // `epoch`: the connection's reconnect count read before the consumer was bound;
+  // `stream_created`: the stream's creation time read then.
+  NatsConsumer(const NatsConnection& nats, std::uint64_t epoch, std::int64_t stream_created,
+               std::unique_ptr<PullSubscription> subscription)
+      : nats_(nats), epoch_(epoch), stream_created_(stream_created), subscription_(std::move(subscription)) {}
   std::vector<std::unique_ptr<stage::Delivered>> Fetch(int max, std::chrono::milliseconds timeout) override {
     std::vector<std::unique_ptr<stage::Delivered>> out;
     for (Message& message : subscription_->Fetch(max, timeout)) {
@@ -139,10 +141,12 @@ class NatsConsumer final : public stage::Consumer {
     return out;
   }
   bool Stale() const override { return nats_.reconnects() != epoch_; }
+  std::int64_t stream_created() const override { return stream_created_; }
 
  private:
   const NatsConnection& nats_;
   const std::uint64_t epoch_;
+  const std::int64_t stream_created_;
   std::unique_ptr<PullSubscription> subscription_;
 };
 
@@ -160,7 +164,11 @@ std::unique_ptr<stage::Consumer> NatsStageTransport::Subscribe(const ConsumerCon
   const std::uint64_t epoch = nats_.reconnects();  // a reconnect from here on binds again
   EnsurePipeline(nats_, names_);
   if (on_subscribe_) on_subscribe_(nats_);
-  return std::make_unique<NatsConsumer>(nats_, epoch, nats_.PullSubscribe(consumer.stream, consumer.durable));
+  // Read before binding: a stream created again after this read is a newer incarnation
+  // than the one recorded, never an older one.
+  const std::int64_t stream_created = nats_.GetStreamState(consumer.stream).created_unix_nanos;
+  return std::make_unique<NatsConsumer>(nats_, epoch, stream_created,
+                                        nats_.PullSubscribe(consumer.stream, consumer.durable));
 }
 
 std::unique_ptr<stage::Publisher> NatsStageTransport::NewPublisher() {

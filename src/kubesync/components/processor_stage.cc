@@ -88,6 +88,7 @@ Outcome ProcessorStage::Handle(Envelope& e, const DeliveryInfo& /*info*/, std::s
   // The decision is this configuration's, whatever the event's was (an older event is
   // handled under the newer configuration; a newer one never reaches here).
   out.config_generation = context_.generation();
+  out.stream_created = e.stream_created;
   // A watch DELETED event, or a prune of an object the source no longer has (not a
   // filter or "no longer selected" decision): the synchronizer keeps a tombstone for it.
   out.source_deleted = e.type == EventType::kDelete && (!e.pruned || e.source_deleted);

@@ -136,6 +136,7 @@ void StageRunner::Run(std::stop_token stop) {
       }
       if (!consumer) {
         consumer = subscribe_();
+        stream_created_ = consumer->stream_created();
         bound_ = true;
       }
       messages = consumer->Fetch(options_.fetch_batch, options_.fetch_timeout);
@@ -228,10 +229,28 @@ void StageRunner::LaneMain(std::size_t index, std::stop_token stop) {
   }
 }
 
+bool StageRunner::Superseded(const Envelope& envelope, std::uint64_t stream_sequence) {
+  const std::int64_t bound = stream_created_.load();
+  if (envelope.stream_created == 0 || bound == 0 || envelope.stream_created >= bound) return false;
+  if (superseded_logged_for_.exchange(bound) != bound) {
+    logger_.Warn("events of a stream that was lost: dropping them, the events listener publishes every object again",
+                 {{"streamCreated", bound}, {"eventStreamCreated", envelope.stream_created}});
+  }
+  logger_.Debug("event of a lost stream dropped",
+                {{"streamSequence", stream_sequence}, {"eventStreamCreated", envelope.stream_created}});
+  return true;
+}
+
 void StageRunner::HandleBatch(Lane& lane, std::vector<Delivery>& batch, std::stop_token stop) {
   std::vector<stage::Delivered*> published;
   for (Delivery& d : batch) {
     const DeliveryInfo info{d.message->delivery_count(), d.message->stream_sequence()};
+    // Checked here, just before the stage acts, against the binding of now: a message
+    // fetched before the loss and still queued is dropped too.
+    if (Superseded(d.envelope, info.stream_sequence)) {
+      Ack(*d.message);
+      continue;
+    }
     Outcome outcome = Outcome::Nak();
     try {
       outcome = stage_(d.envelope, info, stop);

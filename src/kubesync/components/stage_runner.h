@@ -113,6 +113,9 @@ class StageRunner {
   };
 
   void LaneMain(std::size_t index, std::stop_token stop);
+  // True when `envelope` was made under a stream older than the one bound now (a
+  // nats-server that lost its store): acked unhandled, see Envelope::stream_created.
+  bool Superseded(const Envelope& envelope, std::uint64_t stream_sequence);
   // Runs the stage over `batch`, publishes, commits and settles every message.
   void HandleBatch(Lane& lane, std::vector<Delivery>& batch, std::stop_token stop);
   // Waits for room in the lane, then queues. Returns false when stopped (NAKs `d`).
@@ -138,6 +141,11 @@ class StageRunner {
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::atomic<bool> bound_{false};
   std::atomic<bool> newer_config_seen_{false};  // logged once
+  // The stream incarnation of the consumer bound last (stage::Consumer::stream_created);
+  // 0 = unknown. Set by Run's thread, read by the lanes.
+  std::atomic<std::int64_t> stream_created_{0};
+  // The incarnation whose first superseded message was logged (lanes).
+  std::atomic<std::int64_t> superseded_logged_for_{0};
   std::mutex held_mu_;
   // Unsettled messages -> when they were fetched. Guarded by held_mu_.
   std::unordered_map<stage::Delivered*, std::chrono::steady_clock::time_point> held_;
