@@ -12,12 +12,13 @@ find_package(fmt REQUIRED)                       # libfmt-dev
 find_package(spdlog REQUIRED)                    # libspdlog-dev
 find_package(CLI11 REQUIRED)                     # libcli11-dev
 find_package(prometheus-cpp REQUIRED COMPONENTS core)  # prometheus-cpp-dev
-find_package(civetweb REQUIRED)                  # libcivetweb-dev (HTTP for /metrics, probes)
 
 # libnats-dev's CMake config is broken on bookworm: use its pkg-config file.
 pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+# libcpp-httplib-dev: HTTP(S) for /metrics, probes and the audit webhook (built with OpenSSL).
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 
 # libzookeeper-mt-dev has neither pkg-config nor CMake files.
 find_path(ZOOKEEPER_INCLUDE_DIR zookeeper/zookeeper.h REQUIRED)

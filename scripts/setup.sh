@@ -19,7 +19,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git curl ca-certificates openssl
   # libraries (see CMakeLists.txt / cmake/Dependencies.cmake)
   libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-  libssl-dev libhiredis-dev libnats-dev prometheus-cpp-dev libcivetweb-dev libcli11-dev
+  libssl-dev libhiredis-dev libnats-dev prometheus-cpp-dev libcpp-httplib-dev libcli11-dev
   libre2-dev libzookeeper-mt-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
   # real servers for tests and the demo
   etcd-server nats-server redis-server zookeeper zookeeper-bin

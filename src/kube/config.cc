@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "pem.h"
+#include "ro/common/base64.h"
 #include "ro/kube/errors.h"
 
 namespace ro::kube {
@@ -47,44 +48,6 @@ std::string ReadFileOrThrow(const std::string& path, const std::string& field) {
   std::optional<std::string> text = ReadWholeFile(path, &error);
   if (!text) throw ConfigError(field, "cannot read \"" + path + "\": " + error);
   return std::move(*text);
-}
-
-// RFC 4648 section 4 (standard alphabet, padded). Whitespace is skipped, as Go's
-// base64 decoder in client-go's kubeconfig loader skips newlines.
-std::optional<std::string> DecodeBase64(std::string_view text) {
-  static constexpr std::array<int8_t, 256> kTable = [] {
-    std::array<int8_t, 256> t{};
-    t.fill(-1);
-    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
-    return t;
-  }();
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t symbols = 0;
-  size_t padding = 0;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    if (c == '=') {
-      ++padding;
-      ++symbols;
-      continue;
-    }
-    if (padding > 0) return std::nullopt;  // data after padding
-    const int8_t value = kTable[static_cast<unsigned char>(c)];
-    if (value < 0) return std::nullopt;
-    ++symbols;
-    acc = (acc << 6) | static_cast<uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFFu));
-    }
-  }
-  if (symbols % 4 != 0 || padding > 2) return std::nullopt;
-  return out;
 }
 
 // A view of one kubeconfig mapping that knows its own field path for error messages.
@@ -194,10 +157,14 @@ std::string ResolvePath(const std::string& path, std::string_view base_dir) {
 std::string LoadPemField(const Section& section, const char* key, const char* data_key,
                          std::string_view base_dir) {
   if (section.Has(data_key)) {
-    std::optional<std::string> decoded = DecodeBase64(section.String(data_key));
-    if (!decoded) throw ConfigError(section.Field(data_key), "not valid base64");
-    if (decoded->empty()) throw ConfigError(section.Field(data_key), "empty");
-    return std::move(*decoded);
+    std::string decoded;
+    try {
+      decoded = common::DecodeBase64(section.String(data_key));
+    } catch (const std::invalid_argument&) {
+      throw ConfigError(section.Field(data_key), "not valid base64");
+    }
+    if (decoded.empty()) throw ConfigError(section.Field(data_key), "empty");
+    return decoded;
   }
   if (section.Has(key)) {
     return ReadFileOrThrow(ResolvePath(section.String(key), base_dir), section.Field(key));

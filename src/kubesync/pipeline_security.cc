@@ -1,18 +1,14 @@
 #include "ro/kubesync/pipeline_security.h"
 
 #include <crypt.h>
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <utility>
 
+#include "ro/common/certificates.h"
 #include "ro/common/digest.h"
 #include "ro/common/time.h"
 
@@ -21,14 +17,6 @@ namespace ro::kubesync {
 namespace {
 
 using Clock = std::chrono::system_clock;
-
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using CertPtr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 
 [[noreturn]] void OpenSslFailed(const char* what) {
   throw std::runtime_error(std::string("pipeline credentials: OpenSSL failed to ") + what);
@@ -49,71 +37,6 @@ std::string RandomHex(std::size_t bytes) {
     hex.push_back(kHex[c & 0xf]);
   }
   return hex;
-}
-
-KeyPtr NewKey() {
-  KeyPtr key(EVP_EC_gen("P-256"));
-  if (!key) OpenSslFailed("generate a P-256 key");
-  return key;
-}
-
-void AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  if (ext == nullptr) OpenSslFailed("build a certificate extension");
-  const int ok = X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-  Check(ok, "add a certificate extension");
-}
-
-CertPtr NewCertificate(const std::string& common_name, EVP_PKEY* key, Clock::time_point not_before,
-                       Clock::time_point not_after) {
-  CertPtr cert(X509_new());
-  if (!cert) OpenSslFailed("allocate a certificate");
-  Check(X509_set_version(cert.get(), 2), "set the certificate version");
-  // A random 127-bit serial (RFC 5280 4.1.2.2: positive, at most 20 octets).
-  unsigned char serial[16];
-  Check(RAND_bytes(serial, sizeof serial), "draw a serial number");
-  serial[0] &= 0x7f;
-  BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
-  if (bn == nullptr || BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get())) == nullptr) {
-    BN_free(bn);
-    OpenSslFailed("set the serial number");
-  }
-  BN_free(bn);
-  const auto seconds = [](Clock::time_point t) {
-    return static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
-  };
-  if (ASN1_TIME_set(X509_getm_notBefore(cert.get()), seconds(not_before)) == nullptr ||
-      ASN1_TIME_set(X509_getm_notAfter(cert.get()), seconds(not_after)) == nullptr) {
-    OpenSslFailed("set the validity");
-  }
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  Check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                   reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0),
-        "set the subject");
-  Check(X509_set_pubkey(cert.get(), key), "set the public key");
-  return cert;
-}
-
-std::string Pem(X509* cert) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) OpenSslFailed("write a certificate");
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(n));
-}
-
-std::string Pem(EVP_PKEY* key) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    OpenSslFailed("write a private key");
-  }
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(n));
 }
 
 // bcrypt (cost 10) of `password` with a random salt, by libxcrypt.
@@ -216,38 +139,15 @@ PipelineCredentials GenerateCredentials(const std::vector<std::string>& nats_dns
     out.redis_passwords[std::string(RoleName(role))] = RandomHex(32);
   }
   out.jetstream_key = RandomHex(32);
-  const auto not_before = std::chrono::time_point_cast<std::chrono::seconds>(now - std::chrono::hours{1});
-  out.not_after = std::chrono::time_point_cast<std::chrono::seconds>(now + validity);
-
-  KeyPtr ca_key = NewKey();
-  CertPtr ca = NewCertificate("kubesync pipeline CA " + nats_dns_names.front(), ca_key.get(), not_before,
-                              out.not_after);
-  X509_set_issuer_name(ca.get(), X509_get_subject_name(ca.get()));
-  AddExtension(ca.get(), ca.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
-  AddExtension(ca.get(), ca.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
-  AddExtension(ca.get(), ca.get(), NID_subject_key_identifier, "hash");
-  if (X509_sign(ca.get(), ca_key.get(), EVP_sha256()) == 0) OpenSslFailed("sign the CA certificate");
-
-  const auto issue = [&](const std::vector<std::string>& dns_names, std::string& cert_pem, std::string& key_pem) {
-    KeyPtr server_key = NewKey();
-    CertPtr server = NewCertificate(dns_names.front(), server_key.get(), not_before, out.not_after);
-    X509_set_issuer_name(server.get(), X509_get_subject_name(ca.get()));
-    std::string san;
-    for (const std::string& name : dns_names) san += "DNS:" + name + ",";
-    san += "IP:127.0.0.1";
-    AddExtension(server.get(), ca.get(), NID_subject_alt_name, san);
-    AddExtension(server.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE");
-    AddExtension(server.get(), ca.get(), NID_key_usage, "critical,digitalSignature");
-    AddExtension(server.get(), ca.get(), NID_ext_key_usage, "serverAuth");
-    AddExtension(server.get(), ca.get(), NID_authority_key_identifier, "keyid:always");
-    if (X509_sign(server.get(), ca_key.get(), EVP_sha256()) == 0) OpenSslFailed("sign a server certificate");
-    cert_pem = Pem(server.get());
-    key_pem = Pem(server_key.get());
-  };
-  issue(nats_dns_names, out.nats_cert_pem, out.nats_key_pem);
-  issue(redis_dns_names, out.redis_cert_pem, out.redis_key_pem);
-  out.ca_pem = Pem(ca.get());
-  return out;  // the CA's key goes out of scope here
+  common::IssuedCertificates issued = common::IssueServerCertificates(
+      "kubesync pipeline CA " + nats_dns_names.front(), {nats_dns_names, redis_dns_names}, now, validity);
+  out.not_after = issued.not_after;
+  out.ca_pem = std::move(issued.ca_pem);
+  out.nats_cert_pem = std::move(issued.servers[0].cert_pem);
+  out.nats_key_pem = std::move(issued.servers[0].key_pem);
+  out.redis_cert_pem = std::move(issued.servers[1].cert_pem);
+  out.redis_key_pem = std::move(issued.servers[1].key_pem);
+  return out;
 }
 
 std::map<std::string, std::string> CredentialsSecretData(const PipelineCredentials& credentials) {

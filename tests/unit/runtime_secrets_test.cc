@@ -15,14 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-TEST(SecretsTest, DecodesBase64PerRfc4648) {
-  EXPECT_EQ(DecodeBase64(""), "");
-  EXPECT_EQ(DecodeBase64("Zg=="), "f");
-  EXPECT_EQ(DecodeBase64("Zm9vYmFy"), "foobar");
-  EXPECT_EQ(DecodeBase64("Zm9v\nYmFy"), "foobar");
-  EXPECT_THROW(DecodeBase64("Zm9v!!!"), std::invalid_argument);
-}
-
 TEST(SecretsTest, ReadsDataThenStringData) {
   const json secret = {{"data", {{"accessKeyID", "UzNSVkVS"}}},
                        {"stringData", {{"secretAccessKey", "plain"}}}};

@@ -33,10 +33,6 @@ std::optional<nlohmann::json> GetSecret(kube::DynamicClient& client, std::string
 // std::invalid_argument when data[key] is not valid base64.
 std::optional<std::string> SecretValue(const nlohmann::json& secret, std::string_view key);
 
-// Decodes standard base64 (RFC 4648 section 4; line breaks ignored). Throws
-// std::invalid_argument on invalid input.
-std::string DecodeBase64(std::string_view text);
-
 // The Secret names an object references (e.g. {spec.secretName}); empty entries ignored.
 using SecretNamesFunc = std::function<std::vector<std::string>(const nlohmann::json& object)>;
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/base64.h"
 #include "ro/common/log.h"
 #include "ro/common/object_meta.h"
 #include "ro/kube/client.h"
@@ -23,7 +24,7 @@ std::optional<kubesync::PipelineCredentials> Parse(const json& secret, std::stri
   std::map<std::string, std::string> data;
   try {
     for (const auto& [key, value] : common::Member(secret, "data").items()) {
-      if (value.is_string()) data[key] = runtime::DecodeBase64(value.get<std::string>());
+      if (value.is_string()) data[key] = common::DecodeBase64(value.get<std::string>());
     }
     return kubesync::CredentialsFromSecretData(data);
   } catch (const std::exception& e) {

@@ -1,4 +1,5 @@
 // RunControllerMain: the life of a controller binary (see manager.h).
+#include <csignal>
 #include <curl/curl.h>
 
 #include <cstdlib>
@@ -50,6 +51,9 @@ int RunControllerMain(int argc, char** argv, const ControllerMain& main) {
   log_options.level = options.log_level;
   log::Setup(log_options);
   BlockShutdownSignals();  // before any thread exists
+  // A peer closing a TLS connection the HTTPS server writes to is an error return, not
+  // the death of the process (OpenSSL writes with write(2), not send(MSG_NOSIGNAL)).
+  std::signal(SIGPIPE, SIG_IGN);
   const CurlGlobal curl;
   const log::Logger log;
 

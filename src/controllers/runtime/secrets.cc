@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include "ro/common/base64.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/store.h"
@@ -29,35 +30,13 @@ std::optional<json> GetSecret(kube::DynamicClient& client, std::string_view ns,
   }
 }
 
-std::string DecodeBase64(std::string_view text) {
-  const std::unique_ptr<EVP_ENCODE_CTX, decltype(&EVP_ENCODE_CTX_free)> ctx(EVP_ENCODE_CTX_new(),
-                                                                          EVP_ENCODE_CTX_free);
-  if (!ctx) throw std::runtime_error("EVP_ENCODE_CTX_new failed");
-  EVP_DecodeInit(ctx.get());
-  // Every 4 input characters decode to at most 3 bytes; +3 for a partial final group.
-  std::string out(text.size() / 4 * 3 + 3, '\0');
-  int written = 0;
-  auto* out_bytes = reinterpret_cast<unsigned char*>(out.data());
-  const auto* in_bytes = reinterpret_cast<const unsigned char*>(text.data());
-  if (EVP_DecodeUpdate(ctx.get(), out_bytes, &written, in_bytes, static_cast<int>(text.size())) <
-      0) {
-    throw std::invalid_argument("invalid base64");
-  }
-  int tail = 0;
-  if (EVP_DecodeFinal(ctx.get(), out_bytes + written, &tail) < 0) {
-    throw std::invalid_argument("invalid base64 (truncated)");
-  }
-  out.resize(static_cast<std::size_t>(written + tail));
-  return out;
-}
-
 std::optional<std::string> SecretValue(const json& secret, std::string_view key) {
   const std::string k(key);
   const json& empty = json::object();
   const json& data = secret.contains("data") ? secret["data"] : empty;
   if (data.is_object() && data.contains(k) && data[k].is_string()) {
     try {
-      return DecodeBase64(data[k].get<std::string>());
+      return common::DecodeBase64(data[k].get<std::string>());
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument("data." + k + ": " + e.what());
     }

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/base64.h"
 #include "ro/common/digest.h"
 #include "ro/common/object_meta.h"
 #include "ro/common/pod_security.h"
@@ -54,15 +55,6 @@ std::string NetworkPolicyName(std::string_view ls_name) { return std::string(ls_
 // Where the servers' Secret is mounted in the NATS and Redis containers.
 constexpr const char* kServerFilesDir = "/etc/kubesync-server";
 std::string MetricsServiceName(std::string_view ls_name) { return std::string(ls_name) + "-metrics"; }
-
-std::string Base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(data.data()),
-                                static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
 
 json SelectorLabels(const PipelinePlan& plan, PipelinePart part) {
   const ObjectIdentity& ls = plan.inputs.live_synchronization;
@@ -363,7 +355,7 @@ std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
   std::vector<RenderedObject> objects;
 
   json data = json::object();
-  for (const auto& [file, content] : PipelineFiles(plan, placement)) data[file] = Base64(content);
+  for (const auto& [file, content] : PipelineFiles(plan, placement)) data[file] = common::EncodeBase64(content);
   objects.push_back({kSecrets,
                      {{"apiVersion", "v1"},
                       {"kind", "Secret"},
@@ -380,13 +372,13 @@ std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
                         {"metadata", Metadata(plan, ServersSecretName(ls.name), "config")},
                         {"type", "Opaque"},
                         {"data",
-                         {{"nats.conf", Base64(NatsServerConfig(names, *credentials, layout))},
-                          {"nats.crt", Base64(credentials->nats_cert_pem)},
-                          {"nats.key", Base64(credentials->nats_key_pem)},
-                          {"redis.crt", Base64(credentials->redis_cert_pem)},
-                          {"redis.key", Base64(credentials->redis_key_pem)},
-                          {std::string(kCaFile), Base64(credentials->ca_pem)},
-                          {"users.acl", Base64(RedisAclFile(names, *credentials))}}}}});
+                         {{"nats.conf", common::EncodeBase64(NatsServerConfig(names, *credentials, layout))},
+                          {"nats.crt", common::EncodeBase64(credentials->nats_cert_pem)},
+                          {"nats.key", common::EncodeBase64(credentials->nats_key_pem)},
+                          {"redis.crt", common::EncodeBase64(credentials->redis_cert_pem)},
+                          {"redis.key", common::EncodeBase64(credentials->redis_key_pem)},
+                          {std::string(kCaFile), common::EncodeBase64(credentials->ca_pem)},
+                          {"users.acl", common::EncodeBase64(RedisAclFile(names, *credentials))}}}}});
     objects.push_back({kNetworkPolicies, NetworkPolicy(plan, options)});
   }
 

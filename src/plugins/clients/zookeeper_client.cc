@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 #include <zookeeper/zookeeper.h>
 
+#include "ro/common/base64.h"
 #include "ro/common/log.h"
 
 namespace ro::plugins {
@@ -162,10 +163,8 @@ std::string DigestAclId(const ZooKeeperDigest& digest) {
   const std::string credentials = digest.user + ":" + digest.password;
   unsigned char hash[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(credentials.data()), credentials.size(), hash);
-  unsigned char encoded[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
-  const int length = EVP_EncodeBlock(encoded, hash, SHA_DIGEST_LENGTH);
-  return digest.user + ":" + std::string(reinterpret_cast<const char*>(encoded),
-                                         static_cast<std::size_t>(length));
+  return digest.user + ":" +
+         common::EncodeBase64(std::string_view(reinterpret_cast<const char*>(hash), SHA_DIGEST_LENGTH));
 }
 
 ZooKeeperError::ZooKeeperError(Code code, int zoo_code, std::string path,
