@@ -27,7 +27,7 @@
 #
 # Options:
 #   --binaries DIR  operator only: skip the in-image compile and copy the product's
-#                   executables of DIR (*-controller and kubesync of a Release tree's bin/,
+#                   executables of DIR (*-controller, audit-webhook and kubesync of a Release tree's bin/,
 #                   e.g. build/release/bin; other programs there are ignored) into the
 #                   runtime stage of Containerfile (same base, same packages, same
 #                   /usr/local/bin, same USER 65532:65532). The stage is cut out of
@@ -304,11 +304,11 @@ build_operator() {
     local n=0 f
     # The product's executables only (what the in-image build installs with tests off):
     # a test tree's bin/ also holds test and benchmark programs.
-    for f in "$binaries"/*-controller "$binaries"/kubesync; do
+    for f in "$binaries"/*-controller "$binaries"/audit-webhook "$binaries"/kubesync; do
       if [ ! -f "$f" ] || [ ! -x "$f" ]; then continue; fi
       install -m 0755 "$f" "$ctx/bin/"; n=$((n + 1))
     done
-    [ "$n" -eq 9 ] || die "--binaries: $binaries has $n of the 9 programs (8 *-controller and kubesync); build them: cmake --build <tree> --target kubesync ro_controller_binaries"
+    [ "$n" -eq 10 ] || die "--binaries: $binaries has $n of the 10 programs (8 *-controller, audit-webhook and kubesync); build them: cmake --build <tree> --target kubesync ro_controller_binaries"
     key="$( { echo "recipe=$RECIPE operator binaries $BASE_KEY_slim"
               tree_hash "$ctx" Containerfile bin; } | sha)"
     log "operator: runtime stage of Containerfile with $n binaries from $binaries"

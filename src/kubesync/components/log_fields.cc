@@ -1,5 +1,6 @@
 #include "log_fields.h"
 
+#include "ro/common/audit_annotations.h"
 #include "ro/common/object_meta.h"
 #include "ro/plugins/kubernetes/control_metadata.h"
 
@@ -36,9 +37,9 @@ json SourceRefFromStamped(const kube::GroupVersionResource& gvr, const json& obj
 
 json LastUpdate(const json& object) {
   const json& annotations = common::Member(common::Member(object, "metadata"), "annotations");
-  const std::string_view time = common::StringMember(annotations, "audit.astronetes.io/last-update-time");
-  const std::string_view uid = common::StringMember(annotations, "audit.astronetes.io/last-update-user-uid");
-  const std::string_view user = common::StringMember(annotations, "audit.astronetes.io/last-update-username");
+  const std::string_view time = common::StringMember(annotations, common::kAuditLastUpdateTimeAnnotation);
+  const std::string_view uid = common::StringMember(annotations, common::kAuditLastUpdateUserUidAnnotation);
+  const std::string_view user = common::StringMember(annotations, common::kAuditLastUpdateUsernameAnnotation);
   if (time.empty() && uid.empty() && user.empty()) return nullptr;
   return {{"time", time}, {"userUID", uid}, {"username", user}};
 }
