@@ -266,6 +266,267 @@ ${extra_env}        ports:
 EOF
 }
 
+# The audit admission webhook (manual 2.3, docs/audit.md): a Deployment of two replicas
+# behind a Service, the MutatingWebhookConfiguration that sends it every create and
+# update of the operator's kinds, and the rights it needs to keep its own certificate.
+webhook_labels() {  # $1 indent
+  printf '%sapp.kubernetes.io/name: resiliency-operator\n' "$1"
+  printf '%sapp.kubernetes.io/component: audit-webhook\n' "$1"
+}
+
+emit_audit_webhook() {  # $1 variant (kubernetes|openshift)
+  local variant="$1" name=resiliency-operator-audit-webhook
+  local fixed_ids=""
+  if [ "$variant" = kubernetes ]; then
+    printf -v fixed_ids '        runAsUser: %s\n        runAsGroup: %s\n        fsGroup: %s\n' \
+      "$nonroot_id" "$nonroot_id" "$nonroot_id"
+  fi
+  # The controllers' own writes (finalizers, generated Tasks) are not users' changes.
+  local ignored="" c
+  for c in "${controllers[@]}"; do
+    ignored+="${ignored:+,}system:serviceaccount:$namespace:resiliency-operator-$c-controller"
+  done
+  cat <<EOF
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: $name
+  namespace: $namespace
+  labels:
+$(webhook_labels "    ")
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: $name
+  labels:
+$(webhook_labels "    ")
+rules:
+# Its MutatingWebhookConfiguration: watched (a re-applied manifest without the CA bundle
+# gets it back at once), and patched with the CA bundle; no other one.
+- apiGroups: [admissionregistration.k8s.io]
+  resources: [mutatingwebhookconfigurations]
+  verbs: [get, list, watch]
+- apiGroups: [admissionregistration.k8s.io]
+  resources: [mutatingwebhookconfigurations]
+  resourceNames: [resiliency-operator-audit]
+  verbs: [patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: $name
+  labels:
+$(webhook_labels "    ")
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: $name
+subjects:
+- kind: ServiceAccount
+  name: $name
+  namespace: $namespace
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: $name
+  namespace: $namespace
+  labels:
+$(webhook_labels "    ")
+rules:
+# Its serving certificate. RBAC cannot limit "create" to a name, so create is allowed
+# for any Secret of this namespace; get and update only for its own.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: [$name-tls]
+  verbs: [get, update]
+# The license key (also mounted as a file).
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: [license-key]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: $name
+  namespace: $namespace
+  labels:
+$(webhook_labels "    ")
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: $name
+subjects:
+- kind: ServiceAccount
+  name: $name
+  namespace: $namespace
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: $name
+  namespace: $namespace
+  labels:
+$(webhook_labels "    ")
+spec:
+  selector:
+$(webhook_labels "    ")
+  ports:
+  - name: webhook
+    port: 443
+    targetPort: webhook
+    protocol: TCP
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: $name
+  namespace: $namespace
+  labels:
+$(webhook_labels "    ")
+    app.kubernetes.io/version: "$version"
+spec:
+  # Two replicas: a rollout or a lost node does not leave writes unrecorded (with
+  # failurePolicy Ignore the apiserver admits them without the annotations).
+  replicas: 2
+  selector:
+    matchLabels:
+$(webhook_labels "      ")
+  template:
+    metadata:
+      labels:
+$(webhook_labels "        ")
+        app.kubernetes.io/version: "$version"
+    spec:
+      serviceAccountName: $name
+      securityContext:
+        runAsNonRoot: true
+${fixed_ids}        seccompProfile:
+          type: RuntimeDefault
+      containers:
+      - name: webhook
+        image: $image
+        imagePullPolicy: IfNotPresent
+        command: [/usr/local/bin/audit-webhook]
+        # No leader election: every replica serves; they share the certificate Secret
+        # (a concurrent renewal is settled by its resourceVersion).
+        args:
+        - --webhook-bind-address=:9443
+        - --webhook-service-name=$name
+        - --webhook-namespace=\$(POD_NAMESPACE)
+        - --webhook-secret-name=$name-tls
+        - --webhook-configuration-name=resiliency-operator-audit
+        - --ignore-usernames=$ignored
+        - --metrics-bind-address=:8080
+        - --health-probe-bind-address=:8081
+        - --log-level=info
+        - --license-file=/etc/resiliency-operator/license/license
+        env:
+        - name: POD_NAMESPACE
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.namespace
+        ports:
+        - name: webhook
+          containerPort: 9443
+          protocol: TCP
+        - name: metrics
+          containerPort: 8080
+          protocol: TCP
+        - name: health
+          containerPort: 8081
+          protocol: TCP
+        livenessProbe:
+          httpGet:
+            path: /healthz
+            port: health
+          initialDelaySeconds: 5
+          periodSeconds: 10
+        readinessProbe:
+          httpGet:
+            path: /readyz
+            port: health
+          initialDelaySeconds: 2
+          periodSeconds: 5
+        resources:
+          requests:
+            cpu: 10m
+            memory: 32Mi
+          limits:
+            cpu: 500m
+            memory: 128Mi
+        securityContext:
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          runAsNonRoot: true
+          capabilities:
+            drop: [ALL]
+          seccompProfile:
+            type: RuntimeDefault
+        volumeMounts:
+        - name: license
+          mountPath: /etc/resiliency-operator/license
+          readOnly: true
+        - name: tmp
+          mountPath: /tmp
+      volumes:
+      - name: license
+        secret:
+          secretName: license-key
+          items:
+          - key: license
+            path: license
+      - name: tmp
+        emptyDir: {}
+---
+# The CA bundle is patched in by the webhook itself (or by cert-manager's CA injector:
+# docs/audit.md); re-applying this file keeps it (it is not among the applied fields).
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: resiliency-operator-audit
+  labels:
+$(webhook_labels "    ")
+webhooks:
+- name: audit.astronetes.io
+  clientConfig:
+    service:
+      name: $name
+      namespace: $namespace
+      path: /mutate
+      port: 443
+  # Every kind of the operator; "*" names no subresource, so status writes never reach
+  # the webhook.
+  rules:
+  - apiGroups: [assets.astronetes.io, automation.astronetes.io]
+    apiVersions: [v1alpha1]
+    operations: [CREATE, UPDATE]
+    resources: ["*"]
+    scope: "*"
+  # Ignore: with the webhook down a DR configuration can still be changed (during a
+  # disaster above all); such a change goes unrecorded and the apiserver logs the failed
+  # call. Fail would record every change but block every edit while it is down.
+  failurePolicy: Ignore
+  matchPolicy: Equivalent
+  sideEffects: None
+  timeoutSeconds: 5
+  reinvocationPolicy: Never
+  admissionReviewVersions: [v1]
+EOF
+}
+
 render() {  # $1 variant
   local variant="$1"
   echo "# Generated by deploy/operator/build.sh ($variant variant). Do not edit: change"
@@ -281,6 +542,7 @@ render() {  # $1 variant
   for c in "${controllers[@]}"; do
     emit_controller "$c" "$variant"
   done
+  emit_audit_webhook "$variant"
 }
 
 case "${1:-}" in

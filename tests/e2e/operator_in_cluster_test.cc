@@ -394,6 +394,39 @@ TEST_F(OperatorInClusterTest, Tutorial82RunsItsComponentsAsPodsAndReplicates) {
   ExpectConverges();
 }
 
+// Manual 2.3 as users get it: the audit webhook's two pods from the operator's image,
+// reached by the apiserver through their Service with the CA bundle they patched in,
+// record who changed the tutorial's LiveSynchronization.
+TEST_F(OperatorInClusterTest, TheAuditWebhookRecordsWhoChangedTheLiveSynchronization) {
+  EnsureTutorialRunning();
+  const std::vector<json> pods = ReadyPods(kOperatorNs, "app.kubernetes.io/component=audit-webhook");
+  ASSERT_EQ(pods.size(), 2u);
+  for (const json& pod : pods) EXPECT_EQ(pod["spec"]["containers"][0]["image"], ts::kOperatorImage);
+  EXPECT_FALSE(Kubectl({"get", "mutatingwebhookconfiguration", "resiliency-operator-audit", "-o",
+                        "jsonpath={.webhooks[0].clientConfig.caBundle}"})
+                   .empty());
+  // The LiveSynchronization may have been applied before the webhook served (failure
+  // policy Ignore): the next change is recorded.
+  int round = 0;
+  json annotations;
+  te::WaitFor(
+      [&] {
+        Kubectl({"-n", kUserNs, "annotate", "--overwrite", "livesynchronization", kLiveSync,
+                 "example.com/audit-round=" + std::to_string(++round)});
+        annotations = LiveSync().value_or(json::object())["metadata"].value("annotations", json::object());
+        return annotations.value("audit.astronetes.io/last-update-username", "") == "admin";
+      },
+      kEventually, "the LiveSynchronization's change to be recorded", kPoll);
+  EXPECT_EQ(annotations.value("audit.astronetes.io/last-update-user-uid", ""), "admin-uid");
+  EXPECT_EQ(annotations.value("audit.astronetes.io/last-update-time", "").size(), 30u);
+  // A later change moves the record.
+  const json before = annotations;
+  Kubectl({"-n", kUserNs, "annotate", "--overwrite", "livesynchronization", kLiveSync,
+           "example.com/audit-round=" + std::to_string(++round)});
+  const json after = LiveSync().value()["metadata"]["annotations"];
+  EXPECT_NE(after["audit.astronetes.io/last-update-time"], before["audit.astronetes.io/last-update-time"]);
+}
+
 TEST_F(OperatorInClusterTest, APodOfAnotherNamespaceCannotUseThePipelinesNatsOrRedis) {
   EnsureTutorialRunning();
   // docs/security.md: the NetworkPolicy admits only the pipeline and the controller; the

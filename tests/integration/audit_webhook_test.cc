@@ -25,6 +25,8 @@
 #include "ro/testenv/wait.h"
 #include "ro/testsupport/clients.h"
 #include "ro/testsupport/controller_process.h"
+#include "ro/testsupport/kubesync_process.h"
+#include "ro/testenv/testenv.h"
 
 namespace {
 
@@ -85,11 +87,29 @@ class AuditWebhookTest : public ::testing::Test {
                        {"failurePolicy", "Ignore"},
                        {"sideEffects", "None"},
                        {"timeoutSeconds", 5},
+                       {"admissionReviewVersions", {"v1"}}},
+                      // docs/audit.md: the same webhook for the ConfigMaps of namespaces
+                      // labelled audited=true, so that the pipeline can tell who changed them.
+                      {{"name", "configmaps.audit.astronetes.io"},
+                       {"clientConfig", {{"url", "https://127.0.0.1:" + std::to_string(port_->port()) + "/mutate"}}},
+                       {"rules",
+                        {{{"apiGroups", {""}},
+                          {"apiVersions", {"v1"}},
+                          {"operations", {"CREATE", "UPDATE"}},
+                          {"resources", {"configmaps"}},
+                          {"scope", "Namespaced"}}}},
+                       {"namespaceSelector", {{"matchLabels", {{"audited", "true"}}}}},
+                       {"failurePolicy", "Ignore"},
+                       {"sideEffects", "None"},
+                       {"timeoutSeconds", 5},
                        {"admissionReviewVersions", {"v1"}}}}}});
     StartWebhook();
   }
 
   static void TearDownTestSuite() {
+    pipeline_.reset();
+    redis_.reset();
+    nats_.reset();
     webhook_.reset();
     robot_.reset();
     bob_.reset();
@@ -112,9 +132,15 @@ class AuditWebhookTest : public ::testing::Test {
     te::WaitFor([] { return !CaBundle().empty(); }, 60s, "the webhook to patch the CA bundle in");
   }
 
+  // The CA bundle of every webhook of the configuration ("" until all have it).
   static std::string CaBundle() {
     const json configuration = admin_->Get(kWebhooks, "", kConfiguration);
-    return configuration["webhooks"][0]["clientConfig"].value("caBundle", "");
+    std::string bundle;
+    for (const json& webhook : configuration["webhooks"]) {
+      bundle = webhook["clientConfig"].value("caBundle", "");
+      if (bundle.empty()) return "";
+    }
+    return bundle;
   }
 
   static json Audit(const json& object) {
@@ -160,6 +186,9 @@ class AuditWebhookTest : public ::testing::Test {
   static std::unique_ptr<ro::kube::DynamicClient> admin_, alice_, bob_, robot_;
   static std::unique_ptr<te::PortLease> port_;
   static std::unique_ptr<ts::ControllerProcess> webhook_;
+  static std::unique_ptr<te::NatsServer> nats_;
+  static std::unique_ptr<te::RedisServer> redis_;
+  static std::unique_ptr<ts::KubesyncPipeline> pipeline_;
 };
 
 std::unique_ptr<te::KubeCluster> AuditWebhookTest::cluster_;
@@ -167,6 +196,9 @@ std::unique_ptr<ro::kube::DynamicClient> AuditWebhookTest::admin_, AuditWebhookT
     AuditWebhookTest::robot_;
 std::unique_ptr<te::PortLease> AuditWebhookTest::port_;
 std::unique_ptr<ts::ControllerProcess> AuditWebhookTest::webhook_;
+std::unique_ptr<te::NatsServer> AuditWebhookTest::nats_;
+std::unique_ptr<te::RedisServer> AuditWebhookTest::redis_;
+std::unique_ptr<ts::KubesyncPipeline> AuditWebhookTest::pipeline_;
 
 TEST_F(AuditWebhookTest, AKubectlCreateIsAnnotatedWithItsUserAndANanosecondTime) {
   // The apiserver reads the patched CA bundle through its own watch: until then a call
@@ -225,6 +257,59 @@ TEST_F(AuditWebhookTest, EachUsersChangeNamesThatUserAndStatusOrOperatorWritesDo
   // The record is the webhook's: an edit of it is put back.
   MergePatch(*alice_, name, {{"metadata", {{"annotations", {{kUser, "mallory"}}}}}});
   EXPECT_EQ(AuditOf(name), by_bob);
+}
+
+// Manual 6.2.4: the pipeline's log lines of an object carry lastUpdate, who last changed
+// it, from these annotations.
+TEST_F(AuditWebhookTest, ThePipelineLogsWhoLastChangedAReplicatedObject) {
+  admin_->Create({"", "v1", "namespaces"}, "",
+                 {{"apiVersion", "v1"},
+                  {"kind", "Namespace"},
+                  {"metadata", {{"name", "shop"}, {"labels", {{"audited", "true"}, {"sync", "true"}}}}}});
+  const GroupVersionResource configmaps{"", "v1", "configmaps"};
+  alice_->Create(configmaps, "shop",
+                 {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "settings"}}}, {"data", {{"v", "0"}}}});
+  int round = 0;
+  te::WaitFor(
+      [&] {
+        alice_->Patch(configmaps, "shop", "settings", ro::kube::PatchType::kMergePatch,
+                      json{{"data", {{"v", std::to_string(++round)}}}}.dump());
+        return Audit(admin_->Get(configmaps, "shop", "settings")).value(kUser, "") == "alice";
+      },
+      60s, "the ConfigMap webhook to record alice's change");
+
+  nats_ = std::make_unique<te::NatsServer>();
+  redis_ = std::make_unique<te::RedisServer>();
+  const json spec = json::parse(R"({"sourceName": "source", "destinationName": "destination",
+    "replication": {"resources": [{"version": "v1", "resource": "configmaps",
+      "filters": {"namespaceSelector": {"matchLabels": {"sync": "true"}}}}]}})");
+  const ro::kubesync::KubesyncConfig file =
+      ts::MakeKubesyncConfig(kNs, "audited", spec, *cluster_, *cluster_, nats_->url(), redis_->address());
+  const fs::path config = cluster_->dir() / "audited-pipeline.json";
+  ts::WriteKubesyncConfig(config, file);
+  pipeline_ = std::make_unique<ts::KubesyncPipeline>(config, cluster_->dir(), std::vector<std::string>{"events-listener"});
+  pipeline_->StartAll();
+  // A change the listener watches (its initial list is published without a line per
+  // object).
+  json line;
+  te::WaitFor(
+      [&] {
+        alice_->Patch(configmaps, "shop", "settings", ro::kube::PatchType::kMergePatch,
+                      json{{"data", {{"v", std::to_string(++round)}}}}.dump());
+        for (const json& l : (*pipeline_)["events-listener"].LogLines()) {
+          if (l.value("msg", "") == "object read from cluster" && l.contains("sourceObject") &&
+              l["sourceObject"].value("name", "") == "settings") {
+            line = l;
+            return true;
+          }
+        }
+        return false;
+      },
+      60s, "the events listener to read shop/settings", 1s);
+  ASSERT_TRUE(line.contains("lastUpdate")) << line.dump();
+  EXPECT_EQ(line["lastUpdate"]["username"], "alice");
+  EXPECT_EQ(line["lastUpdate"]["userUID"], "alice-uid");
+  EXPECT_EQ(line["lastUpdate"].value("time", "").size(), 30u) << line.dump();
 }
 
 TEST_F(AuditWebhookTest, TheServingCertificateIsRenewedWithoutAFailedCall) {

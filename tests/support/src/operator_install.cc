@@ -40,7 +40,7 @@ const std::vector<std::string>& OperatorControllers() {
 fs::path OperatorBinDir() {
   fs::path bin = te::SourceDir() / "build" / "release" / "bin";
   if (const char* dir = std::getenv("RO_OPERATOR_BIN_DIR"); dir != nullptr && *dir != '\0') bin = dir;
-  std::vector<std::string> programs = {"kubesync"};
+  std::vector<std::string> programs = {"kubesync", "audit-webhook"};
   for (const std::string& c : OperatorControllers()) programs.push_back(c + "-controller");
   for (const std::string& program : programs) {
     if (!fs::exists(bin / program)) {
@@ -92,6 +92,7 @@ std::chrono::milliseconds InstallOperator(const te::KubeCluster& cluster, kube::
     WaitForRollout(cluster, client, kOperatorNamespace, "resiliency-operator-" + c + "-controller",
                    kControllersTimeout);
   }
+  WaitForRollout(cluster, client, kOperatorNamespace, "resiliency-operator-audit-webhook", kControllersTimeout);
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - applied);
 }
 
