@@ -421,11 +421,11 @@ ${fixed_ids}        seccompProfile:
         imagePullPolicy: IfNotPresent
         command: [/usr/local/bin/audit-webhook]
         # No leader election: every replica serves; they share the certificate Secret
-        # (a concurrent renewal is settled by its resourceVersion).
+        # (a concurrent renewal is settled by its resourceVersion). The Secret and the
+        # Service are in the pod's namespace (POD_NAMESPACE).
         args:
         - --webhook-bind-address=:9443
         - --webhook-service-name=$name
-        - --webhook-namespace=\$(POD_NAMESPACE)
         - --webhook-secret-name=$name-tls
         - --webhook-configuration-name=resiliency-operator-audit
         - --ignore-usernames=$ignored

@@ -103,7 +103,7 @@ HttpServer::HttpServer(HttpServerOptions options) {
   server_->set_write_timeout(seconds, micros);
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a second server on
   // a taken port would silently share it instead of failing.
-  server_->set_socket_options([](httplib::socket_t sock) {
+  server_->set_socket_options([](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });

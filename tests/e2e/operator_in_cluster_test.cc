@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "livesync_e2e.h"
+#include "ro/common/base64.h"
 #include "ro/plugins/zookeeper_client.h"
 #include "ro/testsupport/operator_install.h"
 
@@ -394,37 +395,84 @@ TEST_F(OperatorInClusterTest, Tutorial82RunsItsComponentsAsPodsAndReplicates) {
   ExpectConverges();
 }
 
-// Manual 2.3 as users get it: the audit webhook's two pods from the operator's image,
-// reached by the apiserver through their Service with the CA bundle they patched in,
-// record who changed the tutorial's LiveSynchronization.
-TEST_F(OperatorInClusterTest, TheAuditWebhookRecordsWhoChangedTheLiveSynchronization) {
-  EnsureTutorialRunning();
+// Manual 2.3 in the cluster: the audit webhook's two pods from the operator's image
+// issue their certificate, patch the CA bundle into the MutatingWebhookConfiguration and
+// answer an admission review at each endpoint of their Service, over TLS checked against
+// that bundle for the Service's DNS name. The harness's apiserver runs outside the node's
+// network namespace and cannot reach Services or pods (a real control plane can), so the
+// review is sent from inside the node, as the apiserver would send it;
+// tests/integration/audit_webhook_test.cc has the apiserver itself call the same binary.
+TEST_F(OperatorInClusterTest, TheAuditWebhookAnswersAtItsServicesEndpointsWithThePatchedCaBundle) {
   const std::vector<json> pods = ReadyPods(kOperatorNs, "app.kubernetes.io/component=audit-webhook");
   ASSERT_EQ(pods.size(), 2u);
   for (const json& pod : pods) EXPECT_EQ(pod["spec"]["containers"][0]["image"], ts::kOperatorImage);
-  EXPECT_FALSE(Kubectl({"get", "mutatingwebhookconfiguration", "resiliency-operator-audit", "-o",
-                        "jsonpath={.webhooks[0].clientConfig.caBundle}"})
-                   .empty());
-  // The LiveSynchronization may have been applied before the webhook served (failure
-  // policy Ignore): the next change is recorded.
-  int round = 0;
-  json annotations;
+  std::string bundle;
   te::WaitFor(
       [&] {
-        Kubectl({"-n", kUserNs, "annotate", "--overwrite", "livesynchronization", kLiveSync,
-                 "example.com/audit-round=" + std::to_string(++round)});
-        annotations = LiveSync().value_or(json::object())["metadata"].value("annotations", json::object());
-        return annotations.value("audit.astronetes.io/last-update-username", "") == "admin";
+        bundle = Kubectl({"get", "mutatingwebhookconfiguration", "resiliency-operator-audit", "-o",
+                          "jsonpath={.webhooks[0].clientConfig.caBundle}"});
+        return !bundle.empty();
       },
-      kEventually, "the LiveSynchronization's change to be recorded", kPoll);
-  EXPECT_EQ(annotations.value("audit.astronetes.io/last-update-user-uid", ""), "admin-uid");
-  EXPECT_EQ(annotations.value("audit.astronetes.io/last-update-time", "").size(), 30u);
-  // A later change moves the record.
-  const json before = annotations;
-  Kubectl({"-n", kUserNs, "annotate", "--overwrite", "livesynchronization", kLiveSync,
-           "example.com/audit-round=" + std::to_string(++round)});
-  const json after = LiveSync().value()["metadata"]["annotations"];
-  EXPECT_NE(after["audit.astronetes.io/last-update-time"], before["audit.astronetes.io/last-update-time"]);
+      kEventually, "the webhook to patch its CA bundle in", kPoll);
+  const fs::path ca = Workdir() / "audit-webhook-ca.pem";
+  te::WriteFile(ca, ro::common::DecodeBase64(bundle));
+  // The Service's endpoints: both replicas, each sent the review (the node's network
+  // namespace reaches pods directly; its own traffic does not go through kube-proxy).
+  std::vector<std::string> endpoints;
+  std::string port;
+  te::WaitFor(
+      [&] {
+        const json subsets = KubectlJson({"-n", kOperatorNs, "get", "endpoints", "resiliency-operator-audit-webhook"})
+                                 .value("subsets", json::array());
+        endpoints.clear();
+        if (subsets.empty()) return false;
+        for (const json& address : subsets[0].value("addresses", json::array())) endpoints.push_back(address["ip"]);
+        port = std::to_string(subsets[0]["ports"][0]["port"].get<int>());
+        return endpoints.size() == 2;
+      },
+      kEventually, "both replicas behind the webhook's Service", kPoll);
+  const std::string host = "resiliency-operator-audit-webhook.resiliency-operator.svc";
+  const json review = {
+      {"apiVersion", "admission.k8s.io/v1"},
+      {"kind", "AdmissionReview"},
+      {"request",
+       {{"uid", "e2e-review-1"},
+        {"operation", "CREATE"},
+        {"userInfo", {{"username", "alice"}, {"uid", "alice-uid"}}},
+        {"object",
+         {{"apiVersion", "automation.astronetes.io/v1alpha1"},
+          {"kind", "LiveSynchronization"},
+          {"metadata", {{"name", "audited"}, {"namespace", kUserNs}}},
+          {"spec", {{"suspend", true}}}}}}}};
+  for (const std::string& ip : endpoints) {
+    SCOPED_TRACE(ip);
+    json answer;
+    te::WaitFor(
+        [&] {
+          try {
+            answer = json::parse(cluster2_->node().RunInNode(
+                {"curl", "-sS", "--fail", "--max-time", "5", "--cacert", ca.string(), "--resolve",
+                 host + ":" + port + ":" + ip, "-H", "Content-Type: application/json", "--data-binary", review.dump(),
+                 "https://" + host + ":" + port + "/mutate"}));
+            return true;
+          } catch (const std::exception& e) {
+            std::cout << "[audit] " << ip << " not answering yet: " << e.what() << "\n";
+            return false;
+          }
+        },
+        kEventually, "the webhook at " + ip + " to answer", kPoll);
+    ASSERT_EQ(answer["response"]["uid"], "e2e-review-1") << answer.dump();
+    EXPECT_EQ(answer["response"]["allowed"], true);
+    const json patch = json::parse(ro::common::DecodeBase64(answer["response"]["patch"].get<std::string>()));
+    const json annotations = review["request"]["object"].patch(patch)["metadata"]["annotations"];
+    EXPECT_EQ(annotations["audit.astronetes.io/last-update-username"], "alice");
+    EXPECT_EQ(annotations["audit.astronetes.io/last-update-user-uid"], "alice-uid");
+    EXPECT_EQ(annotations["audit.astronetes.io/last-update-time"].get<std::string>().size(), 30u);
+  }
+  // The certificate both replicas serve lives in one Secret of the TLS type.
+  EXPECT_EQ(Kubectl({"-n", kOperatorNs, "get", "secret", "resiliency-operator-audit-webhook-tls", "-o",
+                     "jsonpath={.type}"}),
+            "kubernetes.io/tls");
 }
 
 TEST_F(OperatorInClusterTest, APodOfAnotherNamespaceCannotUseThePipelinesNatsOrRedis) {
@@ -772,9 +820,19 @@ TEST_F(OperatorInClusterTest, UninstallInTheManualsOrderLeavesNothingBehind) {
   EXPECT_EQ(Kubectl({"get", "clusterrole,clusterrolebinding", "-l", "app.kubernetes.io/name=resiliency-operator",
                      "-o", "name"}),
             "");
-  EXPECT_EQ(Kubectl({"-n", kOperatorNs, "get", "all,secrets,roles,rolebindings,serviceaccounts", "-o", "name"})
-                .find("resiliency-operator-"),
-            std::string::npos);
+  // The audit webhook's certificate Secret goes with its MutatingWebhookConfiguration
+  // (owner reference, garbage collection), a moment later.
+  std::string left;
+  try {
+    te::WaitFor(
+        [&] {
+          left = Kubectl({"-n", kOperatorNs, "get", "all,secrets,roles,rolebindings,serviceaccounts", "-o", "name"});
+          return left.find("resiliency-operator-") == std::string::npos;
+        },
+        kEventually, "nothing of the operator's left in its namespace", kPoll);
+  } catch (const te::WaitTimeout&) {
+    ADD_FAILURE() << "left behind:\n" << left;
+  }
   // Left: the leader-election Leases, the controllers' runtime state rather than the
   // manifests' objects (`kubectl delete namespace resiliency-operator` removes them). A
   // pod may not get to release its Lease: `kubectl delete -f` removes its Role and token

@@ -249,7 +249,7 @@ TEST_F(MonitoringTest, PodMonitorsSelectTheOperatorAndTheMetricsExporters) {
     }
     EXPECT_TRUE(has_port) << doc["metadata"]["name"] << " has no port named metrics";
   }
-  EXPECT_EQ(controllers, 8);
+  EXPECT_EQ(controllers, 9);  // the eight controllers and the audit webhook
   // The exporters: the labels the LiveSynchronization controller gives the exporter's pods.
   const json& exporter = monitors[1]["spec"]["selector"]["matchLabels"];
   EXPECT_EQ(exporter["app.kubernetes.io/name"], "kubesync");

@@ -5,6 +5,7 @@
 // same token is Forbidden outside the controller's role. Each binary gets the args of
 // its Deployment, so the manifest's flags and its RBAC are checked together.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -185,8 +186,8 @@ class OperatorRbacTest : public ::testing::Test {
   }
 
   // The token kube-controller-manager put into the ServiceAccount's token Secret.
-  static std::string ServiceAccountToken(const std::string& controller) {
-    const std::string account = ObjectName(controller);
+  static std::string ServiceAccountToken(const std::string& controller) { return AccountToken(ObjectName(controller)); }
+  static std::string AccountToken(const std::string& account) {
     std::string token;
     ro::testenv::WaitFor(
         [&] {
@@ -369,6 +370,66 @@ TEST_F(OperatorRbacTest, EachServiceAccountIsForbiddenOutsideItsRole) {
     const std::string other = ObjectName(names[(i + 1) % names.size()]);
     EXPECT_TRUE(IsForbidden([&] { client->Get(leases, kOperatorNamespace, other); }));
   }
+}
+
+// The audit webhook (docs/audit.md) as its ServiceAccount, with its Deployment's args:
+// it issues its certificate into its own Secret and patches the CA bundle into its own
+// configuration, and can do nothing more.
+TEST_F(OperatorRbacTest, TheAuditWebhookKeepsItsCertificateWithItsOwnRightsOnly) {
+  const std::string account = "resiliency-operator-audit-webhook";
+  const fs::path kubeconfig = dir_->path() / "kubeconfig-audit-webhook";
+  cluster_->WriteKubeconfig(kubeconfig, AccountToken(account));
+  const json deployment =
+      json::parse(cluster_->Kubectl({"-n", kOperatorNamespace, "get", "deployment", account, "-o", "json"}));
+  ro::testenv::PortLease port;
+  ro::testsupport::ControllerProcessOptions options;
+  options.binary = "audit-webhook";
+  options.kubeconfig = kubeconfig;
+  options.dir = dir_->path();
+  options.license_file = dir_->path() / "license";
+  for (const std::string& arg : ExpandedArgs(deployment["spec"]["template"]["spec"]["containers"][0])) {
+    if (arg.rfind("--health-probe-bind-address", 0) == 0 || arg.rfind("--metrics-bind-address", 0) == 0 ||
+        arg.rfind("--license-file", 0) == 0 || arg.rfind("--webhook-bind-address", 0) == 0) {
+      continue;
+    }
+    options.args.push_back(arg);
+  }
+  options.args.push_back("--webhook-bind-address=127.0.0.1:" + std::to_string(port.port()));
+  options.env = {{"POD_NAMESPACE", kOperatorNamespace}};
+  ro::testsupport::ControllerProcess webhook(options);
+
+  const ro::kube::GroupVersionResource configurations{"admissionregistration.k8s.io", "v1",
+                                                      "mutatingwebhookconfigurations"};
+  const ro::kube::GroupVersionResource secrets{"", "v1", "secrets"};
+  ro::kube::DynamicClient admin(ro::kube::LoadKubeconfigFile(cluster_->kubeconfig_path().string()));
+  ro::testenv::WaitFor(
+      [&] {
+        const json configuration = admin.Get(configurations, "", "resiliency-operator-audit");
+        return !configuration["webhooks"][0]["clientConfig"].value("caBundle", "").empty() &&
+               admin.GetIfExists(secrets, kOperatorNamespace, account + "-tls").has_value();
+      },
+      kTimeout, "the webhook's Secret and CA bundle");
+  EXPECT_THAT(webhook.LogLines("serving certificate issued"), ::testing::SizeIs(1));
+
+  const auto client =
+      std::make_unique<ro::kube::DynamicClient>(ro::kube::LoadKubeconfigFile(kubeconfig.string()));
+  EXPECT_NO_THROW(client->Get(secrets, kOperatorNamespace, account + "-tls"));
+  EXPECT_TRUE(IsForbidden([&] { client->List(secrets, kOperatorNamespace); }));
+  EXPECT_TRUE(IsForbidden([&] { client->Get(secrets, kNamespace, "bucket-credentials"); }));
+  EXPECT_TRUE(IsForbidden([&] { client->Delete(secrets, kOperatorNamespace, account + "-tls"); }));
+  // Another MutatingWebhookConfiguration: readable (its informer lists them), never patched.
+  admin.Create(configurations, "",
+               {{"apiVersion", "admissionregistration.k8s.io/v1"},
+                {"kind", "MutatingWebhookConfiguration"},
+                {"metadata", {{"name", "someone-elses"}}},
+                {"webhooks", json::array()}});
+  EXPECT_TRUE(IsForbidden([&] {
+    client->Patch(configurations, "", "someone-elses", ro::kube::PatchType::kMergePatch,
+                  R"({"metadata":{"labels":{"x":"y"}}})");
+  }));
+  EXPECT_TRUE(IsForbidden([&] { client->Delete(configurations, "", "resiliency-operator-audit"); }));
+  const ro::kube::GroupVersionResource livesyncs{"automation.astronetes.io", "v1alpha1", "livesynchronizations"};
+  EXPECT_TRUE(IsForbidden([&] { client->List(livesyncs, kNamespace); }));
 }
 
 }  // namespace

@@ -150,6 +150,9 @@ class CertificateReconciler final : public runtime::Reconciler {
     const ro::log::Logger logger(json{{"controller", "audit-webhook-certificate"}});
     if (!options_.cert_dir.empty()) return ReconcileFromFiles(logger);
 
+    const std::optional<json> configuration =
+        client_.GetIfExists(MutatingWebhookConfigurationsGvr(), "", options_.configuration_name);
+    if (!configuration) return {};  // deleted (the operator's uninstall): nothing to serve for
     const Clock::time_point now = clock_.Now();
     std::optional<json> secret = runtime::GetSecret(client_, options_.service_namespace, options_.secret_name);
     const auto value = [&](std::string_view key) {
@@ -187,6 +190,12 @@ class CertificateReconciler final : public runtime::Reconciler {
       changed = true;
     }
     if (changed || new_bundle != bundle) {
+      // Owned by the configuration: deleting the operator's manifest deletes the Secret
+      // too (garbage collection), so an uninstall leaves no certificate behind.
+      const json owner = json::array({{{"apiVersion", "admissionregistration.k8s.io/v1"},
+                                       {"kind", "MutatingWebhookConfiguration"},
+                                       {"name", options_.configuration_name},
+                                       {"uid", common::Uid(*configuration)}}});
       json data = {{"tls.crt", common::EncodeBase64(*cert)},
                    {"tls.key", common::EncodeBase64(*key)},
                    {"ca.crt", common::EncodeBase64(new_bundle)},
@@ -194,6 +203,7 @@ class CertificateReconciler final : public runtime::Reconciler {
       try {
         if (secret) {
           (*secret)["data"] = std::move(data);
+          (*secret)["metadata"]["ownerReferences"] = owner;
           client_.Update(runtime::SecretsGvr(), options_.service_namespace, *secret);
         } else {
           client_.Create(runtime::SecretsGvr(), options_.service_namespace,
@@ -203,6 +213,7 @@ class CertificateReconciler final : public runtime::Reconciler {
                           {"metadata",
                            {{"name", options_.secret_name},
                             {"namespace", options_.service_namespace},
+                            {"ownerReferences", owner},
                             {"labels", {{"app.kubernetes.io/name", "resiliency-operator"},
                                         {"app.kubernetes.io/component", "audit-webhook"}}}}},
                           {"data", std::move(data)}});
@@ -219,7 +230,7 @@ class CertificateReconciler final : public runtime::Reconciler {
       bundle = std::move(new_bundle);
     }
     Serve(*cert, *key, logger);
-    PatchCaBundle(*bundle, logger);
+    PatchCaBundle(*configuration, *bundle, logger);
     // Look again when the certificate is due (at least every hour: a Secret deleted by
     // hand comes back then, or at once through an update of the configuration).
     const Clock::time_point not_after = common::CertificateNotAfter(*cert);
@@ -278,15 +289,12 @@ class CertificateReconciler final : public runtime::Reconciler {
     }
   }
 
-  void PatchCaBundle(const std::string& bundle, const ro::log::Logger& logger) {
-    const std::optional<json> configuration =
-        client_.GetIfExists(MutatingWebhookConfigurationsGvr(), "", options_.configuration_name);
-    if (!configuration) return;
+  void PatchCaBundle(const json& configuration, const std::string& bundle, const ro::log::Logger& logger) {
     const std::string encoded = common::EncodeBase64(bundle);
     // The resourceVersion test makes a concurrent edit fail the patch (409: retried).
     json patch = json::array(
-        {{{"op", "test"}, {"path", "/metadata/resourceVersion"}, {"value", common::ResourceVersion(*configuration)}}});
-    const json& webhooks = common::Member(*configuration, "webhooks");
+        {{{"op", "test"}, {"path", "/metadata/resourceVersion"}, {"value", common::ResourceVersion(configuration)}}});
+    const json& webhooks = common::Member(configuration, "webhooks");
     if (!webhooks.is_array()) return;
     for (std::size_t i = 0; i < webhooks.size(); ++i) {
       const json& client_config = common::Member(webhooks[i], "clientConfig");

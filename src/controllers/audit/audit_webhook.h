@@ -52,7 +52,8 @@ nlohmann::json ReviewAudit(const nlohmann::json& review, std::chrono::system_clo
 struct AuditWebhookOptions {
   // Where the HTTPS server listens (the Service's targetPort).
   std::string bind_address = ":9443";
-  // The webhook Service and the namespace of the Service and the Secret (the pod's).
+  // The webhook Service and the namespace of the Service and the Secret (the pod's: the
+  // binary's main() takes $POD_NAMESPACE as the default).
   std::string service_name = "resiliency-operator-audit-webhook";
   std::string service_namespace = "resiliency-operator";
   // The Secret (type kubernetes.io/tls, plus ca.crt) holding the serving certificate.
