@@ -34,6 +34,52 @@ labels() {  # $1 indent, $2 controller
   printf '%sapp.kubernetes.io/component: %s-controller\n' "$1" "$2"
 }
 
+# The parts every container of the operator shares: probes on the "health" port, and the
+# hardened tail (no privilege, read-only root, the license and /tmp mounts).
+probes() {
+  cat <<'YAML'
+        livenessProbe:
+          httpGet:
+            path: /healthz
+            port: health
+          initialDelaySeconds: 5
+          periodSeconds: 10
+        readinessProbe:
+          httpGet:
+            path: /readyz
+            port: health
+          initialDelaySeconds: 2
+          periodSeconds: 5
+YAML
+}
+container_tail() {
+  cat <<'YAML'
+        securityContext:
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          runAsNonRoot: true
+          capabilities:
+            drop: [ALL]
+          seccompProfile:
+            type: RuntimeDefault
+        volumeMounts:
+        - name: license
+          mountPath: /etc/resiliency-operator/license
+          readOnly: true
+        - name: tmp
+          mountPath: /tmp
+      volumes:
+      - name: license
+        secret:
+          secretName: license-key
+          items:
+          - key: license
+            path: license
+      - name: tmp
+        emptyDir: {}
+YAML
+}
+
 emit_controller() {  # $1 controller, $2 variant (kubernetes|openshift)
   local c="$1" variant="$2" name="resiliency-operator-$1-controller"
   local group plural
@@ -219,18 +265,7 @@ ${extra_env}        ports:
         - name: health
           containerPort: 8081
           protocol: TCP
-        livenessProbe:
-          httpGet:
-            path: /healthz
-            port: health
-          initialDelaySeconds: 5
-          periodSeconds: 10
-        readinessProbe:
-          httpGet:
-            path: /readyz
-            port: health
-          initialDelaySeconds: 2
-          periodSeconds: 5
+$(probes)
         # Sized for an informer cache of a few thousand objects; raise the memory limit
         # for clusters with many more Secrets or assets.
         resources:
@@ -240,29 +275,7 @@ ${extra_env}        ports:
           limits:
             cpu: 500m
             memory: 256Mi
-        securityContext:
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          runAsNonRoot: true
-          capabilities:
-            drop: [ALL]
-          seccompProfile:
-            type: RuntimeDefault
-        volumeMounts:
-        - name: license
-          mountPath: /etc/resiliency-operator/license
-          readOnly: true
-        - name: tmp
-          mountPath: /tmp
-      volumes:
-      - name: license
-        secret:
-          secretName: license-key
-          items:
-          - key: license
-            path: license
-      - name: tmp
-        emptyDir: {}
+$(container_tail)
 EOF
 }
 
@@ -448,18 +461,7 @@ ${fixed_ids}        seccompProfile:
         - name: health
           containerPort: 8081
           protocol: TCP
-        livenessProbe:
-          httpGet:
-            path: /healthz
-            port: health
-          initialDelaySeconds: 5
-          periodSeconds: 10
-        readinessProbe:
-          httpGet:
-            path: /readyz
-            port: health
-          initialDelaySeconds: 2
-          periodSeconds: 5
+$(probes)
         resources:
           requests:
             cpu: 10m
@@ -467,29 +469,7 @@ ${fixed_ids}        seccompProfile:
           limits:
             cpu: 500m
             memory: 128Mi
-        securityContext:
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          runAsNonRoot: true
-          capabilities:
-            drop: [ALL]
-          seccompProfile:
-            type: RuntimeDefault
-        volumeMounts:
-        - name: license
-          mountPath: /etc/resiliency-operator/license
-          readOnly: true
-        - name: tmp
-          mountPath: /tmp
-      volumes:
-      - name: license
-        secret:
-          secretName: license-key
-          items:
-          - key: license
-            path: license
-      - name: tmp
-        emptyDir: {}
+$(container_tail)
 ---
 # The CA bundle is patched in by the webhook itself (or by cert-manager's CA injector:
 # docs/audit.md); re-applying this file keeps it (it is not among the applied fields).
