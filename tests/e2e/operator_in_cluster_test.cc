@@ -798,6 +798,56 @@ TEST_F(OperatorInClusterTest, Tutorial83SynchronizationRunsAsAJobOfTheOperatorIm
   Kubectl({"delete", "namespace", kZkNs, "--wait=false"});
 }
 
+// docs/metrics.md as deploy/prometheus/podmonitors.yaml scrapes it in a cluster: with
+// observability on, the LiveSynchronization's metrics-exporter pod serves the pipeline's
+// series (RPO now, events by object namespace) on its port "metrics", and so do the
+// controllers' and the audit webhook's pods (the controller-runtime names). Read from
+// inside the node, where the pods are reachable.
+TEST_F(OperatorInClusterTest, ThePodsServeTheMetricsThePodMonitorsScrape) {
+  // The tutorial's LiveSynchronization, still running after the recovery test (whose
+  // scaled-up standby is no longer the transformed source: no convergence check here).
+  ASSERT_TRUE(tutorial_started_) << "runs after the tutorial's tests";
+  Kubectl({"-n", kUserNs, "patch", "livesynchronization", kLiveSync, "--type=merge", "-p",
+           R"({"spec":{"config":{"observability":{"enabled":true}}}})"});
+  WaitForLiveSyncReady("True", "Running");
+  WaitForDeployment(kUserNs, std::string(kLiveSync) + "-metricsexporter");
+  // A change to count while the exporter runs.
+  client1_->Patch(kDeployments, kApp, "web", ro::kube::PatchType::kMergePatch,
+                  R"({"metadata":{"labels":{"metrics-e2e":"1"}}})");
+  const auto scrape = [&](const json& pod) {
+    const json& container = pod["spec"]["containers"][0];
+    int port = 0;
+    for (const json& p : container.value("ports", json::array())) {
+      if (p.value("name", "") == "metrics") port = p["containerPort"];
+    }
+    EXPECT_NE(port, 0) << pod["metadata"]["name"] << " has no port named metrics";
+    return cluster2_->node().RunInNode({"curl", "-sS", "--fail", "--max-time", "5",
+                                        "http://" + pod["status"]["podIP"].get<std::string>() + ":" +
+                                            std::to_string(port) + "/metrics"});
+  };
+  std::string text;
+  te::WaitFor(
+      [&] {
+        const std::vector<json> exporters = ReadyPods(kUserNs, PartSelector("metricsexporter"));
+        if (exporters.size() != 1) return false;
+        text = scrape(exporters.front());
+        return text.find("kubesync_events_processed_total{") != std::string::npos &&
+               text.find("object_namespace=\"shop\"") != std::string::npos;
+      },
+      kEventually, "the metrics exporter to serve the pipeline's series", kPoll);
+  EXPECT_THAT(text, HasSubstr("kubesync_rpo_seconds{"));
+  EXPECT_THAT(text, HasSubstr("kubesync_replication_lag_seconds_bucket{"));
+  EXPECT_THAT(text, HasSubstr("livesynchronization=\"" + std::string(kLiveSync) + "\""));
+  for (const std::string& c : ts::OperatorControllers()) {
+    const std::vector<json> pods = ReadyPods(kOperatorNs, ControllerSelector(c));
+    ASSERT_FALSE(pods.empty()) << c;
+    EXPECT_THAT(scrape(pods.front()), HasSubstr("controller_runtime_reconcile_total{")) << c;
+  }
+  const std::vector<json> webhooks = ReadyPods(kOperatorNs, "app.kubernetes.io/component=audit-webhook");
+  ASSERT_FALSE(webhooks.empty());
+  EXPECT_THAT(scrape(webhooks.front()), HasSubstr("controller=\"audit-webhook-certificate\""));
+}
+
 TEST_F(OperatorInClusterTest, UninstallInTheManualsOrderLeavesNothingBehind) {
   // Manual 3.3, step 1: the synchronizations, then the assets.
   for (const char* kind : {"livesynchronizations.automation.astronetes.io", "synchronizationplans.automation.astronetes.io",
