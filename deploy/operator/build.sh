@@ -29,9 +29,47 @@ declare -A kind_of=(
   [taskrun]="automation.astronetes.io taskruns"
 )
 
-labels() {  # $1 indent, $2 controller
+labels() {  # $1 indent, $2 component ("bucket-controller", "audit-webhook")
   printf '%sapp.kubernetes.io/name: resiliency-operator\n' "$1"
-  printf '%sapp.kubernetes.io/component: %s-controller\n' "$1" "$2"
+  printf '%sapp.kubernetes.io/component: %s\n' "$1" "$2"
+}
+
+# The ServiceAccount $1 (component $2) in the operator's namespace.
+account() {
+  cat <<EOF
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: $1
+  namespace: $namespace
+  labels:
+$(labels "    " "$2")
+EOF
+}
+# $1 ClusterRoleBinding|RoleBinding giving the ServiceAccount $2 the ClusterRole|Role of
+# the same name; $3 component.
+binding() {
+  local role=ClusterRole ns_line=""
+  if [ "$1" = RoleBinding ]; then role=Role; ns_line="  namespace: $namespace"; fi
+  cat <<EOF
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: $1
+metadata:
+  name: $2
+${ns_line:+$ns_line
+}  labels:
+$(labels "    " "$3")
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: $role
+  name: $2
+subjects:
+- kind: ServiceAccount
+  name: $2
+  namespace: $namespace
+EOF
 }
 
 # The parts every container of the operator shares: probes on the "health" port, and the
@@ -122,21 +160,14 @@ emit_controller() {  # $1 controller, $2 variant (kubernetes|openshift)
 "
   fi
   cat <<EOF
----
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: $name
-  namespace: $namespace
-  labels:
-$(labels "    " "$c")
+$(account "$name" "$c-controller")
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
   name: $name
   labels:
-$(labels "    " "$c")
+$(labels "    " "$c-controller")
 rules:
 # Its own kind: watch the objects, keep finalizers on them and write their status.
 - apiGroups: [$group]
@@ -156,21 +187,7 @@ rules:
   resources: [events]
   verbs: [create, patch]
 $(cat "$here/rbac/$c.yaml")
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: $name
-  labels:
-$(labels "    " "$c")
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: $name
-subjects:
-- kind: ServiceAccount
-  name: $name
-  namespace: $namespace
+$(binding ClusterRoleBinding "$name" "$c-controller")
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -178,7 +195,7 @@ metadata:
   name: $name
   namespace: $namespace
   labels:
-$(labels "    " "$c")
+$(labels "    " "$c-controller")
 rules:
 # Leader election on the Lease named after the controller (the Deployment passes it as
 # --leader-election-id). RBAC cannot limit "create" to a name (the name is not known
@@ -196,22 +213,7 @@ rules:
   resources: [secrets]
   resourceNames: [license-key]
   verbs: [get]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: $name
-  namespace: $namespace
-  labels:
-$(labels "    " "$c")
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: $name
-subjects:
-- kind: ServiceAccount
-  name: $name
-  namespace: $namespace
+$(binding RoleBinding "$name" "$c-controller")
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -219,7 +221,7 @@ metadata:
   name: $name
   namespace: $namespace
   labels:
-$(labels "    " "$c")
+$(labels "    " "$c-controller")
     app.kubernetes.io/version: "$version"
 spec:
   # One active instance is all a controller needs; a second one would only wait for the
@@ -227,11 +229,11 @@ spec:
   replicas: 1
   selector:
     matchLabels:
-$(labels "      " "$c")
+$(labels "      " "$c-controller")
   template:
     metadata:
       labels:
-$(labels "        " "$c")
+$(labels "        " "$c-controller")
         app.kubernetes.io/version: "$version"
     spec:
       serviceAccountName: $name
@@ -282,11 +284,6 @@ EOF
 # The audit admission webhook (manual 2.3, docs/audit.md): a Deployment of two replicas
 # behind a Service, the MutatingWebhookConfiguration that sends it every create and
 # update of the operator's kinds, and the rights it needs to keep its own certificate.
-webhook_labels() {  # $1 indent
-  printf '%sapp.kubernetes.io/name: resiliency-operator\n' "$1"
-  printf '%sapp.kubernetes.io/component: audit-webhook\n' "$1"
-}
-
 emit_audit_webhook() {  # $1 variant (kubernetes|openshift)
   local variant="$1" name=resiliency-operator-audit-webhook
   local fixed_ids=""
@@ -300,21 +297,14 @@ emit_audit_webhook() {  # $1 variant (kubernetes|openshift)
     ignored+="${ignored:+,}system:serviceaccount:$namespace:resiliency-operator-$c-controller"
   done
   cat <<EOF
----
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: $name
-  namespace: $namespace
-  labels:
-$(webhook_labels "    ")
+$(account "$name" audit-webhook)
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
   name: $name
   labels:
-$(webhook_labels "    ")
+$(labels "    " audit-webhook)
 rules:
 # Its MutatingWebhookConfiguration: watched (a re-applied manifest without the CA bundle
 # gets it back at once), and patched with the CA bundle; no other one.
@@ -325,21 +315,7 @@ rules:
   resources: [mutatingwebhookconfigurations]
   resourceNames: [resiliency-operator-audit]
   verbs: [patch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: $name
-  labels:
-$(webhook_labels "    ")
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: $name
-subjects:
-- kind: ServiceAccount
-  name: $name
-  namespace: $namespace
+$(binding ClusterRoleBinding "$name" audit-webhook)
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -347,7 +323,7 @@ metadata:
   name: $name
   namespace: $namespace
   labels:
-$(webhook_labels "    ")
+$(labels "    " audit-webhook)
 rules:
 # Its serving certificate. RBAC cannot limit "create" to a name, so create is allowed
 # for any Secret of this namespace; get and update only for its own.
@@ -369,22 +345,7 @@ rules:
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: $name
-  namespace: $namespace
-  labels:
-$(webhook_labels "    ")
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: $name
-subjects:
-- kind: ServiceAccount
-  name: $name
-  namespace: $namespace
+$(binding RoleBinding "$name" audit-webhook)
 ---
 apiVersion: v1
 kind: Service
@@ -392,10 +353,10 @@ metadata:
   name: $name
   namespace: $namespace
   labels:
-$(webhook_labels "    ")
+$(labels "    " audit-webhook)
 spec:
   selector:
-$(webhook_labels "    ")
+$(labels "    " audit-webhook)
   ports:
   - name: webhook
     port: 443
@@ -408,7 +369,7 @@ metadata:
   name: $name
   namespace: $namespace
   labels:
-$(webhook_labels "    ")
+$(labels "    " audit-webhook)
     app.kubernetes.io/version: "$version"
 spec:
   # Two replicas: a rollout or a lost node does not leave writes unrecorded (with
@@ -416,11 +377,11 @@ spec:
   replicas: 2
   selector:
     matchLabels:
-$(webhook_labels "      ")
+$(labels "      " audit-webhook)
   template:
     metadata:
       labels:
-$(webhook_labels "        ")
+$(labels "        " audit-webhook)
         app.kubernetes.io/version: "$version"
     spec:
       serviceAccountName: $name
@@ -478,7 +439,7 @@ kind: MutatingWebhookConfiguration
 metadata:
   name: resiliency-operator-audit
   labels:
-$(webhook_labels "    ")
+$(labels "    " audit-webhook)
 webhooks:
 - name: audit.astronetes.io
   clientConfig:

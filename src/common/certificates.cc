@@ -183,6 +183,18 @@ Clock::time_point CertificateNotAfter(std::string_view pem) {
   return TimeOf(X509_get0_notAfter(cert.get()));
 }
 
+std::vector<std::string> CertificatesValidAt(std::string_view pem_bundle, Clock::time_point now) {
+  std::vector<std::string> out;
+  BioPtr bio(BIO_new_mem_buf(pem_bundle.data(), static_cast<int>(pem_bundle.size())));
+  if (!bio) return out;
+  while (true) {
+    const CertPtr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) break;
+    if (TimeOf(X509_get0_notAfter(cert.get())) > now) out.push_back(Pem(cert.get()));
+  }
+  return out;
+}
+
 bool CertificateDueForRenewal(std::string_view pem, Clock::time_point now) {
   try {
     const CertPtr cert = ParseCertificate(pem);

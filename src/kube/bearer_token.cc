@@ -10,18 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "ro/common/log.h"
+#include "ro/common/strings.h"
 #include "ro/kube/errors.h"
 
 namespace ro::kube::internal {
 namespace {
 
 constexpr const char* kPrefix = "Authorization: Bearer ";
-
-std::string_view TrimSpace(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -57,7 +52,7 @@ bool BearerToken::RereadLocked(std::string* error) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  const std::string_view token = TrimSpace(text.view());
+  const std::string_view token = common::TrimSpace(text.view());
   if (token.empty()) {
     *error = "\"" + file_ + "\" is empty";
     return false;

@@ -16,6 +16,7 @@
 
 #include "pem.h"
 #include "ro/common/base64.h"
+#include "ro/common/strings.h"
 #include "ro/kube/errors.h"
 
 namespace ro::kube {
@@ -27,25 +28,9 @@ namespace fs = std::filesystem;
 // (https://kubernetes.io/docs/tasks/run-application/access-api-from-pod/).
 constexpr const char* kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-// Reads a whole file; nullopt with `error` set when it cannot.
-std::optional<std::string> ReadWholeFile(const std::string& path, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    *error = "read error";
-    return std::nullopt;
-  }
-  return std::move(text).str();
-}
-
 std::string ReadFileOrThrow(const std::string& path, const std::string& field) {
   std::string error;
-  std::optional<std::string> text = ReadWholeFile(path, &error);
+  std::optional<std::string> text = common::ReadWholeFile(path, &error);
   if (!text) throw ConfigError(field, "cannot read \"" + path + "\": " + error);
   return std::move(*text);
 }
@@ -322,7 +307,7 @@ RestConfig InClusterConfigFrom(std::string_view host, std::string_view port,
   config.ca_pem = ReadFileOrThrow(ca_path, ca_path);
   internal::CheckCertificatesPem(config.ca_pem, ca_path);
   std::string error;
-  if (std::optional<std::string> ns = ReadWholeFile((dir / "namespace").string(), &error)) {
+  if (std::optional<std::string> ns = common::ReadWholeFile((dir / "namespace").string(), &error)) {
     while (!ns->empty() && (ns->back() == '\n' || ns->back() == ' ')) ns->pop_back();
     if (!ns->empty()) config.default_namespace = std::move(*ns);
   }

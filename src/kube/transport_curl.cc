@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ro/common/log.h"
+#include "ro/common/strings.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/transport.h"
 #include "token_bucket.h"
@@ -79,15 +80,6 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
     }
   }
   return true;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 // Retry-After is delta-seconds or an HTTP-date (RFC 9110 section 10.2.3).
@@ -243,7 +235,7 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
       ex->BeginResponse(code);
       return line.size();
     }
-    if (Trim(line).empty()) {
+    if (common::TrimSpace(line).empty()) {
       // End of a header block; interim 1xx blocks are followed by the real one.
       if (ex->status >= 200 && !ex->headers_done) {
         ex->headers_done = true;
@@ -254,7 +246,7 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
     const auto colon = line.find(':');
     if (colon == std::string_view::npos || ex->response == nullptr) return line.size();
     const std::string_view name = line.substr(0, colon);
-    const std::string_view value = Trim(line.substr(colon + 1));
+    const std::string_view value = common::TrimSpace(line.substr(colon + 1));
     if (EqualsIgnoreCase(name, "Content-Type")) {
       ex->response->content_type.assign(value);
     } else if (EqualsIgnoreCase(name, "Retry-After")) {

@@ -48,6 +48,10 @@ IssuedServer IssueServerCertificate(std::string_view ca_pem, std::string_view ca
 // `pem` holds no parsable certificate.
 std::chrono::system_clock::time_point CertificateNotAfter(std::string_view pem);
 
+// The certificates of a PEM bundle (in order, each re-encoded as PEM) whose notAfter is
+// after `now`; what cannot be parsed is left out.
+std::vector<std::string> CertificatesValidAt(std::string_view pem_bundle, std::chrono::system_clock::time_point now);
+
 // True when `pem` needs replacing at `now`: unparsable, or less than a third of its
 // validity (notBefore .. notAfter) left. The one renewal rule of the operator's
 // certificates.

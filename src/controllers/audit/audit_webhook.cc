@@ -3,13 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
@@ -20,6 +18,7 @@
 #include "ro/common/http_server.h"
 #include "ro/common/log.h"
 #include "ro/common/object_meta.h"
+#include "ro/common/strings.h"
 #include "ro/common/time.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
@@ -37,21 +36,6 @@ using Clock = std::chrono::system_clock;
 constexpr std::array<std::string_view, 3> kAuditKeys = {common::kAuditLastUpdateTimeAnnotation,
                                                         common::kAuditLastUpdateUserUidAnnotation,
                                                         common::kAuditLastUpdateUsernameAnnotation};
-
-// RFC 6901: "~" -> "~0", "/" -> "~1".
-std::string PointerToken(std::string_view key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 json WithoutAuditAnnotations(const json& annotations) {
   json out = json::object();
@@ -75,7 +59,8 @@ json PatchAuditAnnotations(const json& object, const std::map<std::string_view, 
     return patch;
   }
   for (std::string_view key : kAuditKeys) {
-    const std::string path = "/metadata/annotations/" + PointerToken(key);
+    // RFC 6901 escaping ("/" -> "~1") by nlohmann's JSON pointer.
+    const std::string path = (json::json_pointer("/metadata/annotations") / std::string(key)).to_string();
     const auto current = annotations->find(std::string(key));
     const auto wanted = want.find(key);
     if (wanted != want.end()) {
@@ -91,14 +76,8 @@ json PatchAuditAnnotations(const json& object, const std::map<std::string_view, 
 
 std::vector<std::string> SplitUsernames(std::string_view text) {
   std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', start), text.size());
-    std::string item(text.substr(start, comma - start));
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(std::move(item));
-    start = comma + 1;
+  for (std::string_view item : common::Split(text, ',')) {
+    if (const std::string_view name = common::TrimSpace(item); !name.empty()) out.emplace_back(name);
   }
   return out;
 }
@@ -106,35 +85,6 @@ std::vector<std::string> SplitUsernames(std::string_view text) {
 const kube::GroupVersionResource& MutatingWebhookConfigurationsGvr() {
   static const kube::GroupVersionResource gvr{"admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations"};
   return gvr;
-}
-
-std::optional<std::string> ReadFileIfExists(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Every PEM certificate block of `pem` whose notAfter is after `now`, in order.
-std::vector<std::string> UnexpiredCertificates(std::string_view pem, Clock::time_point now) {
-  static constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t begin = pem.find("-----BEGIN CERTIFICATE-----", start);
-    if (begin == std::string_view::npos) break;
-    const std::size_t end = pem.find(kEnd, begin);
-    if (end == std::string_view::npos) break;
-    std::string block(pem.substr(begin, end + kEnd.size() - begin));
-    block += '\n';
-    try {
-      if (common::CertificateNotAfter(block) > now) out.push_back(std::move(block));
-    } catch (const std::invalid_argument&) {
-    }
-    start = end + kEnd.size();
-  }
-  return out;
 }
 
 // Keeps the serving certificate and serves /mutate (see the header).
@@ -169,7 +119,7 @@ class CertificateReconciler final : public runtime::Reconciler {
     // of its life left a new one goes first into the bundle, and only the next serving
     // certificate is signed by it: by then the apiserver trusts it, and the previous CA
     // stays in the bundle until it expires, so no rotation ever fails a call.
-    std::vector<std::string> cas = bundle ? UnexpiredCertificates(*bundle, now) : std::vector<std::string>{};
+    std::vector<std::string> cas = bundle ? common::CertificatesValidAt(*bundle, now) : std::vector<std::string>{};
     if (cas.empty() || !ca_key || common::CertificateDueForRenewal(cas.front(), now)) {
       common::IssuedCertificates issued =
           common::IssueServerCertificates("resiliency-operator audit webhook CA", {}, now, 10 * leaf_validity);
@@ -244,8 +194,8 @@ class CertificateReconciler final : public runtime::Reconciler {
  private:
   runtime::Result ReconcileFromFiles(const ro::log::Logger& logger) {
     const std::filesystem::path dir(options_.cert_dir);
-    const std::optional<std::string> cert = ReadFileIfExists(dir / "tls.crt");
-    const std::optional<std::string> key = ReadFileIfExists(dir / "tls.key");
+    const std::optional<std::string> cert = common::ReadWholeFile((dir / "tls.crt").string());
+    const std::optional<std::string> key = common::ReadWholeFile((dir / "tls.key").string());
     if (!cert || !key) {
       throw std::runtime_error("no tls.crt and tls.key in " + options_.cert_dir + " (yet)");
     }

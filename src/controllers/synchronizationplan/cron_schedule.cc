@@ -5,6 +5,8 @@
 #include <cctype>
 #include <vector>
 
+#include "ro/common/strings.h"
+
 namespace ro::controllers {
 namespace {
 
@@ -33,17 +35,6 @@ const Field kDayOfWeek{"day of week", 0, 7, &kDayNames};
 // of "Feb 29" schedules that also restrict the weekday.
 constexpr int kSearchYears = 5;
 
-std::vector<std::string_view> Split(std::string_view text, char separator) {
-  std::vector<std::string_view> out;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t end = text.find(separator, start);
-    out.push_back(text.substr(start, end == std::string_view::npos ? end : end - start));
-    if (end == std::string_view::npos) return out;
-    start = end + 1;
-  }
-}
-
 int Value(std::string_view text, const Field& field) {
   if (field.names != nullptr) {
     std::string upper(text);
@@ -70,8 +61,8 @@ int Value(std::string_view text, const Field& field) {
 template <std::size_t N>
 bool ParseField(std::string_view text, const Field& field, std::bitset<N>& bits) {
   bool star = false;
-  for (std::string_view part : Split(text, ',')) {
-    const std::vector<std::string_view> range_step = Split(part, '/');
+  for (std::string_view part : common::Split(text, ',')) {
+    const std::vector<std::string_view> range_step = common::Split(part, '/');
     if (range_step.size() > 2 || part.empty()) {
       throw CronError(std::string(field.name) + ": \"" + std::string(part) + "\" is malformed");
     }
@@ -94,7 +85,7 @@ bool ParseField(std::string_view text, const Field& field, std::bitset<N>& bits)
       high = field.max;
       if (step == 1) star = true;
     } else {
-      const std::vector<std::string_view> bounds = Split(range, '-');
+      const std::vector<std::string_view> bounds = common::Split(range, '-');
       if (bounds.size() > 2) {
         throw CronError(std::string(field.name) + ": \"" + std::string(range) + "\" is malformed");
       }

@@ -11,6 +11,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "ro/common/strings.h"
+
 namespace ro::plugins {
 namespace {
 
@@ -21,15 +23,9 @@ constexpr std::size_t kMaxAnswer = 64 * 1024;
   throw ZooKeeperError(code, 0, "", "ZooKeeper srvr: " + message);
 }
 
-std::string Trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return std::string(text);
-}
-
 // The version without ", built on ...".
 std::string VersionOnly(std::string_view version) {
-  return Trim(version.substr(0, version.find(',')));
+  return std::string(common::TrimSpace(version.substr(0, version.find(','))));
 }
 
 struct FdCloser {
@@ -119,12 +115,12 @@ ZooKeeperServerInfo ParseSrvrText(std::string_view text) {
     const std::size_t end = std::min(text.find('\n', start), text.size());
     const std::string_view line = text.substr(start, end - start);
     if (line.starts_with("Zookeeper version:")) info.version = VersionOnly(line.substr(18));
-    if (line.starts_with("Mode:")) info.mode = Trim(line.substr(5));
+    if (line.starts_with("Mode:")) info.mode = std::string(common::TrimSpace(line.substr(5)));
     start = end + 1;
   }
   if (info.version.empty()) {
     Fail(ZooKeeperError::Code::kOther, "the answer has no version line: \"" +
-                                           Trim(text.substr(0, 200)) + "\"");
+                                           std::string(common::TrimSpace(text.substr(0, 200))) + "\"");
   }
   return info;
 }
@@ -133,7 +129,7 @@ ZooKeeperServerInfo ParseSrvrJson(std::string_view body) {
   const nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object() || !doc.contains("version") || !doc["version"].is_string()) {
     Fail(ZooKeeperError::Code::kOther, "the AdminServer's answer has no version: \"" +
-                                           Trim(body.substr(0, 200)) + "\"");
+                                           std::string(common::TrimSpace(body.substr(0, 200))) + "\"");
   }
   ZooKeeperServerInfo info;
   info.version = VersionOnly(doc["version"].get<std::string>());
