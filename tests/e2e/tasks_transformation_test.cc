@@ -30,6 +30,7 @@
 #include "ro/plugins/kubernetes/bucket_object.h"
 #include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/plugins/s3_client.h"
+#include "ro/plugins/tasks/object_transformation.h"
 #include "ro/testenv/testenv.h"
 #include "ro/testsupport/controller_process.h"
 
@@ -457,6 +458,213 @@ TEST_F(TasksTransformationTest, FromOriginalRestoresTheSourceSpecFromTheBucket) 
   // Nothing of the kind was touched in the operator's own cluster.
   EXPECT_TRUE(Get(*local_, kDeployments, "store", "web").is_null());
   ExpectControllersAlive();
+}
+
+json ConfigMap(const std::string& ns, const std::string& name) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", name}, {"namespace", ns}}},
+          {"data", {{"mode", "standby"}}}};
+}
+
+json Service(const std::string& ns, const std::string& name) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", {{"name", name}, {"namespace", ns}}},
+          {"spec", {{"selector", {{"app", name}}}, {"ports", {{{"port", 80}}}}}}};
+}
+
+// TaskRun spec.dryRun (docs/automation.md "Dry run"): the report says, object by object
+// and in dependency order, what the run would do, and changes nothing (every
+// resourceVersion stays); the real run that follows makes exactly the reported changes,
+// and fails on exactly the object the dry run said it would (a value only the
+// destination's validation refuses).
+TEST_F(TasksTransformationTest, ADryRunChangesNothingAndTheRealRunMakesExactlyTheReportedChanges) {
+  const GroupVersionResource configmaps{"", "v1", "configmaps"};
+  const GroupVersionResource services{"", "v1", "services"};
+  Apply(*destination_, Namespace("preview", {{"env", "preview"}}));
+  Apply(*destination_, Deployment("preview", "web", 0, "nginx:1.25"));
+  Apply(*destination_, ConfigMap("preview", "settings"));
+  Apply(*destination_, Service("preview", "front"));
+  StoreOriginal(Deployment("preview", "web", 2, "nginx:1.27"));
+
+  // Listed against the dependency order: workloads, then services, then configmaps.
+  json task = FromOriginalTask("preview", "preview");
+  json& resources = task["spec"]["config"]["resources"];
+  const json filter = resources[0]["filter"];
+  resources.push_back({{"identifier", {{"version", "v1"}, {"resources", "services"}}},
+                       {"patch", {{"operations", {{{"op", "replace"}, {"path", "/spec/ports/0/port"}, {"value", 70000}}}}}},
+                       {"filter", filter}});
+  resources.push_back({{"identifier", {{"version", "v1"}, {"resources", "configmaps"}}},
+                       {"patch", {{"operations", {{{"op", "add"}, {"path", "/metadata/labels"}, {"value", {{"restored", "true"}}}},
+                                                  {{"op", "replace"}, {"path", "/data/mode"}, {"value", "active"}}}}}},
+                       {"filter", filter}});
+  Apply(*operator_, task);
+  WaitForReady(kTasks, "preview", "True/Valid");
+  const std::vector<std::pair<GroupVersionResource, std::string>> objects = {
+      {configmaps, "settings"}, {services, "front"}, {kDeployments, "web"}};
+  std::map<std::string, json> before;
+  for (const auto& [gvr, name] : objects) before[gvr.ToString()] = remote_->Get(gvr, "preview", name);
+
+  json dry = TaskRun("preview-dry", "preview");
+  dry["spec"]["dryRun"] = true;
+  Apply(*operator_, dry);
+  const json dry_run = WaitForPhase("preview-dry", "Failed");
+  EXPECT_EQ(ReadyOf(dry_run), "False/ObjectsFailed");
+  EXPECT_THAT(dry_run["status"].value("message", ""), HasSubstr("Dry run, nothing changed: 2 objects would be patched"));
+  EXPECT_EQ(dry_run["status"]["dryRun"], true);
+  EXPECT_EQ(dry_run["status"]["objectsPatched"], 2);
+  EXPECT_EQ(dry_run["status"]["objectsFailed"], 1);
+  // The same from the command line: roctl creates a dry-run TaskRun, waits and prints.
+  ro::testenv::RunOptions no_check;
+  no_check.check = false;
+  no_check.timeout = kTimeout;
+  const ro::testenv::CommandResult roctl = ro::testenv::RunCommand(
+      {(ro::testenv::BinDir() / "roctl").string(), "dry-run", "preview", "-n", kNamespace,
+       "--kubeconfig", operator_->kubeconfig_path().string(), "--timeout", "80s"},
+      no_check);
+  EXPECT_EQ(roctl.exit_code, 1) << roctl.out << roctl.err;  // 1: the run would fail
+  EXPECT_THAT(roctl.out, HasSubstr("Dry run, nothing changed: 2 objects would be patched"));
+  EXPECT_THAT(roctl.out, HasSubstr("Workloads"));
+  EXPECT_THAT(roctl.out, HasSubstr("replace /spec/replicas 2"));
+  EXPECT_THAT(roctl.out, HasSubstr("replace /data/mode \"active\""));
+  EXPECT_THAT(roctl.out, HasSubstr("70000"));
+  const ro::testenv::CommandResult report_json = ro::testenv::RunCommand(
+      {(ro::testenv::BinDir() / "roctl").string(), "report", "preview-dry", "-n", kNamespace,
+       "--kubeconfig", operator_->kubeconfig_path().string(), "-o", "json"},
+      no_check);
+  EXPECT_EQ(report_json.exit_code, 1) << report_json.err;
+  EXPECT_EQ(json::parse(report_json.out)["report"], dry_run["status"]["dryRunReport"]);
+  for (const auto& [gvr, name] : objects) {
+    EXPECT_EQ(remote_->Get(gvr, "preview", name)["metadata"]["resourceVersion"],
+              before[gvr.ToString()]["metadata"]["resourceVersion"])
+        << gvr.ToString() << " changed by a dry run";
+  }
+  const json report = dry_run["status"]["dryRunReport"];
+  ASSERT_EQ(report["objects"].size(), 3u) << report.dump();
+  std::vector<std::string> order;
+  for (const json& entry : report["objects"]) order.push_back(entry["resource"]);
+  EXPECT_EQ(order, (std::vector<std::string>{"v1/configmaps", "v1/services", "apps/v1/deployments"}));
+  std::vector<std::string> stages;
+  for (const json& entry : report["resources"]) stages.push_back(entry["stage"]);
+  EXPECT_EQ(stages, (std::vector<std::string>{"ConfigMaps", "Services", "Workloads"}));
+  EXPECT_EQ(report["objects"][0]["action"], "Patch");
+  EXPECT_EQ(report["objects"][1]["action"], "Fail");
+  EXPECT_THAT(report["objects"][1].value("message", ""), HasSubstr("70000"));
+  EXPECT_EQ(report["objects"][2]["action"], "Patch");
+  // The restore's field diff: the source's replicas and image come back.
+  const json web_patch = report["objects"][2]["patch"];
+  EXPECT_THAT(web_patch.dump(), HasSubstr(R"("path":"/spec/replicas","value":2)"));
+  EXPECT_THAT(web_patch.dump(), HasSubstr("nginx:1.27"));
+
+  Apply(*operator_, TaskRun("preview-real", "preview"));
+  const json real_run = WaitForPhase("preview-real", "Failed");
+  EXPECT_EQ(ReadyOf(real_run), "False/ObjectsFailed");
+  EXPECT_EQ(real_run["status"]["objectsPatched"], 2);
+  EXPECT_EQ(real_run["status"]["objectsFailed"], 1);
+  EXPECT_FALSE(real_run["status"].contains("dryRunReport"));
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    const auto& [gvr, name] = objects[i];
+    const json after = remote_->Get(gvr, "preview", name);
+    const json reported = report["objects"][i].value("patch", json::array());
+    EXPECT_EQ(ro::plugins::tasks::ChangeBetween(before[gvr.ToString()], after), reported)
+        << gvr.ToString() << " " << name;
+  }
+  EXPECT_EQ(remote_->Get(configmaps, "preview", "settings")["data"]["mode"], "active");
+  ExpectControllersAlive();
+}
+
+// The dependency order with a CRD, its custom resources and a webhook configuration
+// (docs/automation.md "Order"), listed the other way round in the Task: the dry run
+// reports them CRD first, webhook last, noting the webhook's Service has no endpoints;
+// the real run changes the CRD and the custom resource, then waits with the webhook
+// configuration unchanged until the Service has an endpoint, then writes it.
+TEST_F(TasksTransformationTest, CrdsComeFirstAndAWebhookWaitsForItsServicesEndpoints) {
+  const GroupVersionResource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions"};
+  const GroupVersionResource widgets{"example.com", "v1", "widgets"};
+  const GroupVersionResource webhooks{"admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations"};
+  Apply(*destination_, json::parse(R"({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com", "labels": {"app": "order"}},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+      "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+      "versions": [{"name": "v1", "served": true, "storage": true,
+        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}})"));
+  destination_->Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd/widgets.example.com"});
+  Apply(*destination_, Namespace("order", {{"env", "order"}}));
+  Apply(*destination_, json::parse(R"({"apiVersion": "example.com/v1", "kind": "Widget",
+    "metadata": {"name": "w1", "namespace": "order", "labels": {"app": "order"}}, "spec": {"size": 1}})"));
+  // A Service without a selector: its Endpoints are the test's to write.
+  Apply(*destination_, json::parse(R"({"apiVersion": "v1", "kind": "Service",
+    "metadata": {"name": "hooks", "namespace": "order"}, "spec": {"ports": [{"port": 443}]}})"));
+  Apply(*destination_, json::parse(R"({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+    "metadata": {"name": "order-hook", "labels": {"app": "order"}},
+    "webhooks": [{"name": "hook.example.com", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+      "failurePolicy": "Ignore", "timeoutSeconds": 1,
+      "clientConfig": {"service": {"namespace": "order", "name": "hooks", "path": "/mutate"}},
+      "rules": [{"operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"], "resources": ["gadgets"]}]}]})"));
+
+  json task = json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Task",
+    "metadata": {"name": "order", "namespace": "dr"},
+    "spec": {"plugin": "kubernetes-objects-transformation", "config": {"destinationName": "cluster-2", "resources": []}}})");
+  for (const GroupVersionResource& gvr : {webhooks, widgets, crds}) {
+    task["spec"]["config"]["resources"].push_back(
+        {{"identifier", {{"group", gvr.group}, {"version", gvr.version}, {"resources", gvr.resource}}},
+         {"patch", {{"operations", {{{"op", "add"}, {"path", "/metadata/labels/restored"}, {"value", "true"}}}}}},
+         {"filter", {{"selector", {{"matchLabels", {{"app", "order"}}}}}}}});
+  }
+  Apply(*operator_, task);
+  WaitForReady(kTasks, "order", "True/Valid");
+
+  json dry = TaskRun("order-dry", "order");
+  dry["spec"]["dryRun"] = true;
+  Apply(*operator_, dry);
+  const json report = WaitForPhase("order-dry", "Succeeded")["status"]["dryRunReport"];
+  ASSERT_EQ(report["objects"].size(), 3u) << report.dump();
+  EXPECT_EQ(report["objects"][0]["name"], "widgets.example.com");
+  EXPECT_EQ(report["objects"][1]["name"], "w1");
+  EXPECT_EQ(report["objects"][2]["name"], "order-hook");
+  EXPECT_THAT(report["objects"][2].value("message", ""), HasSubstr("order/hooks has no Endpoints now"));
+  std::vector<std::string> stages;
+  for (const json& entry : report["resources"]) stages.push_back(entry["stage"]);
+  EXPECT_EQ(stages, (std::vector<std::string>{"Definitions", "CustomResources", "Admission"}));
+
+  const auto restored = [&](const GroupVersionResource& gvr, const std::string& ns, const std::string& name) {
+    return remote_->Get(gvr, ns, name)["metadata"]["labels"].contains("restored");
+  };
+  Apply(*operator_, TaskRun("order-real", "order"));
+  ro::testenv::WaitFor([&] { return restored(crds, "", "widgets.example.com") && restored(widgets, "order", "w1"); },
+                       kTimeout, "the CRD and the widget changed", kPoll);
+  // The run waits for the webhook's Service with the configuration unchanged.
+  ro::testenv::WaitFor(
+      [&] {
+        for (const json& line : taskrun_controller_->LogLines("waiting for the webhook service to have a ready endpoint")) {
+          if (line.value("taskRun", "") == "dr/order-real" && line.value("service", "") == "order/hooks") return true;
+        }
+        return false;
+      },
+      kTimeout, "the run waiting for Service order/hooks", kPoll);
+  EXPECT_FALSE(restored(webhooks, "", "order-hook"));
+  EXPECT_EQ(Get(*local_, kTaskRuns, kNamespace, "order-real")["status"]["phase"], "Running");
+  Apply(*destination_, json::parse(R"({"apiVersion": "v1", "kind": "Endpoints",
+    "metadata": {"name": "hooks", "namespace": "order"},
+    "subsets": [{"addresses": [{"ip": "10.0.0.10"}], "ports": [{"port": 443}]}]})"));
+  const json run = WaitForPhase("order-real", "Succeeded");
+  EXPECT_EQ(run["status"]["objectsPatched"], 3);
+  EXPECT_TRUE(restored(webhooks, "", "order-hook"));
+  ExpectControllersAlive();
+}
+
+// A custom-image Task cannot be dry-run: its container's effects are unknown.
+TEST_F(TasksTransformationTest, ADryRunOfACustomImageTaskFailsWithDryRunNotSupported) {
+  Apply(*operator_, json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Task",
+      "metadata": {"name": "echo", "namespace": "dr"},
+      "spec": {"plugin": "custom-image", "config": {"image": "busybox:1.36", "command": ["echo", "hi"]}}})"));
+  json dry = TaskRun("echo-dry", "echo");
+  dry["spec"]["dryRun"] = true;
+  Apply(*operator_, dry);
+  const json run = WaitForPhase("echo-dry", "Failed");
+  EXPECT_EQ(ReadyOf(run), "False/DryRunNotSupported");
+  EXPECT_FALSE(run["status"].contains("podName"));
 }
 
 // One object without an original fails; the others are still restored, and the run

@@ -236,5 +236,14 @@ TEST(TaskSpecTest, AnEmptyResourceListIsAValidTaskThatChangesNothing) {
             "spec.config.resources: InvalidConfig");
 }
 
+TEST(TaskSpecTest, OrderDefaultsToDependenciesAndAcceptsAsListed) {
+  json spec = kGeneratedTaskSpec;
+  EXPECT_EQ(ParseTask(Task(spec)).transformation().order, ResourceOrder::kDependencies);
+  spec["config"]["order"] = "AsListed";
+  EXPECT_EQ(ParseTask(Task(spec)).transformation().order, ResourceOrder::kAsListed);
+  spec["config"]["order"] = "Random";
+  EXPECT_EQ(Fields(Problems(Task(spec))), "spec.config.order: InvalidConfig");
+}
+
 }  // namespace
 }  // namespace ro::plugins::tasks

@@ -94,6 +94,54 @@ TEST(TransformationTest, TransformRestoresThenPatchesThenStampsTheRun) {
                kubernetes::TransformError);
 }
 
+TEST(TransformationTest, ChangeBetweenIsTheJsonPatchOfWhatTheWriteDecides) {
+  const json before = Deployment("a", "web", 0, "10");
+  json after = before;
+  after["spec"]["replicas"] = 1;
+  after["metadata"]["resourceVersion"] = "11";
+  after["metadata"]["generation"] = 2;
+  after["metadata"]["managedFields"] = json::array({{{"manager", "m"}}});
+  after["status"]["replicas"] = 1;
+  after["metadata"]["annotations"]["automation.astronetes.io/taskrun-uid"] = "u";
+  after["metadata"]["annotations"]["automation.astronetes.io/taskrun"] = "dr/r";
+  after["metadata"]["labels"]["tier"] = "front";
+  EXPECT_EQ(ChangeBetween(before, after),
+            json::parse(R"([{"op":"add","path":"/metadata/labels/tier","value":"front"},
+                            {"op":"replace","path":"/spec/replicas","value":1}])"));
+  // Only the run's annotations added to an object without annotations: no change.
+  json bare = before;
+  bare["metadata"].erase("annotations");
+  json stamped = bare;
+  stamped["metadata"]["annotations"] = {{"automation.astronetes.io/taskrun-uid", "u"}};
+  EXPECT_EQ(ChangeBetween(bare, stamped), json::array());
+  // Applying the change to `before` gives `after` (what a test compares).
+  EXPECT_EQ(ChangeBetween(before.patch(ChangeBetween(before, after)), after), json::array());
+}
+
+TEST(TransformationTest, WebhookServicesAreTheServicesItsWebhooksCallEachOnce) {
+  const json configuration = json::parse(R"({"webhooks": [
+    {"name": "a", "clientConfig": {"service": {"namespace": "hooks", "name": "svc", "path": "/a"}}},
+    {"name": "b", "clientConfig": {"url": "https://hooks.example.com/b"}},
+    {"name": "c", "clientConfig": {"service": {"namespace": "hooks", "name": "svc", "path": "/c"}}},
+    {"name": "d", "clientConfig": {"service": {"namespace": "other", "name": "svc2"}}}]})");
+  EXPECT_EQ(WebhookServices(configuration),
+            (std::vector<kube::ObjectKey>{{"hooks", "svc"}, {"other", "svc2"}}));
+  EXPECT_TRUE(WebhookServices(json::object()).empty());
+}
+
+TEST(TransformationTest, SummaryOfADryRunSaysNothingChanged) {
+  TransformationReport report;
+  report.dry_run = true;
+  report.patched = 2;
+  report.planned = {{"apps/v1/deployments", "a", "web", PlannedAction::kPatch, "[]", ""},
+                    {"apps/v1/deployments", "a", "db", PlannedAction::kUnchanged, "[]", ""}};
+  report.failed = 1;
+  report.failures = {{"apps/v1/deployments a/x", "boom"}};
+  EXPECT_EQ(report.Summary(),
+            "Dry run, nothing changed: 2 objects would be patched (1 changed, 1 only annotated), "
+            "1 would fail: apps/v1/deployments a/x: boom");
+}
+
 TEST(TransformationTest, SummaryCountsAndListsFailures) {
   TransformationReport report;
   report.patched = 3;
@@ -163,11 +211,23 @@ class TransformerPassTest : public ::testing::Test {
     };
     TransformerOptions options;
     options.initial_backoff = std::chrono::milliseconds{0};
+    options.dry_run = dry_run_;
     ObjectTransformer transformer(std::move(config), kRun, std::move(target), log::Logger(),
                                   kube::DefaultClock(), options);
     return transformer.Run({});
   }
 
+  // Discovery and empty lists of deployments and namespaces.
+  void ScriptEmptyLists() {
+    transport_->Respond("GET", "/api/v1/namespaces", 200, List({}));
+    ScriptDiscovery(false);
+    transport_->Respond("GET", "/apis/apps/v1/deployments", 200, List({}));
+  }
+
+ public:
+  TransformationReport RunPublic(TransformationConfig config) { return Run(std::move(config)); }
+
+ protected:
   // The bodies of the PUTs the pass sent, by path.
   std::map<std::string, json> Puts() const {
     std::map<std::string, json> puts;
@@ -180,6 +240,7 @@ class TransformerPassTest : public ::testing::Test {
   std::shared_ptr<FakeTransport> transport_ = std::make_shared<FakeTransport>();
   kube::DynamicClient client_{FakeConfig(), transport_};
   std::map<std::string, std::string> bucket_;
+  bool dry_run_ = false;
 };
 
 const char* const kWebPath = "/apis/apps/v1/namespaces/a/deployments/web";
@@ -306,6 +367,80 @@ TEST_F(TransformerPassTest, AResourceTheDestinationDoesNotServeIsAResourceError)
   ASSERT_EQ(report.resource_errors.size(), 1u);
   EXPECT_EQ(report.resource_errors[0],
             "resources[0] (example.com/v1/widgets): not served by the destination cluster");
+}
+
+TEST_F(TransformerPassTest, ADryRunSendsDryRunWritesAndReportsEachObjectsPatch) {
+  dry_run_ = true;
+  ScriptDiscovery(false);
+  json no_strategy = Deployment("a", "api", 0);
+  json web = Deployment("a", "web", 0);
+  web["spec"]["strategy"] = {{"type", "Recreate"}};
+  transport_->Respond("GET", "/apis/apps/v1/deployments", 200, List({no_strategy, web}));
+  // The destination's dry-run answer: the object as it would store it (a defaulted field
+  // shows in the patch; the resourceVersion does not change on a dry run).
+  json answer = web;
+  answer["spec"].erase("strategy");
+  answer["spec"]["progressDeadlineSeconds"] = 600;
+  answer["metadata"]["annotations"]["automation.astronetes.io/taskrun-uid"] = "run-uid-1";
+  transport_->Respond("PUT", kWebPath, 200, answer.dump());
+  TransformationResource resource;
+  resource.gvr = {"apps", "v1", "deployments"};
+  resource.patch = kubernetes::JsonPatch::FromJson(
+      json::array({{{"op", "remove"}, {"path", "/spec/strategy"}}}));
+  TransformationConfig config;
+  config.resources = {resource};
+
+  const TransformationReport report = Run(config);
+  EXPECT_TRUE(report.dry_run);
+  EXPECT_EQ(report.patched, 1);
+  EXPECT_EQ(report.failed, 1);
+  int puts = 0;
+  for (const kube::HttpRequest& r : transport_->requests) {
+    if (r.method != "PUT") continue;
+    ++puts;
+    EXPECT_NE(r.path.find("dryRun=All"), std::string::npos) << r.path;
+  }
+  EXPECT_EQ(puts, 1);
+  ASSERT_EQ(report.planned.size(), 2u);
+  EXPECT_EQ(report.planned[0].name, "api");
+  EXPECT_EQ(report.planned[0].action, PlannedAction::kFail);
+  EXPECT_NE(report.planned[0].message.find("patch"), std::string::npos);
+  EXPECT_EQ(report.planned[1].resource, "apps/v1/deployments");
+  EXPECT_EQ(report.planned[1].ns, "a");
+  EXPECT_EQ(report.planned[1].action, PlannedAction::kPatch);
+  EXPECT_EQ(json::parse(report.planned[1].patch),
+            json::parse(R"([{"op":"remove","path":"/spec/strategy"},
+                            {"op":"add","path":"/spec/progressDeadlineSeconds","value":600}])"));
+  EXPECT_EQ(report.planned_omitted, 0);
+}
+
+// The resources a pass with `order` processed, in processing order, for a Task listing
+// deployments before namespaces.
+std::vector<std::string> OrderSeen(TransformerPassTest& test, ResourceOrder order) {
+  TransformationResource deployments = ReplicasTo(1);
+  TransformationResource namespaces = ReplicasTo(1);
+  namespaces.gvr = {"", "v1", "namespaces"};
+  namespaces.index = 1;
+  TransformationConfig config;
+  config.order = order;
+  config.resources = {deployments, namespaces};
+  std::vector<std::string> seen;
+  for (const ResourceReport& resource : test.RunPublic(config).resources) {
+    seen.push_back(resource.gvr.resource);
+  }
+  return seen;
+}
+
+TEST_F(TransformerPassTest, ResourcesRunInDependencyOrderByDefault) {
+  ScriptEmptyLists();
+  EXPECT_EQ(OrderSeen(*this, ResourceOrder::kDependencies),
+            (std::vector<std::string>{"namespaces", "deployments"}));
+}
+
+TEST_F(TransformerPassTest, ResourcesRunAsListedWhenTheTaskSaysSo) {
+  ScriptEmptyLists();
+  EXPECT_EQ(OrderSeen(*this, ResourceOrder::kAsListed),
+            (std::vector<std::string>{"deployments", "namespaces"}));
 }
 
 }  // namespace

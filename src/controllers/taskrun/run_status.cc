@@ -88,6 +88,8 @@ json DesiredRunStatus(const json& taskrun, const RunUpdate& update,
   if (update.pod_name) status["podName"] = *update.pod_name;
   if (update.objects_patched) status["objectsPatched"] = *update.objects_patched;
   if (update.objects_failed) status["objectsFailed"] = *update.objects_failed;
+  if (update.dry_run) status["dryRun"] = *update.dry_run;
+  if (update.dry_run_report) status["dryRunReport"] = json::parse(*update.dry_run_report);
   for (const auto& [field, value] : update.counters) status[field] = value;
 
   runtime::Condition ready;

@@ -53,6 +53,10 @@ struct RunUpdate {
   std::optional<std::string> pod_name;
   std::optional<int64_t> objects_patched;
   std::optional<int64_t> objects_failed;
+  // status.dryRun (set when the run starts; a dry run changes nothing).
+  std::optional<bool> dry_run;
+  // status.dryRunReport as JSON text (a dry run that finished).
+  std::optional<std::string> dry_run_report;
   // Further integer status fields, written as named (e.g. a Synchronization's
   // "nodesCreated").
   std::map<std::string, int64_t> counters;

@@ -20,6 +20,7 @@
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
 #include "ro/kube/informer.h"
+#include "ro/plugins/kubernetes/apply_order.h"
 #include "ro/plugins/kubernetes/config_error.h"
 #include "ro/plugins/tasks/custom_image.h"
 #include "ro/plugins/tasks/object_transformation.h"
@@ -59,6 +60,46 @@ const kube::GroupVersionResource kLiveSynchronizations{"automation.astronetes.io
 std::string TaskNameOf(const json& taskrun) {
   const json spec = taskrun.value("spec", json::object());
   return spec.is_object() ? spec.value("taskName", "") : "";
+}
+
+// spec.dryRun (false when absent or not a boolean).
+bool DryRunRequested(const json& taskrun) {
+  const json spec = taskrun.value("spec", json::object());
+  return spec.is_object() && spec.value("dryRun", json(false)).is_boolean() &&
+         spec.value("dryRun", false);
+}
+
+// status.dryRun: whether the run that started is a dry run.
+bool DryRunStarted(const json& taskrun) {
+  const json status = taskrun.value("status", json::object());
+  return status.is_object() && status.value("dryRun", json(false)).is_boolean() &&
+         status.value("dryRun", false);
+}
+
+// status.dryRunReport of a finished dry run (the CRD's schema).
+json DryRunReport(const tasks::TransformationReport& report) {
+  json objects = json::array();
+  for (const tasks::PlannedChange& change : report.planned) {
+    json entry = {{"resource", change.resource},
+                  {"name", change.name},
+                  {"action", std::string(tasks::ToString(change.action))}};
+    if (!change.ns.empty()) entry["namespace"] = change.ns;
+    if (change.action == tasks::PlannedAction::kPatch) entry["patch"] = json::parse(change.patch);
+    if (!change.message.empty()) entry["message"] = change.message;
+    objects.push_back(std::move(entry));
+  }
+  json resources = json::array();
+  for (const tasks::ResourceReport& resource : report.resources) {
+    resources.push_back({{"index", resource.index},
+                         {"resource", resource.gvr.ToString()},
+                         {"stage", std::string(plugins::kubernetes::ToString(
+                                       plugins::kubernetes::ApplyStageOf(resource.gvr)))},
+                         {"objects", resource.objects},
+                         {"selected", resource.selected}});
+  }
+  json out = {{"objects", std::move(objects)}, {"resources", std::move(resources)}};
+  if (report.planned_omitted > 0) out["omitted"] = report.planned_omitted;
+  return out;
 }
 
 std::string StatusString(const json& taskrun, const char* key) {
@@ -188,7 +229,10 @@ class TaskRunReconciler final : public runtime::Reconciler {
     // Counted once: a finished run is never reconciled into another end (Reconcile
     // only cleans up after it), and a conflict retries before anything is counted.
     if (!writer_.Write(type_.gvr, *cleaned, update)) return Result::Requeue();
-    metrics_.Finished(*cleaned, update, clock_.Now());
+    // A dry run recovers nothing: it is no RTO sample.
+    if (!DryRunStarted(*cleaned) && !update.dry_run.value_or(false)) {
+      metrics_.Finished(*cleaned, update, clock_.Now());
+    }
     return Result{};
   }
 
@@ -230,7 +274,13 @@ class TaskRunReconciler final : public runtime::Reconciler {
     } catch (const plugins::kubernetes::ConfigError& e) {
       return Fail(taskrun, kReasonInvalidTask, TaskRef(taskrun) + " is invalid: " + e.what());
     }
+    const bool dry_run = DryRunRequested(taskrun);
     if (spec.plugin == tasks::kCustomImagePlugin) {
+      if (dry_run) {
+        return Fail(taskrun, kReasonDryRunNotSupported,
+                    TaskRef(taskrun) + " runs a container (custom-image), whose effects a dry run "
+                                       "cannot know; dryRun is for kubernetes-objects-transformation");
+      }
       const tasks::CustomImageConfig& config = spec.custom_image();
       if (config.cluster_role && !ClusterRoleExists(*config.cluster_role)) {
         return WaitOrFail(taskrun, kReasonRunClusterRoleNotFound,
@@ -247,7 +297,9 @@ class TaskRunReconciler final : public runtime::Reconciler {
     }
     RunUpdate running;
     running.phase = RunPhase::kRunning;
-    running.message = "Changing the objects the Task selects";
+    running.message = dry_run ? "Dry run: finding what the Task would change"
+                              : "Changing the objects the Task selects";
+    running.dry_run = dry_run;
     // The Running write is preconditioned on the resourceVersion read: a TaskRun that
     // finished meanwhile (a stale cache) is never run again.
     const std::optional<json> started = writer_.Write(type_.gvr, taskrun, running);
@@ -296,9 +348,14 @@ class TaskRunReconciler final : public runtime::Reconciler {
                            const ResolvedTarget& target, std::stop_token stop) {
     const std::string ns = Namespace(taskrun);
     const std::string name = common::MetadataString(taskrun, "name");
+    // Fixed when the run started (status.dryRun), whatever spec says now.
+    const bool dry_run = DryRunStarted(taskrun);
+    tasks::TransformerOptions transformer_options;
+    transformer_options.dry_run = dry_run;
     tasks::ObjectTransformer transformer(
         spec.transformation(), tasks::RunIdentity{ns, name, common::MetadataString(taskrun, "uid")},
-        target.target, log_.WithFields({{"taskRun", ns + "/" + name}}), clock_);
+        target.target, log_.WithFields({{"taskRun", ns + "/" + name}}), clock_,
+        transformer_options);
     tasks::TransformationReport report;
     try {
       report = transformer.Run(stop);
@@ -323,6 +380,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
     update.message = report.Summary();
     update.objects_patched = report.patched;
     update.objects_failed = report.failed;
+    if (dry_run) update.dry_run_report = DryRunReport(report).dump();
     if (report.Succeeded()) {
       const std::optional<tasks::ReplicatedObjects> replicated = ReadReplicated(spec.transformation());
       if (const std::optional<tasks::RecoveryWarning> warning =

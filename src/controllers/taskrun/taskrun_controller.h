@@ -24,6 +24,10 @@
 //       run after the ServiceAccount and ClusterRoleBinding are deleted; a Pod deleted
 //       before it finished fails the run (PodDeleted).
 //   Succeeded / Failed: never run again (create a new TaskRun to run the Task again).
+//   spec.dryRun (kubernetes-objects-transformation): the same pass with every write sent
+//     with dryRun=All; status.dryRun true from the start, status.dryRunReport at the end
+//     (per object: Patch with its JSON Patch, Unchanged, Skip or Fail with why); nothing
+//     changes and no recovery metric counts it. custom-image: Failed DryRunNotSupported.
 //   Deleted while running: the ClusterRoleBinding and ServiceAccount are deleted (the
 //     finalizer waits for it); the Pod goes with its ownerReference.
 //
@@ -54,6 +58,8 @@ inline constexpr const char* kReasonPodFailed = "PodFailed";
 inline constexpr const char* kReasonPodDeleted = "PodDeleted";
 inline constexpr const char* kReasonCreateFailed = "CreateFailed";
 inline constexpr const char* kReasonNameConflict = "NameConflict";
+// spec.dryRun on a custom-image Task.
+inline constexpr const char* kReasonDryRunNotSupported = "DryRunNotSupported";
 // Reasons of a Succeeded run with a warning: plugins::tasks::kReasonNothingRecovered and
 // kReasonFewerObjectsRecovered (ro/plugins/tasks/recovery_check.h).
 

@@ -13,6 +13,7 @@
 #include "ro/kube/discovery.h"
 #include "ro/kube/errors.h"
 #include "ro/plugins/bucket_encryption.h"
+#include "ro/plugins/kubernetes/apply_order.h"
 #include "ro/plugins/kubernetes/bucket_object.h"
 #include "ro/plugins/kubernetes/json_patch.h"
 #include "ro/plugins/s3_client.h"
@@ -84,7 +85,89 @@ json NamespaceLabels(kube::DynamicClient& client, int64_t page_size) {
   return labels;
 }
 
+const kube::GroupVersionResource kCustomResourceDefinitions{"apiextensions.k8s.io", "v1",
+                                                            "customresourcedefinitions"};
+
+// `object` without what ChangeBetween leaves out.
+json ComparableForm(const json& object) {
+  if (!object.is_object()) return object;
+  json out = object;
+  out.erase("status");
+  const auto metadata = out.find("metadata");
+  if (metadata == out.end() || !metadata->is_object()) return out;
+  for (const char* key : {"resourceVersion", "generation", "managedFields", "creationTimestamp",
+                          "uid", "selfLink"}) {
+    metadata->erase(key);
+  }
+  const auto annotations = metadata->find("annotations");
+  if (annotations != metadata->end() && annotations->is_object()) {
+    annotations->erase(std::string(kTaskRunUidKey));
+    annotations->erase(std::string(kTaskRunAnnotation));
+    if (annotations->empty()) metadata->erase(annotations);
+  }
+  return out;
+}
+
+// True when CRD `crd` has the condition Established True.
+bool Established(const json& crd) {
+  const json status = crd.value("status", json::object());
+  if (!status.is_object()) return false;
+  for (const json& condition : status.value("conditions", json::array())) {
+    if (condition.is_object() && condition.value("type", "") == "Established") {
+      return condition.value("status", "") == "True";
+    }
+  }
+  return false;
+}
+
+const kube::GroupVersionResource kEndpoints{"", "v1", "endpoints"};
+
+bool IsWebhookConfiguration(const kube::GroupVersionResource& gvr) {
+  return gvr.group == "admissionregistration.k8s.io" &&
+         (gvr.resource == "mutatingwebhookconfigurations" ||
+          gvr.resource == "validatingwebhookconfigurations");
+}
+
+// True when Endpoints `endpoints` has a ready address.
+bool HasReadyAddress(const json& endpoints) {
+  for (const json& subset : endpoints.value("subsets", json::array())) {
+    if (subset.is_object() && subset.value("addresses", json::array()).is_array() &&
+        !subset.value("addresses", json::array()).empty()) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+std::vector<kube::ObjectKey> WebhookServices(const json& configuration) {
+  std::vector<kube::ObjectKey> services;
+  if (!configuration.is_object()) return services;
+  for (const json& webhook : configuration.value("webhooks", json::array())) {
+    if (!webhook.is_object()) continue;
+    const json client = webhook.value("clientConfig", json::object());
+    if (!client.is_object() || !client.contains("service") || !client["service"].is_object()) continue;
+    kube::ObjectKey key{client["service"].value("namespace", ""), client["service"].value("name", "")};
+    if (key.name.empty()) continue;
+    if (std::find(services.begin(), services.end(), key) == services.end()) services.push_back(key);
+  }
+  return services;
+}
+
+json ChangeBetween(const json& before, const json& after) {
+  return json::diff(ComparableForm(before), ComparableForm(after));
+}
+
+std::string_view ToString(PlannedAction action) {
+  switch (action) {
+    case PlannedAction::kPatch: return "Patch";
+    case PlannedAction::kUnchanged: return "Unchanged";
+    case PlannedAction::kSkip: return "Skip";
+    case PlannedAction::kFail: return "Fail";
+  }
+  return "Fail";
+}
 
 bool ChangedByRun(const json& object, std::string_view uid) {
   const json& metadata = common::Metadata(object);
@@ -125,9 +208,23 @@ json TransformObject(const json& current, const TransformationResource& resource
 }
 
 std::string TransformationReport::Summary() const {
-  std::string text = std::to_string(patched) + (patched == 1 ? " object" : " objects") + " patched";
+  std::string text;
+  if (dry_run) {
+    int64_t unchanged = 0;
+    for (const PlannedChange& change : planned) {
+      if (change.action == PlannedAction::kUnchanged) ++unchanged;
+    }
+    text = "Dry run, nothing changed: " + std::to_string(patched) +
+           (patched == 1 ? " object" : " objects") + " would be patched";
+    if (planned_omitted == 0) {
+      text += " (" + std::to_string(patched - unchanged) + " changed, " +
+              std::to_string(unchanged) + " only annotated)";
+    }
+  } else {
+    text = std::to_string(patched) + (patched == 1 ? " object" : " objects") + " patched";
+  }
   if (failed > 0) {
-    text += ", " + std::to_string(failed) + " failed";
+    text += ", " + std::to_string(failed) + (dry_run ? " would fail" : " failed");
     for (std::size_t i = 0; i < failures.size(); ++i) {
       text += (i == 0 ? ": " : "; ") + failures[i].object + ": " + failures[i].error;
     }
@@ -176,11 +273,106 @@ TransformationReport ObjectTransformer::Run(std::stop_token stop) {
       throw;
     }
   }
-  for (const TransformationResource& resource : config_.resources) {
+  report.dry_run = options_.dry_run;
+  std::vector<kube::GroupVersionResource> gvrs;
+  for (const TransformationResource& resource : config_.resources) gvrs.push_back(resource.gvr);
+  std::vector<std::size_t> order(gvrs.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (config_.order == ResourceOrder::kDependencies) order = kubernetes::DependencyOrder(gvrs);
+  for (const std::size_t i : order) {
     if (stop.stop_requested()) break;
-    RunResource(resource, namespaces, &report, stop);
+    RunResource(config_.resources[i], namespaces, &report, stop);
   }
   return report;
+}
+
+void ObjectTransformer::Plan(TransformationReport* report, const kube::GroupVersionResource& gvr,
+                             const json& object, const ObjectResult& result,
+                             const std::string& note) const {
+  PlannedChange change;
+  change.resource = gvr.ToString();
+  change.ns = common::StringMember(common::Metadata(object), "namespace");
+  change.name = common::StringMember(common::Metadata(object), "name");
+  switch (result.kind) {
+    case ObjectResult::Kind::kChanged:
+      change.action = result.patch == "[]" ? PlannedAction::kUnchanged : PlannedAction::kPatch;
+      change.patch = result.patch;
+      change.message = note;
+      break;
+    case ObjectResult::Kind::kGone:
+      change.action = PlannedAction::kSkip;
+      change.message = "deleted by someone else during the dry run";
+      break;
+    case ObjectResult::Kind::kFailed:
+      change.action = PlannedAction::kFail;
+      change.message = result.error;
+      break;
+  }
+  // 64: the entry's other fields as JSON.
+  const std::size_t bytes = change.patch.size() + change.message.size() + change.name.size() +
+                            change.ns.size() + change.resource.size() + 64;
+  if (report->planned_omitted > 0 || report->planned_bytes + bytes > options_.max_planned_bytes) {
+    ++report->planned_omitted;
+    return;
+  }
+  report->planned_bytes += bytes;
+  report->planned.push_back(std::move(change));
+}
+
+std::string ObjectTransformer::WaitForWebhookServices(const json& configuration, bool wait,
+                                                      std::stop_token stop) {
+  const auto deadline = clock_.SteadyNow() + options_.endpoints_timeout;
+  for (const kube::ObjectKey& service : WebhookServices(configuration)) {
+    std::string last;
+    bool logged = false;
+    while (true) {
+      try {
+        if (HasReadyAddress(target_.destination->Get(kEndpoints, service.ns, service.name))) break;
+        last = "no ready endpoint";
+      } catch (const std::exception& e) {
+        last = kube::IsNotFound(e) ? std::string("no Endpoints") : std::string(e.what());
+      }
+      if (!wait) {
+        return "Service " + service.ToString() + " has " + last +
+               " now: a real run waits for one before writing this configuration";
+      }
+      if (!logged) {
+        log_.Info("waiting for the webhook service to have a ready endpoint",
+                  {{"destinationCluster", AssetField(target_.destination_cluster)},
+                   {"webhookConfiguration", common::MetadataString(configuration, "name")},
+                   {"service", service.ToString()},
+                   {"error", last}});
+        logged = true;
+      }
+      if (clock_.SteadyNow() >= deadline || !clock_.SleepFor(options_.endpoints_poll, stop)) {
+        return "Service " + service.ToString() + " called by its webhooks has " + last +
+               ": not written, so that admission is not sent to nothing (scale up its "
+               "workload and run the Task again)";
+      }
+    }
+  }
+  return "";
+}
+
+void ObjectTransformer::WaitEstablished(const std::vector<std::string>& names,
+                                        TransformationReport* report, std::stop_token stop) {
+  const auto deadline = clock_.SteadyNow() + options_.established_timeout;
+  for (const std::string& name : names) {
+    std::string last;
+    while (true) {
+      try {
+        if (Established(target_.destination->Get(kCustomResourceDefinitions, "", name))) break;
+        last = "not Established yet";
+      } catch (const std::exception& e) {
+        last = e.what();
+      }
+      if (clock_.SteadyNow() >= deadline || !clock_.SleepFor(options_.established_poll, stop)) {
+        report->resource_errors.push_back("CustomResourceDefinition " + name +
+                                          " is not Established: " + last);
+        break;
+      }
+    }
+  }
 }
 
 void ObjectTransformer::RunResource(const TransformationResource& resource, const json& namespaces,
@@ -241,6 +433,7 @@ void ObjectTransformer::RunResource(const TransformationResource& resource, cons
     counts.namespaces_selected = selected;
   }
 
+  std::vector<std::string> crds_written;
   for (json& item : list.items) {
     if (stop.stop_requested()) return;
     const json* labels = nullptr;
@@ -251,11 +444,28 @@ void ObjectTransformer::RunResource(const TransformationResource& resource, cons
     if (!resource.filter.Matches(item, labels)) continue;
     ++counts.selected;
     const std::string description = Describe(gvr, item);
-    const ObjectResult result = ChangeObject(resource, std::move(item), stop);
+    std::string note;
+    if (IsWebhookConfiguration(gvr)) {
+      note = WaitForWebhookServices(item, !options_.dry_run, stop);
+      if (!note.empty() && !options_.dry_run) {
+        log_.Error("error updating object in cluster", {{"destinationCluster", cluster},
+                                                        {"destinationObject", ObjectField(gvr, item)},
+                                                        {"error", note}});
+        Fail(report, description, note);
+        continue;
+      }
+    }
+    const ObjectResult result =
+        ChangeObject(resource, options_.dry_run ? item : std::move(item), stop);
+    if (options_.dry_run) Plan(report, gvr, item, result, note);
     switch (result.kind) {
       case ObjectResult::Kind::kChanged:
         ++report->patched;
         ++counts.patched;
+        if (gvr.group == kCustomResourceDefinitions.group &&
+            gvr.resource == kCustomResourceDefinitions.resource && !options_.dry_run) {
+          crds_written.push_back(result.name);
+        }
         break;
       case ObjectResult::Kind::kGone:
         ++report->gone;
@@ -265,6 +475,8 @@ void ObjectTransformer::RunResource(const TransformationResource& resource, cons
         break;
     }
   }
+  // A custom resource of a CRD just written is only served once the CRD is Established.
+  if (!crds_written.empty()) WaitEstablished(crds_written, report, stop);
 }
 
 void ObjectTransformer::Fail(TransformationReport* report, std::string object,
@@ -300,9 +512,11 @@ std::optional<json> ObjectTransformer::ReadOriginal(const TransformationResource
 ObjectTransformer::ObjectResult ObjectTransformer::ChangeObject(
     const TransformationResource& resource, json current, std::stop_token stop) {
   using Kind = ObjectResult::Kind;
-  const auto failed = [](std::string error) { return ObjectResult{Kind::kFailed, std::move(error)}; };
-  const ObjectResult changed{Kind::kChanged, ""};
-  const ObjectResult gone{Kind::kGone, ""};
+  const auto failed = [](std::string error) {
+    return ObjectResult{Kind::kFailed, std::move(error), "[]", ""};
+  };
+  const ObjectResult changed{Kind::kChanged, "", "[]", common::StringMember(common::Metadata(current), "name")};
+  const ObjectResult gone{Kind::kGone, "", "[]", ""};
   const kube::GroupVersionResource& gvr = resource.gvr;
   const std::string ns = common::StringMember(common::Metadata(current), "namespace");
   const std::string name = common::StringMember(common::Metadata(current), "name");
@@ -358,7 +572,16 @@ ObjectTransformer::ObjectResult ObjectTransformer::ChangeObject(
     try {
       kube::WriteOptions write;
       write.field_manager = options_.field_manager;
+      write.dry_run = options_.dry_run;
       const json updated = target_.destination->Update(gvr, ns, desired, write);
+      if (options_.dry_run) {
+        ObjectResult planned = changed;
+        const json patch = ChangeBetween(current, updated);
+        planned.patch = patch.dump();
+        log_.Info("dry run: object would be updated in cluster",
+                  {{"destinationCluster", cluster}, {"destinationObject", object_field}, {"patch", patch}});
+        return planned;
+      }
       log_.Info("object updated in cluster",
                 {{"destinationCluster", cluster}, {"destinationObject", ObjectField(gvr, updated)}});
       return changed;

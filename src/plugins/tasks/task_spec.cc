@@ -227,6 +227,19 @@ TransformationConfig ParseTransformation(const json& task, const json& config,
     }
   }
 
+  const std::string order_field = Field(base, "order");
+  if (const json* order = TypedMember(config, "order", json::value_t::string, "a string",
+                                      order_field, problems)) {
+    if (*order == "Dependencies") {
+      out.order = ResourceOrder::kDependencies;
+    } else if (*order == "AsListed") {
+      out.order = ResourceOrder::kAsListed;
+    } else {
+      AddProblem(problems, order_field, reason::kInvalidConfig,
+                 order->dump() + " is not an order: use Dependencies (the default) or AsListed");
+    }
+  }
+
   out.live_synchronization = LiveSynchronizationOf(task);
   if (out.UsesOriginals()) {
     const auto first = std::find_if(out.resources.begin(), out.resources.end(),

@@ -14,6 +14,17 @@
 // Idempotent: an object already carrying this run's uid annotation counts as changed
 // and is not written again, so a pass repeated after a controller restart (the TaskRun
 // still Running) finishes the work without applying a patch twice.
+//
+// Order (docs/automation.md "Order"): with config.order Dependencies the entries run in
+// the stages of ro/plugins/kubernetes/apply_order.h; after an entry of CRDs the pass waits
+// until every CRD it wrote is Established, and before it writes a mutating or validating
+// webhook configuration, until every Service its webhooks call has a ready endpoint
+// (that object fails when one has none by endpoints_timeout).
+//
+// Dry run (TransformerOptions::dry_run, TaskRun spec.dryRun): every Update is sent with
+// dryRun=All, so the destination validates and admits it and answers with the object it
+// would store, and nothing changes; the report's `planned` lists, per selected object, the
+// RFC 6902 patch from the object as it is to that answer (ChangeBetween).
 #pragma once
 
 #include <chrono>
@@ -42,6 +53,14 @@ namespace ro::plugins::tasks {
 // True when `object` carries the annotation kTaskRunUidKey == uid.
 bool ChangedByRun(const nlohmann::json& object, std::string_view uid);
 
+// The change a write makes to an object, as an RFC 6902 JSON Patch (array) from `before`
+// to `after` (nlohmann::json::diff), leaving out what every write changes or what the
+// write does not decide: metadata.resourceVersion, generation, managedFields,
+// creationTimestamp, uid, selfLink, status, and the run annotations kTaskRunUidKey and
+// kTaskRunAnnotation (an annotations map left empty by their removal counts as absent).
+// [] when the write changes nothing else. Pure.
+nlohmann::json ChangeBetween(const nlohmann::json& before, const nlohmann::json& after);
+
 // The destination object `current` with the source's state from `original` (the bucket
 // body, BucketObjectBody): every top-level field of the original except apiVersion,
 // kind, metadata and status is merged into `current` as an RFC 7386 merge patch (objects
@@ -62,6 +81,31 @@ nlohmann::json TransformObject(const nlohmann::json& current, const Transformati
 struct ObjectFailure {
   std::string object;  // "apps/v1/deployments dr/web"
   std::string error;
+};
+
+// The Services the webhooks of a Mutating/ValidatingWebhookConfiguration call
+// (webhooks[].clientConfig.service {namespace, name}), each once, in order; webhooks
+// called by URL name none. Pure.
+std::vector<kube::ObjectKey> WebhookServices(const nlohmann::json& configuration);
+
+// What a dry run says a real run would do with one selected object.
+enum class PlannedAction {
+  kPatch,      // the object would change as `patch` says
+  kUnchanged,  // only the run's annotations would be added
+  kSkip,       // deleted by someone else meanwhile
+  kFail,       // `message` says why a real run would fail on it
+};
+
+// "Patch", "Unchanged", "Skip", "Fail" (TaskRun status.dryRunReport.objects[].action).
+std::string_view ToString(PlannedAction action);
+
+struct PlannedChange {
+  std::string resource;  // gvr.ToString(): "apps/v1/deployments"
+  std::string ns;        // "" for cluster-scoped objects
+  std::string name;
+  PlannedAction action = PlannedAction::kPatch;
+  std::string patch = "[]";  // ChangeBetween as JSON text; "[]" unless kPatch
+  std::string message;       // kFail, kSkip: why; kPatch, kUnchanged: a remark or ""
 };
 
 // What a pass did with one resources[] entry.
@@ -88,12 +132,21 @@ struct TransformationReport {
   // resources[] entries that could not be processed at all ("resources[1] (v1/foos): not
   // served by the destination").
   std::vector<std::string> resource_errors;
-  // Per resources[] entry the pass reached, in order (CheckRecovery, recovery_check.h).
+  // Per resources[] entry the pass reached, in processing order (CheckRecovery,
+  // recovery_check.h).
   std::vector<ResourceReport> resources;
+  // Dry run only: what a real run would do, in the order it would do it; the first
+  // entries up to TransformerOptions::max_planned_bytes of patches and messages, the
+  // rest counted in planned_omitted.
+  bool dry_run = false;
+  std::vector<PlannedChange> planned;
+  int64_t planned_omitted = 0;
+  std::size_t planned_bytes = 0;  // the size of `planned` as max_planned_bytes counts it
 
   bool Succeeded() const { return failed == 0 && resource_errors.empty(); }
   // One line for TaskRun.status.message: "3 objects patched, 1 failed: apps/v1/deployments
-  // a/b: <error>; ...".
+  // a/b: <error>; ..." ("Dry run: 3 objects would be patched (2 changed, 1 unchanged),
+  // 1 would fail: ..." for a dry run).
   std::string Summary() const;
 };
 
@@ -114,6 +167,20 @@ struct TransformerOptions {
   int64_t list_page_size = 500;
   // Field manager of the writes (managedFields).
   std::string field_manager = "resiliency-operator-taskrun";
+  // Send every write with dryRun=All and fill TransformationReport::planned.
+  bool dry_run = false;
+  // Dry run: bytes of patches and messages kept in TransformationReport::planned (the
+  // TaskRun holds them; etcd takes at most 1.5 MiB per object).
+  std::size_t max_planned_bytes = 256 * 1024;
+  // After writing CRDs: how long to wait for each to be Established, polling every
+  // established_poll.
+  std::chrono::milliseconds established_timeout{std::chrono::seconds{60}};
+  std::chrono::milliseconds established_poll{std::chrono::milliseconds{250}};
+  // Before a webhook configuration is written: how long to wait for its Services to have
+  // a ready endpoint (the workloads the same run scaled up are starting), polling every
+  // endpoints_poll.
+  std::chrono::milliseconds endpoints_timeout{std::chrono::seconds{120}};
+  std::chrono::milliseconds endpoints_poll{std::chrono::milliseconds{500}};
 };
 
 // An asset as log lines name it (manual 6.2.4 sourceCluster/bucket fields:
@@ -163,7 +230,19 @@ class ObjectTransformer {
     enum class Kind { kChanged, kGone, kFailed };
     Kind kind = Kind::kChanged;
     std::string error;  // kFailed only
+    // Dry run, kChanged: ChangeBetween the object and the destination's dry-run answer.
+    std::string patch = "[]";
+    // Real run, kChanged: the name of the object written (for the Established wait).
+    std::string name;
   };
+  // Dry run: adds `object`'s entry to report->planned (`note`: a remark on a write that
+  // would happen, e.g. a webhook Service without endpoints yet).
+  void Plan(TransformationReport* report, const kube::GroupVersionResource& gvr,
+            const nlohmann::json& object, const ObjectResult& result, const std::string& note) const;
+  // Waits until each CRD of `names` is Established; the ones that are not by
+  // established_timeout become a resource error.
+  void WaitEstablished(const std::vector<std::string>& names, TransformationReport* report,
+                       std::stop_token stop);
   // Changes one object. An object deleted meanwhile is kGone: neither changed nor failed.
   ObjectResult ChangeObject(const TransformationResource& resource, nlohmann::json current,
                             std::stop_token stop);
@@ -172,6 +251,10 @@ class ObjectTransformer {
   std::optional<nlohmann::json> ReadOriginal(const TransformationResource& resource,
                                              const nlohmann::json& object);
   void Fail(TransformationReport* report, std::string object, std::string error) const;
+  // "" when every Service `configuration`'s webhooks call has a ready endpoint (Endpoints
+  // with an address), else why not. Waits up to endpoints_timeout unless `wait` is false.
+  std::string WaitForWebhookServices(const nlohmann::json& configuration, bool wait,
+                                     std::stop_token stop);
 
   // Constant after construction.
   const TransformationConfig config_;

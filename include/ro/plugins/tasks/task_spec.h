@@ -6,7 +6,8 @@
 //                                      resources*[] {identifier* {group, version*,
 //                                      resources*}, patch {operations[], patchOptions},
 //                                      filter {selector, namespaceSelector, nameSelector},
-//                                      fromOriginal {enabled}}
+//                                      fromOriginal {enabled}},
+//                                      order (Dependencies | AsListed)
 //
 // Parsing collects every problem and throws one kubernetes::ConfigError listing them all,
 // with field paths from the object root ("spec.config.resources[0].patch.operations[1].path")
@@ -63,6 +64,15 @@ struct TransformationResource {
   bool from_original = false;
 };
 
+// spec.config.order of kubernetes-objects-transformation (docs/automation.md "Order").
+enum class ResourceOrder {
+  // The default: resources[] entries in the stages of ro/plugins/kubernetes/apply_order.h
+  // (CRDs, namespaces, ... workloads, routing, admission), the listed order within a stage.
+  kDependencies,
+  // resources[] as listed.
+  kAsListed,
+};
+
 // kubernetes-objects-transformation (manual 8.2 "Understanding the TaskRun").
 struct TransformationConfig {
   // The source KubernetesCluster, informational (the run never touches it); "" if unset.
@@ -82,6 +92,8 @@ struct TransformationConfig {
   // what it reports replicated (recovery_check.h). Required when some resource sets
   // fromOriginal.
   std::optional<kube::ObjectKey> live_synchronization;
+  // The order in which a run processes resources[].
+  ResourceOrder order = ResourceOrder::kDependencies;
 
   // True when some resource sets fromOriginal.
   bool UsesOriginals() const;
