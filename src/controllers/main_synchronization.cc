@@ -1,5 +1,6 @@
 // synchronization-controller: runs each Synchronization once
-// (automation.astronetes.io/v1alpha1; manual 6.1, 6.3; docs/zookeeper.md).
+// (automation.astronetes.io/v1alpha1; manual 6.1, 6.3; docs/zookeeper.md), and each
+// Backup once (API reference 9.2; docs/backup.md): both are one-shot copies of an asset.
 //
 //   synchronization-controller [flags]             the controller
 //   synchronization-controller --run-once=FILE     one copy, as the job runner's pod runs
@@ -7,6 +8,7 @@
 //                                                  /dev/termination-log
 #include <string_view>
 
+#include "backup/backup_controller.h"
 #include "ro/runtime/manager.h"
 #include "synchronization/sync_run.h"
 #include "synchronization/synchronization_controller.h"
@@ -27,5 +29,10 @@ int main(int argc, char** argv) {
            },
        .setup = [&options](ro::runtime::Manager& manager) {
          ro::controllers::SetupSynchronizationController(manager, options);
+         // The same pauses as the Synchronizations' (--pending-recheck, --retry-interval).
+         ro::controllers::BackupOptions backup_options;
+         backup_options.pending_recheck = options.pending_recheck;
+         backup_options.retry_interval = options.retry_interval;
+         ro::controllers::SetupBackupController(manager, backup_options);
        }});
 }

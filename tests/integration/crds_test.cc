@@ -428,10 +428,10 @@ TEST_F(CrdsTest, KubectlGetShowsThePrinterColumnsOfEveryKind) {
        {"r1", "t1", "Succeeded", " 0 ", "NothingRecovered"}},
       {"robackup",
        "apiVersion: automation.astronetes.io/v1alpha1\nkind: Backup\nmetadata: {name: k1}\n"
-       "spec: {plugin: zookeeper, config: {source: {name: zk-a}}}\n",
-       "",
-       {"NAME", "PLUGIN", "AGE"},
-       {"k1", "zookeeper"}},
+       "spec: {plugin: kubernetes-objects-to-bucket, config: {source: {kubernetesCluster: {name: c1}}}}\n",
+       R"({"status":{"phase":"Succeeded","objects":42}})",
+       {"NAME", "PLUGIN", "PHASE", "OBJECTS", "AGE"},
+       {"k1", "kubernetes-objects-to-bucket", "Succeeded", "42"}},
   };
   ApplyNamespace("columns");
   for (const auto& c : cases) {
@@ -773,7 +773,13 @@ TEST_F(CrdsTest, EachControllerServiceAccountMayDoWhatItNeedsAndNoMore) {
       {"synchronization", "delete", "jobs.batch", user_ns, "", false},
       {"synchronization", "list", "pods", user_ns, "", true},
       {"synchronization", "create", "pods", user_ns, "", false},
-      {"synchronization", "list", "kubernetesclusters.assets.astronetes.io", "", "", false},
+      // Backups run in the synchronization controller: it reads their sources and buckets
+      // and writes their status, never their spec.
+      {"synchronization", "list", "kubernetesclusters.assets.astronetes.io", "", "", true},
+      {"synchronization", "watch", "buckets.assets.astronetes.io", "", "", true},
+      {"synchronization", "update", "buckets.assets.astronetes.io", "", "", false},
+      {"synchronization", "update", "backups.automation.astronetes.io", user_ns, "status", true},
+      {"synchronization", "update", "backups.automation.astronetes.io", user_ns, "", false},
       {"synchronizationplan", "create", "synchronizations.automation.astronetes.io", user_ns, "", true},
       {"synchronizationplan", "delete", "synchronizations.automation.astronetes.io", user_ns, "", true},
       {"synchronizationplan", "update", "synchronizations.automation.astronetes.io", user_ns, "", false},

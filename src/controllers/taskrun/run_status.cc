@@ -91,6 +91,7 @@ json DesiredRunStatus(const json& taskrun, const RunUpdate& update,
   if (update.dry_run) status["dryRun"] = *update.dry_run;
   if (update.dry_run_report) status["dryRunReport"] = json::parse(*update.dry_run_report);
   for (const auto& [field, value] : update.counters) status[field] = value;
+  for (const auto& [field, value] : update.fields) status[field] = value;
 
   runtime::Condition ready;
   ready.type = std::string(runtime::kReadyCondition);

@@ -60,6 +60,8 @@ struct RunUpdate {
   // Further integer status fields, written as named (e.g. a Synchronization's
   // "nodesCreated").
   std::map<std::string, int64_t> counters;
+  // Further string status fields, written as named (e.g. a Backup's "basePath").
+  std::map<std::string, std::string> fields;
   // A Succeeded run that did nothing useful (recovery_check.h): the message of the
   // condition Warning (status True, reason `reason`), and its Event is a Warning. Empty:
   // no Warning condition (one already there is removed).

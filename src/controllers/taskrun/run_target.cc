@@ -62,18 +62,25 @@ std::unique_ptr<ResolvedTarget> TargetResolver::Resolve(
   if (config.destination_name.empty()) {
     out->target.destination = &local_;
   } else {
-    ResolveCluster(ns, config.destination_name, out.get());
+    out->remote = ClusterClient(ns, config.destination_name, "spec.config.destinationName",
+                                &out->target.destination_cluster);
+    out->target.destination = out->remote.get();
   }
-  if (config.UsesOriginals()) ResolveBucket(ns, config.bucket_name, out.get());
+  if (config.UsesOriginals()) {
+    out->originals = BucketClient(ns, config.bucket_name, "spec.config.bucketName", &out->target.bucket);
+    plugins::S3Client* client = out->originals.get();
+    out->target.read_original = [client](const std::string& key) { return client->GetObject(key); };
+  }
   return out;
 }
 
-void TargetResolver::ResolveCluster(const std::string& ns, const std::string& name,
-                                    ResolvedTarget* out) const {
+std::unique_ptr<kube::DynamicClient> TargetResolver::ClusterClient(
+    const std::string& ns, const std::string& name, const std::string& field,
+    plugins::tasks::AssetIdentity* identity) const {
   const kube::ObjectPtr cluster = clusters_.Get(kube::ObjectKey{ns, name}.ToString());
   if (!cluster) {
-    throw ReferenceError("ClusterNotFound", "KubernetesCluster " + ns + "/" + name +
-                                                " (spec.config.destinationName) does not exist");
+    throw ReferenceError("ClusterNotFound",
+                         "KubernetesCluster " + ns + "/" + name + " (" + field + ") does not exist");
   }
   kube::RestConfig config;
   try {
@@ -84,21 +91,22 @@ void TargetResolver::ResolveCluster(const std::string& ns, const std::string& na
     throw ReferenceError(e.reason(), std::string("spec.secretName of KubernetesCluster ") + name + ": " + e.what());
   }
   config.timeout = cluster_timeout_;
+  std::unique_ptr<kube::DynamicClient> client;
   try {
-    out->remote = std::make_unique<kube::DynamicClient>(std::move(config));
+    client = std::make_unique<kube::DynamicClient>(std::move(config));
   } catch (const kube::ConfigError& e) {
     throw ReferenceError("InvalidKubeconfig", "KubernetesCluster " + ns + "/" + name + ": " + e.what());
   }
-  out->target.destination = out->remote.get();
-  out->target.destination_cluster = IdentityOf(*cluster);
+  if (identity != nullptr) *identity = IdentityOf(*cluster);
+  return client;
 }
 
-void TargetResolver::ResolveBucket(const std::string& ns, const std::string& name,
-                                   ResolvedTarget* out) const {
+std::unique_ptr<plugins::S3Client> TargetResolver::BucketClient(
+    const std::string& ns, const std::string& name, const std::string& field,
+    plugins::tasks::AssetIdentity* identity) const {
   const kube::ObjectPtr bucket = buckets_.Get(kube::ObjectKey{ns, name}.ToString());
   if (!bucket) {
-    throw ReferenceError("BucketNotFound",
-                         "Bucket " + ns + "/" + name + " (spec.config.bucketName) does not exist");
+    throw ReferenceError("BucketNotFound", "Bucket " + ns + "/" + name + " (" + field + ") does not exist");
   }
   const json spec = bucket->value("spec", json::object());
   plugins::S3Config config;
@@ -134,10 +142,8 @@ void TargetResolver::ResolveBucket(const std::string& ns, const std::string& nam
   } catch (const plugins::S3ConfigError& e) {
     throw ReferenceError("InvalidBucket", "Bucket " + ns + "/" + name + ": " + e.what());
   }
-  out->originals = std::make_unique<plugins::S3Client>(std::move(config));
-  plugins::S3Client* client = out->originals.get();
-  out->target.read_original = [client](const std::string& key) { return client->GetObject(key); };
-  out->target.bucket = IdentityOf(*bucket);
+  if (identity != nullptr) *identity = IdentityOf(*bucket);
+  return std::make_unique<plugins::S3Client>(std::move(config));
 }
 
 }  // namespace ro::controllers

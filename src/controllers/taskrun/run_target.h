@@ -1,5 +1,6 @@
 // What a kubernetes-objects-transformation run acts on, resolved from the Task's
-// references in its namespace (docs/automation.md "Where the run acts"):
+// references in its namespace (docs/automation.md "Where the run acts"); the Backup
+// controller resolves its KubernetesCluster and Bucket the same way:
 //   destinationName -> KubernetesCluster -> Secret spec.secretName, key kubeconfig.yaml
 //                      -> a client for that cluster; absent: the operator's own client
 //   bucketName      -> Bucket -> its provider block and the Secret with accessKeyID /
@@ -58,9 +59,19 @@ class TargetResolver {
   std::unique_ptr<ResolvedTarget> Resolve(const std::string& ns,
                                           const plugins::tasks::TransformationConfig& config) const;
 
+  // A client for KubernetesCluster ns/name (its kubeconfig Secret), and its identity.
+  // `field` names the reference in messages ("spec.config.destinationName"). Throws as
+  // Resolve.
+  std::unique_ptr<kube::DynamicClient> ClusterClient(const std::string& ns, const std::string& name,
+                                                     const std::string& field,
+                                                     plugins::tasks::AssetIdentity* identity) const;
+  // An S3 client for Bucket ns/name (its provider block, access keys and client-side
+  // encryption key), and its identity. Throws as Resolve.
+  std::unique_ptr<plugins::S3Client> BucketClient(const std::string& ns, const std::string& name,
+                                                  const std::string& field,
+                                                  plugins::tasks::AssetIdentity* identity) const;
+
  private:
-  void ResolveCluster(const std::string& ns, const std::string& name, ResolvedTarget* out) const;
-  void ResolveBucket(const std::string& ns, const std::string& name, ResolvedTarget* out) const;
 
   kube::DynamicClient& local_;
   const kube::Store& clusters_;

@@ -10,17 +10,25 @@ namespace {
 
 }  // namespace
 
-std::string BucketObjectPath(std::string_view ls_namespace, std::string_view ls_name,
-                             const kube::GroupVersionResource& gvr, std::string_view object_ns,
-                             std::string_view object_name) {
+std::string BucketObjectKey(std::string_view prefix, const kube::GroupVersionResource& gvr,
+                            std::string_view object_ns, std::string_view object_name) {
   const std::string dashed = gvr.ToDashed();
   std::string path;
-  path.reserve(ls_namespace.size() + ls_name.size() + dashed.size() + object_ns.size() +
-               object_name.size() + 4);
-  path.append(ls_namespace).append("/").append(ls_name).append("/").append(dashed).append("/");
+  path.reserve(prefix.size() + dashed.size() + object_ns.size() + object_name.size() + 3);
+  if (!prefix.empty()) path.append(prefix).append("/");
+  path.append(dashed).append("/");
   if (!object_ns.empty()) path.append(object_ns).append(".");
   path.append(object_name);
   return path;
+}
+
+std::string BucketObjectPath(std::string_view ls_namespace, std::string_view ls_name,
+                             const kube::GroupVersionResource& gvr, std::string_view object_ns,
+                             std::string_view object_name) {
+  std::string prefix;
+  prefix.reserve(ls_namespace.size() + ls_name.size() + 1);
+  prefix.append(ls_namespace).append("/").append(ls_name);
+  return BucketObjectKey(prefix, gvr, object_ns, object_name);
 }
 
 std::string BucketObjectBody(const kube::GroupVersionResource& gvr,

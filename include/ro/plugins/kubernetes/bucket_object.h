@@ -21,6 +21,13 @@ std::string BucketObjectPath(std::string_view ls_namespace, std::string_view ls_
                              const kube::GroupVersionResource& gvr, std::string_view object_ns,
                              std::string_view object_name);
 
+// The same layout under any prefix: "<prefix>/<gvr dashed>/<object namespace>.<object
+// name>" ("<prefix>/<gvr dashed>/<object name>" cluster-scoped; no leading "/" when
+// `prefix` is empty). BucketObjectPath is BucketObjectKey("<ls ns>/<ls name>", ...); a
+// Backup's objects are BucketObjectKey(<basePath>, ...) (docs/backup.md).
+std::string BucketObjectKey(std::string_view prefix, const kube::GroupVersionResource& gvr,
+                            std::string_view object_ns, std::string_view object_name);
+
 // The stored form of a source object: a copy sanitized (Sanitize) and stamped (Stamp,
 // with the source's uid and resourceVersion, no transformation), serialized as compact
 // JSON. The original is what recoveryProcess.fromOriginal restores: transformations are

@@ -1,0 +1,343 @@
+// Backup (API reference 9.2; docs/backup.md) against real servers: the
+// synchronization-controller and kubernetescluster-controller binaries of the build, a
+// "source" kube-apiserver reached through a KubernetesCluster, and an s3rver Bucket.
+// What the bucket holds is read back with another S3 client (botocore, Debian's
+// python3-boto3), and every object is checked against the index's SHA-256.
+// Bad input: a missing Bucket (Pending, Event), wrong access keys, an unreachable
+// cluster, a missing namespace, an invalid config (Failed, with the reason).
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <curl/curl.h>
+#include <nlohmann/json.hpp>
+
+#include "ro/common/digest.h"
+#include "ro/kube/client.h"
+#include "ro/kube/config.h"
+#include "ro/kube/errors.h"
+#include "ro/testenv/testenv.h"
+#include "ro/testsupport/controller_process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace te = ro::testenv;
+using nlohmann::json;
+using ro::kube::DynamicClient;
+using ro::kube::GroupVersionResource;
+using ro::testsupport::ControllerProcess;
+using ::testing::HasSubstr;
+
+constexpr std::chrono::seconds kTimeout{90};
+constexpr std::chrono::milliseconds kPoll{200};
+constexpr const char* kNamespace = "dr";
+const GroupVersionResource kBackups{"automation.astronetes.io", "v1alpha1", "backups"};
+
+// Runs a Python script with botocore against the s3rver: argv[1..3] are the endpoint and
+// keys, argv[4] the bucket, the rest the script's own.
+std::string Boto3(const te::S3Server& s3, const std::string& body, const std::vector<std::string>& args) {
+  const std::string script =
+      "import sys, json, hashlib, boto3\n"
+      "from botocore.config import Config\n"
+      "c = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id=sys.argv[2],\n"
+      "                 aws_secret_access_key=sys.argv[3], region_name='us-east-1',\n"
+      "                 config=Config(s3={'addressing_style': 'path'}))\n"
+      "bucket = sys.argv[4]\n" + body;
+  std::vector<std::string> argv = {"/usr/bin/python3", "-c", script, "http://" + s3.endpoint(), s3.access_key(),
+                                   s3.secret_key()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return te::RunCommand(argv).out;
+}
+
+class BackupTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    dir_ = std::make_unique<te::TempDir>("backup");
+    te::KubeClusterOptions operator_options;
+    operator_options.name = "operator";
+    operator_ = std::make_unique<te::KubeCluster>(operator_options);
+    te::KubeClusterOptions source_options;
+    source_options.name = "source";
+    source_ = std::make_unique<te::KubeCluster>(source_options);
+    s3_ = std::make_unique<te::S3Server>();
+    s3_->CreateBucket("backups");
+    local_ = std::make_unique<DynamicClient>(ro::kube::LoadKubeconfigFile(operator_->kubeconfig_path().string()));
+
+    operator_->Kubectl({"apply", "-f", (te::SourceDir() / "deploy/crds/all.yaml").string()});
+    operator_->Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"});
+    operator_->Kubectl({"create", "namespace", kNamespace});
+    Apply({{"apiVersion", "v1"},
+           {"kind", "Secret"},
+           {"metadata", {{"name", "cluster-1-kubeconfig"}, {"namespace", kNamespace}}},
+           {"stringData", {{"kubeconfig.yaml", te::ReadFile(source_->kubeconfig_path())}}}});
+    Apply({{"apiVersion", "assets.astronetes.io/v1alpha1"},
+           {"kind", "KubernetesCluster"},
+           {"metadata", {{"name", "cluster-1"}, {"namespace", kNamespace}}},
+           {"spec", {{"secretName", "cluster-1-kubeconfig"}}}});
+    Apply({{"apiVersion", "v1"},
+           {"kind", "Secret"},
+           {"metadata", {{"name", "bucket-credentials"}, {"namespace", kNamespace}}},
+           {"stringData", {{"accessKeyID", s3_->access_key()}, {"secretAccessKey", s3_->secret_key()}}}});
+    Apply(Bucket("backups", "bucket-credentials"));
+
+    te::WriteFile(dir_->path() / "license", "licensee: E2E Tests\nexpiresAt: 2099-01-01T00:00:00Z\n");
+    clusters_controller_ = Start("kubernetescluster-controller", {});
+    sync_controller_ = Start("synchronization-controller", {"--pending-recheck=1s", "--retry-interval=2s"});
+  }
+
+  static void TearDownTestSuite() {
+    sync_controller_.reset();
+    clusters_controller_.reset();
+    local_.reset();
+    s3_.reset();
+    source_.reset();
+    operator_.reset();
+    dir_.reset();
+  }
+
+  static std::unique_ptr<ControllerProcess> Start(const std::string& binary, std::vector<std::string> args) {
+    ro::testsupport::ControllerProcessOptions options;
+    options.binary = binary;
+    options.kubeconfig = operator_->kubeconfig_path();
+    options.dir = dir_->path();
+    options.license_file = dir_->path() / "license";
+    options.args = std::move(args);
+    return std::make_unique<ControllerProcess>(std::move(options));
+  }
+
+  static void Apply(const json& object) { operator_->Kubectl({"apply", "-f", "-"}, object.dump()); }
+  static void ApplySource(const json& object) { source_->Kubectl({"apply", "-f", "-"}, object.dump()); }
+
+  static json Bucket(const std::string& name, const std::string& secret) {
+    return {{"apiVersion", "assets.astronetes.io/v1alpha1"},
+            {"kind", "Bucket"},
+            {"metadata", {{"name", name}, {"namespace", kNamespace}}},
+            {"spec",
+             {{"generic",
+               {{"name", "backups"}, {"endpoint", s3_->endpoint()}, {"useSSL", false}, {"secretName", secret}}}}}};
+  }
+
+  static json Backup(const std::string& name, const std::string& cluster, const json& namespaces,
+                     const std::string& bucket, const std::string& base_path = "") {
+    json config = {{"source", {{"kubernetesCluster", {{"name", cluster}}}}},
+                   {"destination", {{"bucket", {{"name", bucket}}}}}};
+    if (!namespaces.is_null()) config["source"]["kubernetesCluster"]["namespaces"] = namespaces;
+    if (!base_path.empty()) config["destination"]["bucket"]["basePath"] = base_path;
+    return {{"apiVersion", "automation.astronetes.io/v1alpha1"},
+            {"kind", "Backup"},
+            {"metadata", {{"name", name}, {"namespace", kNamespace}}},
+            {"spec", {{"plugin", "kubernetes-objects-to-bucket"}, {"config", config}}}};
+  }
+
+  static json Get(const std::string& name) {
+    try {
+      return local_->Get(kBackups, kNamespace, name);
+    } catch (const ro::kube::ApiError& e) {
+      if (ro::kube::IsNotFound(e)) return nullptr;
+      throw;
+    }
+  }
+
+  // Waits until Backup `name` has `phase` and Ready's reason `reason` ("" any); returns it.
+  static json WaitFor(const std::string& name, const std::string& phase, const std::string& reason = "") {
+    json backup;
+    te::WaitFor(
+        [&] {
+          backup = Get(name);
+          if (!backup.is_object()) return false;
+          const json status = backup.value("status", json::object());
+          if (status.value("phase", "") != phase) return false;
+          if (reason.empty()) return true;
+          for (const json& c : status.value("conditions", json::array())) {
+            if (c.value("type", "") == "Ready") return c.value("reason", "") == reason;
+          }
+          return false;
+        },
+        kTimeout, "Backup " + name + " " + phase + "/" + reason + " (last: " + backup.dump() + ")", kPoll);
+    return backup;
+  }
+
+  // Waits for an Event of `name` with `reason`.
+  static void WaitForEvent(const std::string& name, const std::string& reason) {
+    te::WaitFor(
+        [&] {
+          const json events = json::parse(operator_->Kubectl(
+              {"-n", kNamespace, "get", "events", "--field-selector", "involvedObject.name=" + name, "-o", "json"}));
+          for (const json& e : events["items"]) {
+            if (e.value("reason", "") == reason) return true;
+          }
+          return false;
+        },
+        kTimeout, "Event " + reason + " on Backup " + name, kPoll);
+  }
+
+  static std::unique_ptr<te::TempDir> dir_;
+  static std::unique_ptr<te::KubeCluster> operator_;
+  static std::unique_ptr<te::KubeCluster> source_;
+  static std::unique_ptr<te::S3Server> s3_;
+  static std::unique_ptr<DynamicClient> local_;
+  static std::unique_ptr<ControllerProcess> clusters_controller_;
+  static std::unique_ptr<ControllerProcess> sync_controller_;
+};
+
+std::unique_ptr<te::TempDir> BackupTest::dir_;
+std::unique_ptr<te::KubeCluster> BackupTest::operator_;
+std::unique_ptr<te::KubeCluster> BackupTest::source_;
+std::unique_ptr<te::S3Server> BackupTest::s3_;
+std::unique_ptr<DynamicClient> BackupTest::local_;
+std::unique_ptr<ControllerProcess> BackupTest::clusters_controller_;
+std::unique_ptr<ControllerProcess> BackupTest::sync_controller_;
+
+// Two namespaces of three, with a custom resource and an object a controller owns: every
+// object of the two (but the owned one) is in the bucket under basePath in the
+// LiveSynchronization originals' layout, sanitized, with the CRD of the custom resource,
+// and the index (written last) lists each with the SHA-256 another S3 client verifies.
+TEST_F(BackupTest, NamespacesOfAClusterGoToTheBucketWithAnIndexAnotherClientVerifies) {
+  for (const char* ns : {"shop", "billing", "other"}) source_->Kubectl({"create", "namespace", ns});
+  ApplySource(json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "shop"},
+    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+      "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}})"));
+  const std::string deployment_uid = source_->Kubectl({"-n", "shop", "get", "deployment", "web", "-o", "jsonpath={.metadata.uid}"});
+  // What the Deployment controller would make: owned, so not backed up.
+  ApplySource(json::parse(R"({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+    "metadata": {"name": "web-1", "namespace": "shop",
+      "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": ")" + deployment_uid +
+                          R"(", "controller": true}]},
+    "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}},
+      "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}})"));
+  ApplySource({{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "settings"}, {"namespace", "shop"}}},
+               {"data", {{"mode", "live"}}}});
+  ApplySource({{"apiVersion", "v1"}, {"kind", "Secret"}, {"metadata", {{"name", "db"}, {"namespace", "shop"}}},
+               {"stringData", {{"password", "s3cr3t"}}}});
+  ApplySource({{"apiVersion", "v1"}, {"kind", "Service"}, {"metadata", {{"name", "front"}, {"namespace", "shop"}}},
+               {"spec", {{"selector", {{"app", "web"}}}, {"ports", {{{"port", 80}}}}}}});
+  ApplySource({{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "rates"}, {"namespace", "billing"}}},
+               {"data", {{"eur", "1"}}}});
+  ApplySource({{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "unrelated"}, {"namespace", "other"}}}});
+  ApplySource(json::parse(R"({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+      "versions": [{"name": "v1", "served": true, "storage": true,
+        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}})"));
+  source_->Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd/widgets.example.com"});
+  ApplySource(json::parse(R"({"apiVersion": "example.com/v1", "kind": "Widget",
+    "metadata": {"name": "w1", "namespace": "shop"}, "spec": {"size": 3}})"));
+
+  Apply(Backup("shop-billing", "cluster-1", {"shop", "billing"}, "backups", "/nightly/2026-12-06/"));
+  const json done = WaitFor("shop-billing", "Succeeded", "Succeeded");
+  const json status = done["status"];
+  EXPECT_EQ(status["basePath"], "nightly/2026-12-06");
+  EXPECT_EQ(status["index"], "nightly/2026-12-06/index.json");
+  EXPECT_THAT(status.value("message", ""), HasSubstr("namespaces shop, billing of KubernetesCluster cluster-1"));
+
+  // The index, and every object it lists, as botocore reads them.
+  const json check = json::parse(Boto3(*s3_, R"(
+prefix = sys.argv[5]
+index = json.loads(c.get_object(Bucket=bucket, Key=prefix + '/index.json')['Body'].read())
+keys = sorted(o['Key'] for o in c.list_objects_v2(Bucket=bucket, Prefix=prefix + '/')['Contents'])
+bad = [o['key'] for o in index['objects']
+       if hashlib.sha256(c.get_object(Bucket=bucket, Key=prefix + '/' + o['key'])['Body'].read()).hexdigest() != o['sha256']]
+deployment = json.loads(c.get_object(Bucket=bucket, Key=prefix + '/apps-v1-deployments/shop.web')['Body'].read())
+print(json.dumps({'index': index, 'keys': keys, 'bad': bad, 'deployment': deployment}))
+)", {"backups", "nightly/2026-12-06"}));
+  const json& index = check["index"];
+  EXPECT_EQ(check["bad"], json::array()) << "objects whose SHA-256 differs from the index";
+  std::set<std::string> keys;
+  for (const json& key : check["keys"]) keys.insert(key.get<std::string>());
+  for (const std::string expected :
+       {"v1-namespaces/shop", "v1-namespaces/billing", "apps-v1-deployments/shop.web", "v1-configmaps/shop.settings",
+        "v1-secrets/shop.db", "v1-services/shop.front", "v1-configmaps/billing.rates", "example.com-v1-widgets/shop.w1",
+        "apiextensions.k8s.io-v1-customresourcedefinitions/widgets.example.com", "index.json"}) {
+    EXPECT_TRUE(keys.count("nightly/2026-12-06/" + expected)) << expected << " missing from " << check["keys"].dump();
+  }
+  for (const std::string absent : {"apps-v1-replicasets/shop.web-1", "v1-configmaps/other.unrelated", "v1-namespaces/other"}) {
+    EXPECT_FALSE(keys.count("nightly/2026-12-06/" + absent)) << absent << " should not be backed up";
+  }
+  EXPECT_EQ(keys.size(), index["objects"].size() + 1) << "every file but the index is listed in the index";
+  EXPECT_EQ(index["kind"], "BackupIndex");
+  EXPECT_EQ(index["backup"]["name"], "shop-billing");
+  EXPECT_EQ(index["source"]["kubernetesCluster"]["name"], "cluster-1");
+  EXPECT_THAT(index["source"]["kubernetesCluster"].value("serverVersion", ""), HasSubstr("v1."));
+  EXPECT_EQ(index["source"]["namespaces"], json({"billing", "shop"}));
+  EXPECT_EQ(index["counts"]["objects"], status["objects"]);
+  EXPECT_EQ(index["counts"]["bytes"], status["bytes"]);
+  EXPECT_EQ(index["counts"]["resources"]["apps/v1/deployments"], 1);
+  EXPECT_FALSE(index.value("startTime", "").empty());
+  EXPECT_FALSE(index.value("completionTime", "").empty());
+  // Sanitized as the LiveSynchronization originals are.
+  const json& deployment = check["deployment"];
+  EXPECT_EQ(deployment["spec"]["replicas"], 2);
+  EXPECT_EQ(deployment["kind"], "Deployment");
+  EXPECT_FALSE(deployment.contains("status"));
+  EXPECT_FALSE(deployment["metadata"].contains("uid"));
+  EXPECT_FALSE(deployment["metadata"].contains("resourceVersion"));
+  EXPECT_FALSE(deployment["metadata"].contains("managedFields"));
+  EXPECT_TRUE(sync_controller_->process().Running()) << sync_controller_->process().LogTail();
+}
+
+// Bad input: conditions, an Event, and nothing written.
+TEST_F(BackupTest, AMissingBucketWaitsWithAnEventUntilItExists) {
+  source_->Kubectl({"create", "namespace", "late"});
+  Apply(Backup("late-bucket", "cluster-1", {"late"}, "not-yet"));
+  const json pending = WaitFor("late-bucket", "Pending", "BucketNotFound");
+  EXPECT_THAT(pending["status"].value("message", ""), HasSubstr("Bucket dr/not-yet (spec.config.destination.bucket.name) does not exist"));
+  WaitForEvent("late-bucket", "BucketNotFound");
+  Apply(Bucket("not-yet", "bucket-credentials"));
+  WaitFor("late-bucket", "Succeeded");
+}
+
+TEST_F(BackupTest, WrongAccessKeysFailWithBucketError) {
+  Apply({{"apiVersion", "v1"},
+         {"kind", "Secret"},
+         {"metadata", {{"name", "wrong-keys"}, {"namespace", kNamespace}}},
+         {"stringData", {{"accessKeyID", "nobody"}, {"secretAccessKey", "wrong"}}}});
+  Apply(Bucket("wrong", "wrong-keys"));
+  source_->Kubectl({"create", "namespace", "keys"});
+  Apply(Backup("wrong-keys", "cluster-1", {"keys"}, "wrong"));
+  const json failed = WaitFor("wrong-keys", "Failed", "BucketError");
+  EXPECT_THAT(failed["status"].value("message", ""), HasSubstr("InvalidAccessKeyId"));
+  WaitForEvent("wrong-keys", "BucketError");
+}
+
+TEST_F(BackupTest, AnUnreachableClusterFailsWithSourceUnavailable) {
+  const te::PortLease closed;  // nothing listens there
+  std::string kubeconfig = te::ReadFile(source_->kubeconfig_path());
+  const std::size_t server = kubeconfig.find("server: ");
+  ASSERT_NE(server, std::string::npos);
+  kubeconfig.replace(server, kubeconfig.find('\n', server) - server,
+                     "server: https://127.0.0.1:" + std::to_string(closed.port()));
+  Apply({{"apiVersion", "v1"},
+         {"kind", "Secret"},
+         {"metadata", {{"name", "gone-kubeconfig"}, {"namespace", kNamespace}}},
+         {"stringData", {{"kubeconfig.yaml", kubeconfig}}}});
+  Apply({{"apiVersion", "assets.astronetes.io/v1alpha1"},
+         {"kind", "KubernetesCluster"},
+         {"metadata", {{"name", "gone"}, {"namespace", kNamespace}}},
+         {"spec", {{"secretName", "gone-kubeconfig"}}}});
+  Apply(Backup("unreachable", "gone", json::array(), "backups"));
+  const json failed = WaitFor("unreachable", "Failed", "SourceUnavailable");
+  EXPECT_THAT(failed["status"].value("message", ""), HasSubstr("listing the namespaces of KubernetesCluster gone"));
+}
+
+TEST_F(BackupTest, AMissingNamespaceAndAnInvalidConfigFailWithTheirReasons) {
+  Apply(Backup("typo", "cluster-1", {"shopp"}, "backups"));
+  const json missing = WaitFor("typo", "Failed", "NamespaceNotFound");
+  EXPECT_THAT(missing["status"].value("message", ""), HasSubstr("namespace shopp"));
+  json invalid = Backup("invalid", "cluster-1", json::array(), "backups");
+  invalid["spec"]["config"].erase("destination");
+  Apply(invalid);
+  const json failed = WaitFor("invalid", "Failed", "InvalidConfig");
+  EXPECT_THAT(failed["status"].value("message", ""), HasSubstr("spec.config.destination"));
+}
+
+}  // namespace
