@@ -92,9 +92,14 @@ class BackupTest : public ::testing::Test {
     te::WriteFile(dir_->path() / "license", "licensee: E2E Tests\nexpiresAt: 2099-01-01T00:00:00Z\n");
     clusters_controller_ = Start("kubernetescluster-controller", {});
     sync_controller_ = Start("synchronization-controller", {"--pending-recheck=1s", "--retry-interval=2s"});
+    // Restores are Tasks run by TaskRuns.
+    task_controller_ = Start("task-controller", {"--recheck-interval=2s"});
+    taskrun_controller_ = Start("taskrun-controller", {"--pending-recheck=1s"});
   }
 
   static void TearDownTestSuite() {
+    taskrun_controller_.reset();
+    task_controller_.reset();
     sync_controller_.reset();
     clusters_controller_.reset();
     local_.reset();
@@ -187,6 +192,8 @@ class BackupTest : public ::testing::Test {
   static std::unique_ptr<DynamicClient> local_;
   static std::unique_ptr<ControllerProcess> clusters_controller_;
   static std::unique_ptr<ControllerProcess> sync_controller_;
+  static std::unique_ptr<ControllerProcess> task_controller_;
+  static std::unique_ptr<ControllerProcess> taskrun_controller_;
 };
 
 std::unique_ptr<te::TempDir> BackupTest::dir_;
@@ -196,6 +203,8 @@ std::unique_ptr<te::S3Server> BackupTest::s3_;
 std::unique_ptr<DynamicClient> BackupTest::local_;
 std::unique_ptr<ControllerProcess> BackupTest::clusters_controller_;
 std::unique_ptr<ControllerProcess> BackupTest::sync_controller_;
+std::unique_ptr<ControllerProcess> BackupTest::task_controller_;
+std::unique_ptr<ControllerProcess> BackupTest::taskrun_controller_;
 
 // Two namespaces of three, with a custom resource and an object a controller owns: every
 // object of the two (but the owned one) is in the bucket under basePath in the
@@ -283,6 +292,121 @@ print(json.dumps({'index': index, 'keys': keys, 'bad': bad, 'deployment': deploy
   EXPECT_FALSE(deployment["metadata"].contains("resourceVersion"));
   EXPECT_FALSE(deployment["metadata"].contains("managedFields"));
   EXPECT_TRUE(sync_controller_->process().Running()) << sync_controller_->process().LogTail();
+}
+
+const GroupVersionResource kTaskRuns{"automation.astronetes.io", "v1alpha1", "taskruns"};
+
+// Waits until TaskRun `name` finished; returns it.
+json WaitForRun(DynamicClient& client, const std::string& name) {
+  json run;
+  te::WaitFor(
+      [&] {
+        run = client.Get(kTaskRuns, kNamespace, name);
+        const std::string phase = run.value("status", json::object()).value("phase", "");
+        return phase == "Succeeded" || phase == "Failed";
+      },
+      kTimeout, "TaskRun " + name + " finished (last: " + run.dump() + ")", kPoll);
+  return run;
+}
+
+json RestoreRun(const std::string& name, const std::string& task, bool dry_run) {
+  json run = {{"apiVersion", "automation.astronetes.io/v1alpha1"},
+              {"kind", "TaskRun"},
+              {"metadata", {{"name", name}, {"namespace", kNamespace}}},
+              {"spec", {{"taskName", task}}}};
+  if (dry_run) run["spec"]["dryRun"] = true;
+  return run;
+}
+
+// Restoring a Backup through a Task (docs/backup.md "Restoring") into another cluster
+// (the operator's own) under another namespace name, as a drill copy: the dry run reports
+// every object as a Create in dependency order (the CRD first, the Deployment after what
+// it mounts) and creates nothing; the run creates them all (the custom resource once its
+// CRD is Established); a second run leaves them as they are; an object changed in the
+// bucket fails on its SHA-256 and nothing else does.
+TEST_F(BackupTest, ABackupIsRestoredThroughATaskWithADryRunTheDependencyOrderAndItsChecksums) {
+  source_->Kubectl({"create", "namespace", "app"});
+  ApplySource(json::parse(R"({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "gadgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+      "versions": [{"name": "v1", "served": true, "storage": true,
+        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}})"));
+  source_->Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd/gadgets.example.com"});
+  ApplySource(json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "app"},
+    "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "api"}},
+      "template": {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "api", "image": "busybox:1.36"}]}}}})"));
+  ApplySource({{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "conf"}, {"namespace", "app"}}},
+               {"data", {{"level", "debug"}}}});
+  ApplySource({{"apiVersion", "v1"}, {"kind", "Secret"}, {"metadata", {{"name", "token"}, {"namespace", "app"}}},
+               {"stringData", {{"value", "abc"}}}});
+  ApplySource(json::parse(R"({"apiVersion": "example.com/v1", "kind": "Gadget",
+    "metadata": {"name": "g1", "namespace": "app"}, "spec": {"color": "red"}})"));
+  Apply(Backup("app", "cluster-1", {"app"}, "backups"));
+  WaitFor("app", "Succeeded");
+
+  Apply(json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Task",
+    "metadata": {"name": "restore-app", "namespace": "dr"},
+    "spec": {"plugin": "kubernetes-objects-from-backup",
+      "config": {"bucketName": "backups", "basePath": "dr/app",
+                 "namespaceMapping": {"app": "app-copy"}, "namespaceLabels": {"drill": "true"}}}})"));
+
+  Apply(RestoreRun("restore-app-dry", "restore-app", true));
+  const json dry = WaitForRun(*local_, "restore-app-dry");
+  ASSERT_EQ(dry["status"]["phase"], "Succeeded") << dry.dump();
+  EXPECT_THAT(dry["status"].value("message", ""), HasSubstr("Dry run, nothing changed: 6 objects would be restored"));
+  std::vector<std::string> order;
+  for (const json& entry : dry["status"]["dryRunReport"]["objects"]) {
+    EXPECT_EQ(entry["action"], "Create") << entry.dump();
+    order.push_back(entry["resource"].get<std::string>() + " " + entry.value("namespace", "") + "/" +
+                    entry["name"].get<std::string>());
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{
+                       "apiextensions.k8s.io/v1/customresourcedefinitions /gadgets.example.com",
+                       "v1/namespaces /app-copy", "v1/secrets app-copy/token", "v1/configmaps app-copy/conf",
+                       "example.com/v1/gadgets app-copy/g1", "apps/v1/deployments app-copy/api"}));
+  EXPECT_THROW(operator_->Kubectl({"get", "namespace", "app-copy"}), te::TestEnvError) << "a dry run creates nothing";
+  EXPECT_THROW(operator_->Kubectl({"get", "crd", "gadgets.example.com"}), te::TestEnvError);
+
+  Apply(RestoreRun("restore-app-1", "restore-app", false));
+  const json run = WaitForRun(*local_, "restore-app-1");
+  ASSERT_EQ(run["status"]["phase"], "Succeeded") << run.dump();
+  EXPECT_EQ(run["status"]["objectsPatched"], 6);
+  EXPECT_EQ(operator_->Kubectl({"get", "namespace", "app-copy", "-o", "jsonpath={.metadata.labels.drill}"}), "true");
+  EXPECT_EQ(operator_->Kubectl({"-n", "app-copy", "get", "configmap", "conf", "-o", "jsonpath={.data.level}"}), "debug");
+  EXPECT_EQ(operator_->Kubectl({"-n", "app-copy", "get", "deployment", "api", "-o", "jsonpath={.spec.replicas}"}), "3");
+  EXPECT_EQ(operator_->Kubectl({"-n", "app-copy", "get", "gadget", "g1", "-o", "jsonpath={.spec.color}"}), "red");
+
+  Apply(RestoreRun("restore-app-2", "restore-app", false));
+  const json again = WaitForRun(*local_, "restore-app-2");
+  EXPECT_EQ(again["status"]["phase"], "Succeeded") << again.dump();
+  EXPECT_THAT(again["status"].value("message", ""), HasSubstr("0 objects restored, 6 left as they are"));
+
+  // A file changed in the bucket since the backup: that object fails, the rest restore.
+  Boto3(*s3_, "c.put_object(Bucket=bucket, Key=sys.argv[5], Body=sys.argv[6].encode())\n",
+        {"backups", "dr/app/v1-configmaps/app.conf",
+         R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"conf","namespace":"app"},"data":{"level":"evil"}})"});
+  Apply(json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Task",
+    "metadata": {"name": "restore-app-3", "namespace": "dr"},
+    "spec": {"plugin": "kubernetes-objects-from-backup",
+      "config": {"bucketName": "backups", "basePath": "dr/app", "namespaceMapping": {"app": "app-third"}}}})"));
+  Apply(RestoreRun("restore-app-3", "restore-app-3", false));
+  const json damaged = WaitForRun(*local_, "restore-app-3");
+  EXPECT_EQ(damaged["status"]["phase"], "Failed");
+  EXPECT_EQ(damaged["status"]["objectsFailed"], 1);
+  EXPECT_THAT(damaged["status"].value("message", ""), HasSubstr("does not match the SHA-256 of the index"));
+  EXPECT_THROW(operator_->Kubectl({"-n", "app-third", "get", "configmap", "conf"}), te::TestEnvError);
+  EXPECT_EQ(operator_->Kubectl({"-n", "app-third", "get", "secret", "token", "-o", "jsonpath={.data.value}"}), "YWJj");
+}
+
+// A restore of a basePath with no finished backup fails BackupNotFound.
+TEST_F(BackupTest, ARestoreOfAnUnfinishedBackupFailsWithBackupNotFound) {
+  Apply(json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Task",
+    "metadata": {"name": "restore-nothing", "namespace": "dr"},
+    "spec": {"plugin": "kubernetes-objects-from-backup", "config": {"bucketName": "backups", "basePath": "no/such"}}})"));
+  Apply(RestoreRun("restore-nothing", "restore-nothing", false));
+  const json run = WaitForRun(*local_, "restore-nothing");
+  EXPECT_EQ(run["status"]["phase"], "Failed");
+  EXPECT_THAT(run["status"].value("message", ""), HasSubstr("no backup index at no/such/index.json"));
 }
 
 // Bad input: conditions, an Event, and nothing written.

@@ -245,5 +245,26 @@ TEST(TaskSpecTest, OrderDefaultsToDependenciesAndAcceptsAsListed) {
   EXPECT_EQ(Fields(Problems(Task(spec))), "spec.config.order: InvalidConfig");
 }
 
+TEST(TaskSpecTest, ARestoreFromABackupNamesItsBucketAndBasePath) {
+  const TaskSpec spec = ParseTask(Task(json::parse(R"({"plugin": "kubernetes-objects-from-backup",
+    "config": {"bucketName": "backups", "basePath": "/dr/app/", "destinationName": "cluster-2",
+               "namespaces": ["app"], "namespaceMapping": {"app": "app-drill"}, "namespaceLabels": {"drill": "true"},
+               "existing": "Update", "order": "AsListed"}})")));
+  const RestoreConfig& config = spec.restore();
+  EXPECT_EQ(config.bucket_name, "backups");
+  EXPECT_EQ(config.base_path, "dr/app");
+  EXPECT_EQ(config.destination_name, "cluster-2");
+  EXPECT_EQ(config.namespaces, (std::vector<std::string>{"app"}));
+  EXPECT_EQ(config.MapNamespace("app"), "app-drill");
+  EXPECT_EQ(config.MapNamespace("other"), "other");
+  EXPECT_EQ(config.namespace_labels, (std::vector<std::pair<std::string, std::string>>{{"drill", "true"}}));
+  EXPECT_EQ(config.existing, RestoreConfig::Existing::kUpdate);
+  EXPECT_EQ(config.order, ResourceOrder::kAsListed);
+  EXPECT_EQ(Fields(Problems(Task(json::parse(R"({"plugin": "kubernetes-objects-from-backup",
+    "config": {"namespaceMapping": {"a": 1}, "existing": "Overwrite"}})")))),
+            "spec.config.bucketName: InvalidConfig, spec.config.basePath: InvalidConfig, "
+            "spec.config.namespaceMapping.a: InvalidConfig, spec.config.existing: InvalidConfig");
+}
+
 }  // namespace
 }  // namespace ro::plugins::tasks

@@ -110,6 +110,28 @@ Observation ObserveTransformation(const std::string& ns, const tasks::TaskSpec& 
   return Result(ConditionStatus::kTrue, kReasonTaskValid, message, spec.plugin, no_recheck);
 }
 
+Observation ObserveRestore(const std::string& ns, const tasks::TaskSpec& spec, const TaskLookups& lookups) {
+  const tasks::RestoreConfig& config = spec.restore();
+  const std::chrono::milliseconds no_recheck{0};  // assets are watched
+  if (!config.destination_name.empty() && !lookups.cluster_exists(ns, config.destination_name)) {
+    return Result(ConditionStatus::kFalse, kReasonTaskClusterNotFound,
+                  "spec.config.destinationName: KubernetesCluster " + ns + "/" + config.destination_name +
+                      " does not exist",
+                  spec.plugin, no_recheck);
+  }
+  if (!lookups.bucket_exists(ns, config.bucket_name)) {
+    return Result(ConditionStatus::kFalse, kReasonTaskBucketNotFound,
+                  "spec.config.bucketName: Bucket " + ns + "/" + config.bucket_name + " does not exist",
+                  spec.plugin, no_recheck);
+  }
+  return Result(ConditionStatus::kTrue, kReasonTaskValid,
+                "Each TaskRun restores the backup at " + config.base_path + " of Bucket " + ns + "/" +
+                    config.bucket_name + " into " +
+                    (config.destination_name.empty() ? std::string("the cluster the operator runs in")
+                                                     : "KubernetesCluster " + ns + "/" + config.destination_name),
+                spec.plugin, no_recheck);
+}
+
 class TaskReconciler final : public runtime::ConditionReconciler {
  public:
   TaskReconciler(const kube::Store& tasks_store, runtime::StatusWriter writer,
@@ -178,6 +200,7 @@ Observation ObserveTask(const json& task, const TaskLookups& lookups, const Task
     return Result(ConditionStatus::kFalse, e.reason(), e.what(), "", std::chrono::milliseconds{0});
   }
   if (spec.plugin == tasks::kCustomImagePlugin) return ObserveCustomImage(spec, lookups, options);
+  if (spec.plugin == tasks::kRestorePlugin) return ObserveRestore(ns, spec, lookups);
   return ObserveTransformation(ns, spec, lookups);
 }
 

@@ -74,6 +74,22 @@ std::unique_ptr<ResolvedTarget> TargetResolver::Resolve(
   return out;
 }
 
+std::unique_ptr<ResolvedTarget> TargetResolver::Resolve(
+    const std::string& ns, const plugins::tasks::RestoreConfig& config) const {
+  auto out = std::make_unique<ResolvedTarget>();
+  if (config.destination_name.empty()) {
+    out->target.destination = &local_;
+  } else {
+    out->remote = ClusterClient(ns, config.destination_name, "spec.config.destinationName",
+                                &out->target.destination_cluster);
+    out->target.destination = out->remote.get();
+  }
+  out->originals = BucketClient(ns, config.bucket_name, "spec.config.bucketName", &out->target.bucket);
+  plugins::S3Client* client = out->originals.get();
+  out->target.read_original = [client](const std::string& key) { return client->GetObject(key); };
+  return out;
+}
+
 std::unique_ptr<kube::DynamicClient> TargetResolver::ClusterClient(
     const std::string& ns, const std::string& name, const std::string& field,
     plugins::tasks::AssetIdentity* identity) const {

@@ -58,6 +58,10 @@ class TargetResolver {
   // TransportError when reading a Secret fails otherwise.
   std::unique_ptr<ResolvedTarget> Resolve(const std::string& ns,
                                           const plugins::tasks::TransformationConfig& config) const;
+  // The same for a kubernetes-objects-from-backup Task: its destination and its Bucket
+  // (read_original reads the Backup's keys).
+  std::unique_ptr<ResolvedTarget> Resolve(const std::string& ns,
+                                          const plugins::tasks::RestoreConfig& config) const;
 
   // A client for KubernetesCluster ns/name (its kubeconfig Secret), and its identity.
   // `field` names the reference in messages ("spec.config.destinationName"). Throws as

@@ -22,6 +22,7 @@
 #include "ro/kube/informer.h"
 #include "ro/plugins/kubernetes/apply_order.h"
 #include "ro/plugins/kubernetes/config_error.h"
+#include "ro/plugins/tasks/backup_restore.h"
 #include "ro/plugins/tasks/custom_image.h"
 #include "ro/plugins/tasks/object_transformation.h"
 #include "ro/plugins/tasks/recovery_check.h"
@@ -291,14 +292,16 @@ class TaskRunReconciler final : public runtime::Reconciler {
     }
     std::unique_ptr<ResolvedTarget> target;
     try {
-      target = resolver_.Resolve(Namespace(taskrun), spec.transformation());
+      target = ResolveTarget(Namespace(taskrun), spec);
     } catch (const ReferenceError& e) {
       return WaitOrFail(taskrun, e.reason(), e.what());
     }
     RunUpdate running;
     running.phase = RunPhase::kRunning;
+    const bool restore = spec.plugin == tasks::kRestorePlugin;
     running.message = dry_run ? "Dry run: finding what the Task would change"
-                              : "Changing the objects the Task selects";
+                              : (restore ? "Restoring the objects of the backup at " + spec.restore().base_path
+                                         : "Changing the objects the Task selects");
     running.dry_run = dry_run;
     // The Running write is preconditioned on the resourceVersion read: a TaskRun that
     // finished meanwhile (a stale cache) is never run again.
@@ -330,18 +333,23 @@ class TaskRunReconciler final : public runtime::Reconciler {
     } catch (const plugins::kubernetes::ConfigError& e) {
       return Fail(taskrun, kReasonInvalidTask, TaskRef(taskrun) + " is invalid: " + e.what());
     }
-    if (spec.plugin != tasks::kTransformationPlugin) {
+    if (spec.plugin == tasks::kCustomImagePlugin) {
       return Fail(taskrun, kReasonInvalidTask,
                   TaskRef(taskrun) + " changed its plugin while the run was in progress");
     }
     std::unique_ptr<ResolvedTarget> target;
     try {
-      target = resolver_.Resolve(Namespace(taskrun), spec.transformation());
+      target = ResolveTarget(Namespace(taskrun), spec);
     } catch (const ReferenceError& e) {
       return Fail(taskrun, e.reason(), e.what());
     }
     log_.Info("resuming an interrupted run", {{"object", runtime::ObjectRef(taskrun)}});
     return RunTransformation(taskrun, spec, *target, stop);
+  }
+
+  std::unique_ptr<ResolvedTarget> ResolveTarget(const std::string& ns, const tasks::TaskSpec& spec) const {
+    if (spec.plugin == tasks::kRestorePlugin) return resolver_.Resolve(ns, spec.restore());
+    return resolver_.Resolve(ns, spec.transformation());
   }
 
   Result RunTransformation(const json& taskrun, const tasks::TaskSpec& spec,
@@ -352,13 +360,20 @@ class TaskRunReconciler final : public runtime::Reconciler {
     const bool dry_run = DryRunStarted(taskrun);
     tasks::TransformerOptions transformer_options;
     transformer_options.dry_run = dry_run;
-    tasks::ObjectTransformer transformer(
-        spec.transformation(), tasks::RunIdentity{ns, name, common::MetadataString(taskrun, "uid")},
-        target.target, log_.WithFields({{"taskRun", ns + "/" + name}}), clock_,
-        transformer_options);
+    const tasks::RunIdentity run{ns, name, common::MetadataString(taskrun, "uid")};
+    const log::Logger run_log = log_.WithFields({{"taskRun", ns + "/" + name}});
     tasks::TransformationReport report;
     try {
-      report = transformer.Run(stop);
+      if (spec.plugin == tasks::kRestorePlugin) {
+        report = tasks::BackupRestorer(spec.restore(), run, target.target, run_log, clock_, transformer_options)
+                     .Run(stop);
+      } else {
+        report = tasks::ObjectTransformer(spec.transformation(), run, target.target, run_log, clock_,
+                                          transformer_options)
+                     .Run(stop);
+      }
+    } catch (const tasks::RestoreError& e) {
+      return Fail(taskrun, e.reason(), e.what());
     } catch (const std::exception& e) {
       if (!kube::IsRetryable(e)) {
         return Fail(taskrun, kReasonDestinationError,
@@ -381,7 +396,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
     update.objects_patched = report.patched;
     update.objects_failed = report.failed;
     if (dry_run) update.dry_run_report = DryRunReport(report).dump();
-    if (report.Succeeded()) {
+    if (report.Succeeded() && spec.plugin == tasks::kTransformationPlugin) {
       const std::optional<tasks::ReplicatedObjects> replicated = ReadReplicated(spec.transformation());
       if (const std::optional<tasks::RecoveryWarning> warning =
               tasks::CheckRecovery(spec.transformation(), report, target.target.destination_cluster.name,

@@ -161,6 +161,7 @@ json ChangeBetween(const json& before, const json& after) {
 
 std::string_view ToString(PlannedAction action) {
   switch (action) {
+    case PlannedAction::kCreate: return "Create";
     case PlannedAction::kPatch: return "Patch";
     case PlannedAction::kUnchanged: return "Unchanged";
     case PlannedAction::kSkip: return "Skip";
@@ -215,13 +216,16 @@ std::string TransformationReport::Summary() const {
       if (change.action == PlannedAction::kUnchanged) ++unchanged;
     }
     text = "Dry run, nothing changed: " + std::to_string(patched) +
-           (patched == 1 ? " object" : " objects") + " would be patched";
+           (patched == 1 ? " object" : " objects") + " would be " + verb;
     if (planned_omitted == 0) {
       text += " (" + std::to_string(patched - unchanged) + " changed, " +
               std::to_string(unchanged) + " only annotated)";
     }
   } else {
-    text = std::to_string(patched) + (patched == 1 ? " object" : " objects") + " patched";
+    text = std::to_string(patched) + (patched == 1 ? " object " : " objects ") + verb;
+  }
+  if (skipped > 0) {
+    text += ", " + std::to_string(skipped) + " left as they are (they exist)";
   }
   if (failed > 0) {
     text += ", " + std::to_string(failed) + (dry_run ? " would fail" : " failed");
@@ -308,15 +312,42 @@ void ObjectTransformer::Plan(TransformationReport* report, const kube::GroupVers
       change.message = result.error;
       break;
   }
+  AddPlannedChange(report, std::move(change), options_.max_planned_bytes);
+}
+
+void AddPlannedChange(TransformationReport* report, PlannedChange change, std::size_t max_bytes) {
   // 64: the entry's other fields as JSON.
   const std::size_t bytes = change.patch.size() + change.message.size() + change.name.size() +
                             change.ns.size() + change.resource.size() + 64;
-  if (report->planned_omitted > 0 || report->planned_bytes + bytes > options_.max_planned_bytes) {
+  if (report->planned_omitted > 0 || report->planned_bytes + bytes > max_bytes) {
     ++report->planned_omitted;
     return;
   }
   report->planned_bytes += bytes;
   report->planned.push_back(std::move(change));
+}
+
+std::vector<std::string> WaitEstablished(kube::DynamicClient& client, const std::vector<std::string>& names,
+                                         kube::Clock& clock, std::chrono::milliseconds timeout,
+                                         std::chrono::milliseconds poll, std::stop_token stop) {
+  std::vector<std::string> errors;
+  const auto deadline = clock.SteadyNow() + timeout;
+  for (const std::string& name : names) {
+    std::string last;
+    while (true) {
+      try {
+        if (Established(client.Get(kCustomResourceDefinitions, "", name))) break;
+        last = "not Established yet";
+      } catch (const std::exception& e) {
+        last = e.what();
+      }
+      if (clock.SteadyNow() >= deadline || !clock.SleepFor(poll, stop)) {
+        errors.push_back("CustomResourceDefinition " + name + " is not Established: " + last);
+        break;
+      }
+    }
+  }
+  return errors;
 }
 
 std::string ObjectTransformer::WaitForWebhookServices(const json& configuration, bool wait,
@@ -352,27 +383,6 @@ std::string ObjectTransformer::WaitForWebhookServices(const json& configuration,
     }
   }
   return "";
-}
-
-void ObjectTransformer::WaitEstablished(const std::vector<std::string>& names,
-                                        TransformationReport* report, std::stop_token stop) {
-  const auto deadline = clock_.SteadyNow() + options_.established_timeout;
-  for (const std::string& name : names) {
-    std::string last;
-    while (true) {
-      try {
-        if (Established(target_.destination->Get(kCustomResourceDefinitions, "", name))) break;
-        last = "not Established yet";
-      } catch (const std::exception& e) {
-        last = e.what();
-      }
-      if (clock_.SteadyNow() >= deadline || !clock_.SleepFor(options_.established_poll, stop)) {
-        report->resource_errors.push_back("CustomResourceDefinition " + name +
-                                          " is not Established: " + last);
-        break;
-      }
-    }
-  }
 }
 
 void ObjectTransformer::RunResource(const TransformationResource& resource, const json& namespaces,
@@ -476,7 +486,12 @@ void ObjectTransformer::RunResource(const TransformationResource& resource, cons
     }
   }
   // A custom resource of a CRD just written is only served once the CRD is Established.
-  if (!crds_written.empty()) WaitEstablished(crds_written, report, stop);
+  if (!crds_written.empty()) {
+    for (std::string& error : WaitEstablished(*target_.destination, crds_written, clock_, options_.established_timeout,
+                                              options_.established_poll, stop)) {
+      report->resource_errors.push_back(std::move(error));
+    }
+  }
 }
 
 void ObjectTransformer::Fail(TransformationReport* report, std::string object,

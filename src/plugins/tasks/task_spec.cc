@@ -55,6 +55,16 @@ bool OptionalBool(const json& object, std::string_view key, const std::string& f
   return value != nullptr && value->get<bool>();
 }
 
+ResourceOrder ParseOrder(const json& config, const std::string& base, Problems* problems) {
+  const std::string order_field = Field(base, "order");
+  const json* order = TypedMember(config, "order", json::value_t::string, "a string", order_field, problems);
+  if (order == nullptr || *order == "Dependencies") return ResourceOrder::kDependencies;
+  if (*order == "AsListed") return ResourceOrder::kAsListed;
+  AddProblem(problems, order_field, reason::kInvalidConfig,
+             order->dump() + " is not an order: use Dependencies (the default) or AsListed");
+  return ResourceOrder::kDependencies;
+}
+
 RestartPolicy ParseRestartPolicy(const json& spec, Problems* problems) {
   const std::string field = "spec.restartPolicy";
   const json* value = TypedMember(spec, "restartPolicy", json::value_t::string, "a string",
@@ -227,18 +237,7 @@ TransformationConfig ParseTransformation(const json& task, const json& config,
     }
   }
 
-  const std::string order_field = Field(base, "order");
-  if (const json* order = TypedMember(config, "order", json::value_t::string, "a string",
-                                      order_field, problems)) {
-    if (*order == "Dependencies") {
-      out.order = ResourceOrder::kDependencies;
-    } else if (*order == "AsListed") {
-      out.order = ResourceOrder::kAsListed;
-    } else {
-      AddProblem(problems, order_field, reason::kInvalidConfig,
-                 order->dump() + " is not an order: use Dependencies (the default) or AsListed");
-    }
-  }
+  out.order = ParseOrder(config, base, problems);
 
   out.live_synchronization = LiveSynchronizationOf(task);
   if (out.UsesOriginals()) {
@@ -261,7 +260,68 @@ TransformationConfig ParseTransformation(const json& task, const json& config,
   return out;
 }
 
+// An optional {string: string} member; every value must be a non-empty string.
+std::vector<std::pair<std::string, std::string>> StringMap(const json& object, std::string_view key,
+                                                           const std::string& field, Problems* problems) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const json* map = TypedMember(object, key, json::value_t::object, "an object", field, problems);
+  if (map == nullptr) return out;
+  for (const auto& [k, v] : map->items()) {
+    if (!v.is_string() || v.get<std::string>().empty() || k.empty()) {
+      AddProblem(problems, Field(field, k), reason::kInvalidConfig, "must be a non-empty string");
+      continue;
+    }
+    out.emplace_back(k, v.get<std::string>());
+  }
+  return out;
+}
+
+RestoreConfig ParseRestore(const json& config, Problems* problems) {
+  const std::string base = "spec.config";
+  RestoreConfig out;
+  out.bucket_name = RequiredString(config, "bucketName", Field(base, "bucketName"),
+                                   "the Bucket the Backup wrote to", problems);
+  std::string path = RequiredString(config, "basePath", Field(base, "basePath"),
+                                    "where the Backup is in the bucket (its status.basePath)", problems);
+  while (!path.empty() && path.front() == '/') path.erase(path.begin());
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  out.base_path = path;
+  out.destination_name = OptionalName(config, "destinationName", Field(base, "destinationName"), problems);
+  const std::string namespaces_field = Field(base, "namespaces");
+  if (const json* namespaces = TypedMember(config, "namespaces", json::value_t::array, "a list",
+                                           namespaces_field, problems)) {
+    for (std::size_t i = 0; i < namespaces->size(); ++i) {
+      if (!(*namespaces)[i].is_string() || (*namespaces)[i].get<std::string>().empty()) {
+        AddProblem(problems, Index(namespaces_field, i), reason::kInvalidConfig, "must be a namespace name");
+      } else {
+        out.namespaces.push_back((*namespaces)[i].get<std::string>());
+      }
+    }
+  }
+  out.namespace_mapping = StringMap(config, "namespaceMapping", Field(base, "namespaceMapping"), problems);
+  out.namespace_labels = StringMap(config, "namespaceLabels", Field(base, "namespaceLabels"), problems);
+  const std::string existing_field = Field(base, "existing");
+  if (const json* existing = TypedMember(config, "existing", json::value_t::string, "a string",
+                                         existing_field, problems)) {
+    if (*existing == "Update") {
+      out.existing = RestoreConfig::Existing::kUpdate;
+    } else if (*existing != "Skip") {
+      AddProblem(problems, existing_field, reason::kInvalidConfig,
+                 existing->dump() + " is not a policy: use Skip (the default) or Update");
+    }
+  }
+  out.order = ParseOrder(config, base, problems);
+  return out;
+}
+
 }  // namespace
+
+std::string RestoreConfig::MapNamespace(const std::string& ns) const {
+  for (const auto& [from, to] : namespace_mapping) {
+    if (from == ns) return to;
+  }
+  return ns;
+}
 
 std::string_view ToString(RestartPolicy policy) {
   return policy == RestartPolicy::kOnFailure ? "OnFailure" : "Never";
@@ -279,6 +339,8 @@ const CustomImageConfig& TaskSpec::custom_image() const {
 const TransformationConfig& TaskSpec::transformation() const {
   return std::get<TransformationConfig>(config);
 }
+
+const RestoreConfig& TaskSpec::restore() const { return std::get<RestoreConfig>(config); }
 
 std::optional<kube::ObjectKey> LiveSynchronizationOf(const json& task) {
   if (!task.is_object()) return std::nullopt;
@@ -323,12 +385,12 @@ TaskSpec ParseTask(const json& task) {
   const json* plugin = Member(*spec, "plugin");
   if (plugin == nullptr) {
     AddProblem(&problems, "spec.plugin", reason::kInvalidConfig,
-               "required: custom-image or kubernetes-objects-transformation");
+               "required: custom-image, kubernetes-objects-transformation or kubernetes-objects-from-backup");
   } else if (!plugin->is_string() || (*plugin != kCustomImagePlugin &&
-                                      *plugin != kTransformationPlugin)) {
+                                      *plugin != kTransformationPlugin && *plugin != kRestorePlugin)) {
     AddProblem(&problems, "spec.plugin", reason::kInvalidConfig,
-               plugin->dump() + " is not a Task plugin: use custom-image or "
-                                "kubernetes-objects-transformation");
+               plugin->dump() + " is not a Task plugin: use custom-image, "
+                                "kubernetes-objects-transformation or kubernetes-objects-from-backup");
   } else {
     out.plugin = plugin->get<std::string>();
   }
@@ -342,6 +404,8 @@ TaskSpec ParseTask(const json& task) {
     out.config = ParseCustomImage(*config, &problems);
   } else if (out.plugin == kTransformationPlugin) {
     out.config = ParseTransformation(task, *config, &problems);
+  } else if (out.plugin == kRestorePlugin) {
+    out.config = ParseRestore(*config, &problems);
   }
   if (!problems.empty()) throw ConfigError(std::move(problems));
   return out;

@@ -90,13 +90,14 @@ std::vector<kube::ObjectKey> WebhookServices(const nlohmann::json& configuration
 
 // What a dry run says a real run would do with one selected object.
 enum class PlannedAction {
+  kCreate,     // (restore) the object would be created; `patch` replaces the empty document
   kPatch,      // the object would change as `patch` says
   kUnchanged,  // only the run's annotations would be added
   kSkip,       // deleted by someone else meanwhile
   kFail,       // `message` says why a real run would fail on it
 };
 
-// "Patch", "Unchanged", "Skip", "Fail" (TaskRun status.dryRunReport.objects[].action).
+// "Create", "Patch", "Unchanged", "Skip", "Fail" (TaskRun status.dryRunReport.objects[].action).
 std::string_view ToString(PlannedAction action);
 
 struct PlannedChange {
@@ -127,6 +128,9 @@ struct TransformationReport {
   int64_t patched = 0;  // objects changed (or found already changed by this run)
   int64_t failed = 0;   // selected objects that could not be changed
   int64_t gone = 0;     // selected objects deleted by someone else during the pass
+  int64_t skipped = 0;  // (restore) objects left as they were because they exist
+  // The word Summary uses for `patched`: "patched", or "restored" for a restore.
+  std::string verb = "patched";
   // The first TransformerOptions::max_reported_failures failures.
   std::vector<ObjectFailure> failures;
   // resources[] entries that could not be processed at all ("resources[1] (v1/foos): not
@@ -149,6 +153,18 @@ struct TransformationReport {
   // 1 would fail: ..." for a dry run).
   std::string Summary() const;
 };
+
+// Adds `change` to report->planned while the planned patches and messages stay within
+// `max_bytes`; past that, counts it in report->planned_omitted.
+void AddPlannedChange(TransformationReport* report, PlannedChange change, std::size_t max_bytes);
+
+// Waits until each CustomResourceDefinition of `names` in `client`'s cluster has the
+// condition Established True, polling every `poll` until `timeout` in all. Returns one
+// message per CRD that is not ("CustomResourceDefinition x is not Established: ...").
+std::vector<std::string> WaitEstablished(kube::DynamicClient& client, const std::vector<std::string>& names,
+                                         kube::Clock& clock, std::chrono::milliseconds timeout,
+                                         std::chrono::milliseconds poll, std::stop_token stop);
+
 
 // Reads the bucket object at `key`: its bytes, or nullopt when it does not exist.
 // Throws S3Error (ro/plugins/s3_client.h).
@@ -239,10 +255,6 @@ class ObjectTransformer {
   // would happen, e.g. a webhook Service without endpoints yet).
   void Plan(TransformationReport* report, const kube::GroupVersionResource& gvr,
             const nlohmann::json& object, const ObjectResult& result, const std::string& note) const;
-  // Waits until each CRD of `names` is Established; the ones that are not by
-  // established_timeout become a resource error.
-  void WaitEstablished(const std::vector<std::string>& names, TransformationReport* report,
-                       std::stop_token stop);
   // Changes one object. An object deleted meanwhile is kGone: neither changed nor failed.
   ObjectResult ChangeObject(const TransformationResource& resource, nlohmann::json current,
                             std::stop_token stop);

@@ -8,6 +8,10 @@
 //                                      filter {selector, namespaceSelector, nameSelector},
 //                                      fromOriginal {enabled}},
 //                                      order (Dependencies | AsListed)
+//   kubernetes-objects-from-backup     bucketName*, basePath*, destinationName,
+//                                      namespaces[], namespaceMapping {from: to},
+//                                      namespaceLabels {k: v}, existing (Skip | Update),
+//                                      order (Dependencies | AsListed)
 //
 // Parsing collects every problem and throws one kubernetes::ConfigError listing them all,
 // with field paths from the object root ("spec.config.resources[0].patch.operations[1].path")
@@ -20,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -35,6 +40,7 @@ namespace ro::plugins::tasks {
 // spec.plugin values (manual 7.2).
 inline constexpr std::string_view kCustomImagePlugin = "custom-image";
 inline constexpr std::string_view kTransformationPlugin = "kubernetes-objects-transformation";
+inline constexpr std::string_view kRestorePlugin = "kubernetes-objects-from-backup";
 
 // spec.restartPolicy. Omitted means kNever.
 enum class RestartPolicy { kNever, kOnFailure };
@@ -99,17 +105,41 @@ struct TransformationConfig {
   bool UsesOriginals() const;
 };
 
+// kubernetes-objects-from-backup (docs/backup.md "Restoring"): creates the objects of a
+// Backup (its index.json under basePath in the Bucket) in a cluster.
+struct RestoreConfig {
+  std::string bucket_name;       // required: the Bucket the Backup wrote to
+  std::string base_path;         // required: the Backup's status.basePath (no '/' at the ends)
+  std::string destination_name;  // KubernetesCluster; "": the cluster the operator runs in
+  // Restore only these namespaces of the backup (before mapping); empty: all of them.
+  std::vector<std::string> namespaces;
+  // Namespace of the backup -> namespace it is restored into (a drill copy: "shop" ->
+  // "shop-drill"); unmapped namespaces keep their name.
+  std::vector<std::pair<std::string, std::string>> namespace_mapping;
+  // Labels added to the restored Namespace objects (a drill's marker).
+  std::vector<std::pair<std::string, std::string>> namespace_labels;
+  // An object that exists in the destination: kSkip leaves it as it is (the default:
+  // a restore never overwrites), kUpdate restores the backup's fields over it.
+  enum class Existing { kSkip, kUpdate };
+  Existing existing = Existing::kSkip;
+  ResourceOrder order = ResourceOrder::kDependencies;
+
+  // The namespace `ns` of the backup is restored into.
+  std::string MapNamespace(const std::string& ns) const;
+};
+
 // Immutable after ParseTask; thread-safe for concurrent readers.
 struct TaskSpec {
   std::string plugin;  // kCustomImagePlugin or kTransformationPlugin
   // For custom-image: the Pod's restartPolicy. kubernetes-objects-transformation retries
   // transient errors itself and ignores it (docs/automation.md).
   RestartPolicy restart_policy = RestartPolicy::kNever;
-  std::variant<CustomImageConfig, TransformationConfig> config;
+  std::variant<CustomImageConfig, TransformationConfig, RestoreConfig> config;
 
-  // REQUIRES: plugin == kCustomImagePlugin (resp. kTransformationPlugin).
+  // REQUIRES: plugin == kCustomImagePlugin (resp. kTransformationPlugin, kRestorePlugin).
   const CustomImageConfig& custom_image() const;
   const TransformationConfig& transformation() const;
+  const RestoreConfig& restore() const;
 };
 
 // The LiveSynchronization `task` belongs to: the annotation
