@@ -13,7 +13,9 @@
 #      LiveSynchronization names the missing namespace (DestinationNamespacesMissing),
 #      then forceNamespaceCreation is turned on and the namespace arrives with its labels
 #   6. cluster 2 follows creates, updates and deletes; Deployments at replicas 0
-#   7. recovery: the tutorial's TaskRun on the generated Task, Deployments at replicas 1
+#   7. recovery: first a dry run and a drill (roctl: the recovery rehearsed on a copy of the
+#      standby, then removed), then the tutorial's TaskRun on the generated Task,
+#      Deployments at replicas 1
 #   8. tears everything down
 # Interactive by default (pauses between steps); --ci or RO_DEMO_NONINTERACTIVE=1 runs
 # without pauses and exits non-zero when a step fails (every wait has a deadline).
@@ -109,7 +111,7 @@ if [ "$in_cluster" = 1 ]; then
 else
   step "Starting two Kubernetes clusters and an S3 server on 127.0.0.1 (ro-testenv)"
 fi
-"$bin/ro-testenv" up --dir "$env_dir/env" --clusters 2 --controller-manager "${node_args[@]}" --s3 >"$testenv_log" 2>&1 &
+"$bin/ro-testenv" up --dir "$env_dir/env" --clusters 2 --controller-manager "${node_args[@]}" --s3 --bucket drills >"$testenv_log" 2>&1 &
 testenv_pid=$!
 deadline=$((SECONDS + 600))  # ro-testenv has its own per-server deadlines; this guards a hang
 until [ -f "$env_dir/env/ready" ]; do
@@ -314,6 +316,50 @@ say "The recovery Task it generated (manual 8.2, 'Understanding the TaskRun'):"
 run kubectl get task active-passive -o jsonpath='{.spec}{"\n"}'
 pause
 
+# ---- 7a. drill ----
+step "Before a disaster: rehearse the recovery on a copy of the standby (docs/runbook.md, 'Drill')"
+say "What the recovery would change, object by object, changing nothing (a dry run):"
+run "$bin/roctl" dry-run active-passive
+say "A Bucket for the drill's copy of the standby (this demo's S3 server):"
+s3_endpoint="$RO_S3_ENDPOINT"
+[ "$in_cluster" = 1 ] && s3_endpoint="$RO_S3_POD_ENDPOINT"
+cat >drill-bucket.yaml <<EOF
+apiVersion: v1
+kind: Secret
+metadata:
+  name: drill-bucket-credentials
+stringData:
+  accessKeyID: $RO_S3_ACCESS_KEY
+  secretAccessKey: $RO_S3_SECRET_KEY
+---
+apiVersion: assets.astronetes.io/v1alpha1
+kind: Bucket
+metadata:
+  name: drills
+spec:
+  generic:
+    name: drills
+    endpoint: $s3_endpoint
+    useSSL: false
+    secretName: drill-bucket-credentials
+EOF
+run kubectl apply -f drill-bucket.yaml
+wait_for 120 "Bucket drills Ready" kubectl wait --for=condition=Ready --timeout=5s bucket/drills
+say "The drill: the standby's namespaces are copied in cluster 2 as <name>-drill, the recovery"
+say "Task runs on the copy, and replication goes on untouched:"
+printf '%s$ %s%s\n' "$bold" "$bin/roctl drill run active-passive --name rehearsal --bucket drills" "$reset"
+drill_out="$("$bin/roctl" drill run active-passive --name rehearsal --bucket drills --timeout 5m)" || {
+  echo "$drill_out"
+  die "the drill failed"
+}
+echo "$drill_out"
+drill_rto="$(printf '%s\n' "$drill_out" | sed -n 's/^Drill RTO: \([0-9.]*\) s.*/\1/p')"
+run "${c2[@]}" -n shop-drill get deployments
+say "The standby itself is still at 0 replicas:"
+run "${c2[@]}" -n shop get deployments
+run "$bin/roctl" drill cleanup rehearsal --timeout 3m
+pause
+
 # ---- 7. recovery ----
 step "Disaster: recover the application in cluster 2 (tutorial 8.2, 'Recover from disasters')"
 say "First pause the synchronization, as the manual advises before recovering:"
@@ -348,6 +394,7 @@ cd "$root"
 step "Done"
 say "Measured in this run:"
 say "  RPO: a change in cluster 1 was in cluster 2 after $rpo_seconds s (replication, end to end)"
+say "  drill RTO: ${drill_rto:-?} s for the recovery of the standby's copy (the drill, before the disaster)"
 say "  RTO: $rto_seconds s from creating the TaskRun to the application scaled up in cluster 2"
 say "       (the TaskRun itself: $(kubectl get taskrun restore-apps -o jsonpath='{.status.startTime} -> {.status.completionTime}' 2>/dev/null))"
 if [ "$in_cluster" = 1 ]; then

@@ -67,6 +67,7 @@ class BackupTest : public ::testing::Test {
     operator_ = std::make_unique<te::KubeCluster>(operator_options);
     te::KubeClusterOptions source_options;
     source_options.name = "source";
+    source_options.with_controller_manager = true;  // namespace deletion (drill cleanup)
     source_ = std::make_unique<te::KubeCluster>(source_options);
     s3_ = std::make_unique<te::S3Server>();
     s3_->CreateBucket("backups");
@@ -396,6 +397,76 @@ TEST_F(BackupTest, ABackupIsRestoredThroughATaskWithADryRunTheDependencyOrderAnd
   EXPECT_THAT(damaged["status"].value("message", ""), HasSubstr("does not match the SHA-256 of the index"));
   EXPECT_THROW(operator_->Kubectl({"-n", "app-third", "get", "configmap", "conf"}), te::TestEnvError);
   EXPECT_EQ(operator_->Kubectl({"-n", "app-third", "get", "secret", "token", "-o", "jsonpath={.data.value}"}), "YWJj");
+}
+
+// A DR drill (docs/runbook.md "Drill") with roctl, the standby in cluster-1 as a
+// LiveSynchronization leaves it (Deployment at 0 replicas with kubesync's control label):
+// the copy of the standby's namespace is recovered (1 replica) under another name with
+// no control metadata, the measured RTO is printed, and the standby is never written;
+// cleanup deletes the copy and the drill's objects, and nothing else.
+TEST_F(BackupTest, ADrillRecoversACopyOfTheStandbyAndCleanupLeavesTheStandbyAsItWas) {
+  source_->Kubectl({"create", "namespace", "standby-a"});
+  source_->Kubectl({"label", "namespace", "standby-a", "sync=true"});
+  ApplySource(json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "standby-a",
+      "labels": {"kubesync.astronetes.io/managed-by": "dr.active-passive"},
+      "annotations": {"kubesync.astronetes.io/live-synchronization": "dr/active-passive"}},
+    "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}},
+      "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}})"));
+  ApplySource({{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "conf"}, {"namespace", "standby-a"}}},
+               {"data", {{"k", "v"}}}});
+  const auto standby_versions = [&] {
+    return source_->Kubectl({"-n", "standby-a", "get", "deployments,configmaps", "-o",
+                             "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}"});
+  };
+  const std::string before = standby_versions();
+  // The recovery Task as the LiveSynchronization controller generates it (manual 8.2).
+  Apply(json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Task",
+    "metadata": {"name": "recover", "namespace": "dr"},
+    "spec": {"plugin": "kubernetes-objects-transformation",
+      "config": {"destinationName": "cluster-1", "resources": [
+        {"identifier": {"group": "apps", "version": "v1", "resources": "deployments"},
+         "patch": {"operations": [{"op": "replace", "path": "/spec/replicas", "value": 1}]},
+         "filter": {"namespaceSelector": {"matchLabels": {"sync": "true"}}}}]}}})"));
+
+  te::RunOptions no_check;
+  no_check.check = false;
+  no_check.timeout = std::chrono::seconds{150};
+  const std::string roctl = (te::BinDir() / "roctl").string();
+  const te::CommandResult run = te::RunCommand(
+      {roctl, "drill", "run", "recover", "--name", "rehearsal", "--bucket", "backups", "-n", kNamespace,
+       "--kubeconfig", operator_->kubeconfig_path().string(), "--timeout", "120s"},
+      no_check);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("Drill RTO: "));
+  EXPECT_THAT(run.out, HasSubstr("1 object patched"));
+  EXPECT_EQ(source_->Kubectl({"get", "namespace", "standby-a-drill", "-o",
+                              "jsonpath={.metadata.labels.automation\\.astronetes\\.io/drill}"}),
+            "rehearsal");
+  EXPECT_EQ(source_->Kubectl({"-n", "standby-a-drill", "get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"}), "1");
+  EXPECT_EQ(source_->Kubectl({"-n", "standby-a-drill", "get", "deployment", "web", "-o", "jsonpath={.metadata.labels}"}),
+            "") << "the copy carries no kubesync control label";
+  EXPECT_EQ(source_->Kubectl({"-n", "standby-a", "get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"}), "0");
+  EXPECT_EQ(standby_versions(), before) << "the drill wrote the standby";
+
+  const te::CommandResult again = te::RunCommand(
+      {roctl, "drill", "run", "recover", "--name", "rehearsal", "--bucket", "backups", "-n", kNamespace,
+       "--kubeconfig", operator_->kubeconfig_path().string()},
+      no_check);
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.err, HasSubstr("roctl drill cleanup rehearsal"));
+
+  const te::CommandResult cleanup = te::RunCommand(
+      {roctl, "drill", "cleanup", "rehearsal", "-n", kNamespace, "--kubeconfig", operator_->kubeconfig_path().string(),
+       "--timeout", "120s"},
+      no_check);
+  ASSERT_EQ(cleanup.exit_code, 0) << cleanup.out << cleanup.err;
+  EXPECT_THROW(source_->Kubectl({"get", "namespace", "standby-a-drill"}), te::TestEnvError);
+  EXPECT_EQ(standby_versions(), before);
+  EXPECT_THAT(operator_->Kubectl({"-n", kNamespace, "get", "tasks,taskruns,backups", "-l",
+                                  "automation.astronetes.io/drill=rehearsal", "-o", "name"}),
+              ::testing::IsEmpty());
+  EXPECT_EQ(operator_->Kubectl({"-n", kNamespace, "get", "task", "recover", "-o", "name"}), "task.automation.astronetes.io/recover\n");
 }
 
 // A restore of a basePath with no finished backup fails BackupNotFound.

@@ -51,16 +51,30 @@ std::string RequireKey(const json& secret, const std::string& key, const std::st
 
 }  // namespace
 
+namespace {
+
+kube::RestConfig WithQps(kube::RestConfig config, double qps) {
+  config.qps = qps;
+  return config;
+}
+
+}  // namespace
+
 TargetResolver::TargetResolver(kube::DynamicClient& local, const kube::Store& clusters,
                                const kube::Store& buckets,
-                               std::chrono::milliseconds cluster_timeout)
-    : local_(local), clusters_(clusters), buckets_(buckets), cluster_timeout_(cluster_timeout) {}
+                               std::chrono::milliseconds cluster_timeout, double run_qps)
+    : local_(local),
+      run_local_(std::make_unique<kube::DynamicClient>(WithQps(local.config(), run_qps))),
+      run_qps_(run_qps),
+      clusters_(clusters),
+      buckets_(buckets),
+      cluster_timeout_(cluster_timeout) {}
 
 std::unique_ptr<ResolvedTarget> TargetResolver::Resolve(
     const std::string& ns, const plugins::tasks::TransformationConfig& config) const {
   auto out = std::make_unique<ResolvedTarget>();
   if (config.destination_name.empty()) {
-    out->target.destination = &local_;
+    out->target.destination = run_local_.get();
   } else {
     out->remote = ClusterClient(ns, config.destination_name, "spec.config.destinationName",
                                 &out->target.destination_cluster);
@@ -78,7 +92,7 @@ std::unique_ptr<ResolvedTarget> TargetResolver::Resolve(
     const std::string& ns, const plugins::tasks::RestoreConfig& config) const {
   auto out = std::make_unique<ResolvedTarget>();
   if (config.destination_name.empty()) {
-    out->target.destination = &local_;
+    out->target.destination = run_local_.get();
   } else {
     out->remote = ClusterClient(ns, config.destination_name, "spec.config.destinationName",
                                 &out->target.destination_cluster);
@@ -107,6 +121,7 @@ std::unique_ptr<kube::DynamicClient> TargetResolver::ClusterClient(
     throw ReferenceError(e.reason(), std::string("spec.secretName of KubernetesCluster ") + name + ": " + e.what());
   }
   config.timeout = cluster_timeout_;
+  config.qps = run_qps_;
   std::unique_ptr<kube::DynamicClient> client;
   try {
     client = std::make_unique<kube::DynamicClient>(std::move(config));

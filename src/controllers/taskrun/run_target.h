@@ -51,8 +51,13 @@ class TargetResolver {
   // `local` is the operator's own client (destinationName absent); the stores are the
   // informer caches of KubernetesClusters and Buckets. `cluster_timeout` limits each
   // request to a remote cluster.
+  // `run_qps`: the client-side rate limit (requests/s, kube::RestConfig::qps) of the
+  // clients a run writes with, for KubernetesClusters and for the operator's own cluster
+  // (a client of `local`'s config of its own, so that a run never waits behind the
+  // controller's informers); <= 0: none. A recovery is one request at a time per run.
   TargetResolver(kube::DynamicClient& local, const kube::Store& clusters,
-                 const kube::Store& buckets, std::chrono::milliseconds cluster_timeout);
+                 const kube::Store& buckets, std::chrono::milliseconds cluster_timeout,
+                 double run_qps = 0);
 
   // Throws ReferenceError for a missing or unusable reference; ApiError /
   // TransportError when reading a Secret fails otherwise.
@@ -78,6 +83,8 @@ class TargetResolver {
  private:
 
   kube::DynamicClient& local_;
+  std::unique_ptr<kube::DynamicClient> run_local_;  // local_'s config with run_qps_
+  const double run_qps_;
   const kube::Store& clusters_;
   const kube::Store& buckets_;
   const std::chrono::milliseconds cluster_timeout_;

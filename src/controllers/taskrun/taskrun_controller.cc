@@ -193,7 +193,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
         options_(options),
         log_(json{{"controller", kController}}),
         writer_(client, recorder, log_, clock),
-        resolver_(client, clusters, buckets, options.cluster_timeout),
+        resolver_(client, clusters, buckets, options.cluster_timeout, options.run_qps),
         metrics_(registry) {}
 
   Result Reconcile(const Request& request, std::stop_token stop) override {
@@ -611,6 +611,8 @@ void AddTaskRunFlags(runtime::FlagSet& flags, TaskRunOptions* options) {
                     "How often the Pod of a running custom-image TaskRun is read");
   flags.AddDuration("--cluster-timeout", &options->cluster_timeout,
                     "Limit of each request to a destination KubernetesCluster");
+  flags.AddInt("--run-qps", &options->run_qps,
+               "Client-side rate limit (requests/s) of a run's writes; 0: none");
 }
 
 void SetupTaskRunController(runtime::Manager& manager, const TaskRunOptions& options) {

@@ -80,12 +80,17 @@ struct TaskRunOptions {
   std::chrono::milliseconds pod_poll_interval{std::chrono::seconds{5}};
   // Limit of each request to a destination KubernetesCluster.
   std::chrono::milliseconds cluster_timeout{std::chrono::seconds{30}};
+  // Client-side rate limit (requests/s) of the writes of a run, to a KubernetesCluster or
+  // to this cluster; 0: none (the default: a recovery is one request at a time, and its
+  // speed is the RTO; the apiserver's own flow control still applies).
+  int run_qps = 0;
 };
 
 // automation.astronetes.io/v1alpha1 TaskRun.
 runtime::ObjectType TaskRunType();
 
-// Registers --start-timeout, --pending-recheck, --pod-poll-interval, --cluster-timeout.
+// Registers --start-timeout, --pending-recheck, --pod-poll-interval, --cluster-timeout,
+// --run-qps.
 void AddTaskRunFlags(runtime::FlagSet& flags, TaskRunOptions* options);
 
 // Registers the controller: For(TaskRun) + Watches(Task -> its unfinished TaskRuns).

@@ -15,6 +15,7 @@
 #include "ro/kube/client.h"
 #include "ro/kube/clock.h"
 #include "ro/kube/errors.h"
+#include "ro/kube/label_selector.h"
 #include "ro/plugins/bucket_encryption.h"
 #include "ro/plugins/kubernetes/bucket_object.h"
 #include "ro/plugins/kubernetes/config_error.h"
@@ -119,6 +120,19 @@ KubernetesBackupConfig ParseKubernetesBackup(const json& backup) {
                        out.namespaces.end()) {
               out.namespaces.push_back(ns.get<std::string>());
             }
+          }
+        }
+      }
+      const std::string selector_field = Field(cluster_field, "namespaceSelector");
+      if (const json* cluster = Member(*source, "kubernetesCluster"); cluster != nullptr && cluster->is_object()) {
+        if (const json* selector = TypedMember(*cluster, "namespaceSelector", json::value_t::object, "an object",
+                                               selector_field, &problems)) {
+          try {
+            const kube::LabelSelector parsed = kube::LabelSelector::FromJson(*selector);
+            out.namespace_selector = parsed.ToString();
+            out.selector_matches_nothing = parsed.MatchesNothing();
+          } catch (const std::exception& e) {
+            AddProblem(&problems, selector_field, reason::kInvalidSelector, e.what());
           }
         }
       }
@@ -262,9 +276,12 @@ BackupResult KubernetesBackup::Run(const BackupIdentity& identity, std::stop_tok
 
   // The namespaces, and their objects first (a restore creates them first too).
   std::vector<json> namespaces;
-  if (config_.namespaces.empty()) {
+  if (config_.selector_matches_nothing) {
+    // No namespace: only the index is written.
+  } else if (config_.namespaces.empty()) {
     kube::ListOptions options;
     options.limit = options_.list_page_size;
+    options.label_selector = config_.namespace_selector;
     namespaces = WithRetries([&] { return source_.ListAll(kNamespaces, "", options).items; }, options_,
                              false, "listing the namespaces of KubernetesCluster " + identity.cluster_name, stop);
   } else {
@@ -284,7 +301,10 @@ BackupResult KubernetesBackup::Run(const BackupIdentity& identity, std::stop_tok
                           "namespace " + name + " (spec.config.source.kubernetesCluster.namespaces) "
                           "does not exist in KubernetesCluster " + identity.cluster_name, false);
       }
-      namespaces.push_back(std::move(*ns));
+      if (config_.namespace_selector.empty() ||
+          kube::LabelSelector::Parse(config_.namespace_selector).MatchesObject(*ns)) {
+        namespaces.push_back(std::move(*ns));
+      }
     }
   }
   std::set<std::string> selected;
@@ -308,7 +328,7 @@ BackupResult KubernetesBackup::Run(const BackupIdentity& identity, std::stop_tok
   for (const kube::ApiResource& resource : resources) {
     const kube::GroupVersionResource& gvr = resource.gvr;
     // Every namespace: one list of the whole cluster; some: one list per namespace.
-    std::vector<std::string> scopes = config_.namespaces.empty() ? std::vector<std::string>{""} : config_.namespaces;
+    std::vector<std::string> scopes = config_.namespaces.empty() ? std::vector<std::string>{""} : result.namespaces;
     for (const std::string& scope : scopes) {
       kube::ListOptions options;
       options.limit = options_.list_page_size;

@@ -240,9 +240,13 @@ TransformationReport BackupRestorer::Run(std::stop_token stop) {
       bool done = false;
       std::string last_error;
       common::Backoff write_backoff(options_.initial_backoff, options_.max_backoff, /*jitter=*/0);
+      // Create first (one request for an object the destination lacks, the usual case);
+      // AlreadyExists reads it and decides.
+      bool may_exist = false;
       for (int attempt = 1; attempt <= options_.max_attempts && !done; ++attempt) {
         try {
-          std::optional<json> current = target_.destination->GetIfExists(gvr, target_ns, target_name);
+          std::optional<json> current;
+          if (may_exist) current = target_.destination->GetIfExists(gvr, target_ns, target_name);
           if (!current) {
             const json created = target_.destination->Create(gvr, target_ns, object, write);
             change.action = PlannedAction::kCreate;
@@ -281,8 +285,11 @@ TransformationReport BackupRestorer::Run(std::stop_token stop) {
           done = true;
         } catch (const std::exception& e) {
           last_error = e.what();
-          // Created or changed meanwhile: look again. Transient: wait and look again.
-          if (kube::IsAlreadyExists(e) || kube::IsConflict(e)) continue;
+          // It exists, or changed meanwhile: read it and decide again. Transient: wait.
+          if (kube::IsAlreadyExists(e) || kube::IsConflict(e)) {
+            may_exist = true;
+            continue;
+          }
           if (!kube::IsRetryable(e)) break;
           if (attempt < options_.max_attempts && !clock_.SleepFor(write_backoff.Next(), stop)) break;
         }

@@ -300,6 +300,7 @@ RestoreConfig ParseRestore(const json& config, Problems* problems) {
   }
   out.namespace_mapping = StringMap(config, "namespaceMapping", Field(base, "namespaceMapping"), problems);
   out.namespace_labels = StringMap(config, "namespaceLabels", Field(base, "namespaceLabels"), problems);
+  out.namespace_suffix = OptionalName(config, "namespaceSuffix", Field(base, "namespaceSuffix"), problems);
   const std::string existing_field = Field(base, "existing");
   if (const json* existing = TypedMember(config, "existing", json::value_t::string, "a string",
                                          existing_field, problems)) {
@@ -320,7 +321,7 @@ std::string RestoreConfig::MapNamespace(const std::string& ns) const {
   for (const auto& [from, to] : namespace_mapping) {
     if (from == ns) return to;
   }
-  return ns;
+  return ns + namespace_suffix;
 }
 
 std::string_view ToString(RestartPolicy policy) {

@@ -193,7 +193,9 @@ int Up(const UpOptions& o, const sigset_t& stop_signals) {
       const std::string endpoint = s3->endpoint();
       const auto colon = endpoint.rfind(':');
       const int port = std::stoi(endpoint.substr(colon + 1));
-      set("RO_S3_POD_ENDPOINT", endpoint.substr(0, endpoint.find("://") + 3) +
+      // endpoint() is host:port, without a scheme (S3Server); keep one if it ever has one.
+      const auto scheme = endpoint.find("://");
+      set("RO_S3_POD_ENDPOINT", (scheme == std::string::npos ? std::string() : endpoint.substr(0, scheme + 3)) +
                                     with_node.node().ExposeHostPort(static_cast<std::uint16_t>(port)));
     }
   }

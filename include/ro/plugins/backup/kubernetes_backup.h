@@ -12,6 +12,8 @@
 //           name: cluster-1                     (required; a KubernetesCluster of the
 //                                                Backup's namespace)
 //           namespaces: [shop, billing]         (optional; absent or []: every namespace)
+//           namespaceSelector:                  (optional LabelSelector; with namespaces:
+//             matchLabels: {sync: "true"}        both must hold)
 //       destination:
 //         bucket:
 //           name: backups                       (required; a Bucket of the namespace)
@@ -65,6 +67,9 @@ inline constexpr std::string_view kIndexKey = "index.json";
 struct KubernetesBackupConfig {
   std::string cluster_name;
   std::vector<std::string> namespaces;  // empty: every namespace
+  // namespaceSelector in its string form (kube::LabelSelector::ToString); "" none.
+  std::string namespace_selector;
+  bool selector_matches_nothing = false;  // a selector that can select no namespace
   std::string bucket_name;
   std::string base_path;  // no leading or trailing '/', never empty
 };

@@ -9,7 +9,7 @@
 //                                      fromOriginal {enabled}},
 //                                      order (Dependencies | AsListed)
 //   kubernetes-objects-from-backup     bucketName*, basePath*, destinationName,
-//                                      namespaces[], namespaceMapping {from: to},
+//                                      namespaces[], namespaceMapping {from: to}, namespaceSuffix,
 //                                      namespaceLabels {k: v}, existing (Skip | Update),
 //                                      order (Dependencies | AsListed)
 //
@@ -116,6 +116,9 @@ struct RestoreConfig {
   // Namespace of the backup -> namespace it is restored into (a drill copy: "shop" ->
   // "shop-drill"); unmapped namespaces keep their name.
   std::vector<std::pair<std::string, std::string>> namespace_mapping;
+  // Appended to every namespace namespace_mapping does not name ("-drill": "shop" is
+  // restored as "shop-drill"); "" none.
+  std::string namespace_suffix;
   // Labels added to the restored Namespace objects (a drill's marker).
   std::vector<std::pair<std::string, std::string>> namespace_labels;
   // An object that exists in the destination: kSkip leaves it as it is (the default:
