@@ -5,6 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
 #include <memory>
 #include <set>
 #include <string>
@@ -13,6 +16,7 @@
 #include "../../src/kubesync/components/stage_runner.h"
 #include "ro/kube/clock.h"
 #include "ro/kubesync/component.h"
+#include "ro/kubesync/run_component.h"
 #include "ro/kubesync/pipeline_context.h"
 #include "ro/kubesync/stage.h"
 #include "ro/kubesync/kubesync_config.h"
@@ -286,6 +290,36 @@ TEST(KeepOnlyMetadata, DropsSpecStatusAndServerBookkeeping) {
   EXPECT_EQ(object["metadata"]["deletionTimestamp"], "2024-01-01T00:00:00Z");
   EXPECT_EQ(object["metadata"]["labels"]["l"], "1");
   EXPECT_EQ(object["kind"], "ConfigMap");
+}
+
+}  // namespace
+}  // namespace ro::kubesync
+
+namespace ro::kubesync {
+namespace {
+
+// WaitForConfig (run_component.h): a deployments-runner pod waits for the configuration
+// its template names; the kubelet may first mount the previous copy of the Secret.
+TEST(WaitForConfigTest, ReturnsAtOnceForTheCurrentFileAndWaitsForAStaleOne) {
+  const std::string dir = ::testing::TempDir();
+  const std::string path = dir + "/wait-for-config.json";
+  const auto write = [&](const std::string& hash) {
+    std::ofstream(path, std::ios::trunc) << nlohmann::json{{"configHash", hash}, {"natsUrl", "x"}}.dump();
+  };
+  write("new");
+  EXPECT_TRUE(WaitForConfig(path, "new", std::chrono::milliseconds{0}));
+  write("old");
+  EXPECT_FALSE(WaitForConfig(path, "new", std::chrono::milliseconds{50}, std::chrono::milliseconds{10}));
+  // The kubelet refreshes the volume: the wait ends.
+  std::thread refresh([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    write("new");
+  });
+  EXPECT_TRUE(WaitForConfig(path, "new", std::chrono::seconds{10}, std::chrono::milliseconds{10}));
+  refresh.join();
+  std::remove(path.c_str());
+  EXPECT_FALSE(WaitForConfig(path, "new", std::chrono::milliseconds{20}, std::chrono::milliseconds{10}))
+      << "a missing file is not current";
 }
 
 }  // namespace

@@ -147,7 +147,12 @@ TEST(LiveSyncPlanTest, ConfigFileNamesFilesAndAddressesButHoldsNoSecret) {
   EXPECT_EQ(files.at("source-kubeconfig.yaml"), "source kubeconfig");
   EXPECT_EQ(files.at("accessKeyID"), "AKIA");
   EXPECT_EQ(files.at("secretAccessKey"), "SECRET");
-  EXPECT_EQ(json::parse(files.at("config.json")), file);
+  // The file says which fingerprint it belongs to (a pod compares it with its
+  // KUBESYNC_CONFIG_HASH before it starts).
+  json written = json::parse(files.at("config.json"));
+  EXPECT_EQ(written["configHash"], runner::ConfigFingerprint(plan, placement));
+  written.erase("configHash");
+  EXPECT_EQ(written, file);
 }
 
 TEST(LiveSyncPlanTest, FingerprintIgnoresAssetResourceVersionsButNotCredentials) {
@@ -262,6 +267,14 @@ TEST(LiveSyncDeploymentsTest, ComponentsMountTheSecretAndRollWhenTheConfiguratio
   const json& listener = objects.at("Deployment/active-passive-eventslistener");
   EXPECT_EQ(listener["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"], "active-passive-kubesync");
   const std::string hash = listener["spec"]["template"]["metadata"]["annotations"]["kubesync.astronetes.io/config-hash"];
+  // The pod is told which configuration it was made for, and the file says which it is:
+  // a pod handed a stale copy of the Secret waits (WaitForConfig).
+  std::string env_hash;
+  for (const json& env : listener["spec"]["template"]["spec"]["containers"][0]["env"]) {
+    if (env["name"] == "KUBESYNC_CONFIG_HASH") env_hash = env["value"];
+  }
+  EXPECT_EQ(env_hash, hash);
+  EXPECT_EQ(config["configHash"], hash);
   plan.inputs.destination_kubeconfig = "another";
   objects = ObjectsByKindAndName(plan);
   EXPECT_NE(objects.at("Deployment/active-passive-eventslistener")["spec"]["template"]["metadata"]["annotations"]

@@ -5,7 +5,9 @@
 //            [--log-level L]
 #pragma once
 
+#include <chrono>
 #include <string>
+#include <string_view>
 
 #include "ro/kubesync/component.h"
 
@@ -32,5 +34,14 @@ struct ComponentFlags {
 // configuration or an address that cannot be bound. Call once, from main(), before any
 // other thread exists (it blocks the stop signals for the whole process).
 int RunComponent(const ComponentFlags& flags);
+
+// Before RunComponent loads the configuration of a deployments-runner pod (environment
+// variable runner::kConfigHashEnv set): waits until the file at `path` carries
+// `expected` in its runner::kConfigHashField member, reading it again every `poll`, for
+// at most `timeout`. The kubelet may mount the previous content of the configuration
+// Secret into a pod made for the new one; it refreshes the volume within about a minute.
+// True when the file is current (at once, in the usual case).
+bool WaitForConfig(const std::string& path, std::string_view expected, std::chrono::milliseconds timeout,
+                   std::chrono::milliseconds poll = std::chrono::seconds{1});
 
 }  // namespace ro::kubesync

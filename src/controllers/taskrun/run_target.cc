@@ -73,35 +73,33 @@ TargetResolver::TargetResolver(kube::DynamicClient& local, const kube::Store& cl
 std::unique_ptr<ResolvedTarget> TargetResolver::Resolve(
     const std::string& ns, const plugins::tasks::TransformationConfig& config) const {
   auto out = std::make_unique<ResolvedTarget>();
-  if (config.destination_name.empty()) {
-    out->target.destination = run_local_.get();
-  } else {
-    out->remote = ClusterClient(ns, config.destination_name, "spec.config.destinationName",
-                                &out->target.destination_cluster);
-    out->target.destination = out->remote.get();
-  }
-  if (config.UsesOriginals()) {
-    out->originals = BucketClient(ns, config.bucket_name, "spec.config.bucketName", &out->target.bucket);
-    plugins::S3Client* client = out->originals.get();
-    out->target.read_original = [client](const std::string& key) { return client->GetObject(key); };
-  }
+  ResolveDestination(ns, config.destination_name, out.get());
+  if (config.UsesOriginals()) ResolveBucket(ns, config.bucket_name, out.get());
   return out;
 }
 
 std::unique_ptr<ResolvedTarget> TargetResolver::Resolve(
     const std::string& ns, const plugins::tasks::RestoreConfig& config) const {
   auto out = std::make_unique<ResolvedTarget>();
-  if (config.destination_name.empty()) {
+  ResolveDestination(ns, config.destination_name, out.get());
+  ResolveBucket(ns, config.bucket_name, out.get());
+  return out;
+}
+
+void TargetResolver::ResolveDestination(const std::string& ns, const std::string& name,
+                                        ResolvedTarget* out) const {
+  if (name.empty()) {
     out->target.destination = run_local_.get();
-  } else {
-    out->remote = ClusterClient(ns, config.destination_name, "spec.config.destinationName",
-                                &out->target.destination_cluster);
-    out->target.destination = out->remote.get();
+    return;
   }
-  out->originals = BucketClient(ns, config.bucket_name, "spec.config.bucketName", &out->target.bucket);
+  out->remote = ClusterClient(ns, name, "spec.config.destinationName", &out->target.destination_cluster);
+  out->target.destination = out->remote.get();
+}
+
+void TargetResolver::ResolveBucket(const std::string& ns, const std::string& name, ResolvedTarget* out) const {
+  out->originals = BucketClient(ns, name, "spec.config.bucketName", &out->target.bucket);
   plugins::S3Client* client = out->originals.get();
   out->target.read_original = [client](const std::string& key) { return client->GetObject(key); };
-  return out;
 }
 
 std::unique_ptr<kube::DynamicClient> TargetResolver::ClusterClient(

@@ -81,6 +81,9 @@ class TargetResolver {
                                                   plugins::tasks::AssetIdentity* identity) const;
 
  private:
+  // destinationName ("": this cluster) and bucketName into `out`.
+  void ResolveDestination(const std::string& ns, const std::string& name, ResolvedTarget* out) const;
+  void ResolveBucket(const std::string& ns, const std::string& name, ResolvedTarget* out) const;
 
   kube::DynamicClient& local_;
   std::unique_ptr<kube::DynamicClient> run_local_;  // local_'s config with run_qps_

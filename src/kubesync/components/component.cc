@@ -24,6 +24,7 @@
 #include "metrics_exporter_component.h"
 #include "ro/common/http_server.h"
 #include "ro/common/log.h"
+#include "ro/common/strings.h"
 #include "ro/kube/client.h"
 #include "ro/kube/clock.h"
 #include "ro/kube/config.h"
@@ -34,6 +35,7 @@
 #include "ro/kubesync/processor.h"
 #include "ro/kubesync/reconciler.h"
 #include "ro/kubesync/retry.h"
+#include "ro/kubesync/runner/pipeline_plan.h"
 #include "ro/kubesync/run_component.h"
 #include "ro/kubesync/redis_state.h"
 #include "ro/kubesync/stats.h"
@@ -227,6 +229,28 @@ void EnsurePipeline(NatsConnection& nats, const PipelineNames& names) {
   nats.EnsureConsumer(SynchronizerConsumerConfig(names));
 }
 
+bool WaitForConfig(const std::string& path, std::string_view expected, std::chrono::milliseconds timeout,
+                   std::chrono::milliseconds poll) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool logged = false;
+  while (true) {
+    std::string found;
+    // Missing or half-written: read again.
+    if (const std::optional<std::string> text = common::ReadWholeFile(path)) {
+      const nlohmann::json document = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+      if (document.is_object()) found = document.value(std::string(runner::kConfigHashField), "");
+    }
+    if (found == expected) return true;
+    if (!logged) {
+      ro::log::Logger().Info("waiting for the current configuration",
+                             {{"config", path}, {"configHash", found}, {"expectedConfigHash", std::string(expected)}});
+      logged = true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(poll);
+  }
+}
+
 int RunComponent(const ComponentFlags& flags) {
   // Every thread started from here on inherits the mask: only SignalWatcher sees them.
   sigset_t stop_signals;
@@ -248,6 +272,17 @@ int RunComponent(const ComponentFlags& flags) {
   } catch (const std::exception& e) {
     std::cerr << "kubesync: " << e.what() << "\n";
     return 1;
+  }
+
+  // A pod of the deployments runner knows which configuration it was made for; its
+  // mounted Secret may still be the previous one (the kubelet's copy): wait for the
+  // current one rather than run with the previous filters and transformations.
+  if (const char* expected = std::getenv(std::string(runner::kConfigHashEnv).c_str()); expected != nullptr && *expected) {
+    if (!WaitForConfig(flags.config_path, expected, std::chrono::minutes{10})) {
+      ro::log::Logger().Error("the mounted configuration is not the pod's",
+                              {{"config", flags.config_path}, {"expectedConfigHash", expected}});
+      return 1;
+    }
   }
 
   std::unique_ptr<PipelineContext> context;

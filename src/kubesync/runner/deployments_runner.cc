@@ -100,7 +100,8 @@ json Container(const PartPlan& part, std::string name, std::string image) {
   return container;
 }
 
-json KubesyncContainer(const PartPlan& part, const DeploymentsRunnerOptions& options) {
+json KubesyncContainer(const PartPlan& part, const DeploymentsRunnerOptions& options,
+                       const std::string& fingerprint) {
   const ComponentId id = *KubesyncComponentOf(part.part);
   const bool exporter = part.part == PipelinePart::kMetricsExporter;
   json container = Container(part, std::string(PartSuffix(part.part)), options.kubesync_image);
@@ -111,8 +112,11 @@ json KubesyncContainer(const PartPlan& part, const DeploymentsRunnerOptions& opt
        "--health-probe-bind-address", ":" + std::to_string(kHealthPort), "--metrics-bind-address",
        exporter ? ":" + std::to_string(kMetricsPort) : std::string("0")});
   // process.consumerID of the processor's and synchronizer's log lines.
+  // KUBESYNC_CONFIG_HASH: the configuration this pod was made for (its mounted copy may
+  // lag behind; the component waits for it, component.h).
   container["env"] = json::array(
-      {{{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}});
+      {{{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}},
+       {{"name", std::string(kConfigHashEnv)}, {"value", fingerprint}}});
   json ports = json::array({{{"name", "health"}, {"containerPort", kHealthPort}}});
   if (exporter) ports.push_back({{"name", "metrics"}, {"containerPort", kMetricsPort}});
   container["ports"] = std::move(ports);
@@ -226,7 +230,7 @@ json Deployment(const PipelinePlan& plan, const PartPlan& part, const Deployment
     volumes = json::array({{{"name", "data"}, {"emptyDir", json::object()}}});
     if (secured) volumes.push_back(server_volume({"users.acl", "redis.crt", "redis.key", kCaFile.data()}));
   } else {
-    container = KubesyncContainer(part, options);
+    container = KubesyncContainer(part, options, fingerprint);
     json secret = {{"secretName", SecretName(ls.name)}, {"defaultMode", common::kSecretVolumeMode}};
     if (secured) {
       // Each component mounts the shared files and its own credentials, never another's.

@@ -184,7 +184,11 @@ KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement) {
 std::vector<std::pair<std::string, std::string>> PipelineFiles(const PipelinePlan& plan,
                                                               const Placement& placement) {
   std::vector<std::pair<std::string, std::string>> files;
-  files.emplace_back(kConfigFile, ToJson(ConfigFor(plan, placement)).dump(2) + "\n");
+  // The file carries the fingerprint it belongs to: a pod can tell a stale copy of it
+  // (kubesync's kConfigHashEnv, docs/livesynchronization.md "The deployments runner").
+  nlohmann::json config = ToJson(ConfigFor(plan, placement));
+  config[std::string(kConfigHashField)] = ConfigFingerprint(plan, placement);
+  files.emplace_back(kConfigFile, config.dump(2) + "\n");
   files.emplace_back(kSourceKubeconfigFile, plan.inputs.source_kubeconfig);
   files.emplace_back(kDestinationKubeconfigFile, plan.inputs.destination_kubeconfig);
   if (plan.inputs.bucket) {

@@ -33,6 +33,7 @@ using kubernetes::internal::AddProblem;
 using kubernetes::internal::Field;
 using kubernetes::internal::Index;
 using kubernetes::internal::Member;
+using kubernetes::internal::RequiredString;
 using kubernetes::internal::TypedMember;
 namespace reason = kubernetes::reason;
 using Problems = std::vector<ConfigProblem>;
@@ -40,20 +41,6 @@ using Problems = std::vector<ConfigProblem>;
 const kube::GroupVersionResource kNamespaces{"", "v1", "namespaces"};
 const kube::GroupVersionResource kCustomResourceDefinitions{"apiextensions.k8s.io", "v1",
                                                             "customresourcedefinitions"};
-
-// A required non-empty string member; "" (and a problem) otherwise.
-std::string RequiredName(const json& object, std::string_view key, const std::string& field,
-                         Problems* problems) {
-  const json* value = TypedMember(object, key, json::value_t::string, "a string", field, problems);
-  if (value == nullptr) {
-    if (Member(object, key) == nullptr) AddProblem(problems, field, reason::kInvalidConfig, "required");
-    return "";
-  }
-  if (value->get<std::string>().empty()) {
-    AddProblem(problems, field, reason::kInvalidConfig, "must not be empty");
-  }
-  return value->get<std::string>();
-}
 
 // The object member `key`, or nullptr (and a "required" problem when `required`).
 const json* ObjectMember(const json& object, std::string_view key, const std::string& field,
@@ -107,7 +94,7 @@ KubernetesBackupConfig ParseKubernetesBackup(const json& backup) {
     if (const json* source = ObjectMember(*config, "source", source_field, true, &problems)) {
       const std::string cluster_field = Field(source_field, "kubernetesCluster");
       if (const json* cluster = ObjectMember(*source, "kubernetesCluster", cluster_field, true, &problems)) {
-        out.cluster_name = RequiredName(*cluster, "name", Field(cluster_field, "name"), &problems);
+        out.cluster_name = RequiredString(*cluster, "name", Field(cluster_field, "name"), "the KubernetesCluster", &problems);
         const std::string namespaces_field = Field(cluster_field, "namespaces");
         if (const json* namespaces = TypedMember(*cluster, "namespaces", json::value_t::array, "a list",
                                                  namespaces_field, &problems)) {
@@ -146,7 +133,7 @@ KubernetesBackupConfig ParseKubernetesBackup(const json& backup) {
     if (const json* destination = ObjectMember(*config, "destination", destination_field, true, &problems)) {
       const std::string bucket_field = Field(destination_field, "bucket");
       if (const json* bucket = ObjectMember(*destination, "bucket", bucket_field, true, &problems)) {
-        out.bucket_name = RequiredName(*bucket, "name", Field(bucket_field, "name"), &problems);
+        out.bucket_name = RequiredString(*bucket, "name", Field(bucket_field, "name"), "the Bucket", &problems);
         const std::string path_field = Field(bucket_field, "basePath");
         if (const json* path = TypedMember(*bucket, "basePath", json::value_t::string, "a string",
                                            path_field, &problems)) {

@@ -63,4 +63,26 @@ inline const nlohmann::json* TypedMember(const nlohmann::json& object, std::stri
   return value;
 }
 
+// An optional string member that, when present, must be non-empty.
+inline std::string OptionalName(const nlohmann::json& object, std::string_view key,
+                                const std::string& field, std::vector<ConfigProblem>* problems) {
+  const nlohmann::json* value =
+      TypedMember(object, key, nlohmann::json::value_t::string, "a string", field, problems);
+  if (value == nullptr) return "";
+  std::string text = value->get<std::string>();
+  if (text.empty()) AddProblem(problems, field, reason::kInvalidConfig, "must not be empty");
+  return text;
+}
+
+// A required non-empty string member.
+inline std::string RequiredString(const nlohmann::json& object, std::string_view key,
+                                  const std::string& field, std::string_view what,
+                                  std::vector<ConfigProblem>* problems) {
+  if (Member(object, key) == nullptr) {
+    AddProblem(problems, field, reason::kInvalidConfig, "required: " + std::string(what));
+    return "";
+  }
+  return OptionalName(object, key, field, problems);
+}
+
 }  // namespace ro::plugins::kubernetes::internal

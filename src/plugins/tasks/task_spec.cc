@@ -19,34 +19,15 @@ using kubernetes::internal::AddProblem;
 using kubernetes::internal::Field;
 using kubernetes::internal::Index;
 using kubernetes::internal::Member;
+using kubernetes::internal::OptionalName;
 using kubernetes::internal::Quote;
+using kubernetes::internal::RequiredString;
 using kubernetes::internal::TypedMember;
 using nlohmann::json;
 using Problems = std::vector<ConfigProblem>;
 namespace reason = kubernetes::reason;
 
 constexpr std::string_view kAutomationGroup = "automation.astronetes.io";
-
-// An optional string member that, when present, must be non-empty.
-std::string OptionalName(const json& object, std::string_view key, const std::string& field,
-                         Problems* problems) {
-  const json* value =
-      TypedMember(object, key, json::value_t::string, "a string", field, problems);
-  if (value == nullptr) return "";
-  std::string text = value->get<std::string>();
-  if (text.empty()) AddProblem(problems, field, reason::kInvalidConfig, "must not be empty");
-  return text;
-}
-
-// A required non-empty string member.
-std::string RequiredString(const json& object, std::string_view key, const std::string& field,
-                           std::string_view what, Problems* problems) {
-  if (Member(object, key) == nullptr) {
-    AddProblem(problems, field, reason::kInvalidConfig, "required: " + std::string(what));
-    return "";
-  }
-  return OptionalName(object, key, field, problems);
-}
 
 bool OptionalBool(const json& object, std::string_view key, const std::string& field,
                   Problems* problems) {

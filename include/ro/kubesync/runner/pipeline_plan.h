@@ -130,6 +130,12 @@ PipelinePlan PlanPipeline(PipelineInputs inputs, const plugins::kubernetes::Live
 // File names inside the directory a launcher gives the configuration and credentials
 // (the Secret's keys in the Deployments; files in the runtime dir for local processes).
 inline constexpr std::string_view kConfigFile = "config.json";
+// The member of config.json holding its ConfigFingerprint, and the environment variable
+// a deployments-runner pod gets it in: a pod whose mounted Secret is older than its pod
+// template (the kubelet may hand a new pod its cached copy) waits for the current one
+// instead of running with the previous configuration.
+inline constexpr std::string_view kConfigHashField = "configHash";
+inline constexpr std::string_view kConfigHashEnv = "KUBESYNC_CONFIG_HASH";
 inline constexpr std::string_view kSourceKubeconfigFile = "source-kubeconfig.yaml";
 inline constexpr std::string_view kDestinationKubeconfigFile = "destination-kubeconfig.yaml";
 // The names BucketRef::credentials_path expects (kubesync_config.h).
@@ -163,7 +169,7 @@ std::string RedisServerName(const kube::ObjectKey& ls);
 KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement);
 
 // The files a launcher writes into files_dir, name -> content: config.json (ToJson of
-// ConfigFor), both kubeconfigs, the bucket keys when there is a bucket, its client-side
+// ConfigFor, plus kConfigHashField: ConfigFingerprint), both kubeconfigs, the bucket keys when there is a bucket, its client-side
 // encryption keys when they are on, and with credentials the client files of every
 // component role (ClientFiles).
 std::vector<std::pair<std::string, std::string>> PipelineFiles(const PipelinePlan& plan,
