@@ -357,7 +357,8 @@ drill_rto="$(printf '%s\n' "$drill_out" | sed -n 's/^Drill RTO: \([0-9.]*\) s.*/
 run "${c2[@]}" -n shop-drill get deployments
 say "The standby itself is still at 0 replicas:"
 run "${c2[@]}" -n shop get deployments
-run "$bin/roctl" drill cleanup rehearsal --timeout 3m
+say "Remove the copy (roctl reaches cluster 2 with your kubeconfig: the KubernetesCluster's is the pods' address):"
+run "$bin/roctl" drill cleanup rehearsal --timeout 3m --destination-kubeconfig "$RO_CLUSTER2_KUBECONFIG"
 pause
 
 # ---- 7. recovery ----

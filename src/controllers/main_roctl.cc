@@ -13,9 +13,11 @@
 //       docs/runbook.md "Drill"): backs up the namespaces it selects in its destination,
 //       restores them as <name><suffix> there, runs the recovery on the copy, prints the
 //       measured RTO. The standby and the replication are not touched.
-//   roctl drill cleanup DRILL [-n NS] ...
+//   roctl drill cleanup DRILL [-n NS] [--destination-kubeconfig FILE] ...
 //       deletes the drill's namespaces in the destination (those labelled with the drill's
-//       name, and only those), then its Backup, Tasks and TaskRuns.
+//       name, and only those), then its Backup, Tasks and TaskRuns. The destination is
+//       reached with its KubernetesCluster's kubeconfig, or FILE when that address is not
+//       reachable from where roctl runs.
 //
 // Exit status: 0 the run would succeed (report: the TaskRun succeeded; drill: every step
 // did), 1 it would fail (a step failed), 2 bad usage or an API error, 3 --timeout passed
@@ -54,6 +56,7 @@ struct Options {
   std::string drill;
   std::string bucket;
   std::string suffix = "-drill";
+  std::string destination_kubeconfig;  // drill cleanup: instead of the KubernetesCluster's
   std::string ns;
   std::string kubeconfig;
   std::string output = "text";
@@ -195,12 +198,19 @@ int DrillCleanup(ro::kube::DynamicClient& client, const Options& options, const 
   if (restore) {
     const json config = restore->value("spec", json::object()).value("config", json::object());
     const std::string suffix = config.value("namespaceSuffix", "");
-    const std::optional<json> cluster = client.GetIfExists(kClusters, ns, config.value("destinationName", ""));
-    if (!cluster) throw std::runtime_error("KubernetesCluster " + config.value("destinationName", "") + " is gone");
-    ro::kube::RestConfig destination_config =
-        ro::runtime::ResolveClusterKubeconfig(*cluster, [&client](const std::string& secret_ns, const std::string& name) {
-          return ro::runtime::GetSecret(client, secret_ns, name);
-        }).config;
+    ro::kube::RestConfig destination_config;
+    if (!options.destination_kubeconfig.empty()) {
+      destination_config = ro::kube::LoadKubeconfigFile(options.destination_kubeconfig);
+    } else {
+      // The KubernetesCluster's kubeconfig: the address the operator reaches the cluster
+      // at, which may not be reachable from here (--destination-kubeconfig then).
+      const std::optional<json> cluster = client.GetIfExists(kClusters, ns, config.value("destinationName", ""));
+      if (!cluster) throw std::runtime_error("KubernetesCluster " + config.value("destinationName", "") + " is gone");
+      destination_config =
+          ro::runtime::ResolveClusterKubeconfig(*cluster, [&client](const std::string& secret_ns, const std::string& name) {
+            return ro::runtime::GetSecret(client, secret_ns, name);
+          }).config;
+    }
     ro::kube::DynamicClient destination(std::move(destination_config));
     ro::kube::ListOptions list;
     list.label_selector = selector;
@@ -274,6 +284,8 @@ int main(int argc, char** argv) {
   CLI::App* drill_cleanup = drill->add_subcommand("cleanup", "Delete a drill's copy and objects");
   drill_cleanup->add_option("drill", options.name, "The drill's name")->required();
   drill_cleanup->add_option("--timeout", options.timeout, "How long to wait for the namespaces to go");
+  drill_cleanup->add_option("--destination-kubeconfig", options.destination_kubeconfig,
+                            "kubeconfig of the destination cluster (default: its KubernetesCluster's)");
   common_flags(drill_cleanup);
   try {
     app.parse(argc, argv);
