@@ -10,9 +10,11 @@
 #include <sys/socket.h>
 
 #include <charconv>
+#include <chrono>
 #include <exception>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -141,7 +143,15 @@ HttpServer::HttpServer(HttpServerOptions options) {
   }
   listener_ = std::thread([this] {
     if (!server_->listen_after_bind()) ServerLogger().Error("HTTP server stopped listening", {{"port", port_}});
+    listener_done_ = true;
   });
+  // httplib's stop() does nothing until the listening thread has marked the server
+  // running: a server destroyed right after construction would otherwise leave that
+  // thread in accept() and the destructor's join waiting forever.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+  while (!server_->is_running() && !listener_done_ && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
 }
 
 HttpServer::~HttpServer() {

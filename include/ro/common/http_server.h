@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <atomic>
 #include <thread>
 
 struct ssl_st;
@@ -105,6 +106,7 @@ class HttpServer {
   // Constant after construction.
   std::uint16_t port_ = 0;
   std::unique_ptr<httplib::Server> server_;  // httplib::SSLServer with TLS
+  std::atomic<bool> listener_done_{false};   // the accept loop has returned
   std::thread listener_;                     // runs the accept loop; joined by the destructor
 };
 

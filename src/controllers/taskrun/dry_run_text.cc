@@ -35,9 +35,11 @@ std::string StageOf(const std::string& resource) {
 
 // "replace /spec/replicas 2", "remove /spec/strategy".
 std::string OperationText(const json& op) {
-  std::string text = StringOf(op, "op") + " " + StringOf(op, "path");
-  if (op.is_object() && op.contains("from")) text += " from " + StringOf(op, "from");
-  if (op.is_object() && op.contains("value")) text += " " + op["value"].dump();
+  // append(), not operator+ on temporaries: GCC 12's -Wrestrict misreads the latter at -O2.
+  std::string text = StringOf(op, "op");
+  text.append(" ").append(StringOf(op, "path"));
+  if (op.is_object() && op.contains("from")) text.append(" from ").append(StringOf(op, "from"));
+  if (op.is_object() && op.contains("value")) text.append(" ").append(op["value"].dump());
   return text;
 }
 
