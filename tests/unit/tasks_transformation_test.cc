@@ -129,6 +129,32 @@ TEST(TransformationTest, WebhookServicesAreTheServicesItsWebhooksCallEachOnce) {
   EXPECT_TRUE(WebhookServices(json::object()).empty());
 }
 
+TEST(TransformationTest, ASecretsValuesNeverReachAReport) {
+  const kube::GroupVersionResource secrets{"", "v1", "secrets"};
+  const json created = ChangeBetween(json(nullptr), json::parse(R"({"kind": "Secret",
+    "metadata": {"name": "db", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{\"stringData\":{\"p\":\"s3cr3t\"}}", "team": "web"}},
+    "data": {"p": "czNjcjN0"}, "stringData": {"q": "s3cr3t"}, "type": "Opaque"})"));
+  const json redacted = RedactSecretValues(secrets, created);
+  EXPECT_EQ(redacted.dump().find("s3cr3t"), std::string::npos) << redacted.dump();
+  EXPECT_EQ(redacted.dump().find("czNjcjN0"), std::string::npos) << redacted.dump();
+  EXPECT_EQ(redacted[0]["value"]["data"]["p"], "(redacted)");
+  EXPECT_EQ(redacted[0]["value"]["metadata"]["annotations"]["team"], "web");
+  EXPECT_EQ(redacted[0]["value"]["type"], "Opaque");
+  const json changed = json::parse(R"([{"op": "replace", "path": "/data/p", "value": "bmV3"},
+    {"op": "add", "path": "/data", "value": {"a": "YQ=="}},
+    {"op": "replace", "path": "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration", "value": "x"},
+    {"op": "remove", "path": "/data/old"},
+    {"op": "replace", "path": "/metadata/labels/tier", "value": "front"}])");
+  EXPECT_EQ(RedactSecretValues(secrets, changed), json::parse(R"J([{"op": "replace", "path": "/data/p", "value": "(redacted)"},
+    {"op": "add", "path": "/data", "value": {"a": "(redacted)"}},
+    {"op": "replace", "path": "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration", "value": "(redacted)"},
+    {"op": "remove", "path": "/data/old"},
+    {"op": "replace", "path": "/metadata/labels/tier", "value": "front"}])J"));
+  // Other kinds keep their values: a ConfigMap's data is what a reviewer must see.
+  const json configmap = json::parse(R"([{"op": "replace", "path": "/data/p", "value": "v"}])");
+  EXPECT_EQ(RedactSecretValues({"", "v1", "configmaps"}, configmap), configmap);
+}
+
 TEST(TransformationTest, SummaryOfADryRunSaysNothingChanged) {
   TransformationReport report;
   report.dry_run = true;

@@ -226,7 +226,7 @@ TransformationReport BackupRestorer::Run(std::stop_token stop) {
       const bool namespace_created_first = !target_ns.empty() && namespaces_created.count(target_ns) > 0;
       if (options_.dry_run && (!api || namespace_created_first)) {
         change.action = PlannedAction::kCreate;
-        change.patch = ChangeBetween(json(nullptr), object).dump();
+        change.patch = RedactSecretValues(gvr, ChangeBetween(json(nullptr), object)).dump();
         change.message = !api ? "not validated by the destination: the run creates its CustomResourceDefinition first"
                               : "not validated by the destination: the run creates namespace " + target_ns + " first";
         ++report.patched;
@@ -250,7 +250,8 @@ TransformationReport BackupRestorer::Run(std::stop_token stop) {
           if (!current) {
             const json created = target_.destination->Create(gvr, target_ns, object, write);
             change.action = PlannedAction::kCreate;
-            change.patch = ChangeBetween(json(nullptr), created).dump();
+            // The report's patch is only for a dry run: a real restore does not diff.
+            if (options_.dry_run) change.patch = RedactSecretValues(gvr, ChangeBetween(json(nullptr), created)).dump();
             ++report.patched;
             ++counts.patched;
             if (IsCrd(gvr) && !options_.dry_run) crds_written.push_back(target_name);
@@ -274,9 +275,12 @@ TransformationReport BackupRestorer::Run(std::stop_token stop) {
             desired["metadata"]["annotations"][std::string(kTaskRunUidKey)] = run_.uid;
             desired["metadata"]["annotations"][std::string(kTaskRunAnnotation)] = run_.ns + "/" + run_.name;
             const json updated = target_.destination->Update(gvr, target_ns, desired, write);
-            const json patch = ChangeBetween(*current, updated);
-            change.action = patch.empty() ? PlannedAction::kUnchanged : PlannedAction::kPatch;
-            change.patch = patch.dump();
+            change.action = PlannedAction::kPatch;
+            if (options_.dry_run) {
+              const json patch = RedactSecretValues(gvr, ChangeBetween(*current, updated));
+              if (patch.empty()) change.action = PlannedAction::kUnchanged;
+              change.patch = patch.dump();
+            }
             ++report.patched;
             ++counts.patched;
             log_.Info(options_.dry_run ? "dry run: object would be updated in cluster" : "object updated in cluster",

@@ -155,6 +155,62 @@ std::vector<kube::ObjectKey> WebhookServices(const json& configuration) {
   return services;
 }
 
+namespace {
+
+constexpr std::string_view kRedacted = "(redacted)";
+constexpr std::string_view kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
+
+// Every member of `map` (data, stringData, annotations) that may hold a Secret's value.
+void RedactMembers(json& map) {
+  if (!map.is_object()) return;
+  for (auto& [key, value] : map.items()) value = kRedacted;
+}
+
+// A (part of a) Secret object `value` rooted at JSON pointer `path`.
+void RedactSecretValue(const std::string& path, json& value) {
+  const auto under = [&path](std::string_view prefix) {
+    return path == prefix || path.rfind(std::string(prefix) + "/", 0) == 0;
+  };
+  const std::string last_applied =
+      (json::json_pointer("/metadata/annotations") / std::string(kLastApplied)).to_string();
+  if (under("/data") || under("/stringData") || path == last_applied) {
+    if (value.is_object() && (path == "/data" || path == "/stringData")) {
+      RedactMembers(value);
+    } else {
+      value = kRedacted;
+    }
+    return;
+  }
+  if (!value.is_object()) return;
+  if (path.empty()) {
+    for (const char* key : {"data", "stringData"}) {
+      if (value.contains(key)) RedactMembers(value[key]);
+    }
+  }
+  json* annotations = nullptr;
+  if (path.empty() && value.contains("metadata") && value["metadata"].is_object()) {
+    annotations = value["metadata"].contains("annotations") ? &value["metadata"]["annotations"] : nullptr;
+  } else if (path == "/metadata" && value.contains("annotations")) {
+    annotations = &value["annotations"];
+  } else if (path == "/metadata/annotations") {
+    annotations = &value;
+  }
+  if (annotations != nullptr && annotations->is_object() && annotations->contains(std::string(kLastApplied))) {
+    (*annotations)[std::string(kLastApplied)] = kRedacted;
+  }
+}
+
+}  // namespace
+
+json RedactSecretValues(const kube::GroupVersionResource& gvr, json patch) {
+  if (!gvr.group.empty() || gvr.resource != "secrets" || !patch.is_array()) return patch;
+  for (json& op : patch) {
+    if (!op.is_object() || !op.contains("value")) continue;
+    RedactSecretValue(op.value("path", ""), op["value"]);
+  }
+  return patch;
+}
+
 json ChangeBetween(const json& before, const json& after) {
   return json::diff(ComparableForm(before), ComparableForm(after));
 }
@@ -591,7 +647,7 @@ ObjectTransformer::ObjectResult ObjectTransformer::ChangeObject(
       const json updated = target_.destination->Update(gvr, ns, desired, write);
       if (options_.dry_run) {
         ObjectResult planned = changed;
-        const json patch = ChangeBetween(current, updated);
+        const json patch = RedactSecretValues(gvr, ChangeBetween(current, updated));
         planned.patch = patch.dump();
         log_.Info("dry run: object would be updated in cluster",
                   {{"destinationCluster", cluster}, {"destinationObject", object_field}, {"patch", patch}});

@@ -88,6 +88,14 @@ struct ObjectFailure {
 // called by URL name none. Pure.
 std::vector<kube::ObjectKey> WebhookServices(const nlohmann::json& configuration);
 
+// `patch` (a ChangeBetween result) fit for a status, a log line or a terminal: for core
+// v1 Secrets every value under /data and /stringData, and the
+// kubectl.kubernetes.io/last-applied-configuration annotation (which holds them too), is
+// replaced by "(redacted)", whether an operation targets them or carries them inside a
+// larger value (a whole object to create). Other resources' patches are returned as
+// they are. Pure.
+nlohmann::json RedactSecretValues(const kube::GroupVersionResource& gvr, nlohmann::json patch);
+
 // What a dry run says a real run would do with one selected object.
 enum class PlannedAction {
   kCreate,     // (restore) the object would be created; `patch` replaces the empty document
