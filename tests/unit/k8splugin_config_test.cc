@@ -102,11 +102,20 @@ TEST(LiveSyncConfig, SourceAndDestinationMustDiffer) {
 TEST(LiveSyncConfig, MistypedOptionalFieldsAreInvalidConfig) {
   json c = Minimal();
   c["replication"]["forceNamespaceCreation"] = "yes";
+  c["replication"]["adoptExisting"] = 1;
   c["observability"] = {{"enabled", 1}};
   c["bucketName"] = "";
   EXPECT_EQ(Problems(c), (Strings{"bucketName InvalidConfig",
                                   "replication.forceNamespaceCreation InvalidConfig",
+                                  "replication.adoptExisting InvalidConfig",
                                   "observability.enabled InvalidConfig"}));
+}
+
+TEST(LiveSyncConfig, AdoptExistingIsOffUnlessSet) {
+  json c = Minimal();
+  EXPECT_FALSE(ParseLiveSyncConfig(c).replication.adopt_existing);
+  c["replication"]["adoptExisting"] = true;
+  EXPECT_TRUE(ParseLiveSyncConfig(c).replication.adopt_existing);
 }
 
 TEST(LiveSyncConfig, UnknownFieldsAreIgnored) {

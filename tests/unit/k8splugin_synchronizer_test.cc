@@ -82,6 +82,30 @@ TEST(DecideSync, UnmanagedObjectsAreNeverTouched) {
   EXPECT_EQ(Reason(EventType::kDelete, Stamped(kStamp, "u", "10"), &others), "managed-by-other");
 }
 
+TEST(DecideSync, AdoptExistingTakesOverOnlyUnmanagedObjectsOnUpserts) {
+  json unmanaged = json::parse(R"({"metadata": {"name": "web", "namespace": "n",
+                                    "uid": "d", "resourceVersion": "7"}})");
+  const SyncDecision adopt =
+      DecideSync(EventType::kUpsert, Stamped(kStamp, "u", "10"), &unmanaged, kStamp.managed_by, true);
+  EXPECT_EQ(adopt.action, SyncAction::kUpdate);
+  EXPECT_EQ(adopt.reason, "adopted");
+  EXPECT_EQ(adopt.resource_version, "7");
+  // Never a delete of an object we do not manage, nor another LiveSynchronization's object.
+  EXPECT_EQ(DecideSync(EventType::kDelete, Stamped(kStamp, "u", "10"), &unmanaged, kStamp.managed_by, true).reason,
+            "unmanaged");
+  const json others = Current(kOther, "u", "1");
+  EXPECT_EQ(DecideSync(EventType::kUpsert, Stamped(kStamp, "u", "10"), &others, kStamp.managed_by, true).reason,
+            "managed-by-other");
+  // Once adopted it is ours: the usual resourceVersion rules apply.
+  const json adopted = Current(kStamp, "u", "10");
+  EXPECT_EQ(DecideSync(EventType::kUpsert, Stamped(kStamp, "u", "10"), &adopted, kStamp.managed_by, true).reason,
+            "duplicate");
+  // Being deleted: wait until it is gone, then create.
+  unmanaged["metadata"]["deletionTimestamp"] = "2026-12-06T10:00:00Z";
+  EXPECT_EQ(DecideSync(EventType::kUpsert, Stamped(kStamp, "u", "10"), &unmanaged, kStamp.managed_by, true).action,
+            SyncAction::kRetryLater);
+}
+
 TEST(DecideSync, AnUnreadableRecordedVersionIsRepairedByAnUpdate) {
   json current = Current(kStamp, "u", "not-a-number");
   EXPECT_EQ(Reason(EventType::kUpsert, Stamped(kStamp, "u", "3"), &current), "unrecorded-version");

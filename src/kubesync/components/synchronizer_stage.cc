@@ -148,7 +148,8 @@ class SynchronizerStage::Impl {
       }
       const k8s::SyncDecision decision =
           k8s::DecideSync(e.type == EventType::kDelete ? k8s::EventType::kDelete : k8s::EventType::kUpsert, e.object,
-                          current.get(), context_.stamp().managed_by);
+                          current.get(), context_.stamp().managed_by,
+                          context_.config().replication.adopt_existing);
       Step step(Step::kAck);
       switch (decision.action) {
         case k8s::SyncAction::kSkip:
@@ -241,8 +242,9 @@ class SynchronizerStage::Impl {
     const bool replaced_incarnation = NewIncarnation(e.object, current);
     e.object["metadata"]["resourceVersion"] = decision.resource_version;
     if (current) k8s::CarryOverAllocatedFields(e.gvr, e.object, *current);
-    logger_.Info("updating object in cluster",
-                 line.With({{"event", fields::Event("update")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
+    json log_fields = line.With({{"event", fields::Event("update")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}});
+    if (decision.reason == "adopted") log_fields["reason"] = "adopted";  // replication.adoptExisting
+    logger_.Info("updating object in cluster", log_fields);
     try {
       const json updated = destination_.Update(e.gvr, ns, e.object, WriteOptions());
       kube::ObjectPtr cached = Cached(e.gvr, updated);

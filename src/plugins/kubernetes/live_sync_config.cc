@@ -200,6 +200,8 @@ ReplicationConfig ParseReplication(const json& replication, bool has_bucket, Pro
                        reason::kInvalidResyncPeriod, config.resync_period, problems);
   config.force_namespace_creation = OptionalBool(
       replication, "forceNamespaceCreation", "replication.forceNamespaceCreation", problems);
+  config.adopt_existing =
+      OptionalBool(replication, "adoptExisting", "replication.adoptExisting", problems);
   const json* resources = Member(replication, "resources");
   if (resources == nullptr || (resources->is_array() && resources->empty())) {
     AddProblem(problems, "replication.resources", reason::kInvalidConfig,

@@ -64,7 +64,7 @@ bool KeepsTombstone(const Tombstone& stored, const Tombstone& incoming) {
 }
 
 SyncDecision DecideSync(EventType type, const json& desired, const json* current,
-                        std::string_view managed_by) {
+                        std::string_view managed_by, bool adopt_existing) {
   const std::optional<ControlStamp> wanted = ReadStamp(desired);
   if (!wanted || !IsValidResourceVersion(wanted->source_resource_version)) {
     return Decision(SyncAction::kSkip, "invalid-event");
@@ -77,9 +77,15 @@ SyncDecision DecideSync(EventType type, const json& desired, const json* current
                                       : Decision(SyncAction::kSkip, "absent");
   }
   const std::optional<ControlStamp> applied = ReadStamp(*current);
-  if (!applied) return Decision(SyncAction::kSkip, "unmanaged");
-  if (applied->managed_by != managed_by) return Decision(SyncAction::kSkip, "managed-by-other");
   const json* metadata = Metadata(*current);
+  if (!applied) {
+    if (type != EventType::kUpsert || !adopt_existing) return Decision(SyncAction::kSkip, "unmanaged");
+    if (Terminating(metadata)) return Decision(SyncAction::kRetryLater, "terminating");
+    SyncDecision d = Decision(SyncAction::kUpdate, "adopted");
+    d.resource_version = MetadataString(metadata, "resourceVersion");
+    return d;
+  }
+  if (applied->managed_by != managed_by) return Decision(SyncAction::kSkip, "managed-by-other");
   const std::optional<std::strong_ordering> order =
       CompareToRecorded(wanted->source_resource_version, applied->source_resource_version);
 

@@ -58,6 +58,13 @@ struct ReplicationConfig {
   // manual's 6.2.5 text); when both are set they must be the same duration.
   std::chrono::nanoseconds resync_period = std::chrono::hours(1);
   bool force_namespace_creation = false;
+  // replication.adoptExisting (default false): an upsert that meets an existing
+  // destination object without any LiveSynchronization's managed-by label takes it over
+  // (updates it and stamps it) instead of leaving it alone. For failback (docs/runbook.md):
+  // a reversed LiveSynchronization adopts the old primary's objects, and the resumed one
+  // adopts what was created in the standby during the outage. Deletions and pruning
+  // still touch only objects this LiveSynchronization manages.
+  bool adopt_existing = false;
   // In configuration order; never empty.
   std::vector<ResourceRule> resources;
 };

@@ -23,7 +23,8 @@ enum class SyncAction {
 
 // Reasons (static strings, usable as metric labels):
 //   kCreate:     "absent"
-//   kUpdate:     "newer" (event resourceVersion > recorded),
+//   kUpdate:     "adopted" (an unmanaged object taken over: SyncOptions::adopt_existing),
+//                "newer" (event resourceVersion > recorded),
 //                "transformation-changed" (same resourceVersion, other fingerprint),
 //                "unrecorded-version" (managed, but the recorded resourceVersion is
 //                missing or not a number: overwrite to repair it)
@@ -77,7 +78,10 @@ bool KeepsTombstone(const Tombstone& stored, const Tombstone& incoming);
 // deletionTimestamp), nullptr when absent. `managed_by` is this LiveSynchronization's
 // ManagedById.
 // Rules:
-//   - An object without our managed-by label is never modified.
+//   - An object without our managed-by label is never modified, except that an upsert
+//     meeting an object without any managed-by label updates it ("adopted") when
+//     `adopt_existing` (replication.adoptExisting). Another LiveSynchronization's object
+//     is never modified, nor is an unmanaged one ever deleted.
 //   - Upsert: applied when the event's source resourceVersion is greater than the
 //     recorded one, or equal with a different transformation fingerprint.
 //   - Delete: applied when managed by us, the recorded source uid equals the event's and
@@ -85,6 +89,7 @@ bool KeepsTombstone(const Tombstone& stored, const Tombstone& incoming);
 //     recorded version does not block the delete).
 // Never throws.
 SyncDecision DecideSync(EventType type, const nlohmann::json& desired,
-                        const nlohmann::json* current, std::string_view managed_by);
+                        const nlohmann::json* current, std::string_view managed_by,
+                        bool adopt_existing = false);
 
 }  // namespace ro::plugins::kubernetes
