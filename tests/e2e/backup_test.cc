@@ -23,6 +23,7 @@
 #include "ro/kube/client.h"
 #include "ro/kube/config.h"
 #include "ro/kube/errors.h"
+#include "ro/plugins/zookeeper_client.h"
 #include "ro/testenv/testenv.h"
 #include "ro/testsupport/controller_process.h"
 
@@ -480,6 +481,148 @@ TEST_F(BackupTest, ARestoreOfAnUnfinishedBackupFailsWithBackupNotFound) {
   const json run = WaitForRun(*local_, "restore-nothing");
   EXPECT_EQ(run["status"]["phase"], "Failed");
   EXPECT_THAT(run["status"].value("message", ""), HasSubstr("no backup index at no/such/index.json"));
+}
+
+// A Database's tree (zookeeper-nodes-to-bucket; docs/backup.md "ZooKeeper") against two
+// real ZooKeeper servers: rootPath /app with an excluded subtree and an ephemeral znode
+// left out; binary data and a digest ACL kept; the bucket checked with botocore. Then the
+// backup is restored through a zookeeper-nodes-from-backup Task into the other Database
+// under another rootPath (its missing ancestors created): a dry run reports every znode
+// as a Create and writes nothing; the run restores data and ACLs (the locked znode's
+// child too, under the provisional ACL); a changed znode is left with existing: Skip and
+// set back with existing: Update; a missing rootPath fails the Backup with its reason.
+TEST_F(BackupTest, ADatabaseTreeGoesToTheBucketAndIsRestoredIntoAnotherDatabaseWithItsAcls) {
+  te::ZooKeeperServer source_zk;
+  te::ZooKeeperServer destination_zk;
+  const ro::plugins::ZooKeeperDigest admin{"admin", "zk-pass"};
+  const auto connect = [&](const te::ZooKeeperServer& server) {
+    ro::plugins::ZooKeeperOptions options;
+    options.servers = {server.connect_string()};
+    options.connect_timeout = std::chrono::seconds(20);
+    options.digest = admin;
+    return std::make_unique<ro::plugins::ZooKeeperClient>(options);
+  };
+  auto source = connect(source_zk);
+  auto destination = connect(destination_zk);
+  const std::vector<ro::plugins::ZooKeeperAcl> locked_acl = {
+      {ro::plugins::zk_perm::kAll, "digest", ro::plugins::DigestAclId(admin)},
+      {ro::plugins::zk_perm::kRead, "world", "anyone"}};
+  source->Create("/app", "root");
+  source->Create("/app/config/db", "host=db-1", {.create_parents = true});
+  source->Create("/app/binary", std::string("\0\1\2\377", 4));
+  source->Create("/app/locked", "l", {}, locked_acl);
+  source->Create("/app/locked/child", "c", {}, locked_acl);
+  source->Create("/app/tmp/scratch", "x", {.create_parents = true});
+  source->Create("/app/session", "s", {.ephemeral = true});
+
+  Apply({{"apiVersion", "v1"},
+         {"kind", "Secret"},
+         {"metadata", {{"name", "zk-admin"}, {"namespace", kNamespace}}},
+         {"stringData", {{"username", admin.user}, {"password", admin.password}}}});
+  const auto database = [](const std::string& name, const te::ZooKeeperServer& server, bool credentials) {
+    json spec = {{"zookeeper", {{"client", {{"servers", {server.connect_string()}}}}}}};
+    if (credentials) {
+      spec["zookeeper"]["admin"] = {{"protocol", "tcp"}, {"host", "127.0.0.1"},
+                                    {"port", std::to_string(server.port())}, {"secretName", "zk-admin"}};
+    }
+    return json{{"apiVersion", "assets.astronetes.io/v1alpha1"},
+                {"kind", "Database"},
+                {"metadata", {{"name", name}, {"namespace", kNamespace}}},
+                {"spec", spec}};
+  };
+  Apply(database("zookeeper-1", source_zk, true));
+  // No credentials: the restore's own identity is world:anyone.
+  Apply(database("zookeeper-2", destination_zk, false));
+  const std::unique_ptr<ControllerProcess> database_controller = Start("database-controller", {"--recheck-interval=2s"});
+
+  Apply(json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Backup",
+    "metadata": {"name": "zk-nightly", "namespace": "dr"},
+    "spec": {"plugin": "zookeeper-nodes-to-bucket",
+      "config": {"source": {"database": {"name": "zookeeper-1", "rootPath": "/app",
+                                         "excludePathRegexp": "^/app/tmp", "ignoreEphemeral": true}},
+                 "destination": {"bucket": {"name": "backups", "basePath": "zk/nightly"}}}}})"));
+  const json done = WaitFor("zk-nightly", "Succeeded", "Succeeded");
+  EXPECT_EQ(done["status"]["objects"], 6) << done.dump();
+  EXPECT_THAT(done["status"].value("message", ""), HasSubstr("6 znodes"));
+
+  const json check = json::parse(Boto3(*s3_, R"(
+prefix = sys.argv[5]
+index = json.loads(c.get_object(Bucket=bucket, Key=prefix + '/index.json')['Body'].read())
+keys = sorted(o['Key'] for o in c.list_objects_v2(Bucket=bucket, Prefix=prefix + '/')['Contents'])
+bad = [o['key'] for o in index['objects']
+       if hashlib.sha256(c.get_object(Bucket=bucket, Key=prefix + '/' + o['key'])['Body'].read()).hexdigest() != o['sha256']]
+binary = json.loads(c.get_object(Bucket=bucket, Key=prefix + '/znodes/app/binary')['Body'].read())
+locked = json.loads(c.get_object(Bucket=bucket, Key=prefix + '/znodes/app/locked')['Body'].read())
+print(json.dumps({'index': index, 'keys': keys, 'bad': bad, 'binary': binary, 'locked': locked}))
+)", {"backups", "zk/nightly"}));
+  EXPECT_EQ(check["bad"], json::array());
+  EXPECT_EQ(check["keys"], json({"zk/nightly/index.json", "zk/nightly/znodes/app", "zk/nightly/znodes/app/binary",
+                                 "zk/nightly/znodes/app/config", "zk/nightly/znodes/app/config/db",
+                                 "zk/nightly/znodes/app/locked", "zk/nightly/znodes/app/locked/child"}));
+  EXPECT_EQ(check["index"]["plugin"], "zookeeper-nodes-to-bucket");
+  EXPECT_EQ(check["index"]["source"]["database"]["name"], "zookeeper-1");
+  EXPECT_EQ(check["index"]["source"]["rootPath"], "/app");
+  EXPECT_EQ(check["index"]["counts"]["resources"]["zookeeper/znodes"], 6);
+  EXPECT_EQ(check["binary"]["data"], "AAEC/w==");
+  EXPECT_EQ(check["locked"]["acl"].size(), 2u) << check["locked"].dump();
+
+  Apply(json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Task",
+    "metadata": {"name": "restore-zk", "namespace": "dr"},
+    "spec": {"plugin": "zookeeper-nodes-from-backup",
+      "config": {"bucketName": "backups", "basePath": "zk/nightly", "destinationName": "zookeeper-2",
+                 "rootPath": "/restored/app"}}})"));
+  Apply(RestoreRun("restore-zk-dry", "restore-zk", true));
+  const json dry = WaitForRun(*local_, "restore-zk-dry");
+  ASSERT_EQ(dry["status"]["phase"], "Succeeded") << dry.dump();
+  std::vector<std::string> planned;
+  for (const json& entry : dry["status"]["dryRunReport"]["objects"]) {
+    planned.push_back(entry["action"].get<std::string>() + " " + entry["name"].get<std::string>());
+  }
+  EXPECT_EQ(planned, (std::vector<std::string>{"Create /restored/app", "Create /restored/app/binary",
+                                               "Create /restored/app/config", "Create /restored/app/locked",
+                                               "Create /restored/app/config/db", "Create /restored/app/locked/child"}))
+      << dry["status"]["dryRunReport"].dump();
+  EXPECT_FALSE(destination->Exists("/restored")) << "a dry run writes nothing";
+
+  Apply(RestoreRun("restore-zk-1", "restore-zk", false));
+  const json run = WaitForRun(*local_, "restore-zk-1");
+  ASSERT_EQ(run["status"]["phase"], "Succeeded") << run.dump();
+  EXPECT_EQ(run["status"]["objectsPatched"], 6);
+  EXPECT_EQ(destination->Get("/restored/app")->data, "root");
+  EXPECT_EQ(destination->Get("/restored/app/config/db")->data, "host=db-1");
+  EXPECT_EQ(destination->Get("/restored/app/binary")->data, std::string("\0\1\2\377", 4));
+  EXPECT_EQ(destination->Get("/restored/app/locked/child")->data, "c");
+  EXPECT_EQ(destination->GetAcl("/restored/app/locked"), locked_acl);
+  EXPECT_EQ(destination->GetAcl("/restored/app/locked/child"), locked_acl);
+  EXPECT_FALSE(destination->Exists("/restored/app/tmp"));
+  EXPECT_FALSE(destination->Exists("/restored/app/session"));
+
+  // existing: Skip (the default) leaves a changed znode; Update sets it back.
+  destination->Set("/restored/app/config/db", "host=changed");
+  Apply(RestoreRun("restore-zk-2", "restore-zk", false));
+  const json skipped = WaitForRun(*local_, "restore-zk-2");
+  EXPECT_EQ(skipped["status"]["phase"], "Succeeded") << skipped.dump();
+  EXPECT_EQ(skipped["status"]["objectsPatched"], 0);
+  EXPECT_EQ(destination->Get("/restored/app/config/db")->data, "host=changed");
+  Apply(json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Task",
+    "metadata": {"name": "restore-zk-update", "namespace": "dr"},
+    "spec": {"plugin": "zookeeper-nodes-from-backup",
+      "config": {"bucketName": "backups", "basePath": "zk/nightly", "destinationName": "zookeeper-2",
+                 "rootPath": "/restored/app", "existing": "Update"}}})"));
+  Apply(RestoreRun("restore-zk-3", "restore-zk-update", false));
+  const json updated = WaitForRun(*local_, "restore-zk-3");
+  EXPECT_EQ(updated["status"]["phase"], "Succeeded") << updated.dump();
+  EXPECT_EQ(updated["status"]["objectsPatched"], 1);
+  EXPECT_EQ(destination->Get("/restored/app/config/db")->data, "host=db-1");
+
+  // Bad input: a rootPath the Database does not have.
+  Apply(json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Backup",
+    "metadata": {"name": "zk-missing-root", "namespace": "dr"},
+    "spec": {"plugin": "zookeeper-nodes-to-bucket",
+      "config": {"source": {"database": {"name": "zookeeper-1", "rootPath": "/nothing"}},
+                 "destination": {"bucket": {"name": "backups"}}}}})"));
+  const json missing = WaitFor("zk-missing-root", "Failed", "RootPathNotFound");
+  EXPECT_THAT(missing["status"].value("message", ""), HasSubstr("rootPath /nothing"));
 }
 
 // Bad input: conditions, an Event, and nothing written.

@@ -194,6 +194,19 @@ TEST(ZooKeeperNodesPlan, AclOrderDoesNotMatter) {
   EXPECT_TRUE(plan.acls.empty());
 }
 
+// A session without ADMIN on a node reads its digest ids as "user:x" (ZOOKEEPER-1392): the
+// same users with the same permissions are the same ACL (no write it could not make).
+TEST(ZooKeeperNodesPlan, ARedactedDigestReadMatchesTheSameUser) {
+  const std::vector<ZooKeeperAcl> source = {{31, "digest", "admin:D/InIHSb7yEEbrWz8b9l71RjZJU="}, {1, "world", "anyone"}};
+  const std::vector<ZooKeeperAcl> redacted = {{1, "world", "anyone"}, {31, "digest", "admin:x"}};
+  EXPECT_TRUE(SameAcl(redacted, source));
+  EXPECT_FALSE(SameAcl({{31, "digest", "other:x"}, {1, "world", "anyone"}}, source));
+  EXPECT_FALSE(SameAcl({{1, "digest", "admin:x"}, {1, "world", "anyone"}}, source));
+  EXPECT_FALSE(SameAcl(source, {{31, "digest", "admin:other="}, {1, "world", "anyone"}})) << "not redacted: ids differ";
+  const NodesPlan plan = PlanNodes({{"/r", {"", source}}}, {{"/r", {"", redacted}}}, PathFilter(""), {});
+  EXPECT_TRUE(plan.acls.empty());
+}
+
 TEST(ZooKeeperTransactions, AreBoundedByBytesAndCount) {
   std::vector<ZooKeeperOp> ops;
   for (int i = 0; i < 5; ++i) {

@@ -1,5 +1,6 @@
 #include "backup/backup_controller.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,12 +14,15 @@
 #include <prometheus/registry.h>
 
 #include "bucket/bucket_controller.h"
+#include "database/database_controller.h"
 #include "kubernetescluster/kubernetescluster_controller.h"
 #include "ro/common/log.h"
 #include "ro/common/object_meta.h"
 #include "ro/kube/client.h"
 #include "ro/kube/informer.h"
 #include "ro/plugins/backup/kubernetes_backup.h"
+#include "ro/plugins/backup/zookeeper_backup.h"
+#include "ro/plugins/zookeeper/nodes_sync.h"
 #include "ro/plugins/kubernetes/config_error.h"
 #include "ro/plugins/s3_client.h"
 #include "ro/runtime/informer_cache.h"
@@ -94,7 +98,7 @@ class BackupReconciler final : public runtime::Reconciler {
  public:
   BackupReconciler(runtime::ObjectType type, kube::DynamicClient& client, kube::EventRecorder& recorder,
                    const kube::Store& backups, const kube::Store& clusters, const kube::Store& buckets,
-                   kube::Clock& clock, BackupOptions options, prometheus::Registry& registry)
+                   const kube::Store& databases, kube::Clock& clock, BackupOptions options, prometheus::Registry& registry)
       : type_(std::move(type)),
         backups_(backups),
         clusters_(clusters),
@@ -102,7 +106,7 @@ class BackupReconciler final : public runtime::Reconciler {
         options_(options),
         log_(json{{"controller", kController}}),
         writer_(client, recorder, log_, clock),
-        resolver_(client, clusters, buckets, options.cluster_timeout),
+        resolver_(client, clusters, buckets, options.cluster_timeout, /*run_qps=*/0, &databases),
         metrics_(registry) {}
 
   Result Reconcile(const Request& request, std::stop_token stop) override {
@@ -111,22 +115,14 @@ class BackupReconciler final : public runtime::Reconciler {
     const json& backup_object = *object;
     if (common::Deleting(backup_object) || IsFinished(PhaseOf(backup_object))) return {};
 
-    backup::KubernetesBackupConfig config;
+    const std::string ns = common::MetadataString(backup_object, "namespace");
+    Prepared prepared;
     try {
-      config = backup::ParseKubernetesBackup(backup_object);
+      prepared = backup::BackupPluginOf(backup_object) == backup::kZooKeeperBackupPlugin
+                     ? PrepareZooKeeper(backup_object, ns)
+                     : PrepareKubernetes(backup_object, ns);
     } catch (const plugins::kubernetes::ConfigError& e) {
       return Fail(backup_object, kReasonBackupInvalidConfig, e.what());
-    }
-    const std::string ns = common::MetadataString(backup_object, "namespace");
-    plugins::tasks::AssetIdentity cluster_identity;
-    plugins::tasks::AssetIdentity bucket_identity;
-    std::unique_ptr<kube::DynamicClient> source;
-    std::unique_ptr<plugins::S3Client> bucket;
-    try {
-      source = resolver_.ClusterClient(ns, config.cluster_name, "spec.config.source.kubernetesCluster.name",
-                                       &cluster_identity);
-      bucket = resolver_.BucketClient(ns, config.bucket_name, "spec.config.destination.bucket.name",
-                                      &bucket_identity);
     } catch (const ReferenceError& e) {
       RunUpdate pending;
       pending.phase = RunPhase::kPending;
@@ -135,11 +131,10 @@ class BackupReconciler final : public runtime::Reconciler {
       return Write(backup_object, pending, Result::RequeueAfter(options_.pending_recheck));
     }
 
-    const std::string what = Describe(config);
     RunUpdate running;
     running.phase = RunPhase::kRunning;
-    running.message = "Backing up " + what;
-    running.fields = {{"basePath", config.base_path}};
+    running.message = "Backing up " + prepared.what;
+    running.fields = {{"basePath", prepared.base_path}};
     const std::optional<json> started = writer_.Write(type_.gvr, backup_object, running);
     if (!started) return Result::Requeue();
 
@@ -147,23 +142,10 @@ class BackupReconciler final : public runtime::Reconciler {
     identity.ns = ns;
     identity.name = common::MetadataString(*started, "name");
     identity.uid = common::MetadataString(*started, "uid");
-    identity.cluster_name = config.cluster_name;
-    if (const kube::ObjectPtr cluster = clusters_.Get(kube::ObjectKey{ns, config.cluster_name}.ToString())) {
-      const json status = cluster->value("status", json::object());
-      identity.cluster_server = status.is_object() ? status.value("server", "") : "";
-      identity.cluster_server_version = status.is_object() ? status.value("serverVersion", "") : "";
-    }
     identity.start = clock_.Now();
-    plugins::S3Client* bucket_client = bucket.get();
-    backup::KubernetesBackup run(
-        config, *source,
-        [bucket_client](const std::string& key, const std::string& body) {
-          bucket_client->PutObject(key, body, "application/json");
-        },
-        log_.WithFields({{"backup", ns + "/" + identity.name}}));
     backup::BackupResult result;
     try {
-      result = run.Run(identity, stop);
+      result = prepared.run(identity, log_.WithFields({{"backup", ns + "/" + identity.name}}), stop);
     } catch (const backup::BackupError& e) {
       metrics_.Failed(e.reason());
       if (RestartPolicyOf(*started) == "OnFailure") {
@@ -180,24 +162,96 @@ class BackupReconciler final : public runtime::Reconciler {
 
     RunUpdate done;
     done.phase = RunPhase::kSucceeded;
-    done.message = "Backed up " + std::to_string(result.entries.size()) + " objects (" +
-                   std::to_string(result.bytes) + " bytes) of " + what + " to " + config.base_path + "/ in " +
-                   std::to_string(result.duration.count()) + " ms";
+    done.message = "Backed up " + std::to_string(result.entries.size()) + " " + prepared.unit + " (" +
+                   std::to_string(result.bytes) + " bytes) of " + prepared.what + " to " + prepared.base_path +
+                   "/ in " + std::to_string(result.duration.count()) + " ms";
     done.counters = {{"objects", static_cast<int64_t>(result.entries.size())},
                      {"bytes", result.bytes},
                      {"durationMilliseconds", result.duration.count()}};
-    done.fields = {{"basePath", config.base_path},
-                   {"index", config.base_path + "/" + std::string(backup::kIndexKey)}};
+    done.fields = {{"basePath", prepared.base_path},
+                   {"index", prepared.base_path + "/" + std::string(backup::kIndexKey)}};
     if (!writer_.Write(type_.gvr, *started, done)) return Result::Requeue();
     metrics_.Succeeded(result);
     return {};
   }
 
  private:
-  static std::string Describe(const backup::KubernetesBackupConfig& config) {
-    return (config.namespaces.empty() ? std::string("every namespace")
-                                      : "namespaces " + Joined(config.namespaces)) +
-           " of KubernetesCluster " + config.cluster_name + " to Bucket " + config.bucket_name;
+  // A Backup whose configuration and references resolved: what to say, and the run.
+  struct Prepared {
+    std::string what;       // "namespaces shop of KubernetesCluster c to Bucket b"
+    std::string unit;       // "objects" or "znodes"
+    std::string base_path;
+    // Fills the identity's source fields, runs the plugin. Throws BackupError.
+    std::function<backup::BackupResult(backup::BackupIdentity&, log::Logger, std::stop_token)> run;
+  };
+
+  // kubernetes-objects-to-bucket. Throws ConfigError, ReferenceError.
+  Prepared PrepareKubernetes(const json& backup_object, const std::string& ns) const {
+    const backup::KubernetesBackupConfig config = backup::ParseKubernetesBackup(backup_object);
+    plugins::tasks::AssetIdentity cluster_identity;
+    plugins::tasks::AssetIdentity bucket_identity;
+    std::shared_ptr<kube::DynamicClient> source =
+        resolver_.ClusterClient(ns, config.cluster_name, "spec.config.source.kubernetesCluster.name", &cluster_identity);
+    std::shared_ptr<plugins::S3Client> bucket =
+        resolver_.BucketClient(ns, config.bucket_name, "spec.config.destination.bucket.name", &bucket_identity);
+    Prepared out;
+    out.what = (config.namespaces.empty() ? std::string("every namespace")
+                                          : "namespaces " + Joined(config.namespaces)) +
+               " of KubernetesCluster " + config.cluster_name + " to Bucket " + config.bucket_name;
+    out.unit = "objects";
+    out.base_path = config.base_path;
+    out.run = [this, config, ns, source, bucket](backup::BackupIdentity& identity, log::Logger log,
+                                                  std::stop_token stop) {
+      identity.cluster_name = config.cluster_name;
+      if (const kube::ObjectPtr cluster = clusters_.Get(kube::ObjectKey{ns, config.cluster_name}.ToString())) {
+        const json status = cluster->value("status", json::object());
+        identity.cluster_server = status.is_object() ? status.value("server", "") : "";
+        identity.cluster_server_version = status.is_object() ? status.value("serverVersion", "") : "";
+      }
+      return backup::KubernetesBackup(config, *source, Writer(bucket), std::move(log)).Run(identity, stop);
+    };
+    return out;
+  }
+
+  // zookeeper-nodes-to-bucket. Throws ConfigError, ReferenceError.
+  Prepared PrepareZooKeeper(const json& backup_object, const std::string& ns) const {
+    const backup::ZooKeeperBackupConfig config = backup::ParseZooKeeperBackup(backup_object);
+    const sync::DatabaseTarget database =
+        resolver_.Database(ns, config.database_name, "spec.config.source.database.name");
+    plugins::tasks::AssetIdentity bucket_identity;
+    std::shared_ptr<plugins::S3Client> bucket =
+        resolver_.BucketClient(ns, config.bucket_name, "spec.config.destination.bucket.name", &bucket_identity);
+    Prepared out;
+    out.what = config.root_path + " of Database " + config.database_name + " to Bucket " + config.bucket_name;
+    out.unit = "znodes";
+    out.base_path = config.base_path;
+    out.run = [this, config, database, bucket](backup::BackupIdentity& identity, log::Logger log,
+                                               std::stop_token stop) {
+      identity.database_name = database.name;
+      identity.database_servers = database.servers;
+      identity.root_path = config.root_path;
+      plugins::ZooKeeperOptions options;
+      options.servers = database.servers;
+      options.digest = database.digest;
+      options.connect_timeout = options_.cluster_timeout;
+      options.read_sessions = plugins::zookeeper::kReadSessions;
+      std::unique_ptr<plugins::ZooKeeperClient> client;
+      try {
+        client = std::make_unique<plugins::ZooKeeperClient>(options);
+      } catch (const plugins::ZooKeeperError& e) {
+        const bool auth = e.code() == plugins::ZooKeeperError::Code::kAuthFailed;
+        throw backup::BackupError(auth ? "SourceForbidden" : "SourceUnavailable",
+                                  "connecting to Database " + database.name + ": " + e.what(), !auth);
+      }
+      return backup::ZooKeeperBackup(config, *client, Writer(bucket), std::move(log)).Run(identity, stop);
+    };
+    return out;
+  }
+
+  static backup::ObjectWriter Writer(std::shared_ptr<plugins::S3Client> bucket) {
+    return [bucket = std::move(bucket)](const std::string& key, const std::string& body) {
+      bucket->PutObject(key, body, "application/json");
+    };
   }
 
   Result Write(const json& object, const RunUpdate& update, Result then) {
@@ -248,13 +302,15 @@ void SetupBackupController(runtime::Manager& manager, const BackupOptions& optio
   const kube::Store& backups = manager.cache().Get(type.gvr).store();
   const kube::Store& clusters = manager.cache().Get(KubernetesClusterType().gvr).store();
   const kube::Store& buckets = manager.cache().Get(BucketType().gvr).store();
+  const kube::Store& databases = manager.cache().Get(DatabaseType().gvr).store();
   manager
       .NewController(kController, std::make_unique<BackupReconciler>(
                                       type, manager.client(), manager.recorder(), backups, clusters,
-                                      buckets, manager.clock(), options, manager.registry()))
+                                      buckets, databases, manager.clock(), options, manager.registry()))
       .For(type, runtime::OnGenerationChange())
       .Watches(KubernetesClusterType().gvr, MapToUnfinishedBackups(backups), runtime::OnGenerationChange())
-      .Watches(BucketType().gvr, MapToUnfinishedBackups(backups), runtime::OnGenerationChange());
+      .Watches(BucketType().gvr, MapToUnfinishedBackups(backups), runtime::OnGenerationChange())
+      .Watches(DatabaseType().gvr, MapToUnfinishedBackups(backups), runtime::OnGenerationChange());
 }
 
 }  // namespace ro::controllers

@@ -50,7 +50,7 @@ struct BackupOptions {
 // automation.astronetes.io/v1alpha1 Backup.
 runtime::ObjectType BackupType();
 
-// Registers the controller: For(Backup) + Watches(KubernetesCluster, Bucket -> the
+// Registers the controller: For(Backup) + Watches(KubernetesCluster, Bucket, Database -> the
 // unfinished Backups of their namespace).
 void SetupBackupController(runtime::Manager& manager, const BackupOptions& options);
 

@@ -30,6 +30,7 @@
 #include "synchronization/sync_job.h"
 #include "synchronization/sync_run.h"
 #include "taskrun/run_status.h"
+#include "taskrun/run_target.h"
 
 namespace ro::controllers {
 
@@ -45,9 +46,6 @@ const kube::GroupVersionResource kJobs{"batch", "v1", "jobs"};
 const kube::GroupVersionResource kPods{"", "v1", "pods"};
 const kube::GroupVersionResource kSecrets{"", "v1", "secrets"};
 
-// The Secret keys holding a Database's digest credentials (docs/zookeeper.md).
-constexpr const char* kUsernameKey = "username";
-constexpr const char* kPasswordKey = "password";
 
 // Bounds of ro_synchronization_duration_seconds: a small tree takes well under a second,
 // 10,000 znodes a few seconds, a large ensemble minutes.
@@ -197,48 +195,14 @@ class SynchronizationReconciler final : public runtime::Reconciler {
     return Write(sync, update, Result::RequeueAfter(options_.pending_recheck));
   }
 
-  // Fills `out` from Database `name`, or says why the run must wait.
+  // Fills `out` from Database `name` (ResolveDatabase), or says why the run must wait.
   std::optional<Waiting> Resolve(const std::string& ns, const std::string& name,
                                  const char* field, sync::DatabaseTarget& out) {
-    const std::string ref = "Database " + ns + "/" + name + " (" + field + ")";
-    const kube::ObjectPtr database = databases_.Get(kube::ObjectKey{ns, name}.ToString());
-    if (!database) return Waiting{kReasonSyncDatabaseNotFound, ref + " does not exist"};
-    const std::optional<runtime::Condition> ready = runtime::FindStatusCondition(
-        database->value("status", json::object()).value("conditions", json::array()),
-        runtime::kReadyCondition);
-    if (!ready || ready->status != runtime::ConditionStatus::kTrue) {
-      return Waiting{kReasonSyncDatabaseNotReady,
-                     ref + " is not Ready" + (ready ? ": " + ready->message : std::string())};
-    }
-    const json zookeeper = database->value("spec", json::object()).value("zookeeper", json::object());
-    out.name = name;
-    out.servers.clear();
-    for (const json& server :
-         zookeeper.value("client", json::object()).value("servers", json::array())) {
-      if (server.is_string()) out.servers.push_back(server.get<std::string>());
-    }
-    const std::string secret_name =
-        zookeeper.value("admin", json::object()).value("secretName", "");
-    if (secret_name.empty()) return std::nullopt;
-    const std::optional<json> secret = runtime::GetSecret(client_, ns, secret_name);
-    if (!secret) {
-      return Waiting{kReasonSyncSecretNotFound,
-                     "Secret " + ns + "/" + secret_name + " of " + ref + " does not exist"};
-    }
-    std::optional<std::string> user;
-    std::optional<std::string> password;
     try {
-      user = runtime::SecretValue(*secret, kUsernameKey);
-      password = runtime::SecretValue(*secret, kPasswordKey);
-    } catch (const std::invalid_argument& e) {
-      return Waiting{kReasonSyncSecretKeyMissing,
-                     "Secret " + ns + "/" + secret_name + " of " + ref + ": " + e.what()};
+      out = ResolveDatabase(client_, databases_, ns, name, field);
+    } catch (const ReferenceError& e) {
+      return Waiting{e.reason(), e.what()};
     }
-    if (!user || !password) {
-      return Waiting{kReasonSyncSecretKeyMissing, "Secret " + ns + "/" + secret_name + " of " +
-                                                      ref + " needs the keys username and password"};
-    }
-    out.digest = plugins::ZooKeeperDigest{*user, *password};
     return std::nullopt;
   }
 

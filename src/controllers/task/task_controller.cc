@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bucket/bucket_controller.h"
+#include "database/database_controller.h"
 #include "kubernetescluster/kubernetescluster_controller.h"
 #include "ro/common/log.h"
 #include "ro/kube/client.h"
@@ -132,15 +133,37 @@ Observation ObserveRestore(const std::string& ns, const tasks::TaskSpec& spec, c
                 spec.plugin, no_recheck);
 }
 
+Observation ObserveZooKeeperRestore(const std::string& ns, const tasks::TaskSpec& spec,
+                                    const TaskLookups& lookups) {
+  const tasks::RestoreConfig& config = spec.restore();
+  const std::chrono::milliseconds no_recheck{0};  // assets are watched
+  if (!lookups.database_exists || !lookups.database_exists(ns, config.destination_name)) {
+    return Result(ConditionStatus::kFalse, kReasonTaskDatabaseNotFound,
+                  "spec.config.destinationName: Database " + ns + "/" + config.destination_name + " does not exist",
+                  spec.plugin, no_recheck);
+  }
+  if (!lookups.bucket_exists(ns, config.bucket_name)) {
+    return Result(ConditionStatus::kFalse, kReasonTaskBucketNotFound,
+                  "spec.config.bucketName: Bucket " + ns + "/" + config.bucket_name + " does not exist",
+                  spec.plugin, no_recheck);
+  }
+  return Result(ConditionStatus::kTrue, kReasonTaskValid,
+                "Each TaskRun restores the znodes of the backup at " + config.base_path + " of Bucket " + ns + "/" +
+                    config.bucket_name + " into Database " + ns + "/" + config.destination_name +
+                    (config.root_path.empty() ? std::string() : " under " + config.root_path),
+                spec.plugin, no_recheck);
+}
+
 class TaskReconciler final : public runtime::ConditionReconciler {
  public:
   TaskReconciler(const kube::Store& tasks_store, runtime::StatusWriter writer,
                  kube::DynamicClient& client, const kube::Store& clusters,
-                 const kube::Store& buckets, TaskOptions options)
+                 const kube::Store& buckets, const kube::Store& databases, TaskOptions options)
       : ConditionReconciler(TaskType(), tasks_store, std::move(writer)),
         client_(client),
         clusters_(clusters),
         buckets_(buckets),
+        databases_(databases),
         options_(options) {}
 
  protected:
@@ -151,6 +174,9 @@ class TaskReconciler final : public runtime::ConditionReconciler {
     };
     lookups.bucket_exists = [this](const std::string& ns, const std::string& name) {
       return buckets_.Get(kube::ObjectKey{ns, name}.ToString()) != nullptr;
+    };
+    lookups.database_exists = [this](const std::string& ns, const std::string& name) {
+      return databases_.Get(kube::ObjectKey{ns, name}.ToString()) != nullptr;
     };
     lookups.cluster_role_exists = [this](const std::string& name) {
       try {
@@ -168,6 +194,7 @@ class TaskReconciler final : public runtime::ConditionReconciler {
   kube::DynamicClient& client_;
   const kube::Store& clusters_;
   const kube::Store& buckets_;
+  const kube::Store& databases_;
   const TaskOptions options_;
 };
 
@@ -201,6 +228,7 @@ Observation ObserveTask(const json& task, const TaskLookups& lookups, const Task
   }
   if (spec.plugin == tasks::kCustomImagePlugin) return ObserveCustomImage(spec, lookups, options);
   if (spec.plugin == tasks::kRestorePlugin) return ObserveRestore(ns, spec, lookups);
+  if (spec.plugin == tasks::kZooKeeperRestorePlugin) return ObserveZooKeeperRestore(ns, spec, lookups);
   return ObserveTransformation(ns, spec, lookups);
 }
 
@@ -211,17 +239,22 @@ void SetupTaskController(runtime::Manager& manager, const TaskOptions& options) 
   const kube::GroupVersionResource buckets_gvr = BucketType().gvr;
   const kube::Store& clusters = manager.cache().Get(clusters_gvr).store();
   const kube::Store& buckets = manager.cache().Get(buckets_gvr).store();
+  const kube::GroupVersionResource databases_gvr = DatabaseType().gvr;
+  const kube::Store& databases = manager.cache().Get(databases_gvr).store();
   runtime::StatusWriter writer(manager.client(), manager.recorder(),
                                log::Logger(json{{"controller", kController}}), manager.clock());
   // MapSecretToReferrers maps any object of a namespace to the referrers naming it.
   manager
       .NewController(kController,
                      std::make_unique<TaskReconciler>(tasks_store, std::move(writer),
-                                                      manager.client(), clusters, buckets, options))
+                                                      manager.client(), clusters, buckets, databases,
+                                                      options))
       .For(type, runtime::OnGenerationChange())
       .Watches(clusters_gvr, runtime::MapSecretToReferrers(tasks_store, TaskClusterNames),
                runtime::OnGenerationChange())
       .Watches(buckets_gvr, runtime::MapSecretToReferrers(tasks_store, TaskBucketNames),
+               runtime::OnGenerationChange())
+      .Watches(databases_gvr, runtime::MapSecretToReferrers(tasks_store, TaskClusterNames),
                runtime::OnGenerationChange());
 }
 

@@ -35,6 +35,7 @@ namespace ro::controllers {
 inline constexpr const char* kReasonTaskValid = "Valid";
 inline constexpr const char* kReasonTaskClusterNotFound = "ClusterNotFound";
 inline constexpr const char* kReasonTaskBucketNotFound = "BucketNotFound";
+inline constexpr const char* kReasonTaskDatabaseNotFound = "DatabaseNotFound";
 inline constexpr const char* kReasonTaskClusterRoleNotFound = "ClusterRoleNotFound";
 
 struct TaskOptions {
@@ -58,6 +59,8 @@ struct TaskLookups {
   // Whether KubernetesCluster / Bucket ns/name exists.
   std::function<bool(const std::string& ns, const std::string& name)> cluster_exists;
   std::function<bool(const std::string& ns, const std::string& name)> bucket_exists;
+  // Whether Database ns/name exists (zookeeper-nodes-from-backup).
+  std::function<bool(const std::string& ns, const std::string& name)> database_exists;
   // Whether ClusterRole `name` exists. Throws for failures other than "not found".
   std::function<bool(const std::string& name)> cluster_role_exists;
 };
@@ -66,7 +69,7 @@ struct TaskLookups {
 runtime::Observation ObserveTask(const nlohmann::json& task, const TaskLookups& lookups,
                                  const TaskOptions& options);
 
-// The KubernetesCluster / Bucket names a Task references in its namespace
+// The KubernetesCluster (or Database) / Bucket names a Task references in its namespace
 // (destinationName / bucketName); empty entries ignored.
 std::vector<std::string> TaskClusterNames(const nlohmann::json& task);
 std::vector<std::string> TaskBucketNames(const nlohmann::json& task);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bucket/bucket_controller.h"
+#include "ro/runtime/conditions.h"
 #include "kubernetescluster/kubernetescluster_controller.h"
 #include "ro/kube/client.h"
 #include "ro/kube/config.h"
@@ -51,6 +52,32 @@ std::string RequireKey(const json& secret, const std::string& key, const std::st
 
 }  // namespace
 
+sync::DatabaseTarget ResolveDatabase(kube::DynamicClient& client, const kube::Store& databases,
+                                     const std::string& ns, const std::string& name, const std::string& field) {
+  const std::string ref = "Database " + ns + "/" + name + " (" + field + ")";
+  const kube::ObjectPtr database = databases.Get(kube::ObjectKey{ns, name}.ToString());
+  if (!database) throw ReferenceError("DatabaseNotFound", ref + " does not exist");
+  const json status = database->value("status", json::object());
+  const std::optional<runtime::Condition> ready = runtime::FindStatusCondition(
+      status.is_object() ? status.value("conditions", json::array()) : json::array(), runtime::kReadyCondition);
+  if (!ready || ready->status != runtime::ConditionStatus::kTrue) {
+    throw ReferenceError("DatabaseNotReady", ref + " is not Ready" + (ready ? ": " + ready->message : std::string()));
+  }
+  const json spec = database->value("spec", json::object());
+  const json zookeeper = spec.is_object() ? spec.value("zookeeper", json::object()) : json::object();
+  sync::DatabaseTarget out;
+  out.name = name;
+  for (const json& server : zookeeper.value("client", json::object()).value("servers", json::array())) {
+    if (server.is_string()) out.servers.push_back(server.get<std::string>());
+  }
+  const std::string secret_name = zookeeper.value("admin", json::object()).value("secretName", "");
+  if (secret_name.empty()) return out;
+  const std::string referrer = "spec.zookeeper.admin.secretName of " + ref;
+  const json secret = RequireSecret(client, ns, secret_name, referrer);
+  out.digest = plugins::ZooKeeperDigest{RequireKey(secret, "username", referrer), RequireKey(secret, "password", referrer)};
+  return out;
+}
+
 namespace {
 
 kube::RestConfig WithQps(kube::RestConfig config, double qps) {
@@ -62,13 +89,29 @@ kube::RestConfig WithQps(kube::RestConfig config, double qps) {
 
 TargetResolver::TargetResolver(kube::DynamicClient& local, const kube::Store& clusters,
                                const kube::Store& buckets,
-                               std::chrono::milliseconds cluster_timeout, double run_qps)
+                               std::chrono::milliseconds cluster_timeout, double run_qps,
+                               const kube::Store* databases)
     : local_(local),
       run_local_(std::make_unique<kube::DynamicClient>(WithQps(local.config(), run_qps))),
       run_qps_(run_qps),
       clusters_(clusters),
       buckets_(buckets),
-      cluster_timeout_(cluster_timeout) {}
+      cluster_timeout_(cluster_timeout),
+      databases_(databases) {}
+
+sync::DatabaseTarget TargetResolver::Database(const std::string& ns, const std::string& name,
+                                              const std::string& field) const {
+  if (databases_ == nullptr) throw std::logic_error("TargetResolver: no Databases cache");
+  return ResolveDatabase(local_, *databases_, ns, name, field);
+}
+
+std::unique_ptr<ResolvedTarget> TargetResolver::ResolveZooKeeper(
+    const std::string& ns, const plugins::tasks::RestoreConfig& config) const {
+  auto out = std::make_unique<ResolvedTarget>();
+  out->database = Database(ns, config.destination_name, "spec.config.destinationName");
+  ResolveBucket(ns, config.bucket_name, out.get());
+  return out;
+}
 
 std::unique_ptr<ResolvedTarget> TargetResolver::Resolve(
     const std::string& ns, const plugins::tasks::TransformationConfig& config) const {

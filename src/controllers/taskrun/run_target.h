@@ -13,6 +13,7 @@
 #include <string>
 
 #include "ro/plugins/s3_client.h"
+#include "synchronization/sync_run.h"
 #include "ro/plugins/tasks/object_transformation.h"
 #include "ro/plugins/tasks/task_spec.h"
 
@@ -24,8 +25,8 @@ class Store;
 namespace ro::controllers {
 
 // A reference cannot be resolved. reason() is the TaskRun condition reason:
-// ClusterNotFound, BucketNotFound, SecretNotFound, SecretKeyMissing, InvalidKubeconfig,
-// InvalidBucket. Expected while objects are being created; the run waits for them
+// ClusterNotFound, BucketNotFound, DatabaseNotFound, DatabaseNotReady, SecretNotFound,
+// SecretKeyMissing, InvalidKubeconfig, InvalidBucket. Expected while objects are being created; the run waits for them
 // (Pending) until --start-timeout.
 class ReferenceError : public std::runtime_error {
  public:
@@ -43,7 +44,20 @@ struct ResolvedTarget {
   std::unique_ptr<kube::DynamicClient> remote;   // set when destinationName is
   std::unique_ptr<plugins::S3Client> originals;  // set when originals are restored
   plugins::tasks::TransformationTarget target;
+  // zookeeper-nodes-from-backup: the destination Database (target.destination is unset;
+  // the run connects to it, so that an unreachable ensemble is a retryable run error).
+  std::optional<sync::DatabaseTarget> database;
 };
+
+// Database ns/name from `databases` (an informer cache): its client servers
+// (spec.zookeeper.client.servers) and, when spec.zookeeper.admin.secretName is set, the
+// digest credentials of that Secret (keys username, password), read with `client`.
+// `field` names the reference in messages ("spec.config.destinationName"). Throws
+// ReferenceError DatabaseNotFound, DatabaseNotReady (its Ready condition is not True),
+// SecretNotFound, SecretKeyMissing; ApiError / TransportError when reading the Secret
+// fails otherwise.
+sync::DatabaseTarget ResolveDatabase(kube::DynamicClient& client, const kube::Store& databases,
+                                     const std::string& ns, const std::string& name, const std::string& field);
 
 // Thread-safe: Resolve() only reads. References must outlive the resolver.
 class TargetResolver {
@@ -55,9 +69,10 @@ class TargetResolver {
   // clients a run writes with, for KubernetesClusters and for the operator's own cluster
   // (a client of `local`'s config of its own, so that a run never waits behind the
   // controller's informers); <= 0: none. A recovery is one request at a time per run.
+  // `databases` (Databases' informer cache) is needed by Database and ResolveZooKeeper.
   TargetResolver(kube::DynamicClient& local, const kube::Store& clusters,
                  const kube::Store& buckets, std::chrono::milliseconds cluster_timeout,
-                 double run_qps = 0);
+                 double run_qps = 0, const kube::Store* databases = nullptr);
 
   // Throws ReferenceError for a missing or unusable reference; ApiError /
   // TransportError when reading a Secret fails otherwise.
@@ -67,6 +82,13 @@ class TargetResolver {
   // (read_original reads the Backup's keys).
   std::unique_ptr<ResolvedTarget> Resolve(const std::string& ns,
                                           const plugins::tasks::RestoreConfig& config) const;
+
+  // The same for a zookeeper-nodes-from-backup Task: its Database (destinationName) and
+  // its Bucket.
+  std::unique_ptr<ResolvedTarget> ResolveZooKeeper(const std::string& ns,
+                                                   const plugins::tasks::RestoreConfig& config) const;
+  // Database ns/name (ResolveDatabase). std::logic_error without a databases cache.
+  sync::DatabaseTarget Database(const std::string& ns, const std::string& name, const std::string& field) const;
 
   // A client for KubernetesCluster ns/name (its kubeconfig Secret), and its identity.
   // `field` names the reference in messages ("spec.config.destinationName"). Throws as
@@ -91,6 +113,7 @@ class TargetResolver {
   const kube::Store& clusters_;
   const kube::Store& buckets_;
   const std::chrono::milliseconds cluster_timeout_;
+  const kube::Store* databases_;
 };
 
 }  // namespace ro::controllers

@@ -23,6 +23,8 @@
 #include "ro/plugins/kubernetes/apply_order.h"
 #include "ro/plugins/kubernetes/config_error.h"
 #include "ro/plugins/tasks/backup_restore.h"
+#include "ro/plugins/tasks/zookeeper_restore.h"
+#include "ro/plugins/zookeeper_client.h"
 #include "ro/plugins/tasks/custom_image.h"
 #include "ro/plugins/tasks/object_transformation.h"
 #include "ro/plugins/tasks/recovery_check.h"
@@ -34,6 +36,7 @@
 #include "ro/runtime/options.h"
 #include "ro/runtime/status.h"
 #include "bucket/bucket_controller.h"
+#include "database/database_controller.h"
 #include "kubernetescluster/kubernetescluster_controller.h"
 #include "task/task_controller.h"
 #include "taskrun/run_status.h"
@@ -183,8 +186,8 @@ class TaskRunReconciler final : public runtime::Reconciler {
   TaskRunReconciler(runtime::ObjectType type, kube::DynamicClient& client,
                     kube::EventRecorder& recorder, const kube::Store& taskruns,
                     const kube::Store& tasks_store, const kube::Store& clusters,
-                    const kube::Store& buckets, kube::Clock& clock, TaskRunOptions options,
-                    prometheus::Registry& registry)
+                    const kube::Store& buckets, const kube::Store& databases, kube::Clock& clock,
+                    TaskRunOptions options, prometheus::Registry& registry)
       : type_(std::move(type)),
         client_(client),
         taskruns_(taskruns),
@@ -193,7 +196,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
         options_(options),
         log_(json{{"controller", kController}}),
         writer_(client, recorder, log_, clock),
-        resolver_(client, clusters, buckets, options.cluster_timeout, options.run_qps),
+        resolver_(client, clusters, buckets, options.cluster_timeout, options.run_qps, &databases),
         metrics_(registry) {}
 
   Result Reconcile(const Request& request, std::stop_token stop) override {
@@ -298,9 +301,9 @@ class TaskRunReconciler final : public runtime::Reconciler {
     }
     RunUpdate running;
     running.phase = RunPhase::kRunning;
-    const bool restore = spec.plugin == tasks::kRestorePlugin;
+    const bool restore = spec.plugin == tasks::kRestorePlugin || spec.plugin == tasks::kZooKeeperRestorePlugin;
     running.message = dry_run ? "Dry run: finding what the Task would change"
-                              : (restore ? "Restoring the objects of the backup at " + spec.restore().base_path
+                              : (restore ? "Restoring the backup at " + spec.restore().base_path
                                          : "Changing the objects the Task selects");
     running.dry_run = dry_run;
     // The Running write is preconditioned on the resourceVersion read: a TaskRun that
@@ -349,6 +352,7 @@ class TaskRunReconciler final : public runtime::Reconciler {
 
   std::unique_ptr<ResolvedTarget> ResolveTarget(const std::string& ns, const tasks::TaskSpec& spec) const {
     if (spec.plugin == tasks::kRestorePlugin) return resolver_.Resolve(ns, spec.restore());
+    if (spec.plugin == tasks::kZooKeeperRestorePlugin) return resolver_.ResolveZooKeeper(ns, spec.restore());
     return resolver_.Resolve(ns, spec.transformation());
   }
 
@@ -367,6 +371,8 @@ class TaskRunReconciler final : public runtime::Reconciler {
       if (spec.plugin == tasks::kRestorePlugin) {
         report = tasks::BackupRestorer(spec.restore(), run, target.target, run_log, clock_, transformer_options)
                      .Run(stop);
+      } else if (spec.plugin == tasks::kZooKeeperRestorePlugin) {
+        report = RestoreZooKeeper(spec.restore(), target, run_log, transformer_options, stop);
       } else {
         report = tasks::ObjectTransformer(spec.transformation(), run, target.target, run_log, clock_,
                                           transformer_options)
@@ -375,7 +381,8 @@ class TaskRunReconciler final : public runtime::Reconciler {
     } catch (const tasks::RestoreError& e) {
       return Fail(taskrun, e.reason(), e.what());
     } catch (const std::exception& e) {
-      if (!kube::IsRetryable(e)) {
+      const auto* zookeeper = dynamic_cast<const plugins::ZooKeeperError*>(&e);
+      if (zookeeper != nullptr ? !zookeeper->retryable() : !kube::IsRetryable(e)) {
         return Fail(taskrun, kReasonDestinationError,
                     std::string("The destination cluster refused the run: ") + e.what());
       }
@@ -407,6 +414,25 @@ class TaskRunReconciler final : public runtime::Reconciler {
       }
     }
     return Finish(taskrun, std::move(update));
+  }
+
+  // A zookeeper-nodes-from-backup pass: connects to the Database (an unreachable one
+  // throws a retryable ZooKeeperError) and restores.
+  tasks::TransformationReport RestoreZooKeeper(const tasks::RestoreConfig& config, const ResolvedTarget& target,
+                                               const log::Logger& run_log, const tasks::TransformerOptions& options,
+                                               std::stop_token stop) {
+    const sync::DatabaseTarget& database = *target.database;
+    plugins::ZooKeeperOptions zk_options;
+    zk_options.servers = database.servers;
+    zk_options.digest = database.digest;
+    zk_options.connect_timeout = options_.cluster_timeout;
+    plugins::ZooKeeperClient client(zk_options);
+    tasks::ZooKeeperTarget zk_target;
+    zk_target.destination = &client;
+    zk_target.database_name = database.name;
+    if (database.digest) zk_target.identity = {plugins::zk_perm::kAll, "digest", plugins::DigestAclId(*database.digest)};
+    zk_target.read_bucket = target.target.read_original;
+    return tasks::ZooKeeperRestorer(config, zk_target, run_log, options).Run(stop);
   }
 
   // What the LiveSynchronization the Task was generated from reports replicated, when it
@@ -621,12 +647,13 @@ void SetupTaskRunController(runtime::Manager& manager, const TaskRunOptions& opt
   const kube::Store& tasks_store = manager.cache().Get(TaskType().gvr).store();
   const kube::Store& clusters = manager.cache().Get(KubernetesClusterType().gvr).store();
   const kube::Store& buckets = manager.cache().Get(BucketType().gvr).store();
+  const kube::Store& databases = manager.cache().Get(DatabaseType().gvr).store();
   runtime::WatchOptions watch;
   watch.update_predicate = SpecChangedOrDeleting;
   manager
       .NewController(kController, std::make_unique<TaskRunReconciler>(
                                       type, manager.client(), manager.recorder(), taskruns,
-                                      tasks_store, clusters, buckets, manager.clock(), options,
+                                      tasks_store, clusters, buckets, databases, manager.clock(), options,
                                       manager.registry()))
       .For(type, watch)
       .Watches(TaskType().gvr, MapTaskToRuns(taskruns), runtime::OnGenerationChange());

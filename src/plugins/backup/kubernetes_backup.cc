@@ -8,7 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "../kubernetes/config_reader.h"
-#include "ro/common/backoff.h"
+#include "backup_config.h"
+#include "backup_retries.h"
 #include "ro/common/digest.h"
 #include "ro/common/object_meta.h"
 #include "ro/common/time.h"
@@ -37,6 +38,8 @@ using kubernetes::internal::RequiredString;
 using kubernetes::internal::TypedMember;
 namespace reason = kubernetes::reason;
 using Problems = std::vector<ConfigProblem>;
+using internal::Side;
+using internal::WithRetries;
 
 const kube::GroupVersionResource kNamespaces{"", "v1", "namespaces"};
 const kube::GroupVersionResource kCustomResourceDefinitions{"apiextensions.k8s.io", "v1",
@@ -73,20 +76,59 @@ bool ControllerOwned(const json& object) {
 
 }  // namespace
 
+namespace internal {
+
+const json* BackupSpec(const json& backup, std::string_view plugin_name, Problems* problems) {
+  const json* spec = backup.is_object() ? Member(backup, "spec") : nullptr;
+  if (spec == nullptr || !spec->is_object()) {
+    AddProblem(problems, "spec", reason::kInvalidConfig, "required: {plugin, config}");
+    return nullptr;
+  }
+  const json* plugin = Member(*spec, "plugin");
+  if (plugin == nullptr || !plugin->is_string() || *plugin != plugin_name) {
+    AddProblem(problems, "spec.plugin", reason::kInvalidConfig,
+               (plugin == nullptr ? std::string("required") : plugin->dump() + " is not a Backup plugin") +
+                   ": use " + std::string(kKubernetesBackupPlugin) + " or zookeeper-nodes-to-bucket");
+  }
+  return spec;
+}
+
+void ParseBucketDestination(const json& backup, const json& config, Problems* problems, std::string* bucket_name,
+                            std::string* base_path) {
+  Problems ignored;
+  if (problems == nullptr) problems = &ignored;
+  const std::string destination_field = "spec.config.destination";
+  if (const json* destination = ObjectMember(config, "destination", destination_field, true, problems)) {
+    const std::string bucket_field = Field(destination_field, "bucket");
+    if (const json* bucket = ObjectMember(*destination, "bucket", bucket_field, true, problems)) {
+      *bucket_name = RequiredString(*bucket, "name", Field(bucket_field, "name"), "the Bucket", problems);
+      const std::string path_field = Field(bucket_field, "basePath");
+      if (const json* path = TypedMember(*bucket, "basePath", json::value_t::string, "a string",
+                                         path_field, problems)) {
+        std::string text = path->get<std::string>();
+        while (!text.empty() && text.front() == '/') text.erase(text.begin());
+        while (!text.empty() && text.back() == '/') text.pop_back();
+        if (text.find("//") != std::string::npos || text == "." || text.find("../") != std::string::npos ||
+            text == "..") {
+          AddProblem(problems, path_field, reason::kInvalidConfig,
+                     "must be a plain path (no empty, \".\" or \"..\" segments)");
+        }
+        *base_path = text;
+      }
+    }
+  }
+  if (base_path->empty()) {
+    *base_path = common::MetadataString(backup, "namespace") + "/" + common::MetadataString(backup, "name");
+  }
+}
+
+}  // namespace internal
+
 KubernetesBackupConfig ParseKubernetesBackup(const json& backup) {
   Problems problems;
   KubernetesBackupConfig out;
-  const json* spec = backup.is_object() ? Member(backup, "spec") : nullptr;
-  if (spec == nullptr || !spec->is_object()) {
-    AddProblem(&problems, "spec", reason::kInvalidConfig, "required: {plugin, config}");
-    throw ConfigError(std::move(problems));
-  }
-  const json* plugin = Member(*spec, "plugin");
-  if (plugin == nullptr || !plugin->is_string() || *plugin != kKubernetesBackupPlugin) {
-    AddProblem(&problems, "spec.plugin", reason::kInvalidConfig,
-               (plugin == nullptr ? std::string("required") : plugin->dump() + " is not a Backup plugin") +
-                   ": use " + std::string(kKubernetesBackupPlugin));
-  }
+  const json* spec = internal::BackupSpec(backup, kKubernetesBackupPlugin, &problems);
+  if (spec == nullptr) throw ConfigError(std::move(problems));
   const std::string base = "spec.config";
   const json* config = ObjectMember(*spec, "config", base, true, &problems);
   if (config != nullptr) {
@@ -125,33 +167,14 @@ KubernetesBackupConfig ParseKubernetesBackup(const json& backup) {
       }
       if (Member(*source, "database") != nullptr) {
         AddProblem(&problems, Field(source_field, "database"), reason::kInvalidConfig,
-                   std::string(kKubernetesBackupPlugin) + " backs up a kubernetesCluster; a Database "
-                                                          "is not supported by this plugin");
+                   std::string(kKubernetesBackupPlugin) + " backs up a kubernetesCluster; use "
+                                                          "zookeeper-nodes-to-bucket for a database");
       }
     }
-    const std::string destination_field = Field(base, "destination");
-    if (const json* destination = ObjectMember(*config, "destination", destination_field, true, &problems)) {
-      const std::string bucket_field = Field(destination_field, "bucket");
-      if (const json* bucket = ObjectMember(*destination, "bucket", bucket_field, true, &problems)) {
-        out.bucket_name = RequiredString(*bucket, "name", Field(bucket_field, "name"), "the Bucket", &problems);
-        const std::string path_field = Field(bucket_field, "basePath");
-        if (const json* path = TypedMember(*bucket, "basePath", json::value_t::string, "a string",
-                                           path_field, &problems)) {
-          std::string text = path->get<std::string>();
-          while (!text.empty() && text.front() == '/') text.erase(text.begin());
-          while (!text.empty() && text.back() == '/') text.pop_back();
-          if (text.find("//") != std::string::npos || text == "." || text.find("../") != std::string::npos ||
-              text == "..") {
-            AddProblem(&problems, path_field, reason::kInvalidConfig,
-                       "must be a plain path (no empty, \".\" or \"..\" segments)");
-          }
-          out.base_path = text;
-        }
-      }
-    }
-  }
-  if (out.base_path.empty()) {
-    out.base_path = common::MetadataString(backup, "namespace") + "/" + common::MetadataString(backup, "name");
+    internal::ParseBucketDestination(backup, *config, &problems, &out.bucket_name, &out.base_path);
+  } else {
+    std::string ignored;
+    internal::ParseBucketDestination(backup, json::object(), nullptr, &ignored, &out.base_path);
   }
   if (!problems.empty()) throw ConfigError(std::move(problems));
   return out;
@@ -175,14 +198,22 @@ std::string BackupIndexJson(const BackupIdentity& identity, const BackupResult& 
     if (!entry.ns.empty()) item["namespace"] = entry.ns;
     objects.push_back(std::move(item));
   }
-  json cluster = {{"name", identity.cluster_name}};
-  if (!identity.cluster_server.empty()) cluster["server"] = identity.cluster_server;
-  if (!identity.cluster_server_version.empty()) cluster["serverVersion"] = identity.cluster_server_version;
+  const bool database = !identity.database_name.empty();
+  json source;
+  if (database) {
+    source = {{"database", {{"name", identity.database_name}, {"servers", identity.database_servers}}},
+              {"rootPath", identity.root_path}};
+  } else {
+    json cluster = {{"name", identity.cluster_name}};
+    if (!identity.cluster_server.empty()) cluster["server"] = identity.cluster_server;
+    if (!identity.cluster_server_version.empty()) cluster["serverVersion"] = identity.cluster_server_version;
+    source = {{"kubernetesCluster", cluster}, {"namespaces", result.namespaces}};
+  }
   return json{{"apiVersion", "automation.astronetes.io/v1alpha1"},
               {"kind", "BackupIndex"},
               {"backup", {{"namespace", identity.ns}, {"name", identity.name}, {"uid", identity.uid}}},
-              {"plugin", std::string(kKubernetesBackupPlugin)},
-              {"source", {{"kubernetesCluster", cluster}, {"namespaces", result.namespaces}}},
+              {"plugin", database ? "zookeeper-nodes-to-bucket" : std::string(kKubernetesBackupPlugin)},
+              {"source", std::move(source)},
               {"startTime", common::FormatRfc3339(identity.start)},
               {"completionTime", common::FormatRfc3339(completion)},
               {"counts",
@@ -201,44 +232,9 @@ KubernetesBackup::KubernetesBackup(KubernetesBackupConfig config, kube::DynamicC
       log_(std::move(log)),
       options_(options) {}
 
-namespace {
-
-// Calls `op` until it succeeds, retrying what IsRetryable (and S3Error::retryable) says is
-// transient, up to `attempts`; then throws BackupError with `what`.
-template <typename Op>
-auto WithRetries(Op op, const KubernetesBackupOptions& options, bool bucket, const std::string& what,
-                 std::stop_token stop) -> decltype(op()) {
-  common::Backoff backoff(options.initial_backoff, options.max_backoff);
-  for (int attempt = 1;; ++attempt) {
-    try {
-      return op();
-    } catch (const BackupError&) {
-      throw;
-    } catch (const std::exception& e) {
-      bool retryable = kube::IsRetryable(e);
-      if (const auto* s3 = dynamic_cast<const S3Error*>(&e)) retryable = s3->retryable();
-      std::string why;
-      if (bucket) {
-        why = retryable ? "BucketUnavailable" : "BucketError";
-      } else if (kube::IsForbidden(e) || kube::IsUnauthorized(e)) {
-        why = "SourceForbidden";
-      } else {
-        why = retryable ? "SourceUnavailable" : "SourceError";
-      }
-      if (!retryable || attempt >= options.max_attempts) {
-        throw BackupError(why, what + ": " + e.what(), retryable);
-      }
-      if (!kube::DefaultClock().SleepFor(backoff.Next(), stop)) {
-        throw BackupError(why, what + ": interrupted by shutdown", true);
-      }
-    }
-  }
-}
-
-}  // namespace
 
 void KubernetesBackup::Put(const std::string& key, const std::string& body, std::stop_token stop) {
-  WithRetries([&] { write_(key, body); return 0; }, options_, true, "writing " + key + " to the bucket", stop);
+  WithRetries([&] { write_(key, body); return 0; }, options_, Side::kBucket, "writing " + key + " to the bucket", stop);
 }
 
 void KubernetesBackup::Write(const kube::GroupVersionResource& gvr, const json& object,
@@ -270,7 +266,7 @@ BackupResult KubernetesBackup::Run(const BackupIdentity& identity, std::stop_tok
     options.limit = options_.list_page_size;
     options.label_selector = config_.namespace_selector;
     namespaces = WithRetries([&] { return source_.ListAll(kNamespaces, "", options).items; }, options_,
-                             false, "listing the namespaces of KubernetesCluster " + identity.cluster_name, stop);
+                             Side::kSource, "listing the namespaces of KubernetesCluster " + identity.cluster_name, stop);
   } else {
     for (const std::string& name : config_.namespaces) {
       std::optional<json> ns = WithRetries(
@@ -282,7 +278,7 @@ BackupResult KubernetesBackup::Run(const BackupIdentity& identity, std::stop_tok
               throw;
             }
           },
-          options_, false, "reading namespace " + name, stop);
+          options_, Side::kSource, "reading namespace " + name, stop);
       if (!ns) {
         throw BackupError("NamespaceNotFound",
                           "namespace " + name + " (spec.config.source.kubernetesCluster.namespaces) "
@@ -305,7 +301,7 @@ BackupResult KubernetesBackup::Run(const BackupIdentity& identity, std::stop_tok
   std::vector<kube::ApiResource> resources;
   std::set<std::pair<std::string, std::string>> seen;  // group, resource: the preferred version only
   for (const kube::ApiResource& resource :
-       WithRetries([&] { return source_.discovery().All(); }, options_, false, "discovery", stop)) {
+       WithRetries([&] { return source_.discovery().All(); }, options_, Side::kSource, "discovery", stop)) {
     if (!ShouldBackUpResource(resource)) continue;
     if (seen.insert({resource.gvr.group, resource.gvr.resource}).second) resources.push_back(resource);
   }
@@ -332,7 +328,7 @@ BackupResult KubernetesBackup::Run(const BackupIdentity& identity, std::stop_tok
                 throw;
               }
             },
-            options_, false, "listing " + gvr.ToString() + (scope.empty() ? "" : " in namespace " + scope), stop);
+            options_, Side::kSource, "listing " + gvr.ToString() + (scope.empty() ? "" : " in namespace " + scope), stop);
         if (!page) {
           options.continue_token.clear();
           continue;

@@ -53,6 +53,45 @@ struct Entry {
 
 }  // namespace
 
+json ReadBackupIndex(const OriginalReader& read, const std::string& base_path) {
+  const std::string index_key = base_path + "/index.json";
+  std::optional<std::string> index_text;
+  try {
+    index_text = read(index_key);
+  } catch (const std::exception& e) {
+    throw RestoreError("BucketError", "reading " + index_key + " from the bucket: " + e.what());
+  }
+  if (!index_text) {
+    throw RestoreError("BackupNotFound", "no backup index at " + index_key +
+                                             " in the bucket: the Backup did not finish, or basePath is wrong");
+  }
+  json index;
+  try {
+    index = json::parse(*index_text);
+  } catch (const json::exception& e) {
+    throw RestoreError("InvalidBackup", index_key + " is not JSON: " + e.what());
+  }
+  if (!index.is_object() || index.value("kind", "") != "BackupIndex" || !index.contains("objects") ||
+      !index["objects"].is_array()) {
+    throw RestoreError("InvalidBackup", index_key + " is not a BackupIndex");
+  }
+  return index;
+}
+
+std::optional<std::string> ReadBackupFile(const OriginalReader& read, const std::string& key,
+                                          const TransformerOptions& options, kube::Clock& clock,
+                                          std::stop_token stop) {
+  common::Backoff backoff(options.initial_backoff, options.max_backoff, /*jitter=*/0);
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return read(key);
+    } catch (const S3Error& e) {
+      if (!e.retryable() || attempt >= options.max_attempts) throw;
+      if (!clock.SleepFor(backoff.Next(), stop)) throw std::runtime_error("interrupted by shutdown");
+    }
+  }
+}
+
 BackupRestorer::BackupRestorer(RestoreConfig config, RunIdentity run, TransformationTarget target,
                                log::Logger log, kube::Clock& clock, TransformerOptions options)
     : config_(std::move(config)),
@@ -75,25 +114,10 @@ TransformationReport BackupRestorer::Run(std::stop_token stop) {
                            ? json(nullptr)
                            : json{{"name", target_.destination_cluster.name}, {"namespace", target_.destination_cluster.ns}};
 
-  std::optional<std::string> index_text;
-  try {
-    index_text = target_.read_original(index_key);
-  } catch (const std::exception& e) {
-    throw RestoreError("BucketError", "reading " + index_key + " from the bucket: " + e.what());
-  }
-  if (!index_text) {
-    throw RestoreError("BackupNotFound", "no backup index at " + index_key +
-                                             " in the bucket: the Backup did not finish, or basePath is wrong");
-  }
-  json index;
-  try {
-    index = json::parse(*index_text);
-  } catch (const json::exception& e) {
-    throw RestoreError("InvalidBackup", index_key + " is not JSON: " + e.what());
-  }
-  if (!index.is_object() || index.value("kind", "") != "BackupIndex" || !index.contains("objects") ||
-      !index["objects"].is_array()) {
-    throw RestoreError("InvalidBackup", index_key + " is not a BackupIndex");
+  json index = ReadBackupIndex(target_.read_original, config_.base_path);
+  if (const std::string plugin = index.value("plugin", ""); plugin == "zookeeper-nodes-to-bucket") {
+    throw RestoreError("InvalidBackup", index_key + " is the index of a ZooKeeper backup: restore it with "
+                                                    "zookeeper-nodes-from-backup into a Database");
   }
 
   // The index's objects by resource, in the index's order.
@@ -171,23 +195,10 @@ TransformationReport BackupRestorer::Run(std::stop_token stop) {
 
       // The stored object, checked against the index.
       std::optional<std::string> body;
-      common::Backoff backoff(options_.initial_backoff, options_.max_backoff, /*jitter=*/0);
-      std::string read_error;
-      for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-        try {
-          body = target_.read_original(config_.base_path + "/" + entry.key);
-          read_error.clear();
-          break;
-        } catch (const S3Error& e) {
-          read_error = e.what();
-          if (!e.retryable() || attempt == options_.max_attempts || !clock_.SleepFor(backoff.Next(), stop)) break;
-        } catch (const std::exception& e) {
-          read_error = e.what();
-          break;
-        }
-      }
-      if (!read_error.empty()) {
-        fail("reading " + entry.key + " from the bucket: " + read_error);
+      try {
+        body = ReadBackupFile(target_.read_original, config_.base_path + "/" + entry.key, options_, clock_, stop);
+      } catch (const std::exception& e) {
+        fail("reading " + entry.key + " from the bucket: " + e.what());
         finish();
         continue;
       }

@@ -8,6 +8,7 @@
 #include "../kubernetes/config_reader.h"
 #include "ro/common/validation.h"
 #include "ro/plugins/kubernetes/control_metadata.h"
+#include "ro/plugins/zookeeper/nodes_plan.h"
 
 namespace ro::plugins::tasks {
 
@@ -296,6 +297,29 @@ RestoreConfig ParseRestore(const json& config, Problems* problems) {
   return out;
 }
 
+RestoreConfig ParseZooKeeperRestore(const json& config, Problems* problems) {
+  const std::string base = "spec.config";
+  RestoreConfig out = ParseRestore(config, problems);
+  if (out.destination_name.empty() && Member(config, "destinationName") == nullptr) {
+    AddProblem(problems, Field(base, "destinationName"), reason::kInvalidConfig,
+               "required: the Database the znodes are restored into");
+  }
+  if (const json* root = TypedMember(config, "rootPath", json::value_t::string, "a string", Field(base, "rootPath"),
+                                     problems)) {
+    out.root_path = root->get<std::string>();
+    if (const std::string problem = zookeeper::RootPathProblem(out.root_path); !problem.empty()) {
+      AddProblem(problems, Field(base, "rootPath"), reason::kInvalidConfig, problem);
+    }
+  }
+  for (const char* field : {"namespaces", "namespaceMapping", "namespaceSuffix", "namespaceLabels", "order"}) {
+    if (Member(config, field) != nullptr) {
+      AddProblem(problems, Field(base, field), reason::kInvalidConfig,
+                 "not used by " + std::string(kZooKeeperRestorePlugin) + " (a Kubernetes restore's setting)");
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string RestoreConfig::MapNamespace(const std::string& ns) const {
@@ -367,12 +391,15 @@ TaskSpec ParseTask(const json& task) {
   const json* plugin = Member(*spec, "plugin");
   if (plugin == nullptr) {
     AddProblem(&problems, "spec.plugin", reason::kInvalidConfig,
-               "required: custom-image, kubernetes-objects-transformation or kubernetes-objects-from-backup");
-  } else if (!plugin->is_string() || (*plugin != kCustomImagePlugin &&
-                                      *plugin != kTransformationPlugin && *plugin != kRestorePlugin)) {
+               "required: custom-image, kubernetes-objects-transformation, kubernetes-objects-from-backup or "
+               "zookeeper-nodes-from-backup");
+  } else if (!plugin->is_string() ||
+             (*plugin != kCustomImagePlugin && *plugin != kTransformationPlugin && *plugin != kRestorePlugin &&
+              *plugin != kZooKeeperRestorePlugin)) {
     AddProblem(&problems, "spec.plugin", reason::kInvalidConfig,
                plugin->dump() + " is not a Task plugin: use custom-image, "
-                                "kubernetes-objects-transformation or kubernetes-objects-from-backup");
+                                "kubernetes-objects-transformation, kubernetes-objects-from-backup or "
+                                "zookeeper-nodes-from-backup");
   } else {
     out.plugin = plugin->get<std::string>();
   }
@@ -388,6 +415,8 @@ TaskSpec ParseTask(const json& task) {
     out.config = ParseTransformation(task, *config, &problems);
   } else if (out.plugin == kRestorePlugin) {
     out.config = ParseRestore(*config, &problems);
+  } else if (out.plugin == kZooKeeperRestorePlugin) {
+    out.config = ParseZooKeeperRestore(*config, &problems);
   }
   if (!problems.empty()) throw ConfigError(std::move(problems));
   return out;

@@ -117,6 +117,12 @@ struct BackupIdentity {
   std::string cluster_name;            // the source KubernetesCluster
   std::string cluster_server;          // its status.server ("" when unknown)
   std::string cluster_server_version;  // its status.serverVersion ("" when unknown)
+  // A zookeeper-nodes-to-bucket backup (zookeeper_backup.h): the source Database, its
+  // client servers and the rootPath backed up. database_name set means the index names
+  // this source and that plugin instead of the KubernetesCluster.
+  std::string database_name;
+  std::vector<std::string> database_servers;
+  std::string root_path;
   std::chrono::system_clock::time_point start;
 };
 
@@ -124,6 +130,8 @@ struct BackupIdentity {
 //   {"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "BackupIndex",
 //    "backup": {"namespace", "name", "uid"}, "plugin": "kubernetes-objects-to-bucket",
 //    "source": {"kubernetesCluster": {"name", "server", "serverVersion"}, "namespaces": [...]},
+//    (zookeeper-nodes-to-bucket: "plugin": "zookeeper-nodes-to-bucket",
+//     "source": {"database": {"name", "servers"}, "rootPath"})
 //    "startTime": RFC 3339, "completionTime": RFC 3339,
 //    "counts": {"objects": N, "bytes": B, "resources": {"<gvr>": n, ...}},
 //    "objects": [{"key", "resource", "namespace", "name", "sha256", "bytes"}, ...]}

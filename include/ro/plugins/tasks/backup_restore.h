@@ -20,9 +20,12 @@
 // pass repeated after a restart finds the objects it created (existing) and skips them.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "ro/common/log.h"
 #include "ro/plugins/tasks/object_transformation.h"
@@ -40,6 +43,19 @@ class RestoreError : public std::runtime_error {
  private:
   std::string reason_;
 };
+
+// Reads and parses <base_path>/index.json with `read`. Throws RestoreError: BucketError
+// (the read failed), BackupNotFound (no index: the Backup did not finish, or base_path is
+// wrong), InvalidBackup (not a BackupIndex with an objects list).
+nlohmann::json ReadBackupIndex(const OriginalReader& read, const std::string& base_path);
+
+// Reads `key` with `read`, retrying a retryable S3Error up to options.max_attempts times
+// with options' backoff on `clock`. nullopt when the key does not exist. Throws the last
+// error (S3Error, BucketEncryptionError, ...), or std::runtime_error when `stop` ends the
+// wait.
+std::optional<std::string> ReadBackupFile(const OriginalReader& read, const std::string& key,
+                                          const TransformerOptions& options, kube::Clock& clock,
+                                          std::stop_token stop);
 
 // Runs one restore pass. Not thread-safe; cheap to construct.
 class BackupRestorer {

@@ -41,6 +41,7 @@ namespace ro::plugins::tasks {
 inline constexpr std::string_view kCustomImagePlugin = "custom-image";
 inline constexpr std::string_view kTransformationPlugin = "kubernetes-objects-transformation";
 inline constexpr std::string_view kRestorePlugin = "kubernetes-objects-from-backup";
+inline constexpr std::string_view kZooKeeperRestorePlugin = "zookeeper-nodes-from-backup";
 
 // spec.restartPolicy. Omitted means kNever.
 enum class RestartPolicy { kNever, kOnFailure };
@@ -110,7 +111,12 @@ struct TransformationConfig {
 struct RestoreConfig {
   std::string bucket_name;       // required: the Bucket the Backup wrote to
   std::string base_path;         // required: the Backup's status.basePath (no '/' at the ends)
-  std::string destination_name;  // KubernetesCluster; "": the cluster the operator runs in
+  // kRestorePlugin: a KubernetesCluster, "": the cluster the operator runs in.
+  // kZooKeeperRestorePlugin: the Database (required).
+  std::string destination_name;
+  // kZooKeeperRestorePlugin: where the backup's rootPath is restored (absolute); "": the
+  // same path. The fields below are kRestorePlugin's (rejected for ZooKeeper).
+  std::string root_path;
   // Restore only these namespaces of the backup (before mapping); empty: all of them.
   std::vector<std::string> namespaces;
   // Namespace of the backup -> namespace it is restored into (a drill copy: "shop" ->
@@ -133,13 +139,14 @@ struct RestoreConfig {
 
 // Immutable after ParseTask; thread-safe for concurrent readers.
 struct TaskSpec {
-  std::string plugin;  // kCustomImagePlugin or kTransformationPlugin
+  std::string plugin;  // one of the k*Plugin names above
   // For custom-image: the Pod's restartPolicy. kubernetes-objects-transformation retries
   // transient errors itself and ignores it (docs/automation.md).
   RestartPolicy restart_policy = RestartPolicy::kNever;
   std::variant<CustomImageConfig, TransformationConfig, RestoreConfig> config;
 
-  // REQUIRES: plugin == kCustomImagePlugin (resp. kTransformationPlugin, kRestorePlugin).
+  // REQUIRES: plugin == kCustomImagePlugin (resp. kTransformationPlugin, kRestorePlugin or
+  // kZooKeeperRestorePlugin).
   const CustomImageConfig& custom_image() const;
   const TransformationConfig& transformation() const;
   const RestoreConfig& restore() const;

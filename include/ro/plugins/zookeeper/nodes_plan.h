@@ -49,6 +49,16 @@ struct NodesSyncConfig {
   std::size_t max_batch_operations = kDefaultMaxBatchOperations;
 };
 
+// Whether a destination znode's ACL (as read) equals `source`'s, as sets. ZooKeeper shows
+// a session without ADMIN permission on a node its digest ids as "user:x" (ZOOKEEPER-1392);
+// when `destination` has such an entry, digest ids are compared by user only (such a
+// session could not set the ACL anyway).
+bool SameAcl(const std::vector<ZooKeeperAcl>& destination, const std::vector<ZooKeeperAcl>& source);
+
+// Why `path` is not an absolute znode path usable as a rootPath ("must be an absolute
+// path such as /app", ...), "" when it is. "/" is one.
+std::string RootPathProblem(const std::string& path);
+
 // Parses and validates spec.config. Throws ro::plugins::kubernetes::ConfigError listing
 // every problem (missing names, a relative or malformed rootPath, createRootPath and
 // createRoutePath both set to different values, an excludePathRegexp RE2 rejects).
