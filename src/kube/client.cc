@@ -19,6 +19,13 @@ constexpr int64_t kDefaultPageSize = 500;
 // extra silence (s) means the server or the path to it is dead.
 constexpr int64_t kWatchIdleMarginSeconds = 30;
 
+// ListOptions::metadata_only / WatchOptions::metadata_only: PartialObjectMetadata first,
+// whole objects from a server that cannot (client-go's metadata client does the same).
+constexpr const char* kPartialObjectMetadataListAccept =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+constexpr const char* kPartialObjectMetadataAccept =
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+
 HttpResponse Checked(HttpResponse response) {
   if (response.status >= 400) {
     throw ApiErrorFromResponse(static_cast<int>(response.status), response.body,
@@ -118,6 +125,7 @@ ObjectList DynamicClient::List(const GroupVersionResource& gvr, std::string_view
                                const ListOptions& options) {
   HttpRequest request;
   request.path = internal::ListUrl(Path(gvr, ns), options);
+  if (options.metadata_only) request.accept = kPartialObjectMetadataListAccept;
   const HttpResponse response = Checked(transport_->Do(request));
   return internal::DecodeObjectList(response.body, Describe(request));
 }
@@ -221,6 +229,7 @@ void DynamicClient::Watch(const GroupVersionResource& gvr, std::string_view ns,
                           std::stop_token stop) {
   HttpRequest request;
   request.path = internal::WatchUrl(Path(gvr, ns), options);
+  if (options.metadata_only) request.accept = kPartialObjectMetadataAccept;
   if (options.timeout_seconds > 0) {
     request.stream_idle_timeout =
         std::chrono::seconds{options.timeout_seconds + kWatchIdleMarginSeconds};

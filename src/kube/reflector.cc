@@ -109,6 +109,7 @@ std::chrono::milliseconds Reflector::NextBackoff() {
 void Reflector::ListAndReplace() {
   ListOptions options;
   options.limit = options_.page_size;
+  options.metadata_only = options_.metadata_only;
   // "" asks for a consistent (quorum) read: the list is never older than anything a
   // previous watch delivered, so a relist never moves the cache back in time. client-go
   // starts from "0" (the watch cache) for apiserver load; our object counts are small
@@ -170,6 +171,7 @@ void Reflector::Run(std::stop_token stop) {
 std::chrono::milliseconds Reflector::WatchOnce(std::stop_token stop, bool* need_list) {
   WatchOptions options;
   options.resource_version = LastSyncResourceVersion();
+  options.metadata_only = options_.metadata_only;
   options.allow_bookmarks = true;
   if (options_.min_watch_timeout.count() > 0) {
     std::uniform_int_distribution<int64_t> spread(0, options_.min_watch_timeout.count() - 1);

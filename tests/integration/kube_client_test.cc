@@ -634,6 +634,52 @@ TEST_F(KubeClientIT, WatchSeesAddedModifiedDeletedInOrderAndEndsAtItsTimeout) {
   }
 }
 
+// ListOptions/WatchOptions::metadata_only: the server sends PartialObjectMetadata (the
+// name, labels, annotations and versions, no data), for lists and for watch events.
+TEST_F(KubeClientIT, MetadataOnlyListsAndWatchesCarryNoData) {
+  const std::string ns = MakeNamespace();
+  json cm = ConfigMap("meta", {{"big", std::string(4096, 'x')}});
+  cm["metadata"]["labels"] = {{"app", "web"}};
+  cm["metadata"]["annotations"] = {{"note", "kept"}};
+  const json created = client().Create(kConfigMaps, ns, cm);
+  ListOptions list;
+  list.metadata_only = true;
+  const ObjectList listed = client().List(kConfigMaps, ns, list);
+  ASSERT_EQ(listed.items.size(), 1u);
+  const json& item = listed.items[0];
+  EXPECT_EQ(item["kind"], "PartialObjectMetadata") << item.dump();
+  EXPECT_FALSE(item.contains("data")) << item.dump();
+  EXPECT_EQ(item["metadata"]["labels"]["app"], "web");
+  EXPECT_EQ(item["metadata"]["annotations"]["note"], "kept");
+  EXPECT_EQ(item["metadata"]["uid"], created["metadata"]["uid"]);
+  EXPECT_EQ(item["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
+
+  WatchOptions options;
+  options.resource_version = listed.resource_version;
+  options.timeout_seconds = 3;
+  options.metadata_only = true;
+  json changed = client().Get(kConfigMaps, ns, "meta");
+  changed["data"]["big"] = "small";
+  changed["metadata"]["labels"]["app"] = "api";
+  client().Update(kConfigMaps, ns, changed);
+  std::vector<WatchEvent> events;
+  {
+    WatchRun run(client(), kConfigMaps, ns, options);
+    testenv::WaitFor([&] { return run.done(); }, kEventuallyTimeout, "the watch to end at its timeout");
+    if (run.error()) std::rethrow_exception(run.error());
+    events = run.events();
+  }
+  std::vector<WatchEvent> changes;
+  for (WatchEvent& e : events) {
+    if (e.type != WatchEventType::kBookmark) changes.push_back(std::move(e));
+  }
+  ASSERT_EQ(changes.size(), 1u) << Describe(events);
+  EXPECT_EQ(changes[0].type, WatchEventType::kModified);
+  EXPECT_EQ(changes[0].object["kind"], "PartialObjectMetadata") << changes[0].object.dump();
+  EXPECT_FALSE(changes[0].object.contains("data"));
+  EXPECT_EQ(changes[0].object["metadata"]["labels"]["app"], "api");
+}
+
 TEST_F(KubeClientIT, WatchFromACompactedResourceVersionIsGone) {
   const std::string ns = MakeNamespace();
   json secret = client().Create(

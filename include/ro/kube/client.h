@@ -43,6 +43,13 @@ struct ListOptions {
   // cache. Other values: exact/not-older-than per resource_version_match.
   std::string resource_version;
   std::string resource_version_match;  // "", "Exact", "NotOlderThan"
+  // Ask for the objects' metadata only: each item is a PartialObjectMetadata
+  // (apiVersion meta.k8s.io/v1, metadata only; Accept
+  // "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1", what client-go's
+  // metadata client sends), so the server encodes and the client decodes a fraction of
+  // the bytes. A server that cannot answer so sends whole objects (the Accept header
+  // lists plain JSON second).
+  bool metadata_only = false;
 };
 
 struct ObjectList {
@@ -83,6 +90,9 @@ struct WatchOptions {
   // client-go uses a random 5-10 min; 0 lets the server pick. When set, a stream that
   // stays silent for timeout_seconds + 30 s is declared dead (TransportError kTimeout).
   int64_t timeout_seconds = 0;
+  // Events carry PartialObjectMetadata (ListOptions::metadata_only; Accept
+  // "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1").
+  bool metadata_only = false;
 };
 
 enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark };

@@ -98,6 +98,10 @@ struct ReflectorOptions {
   // Applied to each object before it is frozen into an ObjectPtr (e.g.
   // StripManagedFields to save memory). Runs on the reflector thread.
   std::function<void(nlohmann::json&)> transform;
+  // List and watch metadata only (ListOptions::metadata_only): objects arrive as
+  // PartialObjectMetadata, for caches that need nothing else (client-go's metadata
+  // informers).
+  bool metadata_only = false;
 };
 
 // Removes metadata.managedFields (server-side-apply bookkeeping, often a third of an

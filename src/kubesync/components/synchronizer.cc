@@ -13,6 +13,7 @@
 #include "pipeline_io.h"
 #include "ro/common/log.h"
 #include "ro/kube/informer.h"
+#include "ro/plugins/kubernetes/allocated_fields.h"
 #include "ro/kubesync/pipeline_wire.h"
 #include "ro/kubesync/retry.h"
 #include "ro/plugins/kubernetes/namespace_metadata.h"
@@ -124,6 +125,9 @@ class Synchronizer::Impl {
     for (const kube::GroupVersionResource& gvr : gvrs_) {
       kube::InformerOptions options;
       options.reflector.transform = [gvr](json& object) { ReduceForCache(gvr, object); };
+      // The cache keeps metadata (and a Service's allocated fields): the apiserver sends
+      // only that, instead of every object the synchronizer writes coming back whole.
+      options.reflector.metadata_only = !k8s::HasAllocatedFields(gvr);
       auto informer = kube::NewSharedInformer(destination_, gvr, "", options, selector);
       const std::string key = gvr.ToString();
       kube::ResourceEventHandler handler;

@@ -50,6 +50,13 @@ bool SameItem(const json& a, const json& b) {
 
 }  // namespace
 
+bool HasAllocatedFields(const kube::GroupVersionResource& gvr) {
+  for (const AllocatedField& field : kAllocatedFields) {
+    if (Applies(field, gvr)) return true;
+  }
+  return false;
+}
+
 void RemoveAllocatedFields(const kube::GroupVersionResource& gvr, json& object) {
   if (!object.is_object()) return;
   for (const AllocatedField& field : kAllocatedFields) {

@@ -39,6 +39,10 @@ inline constexpr std::array<AllocatedField, 5> kAllocatedFields = {{
     {"", "persistentvolumeclaims", "/spec/volumeName", ""},
 }};
 
+// Whether `gvr` has allocated fields at all (a cache of its destination objects then
+// needs more than their metadata). Pure.
+bool HasAllocatedFields(const kube::GroupVersionResource& gvr);
+
 // Removes the allocated fields of `gvr` from `object` (the sanitizer). Never throws;
 // fields of an unexpected type are left alone.
 void RemoveAllocatedFields(const kube::GroupVersionResource& gvr, nlohmann::json& object);
