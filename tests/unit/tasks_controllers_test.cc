@@ -44,6 +44,7 @@ TaskLookups Everything(bool exists) {
   lookups.cluster_exists = [exists](const std::string&, const std::string&) { return exists; };
   lookups.bucket_exists = [exists](const std::string&, const std::string&) { return exists; };
   lookups.cluster_role_exists = [exists](const std::string&) { return exists; };
+  lookups.database_exists = [exists](const std::string&, const std::string&) { return exists; };
   return lookups;
 }
 
@@ -51,6 +52,27 @@ TaskOptions Options() {
   TaskOptions options;
   options.recheck_interval = std::chrono::seconds{7};
   return options;
+}
+
+// The two restore plugins name their destination (a KubernetesCluster, or a Database).
+TEST(TaskObserveTest, RestoresNeedTheirDestinationAndBucket) {
+  const json kubernetes = json::parse(R"({"plugin": "kubernetes-objects-from-backup",
+    "config": {"bucketName": "backups", "basePath": "dr/app", "destinationName": "cluster-2"}})");
+  const json zookeeper = json::parse(R"({"plugin": "zookeeper-nodes-from-backup",
+    "config": {"bucketName": "backups", "basePath": "zk", "destinationName": "zookeeper-2", "rootPath": "/copy"}})");
+  Observation o = ObserveTask(Task(kubernetes), Everything(true), Options());
+  EXPECT_EQ(o.status, ConditionStatus::kTrue);
+  EXPECT_EQ(o.message, "Each TaskRun restores the backup at dr/app of Bucket dr/backups into KubernetesCluster dr/cluster-2");
+  o = ObserveTask(Task(zookeeper), Everything(true), Options());
+  EXPECT_EQ(o.status, ConditionStatus::kTrue);
+  EXPECT_EQ(o.message,
+            "Each TaskRun restores the znodes of the backup at zk of Bucket dr/backups into Database dr/zookeeper-2 "
+            "under /copy");
+  o = ObserveTask(Task(zookeeper), Everything(false), Options());
+  EXPECT_EQ(o.reason, "DatabaseNotFound");
+  EXPECT_EQ(o.message, "spec.config.destinationName: Database dr/zookeeper-2 does not exist");
+  o = ObserveTask(Task(kubernetes), Everything(false), Options());
+  EXPECT_EQ(o.reason, "ClusterNotFound");
 }
 
 TEST(TaskObserveTest, ValidCustomImageReportsPluginAndRechecksItsClusterRole) {

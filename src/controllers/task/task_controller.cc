@@ -111,14 +111,23 @@ Observation ObserveTransformation(const std::string& ns, const tasks::TaskSpec& 
   return Result(ConditionStatus::kTrue, kReasonTaskValid, message, spec.plugin, no_recheck);
 }
 
+// kubernetes-objects-from-backup and zookeeper-nodes-from-backup: the destination (a
+// KubernetesCluster, none for the operator's own cluster, or a Database) and the Bucket
+// exist.
 Observation ObserveRestore(const std::string& ns, const tasks::TaskSpec& spec, const TaskLookups& lookups) {
   const tasks::RestoreConfig& config = spec.restore();
   const std::chrono::milliseconds no_recheck{0};  // assets are watched
-  if (!config.destination_name.empty() && !lookups.cluster_exists(ns, config.destination_name)) {
-    return Result(ConditionStatus::kFalse, kReasonTaskClusterNotFound,
-                  "spec.config.destinationName: KubernetesCluster " + ns + "/" + config.destination_name +
-                      " does not exist",
-                  spec.plugin, no_recheck);
+  const bool zookeeper = spec.plugin == tasks::kZooKeeperRestorePlugin;
+  const std::string destination =
+      zookeeper ? "Database " + ns + "/" + config.destination_name
+                : (config.destination_name.empty() ? std::string("the cluster the operator runs in")
+                                                   : "KubernetesCluster " + ns + "/" + config.destination_name);
+  const bool destination_missing =
+      zookeeper ? !lookups.database_exists || !lookups.database_exists(ns, config.destination_name)
+                : !config.destination_name.empty() && !lookups.cluster_exists(ns, config.destination_name);
+  if (destination_missing) {
+    return Result(ConditionStatus::kFalse, zookeeper ? kReasonTaskDatabaseNotFound : kReasonTaskClusterNotFound,
+                  "spec.config.destinationName: " + destination + " does not exist", spec.plugin, no_recheck);
   }
   if (!lookups.bucket_exists(ns, config.bucket_name)) {
     return Result(ConditionStatus::kFalse, kReasonTaskBucketNotFound,
@@ -126,30 +135,8 @@ Observation ObserveRestore(const std::string& ns, const tasks::TaskSpec& spec, c
                   spec.plugin, no_recheck);
   }
   return Result(ConditionStatus::kTrue, kReasonTaskValid,
-                "Each TaskRun restores the backup at " + config.base_path + " of Bucket " + ns + "/" +
-                    config.bucket_name + " into " +
-                    (config.destination_name.empty() ? std::string("the cluster the operator runs in")
-                                                     : "KubernetesCluster " + ns + "/" + config.destination_name),
-                spec.plugin, no_recheck);
-}
-
-Observation ObserveZooKeeperRestore(const std::string& ns, const tasks::TaskSpec& spec,
-                                    const TaskLookups& lookups) {
-  const tasks::RestoreConfig& config = spec.restore();
-  const std::chrono::milliseconds no_recheck{0};  // assets are watched
-  if (!lookups.database_exists || !lookups.database_exists(ns, config.destination_name)) {
-    return Result(ConditionStatus::kFalse, kReasonTaskDatabaseNotFound,
-                  "spec.config.destinationName: Database " + ns + "/" + config.destination_name + " does not exist",
-                  spec.plugin, no_recheck);
-  }
-  if (!lookups.bucket_exists(ns, config.bucket_name)) {
-    return Result(ConditionStatus::kFalse, kReasonTaskBucketNotFound,
-                  "spec.config.bucketName: Bucket " + ns + "/" + config.bucket_name + " does not exist",
-                  spec.plugin, no_recheck);
-  }
-  return Result(ConditionStatus::kTrue, kReasonTaskValid,
-                "Each TaskRun restores the znodes of the backup at " + config.base_path + " of Bucket " + ns + "/" +
-                    config.bucket_name + " into Database " + ns + "/" + config.destination_name +
+                std::string("Each TaskRun restores the ") + (zookeeper ? "znodes of the " : "") + "backup at " +
+                    config.base_path + " of Bucket " + ns + "/" + config.bucket_name + " into " + destination +
                     (config.root_path.empty() ? std::string() : " under " + config.root_path),
                 spec.plugin, no_recheck);
 }
@@ -227,8 +214,9 @@ Observation ObserveTask(const json& task, const TaskLookups& lookups, const Task
     return Result(ConditionStatus::kFalse, e.reason(), e.what(), "", std::chrono::milliseconds{0});
   }
   if (spec.plugin == tasks::kCustomImagePlugin) return ObserveCustomImage(spec, lookups, options);
-  if (spec.plugin == tasks::kRestorePlugin) return ObserveRestore(ns, spec, lookups);
-  if (spec.plugin == tasks::kZooKeeperRestorePlugin) return ObserveZooKeeperRestore(ns, spec, lookups);
+  if (spec.plugin == tasks::kRestorePlugin || spec.plugin == tasks::kZooKeeperRestorePlugin) {
+    return ObserveRestore(ns, spec, lookups);
+  }
   return ObserveTransformation(ns, spec, lookups);
 }
 
