@@ -18,7 +18,10 @@ SourceResourceChecker::SourceResourceChecker(SourceResourceOptions options, kube
 std::optional<Problem> SourceResourceChecker::Check(const kube::ObjectKey& live_sync, const std::string& kubeconfig,
                                                     const plugins::kubernetes::LiveSyncConfig& config) {
   std::string fingerprint = kubeconfig;
-  for (const auto& gvr : config.DistinctGvrs()) fingerprint += "\n" + gvr.ToString();
+  for (const auto& gvr : config.DistinctGvrs()) {
+    fingerprint += '\n';  // appends: GCC 12 warns (-Wrestrict, a false positive) on "\n" + string at -O2
+    fingerprint += gvr.ToString();
+  }
   {
     std::lock_guard lock(mu_);
     const auto found = cache_.find(live_sync);

@@ -95,9 +95,10 @@ TransformationReport ZooKeeperRestorer::Run(std::stop_token stop) {
     if (!object.is_object() || object.value("resource", "") != resource) continue;
     const std::string path = object.value("name", "");
     const std::string key = object.value("key", "");
-    if (!zk::RootPathProblem(path).empty() || path == "/" || key.empty()) {
+    const bool under_root = backup_root == "/" || path == backup_root || path.starts_with(backup_root + "/");
+    if (!zk::RootPathProblem(path).empty() || path == "/" || key.empty() || !under_root) {
       throw RestoreError("InvalidBackup", config_.base_path + "/index.json: object " + object.dump() +
-                                              " has no valid znode path or key");
+                                              " has no valid znode path under " + backup_root + " or no key");
     }
     const std::string moved = MovePath(path, backup_root, root);
     if (moved == "/") continue;  // the backup of "/" under "/": every server has it
