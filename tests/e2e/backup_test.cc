@@ -583,6 +583,7 @@ print(json.dumps({'index': index, 'keys': keys, 'bad': bad, 'binary': binary, 'l
                                                "Create /restored/app/config/db", "Create /restored/app/locked/child"}))
       << dry["status"]["dryRunReport"].dump();
   EXPECT_FALSE(destination->Exists("/restored")) << "a dry run writes nothing";
+  EXPECT_EQ(dry["status"]["dryRunReport"].dump().find("host=db-1"), std::string::npos);
 
   Apply(RestoreRun("restore-zk-1", "restore-zk", false));
   const json run = WaitForRun(*local_, "restore-zk-1");
@@ -609,6 +610,24 @@ print(json.dumps({'index': index, 'keys': keys, 'bad': bad, 'binary': binary, 'l
     "spec": {"plugin": "zookeeper-nodes-from-backup",
       "config": {"bucketName": "backups", "basePath": "zk/nightly", "destinationName": "zookeeper-2",
                  "rootPath": "/restored/app", "existing": "Update"}}})"));
+  // Its dry run names the change: znodes often hold credentials, so the patch has the
+  // data's size and SHA-256, never the data, and digest ids without their password hash.
+  Apply(RestoreRun("restore-zk-3-dry", "restore-zk-update", true));
+  const json update_dry = WaitForRun(*local_, "restore-zk-3-dry");
+  ASSERT_EQ(update_dry["status"]["phase"], "Succeeded") << update_dry.dump();
+  const std::string report = update_dry["status"]["dryRunReport"].dump();
+  json patched = nullptr;
+  for (const json& entry : update_dry["status"]["dryRunReport"]["objects"]) {
+    if (entry["action"] == "Patch") patched = entry;
+  }
+  ASSERT_TRUE(patched.is_object()) << report;
+  EXPECT_EQ(patched["name"], "/restored/app/config/db");
+  EXPECT_NE(patched["patch"].dump().find(ro::common::Sha256Hex("host=db-1")), std::string::npos) << report;
+  for (const std::string& secret : {std::string("host=db-1"), std::string("host=changed"), std::string("aG9zdD1kYi0x"),
+                                   ro::plugins::DigestAclId(admin)}) {
+    EXPECT_EQ(report.find(secret), std::string::npos) << secret << " in " << report;
+  }
+  EXPECT_EQ(destination->Get("/restored/app/config/db")->data, "host=changed") << "a dry run writes nothing";
   Apply(RestoreRun("restore-zk-3", "restore-zk-update", false));
   const json updated = WaitForRun(*local_, "restore-zk-3");
   EXPECT_EQ(updated["status"]["phase"], "Succeeded") << updated.dump();

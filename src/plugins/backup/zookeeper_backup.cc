@@ -193,30 +193,17 @@ BackupResult ZooKeeperBackup::Run(const BackupIdentity& identity, std::stop_toke
       const std::vector<std::string> chunk(
           paths.begin() + static_cast<std::ptrdiff_t>(begin),
           paths.begin() + static_cast<std::ptrdiff_t>(std::min(paths.size(), begin + options_.read_chunk)));
-      // Data, ACL, children; the stat for the file's times (ReadMany has them all).
-      std::vector<ZooKeeperRead> reads = WithRetries(
-          [&] { return source_.ReadMany(chunk, /*with_children=*/true); }, options_, Side::kSource,
-          "reading " + std::to_string(chunk.size()) + " znodes under " + root + " of " + database, stop);
-      for (std::size_t i = 0; i < chunk.size(); ++i) {
-        ZooKeeperRead& read = reads[i];
-        if (!read.exists) continue;  // deleted since its parent was listed
-        const std::string& path = chunk[i];
-        for (const std::string& name : read.children) {
-          std::string child = path == "/" ? "/" + name : path + "/" + name;
-          if (filter.Excluded(child)) {
-            ++skipped;
-          } else {
-            next.push_back(std::move(child));
-          }
-        }
-        if (path == "/") continue;  // every server has it; its ACL is the server's
-        const bool ephemeral = read.stat.ephemeral_owner != 0;
-        if (ephemeral && config_.ignore_ephemeral) {
+      zookeeper::TreeLevel level = WithRetries(
+          [&] { return zookeeper::ReadLevel(source_, chunk, filter, /*keep_stats=*/true); }, options_,
+          Side::kSource, "reading " + std::to_string(chunk.size()) + " znodes under " + root + " of " + database,
+          stop);
+      skipped += level.excluded;
+      for (auto& [path, node] : level.nodes) {
+        if (node.ephemeral && config_.ignore_ephemeral) {
           ++skipped;
           continue;
         }
-        const zookeeper::Znode node{std::move(read.data), std::move(read.acl), ephemeral, 0};
-        const std::string body = ZnodeFileJson(path, node, &read.stat);
+        const std::string body = ZnodeFileJson(path, node, &level.stats.at(path));
         const std::string key = ZnodeKey(path);
         put(key, body);
         result.entries.push_back({key, std::string(kZnodeResource), "", path, common::Sha256Hex(body),
@@ -224,6 +211,7 @@ BackupResult ZooKeeperBackup::Run(const BackupIdentity& identity, std::stop_toke
         result.bytes += static_cast<std::int64_t>(body.size());
         ++result.by_resource[std::string(kZnodeResource)];
       }
+      next.insert(next.end(), std::make_move_iterator(level.next.begin()), std::make_move_iterator(level.next.end()));
     }
     paths = std::move(next);
   }

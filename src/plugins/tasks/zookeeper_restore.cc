@@ -10,7 +10,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ro/common/base64.h"
 #include "ro/common/digest.h"
 #include "ro/kube/clock.h"
 #include "ro/plugins/backup/zookeeper_backup.h"
@@ -23,11 +22,6 @@ namespace {
 using nlohmann::json;
 namespace zk = plugins::zookeeper;
 
-std::string ParentOf(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 // `path` (under `from`) moved under `to`. "/" when it is `from` itself and `to` is "/".
 std::string MovePath(const std::string& path, const std::string& from, const std::string& to) {
   if (from == to) return path;
@@ -36,20 +30,18 @@ std::string MovePath(const std::string& path, const std::string& from, const std
   return to + rest;
 }
 
-// A znode as the dry-run report shows it: data as text when it is UTF-8, else base64.
+// A znode as the dry-run report shows it: the size and SHA-256 of its data, never the
+// data (znodes often hold credentials; a TaskRun's status is no place for them), and its
+// ACL with digest ids as ZooKeeper shows them to a session without ADMIN ("user:x": the
+// rest is a password hash).
 json ReportValue(const zk::Znode& node) {
-  json out = json::object();
-  json data = node.data;
-  try {
-    (void)data.dump();  // throws on bytes that are not UTF-8
-    out["data"] = std::move(data);
-  } catch (const json::exception&) {
-    out["dataBase64"] = common::EncodeBase64(node.data);
-  }
   json acl = json::array();
-  for (const ZooKeeperAcl& entry : node.acl) acl.push_back({{"perms", entry.perms}, {"scheme", entry.scheme}, {"id", entry.id}});
-  out["acl"] = std::move(acl);
-  return out;
+  for (const ZooKeeperAcl& entry : node.acl) {
+    std::string id = entry.id;
+    if (entry.scheme == "digest") id = id.substr(0, id.find(':')) + ":x";
+    acl.push_back({{"perms", entry.perms}, {"scheme", entry.scheme}, {"id", std::move(id)}});
+  }
+  return {{"dataBytes", node.data.size()}, {"dataSha256", common::Sha256Hex(node.data)}, {"acl", std::move(acl)}};
 }
 
 }  // namespace
@@ -106,8 +98,8 @@ TransformationReport ZooKeeperRestorer::Run(std::stop_token stop) {
       failed.insert(moved);
       failures.emplace_back(moved, std::move(error));
     };
-    if (failed.count(ParentOf(moved)) > 0) {
-      fail("its parent znode " + ParentOf(moved) + " is not restored");
+    if (failed.count(zk::ParentPath(moved)) > 0) {
+      fail("its parent znode " + zk::ParentPath(moved) + " is not restored");
       continue;
     }
     std::optional<std::string> body;
@@ -136,13 +128,13 @@ TransformationReport ZooKeeperRestorer::Run(std::stop_token stop) {
     }
   }
   for (auto& [path, node] : tree) {
-    if (const auto parent = tree.find(ParentOf(path)); parent != tree.end()) ++parent->second.children;
+    if (const auto parent = tree.find(zk::ParentPath(path)); parent != tree.end()) ++parent->second.children;
   }
 
   // The same paths in the destination, and rootPath's ancestors.
   std::vector<std::string> paths(order);
   std::vector<std::string> ancestors;
-  for (std::string up = ParentOf(root); root != "/" && up != "/"; up = ParentOf(up)) ancestors.push_back(up);
+  for (std::string up = zk::ParentPath(root); root != "/" && up != "/"; up = zk::ParentPath(up)) ancestors.push_back(up);
   paths.insert(paths.end(), ancestors.begin(), ancestors.end());
   const std::vector<ZooKeeperRead> reads = target_.destination->ReadMany(paths, /*with_children=*/false);
   zk::ZnodeTree existing;

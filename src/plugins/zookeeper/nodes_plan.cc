@@ -25,11 +25,6 @@ constexpr std::size_t kMultiFraming = 1024;
 // Per op: its multi header (type 4, done 1, err 4).
 constexpr std::size_t kOpHeader = 9;
 
-std::string ParentOf(std::string_view path) {
-  const std::size_t slash = path.rfind('/');
-  if (slash == 0 || slash == std::string_view::npos) return "/";
-  return std::string(path.substr(0, slash));
-}
 
 std::vector<ZooKeeperAcl> Sorted(std::vector<ZooKeeperAcl> acl) {
   std::sort(acl.begin(), acl.end(), [](const ZooKeeperAcl& a, const ZooKeeperAcl& b) {
@@ -52,6 +47,19 @@ bool IsRedactedDigest(const ZooKeeperAcl& entry) {
 }
 
 }  // namespace
+
+std::string ParentPath(std::string_view path) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == 0 || slash == std::string_view::npos) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+std::string ChildPath(std::string_view parent, std::string_view name) {
+  std::string out(parent == "/" ? "" : parent);
+  out += '/';
+  out += name;
+  return out;
+}
 
 bool SameAcl(const std::vector<ZooKeeperAcl>& destination, const std::vector<ZooKeeperAcl>& source) {
   if (destination.size() != source.size()) return false;
@@ -241,7 +249,7 @@ NodesPlan PlanDeletes(const ZnodeTree& source, const ZnodeTree& destination,
   for (auto it = destination.rbegin(); it != destination.rend(); ++it) {
     const std::string& path = it->first;
     if (!deleted(path)) continue;
-    if (it->second.ephemeral && options.ignore_ephemeral && !deleted(ParentOf(path))) {
+    if (it->second.ephemeral && options.ignore_ephemeral && !deleted(ParentPath(path))) {
       ++plan.counts.skipped;
       continue;
     }

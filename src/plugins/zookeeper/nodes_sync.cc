@@ -9,15 +9,6 @@
 namespace ro::plugins::zookeeper {
 namespace {
 
-std::string ChildPath(const std::string& parent, const std::string& name) {
-  return parent == "/" ? "/" + name : parent + "/" + name;
-}
-
-std::string ParentOf(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 // Source paths of one depth read at a time: their creates are sent while the next chunk
 // is read, so a wide tree (most znodes at one depth) overlaps its reads and writes too.
 // ReadMany keeps about 1,500 paths in flight, so a chunk of 2,000 keeps it busy.
@@ -112,7 +103,7 @@ void CheckRootPath(const TreeLevel& source, const TreeLevel& destination,
                          " does not exist in the destination (set createRootPath: true to "
                          "create it)");
   }
-  const std::string parent = ParentOf(root);
+  const std::string parent = ParentPath(root);
   if (parent == "/" || destination_client.Exists(parent)) return;
   ZooKeeperCreateOptions options;
   options.create_parents = true;
@@ -126,7 +117,7 @@ void CheckRootPath(const TreeLevel& source, const TreeLevel& destination,
 }  // namespace
 
 TreeLevel ReadLevel(ZooKeeperClient& client, const std::vector<std::string>& paths,
-                    const PathFilter& filter) {
+                    const PathFilter& filter, bool keep_stats) {
   TreeLevel out;
   std::vector<ZooKeeperRead> reads = client.ReadMany(paths, /*with_children=*/true);
   for (std::size_t i = 0; i < paths.size(); ++i) {
@@ -146,6 +137,7 @@ TreeLevel ReadLevel(ZooKeeperClient& client, const std::vector<std::string>& pat
     if (paths[i] != "/") {
       out.nodes.emplace(paths[i], Znode{std::move(read.data), std::move(read.acl),
                                         read.stat.ephemeral_owner != 0, children});
+      if (keep_stats) out.stats.emplace(paths[i], read.stat);
     }
   }
   return out;

@@ -29,8 +29,9 @@
 // it (Unchanged).
 //
 // Dry run: nothing is written; the report's `planned` lists per znode (resource
-// "zookeeper/znodes", name = the destination path) Create (the patch adds {data, acl}),
-// Patch (data and/or acl replaced), Unchanged, Skip (exists; existing: Skip) or Fail.
+// "zookeeper/znodes", name = the destination path) Create (the patch adds {dataBytes,
+// dataSha256, acl}: never the data, which often holds credentials, and digest ids as
+// "user:x"), Patch (those replaced), Unchanged, Skip (exists; existing: Skip) or Fail.
 #pragma once
 
 #include <stop_token>

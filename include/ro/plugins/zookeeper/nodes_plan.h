@@ -49,6 +49,11 @@ struct NodesSyncConfig {
   std::size_t max_batch_operations = kDefaultMaxBatchOperations;
 };
 
+// The parent of an absolute znode path ("/a/b" -> "/a", "/a" -> "/", "/" -> "/").
+std::string ParentPath(std::string_view path);
+// The path of child `name` of `parent` ("/" + "a" -> "/a", "/a" + "b" -> "/a/b").
+std::string ChildPath(std::string_view parent, std::string_view name);
+
 // Whether a destination znode's ACL (as read) equals `source`'s, as sets. ZooKeeper shows
 // a session without ADMIN permission on a node its digest ids as "user:x" (ZOOKEEPER-1392);
 // when `destination` has such an entry, digest ids are compared by user only (such a

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,14 +30,18 @@ struct TreeLevel {
   ZnodeTree nodes;                // "/" itself is never included (it is never copied)
   std::vector<std::string> next;  // children of `nodes`, excluded paths left out
   std::int64_t excluded = 0;      // excluded children met (tops of excluded subtrees)
+  // The stat of each of `nodes` (ReadLevel's keep_stats only: the Backup plugin's times
+  // and versions).
+  std::map<std::string, ZooKeeperStat> stats;
 };
 
 // Reads data, stat, ACL and children's names of `paths` (one depth) with one pipelined
-// ReadMany; a path gone since its parent listed it is left out. Znode::children counts
+// ReadMany (with each stat in `stats` when keep_stats); a path gone since its parent
+// listed it is left out. Znode::children counts
 // the children in `next`. Throws ZooKeeperError (kNoAuth on a node the session may not
 // read, transport failures).
 TreeLevel ReadLevel(ZooKeeperClient& client, const std::vector<std::string>& paths,
-                    const PathFilter& filter);
+                    const PathFilter& filter, bool keep_stats = false);
 
 // The plugin's run failed for a reason of its own (not a ZooKeeper call): the source
 // rootPath is missing, or the destination's is and createRootPath is not set.
