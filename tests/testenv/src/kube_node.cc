@@ -579,7 +579,14 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
                          "--address=127.0.0.1", "--port=" + std::to_string(kubelet_port_.port()),
                          "--read-only-port=0",
                          "--healthz-bind-address=127.0.0.1", "--resolv-conf=", "--image-gc-high-threshold=100",
-                         "--image-gc-low-threshold=99", std::string("--cluster-dns=") + kBridgeAddress,
+                         "--image-gc-low-threshold=99",
+                         // The default hard eviction (nodefs.available<10%, imagefs.available<15%)
+                         // taints the node DiskPressure on any host whose disk is 85 % full, big
+                         // or small, and no pod schedules again: a test node evicts only when
+                         // the disk is really about to run out.
+                         "--eviction-hard=memory.available<100Mi,nodefs.available<256Mi,"
+                         "nodefs.inodesFree<1%,imagefs.available<256Mi",
+                         std::string("--cluster-dns=") + kBridgeAddress,
                          "--cluster-domain=cluster.local",
                          // Post Ready 2 s (not 10 s) after the runtime's network is up.
                          "--node-status-update-frequency=2s"});
