@@ -2,12 +2,14 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <exception>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -165,9 +167,21 @@ std::unique_ptr<NatsConnection> NatsConnection::Connect(std::string_view url, st
   natsOptions* raw = nullptr;
   Check("create NATS options", natsOptions_Create(&raw));
   std::unique_ptr<natsOptions, OptionsDeleter> opts(raw);
-  std::string url_text(url);
   std::string name(client_name);
-  Check("set NATS url", natsOptions_SetURL(opts.get(), url_text.c_str()));
+  // One URL, or the members of a cluster: natsOptions_SetURL takes a single URL.
+  std::vector<std::string> urls;
+  for (std::size_t start = 0; start <= url.size();) {
+    const std::size_t comma = std::min(url.find(',', start), url.size());
+    if (comma > start) urls.emplace_back(url.substr(start, comma - start));
+    start = comma + 1;
+  }
+  std::vector<const char*> servers;
+  for (const std::string& u : urls) servers.push_back(u.c_str());
+  if (servers.size() <= 1) {
+    Check("set NATS url", natsOptions_SetURL(opts.get(), servers.empty() ? "" : servers.front()));
+  } else {
+    Check("set NATS servers", natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size())));
+  }
   Check("set NATS options", natsOptions_SetName(opts.get(), name.c_str()));
   Check("set NATS options", natsOptions_SetTimeout(opts.get(), Millis(options.connect_timeout)));
   Check("set NATS options", natsOptions_SetAllowReconnect(opts.get(), true));
@@ -200,7 +214,7 @@ std::unique_ptr<NatsConnection> NatsConnection::Connect(std::string_view url, st
 
   natsConnection* nc = nullptr;
   natsStatus s = natsConnection_Connect(&nc, opts.get());
-  if (s != NATS_OK) Throw("connect to NATS at " + url_text, s);
+  if (s != NATS_OK) Throw("connect to NATS at " + std::string(url), s);
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -277,6 +291,13 @@ StreamState NatsConnection::GetStreamState(std::string_view name) {
   state.consumers = info->State.Consumers;
   state.created_unix_nanos = info->Created;
   state.first_unix_nanos = state.messages > 0 ? info->State.FirstTime : 0;
+  state.replicas = info->Config != nullptr ? static_cast<int>(info->Config->Replicas) : 1;
+  if (info->Cluster != nullptr) {
+    if (info->Cluster->Leader != nullptr) state.leader = info->Cluster->Leader;
+    for (int i = 0; i < info->Cluster->ReplicasLen; ++i) {
+      if (info->Cluster->Replicas[i] != nullptr && info->Cluster->Replicas[i]->Current) ++state.current_followers;
+    }
+  }
   jsStreamInfo_Destroy(info);
   return state;
 }

@@ -172,6 +172,11 @@ struct StreamState {
   // When the first (oldest) message still stored was published (unix nanoseconds; 0 when
   // the stream is empty).
   std::int64_t first_unix_nanos = 0;
+  // The stream's configured replicas, and in a JetStream cluster the server name of its
+  // leader and how many of its followers are current ("" and 0 on a single server).
+  int replicas = 1;
+  std::string leader;
+  int current_followers = 0;
 };
 
 // Current state of a consumer.
