@@ -12,12 +12,15 @@
 //   - a no-op resync of every object (seconds, writes the destination apiserver counted:
 //     must be 0, CPU per object);
 //   - the peak RSS (VmHWM) of each component.
+// With nats_servers=3 the pipeline runs on a JetStream cluster of three nats-servers
+// (stream and tombstone bucket at 3 replicas; "nats-server" is then the sum of the three,
+// traffic included the routes').
 // Targets (docs/kubesync.md, "Performance"): initial sync >= 80 % of the raw rate,
 // pipeline CPU <= 250 us per object, lag p99 <= 50 ms at 500 changes/s, a quiet pipeline
 // <= 1 % of one core, no-op resync of 10k objects <= 2 s, RSS <= 100 MiB per component.
 // Asserts nothing.
 //
-//   kubesync_pipeline_bench [objects=10000] [workers=32] [lag_seconds=20]
+//   kubesync_pipeline_bench [objects=10000] [workers=32] [lag_seconds=20] [nats_servers=1]
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -157,12 +160,19 @@ class CpuProfile {
 struct NatsTraffic {
   double in_msgs = 0, out_msgs = 0, in_bytes = 0, out_bytes = 0;
 };
-NatsTraffic ReadNatsTraffic(const te::NatsServer& nats) {
-  const ts::HttpAnswer answer = ts::HttpGet(nats.monitor_port(), "/varz");
-  const json varz = json::parse(answer.body, nullptr, false);
-  if (!varz.is_object()) return {};
-  return {varz.value("in_msgs", 0.0), varz.value("out_msgs", 0.0), varz.value("in_bytes", 0.0),
-          varz.value("out_bytes", 0.0)};
+// Summed over `servers`.
+NatsTraffic ReadNatsTraffic(const std::vector<te::NatsServer*>& servers) {
+  NatsTraffic total;
+  for (const te::NatsServer* nats : servers) {
+    const ts::HttpAnswer answer = ts::HttpGet(nats->monitor_port(), "/varz");
+    const json varz = json::parse(answer.body, nullptr, false);
+    if (!varz.is_object()) continue;
+    total.in_msgs += varz.value("in_msgs", 0.0);
+    total.out_msgs += varz.value("out_msgs", 0.0);
+    total.in_bytes += varz.value("in_bytes", 0.0);
+    total.out_bytes += varz.value("out_bytes", 0.0);
+  }
+  return total;
 }
 
 // Prints, per process of `profile`, the CPU microseconds per unit (`per` units, e.g.
@@ -191,6 +201,7 @@ int main(int argc, char** argv) {
   const int objects = argc > 1 ? std::atoi(argv[1]) : 10000;
   const int workers = argc > 2 ? std::atoi(argv[2]) : 32;
   const int lag_seconds = argc > 3 ? std::atoi(argv[3]) : 20;
+  const int nats_servers = argc > 4 ? std::atoi(argv[4]) : 1;
   curl_global_init(CURL_GLOBAL_DEFAULT);
   ro::kubesync::OpenNatsLibrary();
 
@@ -204,7 +215,18 @@ int main(int argc, char** argv) {
   destination_options.name = "destination";
   auto destination = std::make_unique<te::KubeCluster>(destination_options);
   auto source = source_future.get();
-  te::NatsServer nats;
+  std::unique_ptr<te::NatsServer> single_nats;
+  std::unique_ptr<te::NatsCluster> nats_cluster;
+  std::vector<te::NatsServer*> nats_members;
+  if (nats_servers > 1) {
+    nats_cluster = std::make_unique<te::NatsCluster>(nats_servers);
+    for (int i = 0; i < nats_servers; ++i) nats_members.push_back(&nats_cluster->member(i));
+  } else {
+    single_nats = std::make_unique<te::NatsServer>();
+    nats_members.push_back(single_nats.get());
+  }
+  const std::string nats_url = nats_cluster ? nats_cluster->url() : single_nats->url();
+  std::printf("NATS: %d nats-server%s\n", nats_servers, nats_servers > 1 ? "s (one JetStream cluster, 3 replicas)" : "");
   te::RedisServer redis;
   auto src = Client(*source);
   auto dst = Client(*destination);
@@ -238,8 +260,10 @@ int main(int argc, char** argv) {
                                     {"filters", {{"namespaceSelector", {{"matchLabels", {{"sync", "true"}}}}}}}}})}}},
       {"components", {{"synchronizer", {{"concurrentTasks", workers}}}}}};
   const auto config_path = dir.path() / "bench.json";
-  ts::WriteKubesyncConfig(config_path, ts::MakeKubesyncConfig("dr-config", "bench", spec, *source, *destination,
-                                                              nats.url(), redis.address()));
+  ro::kubesync::KubesyncConfig kubesync_config =
+      ts::MakeKubesyncConfig("dr-config", "bench", spec, *source, *destination, nats_url, redis.address());
+  kubesync_config.nats_replicas = nats_servers;
+  ts::WriteKubesyncConfig(config_path, kubesync_config);
   ts::KubesyncPipeline pipeline(config_path, dir.path());
 
   // 3. Initial sync: from starting the components to every object at the destination.
@@ -247,12 +271,18 @@ int main(int argc, char** argv) {
   pipeline.StartAll();
   const std::vector<std::string> kComponents = {"events-listener", "processor", "synchronizer", "reconciler"};
   std::vector<std::string> pipeline_processes = kComponents;
-  pipeline_processes.insert(pipeline_processes.end(), {"nats-server", "redis-server"});
+  for (std::size_t i = 0; i < nats_members.size(); ++i) {
+    pipeline_processes.push_back(nats_members.size() > 1 ? "nats-server-" + std::to_string(i) : "nats-server");
+  }
+  pipeline_processes.push_back("redis-server");
   // The processes as they are now (a restarted component has another PID).
   const auto current_profile = [&] {
     CpuProfile out;
     for (const std::string& component : kComponents) out.Add(component, pipeline[component].pid());
-    out.Add("nats-server", nats.process().pid());
+    for (std::size_t i = 0; i < nats_members.size(); ++i) {
+      out.Add(nats_members.size() > 1 ? "nats-server-" + std::to_string(i) : "nats-server",
+              nats_members[i]->process().pid());
+    }
     out.Add("redis-server", redis.process().pid());
     out.Add("source apiserver", source->apiserver().process()->pid());
     out.Add("source etcd", source->etcd().pid());
@@ -262,7 +292,7 @@ int main(int argc, char** argv) {
   };
   CpuProfile profile = current_profile();
   const std::vector<double> sync_cpu_before = profile.Sample();
-  const NatsTraffic traffic_before = ReadNatsTraffic(nats);
+  const NatsTraffic traffic_before = ReadNatsTraffic(nats_members);
   te::WaitFor([&] { return CountConfigMaps(*dst, namespaces) >= objects; }, 30min, "the initial sync", 200ms);
   const double sync_rate = objects / Seconds(Steady::now() - sync_start);
   std::printf("%-52s %8.0f objects/s (%.0f %% of raw; %d objects in %.1f s, incl. start-up)\n",
@@ -270,7 +300,7 @@ int main(int argc, char** argv) {
   PrintCpu("initial sync, CPU per object", profile, sync_cpu_before, profile.Sample(), objects, "object",
            pipeline_processes);
   {
-    const NatsTraffic after = ReadNatsTraffic(nats);
+    const NatsTraffic after = ReadNatsTraffic(nats_members);
     std::printf("%-52s %8.1f messages in, %.1f out; %.0f bytes in, %.0f out (per object)\n",
                 "initial sync, nats-server traffic", (after.in_msgs - traffic_before.in_msgs) / objects,
                 (after.out_msgs - traffic_before.out_msgs) / objects, (after.in_bytes - traffic_before.in_bytes) / objects,
@@ -456,7 +486,7 @@ int main(int argc, char** argv) {
   ts::KubesyncProcess& listener = pipeline["events-listener"];
   listener.Stop();
   state.Delete("rv:" + kConfigMaps.ToString());
-  auto probe = ro::kubesync::NatsConnection::Connect(nats.url(), "bench-probe");
+  auto probe = ro::kubesync::NatsConnection::Connect(nats_url, "bench-probe");
   const std::uint64_t seq_before = probe->GetStreamState(names.stream()).last_sequence;
   const double writes_before = ConfigMapWrites(*dst);
   const auto resync_start = Steady::now();

@@ -124,7 +124,9 @@ IssuedServer IssueLeaf(X509* ca, EVP_PKEY* ca_key, const std::vector<std::string
   AddExtension(server.get(), ca, NID_subject_alt_name, san);
   AddExtension(server.get(), ca, NID_basic_constraints, "critical,CA:FALSE");
   AddExtension(server.get(), ca, NID_key_usage, "critical,digitalSignature");
-  AddExtension(server.get(), ca, NID_ext_key_usage, "serverAuth");
+  // clientAuth too: a nats-server of a JetStream cluster presents the same certificate
+  // when it dials its routes (mutual TLS between the members).
+  AddExtension(server.get(), ca, NID_ext_key_usage, "serverAuth,clientAuth");
   AddExtension(server.get(), ca, NID_authority_key_identifier, "keyid:always");
   if (X509_sign(server.get(), ca_key, EVP_sha256()) == 0) OpenSslFailed("sign a server certificate");
   return IssuedServer{Pem(server.get()), Pem(server_key.get())};
@@ -193,6 +195,15 @@ std::vector<std::string> CertificatesValidAt(std::string_view pem_bundle, Clock:
     if (TimeOf(X509_get0_notAfter(cert.get())) > now) out.push_back(Pem(cert.get()));
   }
   return out;
+}
+
+bool CertificateNamesHost(std::string_view pem, std::string_view host) {
+  try {
+    const CertPtr cert = ParseCertificate(pem);
+    return X509_check_host(cert.get(), host.data(), host.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+  } catch (const std::invalid_argument&) {
+    return false;
+  }
 }
 
 bool CertificateDueForRenewal(std::string_view pem, Clock::time_point now) {

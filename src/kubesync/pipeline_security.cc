@@ -290,6 +290,20 @@ std::string NatsServerConfig(const PipelineNames& names, const PipelineCredentia
          "\n  timeout: 5\n}\n";
   out += "jetstream {\n  store_dir: " + Quote(layout.store_dir) + "\n  cipher: chachapoly\n  key: " +
          Quote(credentials.jetstream_key) + "\n}\n";
+  if (!layout.cluster_listen.empty()) {
+    // "$POD_NAME": an environment variable nats-server substitutes (only unquoted).
+    const bool variable = layout.server_name.size() > 1 && layout.server_name[0] == '$' &&
+                          layout.server_name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789", 1) ==
+                              std::string::npos;
+    out += "server_name: " + (variable ? layout.server_name : Quote(layout.server_name)) + "\n";
+    out += "cluster {\n  name: " + Quote(names.stream()) + "\n  listen: " + Quote(layout.cluster_listen) + "\n";
+    out += "  tls {\n    cert_file: " + Quote(layout.cert_file) + "\n    key_file: " + Quote(layout.key_file) +
+           "\n    ca_file: " + Quote(layout.ca_file) + "\n    verify: true\n    timeout: 5\n  }\n";
+    std::vector<std::string> routes;
+    routes.reserve(layout.routes.size());
+    for (const std::string& route : layout.routes) routes.push_back("nats-route://" + route);
+    out += "  routes: " + QuotedList(routes) + "\n}\n";
+  }
   out += "authorization {\n  users = [\n";
   for (PipelineRole role : AllPipelineRoles()) {
     const auto password = credentials.nats_password_hashes.find(RoleName(role));

@@ -13,7 +13,9 @@
 #include <gtest/gtest.h>
 
 #include <openssl/evp.h>
+#include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -350,6 +352,79 @@ TEST_F(LiveSyncSecurityTest, TheTutorialReplicatesWithAReadOnlySourceAndANarrowD
     EXPECT_EQ(log.find("forbidden"), std::string::npos) << entry.path();
     EXPECT_EQ(log.find("Forbidden"), std::string::npos) << entry.path();
   }
+  env_->DeleteLiveSync(ns, kLiveSync);
+}
+
+// Scale-out, locked (docs/security.md "TLS"): components.nats.replicas 3 makes the local
+// runner start three nats-servers of one JetStream cluster whose routes use mutual TLS
+// with the pipeline's certificate; the stream has 3 replicas and a leader; kill -9 of a
+// member (the runner restarts it) while the source changes loses nothing.
+TEST_F(LiveSyncSecurityTest, AThreeServerNatsClusterRoutesOverMutualTlsAndSurvivesAKilledMember) {
+  const std::string ns = "dr-nats-cluster";
+  const std::string app = "shop-nats-cluster";
+  CreateSampleApplication(*env_, app);
+  const fs::path workdir = env_->UserWorkdir(ns);
+  env_->RunTutorial(workdir, "8.2-active-passive-livesync.yaml");
+  env_->WaitForReady(ns, kLiveSync, "True", "Running");
+  env_->UserCommand(workdir,
+                    "kubectl patch livesynchronization active-passive --type=merge -p "
+                    "'{\"spec\":{\"config\":{\"components\":{\"nats\":{\"replicas\":3}}}}}'");
+  env_->WaitForReady(ns, kLiveSync, "True", "Running");
+  te::WaitFor(
+      [&] {
+        for (const json& c : env_->LiveSync(ns, kLiveSync)->value("status", json::object())
+                                 .value("components", json::array())) {
+          if (c.value("name", "") == "nats") return c.value("readyReplicas", 0) == 3;
+        }
+        return false;
+      },
+      kEventually, "three ready nats-servers in status.components");
+  const json config = PipelineConfig(ns);
+  EXPECT_EQ(config["natsReplicas"], 3);
+  const std::string nats_url = config["natsUrl"].get<std::string>();
+  EXPECT_EQ(std::count(nats_url.begin(), nats_url.end(), ','), 2) << nats_url;
+  const std::string member_config = Slurp(PipelineDir(ns) / "server" / "nats-1.conf");
+  EXPECT_THAT(member_config, HasSubstr("verify: true"));
+  EXPECT_THAT(member_config, HasSubstr("server_name: \"n1\""));
+
+  // The stream at 3 replicas, seen through the events listener's own credentials.
+  std::unique_ptr<ks::NatsConnection> nats =
+      ks::NatsConnection::Connect(nats_url, "security-e2e", NatsAs(ns, ks::PipelineRole::kEventsListener));
+  const std::string stream = ks::PipelineNames(ns, kLiveSync).stream();
+  ks::StreamState state;
+  te::WaitFor(
+      [&] {
+        try {
+          state = nats->GetStreamState(stream);
+        } catch (const ks::NatsError&) {
+          return false;
+        }
+        return state.current_followers == 2;
+      },
+      kEventually, "a leader and two current followers for " + stream);
+  EXPECT_EQ(state.replicas, 3);
+  nats.reset();
+  const json spec_config = ts::YamlToJson(ReadSample("8.2-active-passive-livesync.yaml"))["spec"]["config"];
+  ExpectConverged(env_->source_client(), env_->destination_client(), ns, kLiveSync, spec_config, {app});
+
+  // kill -9 of the stream's leader while the source changes.
+  const std::string victim = "nats-" + state.leader.substr(1) + ".pid";
+  const pid_t pid = static_cast<pid_t>(std::stol(Slurp(PipelineDir(ns) / "run" / victim)));
+  for (int i = 0; i < 10; ++i) {
+    env_->source().Kubectl({"apply", "-f", "-"}, ts::Secret(app, "during-" + std::to_string(i), "v1").dump());
+    if (i == 3) {
+      ASSERT_EQ(::kill(pid, SIGKILL), 0) << victim;
+    }
+  }
+  env_->source().Kubectl({"-n", app, "delete", "secret", "during-0"});
+  ExpectConverged(env_->source_client(), env_->destination_client(), ns, kLiveSync, spec_config, {app});
+  // The runner started the member again and it rejoined.
+  te::WaitFor(
+      [&] {
+        const std::string now = Slurp(PipelineDir(ns) / "run" / victim);
+        return !now.empty() && std::stol(now) != pid;
+      },
+      kEventually, "a new process for " + victim);
   env_->DeleteLiveSync(ns, kLiveSync);
 }
 

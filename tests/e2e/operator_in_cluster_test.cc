@@ -552,42 +552,62 @@ TEST_F(OperatorInClusterTest, ComponentSettingsAreWhatThePodsRun) {
   ExpectConverges();
 }
 
-TEST_F(OperatorInClusterTest, DeletingAnyComponentPodLosesNothing) {
-  EnsureTutorialRunning();
-  // Writes in cluster 1 all along: Secrets created, updated and deleted.
-  std::atomic<bool> stop{false};
-  std::atomic<int> writes{0};
-  // Its own client (the test thread uses the others): about 20 changes per second.
-  std::thread writer([&, client = livesync_e2e::AdminClient(*cluster1_)] {
+// Writes in cluster 1 from its own thread (and client) until Stop(): Secrets chaos-0 to
+// chaos-39 of the application namespace created, updated and deleted, about 20 changes
+// per second. A failed write fails the test.
+class SecretChurn {
+ public:
+  explicit SecretChurn(te::KubeCluster& cluster)
+      : thread_([this, client = livesync_e2e::AdminClient(cluster)] { Run(*client); }) {}
+  ~SecretChurn() { Stop(); }
+  int writes() const { return writes_.load(); }
+  // Stops and joins; returns the number of writes made.
+  int Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return writes_.load();
+  }
+
+ private:
+  void Run(ro::kube::DynamicClient& client) {
     int i = 0;
-    while (!stop.load()) {
+    while (!stop_.load()) {
       const std::string name = "chaos-" + std::to_string(i % 40);
       try {
         if (i % 7 == 6) {
           try {
-            client->Delete(kSecrets, kApp, name);
+            client.Delete(kSecrets, kApp, name);
           } catch (const ro::kube::ApiError& e) {
             if (e.reason() != ro::kube::StatusReason::kNotFound) throw;
           }
         } else {
           json secret = ts::Secret(kApp, name, "v" + std::to_string(i));
           try {
-            json current = client->Get(kSecrets, kApp, name);
+            json current = client.Get(kSecrets, kApp, name);
             secret["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"];
-            client->Update(kSecrets, kApp, secret);
+            client.Update(kSecrets, kApp, secret);
           } catch (const ro::kube::ApiError& e) {
             if (e.reason() != ro::kube::StatusReason::kNotFound) throw;
-            client->Create(kSecrets, kApp, secret);
+            client.Create(kSecrets, kApp, secret);
           }
         }
-        ++writes;
+        ++writes_;
       } catch (const std::exception& e) {
         ADD_FAILURE() << "write to cluster 1 failed: " << e.what();
       }
       ++i;
       std::this_thread::sleep_for(50ms);
     }
-  });
+  }
+
+  std::atomic<bool> stop_{false};
+  std::atomic<int> writes_{0};
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+TEST_F(OperatorInClusterTest, DeletingAnyComponentPodLosesNothing) {
+  EnsureTutorialRunning();
+  SecretChurn churn(*cluster1_);
   for (const auto& [part, component] : kParts) {
     const std::vector<json> pods = ReadyPods(kUserNs, PartSelector(part));
     ASSERT_FALSE(pods.empty()) << part;
@@ -602,9 +622,8 @@ TEST_F(OperatorInClusterTest, DeletingAnyComponentPodLosesNothing) {
         },
         kRollout, "a replacement of " + victim + " ready", kPoll);
   }
-  stop = true;
-  writer.join();
-  std::cout << "[chaos] " << writes.load() << " writes while deleting one pod of each of " << kParts.size()
+  const int writes = churn.Stop();
+  std::cout << "[chaos] " << writes << " writes while deleting one pod of each of " << kParts.size()
             << " components\n";
   ExpectConverges();
 }
@@ -672,6 +691,82 @@ TEST_F(OperatorInClusterTest, AReplicationChangeRollsThePodsAndLeavesNothingForT
               "'{\"spec\":{\"config\":{\"replication\":{\"forceNamespaceCreation\":false}}}}'");
   cluster1_->Kubectl({"delete", "namespace", late, "--wait=false"});
   cluster2_->Kubectl({"delete", "namespace", late, "--wait=false"});
+}
+
+// Scale-out (issue 15): components.nats.replicas 3 runs NATS as a StatefulSet of three
+// members of one JetStream cluster (routes with mutual TLS, found through a headless
+// Service), the stream at 3 replicas. The pipeline moves onto it and replicates; a member
+// killed at once (pod deleted with grace period 0) while cluster 1 changes loses
+// nothing. Back to one server afterwards, which loses nothing either.
+TEST_F(OperatorInClusterTest, ANatsClusterOfThreePodsLosesNothingWhenAMemberIsKilled) {
+  EnsureTutorialRunning();
+  const std::string nats = std::string(kLiveSync) + "-nats";
+  const GroupVersionResource stateful_sets{"apps", "v1", "statefulsets"};
+  const auto set_nats_replicas = [&](int replicas) {
+    const int64_t generation = (*LiveSync())["metadata"]["generation"];
+    UserCommand("kubectl patch livesynchronization active-passive --type=merge -p "
+                "'{\"spec\":{\"config\":{\"components\":{\"nats\":{\"replicas\":" +
+                std::to_string(replicas) + "}}}}}'");
+    te::WaitFor([&] { return (*LiveSync())["status"].value("observedGeneration", int64_t{0}) > generation; },
+                kEventually, "the LiveSynchronization to observe nats.replicas " + std::to_string(replicas), kPoll);
+  };
+  set_nats_replicas(3);
+  try {
+    te::WaitFor(
+        [&] {
+          return ReadyPods(kUserNs, PartSelector("nats")).size() == 3 &&
+                 !client2_->GetIfExists(kDeployments, kUserNs, nats).has_value();
+        },
+        kRollout, "three ready NATS members and no NATS Deployment", kPoll);
+    WaitForLiveSyncReady("True", "Running");
+  } catch (const std::exception&) {
+    PrintPipelinePods();
+    throw;
+  }
+  const json set = client2_->Get(stateful_sets, kUserNs, nats);
+  EXPECT_EQ(set["spec"]["serviceName"], nats + "-routes");
+  // The members formed one cluster and the stream has a leader and two followers: the
+  // JetStream meta leader logs each member joining, the stream leader its election.
+  te::WaitFor(
+      [&] {
+        std::string logs;
+        for (int i = 0; i < 3; ++i) logs += Kubectl({"-n", kUserNs, "logs", nats + "-" + std::to_string(i)});
+        return logs.find("new stream leader for '$G > KS_dr_active-passive'") != std::string::npos;
+      },
+      kEventually, "a stream leader elected in the NATS cluster", kPoll);
+  ExpectConverges();
+
+  // kill -9 of a member during writes: its pod goes at once, a new one (empty store)
+  // joins, catches up, and nothing the pipeline carried is lost.
+  {
+    SecretChurn churn(*cluster1_);
+    te::WaitFor([&] { return churn.writes() >= 20; }, kEventually, "20 writes in cluster 1 before the kill", 100ms);
+    const std::string victim = nats + "-0";
+    const std::string uid = client2_->Get({"", "v1", "pods"}, kUserNs, victim)["metadata"]["uid"];
+    Kubectl({"-n", kUserNs, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false"});
+    te::WaitFor(
+        [&] {
+          for (const json& pod : ReadyPods(kUserNs, PartSelector("nats"))) {
+            if (pod["metadata"]["name"] == victim && pod["metadata"]["uid"] != uid) return true;
+          }
+          return false;
+        },
+        kRollout, "a new " + victim + " ready", kPoll);
+    std::cout << "[chaos] " << churn.Stop() << " writes while a NATS member was killed and replaced\n";
+  }
+  ExpectConverges();
+
+  set_nats_replicas(1);
+  te::WaitFor(
+      [&] {
+        return ReadyPods(kUserNs, PartSelector("nats")).size() == 1 &&
+               !client2_->GetIfExists(stateful_sets, kUserNs, nats).has_value();
+      },
+      kRollout, "one NATS server and no StatefulSet", kPoll);
+  WaitForDeployment(kUserNs, nats);
+  WaitForLiveSyncReady("True", "Running");
+  cluster1_->Kubectl({"apply", "-f", "-"}, ts::Secret(kApp, "after-nats-cluster", "v1").dump());
+  ExpectConverges();
 }
 
 TEST_F(OperatorInClusterTest, TheTutorialsTaskRunRecoversTheApplication) {

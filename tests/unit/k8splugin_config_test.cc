@@ -347,6 +347,19 @@ TEST(LiveSyncConfig, InvalidComponentSettingsAreAllReported) {
                                   "components.nats InvalidComponent"}));
 }
 
+TEST(LiveSyncConfig, NatsRunsOneThreeOrFiveServers) {
+  for (int replicas : {1, 3, 5}) {
+    json c = Minimal();
+    c["components"]["nats"]["replicas"] = replicas;
+    EXPECT_EQ(Problems(c), Strings{}) << replicas;
+  }
+  for (int replicas : {0, 2, 4, 7}) {
+    json c = Minimal();
+    c["components"]["nats"]["replicas"] = replicas;
+    EXPECT_EQ(Problems(c), Strings{"components.nats.replicas InvalidComponent"}) << replicas;
+  }
+}
+
 TEST(LiveSyncConfig, ProblemsToMessageListsTheFirstFewAndCountsTheRest) {
   const std::vector<ConfigProblem> problems = {
       {"a", "InvalidConfig", "first"}, {"b", "InvalidConfig", "second"},

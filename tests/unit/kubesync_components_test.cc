@@ -67,6 +67,7 @@ TEST(KubesyncConfig, DefaultsTheServerAddressesAndAcceptsANullBucket) {
   EXPECT_FALSE(config.bucket.has_value());
   EXPECT_EQ(config.nats_url, "nats://127.0.0.1:4222");
   EXPECT_EQ(config.redis_addr, "127.0.0.1:6379");
+  EXPECT_EQ(config.nats_replicas, 1);  // a file written before NATS clusters
   document["liveSynchronization"].erase("generation");  // a file written before it existed
   EXPECT_EQ(KubesyncConfigFromJson(document).generation, 0);
 }
@@ -92,6 +93,15 @@ TEST(KubesyncConfig, NamesTheMissingOrMistypedField) {
   json config_not_object = kDocument;
   config_not_object["config"] = "x";
   EXPECT_EQ(field_of(config_not_object), "config");
+  for (const json& replicas : {json(2), json(0), json("3")}) {
+    json bad_replicas = kDocument;
+    bad_replicas["natsReplicas"] = replicas;
+    EXPECT_EQ(field_of(bad_replicas), "natsReplicas") << replicas;
+  }
+  json three = kDocument;
+  three["natsReplicas"] = 3;
+  three["natsUrl"] = "nats://a:4222,nats://b:4222,nats://c:4222";
+  EXPECT_EQ(KubesyncConfigFromJson(three).nats_replicas, 3);
   json negative_generation = kDocument;
   negative_generation["liveSynchronization"]["generation"] = -1;
   EXPECT_EQ(field_of(negative_generation), "liveSynchronization.generation");

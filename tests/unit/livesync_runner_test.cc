@@ -38,7 +38,7 @@ json SpecConfig() {
       "processor": {"logLevel": "debug", "replicas": 3, "concurrentTasks": 16,
                     "imagePullPolicy": "Always",
                     "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}},
-      "nats": {"replicas": 5}
+      "nats": {"logLevel": "debug"}
     },
     "replication": {"resources": [{"group": "apps", "version": "v1", "resource": "deployments"}]}
   })");
@@ -107,7 +107,21 @@ TEST(LiveSyncPlanTest, RunsServersPipelineAndMetricsExporterWithTheirSettings) {
   EXPECT_EQ(plan.Find(PipelinePart::kProcessor)->replicas, 3);
   EXPECT_EQ(plan.Find(PipelinePart::kProcessor)->settings.image_pull_policy, "Always");
   EXPECT_EQ(plan.Find(PipelinePart::kSynchronizer)->replicas, 1);
-  EXPECT_EQ(plan.Find(PipelinePart::kNats)->replicas, 1) << "a single NATS server: replicas is ignored";
+  EXPECT_EQ(plan.Find(PipelinePart::kNats)->replicas, 1) << "a single NATS server by default";
+  EXPECT_EQ(plan.Find(PipelinePart::kRedis)->replicas, 1);
+}
+
+TEST(LiveSyncPlanTest, NatsReplicasMakeAJetStreamClusterWhoseStreamHasAsManyReplicas) {
+  json config = SpecConfig();
+  config["components"]["nats"]["replicas"] = 3;
+  const runner::PipelinePlan plan = Plan(config);
+  EXPECT_EQ(plan.Find(PipelinePart::kNats)->replicas, 3);
+  const runner::Placement placement{"/etc/kubesync", "nats://a:4222,nats://b:4222", "r:6379", "n", "r"};
+  const ro::kubesync::KubesyncConfig file = runner::ConfigFor(plan, placement);
+  EXPECT_EQ(file.nats_replicas, 3);
+  EXPECT_EQ(file.nats_url, "nats://a:4222,nats://b:4222");
+  EXPECT_EQ(ro::kubesync::KubesyncConfigFromJson(ro::kubesync::ToJson(file)).nats_replicas, 3);
+  EXPECT_EQ(runner::ConfigFor(Plan(SpecConfig()), placement).nats_replicas, 1);
 }
 
 TEST(LiveSyncPlanTest, WithoutObservabilityThereIsNoMetricsExporter) {
@@ -241,10 +255,45 @@ TEST(LiveSyncDeploymentsTest, HonoursComponentSettings) {
   EXPECT_EQ(objects.at("Deployment/active-passive-nats")["spec"]["replicas"], 1);
 }
 
+TEST(LiveSyncDeploymentsTest, ANatsClusterIsAStatefulSetWhoseMembersFindEachOtherThroughAHeadlessService) {
+  json config = SpecConfig();
+  config["components"]["nats"]["replicas"] = 3;
+  const auto objects = ObjectsByKindAndName(Plan(config));
+  EXPECT_FALSE(objects.contains("Deployment/active-passive-nats"));
+  ASSERT_TRUE(objects.contains("StatefulSet/active-passive-nats"));
+  const json& nats = objects.at("StatefulSet/active-passive-nats");
+  EXPECT_EQ(nats["spec"]["replicas"], 3);
+  EXPECT_EQ(nats["spec"]["serviceName"], "active-passive-nats-routes");
+  EXPECT_EQ(nats["spec"]["podManagementPolicy"], "Parallel");
+  EXPECT_EQ(nats["metadata"]["ownerReferences"][0]["name"], "active-passive");
+  const json container = ContainerOf(nats);
+  EXPECT_EQ(container["env"][0]["name"], "POD_NAME");
+  EXPECT_EQ(container["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
+  EXPECT_EQ(container["ports"][2], json({{"name", "routes"}, {"containerPort", 6222}}));
+  // Without credentials (security off) the routes are flags; server name = pod name.
+  const std::string args = container["args"].dump();
+  EXPECT_NE(args.find(R"x("--name","$(POD_NAME)")x"), std::string::npos) << args;
+  EXPECT_NE(args.find("nats://active-passive-nats-0.active-passive-nats-routes.dr.svc:6222,"
+                      "nats://active-passive-nats-1.active-passive-nats-routes.dr.svc:6222,"
+                      "nats://active-passive-nats-2.active-passive-nats-routes.dr.svc:6222"),
+            std::string::npos)
+      << args;
+  ASSERT_TRUE(objects.contains("Service/active-passive-nats-routes"));
+  const json& routes = objects.at("Service/active-passive-nats-routes");
+  EXPECT_EQ(routes["spec"]["clusterIP"], "None");
+  EXPECT_EQ(routes["spec"]["publishNotReadyAddresses"], true);
+  EXPECT_EQ(routes["spec"]["ports"][0]["port"], 6222);
+  // Clients keep using the Service of the cluster (and learn the members from it).
+  EXPECT_TRUE(objects.contains("Service/active-passive-nats"));
+  const json file = json::parse(Base64Decode(objects.at("Secret/active-passive-kubesync")["data"]["config.json"]));
+  EXPECT_EQ(file["natsUrl"], "nats://active-passive-nats:4222");
+  EXPECT_EQ(file["natsReplicas"], 3);
+}
+
 TEST(LiveSyncDeploymentsTest, PodsRunWithTheOperatorsSecuritySettings) {
   const auto objects = ObjectsByKindAndName(Plan(SpecConfig()));
   for (const auto& [name, object] : objects) {
-    if (object["kind"] != "Deployment") continue;
+    if (object["kind"] != "Deployment" && object["kind"] != "StatefulSet") continue;
     const json& pod = object["spec"]["template"]["spec"];
     EXPECT_EQ(pod["securityContext"]["runAsNonRoot"], true) << name;
     EXPECT_EQ(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault") << name;

@@ -20,6 +20,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/base64.h"
+#include "ro/common/certificates.h"
 #include "ro/common/digest.h"
 #include "ro/kubesync/pipeline_security.h"
 #include "ro/kubesync/runner/deployments_runner.h"
@@ -185,6 +187,49 @@ TEST(PipelineSecurity, TheNatsConfigurationRequiresTlsUsersAndEncryptsJetStream)
     EXPECT_NE(config.find("{user: \"" + role + "\", password: \"" + hash + "\""), std::string::npos) << role;
   }
   EXPECT_EQ(config.find("http_port"), std::string::npos);  // monitor_port 0: none
+  EXPECT_EQ(config.find("cluster"), std::string::npos);    // a single server
+}
+
+TEST(PipelineSecurity, TheMembersOfANatsClusterVerifyEachOthersRoutesAgainstThePipelineCa) {
+  const ks::PipelineCredentials& c = Credentials();
+  ks::NatsServerLayout layout;
+  layout.listen = "0.0.0.0:4222";
+  layout.store_dir = "/data/js";
+  layout.cert_file = "/etc/s/nats.crt";
+  layout.key_file = "/etc/s/nats.key";
+  layout.server_name = "$POD_NAME";
+  layout.cluster_listen = "0.0.0.0:6222";
+  layout.routes = {runner::NatsMemberHost({"dr", "pre"}, 0) + ":6222", runner::NatsMemberHost({"dr", "pre"}, 1) + ":6222"};
+  layout.ca_file = "/etc/s/ca.crt";
+  const std::string config = ks::NatsServerConfig(ks::PipelineNames("dr", "pre"), c, layout);
+  EXPECT_NE(config.find("server_name: $POD_NAME\n"), std::string::npos) << config;  // unquoted: substituted
+  EXPECT_NE(config.find("cluster {\n  name: \"KS_dr_pre\"\n  listen: \"0.0.0.0:6222\"\n  tls {\n"
+                        "    cert_file: \"/etc/s/nats.crt\"\n    key_file: \"/etc/s/nats.key\"\n"
+                        "    ca_file: \"/etc/s/ca.crt\"\n    verify: true\n"),
+            std::string::npos)
+      << config;
+  EXPECT_NE(config.find("routes: [\"nats-route://pre-nats-0.pre-nats-routes.dr.svc:6222\", "
+                        "\"nats-route://pre-nats-1.pre-nats-routes.dr.svc:6222\"]"),
+            std::string::npos)
+      << config;
+  layout.server_name = "n0";
+  EXPECT_NE(ks::NatsServerConfig(ks::PipelineNames("dr", "pre"), c, layout).find("server_name: \"n0\"\n"),
+            std::string::npos);
+
+  // The certificate every member holds serves its routes and dials the others' (client
+  // auth), under each member's name.
+  CertPtr nats = ParseCert(c.nats_cert_pem);
+  ASSERT_TRUE(nats);
+  EXPECT_EQ(X509_check_purpose(nats.get(), X509_PURPOSE_SSL_CLIENT, 0), 1);
+  EXPECT_EQ(X509_check_purpose(nats.get(), X509_PURPOSE_SSL_SERVER, 0), 1);
+  for (int member : {0, 2, 4}) {
+    const std::string host = runner::NatsMemberHost({"dr", "pre"}, member);
+    EXPECT_TRUE(ro::common::CertificateNamesHost(c.nats_cert_pem, host)) << host;
+    EXPECT_TRUE(ro::common::CertificateNamesHost(c.nats_cert_pem, host + ".cluster.local")) << host;
+    EXPECT_FALSE(ro::common::CertificateNamesHost(c.redis_cert_pem, host)) << host;
+  }
+  EXPECT_FALSE(ro::common::CertificateNamesHost(c.nats_cert_pem, "x.pre-nats-routes.other.svc"));
+  EXPECT_FALSE(ro::common::CertificateNamesHost("not a certificate", "pre-nats"));
 }
 
 TEST(PipelineSecurity, TheRedisAclFileRefusesAnonymousClientsAndHoldsOnlyHashes) {
@@ -255,7 +300,7 @@ TEST(PipelineSecurity, EachPodMountsOnlyItsOwnCredentials) {
   }
   // The servers mount theirs from the servers' Secret.
   EXPECT_EQ(MountedKeys(objects.at("Deployment/pre-nats"), "server"),
-            (std::set<std::string>{"nats.conf", "nats.crt", "nats.key"}));
+            (std::set<std::string>{"nats.conf", "nats.crt", "nats.key", "ca.crt"}));
   EXPECT_EQ(MountedKeys(objects.at("Deployment/pre-redis"), "server"),
             (std::set<std::string>{"users.acl", "redis.crt", "redis.key", "ca.crt"}));
   // Redis listens with TLS only: no plain-text port.
@@ -287,6 +332,33 @@ TEST(PipelineSecurity, TheNetworkPolicyAdmitsOnlyThePipelineAndTheController) {
   EXPECT_FALSE(from[0].contains("namespaceSelector"));  // the LiveSynchronization's namespace only
   EXPECT_EQ(from[1]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "ops");
   EXPECT_EQ(from[1]["podSelector"]["matchLabels"]["app.kubernetes.io/component"], "livesynchronization-controller");
+  std::set<int> ports;
+  for (const json& port : policy["spec"]["ingress"][0]["ports"]) ports.insert(port["port"].get<int>());
+  EXPECT_EQ(ports, (std::set<int>{4222, 8222, 6222, 6379}));  // 6222: the NATS cluster's routes
+}
+
+TEST(PipelineSecurity, ASecuredNatsClusterRendersOneConfigurationForEveryMember) {
+  runner::PipelinePlan plan = SecuredPlan();
+  for (runner::PartPlan& part : plan.parts) {
+    if (part.part == runner::PipelinePart::kNats) part.replicas = 3;
+  }
+  const std::map<std::string, json> objects = Rendered(plan);
+  const json& nats = objects.at("StatefulSet/pre-nats");
+  EXPECT_EQ(nats["spec"]["template"]["spec"]["containers"][0]["args"],
+            json::parse(R"(["-c", "/etc/kubesync-server/nats.conf"])"));
+  const json& servers = objects.at("Secret/pre-kubesync-servers");
+  const std::string config = ro::common::DecodeBase64(servers["data"]["nats.conf"].get<std::string>());
+  EXPECT_NE(config.find("server_name: $POD_NAME\n"), std::string::npos) << config;
+  EXPECT_NE(config.find("ca_file: \"/etc/kubesync-server/ca.crt\"\n    verify: true"), std::string::npos) << config;
+  for (int member = 0; member < 3; ++member) {
+    EXPECT_NE(config.find("nats-route://pre-nats-" + std::to_string(member) + ".pre-nats-routes.dr.svc:6222"),
+              std::string::npos)
+        << member;
+  }
+  // A new configuration (another member count) rolls the members.
+  const json single = Rendered(SecuredPlan()).at("Deployment/pre-nats");
+  EXPECT_NE(nats["spec"]["template"]["metadata"]["annotations"]["kubesync.astronetes.io/config-hash"],
+            single["spec"]["template"]["metadata"]["annotations"]["kubesync.astronetes.io/config-hash"]);
 }
 
 TEST(PipelineSecurity, WithoutCredentialsNothingChanges) {

@@ -1,7 +1,8 @@
 // X.509 certificates for the TLS the operator serves (the audit webhook) or gives its
 // pipelines (NATS, Redis): one small CA per purpose, P-256 keys, SHA-256 signatures,
 // extensions as RFC 5280 and the CA/Browser profile expect of a server certificate
-// (basicConstraints, keyUsage, extendedKeyUsage serverAuth, subjectAltName). OpenSSL.
+// (basicConstraints, keyUsage, extendedKeyUsage serverAuth and clientAuth,
+// subjectAltName). OpenSSL.
 #pragma once
 
 #include <chrono>
@@ -51,6 +52,10 @@ std::chrono::system_clock::time_point CertificateNotAfter(std::string_view pem);
 // The certificates of a PEM bundle (in order, each re-encoded as PEM) whose notAfter is
 // after `now`; what cannot be parsed is left out.
 std::vector<std::string> CertificatesValidAt(std::string_view pem_bundle, std::chrono::system_clock::time_point now);
+
+// True when the first certificate of `pem` is valid for DNS name `host` (its
+// subjectAltName, wildcards as RFC 6125 6.4.3 allows them). False when unparsable.
+bool CertificateNamesHost(std::string_view pem, std::string_view host);
 
 // True when `pem` needs replacing at `now`: unparsable, or less than a third of its
 // validity (notBefore .. notAfter) left. The one renewal rule of the operator's

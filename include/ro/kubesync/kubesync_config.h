@@ -12,7 +12,7 @@
 //                      "endpoint", "useSSL", "region", "bucketName",
 //                      "credentialsPath" | ("accessKeyID", "secretAccessKey"),
 //                      "serverSideEncryption", "sseKmsKeyId", "encryptionKeysPath"},
-//    "natsUrl": "nats://127.0.0.1:4222", "redisAddr": "127.0.0.1:6379",
+//    "natsUrl": "nats://127.0.0.1:4222", "natsReplicas": 1, "redisAddr": "127.0.0.1:6379",
 //    "security": null | {"credentialsDir", "natsServerName"}}
 //
 // Secrets (bucket keys, kubeconfigs) never appear in log fields: BucketRef's
@@ -108,7 +108,11 @@ struct KubesyncConfig {
   ClusterRef source_cluster;
   ClusterRef destination_cluster;
   std::optional<BucketRef> bucket;
+  // One URL, or a comma-separated list: the members of a JetStream cluster.
   std::string nats_url = "nats://127.0.0.1:4222";
+  // Replicas of the pipeline's stream and tombstone bucket: the number of nats-servers in
+  // the JetStream cluster behind nats_url (spec.config.components.nats.replicas): 1, 3 or 5.
+  int nats_replicas = 1;
   std::string redis_addr = "127.0.0.1:6379";
   std::optional<SecurityRef> security;
 };

@@ -125,11 +125,22 @@ struct NatsServerLayout {
   std::string cert_file;      // nats.crt / nats.key as files
   std::string key_file;
   bool debug = false;         // -D
+  // A member of a JetStream cluster when cluster_listen is set: its unique server_name
+  // (or "$VARIABLE", read from nats-server's environment, e.g. "$POD_NAME"),
+  // the address its routes listen on ("0.0.0.0:6222") and the other members' routes
+  // ("host:port"), dialled with TLS. ca_file: the pipeline CA, which every route peer's
+  // certificate must chain to (mutual TLS; the members hold the same certificate).
+  std::string server_name;
+  std::string cluster_listen;
+  std::vector<std::string> routes;
+  std::string ca_file;
 };
 
 // nats-server's configuration file: TLS with the pipeline's certificate (clients must use
 // TLS), one user per role (bcrypt password hash) with PermissionsOf, no anonymous
-// access, JetStream with cipher chachapoly and the pipeline's key.
+// access, JetStream with cipher chachapoly and the pipeline's key; with
+// layout.cluster_listen, a `cluster` block whose routes use mutual TLS against the
+// pipeline CA (docs/security.md).
 std::string NatsServerConfig(const PipelineNames& names, const PipelineCredentials& credentials,
                              const NatsServerLayout& layout);
 

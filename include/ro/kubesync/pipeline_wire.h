@@ -21,16 +21,18 @@ namespace ro::kubesync {
 inline constexpr std::chrono::milliseconds kConsumerAckWait{5000};
 inline constexpr std::chrono::milliseconds kInProgressInterval{1500};
 
-// The stream and the two durable consumers.
-StreamConfig PipelineStreamConfig(const PipelineNames& names);
+// The stream, at `replicas` replicas (KubesyncConfig::nats_replicas), and the two
+// durable consumers (which take the stream's replicas).
+StreamConfig PipelineStreamConfig(const PipelineNames& names, int replicas);
 ConsumerConfig ProcessorConsumerConfig(const PipelineNames& names);
 ConsumerConfig SynchronizerConsumerConfig(const PipelineNames& names);
 // The synchronizer's tombstone bucket: a value lives twice the stream's max age, since an
 // event can wait that long in the stream (events subject, then apply subject after the
 // processor republished it) and must still find the tombstone of a later deletion.
-KeyValueConfig TombstoneBucketConfig(const PipelineNames& names);
-// EnsureStream + both EnsureConsumer. Throws NatsError.
-void EnsurePipeline(NatsConnection& nats, const PipelineNames& names);
+KeyValueConfig TombstoneBucketConfig(const PipelineNames& names, int replicas);
+// EnsureStream + both EnsureConsumer. Throws NatsError (for example while a JetStream
+// cluster has no quorum, or has fewer servers than `replicas`).
+void EnsurePipeline(NatsConnection& nats, const PipelineNames& names, int replicas);
 
 // The payload of a control message asking the reconciler for a prune pass now.
 inline constexpr std::string_view kReconcileNow = "reconcile-now";

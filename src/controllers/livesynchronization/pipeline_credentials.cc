@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ro/common/base64.h"
+#include "ro/common/certificates.h"
 #include "ro/common/log.h"
 #include "ro/common/object_meta.h"
 #include "ro/kube/client.h"
@@ -66,8 +67,14 @@ kubesync::PipelineCredentials PipelineCredentialStore::Ensure(const json& live_s
     }
     std::string problem;
     if (std::optional<kubesync::PipelineCredentials> current = Parse(*stored, &problem)) {
-      if (current->not_after - clock_.Now() > renew_before_) return *current;
-      why = "the certificates expire soon";
+      if (!common::CertificateNamesHost(current->nats_cert_pem, kubesync::runner::NatsMemberHost({ns, ls_name}, 0))) {
+        // Issued before NATS clusters: its members could not verify each other's routes.
+        why = "the NATS certificate does not name the NATS cluster members";
+      } else if (current->not_after - clock_.Now() > renew_before_) {
+        return *current;
+      } else {
+        why = "the certificates expire soon";
+      }
     } else {
       why = "unreadable (" + problem + ")";
     }

@@ -191,10 +191,11 @@ bool RetryUntilStopped(std::stop_token stop, common::Backoff& backoff, const std
   return false;
 }
 
-StreamConfig PipelineStreamConfig(const PipelineNames& names) {
+StreamConfig PipelineStreamConfig(const PipelineNames& names, int replicas) {
   StreamConfig config;
   config.name = names.stream();
   config.subjects = names.stream_subjects();
+  config.replicas = replicas;
   return config;
 }
 
@@ -216,15 +217,16 @@ ConsumerConfig SynchronizerConsumerConfig(const PipelineNames& names) {
   return config;
 }
 
-KeyValueConfig TombstoneBucketConfig(const PipelineNames& names) {
+KeyValueConfig TombstoneBucketConfig(const PipelineNames& names, int replicas) {
   KeyValueConfig config;
   config.bucket = names.tombstone_bucket();
-  config.ttl = 2 * PipelineStreamConfig(names).max_age;
+  config.ttl = 2 * PipelineStreamConfig(names, replicas).max_age;
+  config.replicas = replicas;
   return config;
 }
 
-void EnsurePipeline(NatsConnection& nats, const PipelineNames& names) {
-  nats.EnsureStream(PipelineStreamConfig(names));
+void EnsurePipeline(NatsConnection& nats, const PipelineNames& names, int replicas) {
+  nats.EnsureStream(PipelineStreamConfig(names, replicas));
   nats.EnsureConsumer(ProcessorConsumerConfig(names));
   nats.EnsureConsumer(SynchronizerConsumerConfig(names));
 }
@@ -368,7 +370,7 @@ int RunComponent(const ComponentFlags& flags) {
           stop, backoff,
           [&] {
             nats = NatsConnection::Connect(context->file().nats_url, consumer_id, WithSecurity(NatsOptions{}, security));
-            EnsurePipeline(*nats, context->names());
+            EnsurePipeline(*nats, context->names(), context->file().nats_replicas);
           },
           [&](const std::exception& e, std::chrono::milliseconds wait) {
             logger.Error("error connecting to NATS", {{"error", e.what()}, {"retryInMs", wait.count()}});

@@ -367,7 +367,8 @@ void EventsListener::RequestResync() {
 
 std::optional<std::int64_t> EventsListener::StreamCreated() {
   try {
-    EnsurePipeline(nats_, context_.names());  // a lost stream is created again here or by another component
+    // A lost stream is created again here or by another component.
+    EnsurePipeline(nats_, context_.names(), context_.file().nats_replicas);
     return nats_.GetStreamState(context_.names().stream()).created_unix_nanos;
   } catch (const NatsError& e) {
     ro::log::Logger().Debug("error reading the stream", {{"error", e.what()}});

@@ -194,6 +194,13 @@ KubesyncConfig KubesyncConfigFromJson(const json& document) {
     config.bucket = BucketFromJson(*bucket);
   }
   if (std::string url = OptionalString(document, "", "natsUrl"); !url.empty()) config.nats_url = std::move(url);
+  if (const json* replicas = Member(document, "natsReplicas")) {
+    if (!replicas->is_number_integer() || (replicas->get<int>() != 1 && replicas->get<int>() != 3 &&
+                                           replicas->get<int>() != 5)) {
+      throw KubesyncConfigError("natsReplicas", "must be 1, 3 or 5");
+    }
+    config.nats_replicas = replicas->get<int>();
+  }
   if (std::string addr = OptionalString(document, "", "redisAddr"); !addr.empty()) {
     config.redis_addr = std::move(addr);
   }
@@ -227,6 +234,7 @@ json ToJson(const KubesyncConfig& config) {
   out["destinationCluster"] = ClusterToJson(config.destination_cluster);
   out["bucket"] = config.bucket ? BucketToJson(*config.bucket) : json(nullptr);
   out["natsUrl"] = config.nats_url;
+  out["natsReplicas"] = config.nats_replicas;
   out["redisAddr"] = config.redis_addr;
   out["security"] = config.security ? json{{"credentialsDir", config.security->credentials_dir},
                                            {"natsServerName", config.security->nats_server_name},

@@ -152,17 +152,18 @@ class NatsConsumer final : public stage::Consumer {
 
 }  // namespace
 
-NatsStageTransport::NatsStageTransport(NatsConnection& nats, PipelineNames names, StatsRecorder& stats,
+NatsStageTransport::NatsStageTransport(NatsConnection& nats, PipelineNames names, int replicas, StatsRecorder& stats,
                                        std::string_view component, std::function<void(NatsConnection&)> on_subscribe)
     : nats_(nats),
       names_(std::move(names)),
+      replicas_(replicas),
       stats_(stats),
       component_(component),
       on_subscribe_(std::move(on_subscribe)) {}
 
 std::unique_ptr<stage::Consumer> NatsStageTransport::Subscribe(const ConsumerConfig& consumer) {
   const std::uint64_t epoch = nats_.reconnects();  // a reconnect from here on binds again
-  EnsurePipeline(nats_, names_);
+  EnsurePipeline(nats_, names_, replicas_);
   if (on_subscribe_) on_subscribe_(nats_);
   // Read before binding: a stream created again after this read is a newer incarnation
   // than the one recorded, never an older one.

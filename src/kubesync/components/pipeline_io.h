@@ -68,8 +68,9 @@ class DurablePublisher final : public stage::Publisher {
 // DurablePublisher. Thread-safe; `nats` and `stats` must outlive it.
 class NatsStageTransport final : public stage::Transport {
  public:
-  NatsStageTransport(NatsConnection& nats, PipelineNames names, StatsRecorder& stats, std::string_view component,
-                     std::function<void(NatsConnection&)> on_subscribe = {});
+  // `replicas`: the stream's (KubesyncConfig::nats_replicas).
+  NatsStageTransport(NatsConnection& nats, PipelineNames names, int replicas, StatsRecorder& stats,
+                     std::string_view component, std::function<void(NatsConnection&)> on_subscribe = {});
 
   std::unique_ptr<stage::Consumer> Subscribe(const ConsumerConfig& consumer) override;
   std::unique_ptr<stage::Publisher> NewPublisher() override;
@@ -77,6 +78,7 @@ class NatsStageTransport final : public stage::Transport {
  private:
   NatsConnection& nats_;
   const PipelineNames names_;
+  const int replicas_;
   StatsRecorder& stats_;
   const std::string component_;
   const std::function<void(NatsConnection&)> on_subscribe_;

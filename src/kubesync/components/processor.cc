@@ -117,7 +117,7 @@ class Processor::Impl {
 
 Processor::Processor(const PipelineContext& context, kube::DynamicClient& source, NatsConnection& nats,
                      StatsRecorder& stats, plugins::S3Client* bucket, ProcessorOptions options) {
-  auto transport = std::make_unique<NatsStageTransport>(nats, context.names(), stats, kComponent);
+  auto transport = std::make_unique<NatsStageTransport>(nats, context.names(), context.file().nats_replicas, stats, kComponent);
   stage::Transport& wire = *transport;
   impl_ = std::make_unique<Impl>(context, source, std::move(transport), wire, stats, bucket, options);
 }

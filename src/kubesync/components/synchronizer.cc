@@ -33,8 +33,8 @@ constexpr std::string_view kComponent = "synchronizer";
 // that lost its store gets the bucket back before any message is handled.
 class KeyValueTombstones final : public TombstoneStore {
  public:
-  void Bind(NatsConnection& nats, const PipelineNames& names) {
-    const KeyValueConfig config = TombstoneBucketConfig(names);
+  void Bind(NatsConnection& nats, const PipelineNames& names, int replicas) {
+    const KeyValueConfig config = TombstoneBucketConfig(names, replicas);
     std::shared_ptr<KeyValueStore> bucket = nats.EnsureKeyValue(config);
     auto mirror = std::make_shared<KeyValueMirror>(bucket, config.ttl);
     std::shared_ptr<KeyValueMirror> previous;
@@ -102,8 +102,10 @@ class Synchronizer::Impl {
         options_(options),
         gvrs_(context.config().DistinctGvrs()),
         cache_(GvrStrings(gvrs_), kube::DefaultClock(), options.tombstone_ttl),
-        transport_(nats, context.names(), stats, kComponent,
-                   [this](NatsConnection& connection) { tombstones_.Bind(connection, context_.names()); }),
+        transport_(nats, context.names(), context.file().nats_replicas, stats, kComponent,
+                   [this](NatsConnection& connection) {
+                     tombstones_.Bind(connection, context_.names(), context_.file().nats_replicas);
+                   }),
         created_namespaces_(CreatedNamespacesInformer(destination, context)),
         stage_(context, destination, cache_, tombstones_, stats, options, &created_namespaces_->store()) {
     StageRunnerOptions runner_options;

@@ -25,6 +25,7 @@ namespace pk = plugins::kubernetes;
 namespace {
 
 const kube::GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const kube::GroupVersionResource kStatefulSets{"apps", "v1", "statefulsets"};
 const kube::GroupVersionResource kServices{"", "v1", "services"};
 const kube::GroupVersionResource kSecrets{"", "v1", "secrets"};
 const kube::GroupVersionResource kNetworkPolicies{"networking.k8s.io", "v1", "networkpolicies"};
@@ -43,6 +44,7 @@ constexpr int kMetricsPort = 8080;
 // nats-server's client and monitoring ports and Redis' port (their defaults).
 constexpr int kNatsClientPort = 4222;
 constexpr int kNatsMonitorPort = 8222;
+constexpr int kNatsRoutePort = 6222;
 constexpr int kRedisPort = 6379;
 
 constexpr const char* kConfigHashAnnotation = "kubesync.astronetes.io/config-hash";
@@ -129,6 +131,13 @@ json KubesyncContainer(const PartPlan& part, const DeploymentsRunnerOptions& opt
   return container;
 }
 
+// The nats-servers of the pipeline: 1 (a Deployment) or the members of a JetStream
+// cluster (a StatefulSet).
+int NatsMembers(const PipelinePlan& plan) {
+  const PartPlan* nats = plan.Find(PipelinePart::kNats);
+  return nats != nullptr ? nats->replicas : 1;
+}
+
 // Where nats-server finds its files in the NATS pod (secured configuration).
 NatsServerLayout DeploymentsNatsLayout(const PipelinePlan& plan) {
   NatsServerLayout layout;
@@ -139,20 +148,50 @@ NatsServerLayout DeploymentsNatsLayout(const PipelinePlan& plan) {
   layout.key_file = std::string(kServerFilesDir) + "/nats.key";
   const PartPlan* nats = plan.Find(PipelinePart::kNats);
   layout.debug = nats != nullptr && nats->settings.log_level == pk::LogLevel::kDebug;
+  if (NatsMembers(plan) > 1) {
+    // One file for every member of the StatefulSet: nats-server reads $POD_NAME from its
+    // environment, and ignores the route to itself.
+    layout.server_name = "$POD_NAME";
+    layout.cluster_listen = "0.0.0.0:" + std::to_string(kNatsRoutePort);
+    for (int i = 0; i < NatsMembers(plan); ++i) {
+      layout.routes.push_back(NatsMemberHost(plan.key(), i) + ":" + std::to_string(kNatsRoutePort));
+    }
+    layout.ca_file = std::string(kServerFilesDir) + "/" + std::string(kCaFile);
+  }
   return layout;
 }
 
-json NatsContainer(const PartPlan& part, const DeploymentsRunnerOptions& options, bool secured) {
+json NatsContainer(const PipelinePlan& plan, const PartPlan& part, const DeploymentsRunnerOptions& options,
+                   bool secured) {
   json container = Container(part, "nats", options.nats_image);
+  const int members = NatsMembers(plan);
   // The image's entrypoint is nats-server; these are its arguments. Secured: everything
-  // (TLS, users, JetStream and its key) is in the rendered configuration file.
+  // (TLS, users, JetStream and its key, the cluster's routes) is in the rendered
+  // configuration file.
   json args = secured ? json::array({"-c", std::string(kServerFilesDir) + "/nats.conf"})
                       : json::array({"-js", "-sd", "/data/jetstream", "-p", std::to_string(kNatsClientPort), "-m",
                                      std::to_string(kNatsMonitorPort)});
+  if (!secured && members > 1) {
+    std::string routes;
+    for (int i = 0; i < members; ++i) {
+      routes += (i == 0 ? "nats://" : ",nats://") + NatsMemberHost(plan.key(), i) + ":" + std::to_string(kNatsRoutePort);
+    }
+    for (const std::string& arg : {std::string("--name"), std::string("$(POD_NAME)"), std::string("--cluster_name"),
+                                   PipelineNames(plan.key().ns, plan.key().name).stream(), std::string("--cluster"),
+                                   "nats://0.0.0.0:" + std::to_string(kNatsRoutePort), std::string("--routes"),
+                                   routes}) {
+      args.push_back(arg);
+    }
+  }
   if (!secured && part.settings.log_level == pk::LogLevel::kDebug) args.push_back("-D");
   container["args"] = std::move(args);
   container["ports"] = json::array({{{"name", "client"}, {"containerPort", kNatsClientPort}},
                                     {{"name", "monitor"}, {"containerPort", kNatsMonitorPort}}});
+  if (members > 1) {
+    container["ports"].push_back({{"name", "routes"}, {"containerPort", kNatsRoutePort}});
+    container["env"] =
+        json::array({{{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}});
+  }
   container["readinessProbe"] = {
       {"httpGet", {{"path", "/healthz?js-enabled-only=true"}, {"port", "monitor"}}}, {"periodSeconds", 5}};
   container["livenessProbe"] = {{"httpGet", {{"path", "/healthz"}, {"port", "monitor"}}},
@@ -204,6 +243,12 @@ json RedisContainer(const PartPlan& part, const DeploymentsRunnerOptions& option
   return container;
 }
 
+// True for the NATS part of a plan with more than one nats-server: a StatefulSet.
+bool IsNatsCluster(const PipelinePlan& plan, const PartPlan& part) {
+  return part.part == PipelinePart::kNats && NatsMembers(plan) > 1;
+}
+
+// The part's Deployment, or for a NATS cluster its StatefulSet.
 json Deployment(const PipelinePlan& plan, const PartPlan& part, const DeploymentsRunnerOptions& options,
                 const std::string& fingerprint) {
   const ObjectIdentity& ls = plan.inputs.live_synchronization;
@@ -222,9 +267,10 @@ json Deployment(const PipelinePlan& plan, const PartPlan& part, const Deployment
                             {"items", std::move(items)}}}};
   };
   if (part.part == PipelinePart::kNats) {
-    container = NatsContainer(part, options, secured);
+    container = NatsContainer(plan, part, options, secured);
     volumes = json::array({{{"name", "data"}, {"emptyDir", json::object()}}});
-    if (secured) volumes.push_back(server_volume({"nats.conf", "nats.crt", "nats.key"}));
+    // ca.crt: the members of a cluster verify each other's routes against it.
+    if (secured) volumes.push_back(server_volume({"nats.conf", "nats.crt", "nats.key", kCaFile.data()}));
   } else if (part.part == PipelinePart::kRedis) {
     container = RedisContainer(part, options, secured);
     volumes = json::array({{{"name", "data"}, {"emptyDir", json::object()}}});
@@ -268,6 +314,18 @@ json Deployment(const PipelinePlan& plan, const PartPlan& part, const Deployment
                {"selector", {{"matchLabels", SelectorLabels(plan, part.part)}}},
                {"template", {{"metadata", {{"labels", std::move(pod_labels)}}}, {"spec", std::move(pod_spec)}}}};
   if (!pod_annotations.empty()) spec["template"]["metadata"]["annotations"] = std::move(pod_annotations);
+  if (IsNatsCluster(plan, part)) {
+    // The members of a JetStream cluster: stable names (server_name = pod name, routes by
+    // pod DNS name through the headless Service), all started at once so that a quorum
+    // forms, replaced one at a time so that it stays.
+    spec["serviceName"] = NatsRoutesServiceName(plan.key());
+    spec["podManagementPolicy"] = "Parallel";
+    spec["updateStrategy"] = {{"type", "RollingUpdate"}};
+    return {{"apiVersion", "apps/v1"},
+            {"kind", "StatefulSet"},
+            {"metadata", Metadata(plan, PartObjectName(ls.name, part.part), PartSuffix(part.part))},
+            {"spec", std::move(spec)}};
+  }
   // A single server with its data volume: never two at once.
   if (server) spec["strategy"] = {{"type", "Recreate"}};
   return {{"apiVersion", "apps/v1"},
@@ -300,7 +358,8 @@ json NetworkPolicy(const PipelinePlan& plan, const DeploymentsRunnerOptions& opt
       {"podSelector", {{"matchLabels", {{"app.kubernetes.io/name", "resiliency-operator"},
                                         {"app.kubernetes.io/component", "livesynchronization-controller"}}}}}};
   json ports = json::array();
-  for (int port : {kNatsClientPort, kNatsMonitorPort, kRedisPort}) {
+  // kNatsRoutePort: between the members of a NATS cluster (pipeline pods themselves).
+  for (int port : {kNatsClientPort, kNatsMonitorPort, kNatsRoutePort, kRedisPort}) {
     ports.push_back({{"protocol", "TCP"}, {"port", port}});
   }
   return {{"apiVersion", "networking.k8s.io/v1"},
@@ -390,6 +449,15 @@ std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
                                         json::array({ServicePort("client", kNatsClientPort)}))});
   objects.push_back({kServices, Service(plan, PartObjectName(ls.name, PipelinePart::kRedis), PipelinePart::kRedis,
                                         json::array({ServicePort("redis", kRedisPort)}))});
+  if (NatsMembers(plan) > 1) {
+    // Headless: a DNS name per member for the routes, published before the member is
+    // ready (a member is ready only once it reaches the others).
+    json routes = Service(plan, NatsRoutesServiceName(plan.key()), PipelinePart::kNats,
+                          json::array({ServicePort("routes", kNatsRoutePort)}));
+    routes["spec"]["clusterIP"] = "None";
+    routes["spec"]["publishNotReadyAddresses"] = true;
+    objects.push_back({kServices, std::move(routes)});
+  }
   if (plan.Find(PipelinePart::kMetricsExporter) != nullptr) {
     json service = Service(plan, MetricsServiceName(ls.name), PipelinePart::kMetricsExporter,
                            json::array({ServicePort("metrics", kMetricsPort)}));
@@ -399,7 +467,8 @@ std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
 
   const std::string fingerprint = ConfigFingerprint(plan, placement);
   for (const PartPlan& part : plan.parts) {
-    objects.push_back({kDeployments, Deployment(plan, part, options, fingerprint)});
+    objects.push_back({IsNatsCluster(plan, part) ? kStatefulSets : kDeployments,
+                       Deployment(plan, part, options, fingerprint)});
   }
   return objects;
 }
@@ -471,13 +540,22 @@ std::vector<ComponentStatus> DeploymentsRunner::Apply(const PipelinePlan& plan) 
   std::vector<ComponentStatus> statuses;
   for (const RenderedObject& desired : RenderPipelineObjects(plan, options_)) {
     json stored = Ensure(desired, ls.name);
-    if (desired.gvr == kDeployments) {
+    if (desired.gvr == kDeployments || desired.gvr == kStatefulSets) {
       for (const PartPlan& part : plan.parts) {
         if (PartObjectName(ls.name, part.part) == desired.object.at("metadata").at("name").get<std::string>()) {
           statuses.push_back(DeploymentComponentStatus(part.part, stored));
         }
       }
     }
+  }
+  // NATS moved between one server (Deployment) and a cluster (StatefulSet): the other
+  // kind goes, with its store (the events listener republishes into a new stream).
+  const std::string nats = PartObjectName(ls.name, PipelinePart::kNats);
+  if (NatsMembers(plan) > 1) {
+    DeleteOwned(kDeployments, ls, nats);
+  } else {
+    DeleteOwned(kStatefulSets, ls, nats);
+    DeleteOwned(kServices, ls, NatsRoutesServiceName(ls));
   }
   if (plan.Find(PipelinePart::kMetricsExporter) == nullptr) {
     DeleteOwned(kDeployments, ls, PartObjectName(ls.name, PipelinePart::kMetricsExporter));
@@ -495,6 +573,7 @@ std::vector<ComponentStatus> DeploymentsRunner::StopPipeline(const kube::ObjectK
   for (PipelinePart part : AllPipelineParts()) {
     const std::string name = PartObjectName(ls.name, part);
     std::optional<json> deployment = client_.GetIfExists(kDeployments, ls.ns, name);
+    if (!deployment && part == PipelinePart::kNats) deployment = client_.GetIfExists(kStatefulSets, ls.ns, name);
     if (!deployment || !ControlledBy(*deployment, ls.name)) continue;
     if (IsPipelineComponent(part) && deployment->at("spec").value("replicas", 1) != 0) {
       deployment = client_.Patch(kDeployments, ls.ns, name, kube::PatchType::kMergePatch,
@@ -520,7 +599,9 @@ void DeploymentsRunner::Teardown(const kube::ObjectKey& ls, const ClientSecurity
   endpoints.security = security;
   CleanUpPipelineState(ls, endpoints, options_.cleanup_timeout);
   for (PipelinePart part : AllPipelineParts()) DeleteOwned(kDeployments, ls, PartObjectName(ls.name, part));
+  DeleteOwned(kStatefulSets, ls, PartObjectName(ls.name, PipelinePart::kNats));
   DeleteOwned(kServices, ls, PartObjectName(ls.name, PipelinePart::kNats));
+  DeleteOwned(kServices, ls, NatsRoutesServiceName(ls));
   DeleteOwned(kServices, ls, PartObjectName(ls.name, PipelinePart::kRedis));
   DeleteOwned(kServices, ls, MetricsServiceName(ls.name));
   DeleteOwned(kSecrets, ls, SecretName(ls.name));

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -74,6 +75,23 @@ void WriteFileIfChanged(const fs::path& path, const std::string& content) {
 }
 
 std::string Loopback(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+
+// nats-server member `member`'s configuration file: "nats.conf" for a single server,
+// "nats-<member>.conf" in a cluster.
+std::string NatsConfigFile(int member, bool clustered) {
+  return clustered ? "nats-" + std::to_string(member) + ".conf" : "nats.conf";
+}
+
+// Its JetStream store: <dir>/nats for a single server without credentials, else a store
+// per JetStream key (a rotated key starts an empty store: the events listener
+// re-publishes everything when the stream is new, never one it cannot read), and in a
+// cluster one per member.
+fs::path NatsStoreDir(const fs::path& dir, const std::optional<PipelineCredentials>& credentials, int member,
+                      bool clustered) {
+  std::string name = credentials ? common::Sha256Hex(credentials->jetstream_key, 12) : "";
+  if (clustered) name += (name.empty() ? "" : "-") + std::to_string(member);
+  return name.empty() ? dir / "nats" : dir / "nats" / name;
+}
 
 std::string RedisLogLevel(pk::LogLevel level) {
   switch (level) {
@@ -155,6 +173,24 @@ std::uint16_t LocalRunner::PortFor(Instance& instance, const std::string& id) {
   return it->second;
 }
 
+std::uint16_t LocalRunner::NatsClientPort(Instance& instance, int member) {
+  return member == 0 ? instance.nats_port : PortFor(instance, "nats-client-" + std::to_string(member));
+}
+
+std::uint16_t LocalRunner::NatsRoutePort(Instance& instance, int member) {
+  return PortFor(instance, "nats-route-" + std::to_string(member));
+}
+
+std::string LocalRunner::NatsUrl(Instance& instance, int members) {
+  std::string url;
+  for (int i = 0; i < members; ++i) {
+    if (i > 0) url += ",";
+    url += "nats://";
+    url += Loopback(NatsClientPort(instance, i));
+  }
+  return url;
+}
+
 std::vector<ChildSpec> LocalRunner::ChildrenFor(const PipelinePlan& plan, Instance& instance,
                                                 const std::string& fingerprint) {
   const fs::path dir = DirectoryOf(plan.key());
@@ -171,16 +207,29 @@ std::vector<ChildSpec> LocalRunner::ChildrenFor(const PipelinePlan& plan, Instan
       child.pid_path = dir / "run" / (child.id + ".pid");
       const std::optional<PipelineCredentials>& credentials = plan.inputs.credentials;
       if (part.part == PipelinePart::kNats) {
+        const bool clustered = part.replicas > 1;
         if (credentials) {
-          child.argv = {nats_server_, "-c", (dir / "server" / "nats.conf").string()};
+          child.argv = {nats_server_, "-c", (dir / "server" / NatsConfigFile(i, clustered)).string()};
           // A new configuration file (rotated credentials, another log level) restarts it.
-          child.revision = common::Sha256Hex(instance.nats_config, 16);
+          child.revision = common::Sha256Hex(instance.nats_configs.at(static_cast<std::size_t>(i)), 16);
         } else {
-          child.argv = {nats_server_, "-a", "127.0.0.1", "-p", std::to_string(instance.nats_port),
-                        "-js", "-sd", (dir / "nats").string()};
+          child.argv = {nats_server_, "-a", "127.0.0.1", "-p", std::to_string(NatsClientPort(instance, i)),
+                        "-js", "-sd", NatsStoreDir(dir, credentials, i, clustered).string()};
+          if (clustered) {
+            std::string routes;
+            for (std::int32_t j = 0; j < part.replicas; ++j) {
+              if (j == i) continue;
+              routes += (routes.empty() ? "nats://" : ",nats://") + Loopback(NatsRoutePort(instance, j));
+            }
+            for (std::string arg : {std::string("--name"), "n" + std::to_string(i), std::string("--cluster_name"),
+                                    PipelineNames(plan.key().ns, plan.key().name).stream(), std::string("--cluster"),
+                                    "nats://" + Loopback(NatsRoutePort(instance, i)), std::string("--routes"), routes}) {
+              child.argv.push_back(std::move(arg));
+            }
+          }
           if (part.settings.log_level == pk::LogLevel::kDebug) child.argv.push_back("-D");
         }
-        child.probe = {ReadinessProbe::Kind::kTcp, instance.nats_port, ""};
+        child.probe = {ReadinessProbe::Kind::kTcp, NatsClientPort(instance, i), ""};
       } else if (part.part == PipelinePart::kRedis) {
         child.argv = {redis_server_, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                       "--daemonize", "no", "--dir", (dir / "redis").string(),
@@ -265,32 +314,55 @@ std::vector<ComponentStatus> LocalRunner::Apply(const PipelinePlan& plan) {
   std::lock_guard lock(mu_);
   Instance& instance = InstanceFor(key);
   for (const char* sub : {"files", "nats", "redis", "logs", "run", "server"}) MakePrivateDir(dir / sub);
-  const Placement placement{(dir / "files").string(), "nats://" + Loopback(instance.nats_port),
-                            Loopback(instance.redis_port), NatsServerName(key), RedisServerName(key)};
+  const PartPlan* nats = plan.Find(PipelinePart::kNats);
+  const int nats_members = nats != nullptr ? nats->replicas : 1;
+  if (instance.nats_members != 0 && instance.nats_members != nats_members) {
+    // Another number of servers: the pipeline moves onto new, empty stores (what the
+    // previous servers held is replaced by the listener's full publish into the new
+    // stream). Only stores no running server uses: the previous layout's are others
+    // (nats-server keeps its files in <store>/jetstream; a member's store may lie inside
+    // the single server's directory, never in its jetstream/).
+    for (int i = 0; i < nats_members; ++i) {
+      std::error_code ignored;
+      fs::remove_all(NatsStoreDir(dir, plan.inputs.credentials, i, nats_members > 1) / "jetstream", ignored);
+    }
+  }
+  instance.nats_members = nats_members;
+  const Placement placement{(dir / "files").string(), NatsUrl(instance, nats_members), Loopback(instance.redis_port),
+                            NatsServerName(key), RedisServerName(key)};
   for (const auto& [file, content] : PipelineFiles(plan, placement)) {
     WriteFileIfChanged(dir / "files" / file, content);
   }
   if (plan.inputs.credentials) {
     // The servers' own files, apart from the components' (docs/security.md).
     const PipelineCredentials& credentials = *plan.inputs.credentials;
-    const PartPlan* nats = plan.Find(PipelinePart::kNats);
-    NatsServerLayout layout;
-    layout.listen = Loopback(instance.nats_port);
-    layout.cert_file = (dir / "server" / "nats.crt").string();
-    layout.key_file = (dir / "server" / "nats.key").string();
-    // A store per JetStream key: a rotated key starts an empty store (the events
-    // listener re-publishes everything when the stream is new), never one it cannot read.
-    layout.store_dir = (dir / "nats" / common::Sha256Hex(credentials.jetstream_key, 12)).string();
-    layout.debug = nats != nullptr && nats->settings.log_level == pk::LogLevel::kDebug;
     const PipelineNames names(key.ns, key.name);
+    const bool clustered = nats_members > 1;
+    instance.nats_configs.clear();
+    for (int i = 0; i < nats_members; ++i) {
+      NatsServerLayout layout;
+      layout.listen = Loopback(NatsClientPort(instance, i));
+      layout.cert_file = (dir / "server" / "nats.crt").string();
+      layout.key_file = (dir / "server" / "nats.key").string();
+      layout.store_dir = NatsStoreDir(dir, plan.inputs.credentials, i, clustered).string();
+      layout.debug = nats != nullptr && nats->settings.log_level == pk::LogLevel::kDebug;
+      if (clustered) {
+        layout.server_name = "n" + std::to_string(i);
+        layout.cluster_listen = Loopback(NatsRoutePort(instance, i));
+        for (int j = 0; j < nats_members; ++j) {
+          if (j != i) layout.routes.push_back(Loopback(NatsRoutePort(instance, j)));
+        }
+        layout.ca_file = (dir / "server" / std::string(kCaFile)).string();
+      }
+      instance.nats_configs.push_back(NatsServerConfig(names, credentials, layout));
+      WriteFileIfChanged(dir / "server" / NatsConfigFile(i, clustered), instance.nats_configs.back());
+    }
     WriteFileIfChanged(dir / "server" / "nats.crt", credentials.nats_cert_pem);
     WriteFileIfChanged(dir / "server" / "nats.key", credentials.nats_key_pem);
     WriteFileIfChanged(dir / "server" / "redis.crt", credentials.redis_cert_pem);
     WriteFileIfChanged(dir / "server" / "redis.key", credentials.redis_key_pem);
     WriteFileIfChanged(dir / "server" / std::string(kCaFile), credentials.ca_pem);
-    instance.nats_config = NatsServerConfig(names, credentials, layout);
     instance.redis_acl = RedisAclFile(names, credentials);
-    WriteFileIfChanged(dir / "server" / "nats.conf", instance.nats_config);
     WriteFileIfChanged(dir / "server" / "users.acl", instance.redis_acl);
   }
   instance.children = ChildrenFor(plan, instance, ConfigFingerprint(plan, placement));
@@ -324,7 +396,12 @@ std::optional<Endpoints> LocalRunner::ControllerEndpoints(const kube::ObjectKey&
   std::lock_guard lock(mu_);
   const auto found = instances_.find(ls);
   if (found == instances_.end()) return std::nullopt;
-  return Endpoints{"nats://" + Loopback(found->second.nats_port), Loopback(found->second.redis_port), {}};
+  int members = 1;
+  if (const auto replicas = found->second.replicas.find(std::string(PartName(PipelinePart::kNats)));
+      replicas != found->second.replicas.end()) {
+    members = std::max(1, replicas->second);
+  }
+  return Endpoints{NatsUrl(found->second, members), Loopback(found->second.redis_port), {}};
 }
 
 void LocalRunner::Teardown(const kube::ObjectKey& ls, const ClientSecurity& security) {

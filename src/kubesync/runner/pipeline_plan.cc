@@ -109,7 +109,21 @@ std::string PartObjectName(std::string_view ls_name, PipelinePart part) {
 
 std::vector<std::string> ServerDnsNames(const kube::ObjectKey& ls, PipelinePart server) {
   const std::string service = PartObjectName(ls.name, server);
-  return {service, service + "." + ls.ns, service + "." + ls.ns + ".svc", service + "." + ls.ns + ".svc.cluster.local"};
+  std::vector<std::string> names = {service, service + "." + ls.ns, service + "." + ls.ns + ".svc",
+                                    service + "." + ls.ns + ".svc.cluster.local"};
+  if (server == PipelinePart::kNats) {
+    const std::string routes = NatsRoutesServiceName(ls) + "." + ls.ns + ".svc";
+    names.push_back("*." + routes);
+    names.push_back("*." + routes + ".cluster.local");
+  }
+  return names;
+}
+
+std::string NatsRoutesServiceName(const kube::ObjectKey& ls) { return PartObjectName(ls.name, PipelinePart::kNats) + "-routes"; }
+
+std::string NatsMemberHost(const kube::ObjectKey& ls, int member) {
+  return PartObjectName(ls.name, PipelinePart::kNats) + "-" + std::to_string(member) + "." + NatsRoutesServiceName(ls) +
+         "." + ls.ns + ".svc";
 }
 
 std::string NatsServerName(const kube::ObjectKey& ls) { return PartObjectName(ls.name, PipelinePart::kNats); }
@@ -134,7 +148,7 @@ PipelinePlan PlanPipeline(PipelineInputs inputs, const plugins::kubernetes::Live
     PartPlan p;
     p.part = part;
     p.settings = config.components.Get(ComponentKindOf(part));
-    if (part == PipelinePart::kNats || part == PipelinePart::kRedis) {
+    if (part == PipelinePart::kRedis) {
       p.replicas = 1;
     } else if (IsPipelineComponent(part) && inputs.suspended) {
       p.replicas = 0;
@@ -174,6 +188,7 @@ KubesyncConfig ConfigFor(const PipelinePlan& plan, const Placement& placement) {
     config.bucket = std::move(bucket);
   }
   config.nats_url = placement.nats_url;
+  if (const PartPlan* nats = plan.Find(PipelinePart::kNats)) config.nats_replicas = nats->replicas;
   config.redis_addr = placement.redis_addr;
   if (in.credentials) {
     config.security = SecurityRef{placement.files_dir, placement.nats_server_name, placement.redis_server_name};

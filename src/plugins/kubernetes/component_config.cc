@@ -89,6 +89,14 @@ void ParseComponent(const json& component, ComponentKind kind, const std::string
       ComponentCount(component, "concurrentTasks", Field(base, "concurrentTasks"), 1,
                      DefaultConcurrentTasks(kind), problems);
   config->replicas = ComponentCount(component, "replicas", Field(base, "replicas"), 0, 1, problems);
+  if (kind == ComponentKind::kNats && config->replicas != 1 && config->replicas != 3 && config->replicas != 5) {
+    // A JetStream cluster needs a majority of its servers: an even size tolerates no
+    // more failures than the odd size below it, and 0 would stop the pipeline's transport.
+    AddProblem(problems, Field(base, "replicas"), reason::kInvalidComponent,
+               "must be 1, 3 or 5 (the nats-servers of one JetStream cluster), got " +
+                   std::to_string(config->replicas));
+    config->replicas = 1;
+  }
 }
 
 ComponentsConfig ParseComponentsImpl(const json& components, const std::string& field, Problems* problems) {

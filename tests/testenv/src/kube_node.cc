@@ -17,6 +17,7 @@
 #include <fstream>
 #include <list>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -513,7 +514,9 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
       start_timeout, "GET /healthz = ok");
   timings_.scheduler = Since(scheduler_start);
 
-  // Cluster DNS: dnsmasq on the bridge address, fed from the Service list.
+  // Cluster DNS: dnsmasq on the bridge address, fed from the Service list and, for
+  // headless Services, their Endpoints: "<hostname>.<service>.<ns>.svc.cluster.local" for
+  // each address with a hostname (a StatefulSet's pods, as CoreDNS answers them).
   auto dns_start = Clock::now();
   fs::path hosts_dir = dir_ / "dns-hosts";
   fs::create_directories(hosts_dir);
@@ -533,19 +536,43 @@ void KubeNode::Start(std::chrono::milliseconds start_timeout) {
   services_get.headers = {"Authorization: Bearer " + cluster_.admin_token()};
   services_get.ca_pem = cluster_.ca_pem();
   services_get.timeout = kHttpProbeTimeout;
-  dns_watcher_ = std::jthread([services_get, hosts_dir](std::stop_token stop) {
+  internal::HttpRequest endpoints_get = services_get;
+  endpoints_get.url = cluster_.server_url() + "/api/v1/endpoints";
+  dns_watcher_ = std::jthread([services_get, endpoints_get, hosts_dir](std::stop_token stop) {
     std::string last;
     while (!stop.stop_requested()) {
       try {
         auto r = internal::HttpCall(services_get);
         if (r.status == 200) {
           std::string hosts;
+          std::set<std::string> headless;  // "<ns>/<name>"
           for (const auto& svc : nlohmann::json::parse(r.body).value("items", nlohmann::json::array())) {
             auto spec = svc.value("spec", nlohmann::json::object());
             auto meta = svc.value("metadata", nlohmann::json::object());
             std::string ip = spec.value("clusterIP", "");
+            if (ip == "None") headless.insert(meta.value("namespace", "") + "/" + meta.value("name", ""));
             if (ip.empty() || ip == "None") continue;
             hosts += ip + " " + meta.value("name", "") + "." + meta.value("namespace", "") + ".svc.cluster.local\n";
+          }
+          if (!headless.empty()) {
+            auto e = internal::HttpCall(endpoints_get);
+            // Not answered: keep the last answers (no partial file).
+            if (e.status != 200) throw std::runtime_error("GET endpoints: " + std::to_string(e.status));
+            for (const auto& ep : nlohmann::json::parse(e.body).value("items", nlohmann::json::array())) {
+              auto meta = ep.value("metadata", nlohmann::json::object());
+              const std::string ns = meta.value("namespace", "");
+              const std::string name = meta.value("name", "");
+              if (!headless.contains(ns + "/" + name)) continue;
+              for (const auto& subset : ep.value("subsets", nlohmann::json::array())) {
+                for (const char* kind : {"addresses", "notReadyAddresses"}) {
+                  for (const auto& address : subset.value(kind, nlohmann::json::array())) {
+                    const std::string hostname = address.value("hostname", "");
+                    if (hostname.empty()) continue;
+                    hosts += address.value("ip", "") + " " + hostname + "." + name + "." + ns + ".svc.cluster.local\n";
+                  }
+                }
+              }
+            }
           }
           if (hosts != last) {
             // Write, then rename: dnsmasq (inotify on the directory) reads whole files.

@@ -3,7 +3,11 @@
 // (docs/livesynchronization.md, "The deployments runner"):
 //
 //   Secret     <ls>-kubesync          config.json, both kubeconfigs, the bucket keys
-//   Deployment <ls>-nats              nats-server -js, data on an emptyDir volume
+//   Deployment <ls>-nats              nats-server -js, data on an emptyDir volume; with
+//                                     components.nats.replicas 3 or 5 a StatefulSet of
+//                                     that many members of one JetStream cluster, routes
+//                                     on 6222 with mutual TLS, and the headless Service
+//                                     <ls>-nats-routes naming each member
 //   Deployment <ls>-redis             redis-server without persistence
 //   Deployment <ls>-eventslistener, -processor, -synchronizer, -reconciler
 //   Deployment <ls>-metricsexporter   only with observability.enabled
@@ -59,7 +63,7 @@ struct RenderedObject {
 
 // The objects of `plan`, in creation order: the components' Secret, with credentials the
 // servers' Secret and the NetworkPolicy guarding NATS and Redis, the Services, the
-// Deployments (pure; the runner writes exactly these).
+// Deployments (and a NATS cluster's StatefulSet) (pure; the runner writes exactly these).
 std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
                                                   const DeploymentsRunnerOptions& options);
 
@@ -67,7 +71,8 @@ std::vector<RenderedObject> RenderPipelineObjects(const PipelinePlan& plan,
 // nats://<ls>-nats:4222, <ls>-redis:6379 (Services of the same namespace).
 Placement DeploymentsPlacement(const kube::ObjectKey& ls);
 
-// status.components[] entry of one part from its Deployment (as read from the cluster):
+// status.components[] entry of one part from its Deployment or StatefulSet (as read from
+// the cluster):
 // desired spec.replicas, status.readyReplicas, ready when the controller observed the
 // current generation and enough replicas are ready; the message quotes the Deployment's
 // Available/Progressing condition when it is not ready.

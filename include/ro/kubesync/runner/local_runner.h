@@ -78,19 +78,27 @@ class LocalRunner final : public ComponentRunner {
   struct Instance {
     std::uint16_t nats_port = 0;
     std::uint16_t redis_port = 0;
+    int nats_members = 0;  // nats-servers of the last plan (0: none applied yet)
     // Health (and metrics) ports per kubesync process id ("processor-0").
     std::map<std::string, std::uint16_t> ports;
     std::vector<ChildSpec> children;   // what was last asked of the supervisor
     std::map<std::string, PipelinePart> part_of;  // child id -> its part
     std::vector<PipelinePart> parts;   // parts of the last plan, in plan order
     std::map<std::string, std::int32_t> replicas;  // PartName -> desired replicas
-    // The servers' rendered files (with credentials), whose hashes restart them.
-    std::string nats_config;
+    // The servers' rendered files (with credentials), whose hashes restart them: one
+    // nats-server configuration per member of the JetStream cluster.
+    std::vector<std::string> nats_configs;
     std::string redis_acl;
   };
 
   Instance& InstanceFor(const kube::ObjectKey& ls);  // REQUIRES: mu_ held
   std::uint16_t PortFor(Instance& instance, const std::string& id);  // REQUIRES: mu_ held
+  // nats-server member `member`'s client and route ports (member 0's client port is
+  // nats_port). REQUIRES: mu_ held
+  std::uint16_t NatsClientPort(Instance& instance, int member);
+  std::uint16_t NatsRoutePort(Instance& instance, int member);
+  // Every member's client URL, comma-separated. REQUIRES: mu_ held
+  std::string NatsUrl(Instance& instance, int members);
   std::vector<ChildSpec> ChildrenFor(const PipelinePlan& plan, Instance& instance,
                                      const std::string& fingerprint);  // REQUIRES: mu_ held
   std::vector<ComponentStatus> StatusOf(const kube::ObjectKey& ls,

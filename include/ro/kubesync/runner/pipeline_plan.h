@@ -158,9 +158,15 @@ struct Placement {
 
 // The DNS names of a pipeline server's certificate (`server` kNats or kRedis), e.g.
 // "<ls>-nats" (the name clients verify, NatsServerName), "<ls>-nats.<ns>",
-// "<ls>-nats.<ns>.svc", "<ls>-nats.<ns>.svc.cluster.local". GenerateCredentials adds IP
-// 127.0.0.1.
+// "<ls>-nats.<ns>.svc", "<ls>-nats.<ns>.svc.cluster.local", and for NATS the members of
+// its cluster, "*.<ls>-nats-routes.<ns>.svc" (and ".cluster.local"): the names the
+// members dial each other's routes by. GenerateCredentials adds IP 127.0.0.1.
 std::vector<std::string> ServerDnsNames(const kube::ObjectKey& ls, PipelinePart server);
+// The headless Service of a NATS cluster's StatefulSet, "<ls>-nats-routes".
+std::string NatsRoutesServiceName(const kube::ObjectKey& ls);
+// The DNS name of member `member` (0-based) of that StatefulSet,
+// "<ls>-nats-<member>.<ls>-nats-routes.<ns>.svc".
+std::string NatsMemberHost(const kube::ObjectKey& ls, int member);
 std::string NatsServerName(const kube::ObjectKey& ls);
 std::string RedisServerName(const kube::ObjectKey& ls);
 

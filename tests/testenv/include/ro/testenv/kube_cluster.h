@@ -50,8 +50,9 @@ struct KubeClusterOptions {
                                           "clusterrole-aggregation"};
   // Also run a node (kube-scheduler, containerd, kubelet, kube-proxy in their own
   // namespaces; see kube_node.h). Implies the controller manager, with the
-  // nodelifecycle, endpoint, endpointslice, serviceaccount, deployment, replicaset and
-  // job controllers added (Deployments roll out pods, Jobs run theirs), and
+  // nodelifecycle, endpoint, endpointslice, serviceaccount, deployment, replicaset,
+  // statefulset and job controllers added (Deployments and StatefulSets roll out pods,
+  // Jobs run theirs), and
   // the apiserver's ServiceAccount admission plugin on (pods get their token). Needs root.
   bool with_node = false;
   // Extra users in the token file (the admin, group system:masters, is always there).

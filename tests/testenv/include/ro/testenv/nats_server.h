@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ro/testenv/paths.h"
 #include "ro/testenv/ports.h"
@@ -13,9 +15,22 @@
 
 namespace ro::testenv {
 
+// One member of a JetStream cluster (NatsCluster fills it in): its unique server name,
+// the cluster's name, the port its routes listen on and the other members' route URLs
+// ("nats://127.0.0.1:<port>").
+struct NatsClusterMembership {
+  std::string server_name;
+  std::string cluster_name;
+  std::uint16_t route_port = 0;
+  std::vector<std::string> routes;
+};
+
 struct NatsServerOptions {
   // Deadline for the server to answer /healthz?js-enabled-only=true (typically 0.1 s).
   std::chrono::milliseconds start_timeout{30000};
+  // Set: the server joins a JetStream cluster (--name, --cluster_name, --cluster,
+  // --routes). Unset: a single server.
+  std::optional<NatsClusterMembership> cluster;
 };
 
 // `nats-server -a 127.0.0.1 -p P -m M -js -sd DIR`, ready when the monitoring endpoint
@@ -57,6 +72,33 @@ class NatsServer {
   PortLease monitor_port_;
   std::chrono::milliseconds startup_time_{0};
   std::unique_ptr<Process> process_;
+};
+
+// A JetStream cluster of `size` nats-servers on 127.0.0.1 (routes between all of them,
+// each with its own store), ready when every member names the same JetStream meta
+// leader and counts all `size` peers (GET /jsz). Streams created through any member
+// may have up to `size` replicas. Not thread-safe; not movable.
+class NatsCluster {
+ public:
+  // Starts the members and waits until ready. Throws TestEnvError as NatsServer does,
+  // or when no meta leader is elected before options.start_timeout.
+  explicit NatsCluster(int size = 3, NatsServerOptions options = {});
+  ~NatsCluster();
+  NatsCluster(const NatsCluster&) = delete;
+  NatsCluster& operator=(const NatsCluster&) = delete;
+
+  // Every member's client URL, comma-separated (NatsConnection::Connect's list form).
+  std::string url() const;
+  int size() const { return static_cast<int>(members_.size()); }
+  // Member i (0-based), e.g. to Kill() and Start() it.
+  NatsServer& member(int i) { return *members_.at(static_cast<std::size_t>(i)); }
+  // Waits until every running member names the same meta leader and counts `size()`
+  // peers, and every current peer is current. Throws WaitTimeout.
+  void WaitForMetaLeader(std::chrono::milliseconds timeout) const;
+
+ private:
+  std::vector<PortLease> route_ports_;
+  std::vector<std::unique_ptr<NatsServer>> members_;
 };
 
 }  // namespace ro::testenv
