@@ -168,13 +168,19 @@ TEST(PipelineSecurity, EachRoleMayUseOnlyItsOwnSubjects) {
   EXPECT_EQ(ks::InboxPrefixOf(PipelineRole::kEventsListener), "_INBOX_events_listener");
 }
 
-TEST(PipelineSecurity, TheNatsConfigurationRequiresTlsUsersAndEncryptsJetStream) {
-  const ks::PipelineCredentials& c = Credentials();
+// A single server's files under /etc/s and /data/js, listening on `listen`.
+ks::NatsServerLayout SingleServerLayout(const std::string& listen) {
   ks::NatsServerLayout layout;
-  layout.listen = "127.0.0.1:4222";
+  layout.listen = listen;
   layout.store_dir = "/data/js";
   layout.cert_file = "/etc/s/nats.crt";
   layout.key_file = "/etc/s/nats.key";
+  return layout;
+}
+
+TEST(PipelineSecurity, TheNatsConfigurationRequiresTlsUsersAndEncryptsJetStream) {
+  const ks::PipelineCredentials& c = Credentials();
+  const ks::NatsServerLayout layout = SingleServerLayout("127.0.0.1:4222");
   const std::string config = ks::NatsServerConfig(ks::PipelineNames("dr", "pre"), c, layout);
   EXPECT_NE(config.find("tls {\n  cert_file: \"/etc/s/nats.crt\""), std::string::npos) << config;
   EXPECT_NE(config.find("cipher: chachapoly\n  key: \"" + c.jetstream_key + "\""), std::string::npos);
@@ -192,11 +198,7 @@ TEST(PipelineSecurity, TheNatsConfigurationRequiresTlsUsersAndEncryptsJetStream)
 
 TEST(PipelineSecurity, TheMembersOfANatsClusterVerifyEachOthersRoutesAgainstThePipelineCa) {
   const ks::PipelineCredentials& c = Credentials();
-  ks::NatsServerLayout layout;
-  layout.listen = "0.0.0.0:4222";
-  layout.store_dir = "/data/js";
-  layout.cert_file = "/etc/s/nats.crt";
-  layout.key_file = "/etc/s/nats.key";
+  ks::NatsServerLayout layout = SingleServerLayout("0.0.0.0:4222");
   layout.server_name = "$POD_NAME";
   layout.cluster_listen = "0.0.0.0:6222";
   layout.routes = {runner::NatsMemberHost({"dr", "pre"}, 0) + ":6222", runner::NatsMemberHost({"dr", "pre"}, 1) + ":6222"};

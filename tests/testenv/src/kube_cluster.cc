@@ -145,8 +145,8 @@ KubeCluster::KubeCluster(KubeClusterOptions options)
 
   if (options_.with_node) {
     options_.with_controller_manager = true;
-    for (const char* c : {"nodelifecycle", "endpoint", "endpointslice", "serviceaccount", "deployment", "replicaset", "statefulset",
-                          "job"}) {
+    for (const char* c : {"nodelifecycle", "endpoint", "endpointslice", "serviceaccount", "deployment", "replicaset",
+                          "statefulset", "job"}) {
       if (std::find(options_.controllers.begin(), options_.controllers.end(), c) == options_.controllers.end()) {
         options_.controllers.emplace_back(c);
       }
