@@ -244,6 +244,7 @@ void DynamicClient::Watch(const GroupVersionResource& gvr, std::string_view ns,
           error_body.append(chunk);
         } else {
           decoder.Feed(chunk);
+          if (options.on_batch_end) options.on_batch_end();
         }
       },
       stop);

@@ -141,7 +141,13 @@ void Reflector::HandleEvent(WatchEvent&& event) {
     case WatchEventType::kBookmark:
       break;
   }
-  SetResourceVersion(std::move(rv));
+  if (!rv.empty()) batch_resource_version_ = std::move(rv);
+}
+
+void Reflector::EndBatch() {
+  if (batch_resource_version_.empty()) return;
+  sink_.Flush();
+  SetResourceVersion(std::exchange(batch_resource_version_, {}));
 }
 
 void Reflector::Run(std::stop_token stop) {
@@ -177,6 +183,8 @@ std::chrono::milliseconds Reflector::WatchOnce(std::stop_token stop, bool* need_
     std::uniform_int_distribution<int64_t> spread(0, options_.min_watch_timeout.count() - 1);
     options.timeout_seconds = options_.min_watch_timeout.count() + spread(rng_);
   }
+  options.on_batch_end = [this] { EndBatch(); };
+  batch_resource_version_.clear();  // a burst cut by a failure is watched again
   const auto started = clock_.SteadyNow();
   int64_t events = 0;
   const auto healthy = [&] {
@@ -190,6 +198,7 @@ std::chrono::milliseconds Reflector::WatchOnce(std::stop_token stop, bool* need_
           HandleEvent(std::move(event));
         },
         stop);
+    EndBatch();  // a lister-watcher that never ends bursts still makes progress here
     if (stop.stop_requested() || healthy()) {
       backoff_.Reset();
       return {};

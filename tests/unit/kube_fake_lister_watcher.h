@@ -76,6 +76,7 @@ class FakeListerWatcher final : public ListerWatcher {
       ++in_flight_;
       lock.unlock();
       on_event(std::get<WatchEvent>(std::move(a)));
+      if (options.on_batch_end) options.on_batch_end();  // every event is a burst of one
       lock.lock();
       --in_flight_;
       cv_.notify_all();

@@ -336,6 +336,71 @@ TEST_F(ReflectorTest, AppliesTheTransformBeforeFreezingObjects) {
   EXPECT_EQ(keeping.kept[0]->at("metadata").at("name"), "a");
 }
 
+// A burst of watch events (one read of the stream) is made durable by one sink Flush,
+// and the resourceVersion moves past the burst only after that Flush returned; a Flush
+// that throws leaves it where it was and the reflector relists.
+TEST_F(ReflectorTest, AdvancesTheResourceVersionOnlyAfterTheSinkFlushedABurst) {
+  struct Bursting final : ListerWatcher {
+    ObjectList List(const ListOptions&) override {
+      ++lists;
+      ObjectList list;
+      list.resource_version = "10";
+      return list;
+    }
+    void Watch(const WatchOptions& options, const std::function<void(WatchEvent&&)>& on_event,
+               std::stop_token stop) override {
+      if (watches++ == 0) {
+        on_event(WatchEvent{WatchEventType::kAdded, ConfigMap("ns", "a", "11")});
+        on_event(WatchEvent{WatchEventType::kAdded, ConfigMap("ns", "b", "12")});
+        rv_before_flush = reflector->LastSyncResourceVersion();
+        options.on_batch_end();
+        rv_after_flush = reflector->LastSyncResourceVersion();
+        on_event(WatchEvent{WatchEventType::kAdded, ConfigMap("ns", "c", "13")});
+        options.on_batch_end();  // this Flush throws
+        return;
+      }
+      std::mutex mu;
+      std::condition_variable_any cv;
+      std::unique_lock lock(mu);
+      cv.wait(lock, stop, [] { return false; });
+    }
+    std::string Describe() const override { return "bursting"; }
+    Reflector* reflector = nullptr;
+    std::atomic<int> lists{0};
+    int watches = 0;
+    std::string rv_before_flush, rv_after_flush;
+  } bursting;
+  struct Buffering final : ReflectorSink {
+    void Replace(std::vector<ObjectPtr>, const std::string&) override {}
+    void Add(ObjectPtr o) override { buffered.push_back(ObjectStoreKey(*o)); }
+    void Update(ObjectPtr) override {}
+    void Delete(ObjectPtr) override {}
+    void Flush() override {
+      ++flushes;
+      if (flushes == 2) throw std::runtime_error("JetStream did not ack");
+      flushed = buffered;
+    }
+    std::vector<std::string> buffered, flushed;
+    int flushes = 0;
+  } buffering;
+  Reflector reflector(bursting, buffering, NoJitter(), clock_);
+  bursting.reflector = &reflector;
+  std::jthread t([&](std::stop_token stop) { reflector.Run(stop); });
+  ASSERT_TRUE(clock_.BlockUntilWaiters(1));  // the backoff after the failed Flush
+  EXPECT_EQ(bursting.rv_before_flush, "10");
+  EXPECT_EQ(bursting.rv_after_flush, "12");
+  EXPECT_EQ(buffering.flushed, (std::vector<std::string>{"ns/a", "ns/b"}));
+  EXPECT_EQ(reflector.LastSyncResourceVersion(), "12");  // not 13: its burst was not flushed
+  EXPECT_EQ(buffering.flushes, 2);
+  EXPECT_EQ(bursting.lists.load(), 1);
+  clock_.Advance(800ms);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (bursting.lists.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);  // polls the real reflector thread, with a deadline
+  }
+  EXPECT_EQ(bursting.lists.load(), 2);  // relisted
+}
+
 TEST_F(ReflectorTest, StopsPromptlyWhileWatchingOrBackingOff) {
   lw_.PushList({}, "10");
   Start();

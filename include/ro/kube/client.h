@@ -93,6 +93,11 @@ struct WatchOptions {
   // Events carry PartialObjectMetadata (ListOptions::metadata_only; Accept
   // "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1").
   bool metadata_only = false;
+  // Called, when set, after the events of one read from the stream were all delivered
+  // (they arrived together). A consumer that buffers per event (group commit) makes
+  // them durable here: one commit per burst instead of one per event, and none waiting
+  // while the stream is idle.
+  std::function<void()> on_batch_end;
 };
 
 enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark };

@@ -43,6 +43,8 @@ class ListerWatcher {
   // DynamicClient::Watch semantics: blocks delivering events until the server closes
   // the stream (returns) or `stop` is requested (returns); throws ApiError (kGone:
   // relist) / TransportError.
+  // Calls options.on_batch_end (when set) after delivering each burst of events (one read
+  // of the stream; a fake may treat every event as a burst of one).
   virtual void Watch(const WatchOptions& options,
                      const std::function<void(WatchEvent&&)>& on_event, std::stop_token stop) = 0;
   // For log lines, e.g. "v1/configmaps in ns1 (app=web)".
@@ -66,6 +68,10 @@ class ReflectorSink {
   virtual void Update(ObjectPtr object) = 0;
   // `object` is the final state the server sent with the DELETED event.
   virtual void Delete(ObjectPtr object) = 0;
+  // End of a burst of watch events (WatchOptions::on_batch_end): a sink that buffered
+  // Add/Update/Delete (group commit) makes them durable here, or throws. The reflector's
+  // resourceVersion moves past the burst only after this returned. Default: nothing.
+  virtual void Flush() {}
 };
 
 struct ReflectorOptions {
@@ -123,8 +129,9 @@ class Reflector {
   void Run(std::stop_token stop);
 
   // The resourceVersion of the last list, event or bookmark applied ("" before the first
-  // list). It advances only after the sink call for that list or event returned, so a
-  // consumer may persist it as "everything up to here was handled".
+  // list). It advances only after the sink's Replace (for a list) or its Flush at the end
+  // of the event's burst returned, so a consumer may persist it as "everything up to here
+  // was handled".
   std::string LastSyncResourceVersion() const;
   // Number of complete lists applied (1 after the initial list; +1 per relist).
   int64_t ListCount() const;
@@ -136,6 +143,8 @@ class Reflector {
   // next attempt; sets *need_list when the next attempt must be a relist.
   std::chrono::milliseconds WatchOnce(std::stop_token stop, bool* need_list);
   void HandleEvent(WatchEvent&& event);
+  // End of a burst: sink_.Flush(), then the resourceVersion moves to the burst's last.
+  void EndBatch();
   ObjectPtr Freeze(nlohmann::json&& object) const;
   std::chrono::milliseconds NextBackoff();
   void SetResourceVersion(std::string rv);
@@ -149,6 +158,7 @@ class Reflector {
   // Owned by the Run() thread.
   std::mt19937_64 rng_;
   common::Backoff backoff_;  // reset after a healthy watch: the next failure waits initial_backoff
+  std::string batch_resource_version_;  // last event of the current burst, "" when flushed
 
   mutable std::mutex mu_;
   // Guarded by mu_.
