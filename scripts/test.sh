@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the test suite: the one command (see README.md).
 #   1. scripts/setup.sh (idempotent: seconds when everything is installed)
-#   2. configures build/test (Ninja, RelWithDebInfo, warnings as errors, ASan + UBSan)
+#   2. configures build/test (Ninja, RelWithDebInfo, warnings as errors, ASan + UBSan,
+#      line-table debug information -g1: cmake/CompilerOptions.cmake)
 #   3. builds everything with all cores; meanwhile scripts/build-image.sh makes the base
 #      images; then the Release product (build/release) and the images from it
 #   4. ctest --output-on-failure -j2 "$@"   e.g. scripts/test.sh -L unit, -R testenv
