@@ -198,7 +198,9 @@ std::chrono::milliseconds Reflector::WatchOnce(std::stop_token stop, bool* need_
           HandleEvent(std::move(event));
         },
         stop);
-    EndBatch();  // a lister-watcher that never ends bursts still makes progress here
+    // A lister-watcher that never ends bursts still makes progress here; when stopping,
+    // what was not flushed is watched again by the next run.
+    if (!stop.stop_requested()) EndBatch();
     if (stop.stop_requested() || healthy()) {
       backoff_.Reset();
       return {};
