@@ -40,7 +40,8 @@ if(RO_TSAN)
   # ThreadSanitizer (scripts/tsan.sh runs the kube and kubesync tests with it). -O1 for
   # the same reason as above; the libraries we link (libcurl, cnats, hiredis) are not
   # instrumented, so races inside them are invisible, races in our code are not.
-  set(_ro_tsan -O1 ${RO_SANITIZE_DEBUG_INFO} -fsanitize=thread -fno-omit-frame-pointer -Wno-maybe-uninitialized -Wno-tsan)
+  set(_ro_tsan -O1 ${RO_SANITIZE_DEBUG_INFO} -fsanitize=thread -fno-omit-frame-pointer -Wno-maybe-uninitialized
+      -Wno-tsan)
   add_compile_options(${_ro_tsan})
   add_link_options(-fsanitize=thread)
 endif()
