@@ -15,6 +15,7 @@
 #include "../../src/kubesync/components/applied_state.h"
 #include "../../src/kubesync/components/stage_runner.h"
 #include "ro/kube/clock.h"
+#include "ro/kube/store.h"
 #include "ro/kubesync/component.h"
 #include "ro/kubesync/run_component.h"
 #include "ro/kubesync/pipeline_context.h"
@@ -164,56 +165,118 @@ TEST(StageRunner, AnObjectAlwaysMapsToTheSameLaneAndObjectsSpreadOverLanes) {
   EXPECT_EQ(StageRunner::LaneOf(update, 8), StageRunner::LaneOf(EventFor("ns", "cm-1"), 8));
 }
 
+constexpr std::string_view kManagedBy = "dr-config.pre";
+
+// A destination object this LiveSynchronization manages, as its reflector delivers it.
 kube::ObjectPtr Meta(const std::string& name, const std::string& rv, const std::string& source_rv = "1") {
   return std::make_shared<const json>(json{
       {"metadata",
        {{"name", name},
         {"namespace", "ns"},
+        {"uid", "d-" + name},
         {"resourceVersion", rv},
+        {"labels", {{"kubesync.astronetes.io/managed-by", kManagedBy}}},
         {"annotations", {{"kubesync.astronetes.io/source-resource-version", source_rv}}}}}});
 }
 
 class AppliedStateCacheTest : public ::testing::Test {
  protected:
+  // A write's result for `object`.
+  void Written(const kube::ObjectPtr& object) {
+    cache_.RecordWritten(gvr_, kube::ObjectStoreKey(*object), cache_.StateOf(configmaps_, *object));
+  }
+  std::string CurrentVersion(std::string_view key) const {
+    const DestinationStatePtr current = cache_.Get(gvr_, key).current;
+    return current ? current->resource_version : "<absent>";
+  }
+
   kube::FakeClock clock_;
-  AppliedStateCache cache_{{"v1/configmaps"}, clock_, 10min};
+  const kube::GroupVersionResource configmaps_{"", "v1", "configmaps"};
+  AppliedStateCache cache_{{configmaps_}, std::string(kManagedBy), clock_, 10min};
+  kube::ReflectorSink& watch_ = cache_.Sink("v1/configmaps");
   const std::string gvr_ = "v1/configmaps";
 };
 
 TEST_F(AppliedStateCacheTest, KeepsOnlyTheNewestDestinationVersion) {
-  cache_.RecordWritten(gvr_, Meta("a", "20", "5"));
-  cache_.ObserveUpsert(gvr_, Meta("a", "10", "4"));  // the informer's late event
-  EXPECT_EQ((*cache_.Get(gvr_, "ns/a").current)["metadata"]["resourceVersion"], "20");
-  cache_.ObserveUpsert(gvr_, Meta("a", "30", "6"));
-  EXPECT_EQ((*cache_.Get(gvr_, "ns/a").current)["metadata"]["resourceVersion"], "30");
+  Written(Meta("a", "20", "5"));
+  watch_.Update(Meta("a", "10", "4"));  // the watch's late event
+  EXPECT_EQ(CurrentVersion("ns/a"), "20");
+  watch_.Update(Meta("a", "30", "6"));
+  EXPECT_EQ(CurrentVersion("ns/a"), "30");
+  EXPECT_EQ(cache_.Get(gvr_, "ns/a").current->source_resource_version, "6");
   EXPECT_EQ(cache_.LiveCount(gvr_), 1u);
 }
 
-TEST_F(AppliedStateCacheTest, InformerDeletionRemovesUnlessTheObjectWasRecreatedSince) {
-  cache_.ObserveUpsert(gvr_, Meta("a", "10"));
-  cache_.RecordWritten(gvr_, Meta("a", "40"));  // re-created by us after a deletion at 30
-  cache_.ObserveDelete(gvr_, Meta("a", "30"));
+TEST_F(AppliedStateCacheTest, AWatchedDeletionRemovesUnlessTheObjectWasRecreatedSince) {
+  watch_.Add(Meta("a", "10"));
+  Written(Meta("a", "40"));  // re-created by us after a deletion at 30
+  watch_.Delete(Meta("a", "30"));
   EXPECT_TRUE(cache_.Get(gvr_, "ns/a").current);
-  cache_.ObserveDelete(gvr_, Meta("a", "50"));
+  watch_.Delete(Meta("a", "50"));
   EXPECT_FALSE(cache_.Get(gvr_, "ns/a").current);
   EXPECT_EQ(cache_.LiveCount(gvr_), 0u);
 }
 
+TEST_F(AppliedStateCacheTest, AListReplacesWhatItCoversAndKeepsWritesNewerThanItself) {
+  EXPECT_FALSE(cache_.WaitForSync(std::stop_token{}, 0ms));
+  watch_.Add(Meta("gone", "10"));
+  watch_.Add(Meta("kept", "11"));
+  Written(Meta("written-after", "60"));
+  cache_.RecordSourceDeleted(gvr_, "ns/deleted", {"uid-d", "7"});
+  std::vector<kube::ObjectPtr> list = {Meta("kept", "12"), Meta("new", "13")};
+  watch_.Replace(std::move(list), "50");
+  EXPECT_TRUE(cache_.WaitForSync(std::stop_token{}, 0ms));
+  EXPECT_EQ(CurrentVersion("ns/gone"), "<absent>");        // deleted while the watch was down
+  EXPECT_EQ(CurrentVersion("ns/kept"), "12");
+  EXPECT_EQ(CurrentVersion("ns/new"), "13");
+  EXPECT_EQ(CurrentVersion("ns/written-after"), "60");     // our write after the list's revision
+  EXPECT_TRUE(cache_.Get(gvr_, "ns/deleted").tombstone);   // tombstones outlive lists
+  EXPECT_EQ(cache_.LiveCount(gvr_), 3u);
+}
+
+TEST_F(AppliedStateCacheTest, KeepsTheDecisionsInputsAndAServicesAllocatedFields) {
+  const kube::GroupVersionResource services{"", "v1", "services"};
+  const json service = {
+      {"metadata",
+       {{"name", "web"}, {"namespace", "ns"}, {"uid", "d-1"}, {"resourceVersion", "9"},
+        {"deletionTimestamp", "2024-01-01T00:00:00Z"},
+        {"labels", {{"kubesync.astronetes.io/managed-by", "someone-else"}}},
+        {"annotations",
+         {{"kubesync.astronetes.io/source-uid", "s-1"}, {"kubesync.astronetes.io/source-resource-version", "77"},
+          {"kubesync.astronetes.io/transformation", "0123456789abcdef"}}}}},
+      {"spec", {{"clusterIP", "10.0.0.12"}, {"selector", {{"app", "web"}}}}}};
+  const DestinationStatePtr state = cache_.StateOf(services, service);
+  EXPECT_EQ(state->uid, "d-1");
+  EXPECT_EQ(state->resource_version, "9");
+  EXPECT_TRUE(state->terminating);
+  EXPECT_EQ(state->manager, plugins::kubernetes::DestinationState::Manager::kOther);
+  EXPECT_EQ(state->source_uid, "s-1");
+  EXPECT_EQ(state->source_resource_version, "77");
+  EXPECT_EQ(state->transformation_fingerprint, "0123456789abcdef");
+  ASSERT_TRUE(state->allocated);
+  EXPECT_EQ(*state->allocated, json({{"spec", {{"clusterIP", "10.0.0.12"}}}}));
+  EXPECT_FALSE(cache_.StateOf(configmaps_, *Meta("a", "1"))->allocated);
+  EXPECT_EQ(cache_.StateOf(configmaps_, *Meta("a", "1"))->manager,
+            plugins::kubernetes::DestinationState::Manager::kThis);
+  EXPECT_FALSE(cache_.StateOf(configmaps_, json{{"metadata", {{"name", "a"}}}})->stamped());
+}
+
 TEST_F(AppliedStateCacheTest, ASourceDeletionLeavesATombstoneThatLateEventsDoNotRevive) {
-  cache_.RecordWritten(gvr_, Meta("a", "10"));
+  Written(Meta("a", "10"));
   cache_.RecordSourceDeleted(gvr_, "ns/a", {"uid-1", "70"});
   AppliedStateCache::Lookup lookup = cache_.Get(gvr_, "ns/a");
   EXPECT_FALSE(lookup.current);
   ASSERT_TRUE(lookup.tombstone);
   EXPECT_EQ(lookup.tombstone->source_uid, "uid-1");
   EXPECT_EQ(lookup.tombstone->source_resource_version, "70");
-  cache_.ObserveUpsert(gvr_, Meta("a", "10"));  // the state our deletion removed
-  cache_.ObserveDelete(gvr_, Meta("a", "11"));  // the deletion itself
+  watch_.Update(Meta("a", "10"));  // the state our deletion removed
+  watch_.Delete(Meta("a", "11"));  // the deletion itself
   ASSERT_TRUE(cache_.Get(gvr_, "ns/a").tombstone);
   EXPECT_EQ(cache_.Get(gvr_, "ns/a").tombstone->source_uid, "uid-1");
   EXPECT_EQ(cache_.LiveCount(gvr_), 0u);
-  cache_.ObserveUpsert(gvr_, Meta("a", "12"));  // really re-created at the destination
+  watch_.Add(Meta("a", "12"));  // really re-created at the destination
   EXPECT_TRUE(cache_.Get(gvr_, "ns/a").current);
+  EXPECT_FALSE(cache_.Get(gvr_, "ns/a").tombstone);
   EXPECT_EQ(cache_.LiveCount(gvr_), 1u);
 }
 
@@ -228,15 +291,23 @@ TEST_F(AppliedStateCacheTest, ALaterDeletionsTombstoneIsNotReplacedByAnEarlierOn
 
 TEST_F(AppliedStateCacheTest, TombstonesExpireAfterTheirTimeToLive) {
   cache_.RecordSourceDeleted(gvr_, "ns/a", {"uid-1", "70"});
-  clock_.Advance(9min);
+  cache_.RecordSourceDeleted(gvr_, "ns/b", {"uid-b", "71"});
+  clock_.Advance(5min);
+  cache_.RecordSourceDeleted(gvr_, "ns/b", {"uid-b2", "80"});  // deleted again: its time restarts
+  clock_.Advance(4min);
   EXPECT_EQ(cache_.ExpireTombstones(), 0u);
   clock_.Advance(2min);
   EXPECT_EQ(cache_.ExpireTombstones(), 1u);
   EXPECT_FALSE(cache_.Get(gvr_, "ns/a").tombstone);
+  ASSERT_TRUE(cache_.Get(gvr_, "ns/b").tombstone);
+  clock_.Advance(5min);
+  EXPECT_EQ(cache_.ExpireTombstones(), 1u);
+  EXPECT_FALSE(cache_.Get(gvr_, "ns/b").tombstone);
+  EXPECT_EQ(cache_.ExpireTombstones(), 0u);
 }
 
 TEST_F(AppliedStateCacheTest, AnAbsentObjectForgetsItsEntryButKeepsATombstone) {
-  cache_.RecordWritten(gvr_, Meta("a", "10"));
+  Written(Meta("a", "10"));
   cache_.RecordAbsent(gvr_, "ns/a");
   EXPECT_FALSE(cache_.Get(gvr_, "ns/a").current);
   cache_.RecordSourceDeleted(gvr_, "ns/b", {"uid-b", "5"});
@@ -256,16 +327,19 @@ TEST(CarryOverAllocatedFields, AnUpdatedServiceKeepsItsClusterIPAndNodePorts) {
                     {"ports", {{{"port", 80}, {"protocol", "TCP"}, {"nodePort", 30080}},
                                {{"port", 53}, {"protocol", "UDP"}, {"nodePort", 30053}}}}}},
                   {"status", json::object()}};
-  ReduceForCache(services, current);
-  EXPECT_FALSE(current["spec"].contains("selector"));
-  EXPECT_FALSE(current.contains("status"));
-  EXPECT_EQ(current["spec"]["clusterIP"], "10.0.0.12");
+  kube::FakeClock clock;
+  const AppliedStateCache cache({services}, "dr-config.pre", clock, 10min);
+  const DestinationStatePtr cached = cache.StateOf(services, current);
+  ASSERT_TRUE(cached->allocated);
+  EXPECT_FALSE((*cached->allocated)["spec"].contains("selector"));
+  EXPECT_FALSE(cached->allocated->contains("status"));
+  EXPECT_EQ((*cached->allocated)["spec"]["clusterIP"], "10.0.0.12");
 
   json desired = {{"metadata", {{"name", "web"}}},
                   {"spec", {{"type", "NodePort"},
                             {"ports", {{{"port", 80}, {"protocol", "TCP"}}, {{"port", 53}, {"protocol", "UDP"}},
                                        {{"port", 443}}}}}}};
-  CarryOverAllocatedFields(services, desired, current);
+  CarryOverAllocatedFields(services, desired, *cached->allocated);
   EXPECT_EQ(desired["spec"]["clusterIP"], "10.0.0.12");
   EXPECT_EQ(desired["spec"]["clusterIPs"], json({"10.0.0.12"}));
   EXPECT_EQ(desired["spec"]["ports"][0]["nodePort"], 30080);
@@ -284,22 +358,6 @@ TEST(CarryOverAllocatedFields, OnlyFillsWhatTheDesiredObjectLacks) {
   json config = {{"data", json::object()}};
   CarryOverAllocatedFields({"", "v1", "configmaps"}, config, {{"spec", {{"volumeName", "pv-1"}}}});
   EXPECT_FALSE(config.contains("spec"));
-}
-
-TEST(KeepOnlyMetadata, DropsSpecStatusAndServerBookkeeping) {
-  json object = {{"apiVersion", "v1"},
-                 {"kind", "ConfigMap"},
-                 {"metadata",
-                  {{"name", "a"}, {"namespace", "ns"}, {"uid", "u"}, {"resourceVersion", "5"},
-                   {"labels", {{"l", "1"}}}, {"annotations", {{"a", "1"}}}, {"managedFields", json::array()},
-                   {"deletionTimestamp", "2024-01-01T00:00:00Z"}}},
-                 {"data", {{"k", "v"}}}};
-  KeepOnlyMetadata(object);
-  EXPECT_FALSE(object.contains("data"));
-  EXPECT_FALSE(object["metadata"].contains("managedFields"));
-  EXPECT_EQ(object["metadata"]["deletionTimestamp"], "2024-01-01T00:00:00Z");
-  EXPECT_EQ(object["metadata"]["labels"]["l"], "1");
-  EXPECT_EQ(object["kind"], "ConfigMap");
 }
 
 }  // namespace

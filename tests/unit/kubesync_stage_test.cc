@@ -534,7 +534,7 @@ class SynchronizerStageTest : public ::testing::Test {
   PipelineContext processor_context_;
   std::shared_ptr<kube::testing::FakeTransport> transport_ = std::make_shared<kube::testing::FakeTransport>();
   kube::DynamicClient destination_{Config(), transport_};
-  AppliedStateCache cache_{{"v1/configmaps"}, clock_, 10min};
+  AppliedStateCache cache_{{{"", "v1", "configmaps"}}, context_.stamp().managed_by, clock_, 10min};
   MapTombstones tombstones_;
   SynchronizerStage stage_{context_, destination_, cache_, tombstones_, stats_, SynchronizerOptions{}};
 };
@@ -587,7 +587,7 @@ TEST_F(SynchronizerStageTest, ASourceDeletionStoresItsTombstoneFirstAndBlocksOld
   EXPECT_EQ(Handle(Apply(EventType::kUpsert, ConfigMap("selected", "cm", "5"))).kind, Outcome::Kind::kAck);
   EXPECT_TRUE(transport_->requests.empty());
   // Nor after a restart: a fresh cache reads the durable tombstone.
-  AppliedStateCache fresh_cache({"v1/configmaps"}, clock_, 10min);
+  AppliedStateCache fresh_cache({{"", "v1", "configmaps"}}, context_.stamp().managed_by, clock_, 10min);
   SynchronizerStage restarted(context_, destination_, fresh_cache, tombstones_, stats_, SynchronizerOptions{});
   Envelope late = Apply(EventType::kUpsert, ConfigMap("selected", "cm", "5"));
   EXPECT_EQ(restarted.Handle(late, DeliveryInfo{}, std::stop_token{}).kind, Outcome::Kind::kAck);

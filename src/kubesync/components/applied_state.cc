@@ -1,50 +1,113 @@
 #include "applied_state.h"
 
 #include <stdexcept>
+#include <unordered_set>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "ro/kube/store.h"
 #include "ro/plugins/kubernetes/allocated_fields.h"
 #include "ro/plugins/kubernetes/resource_version.h"
 
 namespace ro::kubesync {
-namespace {
 
-using nlohmann::json;
+namespace k8s = plugins::kubernetes;
 
-}  // namespace
+// One GVR's entries. A key is live (present at the destination), a tombstone, or
+// unknown; never both.
+struct AppliedStateCache::Shard {
+  explicit Shard(kube::GroupVersionResource g) : gvr(std::move(g)) {}
 
-void KeepOnlyMetadata(json& object) {
-  if (!object.is_object()) return;
-  json reduced = json::object();
-  for (const char* key : {"apiVersion", "kind"}) {
-    if (object.contains(key)) reduced[key] = std::move(object[key]);
-  }
-  if (object.contains("metadata") && object["metadata"].is_object()) {
-    json& meta = object["metadata"];
-    json out = json::object();
-    for (const char* key :
-         {"name", "namespace", "uid", "resourceVersion", "labels", "annotations", "deletionTimestamp"}) {
-      if (meta.contains(key)) out[key] = std::move(meta[key]);
+  const kube::GroupVersionResource gvr;
+  std::unique_ptr<ShardSink> sink;  // constant after construction
+
+  mutable std::mutex mu;
+  std::unordered_map<std::string, DestinationStatePtr> live;         // guarded by mu
+  std::unordered_map<std::string, TombstoneEntry> tombstones;        // guarded by mu
+  // (deleted_at, key) in deletion order, for ExpireTombstones; an item whose key was
+  // revived or deleted again later is skipped when it comes up.
+  std::deque<std::pair<kube::Clock::SteadyTime, std::string>> expiry;  // guarded by mu
+  bool listed = false;                                                 // guarded by mu
+};
+
+// The reflector's view of one shard: objects become DestinationStates at once, so the
+// JSON the reflector built is freed as soon as it is applied.
+class AppliedStateCache::ShardSink final : public kube::ReflectorSink {
+ public:
+  ShardSink(AppliedStateCache& cache, Shard& shard) : cache_(cache), shard_(shard) {}
+
+  void Replace(std::vector<kube::ObjectPtr> objects, const std::string& resource_version) override {
+    std::vector<std::pair<std::string, DestinationStatePtr>> listed;
+    listed.reserve(objects.size());
+    for (kube::ObjectPtr& object : objects) {
+      listed.emplace_back(kube::ObjectStoreKey(*object), cache_.StateOf(shard_.gvr, *object));
+      object.reset();
     }
-    reduced["metadata"] = std::move(out);
+    bool first = false;
+    {
+      std::lock_guard lock(shard_.mu);
+      std::unordered_set<std::string_view> keys;
+      keys.reserve(listed.size());
+      for (auto& [key, state] : listed) {
+        keys.insert(key);
+        ObserveUpsertLocked(shard_, key, std::move(state));
+      }
+      // Gone before the list was taken, unless written (by us) after it.
+      for (auto it = shard_.live.begin(); it != shard_.live.end();) {
+        if (!keys.contains(it->first) && NotOlder(resource_version, it->second->resource_version)) {
+          it = shard_.live.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      first = !std::exchange(shard_.listed, true);
+    }
+    if (first) cache_.MarkListed();
   }
-  object = std::move(reduced);
+  void Add(kube::ObjectPtr object) override { Upsert(*object); }
+  void Update(kube::ObjectPtr object) override { Upsert(*object); }
+  void Delete(kube::ObjectPtr object) override {
+    const std::string key = kube::ObjectStoreKey(*object);
+    const std::string rv = kube::ObjectResourceVersion(*object);
+    std::lock_guard lock(shard_.mu);
+    ObserveDeleteLocked(shard_, key, rv);
+  }
+
+ private:
+  void Upsert(const nlohmann::json& object) {
+    const std::string key = kube::ObjectStoreKey(object);
+    DestinationStatePtr state = cache_.StateOf(shard_.gvr, object);
+    std::lock_guard lock(shard_.mu);
+    ObserveUpsertLocked(shard_, key, std::move(state));
+  }
+
+  AppliedStateCache& cache_;
+  Shard& shard_;
+};
+
+AppliedStateCache::AppliedStateCache(const std::vector<kube::GroupVersionResource>& gvrs, std::string managed_by,
+                                     kube::Clock& clock, std::chrono::milliseconds tombstone_ttl)
+    : managed_by_(std::move(managed_by)), clock_(clock), tombstone_ttl_(tombstone_ttl) {
+  for (const kube::GroupVersionResource& gvr : gvrs) {
+    auto shard = std::make_unique<Shard>(gvr);
+    shard->sink = std::make_unique<ShardSink>(*this, *shard);
+    shards_.emplace(gvr.ToString(), std::move(shard));
+  }
 }
 
-void ReduceForCache(const kube::GroupVersionResource& gvr, json& object) {
-  if (!object.is_object()) return;
-  json allocated = json::object();
-  plugins::kubernetes::MoveAllocatedFields(gvr, object, allocated);
-  KeepOnlyMetadata(object);
-  if (!allocated.empty()) object.update(allocated);
-}
+AppliedStateCache::~AppliedStateCache() = default;
 
-AppliedStateCache::AppliedStateCache(const std::vector<std::string>& gvrs, kube::Clock& clock,
-                                     std::chrono::milliseconds tombstone_ttl)
-    : clock_(clock), tombstone_ttl_(tombstone_ttl) {
-  for (const std::string& gvr : gvrs) shards_.emplace(gvr, std::make_unique<Shard>());
+DestinationStatePtr AppliedStateCache::StateOf(const kube::GroupVersionResource& gvr,
+                                               const nlohmann::json& object) const {
+  auto state = std::make_shared<k8s::DestinationState>(k8s::DestinationStateOf(object, managed_by_));
+  if (k8s::HasAllocatedFields(gvr)) {
+    nlohmann::json from = object;
+    auto allocated = std::make_shared<nlohmann::json>(nlohmann::json::object());
+    k8s::MoveAllocatedFields(gvr, from, *allocated);
+    if (!allocated->empty()) state->allocated = std::move(allocated);
+  }
+  return state;
 }
 
 AppliedStateCache::Shard& AppliedStateCache::ShardOf(std::string_view gvr) const {
@@ -54,91 +117,99 @@ AppliedStateCache::Shard& AppliedStateCache::ShardOf(std::string_view gvr) const
 }
 
 bool AppliedStateCache::NotOlder(std::string_view incoming, std::string_view known) {
-  using plugins::kubernetes::CompareResourceVersions;
-  using plugins::kubernetes::IsValidResourceVersion;
+  using k8s::CompareResourceVersions;
+  using k8s::IsValidResourceVersion;
   if (!IsValidResourceVersion(incoming) || !IsValidResourceVersion(known)) return true;
   return CompareResourceVersions(incoming, known) >= 0;
 }
 
-void AppliedStateCache::SetLiveLocked(Shard& shard, const std::string& key, kube::ObjectPtr object) {
-  Entry& entry = shard.entries[key];
-  if (!entry.object) ++shard.live;
-  entry.resource_version = kube::ObjectResourceVersion(*object);
-  entry.object = std::move(object);
-  entry.tombstone.reset();
+void AppliedStateCache::SetLiveLocked(Shard& shard, const std::string& key, DestinationStatePtr state) {
+  shard.tombstones.erase(key);
+  shard.live.insert_or_assign(key, std::move(state));
 }
 
 AppliedStateCache::Lookup AppliedStateCache::Get(std::string_view gvr, std::string_view key) const {
   const Shard& shard = ShardOf(gvr);
+  const std::string k(key);
   std::lock_guard lock(shard.mu);
-  const auto it = shard.entries.find(std::string(key));
-  if (it == shard.entries.end()) return {};
-  return Lookup{it->second.object, it->second.tombstone};
-}
-
-void AppliedStateCache::ObserveUpsert(std::string_view gvr, const kube::ObjectPtr& object) {
-  Shard& shard = ShardOf(gvr);
-  const std::string key = kube::ObjectStoreKey(*object);
-  std::lock_guard lock(shard.mu);
-  const auto it = shard.entries.find(key);
-  if (it != shard.entries.end()) {
-    const std::string rv = kube::ObjectResourceVersion(*object);
-    const Entry& entry = it->second;
-    // The cache already holds a newer state (e.g. our own write), or this is a late event
-    // of the state our deletion removed (a tombstone yields only to a strictly newer one).
-    if (!NotOlder(rv, entry.resource_version)) return;
-    if (!entry.object && rv == entry.resource_version) return;
+  if (const auto it = shard.live.find(k); it != shard.live.end()) return Lookup{it->second, std::nullopt};
+  if (const auto it = shard.tombstones.find(k); it != shard.tombstones.end()) {
+    return Lookup{nullptr, it->second.tombstone};
   }
-  SetLiveLocked(shard, key, object);
+  return {};
 }
 
-void AppliedStateCache::ObserveDelete(std::string_view gvr, const kube::ObjectPtr& object) {
-  Shard& shard = ShardOf(gvr);
-  const std::string key = kube::ObjectStoreKey(*object);
-  std::lock_guard lock(shard.mu);
-  const auto it = shard.entries.find(key);
-  if (it == shard.entries.end()) return;
-  Entry& entry = it->second;
-  const std::string rv = kube::ObjectResourceVersion(*object);
-  if (!entry.object) {  // our tombstone: keep it, remember how far the destination got
-    if (NotOlder(rv, entry.resource_version)) entry.resource_version = rv;
+kube::ReflectorSink& AppliedStateCache::Sink(std::string_view gvr) { return *ShardOf(gvr).sink; }
+
+void AppliedStateCache::MarkListed() {
+  {
+    std::lock_guard lock(listed_mu_);
+    ++listed_;
+  }
+  listed_cv_.notify_all();
+}
+
+bool AppliedStateCache::WaitForSync(std::stop_token stop, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(listed_mu_);
+  return listed_cv_.wait_for(lock, stop, timeout, [this] { return listed_ == shards_.size(); });
+}
+
+void AppliedStateCache::ObserveUpsertLocked(Shard& shard, const std::string& key, DestinationStatePtr state) {
+  const std::string& rv = state->resource_version;
+  if (const auto it = shard.live.find(key); it != shard.live.end()) {
+    // The cache already holds a newer state (e.g. our own write).
+    if (!NotOlder(rv, it->second->resource_version)) return;
+  } else if (const auto t = shard.tombstones.find(key); t != shard.tombstones.end()) {
+    // A late event of the state our deletion removed: a tombstone yields only to a
+    // strictly newer one.
+    if (!NotOlder(rv, t->second.resource_version) || rv == t->second.resource_version) return;
+  }
+  SetLiveLocked(shard, key, std::move(state));
+}
+
+void AppliedStateCache::ObserveDeleteLocked(Shard& shard, const std::string& key, const std::string& resource_version) {
+  if (const auto t = shard.tombstones.find(key); t != shard.tombstones.end()) {
+    // Our tombstone: keep it, remember how far the destination got.
+    if (NotOlder(resource_version, t->second.resource_version)) t->second.resource_version = resource_version;
     return;
   }
-  if (!NotOlder(rv, entry.resource_version)) return;  // re-created since
-  --shard.live;
-  shard.entries.erase(it);
+  const auto it = shard.live.find(key);
+  if (it == shard.live.end()) return;
+  if (!NotOlder(resource_version, it->second->resource_version)) return;  // re-created since
+  shard.live.erase(it);
 }
 
-void AppliedStateCache::RecordWritten(std::string_view gvr, kube::ObjectPtr object) {
+void AppliedStateCache::RecordWritten(std::string_view gvr, std::string_view key, DestinationStatePtr state) {
   Shard& shard = ShardOf(gvr);
-  const std::string key = kube::ObjectStoreKey(*object);
+  const std::string k(key);
   std::lock_guard lock(shard.mu);
-  const auto it = shard.entries.find(key);
-  if (it != shard.entries.end() && it->second.object &&
-      !NotOlder(kube::ObjectResourceVersion(*object), it->second.resource_version)) {
+  if (const auto it = shard.live.find(k);
+      it != shard.live.end() && !NotOlder(state->resource_version, it->second->resource_version)) {
     return;
   }
-  SetLiveLocked(shard, key, std::move(object));
+  SetLiveLocked(shard, k, std::move(state));
 }
 
 void AppliedStateCache::RecordAbsent(std::string_view gvr, std::string_view key) {
   Shard& shard = ShardOf(gvr);
   std::lock_guard lock(shard.mu);
-  const auto it = shard.entries.find(std::string(key));
-  if (it == shard.entries.end() || !it->second.object) return;  // absent already, or a tombstone
-  --shard.live;
-  shard.entries.erase(it);
+  shard.live.erase(std::string(key));  // a tombstone stays
 }
 
-void AppliedStateCache::RecordSourceDeleted(std::string_view gvr, std::string_view key,
-                                            plugins::kubernetes::Tombstone tombstone) {
+void AppliedStateCache::RecordSourceDeleted(std::string_view gvr, std::string_view key, k8s::Tombstone tombstone) {
   Shard& shard = ShardOf(gvr);
+  const std::string k(key);
+  const auto now = clock_.SteadyNow();
   std::lock_guard lock(shard.mu);
-  Entry& entry = shard.entries[std::string(key)];
-  if (entry.object) --shard.live;
-  entry.object = nullptr;
-  entry.deleted_at = clock_.SteadyNow();
-  if (entry.tombstone && !NotOlder(tombstone.source_resource_version, entry.tombstone->source_resource_version)) {
+  auto [it, inserted] = shard.tombstones.try_emplace(k);
+  TombstoneEntry& entry = it->second;
+  if (const auto live = shard.live.find(k); live != shard.live.end()) {
+    entry.resource_version = live->second->resource_version;
+    shard.live.erase(live);
+  }
+  entry.deleted_at = now;
+  shard.expiry.emplace_back(now, k);
+  if (!inserted && !NotOlder(tombstone.source_resource_version, entry.tombstone.source_resource_version)) {
     return;  // a later deletion's tombstone is there already
   }
   entry.tombstone = std::move(tombstone);
@@ -147,7 +218,7 @@ void AppliedStateCache::RecordSourceDeleted(std::string_view gvr, std::string_vi
 std::size_t AppliedStateCache::LiveCount(std::string_view gvr) const {
   const Shard& shard = ShardOf(gvr);
   std::lock_guard lock(shard.mu);
-  return shard.live;
+  return shard.live.size();
 }
 
 std::size_t AppliedStateCache::ExpireTombstones() {
@@ -155,13 +226,14 @@ std::size_t AppliedStateCache::ExpireTombstones() {
   std::size_t dropped = 0;
   for (auto& [gvr, shard] : shards_) {
     std::lock_guard lock(shard->mu);
-    for (auto it = shard->entries.begin(); it != shard->entries.end();) {
-      if (!it->second.object && it->second.deleted_at <= cutoff) {
-        it = shard->entries.erase(it);
+    while (!shard->expiry.empty() && shard->expiry.front().first <= cutoff) {
+      const auto it = shard->tombstones.find(shard->expiry.front().second);
+      // deleted_at only grows: a later deletion of the key queued a later item.
+      if (it != shard->tombstones.end() && it->second.deleted_at <= cutoff) {
+        shard->tombstones.erase(it);
         ++dropped;
-      } else {
-        ++it;
       }
+      shard->expiry.pop_front();
     }
   }
   return dropped;

@@ -13,6 +13,7 @@
 #include "pipeline_io.h"
 #include "ro/common/log.h"
 #include "ro/kube/informer.h"
+#include "ro/kube/reflector.h"
 #include "ro/plugins/kubernetes/allocated_fields.h"
 #include "ro/kubesync/pipeline_wire.h"
 #include "ro/kubesync/retry.h"
@@ -76,12 +77,6 @@ class KeyValueTombstones final : public TombstoneStore {
   std::shared_ptr<KeyValueMirror> mirror_;   // guarded by mu_: the bound bucket's copy
 };
 
-std::vector<std::string> GvrStrings(const std::vector<kube::GroupVersionResource>& gvrs) {
-  std::vector<std::string> out;
-  for (const auto& gvr : gvrs) out.push_back(gvr.ToString());
-  return out;
-}
-
 // An informer (not started) of the destination namespaces carrying
 // kNamespaceCreatedByLabel of this LiveSynchronization.
 std::unique_ptr<kube::SharedInformer> CreatedNamespacesInformer(kube::DynamicClient& destination,
@@ -101,7 +96,7 @@ class Synchronizer::Impl {
         stats_(stats),
         options_(options),
         gvrs_(context.config().DistinctGvrs()),
-        cache_(GvrStrings(gvrs_), kube::DefaultClock(), options.tombstone_ttl),
+        cache_(gvrs_, context.stamp().managed_by, kube::DefaultClock(), options.tombstone_ttl),
         transport_(nats, context.names(), context.file().nats_replicas, stats, kComponent,
                    [this](NatsConnection& connection) {
                      tombstones_.Bind(connection, context_.names(), context_.file().nats_replicas);
@@ -125,25 +120,19 @@ class Synchronizer::Impl {
   void Run(std::stop_token stop) {
     const std::string selector = std::string(k8s::kManagedByLabel) + "=" + context_.stamp().managed_by;
     for (const kube::GroupVersionResource& gvr : gvrs_) {
-      kube::InformerOptions options;
-      options.reflector.transform = [gvr](json& object) { ReduceForCache(gvr, object); };
-      // The cache keeps metadata (and a Service's allocated fields): the apiserver sends
-      // only that, instead of every object the synchronizer writes coming back whole.
-      options.reflector.metadata_only = !k8s::HasAllocatedFields(gvr);
-      auto informer = kube::NewSharedInformer(destination_, gvr, "", options, selector);
-      const std::string key = gvr.ToString();
-      kube::ResourceEventHandler handler;
-      handler.on_add = [this, key](const kube::ObjectPtr& o) { cache_.ObserveUpsert(key, o); };
-      handler.on_update = [this, key](const kube::ObjectPtr&, const kube::ObjectPtr& o) { cache_.ObserveUpsert(key, o); };
-      handler.on_delete = [this, key](const kube::ObjectPtr& o, bool) { cache_.ObserveDelete(key, o); };
-      informer->AddEventHandler(std::move(handler));
-      informer->Start();
-      informers_.push_back(std::move(informer));
+      // The cache is the reflector's sink: each object becomes a DestinationState as it
+      // arrives, and no store keeps the objects themselves.
+      kube::ReflectorOptions options;
+      // Metadata (and a Service's allocated fields) is all the cache keeps: the apiserver
+      // sends only that, instead of every object the synchronizer writes coming back whole.
+      options.metadata_only = !k8s::HasAllocatedFields(gvr);
+      auto& watched = reflectors_.emplace_back();
+      watched.lister_watcher = kube::NewListerWatcher(destination_, gvr, "", selector);
+      watched.reflector = std::make_unique<kube::Reflector>(*watched.lister_watcher, cache_.Sink(gvr.ToString()), options);
+      watched.thread = std::jthread([reflector = watched.reflector.get()](std::stop_token s) { reflector->Run(s); });
     }
     created_namespaces_->Start();
-    for (const auto& informer : informers_) {
-      while (!stop.stop_requested() && !informer->WaitForCacheSync(stop, std::chrono::seconds{1})) {
-      }
+    while (!stop.stop_requested() && !cache_.WaitForSync(stop, std::chrono::seconds{1})) {
     }
     while (!stop.stop_requested() && !created_namespaces_->WaitForCacheSync(stop, std::chrono::seconds{1})) {
     }
@@ -160,7 +149,7 @@ class Synchronizer::Impl {
       });
       runner_->Run(stop);
     }
-    for (const auto& informer : informers_) informer->Stop();
+    reflectors_.clear();  // stops and joins each reflector thread before its reflector goes
     created_namespaces_->Stop();
   }
 
@@ -179,7 +168,14 @@ class Synchronizer::Impl {
   SynchronizerStage stage_;
   std::unique_ptr<StageRunner> runner_;  // constant after construction
 
-  std::vector<std::unique_ptr<kube::SharedInformer>> informers_;  // Run() only
+  // A reflector per GVR feeding cache_ (Run() only). Destroyed in reverse member order:
+  // the thread is joined before the reflector and its lister-watcher go.
+  struct WatchedGvr {
+    std::unique_ptr<kube::ListerWatcher> lister_watcher;
+    std::unique_ptr<kube::Reflector> reflector;
+    std::jthread thread;
+  };
+  std::vector<WatchedGvr> reflectors_;
   std::atomic<bool> synced_{false};
 };
 

@@ -123,10 +123,10 @@ class SynchronizerStage::Impl {
     if (source_deleted && !SaveTombstone(gvr, key, tombstone, line)) return Step::kNak;
 
     // A fresher view than the cache after a write met a changed object.
-    std::optional<kube::ObjectPtr> fresh;
+    std::optional<DestinationStatePtr> fresh;
     for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
       const AppliedStateCache::Lookup lookup = cache_.Get(gvr, key);
-      const kube::ObjectPtr current = fresh ? *fresh : lookup.current;
+      const DestinationStatePtr current = fresh ? *fresh : lookup.current;
       if (e.type == EventType::kUpsert && NewIncarnation(e.object, current)) {
         // Absent, or a copy of another source incarnation: written only when not older
         // than a recorded source deletion.
@@ -148,8 +148,7 @@ class SynchronizerStage::Impl {
       }
       const k8s::SyncDecision decision =
           k8s::DecideSync(e.type == EventType::kDelete ? k8s::EventType::kDelete : k8s::EventType::kUpsert, e.object,
-                          current.get(), context_.stamp().managed_by,
-                          context_.config().replication.adopt_existing);
+                          current.get(), context_.config().replication.adopt_existing);
       Step step(Step::kAck);
       switch (decision.action) {
         case k8s::SyncAction::kSkip:
@@ -218,8 +217,8 @@ class SynchronizerStage::Impl {
                  line.With({{"event", fields::Event("create")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
     try {
       const json created = destination_.Create(e.gvr, ns, e.object, WriteOptions());
-      kube::ObjectPtr cached = Cached(e.gvr, created);
-      cache_.RecordWritten(line.gvr, cached);
+      DestinationStatePtr cached = cache_.StateOf(e.gvr, created);
+      cache_.RecordWritten(line.gvr, key, cached);
       Applied(e, line, "object created in cluster", "create", fields::ObjectRef(e.gvr, created));
       NamespaceWritten(ns);
       return RemoveIfSourceDeleted(e, ns, name, key, cached, line);
@@ -238,17 +237,17 @@ class SynchronizerStage::Impl {
   }
 
   Step Update(Envelope& e, const std::string& ns, const std::string& key, const k8s::SyncDecision& decision,
-              const kube::ObjectPtr& current, const Line& line) {
+              const DestinationStatePtr& current, const Line& line) {
     const bool replaced_incarnation = NewIncarnation(e.object, current);
     e.object["metadata"]["resourceVersion"] = decision.resource_version;
-    if (current) k8s::CarryOverAllocatedFields(e.gvr, e.object, *current);
+    if (current && current->allocated) k8s::CarryOverAllocatedFields(e.gvr, e.object, *current->allocated);
     json log_fields = line.With({{"event", fields::Event("update")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}});
     if (decision.reason == "adopted") log_fields["reason"] = "adopted";  // replication.adoptExisting
     logger_.Info("updating object in cluster", log_fields);
     try {
       const json updated = destination_.Update(e.gvr, ns, e.object, WriteOptions());
-      kube::ObjectPtr cached = Cached(e.gvr, updated);
-      cache_.RecordWritten(line.gvr, cached);
+      DestinationStatePtr cached = cache_.StateOf(e.gvr, updated);
+      cache_.RecordWritten(line.gvr, key, cached);
       Applied(e, line, "object updated in cluster", "update", fields::ObjectRef(e.gvr, updated));
       NamespaceWritten(ns);
       if (replaced_incarnation) return RemoveIfSourceDeleted(e, ns, common::Name(updated), key, cached, line);
@@ -300,11 +299,10 @@ class SynchronizerStage::Impl {
   // name was deleted and created again in the source). Only then can a source deletion
   // of `desired`'s incarnation be missed: an update of the same incarnation is never
   // newer than that incarnation's deletion, which removes the copy afterwards.
-  static bool NewIncarnation(const json& desired, const kube::ObjectPtr& current) {
-    if (!current) return true;
-    const std::optional<k8s::ControlStamp> applied = k8s::ReadStamp(*current);
+  static bool NewIncarnation(const json& desired, const DestinationStatePtr& current) {
+    if (!current || !current->stamped()) return true;
     const std::optional<k8s::ControlStamp> wanted = k8s::ReadStamp(desired);
-    return !applied || !wanted || applied->source_uid != wanted->source_uid;
+    return !wanted || current->source_uid != wanted->source_uid;
   }
 
   // After a create, an update that replaced another incarnation, or a redelivered upsert
@@ -314,7 +312,7 @@ class SynchronizerStage::Impl {
   // of the two sees the other's write): an object the tombstone blocks is deleted again,
   // with preconditions. A failed read NAKs (the redelivery checks again).
   Step RemoveIfSourceDeleted(Envelope& e, const std::string& ns, const std::string& name, const std::string& key,
-                             kube::ObjectPtr object, const Line& line) {
+                             DestinationStatePtr object, const Line& line) {
     std::optional<k8s::Tombstone> tombstone;
     try {
       tombstone = LoadTombstone(line.gvr, key);
@@ -326,11 +324,11 @@ class SynchronizerStage::Impl {
     for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
       if (!tombstone || !object || !k8s::TombstoneBlocks(*tombstone, *object)) return Step::kAck;
       k8s::SyncDecision decision;
-      decision.uid = common::Uid(*object);
-      decision.resource_version = common::ResourceVersion(*object);
+      decision.uid = object->uid;
+      decision.resource_version = object->resource_version;
       const Step step = Delete(e, ns, name, key, decision, &*tombstone, line);
       if (!(step == Step::kDecideAgain)) return step;
-      std::optional<kube::ObjectPtr> fresh = Read(e.gvr, ns, name, key, line);
+      std::optional<DestinationStatePtr> fresh = Read(e.gvr, ns, name, key, line);
       if (!fresh) return Step::kNak;
       object = *fresh;
     }
@@ -401,23 +399,22 @@ class SynchronizerStage::Impl {
 
   // GET after a write met a changed object: the fresh state (nullptr when absent), or
   // nullopt when it could not be read (the cache's view is used again).
-  std::optional<kube::ObjectPtr> Read(const kube::GroupVersionResource& gvr, const std::string& ns,
+  std::optional<DestinationStatePtr> Read(const kube::GroupVersionResource& gvr, const std::string& ns,
                                       const std::string& name, const std::string& key, const Line& line) {
     logger_.Debug("reading object from cluster", line.With({{"resource", line.gvr}, {"name", name}, {"namespace", ns}}));
     try {
       json object = destination_.Get(gvr, ns, name);
       logger_.Debug("object read from cluster", line.With({{"destinationObject", fields::ObjectRef(gvr, object)}}));
-      ReduceForCache(gvr, object);
-      auto cached = std::make_shared<const json>(std::move(object));
-      // Only managed objects enter the cache: the informer (managed-by only) would never
+      DestinationStatePtr cached = cache_.StateOf(gvr, object);
+      // Only managed objects enter the cache: its reflector (managed-by only) would never
       // tell it that an unmanaged one changed or went away.
-      if (k8s::ReadStamp(*cached)) cache_.RecordWritten(line.gvr, cached);
+      if (cached->stamped()) cache_.RecordWritten(line.gvr, key, cached);
       return cached;
     } catch (const kube::ApiError& error) {
       if (error.reason() == kube::StatusReason::kNotFound) {
         logger_.Debug("object not found in cluster", line.With({{"name", name}, {"namespace", ns}}));
         cache_.RecordAbsent(line.gvr, key);
-        return kube::ObjectPtr();
+        return DestinationStatePtr();
       }
       logger_.Error("error getting object from cluster", line.With({{"error", error.what()}}));
     } catch (const kube::TransportError& error) {
@@ -531,11 +528,6 @@ class SynchronizerStage::Impl {
       return Step::Term(reason);
     }
     return Step(Step::kNak, outcome.retry_after);
-  }
-
-  static kube::ObjectPtr Cached(const kube::GroupVersionResource& gvr, json object) {
-    ReduceForCache(gvr, object);
-    return std::make_shared<const json>(std::move(object));
   }
 
   static kube::WriteOptions WriteOptions() {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ro/common/object_meta.h"
 #include "ro/plugins/kubernetes/resource_version.h"
 
 namespace ro::plugins::kubernetes {
@@ -16,24 +17,6 @@ SyncDecision Decision(SyncAction action, std::string_view reason) {
   return d;
 }
 
-const json* Metadata(const json& object) {
-  if (!object.is_object()) return nullptr;
-  const auto it = object.find("metadata");
-  return it != object.end() && it->is_object() ? &*it : nullptr;
-}
-
-std::string MetadataString(const json* metadata, std::string_view key) {
-  if (metadata == nullptr) return "";
-  const auto it = metadata->find(key);
-  return it != metadata->end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-bool Terminating(const json* metadata) {
-  if (metadata == nullptr) return false;
-  const auto it = metadata->find("deletionTimestamp");
-  return it != metadata->end() && !it->is_null();
-}
-
 // <0, 0, >0 like CompareResourceVersions, or nullopt when `recorded` is unreadable.
 // REQUIRES: IsValidResourceVersion(event).
 std::optional<std::strong_ordering> CompareToRecorded(std::string_view event,
@@ -42,17 +25,41 @@ std::optional<std::strong_ordering> CompareToRecorded(std::string_view event,
   return CompareResourceVersions(event, recorded);
 }
 
+// TombstoneBlocks of a stamp recording source uid `uid` at `resource_version`.
+bool Blocks(const Tombstone& tombstone, std::string_view uid, std::string_view resource_version) {
+  if (!tombstone.source_uid.empty() && uid == tombstone.source_uid) return true;
+  if (!IsValidResourceVersion(resource_version) || !IsValidResourceVersion(tombstone.source_resource_version)) {
+    return false;
+  }
+  return CompareResourceVersions(resource_version, tombstone.source_resource_version) <= 0;
+}
+
 }  // namespace
+
+DestinationState DestinationStateOf(const json& object, std::string_view managed_by) {
+  DestinationState state;
+  const json& metadata = common::Member(object, "metadata");
+  state.uid = common::StringMember(metadata, "uid");
+  state.resource_version = common::StringMember(metadata, "resourceVersion");
+  const json& deletion = common::Member(metadata, "deletionTimestamp");
+  state.terminating = !deletion.is_null();
+  std::optional<ControlStamp> stamp = ReadStamp(object);
+  if (!stamp) return state;
+  state.manager = stamp->managed_by == managed_by ? DestinationState::Manager::kThis
+                                                  : DestinationState::Manager::kOther;
+  state.source_uid = std::move(stamp->source_uid);
+  state.source_resource_version = std::move(stamp->source_resource_version);
+  state.transformation_fingerprint = std::move(stamp->transformation_fingerprint);
+  return state;
+}
 
 bool TombstoneBlocks(const Tombstone& tombstone, const json& desired) {
   const std::optional<ControlStamp> wanted = ReadStamp(desired);
-  if (!wanted) return false;
-  if (!tombstone.source_uid.empty() && wanted->source_uid == tombstone.source_uid) return true;
-  if (!IsValidResourceVersion(wanted->source_resource_version) ||
-      !IsValidResourceVersion(tombstone.source_resource_version)) {
-    return false;
-  }
-  return CompareResourceVersions(wanted->source_resource_version, tombstone.source_resource_version) <= 0;
+  return wanted && Blocks(tombstone, wanted->source_uid, wanted->source_resource_version);
+}
+
+bool TombstoneBlocks(const Tombstone& tombstone, const DestinationState& applied) {
+  return applied.stamped() && Blocks(tombstone, applied.source_uid, applied.source_resource_version);
 }
 
 bool KeepsTombstone(const Tombstone& stored, const Tombstone& incoming) {
@@ -63,8 +70,9 @@ bool KeepsTombstone(const Tombstone& stored, const Tombstone& incoming) {
   return CompareResourceVersions(stored.source_resource_version, incoming.source_resource_version) >= 0;
 }
 
-SyncDecision DecideSync(EventType type, const json& desired, const json* current,
-                        std::string_view managed_by, bool adopt_existing) {
+SyncDecision DecideSync(EventType type, const json& desired, const DestinationState* current,
+                        bool adopt_existing) {
+  using Manager = DestinationState::Manager;
   const std::optional<ControlStamp> wanted = ReadStamp(desired);
   if (!wanted || !IsValidResourceVersion(wanted->source_resource_version)) {
     return Decision(SyncAction::kSkip, "invalid-event");
@@ -76,21 +84,19 @@ SyncDecision DecideSync(EventType type, const json& desired, const json* current
     return type == EventType::kUpsert ? Decision(SyncAction::kCreate, "absent")
                                       : Decision(SyncAction::kSkip, "absent");
   }
-  const std::optional<ControlStamp> applied = ReadStamp(*current);
-  const json* metadata = Metadata(*current);
-  if (!applied) {
+  if (current->manager == Manager::kNone) {
     if (type != EventType::kUpsert || !adopt_existing) return Decision(SyncAction::kSkip, "unmanaged");
-    if (Terminating(metadata)) return Decision(SyncAction::kRetryLater, "terminating");
+    if (current->terminating) return Decision(SyncAction::kRetryLater, "terminating");
     SyncDecision d = Decision(SyncAction::kUpdate, "adopted");
-    d.resource_version = MetadataString(metadata, "resourceVersion");
+    d.resource_version = current->resource_version;
     return d;
   }
-  if (applied->managed_by != managed_by) return Decision(SyncAction::kSkip, "managed-by-other");
+  if (current->manager != Manager::kThis) return Decision(SyncAction::kSkip, "managed-by-other");
   const std::optional<std::strong_ordering> order =
-      CompareToRecorded(wanted->source_resource_version, applied->source_resource_version);
+      CompareToRecorded(wanted->source_resource_version, current->source_resource_version);
 
   if (type == EventType::kUpsert) {
-    if (Terminating(metadata)) return Decision(SyncAction::kRetryLater, "terminating");
+    if (current->terminating) return Decision(SyncAction::kRetryLater, "terminating");
     SyncDecision d;
     if (!order) {
       d = Decision(SyncAction::kUpdate, "unrecorded-version");
@@ -98,22 +104,29 @@ SyncDecision DecideSync(EventType type, const json& desired, const json* current
       d = Decision(SyncAction::kUpdate, "newer");
     } else if (*order < 0) {
       return Decision(SyncAction::kSkip, "stale");
-    } else if (wanted->transformation_fingerprint != applied->transformation_fingerprint) {
+    } else if (wanted->transformation_fingerprint != current->transformation_fingerprint) {
       d = Decision(SyncAction::kUpdate, "transformation-changed");
     } else {
       return Decision(SyncAction::kSkip, "duplicate");
     }
-    d.resource_version = MetadataString(metadata, "resourceVersion");
+    d.resource_version = current->resource_version;
     return d;
   }
 
-  if (applied->source_uid != wanted->source_uid) return Decision(SyncAction::kSkip, "uid-mismatch");
+  if (current->source_uid != wanted->source_uid) return Decision(SyncAction::kSkip, "uid-mismatch");
   if (order && *order < 0) return Decision(SyncAction::kSkip, "stale");
-  if (Terminating(metadata)) return Decision(SyncAction::kSkip, "already-terminating");
+  if (current->terminating) return Decision(SyncAction::kSkip, "already-terminating");
   SyncDecision d = Decision(SyncAction::kDelete, "source-deleted");
-  d.uid = MetadataString(metadata, "uid");
-  d.resource_version = MetadataString(metadata, "resourceVersion");
+  d.uid = current->uid;
+  d.resource_version = current->resource_version;
   return d;
+}
+
+SyncDecision DecideSync(EventType type, const json& desired, const json* current, std::string_view managed_by,
+                        bool adopt_existing) {
+  if (current == nullptr) return DecideSync(type, desired, static_cast<const DestinationState*>(nullptr), adopt_existing);
+  const DestinationState state = DestinationStateOf(*current, managed_by);
+  return DecideSync(type, desired, &state, adopt_existing);
 }
 
 }  // namespace ro::plugins::kubernetes

@@ -4,6 +4,8 @@
 // or skip, with a reason for logs and metrics.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -48,6 +50,35 @@ struct SyncDecision {
   std::string uid;
 };
 
+// What the synchronizer knows of one destination object (its applied-state cache keeps
+// this, ~300 bytes, instead of the object's metadata as a JSON tree, ~3 KiB): identity,
+// version, whether it is terminating, who manages it, and the control stamp it carries.
+struct DestinationState {
+  // The object's managed-by label (kManagedByLabel): absent, this LiveSynchronization's,
+  // or another LiveSynchronization's.
+  enum class Manager : std::uint8_t { kNone, kThis, kOther };
+
+  std::string uid;               // metadata.uid
+  std::string resource_version;  // metadata.resourceVersion (of the destination)
+  bool terminating = false;      // metadata.deletionTimestamp is set
+  Manager manager = Manager::kNone;
+  // The control stamp (ReadStamp): "" unless manager != kNone.
+  std::string source_uid;
+  std::string source_resource_version;
+  std::string transformation_fingerprint;
+  // The fields the destination allocated (MoveAllocatedFields' form, e.g.
+  // {"spec": {"clusterIP": ...}}), which an update carries over; nullptr when the GVR has
+  // none. Set by the cache, not by DestinationStateOf.
+  std::shared_ptr<const nlohmann::json> allocated;
+
+  bool stamped() const { return manager != Manager::kNone; }
+};
+
+// The DestinationState of `object` (a destination object, whole or metadata only), its
+// managed-by label compared with `managed_by` (this LiveSynchronization's ManagedById).
+// Missing or mistyped fields read as "". Never throws.
+DestinationState DestinationStateOf(const nlohmann::json& object, std::string_view managed_by);
+
 // What the deletion of a source object leaves behind (docs/kubesync.md, "Tombstones"):
 // the deleted object's source uid and the source resourceVersion of its deletion.
 struct Tombstone {
@@ -63,6 +94,9 @@ struct Tombstone {
 // source object (new uid, later resourceVersion) passes. Never throws; an event without a
 // readable stamp is not blocked here (DecideSync skips it as "invalid-event").
 bool TombstoneBlocks(const Tombstone& tombstone, const nlohmann::json& desired);
+// The same rule for an object already at the destination: blocked when its stamp records
+// the deleted incarnation or an older state. An unstamped object is not blocked.
+bool TombstoneBlocks(const Tombstone& tombstone, const DestinationState& applied);
 
 // True when `stored` must stay instead of being replaced by `incoming`: its deletion is
 // not older (resourceVersion not smaller), so it already blocks every upsert `incoming`
@@ -73,10 +107,8 @@ bool TombstoneBlocks(const Tombstone& tombstone, const nlohmann::json& desired);
 bool KeepsTombstone(const Tombstone& stored, const Tombstone& incoming);
 
 // `desired` is the object of the apply message: for kUpsert the stamped destination form,
-// for kDelete the delete stub (both from DecideProcessing). `current` is the destination
-// object or its metadata-only form (labels, annotations, uid, resourceVersion,
-// deletionTimestamp), nullptr when absent. `managed_by` is this LiveSynchronization's
-// ManagedById.
+// for kDelete the delete stub (both from DecideProcessing). `current` is what the cache
+// knows of the destination object, nullptr when absent.
 // Rules:
 //   - An object without our managed-by label is never modified, except that an upsert
 //     meeting an object without any managed-by label updates it ("adopted") when
@@ -88,6 +120,11 @@ bool KeepsTombstone(const Tombstone& stored, const Tombstone& incoming);
 //     the recorded resourceVersion is not greater than the event's (an unreadable
 //     recorded version does not block the delete).
 // Never throws.
+SyncDecision DecideSync(EventType type, const nlohmann::json& desired, const DestinationState* current,
+                        bool adopt_existing = false);
+
+// DecideSync on a destination object (or its metadata-only form; nullptr when absent):
+// DestinationStateOf(*current, managed_by), then the rules above.
 SyncDecision DecideSync(EventType type, const nlohmann::json& desired,
                         const nlohmann::json* current, std::string_view managed_by,
                         bool adopt_existing = false);
