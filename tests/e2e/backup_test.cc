@@ -686,6 +686,66 @@ TEST_F(BackupTest, AnUnreachableClusterFailsWithSourceUnavailable) {
   Apply(Backup("unreachable", "gone", json::array(), "backups"));
   const json failed = WaitFor("unreachable", "Failed", "SourceUnavailable");
   EXPECT_THAT(failed["status"].value("message", ""), HasSubstr("listing the namespaces of KubernetesCluster gone"));
+  WaitForEvent("unreachable", "SourceUnavailable");
+}
+
+// restartPolicy OnFailure: a failed run is Running/Retrying (with an Event) and runs again
+// after --retry-interval until it succeeds; here once the Bucket's keys are corrected.
+TEST_F(BackupTest, RestartPolicyOnFailureRunsAgainUntilTheBackupSucceeds) {
+  Apply({{"apiVersion", "v1"},
+         {"kind", "Secret"},
+         {"metadata", {{"name", "fixable-keys"}, {"namespace", kNamespace}}},
+         {"stringData", {{"accessKeyID", "nobody"}, {"secretAccessKey", "wrong"}}}});
+  Apply(Bucket("fixable", "fixable-keys"));
+  source_->Kubectl({"create", "namespace", "retried"});
+  ApplySource({{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "kept"}, {"namespace", "retried"}}},
+               {"data", {{"k", "v"}}}});
+  json backup = Backup("retried", "cluster-1", {"retried"}, "fixable");
+  backup["spec"]["restartPolicy"] = "OnFailure";
+  Apply(backup);
+  const json retrying = WaitFor("retried", "Running", "Retrying");
+  EXPECT_THAT(retrying["status"].value("message", ""), HasSubstr("InvalidAccessKeyId"));
+  EXPECT_THAT(retrying["status"].value("message", ""), HasSubstr("(restartPolicy OnFailure)"));
+  WaitForEvent("retried", "Retrying");
+  Apply({{"apiVersion", "v1"},
+         {"kind", "Secret"},
+         {"metadata", {{"name", "fixable-keys"}, {"namespace", kNamespace}}},
+         {"stringData", {{"accessKeyID", s3_->access_key()}, {"secretAccessKey", s3_->secret_key()}}}});
+  const json done = WaitFor("retried", "Succeeded", "Succeeded");
+  EXPECT_GE(done["status"].value("objects", 0), 2);  // the namespace and its ConfigMap (and its ServiceAccount)
+  const std::string keys = Boto3(*s3_, R"(
+print('\n'.join(sorted(o['Key'] for o in c.list_objects_v2(Bucket=bucket, Prefix=sys.argv[5])['Contents'])))
+)", {"backups", "dr/retried/"});
+  EXPECT_THAT(keys, HasSubstr("dr/retried/v1-configmaps/retried.kept"));
+  EXPECT_THAT(keys, HasSubstr("dr/retried/index.json"));
+}
+
+// No namespaces listed: every namespace of the cluster, each listed in the index.
+TEST_F(BackupTest, AnEmptyNamespaceListBacksUpEveryNamespace) {
+  for (const char* ns : {"everywhere-a", "everywhere-b"}) {
+    source_->Kubectl({"create", "namespace", ns});
+    ApplySource({{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "cm"}, {"namespace", ns}}},
+                 {"data", {{"k", ns}}}});
+  }
+  Apply(Backup("everything", "cluster-1", json::array(), "backups", "all"));
+  const json done = WaitFor("everything", "Succeeded", "Succeeded");
+  EXPECT_THAT(done["status"].value("message", ""), HasSubstr("every namespace of KubernetesCluster cluster-1"));
+  const json check = json::parse(Boto3(*s3_, R"(
+index = json.loads(c.get_object(Bucket=bucket, Key='all/index.json')['Body'].read())
+keys = sorted(o['Key'] for o in c.list_objects_v2(Bucket=bucket, Prefix='all/')['Contents'])
+print(json.dumps({'namespaces': index['source']['namespaces'], 'keys': keys}))
+)", {"backups"}));
+  std::set<std::string> namespaces;
+  for (const json& ns : check["namespaces"]) namespaces.insert(ns.get<std::string>());
+  for (const std::string ns : {"default", "kube-system", "everywhere-a", "everywhere-b"}) {
+    EXPECT_TRUE(namespaces.count(ns)) << ns << " missing from " << check["namespaces"].dump();
+  }
+  std::set<std::string> keys;
+  for (const json& key : check["keys"]) keys.insert(key.get<std::string>());
+  for (const std::string key : {"all/v1-configmaps/everywhere-a.cm", "all/v1-configmaps/everywhere-b.cm",
+                                "all/v1-namespaces/everywhere-a", "all/v1-namespaces/default"}) {
+    EXPECT_TRUE(keys.count(key)) << key << " missing from " << check["keys"].dump();
+  }
 }
 
 TEST_F(BackupTest, AMissingNamespaceAndAnInvalidConfigFailWithTheirReasons) {

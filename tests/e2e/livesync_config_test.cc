@@ -53,7 +53,8 @@ class LiveSyncConfigTest : public ::testing::Test {
     EnvOptions options;
     options.label = "livesync-config";
     options.s3 = true;
-    options.tasks = true;  // the recovery from the bucket's originals
+    options.tasks = true;   // the recovery from the bucket's originals
+    options.drills = true;  // roctl drill while the LiveSynchronization replicates
     env_ = std::make_unique<Env>(options);
   }
   static void TearDownTestSuite() { env_.reset(); }
@@ -77,6 +78,30 @@ class LiveSyncConfigTest : public ::testing::Test {
   void Apply(const std::string& ns, const json& live_sync) {
     env_->destination().Kubectl({"-n", ns, "apply", "-f", "-"}, live_sync.dump());
     created_.emplace_back(ns, live_sync["metadata"]["name"]);
+  }
+
+  // Bucket asset `name` in namespace `ns` for s3rver bucket `s3_bucket` (created), with
+  // its access keys in Secret bucket-credentials.
+  static void CreateBucketAsset(const std::string& ns, const std::string& name, const std::string& s3_bucket) {
+    env_->s3().CreateBucket(s3_bucket);
+    env_->destination().Kubectl(
+        {"-n", ns, "apply", "-f", "-"},
+        json{{"apiVersion", "v1"},
+             {"kind", "Secret"},
+             {"metadata", {{"name", "bucket-credentials"}}},
+             {"stringData", {{"accessKeyID", env_->s3().access_key()}, {"secretAccessKey", env_->s3().secret_key()}}}}
+            .dump());
+    env_->destination().Kubectl({"-n", ns, "apply", "-f", "-"},
+                                json{{"apiVersion", "assets.astronetes.io/v1alpha1"},
+                                     {"kind", "Bucket"},
+                                     {"metadata", {{"name", name}}},
+                                     {"spec",
+                                      {{"generic",
+                                        {{"endpoint", env_->s3().endpoint()},
+                                         {"name", s3_bucket},
+                                         {"useSSL", false},
+                                         {"secretName", "bucket-credentials"}}}}}}
+                                    .dump());
   }
 
   // Ready=False `reason` whose message names `field`, with a Warning Event and a log line.
@@ -338,25 +363,7 @@ TEST_F(LiveSyncConfigTest, BucketNameKeepsTheOriginalsAndARecoveryFromThemRestor
   const auto workdir = env_->UserWorkdir(ns);
   ImportCluster(workdir, "cluster-1", 1);
   ImportCluster(workdir, "cluster-2", 2);
-  env_->s3().CreateBucket("dr-originals");
-  env_->destination().Kubectl(
-      {"-n", ns, "apply", "-f", "-"},
-      json{{"apiVersion", "v1"},
-           {"kind", "Secret"},
-           {"metadata", {{"name", "bucket-credentials"}}},
-           {"stringData", {{"accessKeyID", env_->s3().access_key()}, {"secretAccessKey", env_->s3().secret_key()}}}}
-          .dump());
-  env_->destination().Kubectl({"-n", ns, "apply", "-f", "-"},
-                              json{{"apiVersion", "assets.astronetes.io/v1alpha1"},
-                                   {"kind", "Bucket"},
-                                   {"metadata", {{"name", "backups"}}},
-                                   {"spec",
-                                    {{"generic",
-                                      {{"endpoint", env_->s3().endpoint()},
-                                       {"name", "dr-originals"},
-                                       {"useSSL", false},
-                                       {"secretName", "bucket-credentials"}}}}}}
-                                  .dump());
+  CreateBucketAsset(ns, "backups", "dr-originals");
   env_->source().Kubectl({"create", "namespace", app});
   env_->source().Kubectl({"label", "namespace", app, "bucket=true"});
   env_->destination().Kubectl({"create", "namespace", app});
@@ -423,6 +430,83 @@ TEST_F(LiveSyncConfigTest, BucketNameKeepsTheOriginalsAndARecoveryFromThemRestor
 
   env_->source().Kubectl({"-n", app, "delete", "deployment", "web"});
   te::WaitFor([&] { return !s3.GetObject(key).has_value(); }, kEventually, "the original removed from the bucket");
+}
+
+// A DR drill (docs/runbook.md "Every week") while the LiveSynchronization replicates:
+// `roctl drill run` copies the standby namespace (a Backup of cluster 2 to the bucket,
+// restored as <namespace>-drill) and recovers the copy with the generated Task's patches,
+// printing the drill's RTO; meanwhile changes in the source keep reaching the standby and
+// never the copy, and the reconciler (it prunes only what the LiveSynchronization manages)
+// leaves the copy alone; `roctl drill cleanup` removes the copy and leaves the standby
+// exactly as the replication makes it.
+TEST_F(LiveSyncConfigTest, ADrillDuringReplicationRecoversACopyAndLeavesTheStandbyToTheReplication) {
+  const std::string ns = "cfg-drill";
+  const std::string app = "drill-app";
+  const std::string copy = app + "-drill";
+  const auto workdir = env_->UserWorkdir(ns);
+  ImportCluster(workdir, "cluster-1", 1);
+  ImportCluster(workdir, "cluster-2", 2);
+  CreateBucketAsset(ns, "drills", "drills");
+  for (te::KubeCluster* cluster : {&env_->source(), &env_->destination()}) {
+    cluster->Kubectl({"create", "namespace", app});
+    cluster->Kubectl({"label", "namespace", app, "drill=true"});
+  }
+  env_->source().Kubectl({"apply", "-f", "-"}, Deployment(app, "web", 2).dump());
+  env_->source().Kubectl({"apply", "-f", "-"}, ConfigMap(app, "settings").dump());
+
+  json config = json::parse(R"({
+    "sourceName": "cluster-1", "destinationName": "cluster-2",
+    "replication": {"resyncPeriod": "5s", "resources": [
+      {"group": "apps", "version": "v1", "resource": "deployments",
+       "filters": {"namespaceSelector": {"matchLabels": {"drill": "true"}}},
+       "transformation": {"patch": [{"op": "replace", "path": "/spec/replicas", "value": 0}]},
+       "recoveryProcess": {"fromPatch": [{"op": "replace", "path": "/spec/replicas", "value": 1}]}},
+      {"version": "v1", "resource": "configmaps",
+       "filters": {"namespaceSelector": {"matchLabels": {"drill": "true"}}}}]}})");
+  Apply(ns, LiveSyncObject("drilled", config));
+  env_->WaitForReady(ns, "drilled", "True", "Running");
+  env_->ExpectConverges(ns, "drilled", config, {app});
+
+  te::RunOptions no_check;
+  no_check.check = false;
+  no_check.timeout = std::chrono::seconds{150};
+  const std::string roctl = (te::BinDir() / "roctl").string();
+  const std::string kubeconfig = env_->destination().kubeconfig_path().string();
+  const te::CommandResult run = te::RunCommand({roctl, "drill", "run", "drilled", "--name", "rehearsal", "--bucket",
+                                                "drills", "-n", ns, "--kubeconfig", kubeconfig, "--timeout", "120s"},
+                                               no_check);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("Drill RTO: "), std::string::npos) << run.out;
+  auto& cluster2 = env_->destination_client();
+  const json recovered = cluster2.Get(kDeployments, copy, "web");
+  EXPECT_EQ(recovered["spec"]["replicas"], 1) << "the copy is recovered";
+  EXPECT_FALSE(recovered["metadata"].value("labels", json::object()).contains(std::string(k8s::kManagedByLabel)));
+  EXPECT_EQ(cluster2.Get(kDeployments, app, "web")["spec"]["replicas"], 0) << "the standby stays a standby";
+
+  // Replication goes on during the drill: the standby follows the source, the copy does not.
+  json changed = ConfigMap(app, "settings");
+  changed["data"]["k"] = "changed";
+  env_->source().Kubectl({"apply", "-f", "-"}, changed.dump());
+  env_->source().Kubectl({"apply", "-f", "-"}, ConfigMap(app, "added").dump());
+  env_->ExpectConverges(ns, "drilled", config, {app});
+  EXPECT_EQ(cluster2.Get(kConfigMaps, app, "settings")["data"]["k"], "changed");
+  EXPECT_EQ(cluster2.Get(kConfigMaps, copy, "settings")["data"]["k"], "v");
+  EXPECT_FALSE(cluster2.GetIfExists(kConfigMaps, copy, "added"));
+  // A resync (every 5 s) after the copy existed: the reconciler never prunes the copy.
+  const auto last_resync = [&] {
+    return env_->LiveSync(ns, "drilled")->at("status").value("lastResyncTime", "");
+  };
+  const std::string resynced_before = last_resync();
+  te::WaitFor([&] { return last_resync() != resynced_before; }, kEventually, "a resync after the drill's copy");
+  EXPECT_TRUE(cluster2.GetIfExists(kDeployments, copy, "web"));
+  EXPECT_TRUE(cluster2.GetIfExists(kConfigMaps, copy, "settings"));
+
+  const te::CommandResult cleanup = te::RunCommand(
+      {roctl, "drill", "cleanup", "rehearsal", "-n", ns, "--kubeconfig", kubeconfig, "--timeout", "120s"}, no_check);
+  ASSERT_EQ(cleanup.exit_code, 0) << cleanup.out << cleanup.err;
+  EXPECT_FALSE(cluster2.GetIfExists({"", "v1", "namespaces"}, "", copy));
+  env_->ExpectConverges(ns, "drilled", config, {app});
+  EXPECT_EQ(cluster2.Get(kDeployments, app, "web")["spec"]["replicas"], 0);
 }
 
 }  // namespace

@@ -146,6 +146,9 @@ struct EnvOptions {
   bool two_clusters = true;  // false: the source is the destination cluster itself
   bool s3 = false;           // an S3 server and the bucket-controller
   bool tasks = false;        // the task-controller and the taskrun-controller (recovery)
+  // The synchronization-controller (it runs Backups) and cluster 2's namespace
+  // controller (a drill's cleanup deletes namespaces): roctl drill. Needs s3 and tasks.
+  bool drills = false;
 };
 
 // The 2-cluster architecture of manual 6.2.1 with the operator running on cluster 2.
@@ -159,6 +162,10 @@ class Env {
     te::KubeClusterOptions o;
     o.name = "cluster2";
     o.users = {{"kubesync-writer", {}}};
+    if (options_.drills) {
+      o.with_controller_manager = true;
+      o.controllers = {"namespace", "garbagecollector"};
+    }
     destination_ = std::make_unique<te::KubeCluster>(o);
     if (options_.s3) s3_ = std::make_unique<te::S3Server>();
     source_owned_ = options_.two_clusters ? source_start.get() : nullptr;
@@ -182,6 +189,10 @@ class Env {
       task_controller_ = StartController("task-controller", kubeconfig, dir_.path(), license, {});
       taskrun_controller_ = StartController("taskrun-controller", kubeconfig, dir_.path(), license, {});
     }
+    if (options_.drills) {
+      backups_controller_ = StartController("synchronization-controller", kubeconfig, dir_.path(), license,
+                                            std::vector<std::string>{"--pending-recheck=1s"});
+    }
     std::vector<std::string> args = {"--component-runner=" + options_.runner, "--status-refresh-interval=2s",
                                      "--discovery-timeout=5s"};
     if (options_.runner == "local") {
@@ -196,6 +207,7 @@ class Env {
     // Controllers first (the livesynchronization controller stops its components), then
     // the servers they talk to.
     live_sync_controller_.reset();
+    backups_controller_.reset();
     taskrun_controller_.reset();
     task_controller_.reset();
     buckets_controller_.reset();
@@ -370,6 +382,7 @@ class Env {
   std::unique_ptr<ControllerProcess> buckets_controller_;
   std::unique_ptr<ControllerProcess> task_controller_;
   std::unique_ptr<ControllerProcess> taskrun_controller_;
+  std::unique_ptr<ControllerProcess> backups_controller_;
   std::unique_ptr<ControllerProcess> live_sync_controller_;
 };
 

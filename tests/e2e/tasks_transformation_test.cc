@@ -574,15 +574,17 @@ TEST_F(TasksTransformationTest, ADryRunChangesNothingAndTheRealRunMakesExactlyTh
   ExpectControllersAlive();
 }
 
-// The dependency order with a CRD, its custom resources and a webhook configuration
-// (docs/automation.md "Order"), listed the other way round in the Task: the dry run
-// reports them CRD first, webhook last, noting the webhook's Service has no endpoints;
-// the real run changes the CRD and the custom resource, then waits with the webhook
-// configuration unchanged until the Service has an endpoint, then writes it.
+// The dependency order with a CRD, its custom resources, an Ingress and a webhook
+// configuration (docs/automation.md "Order"), listed the other way round in the Task: the
+// dry run reports them CRD first, webhook last, noting that the webhook's and the
+// Ingress's Services have no endpoints; the real run changes the CRD, the custom resource
+// and the Ingress (with a warning: routing is not held for its backends), then waits with
+// the webhook configuration unchanged until its Service has an endpoint, then writes it.
 TEST_F(TasksTransformationTest, CrdsComeFirstAndAWebhookWaitsForItsServicesEndpoints) {
   const GroupVersionResource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions"};
   const GroupVersionResource widgets{"example.com", "v1", "widgets"};
   const GroupVersionResource webhooks{"admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations"};
+  const GroupVersionResource ingresses{"networking.k8s.io", "v1", "ingresses"};
   Apply(*destination_, json::parse(R"({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
     "metadata": {"name": "widgets.example.com", "labels": {"app": "order"}},
     "spec": {"group": "example.com", "scope": "Namespaced",
@@ -596,6 +598,10 @@ TEST_F(TasksTransformationTest, CrdsComeFirstAndAWebhookWaitsForItsServicesEndpo
   // A Service without a selector: its Endpoints are the test's to write.
   Apply(*destination_, json::parse(R"({"apiVersion": "v1", "kind": "Service",
     "metadata": {"name": "hooks", "namespace": "order"}, "spec": {"ports": [{"port": 443}]}})"));
+  Apply(*destination_, json::parse(R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+    "metadata": {"name": "front", "namespace": "order", "labels": {"app": "order"}},
+    "spec": {"rules": [{"host": "order.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+      "backend": {"service": {"name": "hooks", "port": {"number": 443}}}}]}}]}})"));
   Apply(*destination_, json::parse(R"({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
     "metadata": {"name": "order-hook", "labels": {"app": "order"}},
     "webhooks": [{"name": "hook.example.com", "sideEffects": "None", "admissionReviewVersions": ["v1"],
@@ -606,7 +612,7 @@ TEST_F(TasksTransformationTest, CrdsComeFirstAndAWebhookWaitsForItsServicesEndpo
   json task = json::parse(R"({"apiVersion": "automation.astronetes.io/v1alpha1", "kind": "Task",
     "metadata": {"name": "order", "namespace": "dr"},
     "spec": {"plugin": "kubernetes-objects-transformation", "config": {"destinationName": "cluster-2", "resources": []}}})");
-  for (const GroupVersionResource& gvr : {webhooks, widgets, crds}) {
+  for (const GroupVersionResource& gvr : {webhooks, ingresses, widgets, crds}) {
     task["spec"]["config"]["resources"].push_back(
         {{"identifier", {{"group", gvr.group}, {"version", gvr.version}, {"resources", gvr.resource}}},
          {"patch", {{"operations", {{{"op", "add"}, {"path", "/metadata/labels/restored"}, {"value", "true"}}}}}},
@@ -619,21 +625,29 @@ TEST_F(TasksTransformationTest, CrdsComeFirstAndAWebhookWaitsForItsServicesEndpo
   dry["spec"]["dryRun"] = true;
   Apply(*operator_, dry);
   const json report = WaitForPhase("order-dry", "Succeeded")["status"]["dryRunReport"];
-  ASSERT_EQ(report["objects"].size(), 3u) << report.dump();
+  ASSERT_EQ(report["objects"].size(), 4u) << report.dump();
   EXPECT_EQ(report["objects"][0]["name"], "widgets.example.com");
   EXPECT_EQ(report["objects"][1]["name"], "w1");
-  EXPECT_EQ(report["objects"][2]["name"], "order-hook");
-  EXPECT_THAT(report["objects"][2].value("message", ""), HasSubstr("order/hooks has no Endpoints now"));
+  EXPECT_EQ(report["objects"][2]["name"], "front");
+  EXPECT_THAT(report["objects"][2].value("message", ""),
+              HasSubstr("order/hooks has no Endpoints now: its routes answer 503"));
+  EXPECT_EQ(report["objects"][3]["name"], "order-hook");
+  EXPECT_THAT(report["objects"][3].value("message", ""), HasSubstr("order/hooks has no Endpoints now"));
   std::vector<std::string> stages;
   for (const json& entry : report["resources"]) stages.push_back(entry["stage"]);
-  EXPECT_EQ(stages, (std::vector<std::string>{"Definitions", "CustomResources", "Admission"}));
+  EXPECT_EQ(stages, (std::vector<std::string>{"Definitions", "CustomResources", "Routing", "Admission"}));
 
   const auto restored = [&](const GroupVersionResource& gvr, const std::string& ns, const std::string& name) {
     return remote_->Get(gvr, ns, name)["metadata"]["labels"].contains("restored");
   };
   Apply(*operator_, TaskRun("order-real", "order"));
-  ro::testenv::WaitFor([&] { return restored(crds, "", "widgets.example.com") && restored(widgets, "order", "w1"); },
-                       kTimeout, "the CRD and the widget changed", kPoll);
+  ro::testenv::WaitFor(
+      [&] {
+        return restored(crds, "", "widgets.example.com") && restored(widgets, "order", "w1") &&
+               restored(ingresses, "order", "front");
+      },
+      kTimeout, "the CRD, the widget and the Ingress changed", kPoll);
+  EXPECT_FALSE(taskrun_controller_->LogLines("ingress backend not ready").empty());
   // The run waits for the webhook's Service with the configuration unchanged.
   ro::testenv::WaitFor(
       [&] {
@@ -649,7 +663,7 @@ TEST_F(TasksTransformationTest, CrdsComeFirstAndAWebhookWaitsForItsServicesEndpo
     "metadata": {"name": "hooks", "namespace": "order"},
     "subsets": [{"addresses": [{"ip": "10.0.0.10"}], "ports": [{"port": 443}]}]})"));
   const json run = WaitForPhase("order-real", "Succeeded");
-  EXPECT_EQ(run["status"]["objectsPatched"], 3);
+  EXPECT_EQ(run["status"]["objectsPatched"], 4);
   EXPECT_TRUE(restored(webhooks, "", "order-hook"));
   ExpectControllersAlive();
 }

@@ -129,6 +129,24 @@ TEST(TransformationTest, WebhookServicesAreTheServicesItsWebhooksCallEachOnce) {
   EXPECT_TRUE(WebhookServices(json::object()).empty());
 }
 
+TEST(TransformationTest, IngressServicesAreItsBackendServicesInItsNamespaceEachOnce) {
+  const json ingress = json::parse(R"({"metadata": {"name": "web", "namespace": "shop"}, "spec": {
+    "defaultBackend": {"service": {"name": "fallback", "port": {"number": 80}}},
+    "rules": [
+      {"host": "a.example.com", "http": {"paths": [
+        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}},
+        {"path": "/static", "pathType": "Prefix", "backend": {"resource": {"kind": "StorageBucket", "name": "b"}}}]}},
+      {"host": "b.example.com", "http": {"paths": [
+        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"name": "http"}}}}]}},
+      {"host": "c.example.com"}]}})");
+  EXPECT_EQ(IngressServices(ingress), (std::vector<kube::ObjectKey>{{"shop", "fallback"}, {"shop", "web"}}));
+  // extensions/v1beta1 and networking.k8s.io/v1beta1 name the Service with serviceName.
+  const json beta = json::parse(R"({"metadata": {"name": "old", "namespace": "shop"}, "spec": {
+    "backend": {"serviceName": "legacy", "servicePort": 80}}})");
+  EXPECT_EQ(IngressServices(beta), (std::vector<kube::ObjectKey>{{"shop", "legacy"}}));
+  EXPECT_TRUE(IngressServices(json::object()).empty());
+}
+
 TEST(TransformationTest, ASecretsValuesNeverReachAReport) {
   const kube::GroupVersionResource secrets{"", "v1", "secrets"};
   const json created = ChangeBetween(json(nullptr), json::parse(R"({"kind": "Secret",

@@ -128,6 +128,10 @@ bool IsWebhookConfiguration(const kube::GroupVersionResource& gvr) {
           gvr.resource == "validatingwebhookconfigurations");
 }
 
+bool IsIngress(const kube::GroupVersionResource& gvr) {
+  return gvr.resource == "ingresses" && (gvr.group == "networking.k8s.io" || gvr.group == "extensions");
+}
+
 // True when Endpoints `endpoints` has a ready address.
 bool HasReadyAddress(const json& endpoints) {
   for (const json& subset : endpoints.value("subsets", json::array())) {
@@ -140,6 +144,34 @@ bool HasReadyAddress(const json& endpoints) {
 }
 
 }  // namespace
+
+std::vector<kube::ObjectKey> IngressServices(const json& ingress) {
+  std::vector<kube::ObjectKey> services;
+  if (!ingress.is_object()) return services;
+  const std::string ns = common::MetadataString(ingress, "namespace");
+  const auto add = [&](const json& backend) {
+    if (!backend.is_object()) return;
+    std::string name;
+    if (const auto service = backend.find("service"); service != backend.end() && service->is_object()) {
+      name = service->value("name", "");  // networking.k8s.io/v1
+    } else {
+      name = backend.value("serviceName", "");  // v1beta1
+    }
+    const kube::ObjectKey key{ns, name};
+    if (!name.empty() && std::find(services.begin(), services.end(), key) == services.end()) services.push_back(key);
+  };
+  const json& spec = common::Member(ingress, "spec");
+  add(common::Member(spec, "defaultBackend"));
+  add(common::Member(spec, "backend"));
+  const json& rules = common::Member(spec, "rules");
+  if (!rules.is_array()) return services;
+  for (const json& rule : rules) {
+    const json& paths = common::Member(common::Member(rule, "http"), "paths");
+    if (!paths.is_array()) continue;
+    for (const json& path : paths) add(common::Member(path, "backend"));
+  }
+  return services;
+}
 
 std::vector<kube::ObjectKey> WebhookServices(const json& configuration) {
   std::vector<kube::ObjectKey> services;
@@ -406,19 +438,22 @@ std::vector<std::string> WaitEstablished(kube::DynamicClient& client, const std:
   return errors;
 }
 
+std::string ObjectTransformer::EndpointProblem(const kube::ObjectKey& service) const {
+  try {
+    return HasReadyAddress(target_.destination->Get(kEndpoints, service.ns, service.name)) ? "" : "no ready endpoint";
+  } catch (const std::exception& e) {
+    return kube::IsNotFound(e) ? std::string("no Endpoints") : std::string(e.what());
+  }
+}
+
 std::string ObjectTransformer::WaitForWebhookServices(const json& configuration, bool wait,
                                                       std::stop_token stop) {
   const auto deadline = clock_.SteadyNow() + options_.endpoints_timeout;
   for (const kube::ObjectKey& service : WebhookServices(configuration)) {
-    std::string last;
     bool logged = false;
     while (true) {
-      try {
-        if (HasReadyAddress(target_.destination->Get(kEndpoints, service.ns, service.name))) break;
-        last = "no ready endpoint";
-      } catch (const std::exception& e) {
-        last = kube::IsNotFound(e) ? std::string("no Endpoints") : std::string(e.what());
-      }
+      const std::string last = EndpointProblem(service);
+      if (last.empty()) break;
       if (!wait) {
         return "Service " + service.ToString() + " has " + last +
                " now: a real run waits for one before writing this configuration";
@@ -439,6 +474,17 @@ std::string ObjectTransformer::WaitForWebhookServices(const json& configuration,
     }
   }
   return "";
+}
+
+std::string ObjectTransformer::UnreadyIngressBackends(const json& ingress) const {
+  std::string note;
+  for (const kube::ObjectKey& service : IngressServices(ingress)) {
+    const std::string problem = EndpointProblem(service);
+    if (problem.empty()) continue;
+    note += (note.empty() ? "" : "; ") + ("Service " + service.ToString() + " has " + problem);
+  }
+  if (note.empty()) return "";
+  return note + " now: its routes answer 503 until the Service has a ready endpoint (written without waiting)";
 }
 
 void ObjectTransformer::RunResource(const TransformationResource& resource, const json& namespaces,
@@ -519,6 +565,16 @@ void ObjectTransformer::RunResource(const TransformationResource& resource, cons
                                                         {"error", note}});
         Fail(report, description, note);
         continue;
+      }
+    } else if (IsIngress(gvr)) {
+      // Routing comes after the workloads (apply_order.h) but is not held for them: an
+      // Ingress written later would route nothing sooner, and holding it would delay every
+      // other route behind one slow backend. Said in the log and the dry-run report.
+      note = UnreadyIngressBackends(item);
+      if (!note.empty() && !options_.dry_run) {
+        log_.Warn("ingress backend not ready", {{"destinationCluster", cluster},
+                                                 {"destinationObject", ObjectField(gvr, item)},
+                                                 {"error", note}});
       }
     }
     const ObjectResult result =

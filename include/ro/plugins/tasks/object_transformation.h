@@ -19,7 +19,9 @@
 // the stages of ro/plugins/kubernetes/apply_order.h; after an entry of CRDs the pass waits
 // until every CRD it wrote is Established, and before it writes a mutating or validating
 // webhook configuration, until every Service its webhooks call has a ready endpoint
-// (that object fails when one has none by endpoints_timeout).
+// (that object fails when one has none by endpoints_timeout). An Ingress whose backend
+// Services have no ready endpoint is written without waiting, with a warning (log line,
+// and the dry-run report's note).
 //
 // Dry run (TransformerOptions::dry_run, TaskRun spec.dryRun): every Update is sent with
 // dryRun=All, so the destination validates and admits it and answers with the object it
@@ -87,6 +89,11 @@ struct ObjectFailure {
 // (webhooks[].clientConfig.service {namespace, name}), each once, in order; webhooks
 // called by URL name none. Pure.
 std::vector<kube::ObjectKey> WebhookServices(const nlohmann::json& configuration);
+
+// The Services an Ingress routes to (networking.k8s.io/v1 spec.defaultBackend and
+// spec.rules[].http.paths[].backend .service.name; v1beta1 .serviceName), in the
+// Ingress's namespace, each once, in order; resource backends name none. Pure.
+std::vector<kube::ObjectKey> IngressServices(const nlohmann::json& ingress);
 
 // `patch` (a ChangeBetween result) fit for a status, a log line or a terminal: for core
 // v1 Secrets every value under /data and /stringData, and the
@@ -275,6 +282,11 @@ class ObjectTransformer {
   // with an address), else why not. Waits up to endpoints_timeout unless `wait` is false.
   std::string WaitForWebhookServices(const nlohmann::json& configuration, bool wait,
                                      std::stop_token stop);
+  // "" when `service` has a ready endpoint in the destination now, else why not ("no
+  // Endpoints", "no ready endpoint", or the error reading them).
+  std::string EndpointProblem(const kube::ObjectKey& service) const;
+  // "" when every Service `ingress` routes to has a ready endpoint now, else which do not.
+  std::string UnreadyIngressBackends(const nlohmann::json& ingress) const;
 
   // Constant after construction.
   const TransformationConfig config_;
