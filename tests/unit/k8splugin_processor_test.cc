@@ -130,6 +130,9 @@ TEST(DecideProcessing, PruningDeleteFromAStubWorks) {
   json destination = Deployment();
   Stamp(destination, kStamp, SourceVersion{"src-uid", "1000", ""});
   json stub = SourceStubFromStamped(destination);
+  EXPECT_EQ(stub, SourceStub(destination["apiVersion"].get<std::string>(), destination["kind"].get<std::string>(),
+                             destination["metadata"].value("namespace", ""),
+                             destination["metadata"]["name"].get<std::string>(), "src-uid", "1000"));
   const ProcessorDecision d = Decide(config, EventType::kDelete, kDeployments, stub, nullptr);
   EXPECT_EQ(d.action, ProcessorAction::kEnsureAbsent);
   EXPECT_EQ(d.source_uid, "src-uid");

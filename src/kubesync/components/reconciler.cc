@@ -53,14 +53,28 @@ struct GvrPass {
   kube::GroupVersionResource gvr;
   std::string gvr_string;
   bool failed = false;
-  // Managed destination objects by key: the pruning delete stub, whether the source
-  // still has the object and whether it still selects it.
+  // apiVersion and kind of the destination objects (the pruning stubs').
+  std::string api_version;
+  std::string kind;
+  // Managed destination objects by key ("<namespace>/<name>" or "<name>"): the source
+  // uid and resourceVersion they record (a pruning delete's stub, built only for the
+  // objects pruned: a JSON tree per object would cost ~1 KiB each at 100k), whether the
+  // source still has the object and whether it still selects it.
   struct Managed {
-    json stub;
+    std::string source_uid;
+    std::string source_resource_version;
     bool found = false;
     bool keep = false;
   };
   std::map<std::string, Managed> managed;
+
+  // The pruning delete stub of `key`'s entry.
+  json Stub(const std::string& key, const Managed& entry) const {
+    const std::size_t slash = key.find('/');
+    const std::string_view ns = slash == std::string::npos ? std::string_view() : std::string_view(key).substr(0, slash);
+    const std::string_view name = slash == std::string::npos ? std::string_view(key) : std::string_view(key).substr(slash + 1);
+    return k8s::SourceStub(api_version, kind, ns, name, entry.source_uid, entry.source_resource_version);
+  }
 };
 
 }  // namespace
@@ -102,9 +116,15 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
           destination_, pass.gvr, "", selector,
           [&](std::vector<json>& items) {
             for (const json& item : items) {
-              const std::optional<k8s::ControlStamp> stamp = k8s::ReadStamp(item);
+              std::optional<k8s::ControlStamp> stamp = k8s::ReadStamp(item);
               if (!stamp || stamp->managed_by != context_.stamp().managed_by) continue;
-              pass.managed[KeyOf(item)].stub = k8s::SourceStubFromStamped(item);
+              if (pass.kind.empty()) {
+                pass.api_version = common::StringMember(item, "apiVersion");
+                pass.kind = common::StringMember(item, "kind");
+              }
+              GvrPass::Managed& entry = pass.managed[KeyOf(item)];
+              entry.source_uid = std::move(stamp->source_uid);
+              entry.source_resource_version = std::move(stamp->source_resource_version);
             }
           },
           [&] { pass.managed.clear(); });
@@ -167,15 +187,16 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
     if (pass.failed) continue;
     for (auto& [key, managed] : pass.managed) {
       if (managed.keep) continue;
+      json stub = pass.Stub(key, managed);
       logger.Info("pruning object from destination",
                   {{"event", fields::Event("delete")},
-                   {"sourceObject", fields::ObjectRef(pass.gvr, managed.stub)},
+                   {"sourceObject", fields::ObjectRef(pass.gvr, stub)},
                    {"reason", managed.found ? "no longer selected" : "source absent"}});
       Envelope envelope;
       envelope.type = EventType::kDelete;
       envelope.gvr = pass.gvr;
       envelope.observed_at = std::chrono::system_clock::now();
-      envelope.object = std::move(managed.stub);
+      envelope.object = std::move(stub);
       envelope.pruned = true;
       // Absent from the source (listed after the destination): that incarnation is gone
       // for good, and its deletion event may still be on its way behind older upserts

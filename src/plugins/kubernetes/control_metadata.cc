@@ -103,15 +103,18 @@ std::optional<ControlStamp> ReadStamp(const json& object) {
 json SourceStubFromStamped(const json& destination_object) {
   const json& metadata = common::Member(destination_object, "metadata");
   const json& annotations = common::Member(metadata, "annotations");
-  json stub = {{"apiVersion", common::StringMember(destination_object, "apiVersion")},
-               {"kind", common::StringMember(destination_object, "kind")},
-               {"metadata",
-                {{"name", common::StringMember(metadata, "name")},
-                 {"uid", common::StringMember(annotations, kSourceUidAnnotation)},
-                 {"resourceVersion", common::StringMember(annotations, kSourceResourceVersionAnnotation)}}}};
-  if (std::string ns = common::StringMember(metadata, "namespace"); !ns.empty()) {
-    stub["metadata"]["namespace"] = std::move(ns);
-  }
+  return SourceStub(common::StringMember(destination_object, "apiVersion"),
+                    common::StringMember(destination_object, "kind"), common::StringMember(metadata, "namespace"),
+                    common::StringMember(metadata, "name"), common::StringMember(annotations, kSourceUidAnnotation),
+                    common::StringMember(annotations, kSourceResourceVersionAnnotation));
+}
+
+json SourceStub(std::string_view api_version, std::string_view kind, std::string_view ns, std::string_view name,
+                std::string_view uid, std::string_view resource_version) {
+  json stub = {{"apiVersion", api_version},
+               {"kind", kind},
+               {"metadata", {{"name", name}, {"uid", uid}, {"resourceVersion", resource_version}}}};
+  if (!ns.empty()) stub["metadata"]["namespace"] = ns;
   return stub;
 }
 

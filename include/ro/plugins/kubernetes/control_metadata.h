@@ -82,4 +82,8 @@ std::optional<ControlStamp> ReadStamp(const nlohmann::json& object);
 // source uid and resourceVersion. Used by the reconciler to publish pruning deletes.
 nlohmann::json SourceStubFromStamped(const nlohmann::json& destination_object);
 
+// The same stub from its parts (metadata.namespace omitted when `ns` is "").
+nlohmann::json SourceStub(std::string_view api_version, std::string_view kind, std::string_view ns,
+                          std::string_view name, std::string_view uid, std::string_view resource_version);
+
 }  // namespace ro::plugins::kubernetes
