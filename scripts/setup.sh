@@ -20,7 +20,7 @@ packages=(
   # libraries (see CMakeLists.txt / cmake/Dependencies.cmake)
   libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libssl-dev libhiredis-dev libnats-dev prometheus-cpp-dev libcpp-httplib-dev libcli11-dev
-  libre2-dev libzookeeper-mt-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
+  libre2-dev libzookeeper-mt-dev libjemalloc-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
   # real servers for tests and the demo
   etcd-server nats-server redis-server zookeeper zookeeper-bin
   # promtool checks and unit-tests the alert rules and dashboard queries (deploy/prometheus)
