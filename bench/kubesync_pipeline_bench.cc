@@ -15,12 +15,15 @@
 // With nats_servers=3 the pipeline runs on a JetStream cluster of three nats-servers
 // (stream and tombstone bucket at 3 replicas; "nats-server" is then the sum of the three,
 // traffic included the routes').
+// With replicas=N (> 1) the processor and the synchronizer run N processes each (durable
+// consumers sharing the messages: the scale-out of components.*.replicas); each replica is
+// profiled on its own line and the synchronizers' shares of the creates are printed.
 // Targets (docs/kubesync.md, "Performance"): initial sync >= 80 % of the raw rate,
 // pipeline CPU <= 250 us per object, lag p99 <= 50 ms at 500 changes/s, a quiet pipeline
 // <= 1 % of one core, no-op resync of 10k objects <= 2 s, RSS <= 100 MiB per component.
 // Asserts nothing.
 //
-//   kubesync_pipeline_bench [objects=10000] [workers=32] [lag_seconds=20] [nats_servers=1]
+//   kubesync_pipeline_bench [objects=10000] [workers=32] [lag_seconds=20] [nats_servers=1] [replicas=1]
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -202,6 +205,7 @@ int main(int argc, char** argv) {
   const int workers = argc > 2 ? std::atoi(argv[2]) : 32;
   const int lag_seconds = argc > 3 ? std::atoi(argv[3]) : 20;
   const int nats_servers = argc > 4 ? std::atoi(argv[4]) : 1;
+  const int replicas = argc > 5 ? std::max(1, std::atoi(argv[5])) : 1;
   curl_global_init(CURL_GLOBAL_DEFAULT);
   ro::kubesync::OpenNatsLibrary();
 
@@ -264,13 +268,24 @@ int main(int argc, char** argv) {
       ts::MakeKubesyncConfig("dr-config", "bench", spec, *source, *destination, nats_url, redis.address());
   kubesync_config.nats_replicas = nats_servers;
   ts::WriteKubesyncConfig(config_path, kubesync_config);
-  ts::KubesyncPipeline pipeline(config_path, dir.path());
+  // The components, a further replica of the processor and the synchronizer named
+  // "<subcommand>#<n>" (KubesyncPipeline).
+  std::vector<std::string> components = {"events-listener", "processor", "synchronizer", "reconciler"};
+  for (int r = 2; r <= replicas; ++r) {
+    components.push_back("processor#" + std::to_string(r));
+    components.push_back("synchronizer#" + std::to_string(r));
+  }
+  std::vector<std::string> synchronizers;
+  for (const std::string& component : components) {
+    if (component.rfind("synchronizer", 0) == 0) synchronizers.push_back(component);
+  }
+  if (replicas > 1) std::printf("replicas: processor %d, synchronizer %d\n", replicas, replicas);
+  ts::KubesyncPipeline pipeline(config_path, dir.path(), components);
 
   // 3. Initial sync: from starting the components to every object at the destination.
   const auto sync_start = Steady::now();
   pipeline.StartAll();
-  const std::vector<std::string> kComponents = {"events-listener", "processor", "synchronizer", "reconciler"};
-  std::vector<std::string> pipeline_processes = kComponents;
+  std::vector<std::string> pipeline_processes = components;
   for (std::size_t i = 0; i < nats_members.size(); ++i) {
     pipeline_processes.push_back(nats_members.size() > 1 ? "nats-server-" + std::to_string(i) : "nats-server");
   }
@@ -278,7 +293,7 @@ int main(int argc, char** argv) {
   // The processes as they are now (a restarted component has another PID).
   const auto current_profile = [&] {
     CpuProfile out;
-    for (const std::string& component : kComponents) out.Add(component, pipeline[component].pid());
+    for (const std::string& component : components) out.Add(component, pipeline[component].pid());
     for (std::size_t i = 0; i < nats_members.size(); ++i) {
       out.Add(nats_members.size() > 1 ? "nats-server-" + std::to_string(i) : "nats-server",
               nats_members[i]->process().pid());
@@ -307,13 +322,21 @@ int main(int argc, char** argv) {
                 (after.out_bytes - traffic_before.out_bytes) / objects);
   }
   {
-    // The synchronizer's own view: first to last create (its log timestamps).
+    // The synchronizers' own view: first to last create (their log timestamps).
     std::vector<std::chrono::system_clock::time_point> creates;
-    for (const json& line : pipeline["synchronizer"].LogLines()) {
-      if (line.value("msg", "") == "object created in cluster") {
-        creates.push_back(ro::common::ParseRfc3339(line.value("timestamp", "")));
+    std::string shares;
+    for (const std::string& synchronizer : synchronizers) {
+      std::size_t made = 0;
+      for (const json& line : pipeline[synchronizer].LogLines()) {
+        if (line.value("msg", "") == "object created in cluster") {
+          creates.push_back(ro::common::ParseRfc3339(line.value("timestamp", "")));
+          ++made;
+        }
       }
+      shares += (shares.empty() ? "" : ", ") + synchronizer + " " + std::to_string(made);
     }
+    std::sort(creates.begin(), creates.end());
+    if (synchronizers.size() > 1) std::printf("%-52s %s\n", "initial sync, creates per synchronizer", shares.c_str());
     if (creates.size() > 1) {
       const double span = std::chrono::duration<double>(creates.back() - creates.front()).count();
       std::printf("%-52s %8.0f objects/s (%.0f %% of raw; first to last create, %.1f s)\n",
@@ -511,9 +534,9 @@ int main(int argc, char** argv) {
            pipeline_processes);
 
   // 7. Memory.
-  for (const char* component : {"events-listener", "processor", "synchronizer", "reconciler"}) {
+  for (const std::string& component : components) {
     const auto kb = pipeline[component].PeakRssKb();
-    std::printf("%-52s %8.1f MiB\n", (std::string("peak RSS (VmHWM) ") + component).c_str(),
+    std::printf("%-52s %8.1f MiB\n", ("peak RSS (VmHWM) " + component).c_str(),
                 kb ? static_cast<double>(*kb) / 1024.0 : -1.0);
   }
   pipeline.StopAll();
