@@ -11,7 +11,8 @@
 //   - a quiet pipeline's CPU (% of one core, per process, over 20 s);
 //   - a no-op resync of every object (seconds, writes the destination apiserver counted:
 //     must be 0, CPU per object);
-//   - the peak RSS (VmHWM) of each component.
+//   - the peak RSS (VmHWM) of each component, and of a synchronizer restarted with every
+//     object at the destination (it lists them all before it is ready).
 // With nats_servers=3 the pipeline runs on a JetStream cluster of three nats-servers
 // (stream and tombstone bucket at 3 replicas; "nats-server" is then the sum of the three,
 // traffic included the routes').
@@ -538,6 +539,18 @@ int main(int argc, char** argv) {
     const auto kb = pipeline[component].PeakRssKb();
     std::printf("%-52s %8.1f MiB\n", ("peak RSS (VmHWM) " + component).c_str(),
                 kb ? static_cast<double>(*kb) / 1024.0 : -1.0);
+  }
+  // 8. A synchronizer restarting with every object at the destination: it lists them all
+  // before it is ready (its applied-state cache), the peak of a restart at this size.
+  {
+    ts::KubesyncProcess& synchronizer = pipeline["synchronizer"];
+    synchronizer.Stop();
+    const auto restart_start = Steady::now();
+    synchronizer.Start(std::chrono::minutes{10});
+    const double ready_seconds = Seconds(Steady::now() - restart_start);
+    const auto kb = synchronizer.PeakRssKb();
+    std::printf("%-52s %8.1f MiB (ready in %.1f s, %d objects listed)\n", "synchronizer restart, peak RSS (VmHWM)",
+                kb ? static_cast<double>(*kb) / 1024.0 : -1.0, ready_seconds, objects);
   }
   pipeline.StopAll();
   probe.reset();

@@ -8,13 +8,12 @@
 #include "client_codec.h"
 #include "ro/kube/discovery.h"
 #include "ro/kube/errors.h"
+#include "ro/kube/pager.h"
 #include "ro/kube/transport.h"
 
 namespace ro::kube {
 namespace {
 
-// ListAll's page size when the caller sets none: client-go's pager default.
-constexpr int64_t kDefaultPageSize = 500;
 // A watch with a server-side timeout must see the server close it by then; this much
 // extra silence (s) means the server or the path to it is dead.
 constexpr int64_t kWatchIdleMarginSeconds = 30;
@@ -132,7 +131,7 @@ ObjectList DynamicClient::List(const GroupVersionResource& gvr, std::string_view
 
 ObjectList DynamicClient::ListAll(const GroupVersionResource& gvr, std::string_view ns,
                                   ListOptions options) {
-  if (options.limit <= 0) options.limit = kDefaultPageSize;
+  if (options.limit <= 0) options.limit = kDefaultListPageSize;
   ListOptions page = options;
   ObjectList all;
   bool first = true;

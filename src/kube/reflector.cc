@@ -7,6 +7,7 @@
 
 #include "ro/common/log.h"
 #include "ro/kube/errors.h"
+#include "ro/kube/pager.h"
 
 namespace ro::kube {
 namespace {
@@ -31,6 +32,13 @@ class DynamicListerWatcher final : public ListerWatcher {
     o.label_selector = label_selector_;
     o.field_selector = field_selector_;
     return client_.ListAll(gvr_, ns_, std::move(o));
+  }
+  std::string ListPages(const ListOptions& options, const std::function<void(std::vector<nlohmann::json>&)>& on_page,
+                        const std::function<void()>& on_restart) override {
+    ListOptions o = options;
+    o.label_selector = label_selector_;
+    o.field_selector = field_selector_;
+    return kube::ListPages(client_, gvr_, ns_, std::move(o), on_page, on_restart);
   }
 
   void Watch(const WatchOptions& options, const std::function<void(WatchEvent&&)>& on_event,
@@ -115,15 +123,45 @@ void Reflector::ListAndReplace() {
   // starts from "0" (the watch cache) for apiserver load; our object counts are small
   // enough that correctness wins.
   options.resource_version = "";
-  ObjectList list = lw_.List(options);
-  std::vector<ObjectPtr> objects;
-  objects.reserve(list.items.size());
-  for (nlohmann::json& item : list.items) objects.push_back(Freeze(std::move(item)));
-  ReflectorLog(lw_).Debug("listed", {{"objects", objects.size()}, {"resourceVersion", list.resource_version}});
-  sink_.Replace(std::move(objects), list.resource_version);
-  SetResourceVersion(list.resource_version);
+  std::string resource_version;
+  std::size_t count = 0;
+  if (sink_.StreamsLists()) {
+    sink_.BeginList();
+    resource_version = lw_.ListPages(
+        options,
+        [&](std::vector<nlohmann::json>& items) {
+          std::vector<ObjectPtr> page;
+          page.reserve(items.size());
+          for (nlohmann::json& item : items) page.push_back(Freeze(std::move(item)));
+          count += page.size();
+          sink_.ListPage(std::move(page));
+        },
+        [&] {
+          count = 0;
+          sink_.BeginList();
+        });
+    sink_.EndList(resource_version);
+  } else {
+    ObjectList list = lw_.List(options);
+    std::vector<ObjectPtr> objects;
+    objects.reserve(list.items.size());
+    for (nlohmann::json& item : list.items) objects.push_back(Freeze(std::move(item)));
+    count = objects.size();
+    resource_version = std::move(list.resource_version);
+    sink_.Replace(std::move(objects), resource_version);
+  }
+  ReflectorLog(lw_).Debug("listed", {{"objects", count}, {"resourceVersion", resource_version}});
+  SetResourceVersion(resource_version);
   std::lock_guard lock(mu_);
   ++list_count_;
+}
+
+std::string ListerWatcher::ListPages(const ListOptions& options,
+                                     const std::function<void(std::vector<nlohmann::json>&)>& on_page,
+                                     const std::function<void()>& /*on_restart*/) {
+  ObjectList list = List(options);
+  on_page(list.items);
+  return list.resource_version;
 }
 
 void Reflector::HandleEvent(WatchEvent&& event) {

@@ -8,6 +8,7 @@
 #include "kube_fake_transport.h"
 #include "ro/kube/client.h"
 #include "ro/kube/errors.h"
+#include "ro/kube/pager.h"
 
 namespace ro::kube {
 namespace {
@@ -247,6 +248,40 @@ TEST_F(KubeClientLogic, ListAllDoesNotHideAGoneOnTheFirstPage) {
   transport_->Respond("GET", "/api/v1/configmaps", 410,
                       R"({"kind":"Status","reason":"Expired","code":410,"message":"old"})");
   EXPECT_THROW(client_.ListAll(kConfigMaps, ""), ApiError);
+}
+
+// ListPages (ro/kube/pager.h): each page as it arrives; an expired continue token restarts
+// the paged list once (on_restart first), a second one or a 410 on the first page throws.
+TEST_F(KubeClientLogic, ListPagesHandsOverEachPageAndRestartsOnceWhenTheContinueTokenExpires) {
+  const std::string expired = R"({"kind":"Status","reason":"Expired","code":410,"message":"too old"})";
+  transport_->Respond("GET", "/api/v1/configmaps?labelSelector=a%3Db&limit=2", 200, Page(0, 2, "100", "t1"));
+  transport_->Respond("GET", "/api/v1/configmaps?labelSelector=a%3Db&limit=2&continue=t1", 410, expired);
+  transport_->Respond("GET", "/api/v1/configmaps?labelSelector=a%3Db&limit=2", 200, Page(0, 2, "200", "t2"));
+  transport_->Respond("GET", "/api/v1/configmaps?labelSelector=a%3Db&limit=2&continue=t2", 200, Page(2, 1, "201", ""));
+  ListOptions options;
+  options.label_selector = "a=b";
+  options.limit = 2;
+  std::vector<std::string> seen;
+  const std::string rv = ListPages(
+      client_, kConfigMaps, "", options,
+      [&](std::vector<nlohmann::json>& items) {
+        std::string page = "page";
+        for (const auto& item : items) page += " " + item["metadata"]["name"].get<std::string>();
+        seen.push_back(page);
+      },
+      [&] { seen.push_back("restart"); });
+  EXPECT_EQ(rv, "200");
+  EXPECT_EQ(seen, (std::vector<std::string>{"page cm-0 cm-1", "restart", "page cm-0 cm-1", "page cm-2"}));
+
+  transport_->Respond("GET", "/api/v1/configmaps?limit=500", 200, Page(0, 1, "300", "t3"));
+  transport_->Respond("GET", "/api/v1/configmaps?limit=500&continue=t3", 410, expired);
+  transport_->Respond("GET", "/api/v1/configmaps?limit=500", 200, Page(0, 1, "301", "t4"));
+  transport_->Respond("GET", "/api/v1/configmaps?limit=500&continue=t4", 410, expired);
+  EXPECT_THROW(ListPages(client_, kConfigMaps, "", ListOptions{}, [](std::vector<nlohmann::json>&) {}, nullptr),
+               ApiError);
+  transport_->Respond("GET", "/api/v1/configmaps?limit=500", 410, expired);
+  EXPECT_THROW(ListPages(client_, kConfigMaps, "", ListOptions{}, [](std::vector<nlohmann::json>&) {}, nullptr),
+               ApiError);
 }
 
 TEST_F(KubeClientLogic, ErrorsAreTypedFromTheStatusBody) {

@@ -36,6 +36,15 @@ class RecordingSink final : public ReflectorSink {
   void Add(ObjectPtr o) override { Record("add " + Describe(*o)); }
   void Update(ObjectPtr o) override { Record("update " + Describe(*o)); }
   void Delete(ObjectPtr o) override { Record("delete " + Describe(*o)); }
+  // With `streams`: lists as "begin", "page ns/a ns/b", ..., "end@10".
+  bool StreamsLists() const override { return streams; }
+  void BeginList() override { Record("begin"); }
+  void ListPage(std::vector<ObjectPtr> objects) override {
+    std::string line = "page";
+    for (const ObjectPtr& o : objects) line += " " + ObjectStoreKey(*o);
+    Record(line);
+  }
+  void EndList(const std::string& rv) override { Record("end@" + rv); }
 
   // Waits (real time) until `n` calls were recorded; returns them.
   std::vector<std::string> WaitForCalls(std::size_t n) {
@@ -49,6 +58,7 @@ class RecordingSink final : public ReflectorSink {
   }
 
   bool throw_on_add = false;
+  bool streams = false;
   std::vector<ObjectPtr> last_objects;
 
  private:
@@ -117,6 +127,22 @@ TEST_F(ReflectorTest, ListsThenWatchesFromTheListResourceVersion) {
   EXPECT_EQ(lw_.watch_versions().at(0), "10");
   EXPECT_EQ(reflector_->LastSyncResourceVersion(), "13");
   EXPECT_EQ(reflector_->ListCount(), 1);
+}
+
+// A sink that keeps a reduced form of each object takes the list page by page (the fake
+// lister-watcher delivers a list as one page), never as a Replace.
+TEST_F(ReflectorTest, AStreamingSinkTakesTheListPageByPage) {
+  sink_.streams = true;
+  lw_.PushList({ConfigMap("ns", "a", "5"), ConfigMap("ns", "b", "7")}, "10");
+  lw_.PushEvent(WatchEventType::kAdded, ConfigMap("ns", "c", "11"));
+  lw_.PushWatchError(Gone());
+  lw_.PushList({ConfigMap("ns", "c", "11")}, "20");
+  Start();
+  EXPECT_EQ(sink_.WaitForCalls(7), (std::vector<std::string>{"begin", "page ns/a ns/b", "end@10", "add ns/c@11",
+                                                             "begin", "page ns/c", "end@20"}));
+  ASSERT_TRUE(lw_.WaitForWatchCalls(2));
+  EXPECT_EQ(lw_.watch_versions().at(1), "20");
+  EXPECT_EQ(reflector_->ListCount(), 2);
 }
 
 TEST_F(ReflectorTest, ListsWithPagingAndAConsistentRead) {

@@ -234,6 +234,26 @@ TEST_F(AppliedStateCacheTest, AListReplacesWhatItCoversAndKeepsWritesNewerThanIt
   EXPECT_EQ(cache_.LiveCount(gvr_), 3u);
 }
 
+// The reflector hands a list over page by page; a restarted list (expired continue token)
+// begins again. The outcome is Replace's.
+TEST_F(AppliedStateCacheTest, AListTakenPageByPageEndsAsAReplace) {
+  ASSERT_TRUE(watch_.StreamsLists());
+  watch_.Add(Meta("gone", "10"));
+  watch_.Add(Meta("kept", "11"));
+  watch_.BeginList();
+  watch_.ListPage({Meta("gone", "10")});  // the list that restarts had it...
+  watch_.BeginList();                     // ...the restarted one does not
+  watch_.ListPage({Meta("kept", "12")});
+  watch_.ListPage({Meta("new", "13")});
+  EXPECT_FALSE(cache_.WaitForSync(std::stop_token{}, 0ms));
+  watch_.EndList("50");
+  EXPECT_TRUE(cache_.WaitForSync(std::stop_token{}, 0ms));
+  EXPECT_EQ(CurrentVersion("ns/gone"), "<absent>");
+  EXPECT_EQ(CurrentVersion("ns/kept"), "12");
+  EXPECT_EQ(CurrentVersion("ns/new"), "13");
+  EXPECT_EQ(cache_.LiveCount(gvr_), 2u);
+}
+
 TEST_F(AppliedStateCacheTest, KeepsTheDecisionsInputsAndAServicesAllocatedFields) {
   const kube::GroupVersionResource services{"", "v1", "services"};
   const json service = {

@@ -40,6 +40,12 @@ class ListerWatcher {
   // Every page of the collection (DynamicClient::ListAll semantics). Throws ApiError /
   // TransportError.
   virtual ObjectList List(const ListOptions& options) = 0;
+  // The same list page by page (ro/kube/pager.h ListPages semantics: `on_page` per page,
+  // `on_restart` when an expired continue token restarts it). Returns the list's
+  // resourceVersion. Default: List(), delivered as one page.
+  virtual std::string ListPages(const ListOptions& options,
+                                const std::function<void(std::vector<nlohmann::json>&)>& on_page,
+                                const std::function<void()>& on_restart);
   // DynamicClient::Watch semantics: blocks delivering events until the server closes
   // the stream (returns) or `stop` is requested (returns); throws ApiError (kGone:
   // relist) / TransportError.
@@ -72,6 +78,16 @@ class ReflectorSink {
   // Add/Update/Delete (group commit) makes them durable here, or throws. The reflector's
   // resourceVersion moves past the burst only after this returned. Default: nothing.
   virtual void Flush() {}
+
+  // A sink that keeps a reduced form of each object (not the objects) can take a list page
+  // by page instead of whole, so that the list is never held at once: when StreamsLists()
+  // is true the reflector calls BeginList(), ListPage() per page (BeginList() again when
+  // an expired continue token restarts the list), then EndList(resourceVersion), whose
+  // effect must be Replace's. Default: Replace.
+  virtual bool StreamsLists() const { return false; }
+  virtual void BeginList() {}
+  virtual void ListPage(std::vector<ObjectPtr> /*objects*/) {}
+  virtual void EndList(const std::string& /*resource_version*/) {}
 };
 
 struct ReflectorOptions {

@@ -32,30 +32,39 @@ struct AppliedStateCache::Shard {
 };
 
 // The reflector's view of one shard: objects become DestinationStates at once, so the
-// JSON the reflector built is freed as soon as it is applied.
+// JSON the reflector built is freed as soon as it is applied, and a list is taken page by
+// page (StreamsLists): a restart at 100,000 objects never holds them all as JSON.
 class AppliedStateCache::ShardSink final : public kube::ReflectorSink {
  public:
   ShardSink(AppliedStateCache& cache, Shard& shard) : cache_(cache), shard_(shard) {}
 
   void Replace(std::vector<kube::ObjectPtr> objects, const std::string& resource_version) override {
-    std::vector<std::pair<std::string, DestinationStatePtr>> listed;
-    listed.reserve(objects.size());
+    BeginList();
+    ListPage(std::move(objects));
+    EndList(resource_version);
+  }
+  bool StreamsLists() const override { return true; }
+  void BeginList() override { listed_.clear(); }
+  void ListPage(std::vector<kube::ObjectPtr> objects) override {
+    std::vector<std::pair<std::string, DestinationStatePtr>> page;
+    page.reserve(objects.size());
     for (kube::ObjectPtr& object : objects) {
-      listed.emplace_back(kube::ObjectStoreKey(*object), cache_.StateOf(shard_.gvr, *object));
+      page.emplace_back(kube::ObjectStoreKey(*object), cache_.StateOf(shard_.gvr, *object));
       object.reset();
     }
+    std::lock_guard lock(shard_.mu);
+    for (auto& [key, state] : page) {
+      ObserveUpsertLocked(shard_, key, std::move(state));
+      listed_.insert(std::move(key));
+    }
+  }
+  void EndList(const std::string& resource_version) override {
     bool first = false;
     {
       std::lock_guard lock(shard_.mu);
-      std::unordered_set<std::string_view> keys;
-      keys.reserve(listed.size());
-      for (auto& [key, state] : listed) {
-        keys.insert(key);
-        ObserveUpsertLocked(shard_, key, std::move(state));
-      }
       // Gone before the list was taken, unless written (by us) after it.
       for (auto it = shard_.live.begin(); it != shard_.live.end();) {
-        if (!keys.contains(it->first) && NotOlder(resource_version, it->second->resource_version)) {
+        if (!listed_.contains(it->first) && NotOlder(resource_version, it->second->resource_version)) {
           it = shard_.live.erase(it);
         } else {
           ++it;
@@ -63,6 +72,7 @@ class AppliedStateCache::ShardSink final : public kube::ReflectorSink {
       }
       first = !std::exchange(shard_.listed, true);
     }
+    listed_ = {};
     if (first) cache_.MarkListed();
   }
   void Add(kube::ObjectPtr object) override { Upsert(*object); }
@@ -84,6 +94,7 @@ class AppliedStateCache::ShardSink final : public kube::ReflectorSink {
 
   AppliedStateCache& cache_;
   Shard& shard_;
+  std::unordered_set<std::string> listed_;  // the keys of the list in progress (reflector thread)
 };
 
 AppliedStateCache::AppliedStateCache(const std::vector<kube::GroupVersionResource>& gvrs, std::string managed_by,

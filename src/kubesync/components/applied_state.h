@@ -70,8 +70,9 @@ class AppliedStateCache {
 
   // The sink of a reflector on the destination objects of `gvr` this LiveSynchronization
   // manages. Its events are applied unless the cache already knows a newer version; a
-  // deletion keeps a tombstone; a list (Replace) also drops the entries it no longer holds
-  // unless they were written after it. Valid as long as the cache.
+  // deletion keeps a tombstone; a list (taken page by page: ReflectorSink::StreamsLists)
+  // also drops the entries it no longer holds unless they were written after it. Valid as
+  // long as the cache.
   kube::ReflectorSink& Sink(std::string_view gvr);
   // Waits until every GVR's sink received its first list, `stop` is requested or `timeout`
   // passes. Returns whether every GVR is listed.

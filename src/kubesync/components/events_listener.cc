@@ -17,6 +17,7 @@
 #include "ro/common/object_meta.h"
 #include "ro/kube/discovery.h"
 #include "ro/kube/errors.h"
+#include "ro/kube/pager.h"
 #include "ro/kube/informer.h"
 #include "ro/kube/reflector.h"
 #include "ro/kube/workqueue.h"
@@ -170,8 +171,8 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
           logger_.Info("listing objects in cluster", {{"resource", gvr_string_}});
           std::size_t count = 0;
           last_rv_.clear();
-          resource_version = ListPages(
-              owner_.source_, gvr_, "", "",
+          resource_version = kube::ListPages(
+              owner_.source_, gvr_, "", kube::ListOptions{},
               [&](std::vector<json>& items) {
                 for (json& item : items) {
                   kube::StripManagedFields(item);
@@ -295,8 +296,8 @@ bool EventsListener::Republish(const GvrWatch& watch, const std::string& ns, Dur
   const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
   logger.Info("listing objects in cluster", {{"resource", watch.gvr_string()}, {"namespace", ns}});
   std::size_t count = 0;
-  const std::string rv = ListPages(
-      source_, watch.gvr(), ns, "",
+  const std::string rv = kube::ListPages(
+      source_, watch.gvr(), ns, kube::ListOptions{},
       [&](std::vector<json>& items) {
         for (json& item : items) {
           kube::StripManagedFields(item);

@@ -176,30 +176,4 @@ std::unique_ptr<stage::Publisher> NatsStageTransport::NewPublisher() {
   return std::make_unique<DurablePublisher>(nats_, ro::log::Logger(), stats_, component_);
 }
 
-std::string ListPages(kube::DynamicClient& client, const kube::GroupVersionResource& gvr, std::string_view ns,
-                      std::string_view label_selector, const std::function<void(std::vector<nlohmann::json>&)>& on_page,
-                      const std::function<void()>& on_restart, std::int64_t page_size) {
-  bool restarted = false;
-  while (true) {
-    kube::ListOptions options;
-    options.label_selector = std::string(label_selector);
-    options.limit = page_size;
-    std::string list_rv;
-    try {
-      do {
-        kube::ObjectList page = client.List(gvr, ns, options);
-        if (list_rv.empty()) list_rv = page.resource_version;
-        on_page(page.items);
-        options.continue_token = std::move(page.continue_token);
-      } while (!options.continue_token.empty());
-      return list_rv;
-    } catch (const kube::ApiError& e) {
-      // A continue token outlived etcd's compaction window: start over, once.
-      if (e.reason() != kube::StatusReason::kGone || options.continue_token.empty() || restarted) throw;
-      restarted = true;
-      if (on_restart) on_restart();
-    }
-  }
-}
-
 }  // namespace ro::kubesync

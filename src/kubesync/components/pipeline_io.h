@@ -84,13 +84,4 @@ class NatsStageTransport final : public stage::Transport {
   const std::function<void(NatsConnection&)> on_subscribe_;
 };
 
-// Lists `gvr` in `ns` ("" = all namespaces) with `label_selector`, `page_size` objects
-// per request (a consistent read), calling `on_page` with each page's items (which it
-// may consume). When the continue token expires (410 Gone) the list restarts from the
-// beginning once: `on_restart` is called first so the caller can drop partial results.
-// Returns the list's resourceVersion. Throws ApiError / TransportError.
-std::string ListPages(kube::DynamicClient& client, const kube::GroupVersionResource& gvr, std::string_view ns,
-                      std::string_view label_selector, const std::function<void(std::vector<nlohmann::json>&)>& on_page,
-                      const std::function<void()>& on_restart, std::int64_t page_size = 500);
-
 }  // namespace ro::kubesync

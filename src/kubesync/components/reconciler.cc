@@ -18,6 +18,7 @@
 #include "ro/common/log.h"
 #include "ro/common/object_meta.h"
 #include "ro/kube/errors.h"
+#include "ro/kube/pager.h"
 #include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/plugins/kubernetes/processor_decision.h"
 #include "ro/kubesync/pipeline_wire.h"
@@ -107,13 +108,14 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
   };
 
   // 1. Destination first: what this LiveSynchronization manages.
-  const std::string selector = std::string(k8s::kManagedByLabel) + "=" + context_.stamp().managed_by;
+  kube::ListOptions managed_list;
+  managed_list.label_selector = std::string(k8s::kManagedByLabel) + "=" + context_.stamp().managed_by;
   ParallelFor(passes.size(), workers, [&](std::size_t i) {
     GvrPass& pass = passes[i];
     logger.Debug("listing objects in cluster", {{"resource", pass.gvr_string}, {"cluster", "destination"}});
     try {
-      ListPages(
-          destination_, pass.gvr, "", selector,
+      kube::ListPages(
+          destination_, pass.gvr, "", managed_list,
           [&](std::vector<json>& items) {
             for (const json& item : items) {
               std::optional<k8s::ControlStamp> stamp = k8s::ReadStamp(item);
@@ -139,8 +141,8 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
   // 2. Source namespaces (their labels decide namespaceSelector), read after step 1.
   std::map<std::string, json, std::less<>> namespace_labels;
   try {
-    ListPages(
-        source_, {"", "v1", "namespaces"}, "", "",
+    kube::ListPages(
+        source_, {"", "v1", "namespaces"}, "", kube::ListOptions{},
         [&](std::vector<json>& items) {
           for (json& item : items) namespace_labels[std::string(common::Name(item))] = common::Labels(item);
         },
@@ -156,8 +158,8 @@ std::optional<std::size_t> Reconciler::Prune(DurablePublisher& publisher, std::s
     GvrPass& pass = passes[i];
     if (pass.failed || pass.managed.empty()) return;
     try {
-      ListPages(
-          source_, pass.gvr, "", "",
+      kube::ListPages(
+          source_, pass.gvr, "", kube::ListOptions{},
           [&](std::vector<json>& items) {
             for (const json& item : items) {
               const auto managed = pass.managed.find(KeyOf(item));
