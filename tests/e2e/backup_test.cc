@@ -85,10 +85,7 @@ class BackupTest : public ::testing::Test {
            {"kind", "KubernetesCluster"},
            {"metadata", {{"name", "cluster-1"}, {"namespace", kNamespace}}},
            {"spec", {{"secretName", "cluster-1-kubeconfig"}}}});
-    Apply({{"apiVersion", "v1"},
-           {"kind", "Secret"},
-           {"metadata", {{"name", "bucket-credentials"}, {"namespace", kNamespace}}},
-           {"stringData", {{"accessKeyID", s3_->access_key()}, {"secretAccessKey", s3_->secret_key()}}}});
+    ApplyAccessKeys("bucket-credentials", s3_->access_key(), s3_->secret_key());
     Apply(Bucket("backups", "bucket-credentials"));
 
     te::WriteFile(dir_->path() / "license", "licensee: E2E Tests\nexpiresAt: 2099-01-01T00:00:00Z\n");
@@ -122,6 +119,13 @@ class BackupTest : public ::testing::Test {
   }
 
   static void Apply(const json& object) { operator_->Kubectl({"apply", "-f", "-"}, object.dump()); }
+  // Secret `name` with a Bucket's access keys (the keys a Bucket's secretName points to).
+  static void ApplyAccessKeys(const std::string& name, const std::string& access_key, const std::string& secret_key) {
+    Apply({{"apiVersion", "v1"},
+           {"kind", "Secret"},
+           {"metadata", {{"name", name}, {"namespace", kNamespace}}},
+           {"stringData", {{"accessKeyID", access_key}, {"secretAccessKey", secret_key}}}});
+  }
   static void ApplySource(const json& object) { source_->Kubectl({"apply", "-f", "-"}, object.dump()); }
 
   static json Bucket(const std::string& name, const std::string& secret) {
@@ -656,10 +660,7 @@ TEST_F(BackupTest, AMissingBucketWaitsWithAnEventUntilItExists) {
 }
 
 TEST_F(BackupTest, WrongAccessKeysFailWithBucketError) {
-  Apply({{"apiVersion", "v1"},
-         {"kind", "Secret"},
-         {"metadata", {{"name", "wrong-keys"}, {"namespace", kNamespace}}},
-         {"stringData", {{"accessKeyID", "nobody"}, {"secretAccessKey", "wrong"}}}});
+  ApplyAccessKeys("wrong-keys", "nobody", "wrong");
   Apply(Bucket("wrong", "wrong-keys"));
   source_->Kubectl({"create", "namespace", "keys"});
   Apply(Backup("wrong-keys", "cluster-1", {"keys"}, "wrong"));
@@ -692,10 +693,7 @@ TEST_F(BackupTest, AnUnreachableClusterFailsWithSourceUnavailable) {
 // restartPolicy OnFailure: a failed run is Running/Retrying (with an Event) and runs again
 // after --retry-interval until it succeeds; here once the Bucket's keys are corrected.
 TEST_F(BackupTest, RestartPolicyOnFailureRunsAgainUntilTheBackupSucceeds) {
-  Apply({{"apiVersion", "v1"},
-         {"kind", "Secret"},
-         {"metadata", {{"name", "fixable-keys"}, {"namespace", kNamespace}}},
-         {"stringData", {{"accessKeyID", "nobody"}, {"secretAccessKey", "wrong"}}}});
+  ApplyAccessKeys("fixable-keys", "nobody", "wrong");
   Apply(Bucket("fixable", "fixable-keys"));
   source_->Kubectl({"create", "namespace", "retried"});
   ApplySource({{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "kept"}, {"namespace", "retried"}}},
@@ -707,10 +705,7 @@ TEST_F(BackupTest, RestartPolicyOnFailureRunsAgainUntilTheBackupSucceeds) {
   EXPECT_THAT(retrying["status"].value("message", ""), HasSubstr("InvalidAccessKeyId"));
   EXPECT_THAT(retrying["status"].value("message", ""), HasSubstr("(restartPolicy OnFailure)"));
   WaitForEvent("retried", "Retrying");
-  Apply({{"apiVersion", "v1"},
-         {"kind", "Secret"},
-         {"metadata", {{"name", "fixable-keys"}, {"namespace", kNamespace}}},
-         {"stringData", {{"accessKeyID", s3_->access_key()}, {"secretAccessKey", s3_->secret_key()}}}});
+  ApplyAccessKeys("fixable-keys", s3_->access_key(), s3_->secret_key());
   const json done = WaitFor("retried", "Succeeded", "Succeeded");
   EXPECT_GE(done["status"].value("objects", 0), 2);  // the namespace and its ConfigMap (and its ServiceAccount)
   const std::string keys = Boto3(*s3_, R"(

@@ -567,6 +567,42 @@ TEST_F(KubesyncPipelineTest, UnmanagedDestinationObjectWithTheSameNameIsNeverMod
   EXPECT_FALSE(k8s::ReadStamp(now).has_value());
 }
 
+// An update of a replicated NodePort Service keeps what the destination allocated (its
+// cluster IP and node port, which the processor sanitized away and the applied-state cache
+// keeps per object): the destination apiserver takes the update and re-allocates nothing.
+TEST_F(KubesyncPipelineTest, AServiceUpdateKeepsTheClusterIPAndNodePortTheDestinationAllocated) {
+  const std::string ns = "al-shop";
+  CreateNamespace(*source_client_, ns, {{"sync", "true"}});
+  CreateNamespace(*destination_client_, ns);
+  StartLiveSync("allocated", SampleSpecConfig(kActiveActive));
+  json service = Service(ns, "front");
+  service["spec"]["type"] = "NodePort";
+  source_client_->Create(kServices, ns, service);
+  json first;
+  te::WaitFor(
+      [&] {
+        const std::optional<json> got = destination_client_->GetIfExists(kServices, ns, "front");
+        if (got) first = *got;
+        return got.has_value();
+      },
+      kEventually, "the Service replicated", kComparePoll);
+  const std::string cluster_ip = first["spec"]["clusterIP"];
+  const json node_port = first["spec"]["ports"][0]["nodePort"];
+  ASSERT_FALSE(cluster_ip.empty());
+  ASSERT_TRUE(node_port.is_number());
+
+  source_client_->Patch(kServices, ns, "front", kube::PatchType::kMergePatch,
+                        R"({"metadata":{"labels":{"rev":"2"}}})");
+  te::WaitFor(
+      [&] {
+        return destination_client_->Get(kServices, ns, "front")["metadata"]["labels"].value("rev", "") == "2";
+      },
+      kEventually, "the Service's update replicated", kComparePoll);
+  const json updated = destination_client_->Get(kServices, ns, "front");
+  EXPECT_EQ(updated["spec"]["clusterIP"], cluster_ip);
+  EXPECT_EQ(updated["spec"]["ports"][0]["nodePort"], node_port);
+}
+
 TEST_F(KubesyncPipelineTest, LogLinesAreJsonWithTheManualsFieldsAndMessages) {
   const std::string ns = "lg-shop";
   CreateNamespace(*source_client_, ns, {{"sync", "true"}});

@@ -113,9 +113,8 @@ DestinationStatePtr AppliedStateCache::StateOf(const kube::GroupVersionResource&
                                                const nlohmann::json& object) const {
   auto state = std::make_shared<k8s::DestinationState>(k8s::DestinationStateOf(object, managed_by_));
   if (k8s::HasAllocatedFields(gvr)) {
-    nlohmann::json from = object;
     auto allocated = std::make_shared<nlohmann::json>(nlohmann::json::object());
-    k8s::MoveAllocatedFields(gvr, from, *allocated);
+    k8s::CopyAllocatedFields(gvr, object, *allocated);
     if (!allocated->empty()) state->allocated = std::move(allocated);
   }
   return state;

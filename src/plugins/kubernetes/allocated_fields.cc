@@ -73,14 +73,14 @@ void RemoveAllocatedFields(const kube::GroupVersionResource& gvr, json& object) 
   }
 }
 
-void MoveAllocatedFields(const kube::GroupVersionResource& gvr, json& from, json& to) {
+void CopyAllocatedFields(const kube::GroupVersionResource& gvr, const json& from, json& to) {
   if (!from.is_object() || !to.is_object()) return;
   for (const AllocatedField& field : kAllocatedFields) {
     if (!Applies(field, gvr)) continue;
-    json* value = Find(from, field.pointer);
+    const json* value = Find(from, field.pointer);
     if (value == nullptr) continue;
     try {
-      to[json::json_pointer(std::string(field.pointer))] = std::move(*value);
+      to[json::json_pointer(std::string(field.pointer))] = *value;
     } catch (const json::exception&) {
       // `to` has a non-object parent there: leave it.
     }

@@ -1,7 +1,7 @@
 // The fields a destination apiserver allocates for an object, which a copy from the
 // source cluster must not carry and cannot know (docs/kubesync.md, "Sanitizing"): one
 // table read by the sanitizer (removes them from the copy), the synchronizer's
-// applied-state cache (keeps them in its metadata-only form) and its updates (carry
+// applied-state cache (keeps a copy of them per object) and its updates (carry
 // them over from the destination object, or the apiserver rejects the update as
 // changing an immutable field, or re-allocates node ports on every change).
 #pragma once
@@ -47,10 +47,10 @@ bool HasAllocatedFields(const kube::GroupVersionResource& gvr);
 // fields of an unexpected type are left alone.
 void RemoveAllocatedFields(const kube::GroupVersionResource& gvr, nlohmann::json& object);
 
-// Moves the allocated fields of `gvr` (for an item member: the whole array) from
-// `from` into the object `to` at the same pointers (the applied-state cache's reduced
-// form). Never throws.
-void MoveAllocatedFields(const kube::GroupVersionResource& gvr, nlohmann::json& from, nlohmann::json& to);
+// Copies the allocated fields of `gvr` (for an item member: the whole array) from
+// `from` into the object `to` at the same pointers (the applied-state cache's
+// DestinationState::allocated), copying nothing else of `from`. Never throws.
+void CopyAllocatedFields(const kube::GroupVersionResource& gvr, const nlohmann::json& from, nlohmann::json& to);
 
 // Fills into `desired` (an update's body) each allocated field of `gvr` that `desired`
 // lacks and `current` (the destination object, or its cached form) has. Never throws.

@@ -66,7 +66,7 @@ struct DestinationState {
   std::string source_uid;
   std::string source_resource_version;
   std::string transformation_fingerprint;
-  // The fields the destination allocated (MoveAllocatedFields' form, e.g.
+  // The fields the destination allocated (CopyAllocatedFields' form, e.g.
   // {"spec": {"clusterIP": ...}}), which an update carries over; nullptr when the GVR has
   // none. Set by the cache, not by DestinationStateOf.
   std::shared_ptr<const nlohmann::json> allocated;
