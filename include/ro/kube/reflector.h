@@ -1,7 +1,8 @@
 // The reflector (client-go tools/cache/reflector.go): keeps a ReflectorSink in step with
 // the server by listing, then watching from the list's resourceVersion.
 //
-//   list (paged) --Replace--> sink ; watch(rv) --Add/Update/Delete--> sink ; repeat
+//   list (paged) --Replace (or page by page: StreamsLists)--> sink ;
+//   watch(rv) --Add/Update/Delete, Flush per burst--> sink ; repeat
 //
 // - Bookmarks only advance the resourceVersion.
 // - The server closing a watch (its timeout) -> watch again from the last resourceVersion.
