@@ -26,12 +26,14 @@
 //
 //   kubesync_pipeline_bench [objects=10000] [workers=32] [lag_seconds=20] [nats_servers=1] [replicas=1]
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -51,6 +53,7 @@
 #include "ro/kubesync/jetstream.h"
 #include "ro/kubesync/redis_state.h"
 #include "ro/kubesync/stats.h"
+#include "ro/plugins/kubernetes/control_metadata.h"
 #include "ro/testenv/testenv.h"
 #include "ro/testsupport/kubesync_process.h"
 
@@ -90,7 +93,8 @@ void CreateNamespace(ro::kube::DynamicClient& client, const std::string& name, j
 // Creates `count` ConfigMaps (names <prefix>-<i>, spread over `namespaces`) with `workers`
 // parallel workers sharing one client; returns the elapsed time.
 Steady::duration CreateMany(ro::kube::DynamicClient& client, const std::vector<std::string>& namespaces, int count,
-                            int workers, const std::string& prefix) {
+                            int workers, const std::string& prefix,
+                            const std::function<void(json&, int)>& shape = nullptr) {
   std::atomic<int> next{0};
   const auto start = Steady::now();
   std::vector<std::jthread> threads;
@@ -98,7 +102,9 @@ Steady::duration CreateMany(ro::kube::DynamicClient& client, const std::vector<s
     threads.emplace_back([&] {
       for (int i = next++; i < count; i = next++) {
         const std::string& ns = namespaces[static_cast<std::size_t>(i) % namespaces.size()];
-        client.Create(kConfigMaps, ns, ConfigMap(ns, prefix + "-" + std::to_string(i)));
+        json object = ConfigMap(ns, prefix + "-" + std::to_string(i));
+        if (shape) shape(object, i);
+        client.Create(kConfigMaps, ns, object);
       }
     });
   }
@@ -181,7 +187,7 @@ NatsTraffic ReadNatsTraffic(const std::vector<te::NatsServer*>& servers) {
 
 // Prints, per process of `profile`, the CPU microseconds per unit (`per` units, e.g.
 // objects) between two samples, then the pipeline's total (the processes whose names are
-// in `pipeline`).
+// in `pipeline`; none when it is empty).
 void PrintCpu(const char* phase, const CpuProfile& profile, const std::vector<double>& before,
               const std::vector<double>& after, double per, const char* unit,
               const std::vector<std::string>& pipeline) {
@@ -195,7 +201,11 @@ void PrintCpu(const char* phase, const CpuProfile& profile, const std::vector<do
     std::snprintf(item, sizeof item, "%s%s %.0f", line.empty() ? "" : ", ", name.c_str(), us);
     line += item;
   }
-  std::printf("%-52s %8.0f us/%s (pipeline: components + nats-server + redis-server)\n", phase, total, unit);
+  if (pipeline.empty()) {
+    std::printf("%s\n", phase);
+  } else {
+    std::printf("%-52s %8.0f us/%s (pipeline: components + nats-server + redis-server)\n", phase, total, unit);
+  }
   std::printf("    %s\n", line.c_str());
 }
 
@@ -239,10 +249,57 @@ int main(int argc, char** argv) {
   // 1. The reference: raw create rate of the destination apiserver.
   const int raw_count = std::min(objects, 3000);
   CreateNamespace(*dst, "raw", json::object());
+  CpuProfile raw_profile;
+  raw_profile.Add("destination apiserver", destination->apiserver().process()->pid());
+  raw_profile.Add("destination etcd", destination->etcd().pid());
+  raw_profile.Add("client (this bench)", getpid());
+  const std::vector<double> raw_cpu_before = raw_profile.Sample();
   const auto raw_took = CreateMany(*dst, {"raw"}, raw_count, workers, "raw");
   const double raw_rate = raw_count / Seconds(raw_took);
   std::printf("%-52s %8.0f objects/s (%d creates, %d workers)\n", "raw create rate, destination apiserver", raw_rate,
               raw_count, workers);
+  // What one create costs the destination when nothing else runs: the reference for the
+  // destination apiserver's and etcd's share of the initial sync's CPU below.
+  PrintCpu("raw create, CPU per object", raw_profile, raw_cpu_before, raw_profile.Sample(), raw_count, "object", {});
+  // The same creates with the label and annotations the synchronizer stamps on what it
+  // writes (control_metadata.h), then also with a metadata-only watch of them open (as
+  // the synchronizer's applied-state cache keeps one): how much of the destination's cost
+  // per replicated object is its larger metadata, and how much the watch. Informative;
+  // the ratios below are against the plain rate above.
+  for (const bool watched : {false, true}) {
+    const ro::plugins::kubernetes::StampInfo stamp =
+        ro::plugins::kubernetes::MakeStampInfo("bench", "dr-config", "bench", "source");
+    const std::string ns = watched ? "raw-watched" : "raw-stamped";
+    CreateNamespace(*dst, ns, json::object());
+    std::atomic<int> events{0};
+    std::jthread watch;
+    if (watched) {
+      watch = std::jthread([&](std::stop_token stop) {
+        ro::kube::WatchOptions options;
+        options.metadata_only = true;
+        options.label_selector = std::string(ro::plugins::kubernetes::kManagedByLabel) + "=" + stamp.managed_by;
+        try {
+          dst->Watch(kConfigMaps, ns, options, [&](ro::kube::WatchEvent&&) { ++events; }, stop);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "watch: %s\n", e.what());
+        }
+      });
+      std::this_thread::sleep_for(200ms);  // the watch is open before the first create
+    }
+    const std::vector<double> before = raw_profile.Sample();
+    const auto took = CreateMany(*dst, {ns}, raw_count, workers, "raw", [&](json& object, int i) {
+      const std::string uid = "6f1c2a3e-0000-4000-8000-" + std::to_string(100000000000 + i);
+      const std::string rv = std::to_string(1000000 + i);
+      ro::plugins::kubernetes::Stamp(object, stamp, {uid, rv, ""});
+    });
+    if (watched) te::WaitFor([&] { return events.load() >= raw_count; }, 60s, "the watch events", 20ms);
+    const std::vector<double> after = raw_profile.Sample();
+    std::printf("%-52s %8.0f objects/s\n",
+                watched ? "raw create rate, stamped, watched (metadata)" : "raw create rate, stamped",
+                raw_count / Seconds(took));
+    PrintCpu(watched ? "raw stamped, watched create, CPU per object" : "raw stamped create, CPU per object", raw_profile,
+             before, after, raw_count, "object", {});
+  }
 
   // 2. The source data set.
   std::vector<std::string> namespaces;
@@ -515,19 +572,32 @@ int main(int argc, char** argv) {
   const double writes_before = ConfigMapWrites(*dst);
   const auto resync_start = Steady::now();
   listener.Start();
+  const double listener_ready = Seconds(Steady::now() - resync_start);
   profile = current_profile();
   const std::vector<double> resync_cpu_before = profile.Sample();
+  // Where the time goes: the stream holds both hops' messages, the listener's first.
+  double half_published = 0, all_published = 0;
   te::WaitFor(
       [&] {
         const auto stream = probe->GetStreamState(names.stream());
         const auto processor = probe->GetConsumerState(names.stream(), "processor");
         const auto synchronizer = probe->GetConsumerState(names.stream(), "synchronizer");
+        const std::uint64_t published = stream.last_sequence - seq_before;
+        if (half_published == 0 && published >= static_cast<std::uint64_t>(objects)) {
+          half_published = Seconds(Steady::now() - resync_start);
+        }
+        if (all_published == 0 && published >= 2 * static_cast<std::uint64_t>(objects)) {
+          all_published = Seconds(Steady::now() - resync_start);
+        }
         return stream.last_sequence >= seq_before + 2 * static_cast<std::uint64_t>(objects) &&
                stream.messages == 0 && processor.num_pending == 0 && processor.num_ack_pending == 0 &&
                synchronizer.num_pending == 0 && synchronizer.num_ack_pending == 0;
       },
-      30min, "the resync drained", 50ms);
+      30min, "the resync drained", 20ms);
   const double resync_seconds = Seconds(Steady::now() - resync_start);
+  std::printf("%-52s listener ready %.2f s, %d messages in the stream %.2f s, %d %.2f s, drained %.2f s\n",
+              "no-op resync, timeline", listener_ready, objects, half_published, 2 * objects, all_published,
+              resync_seconds);
   const double writes = ConfigMapWrites(*dst) - writes_before;
   std::printf("%-52s %8.1f s, %.0f writes at the destination (%d objects, incl. listener start-up)\n",
               "no-op resync", resync_seconds, writes, objects);
