@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ro/common/http_server.h"
@@ -439,6 +440,59 @@ TEST_F(JetStreamTest, AKeyValueMirrorIsKnownOnceLoadedAndFollowsEveryWrite) {
   EXPECT_TRUE(nats_->DeleteKeyValue(bucket));
 }
 
+// WaitCurrent is what the synchronizer's check after a write relies on: a write another
+// client made (and had acknowledged) before the call is in the copy once it returns true.
+TEST_F(JetStreamTest, AKeyValueMirrorThatWaitsUntilCurrentHoldsEveryEarlierWriteOfAnotherClient) {
+  const std::string bucket = "KS_it_mirror_current";
+  std::shared_ptr<KeyValueStore> kv = nats_->EnsureKeyValue({.bucket = bucket, .ttl = std::chrono::seconds(0)});
+  auto other = NatsConnection::Connect(server_->url(), "mirror-current-writer");
+  std::shared_ptr<KeyValueStore> writer = other->EnsureKeyValue({.bucket = bucket, .ttl = std::chrono::seconds(0)});
+  KeyValueMirror mirror(kv, 0ms);
+  ASSERT_TRUE(mirror.WaitCurrent(30s)) << "an idle, reachable bucket";
+
+  // No polling between the write and the lookup: WaitCurrent alone makes it visible.
+  for (int i = 0; i < 200; ++i) {
+    const std::string key = "k/" + std::to_string(i % 20);
+    const std::string value = "v" + std::to_string(i);
+    writer->Put(key, value);
+    ASSERT_TRUE(mirror.WaitCurrent(10s)) << i;
+    ASSERT_EQ(mirror.Find(key).value, std::optional<std::string>(value)) << i;
+  }
+  // Callers waiting at the same time share rounds; each still sees its own earlier write.
+  std::atomic<int> wrong{0};
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 50; ++i) {
+          const std::string key = "t" + std::to_string(t);
+          const std::string value = std::to_string(i);
+          writer->Put(key, value);
+          if (!mirror.WaitCurrent(10s) || mirror.Find(key).value != std::optional<std::string>(value)) ++wrong;
+        }
+      });
+    }
+  }
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_TRUE(nats_->DeleteKeyValue(bucket));
+}
+
+// The bucket's last message can be gone (its TTL) while the stream still reports its
+// sequence: a copy started after that is current all the same, not waiting for it forever.
+TEST_F(JetStreamTest, AKeyValueMirrorStartedAfterItsLastValueExpiredIsCurrent) {
+  const std::string bucket = "KS_it_mirror_expired";
+  std::shared_ptr<KeyValueStore> kv = nats_->EnsureKeyValue({.bucket = bucket, .ttl = std::chrono::seconds(1)});
+  kv->Put("gone", "soon");
+  te::WaitFor([&] { return !kv->Get("gone"); }, kEventually, "the value expires on the server");
+  KeyValueMirror mirror(kv, 1000ms);
+  EXPECT_TRUE(mirror.WaitCurrent(10s));
+  EXPECT_FALSE(mirror.Find("gone").value);
+  kv->Put("next", "1");
+  EXPECT_TRUE(mirror.WaitCurrent(10s));
+  EXPECT_EQ(mirror.Find("next").value, std::optional<std::string>("1"));
+  EXPECT_TRUE(nats_->DeleteKeyValue(bucket));
+}
+
 TEST(NatsRestart, AKeyValueMirrorIsUnknownWhileTheServerIsDownAndLoadsAgain) {
   OpenNatsLibrary();
   RestartableNatsServer server;
@@ -449,9 +503,14 @@ TEST(NatsRestart, AKeyValueMirrorIsUnknownWhileTheServerIsDownAndLoadsAgain) {
   te::WaitFor([&] { return mirror.Find("a").value == std::optional<std::string>("1"); }, kEventually,
               "the mirror loaded");
 
+  EXPECT_TRUE(mirror.WaitCurrent(10s));
   server.Stop();
   te::WaitFor([&] { return !mirror.Find("a").known; }, kEventually,
               "the mirror stops claiming to know while the server is gone");
+  // Cannot be established: false within the timeout (the caller reads the server).
+  const auto waited_from = std::chrono::steady_clock::now();
+  EXPECT_FALSE(mirror.WaitCurrent(500ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - waited_from, 5s);
   server.Start();  // same store
   te::WaitFor([&] { return nats->connected(); }, kEventually, "client reconnects");
   te::WaitFor(
@@ -467,6 +526,7 @@ TEST(NatsRestart, AKeyValueMirrorIsUnknownWhileTheServerIsDownAndLoadsAgain) {
   te::WaitFor([&] { return mirror.Find("b").value == std::optional<std::string>("2"); }, 60s,
               "the mirror loads again and follows the bucket");
   EXPECT_EQ(mirror.Find("a").value, "1");
+  EXPECT_TRUE(mirror.WaitCurrent(10s));
 }
 
 TEST(NatsRestart, PublisherAndConsumerSurviveAServerRestart) {

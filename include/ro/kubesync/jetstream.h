@@ -427,7 +427,7 @@ class KeyValueStore {
 // (a NATS restart, a bucket lost with the server's store) is started again after 1 s,
 // unknown meanwhile. The copy trails the server by the watch's delivery time (about a
 // millisecond on one host): a caller that must see a write made elsewhere just before
-// reads the server instead. Thread-safe.
+// calls WaitCurrent first (or reads the server). Thread-safe.
 class KeyValueMirror {
  public:
   // Starts watching `bucket` (kept alive until destruction). `ttl`: the bucket's
@@ -443,6 +443,15 @@ class KeyValueMirror {
     std::optional<std::string> value;  // when known: the value, or nullopt when absent
   };
   Lookup Find(std::string_view key) const;
+
+  // Blocks until the copy holds every write the bucket had stored when the call began:
+  // one request for the bucket stream's last sequence (answered by its leader), then a
+  // wait for the watch to deliver up to it. Callers that wait at the same time share one
+  // request (a round starts when the previous one ends and serves everyone who arrived
+  // meanwhile). After true, Find sees any write made elsewhere before the call. False
+  // when that could not be established within `timeout` (NATS unreachable, the watch
+  // restarting): read the server instead. Never throws.
+  bool WaitCurrent(std::chrono::milliseconds timeout) const;
 
  private:
   struct State;

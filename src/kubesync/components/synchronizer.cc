@@ -47,12 +47,14 @@ class KeyValueTombstones final : public TombstoneStore {
     // `previous` stops its watch here (outside mu_), or once the last Peek drops it.
   }
   Known Peek(std::string_view key) override {
-    std::shared_ptr<KeyValueMirror> mirror;
-    {
-      std::lock_guard lock(mu_);
-      mirror = mirror_;
-    }
+    const std::shared_ptr<KeyValueMirror> mirror = Mirror();
     if (!mirror) return {};
+    KeyValueMirror::Lookup found = mirror->Find(key);
+    return Known{found.known, std::move(found.value)};
+  }
+  Known PeekCurrent(std::string_view key) override {
+    const std::shared_ptr<KeyValueMirror> mirror = Mirror();
+    if (!mirror || !mirror->WaitCurrent(kCurrentTimeout)) return {};
     KeyValueMirror::Lookup found = mirror->Find(key);
     return Known{found.known, std::move(found.value)};
   }
@@ -66,6 +68,13 @@ class KeyValueTombstones final : public TombstoneStore {
   }
 
  private:
+  // How long PeekCurrent waits for the copy before the caller reads the server.
+  static constexpr std::chrono::milliseconds kCurrentTimeout{1000};
+
+  std::shared_ptr<KeyValueMirror> Mirror() {
+    std::lock_guard lock(mu_);
+    return mirror_;
+  }
   std::shared_ptr<KeyValueStore> Bucket() {
     std::lock_guard lock(mu_);
     if (!bucket_) throw NatsError("tombstone bucket", 1, 0, "not bound yet");

@@ -310,12 +310,15 @@ class SynchronizerStage::Impl {
   // handled meanwhile by another replica, which saved its tombstone before looking at the
   // destination and found nothing yet. Reading the tombstone now closes that race (one
   // of the two sees the other's write): an object the tombstone blocks is deleted again,
-  // with preconditions. A failed read NAKs (the redelivery checks again).
+  // with preconditions. The read is the store's local copy once it is known to hold
+  // every write made before now (one round trip shared by the lanes writing at the same
+  // time), else the server. A failed read NAKs (the redelivery checks again).
   Step RemoveIfSourceDeleted(Envelope& e, const std::string& ns, const std::string& name, const std::string& key,
                              DestinationStatePtr object, const Line& line) {
     std::optional<k8s::Tombstone> tombstone;
     try {
-      tombstone = LoadTombstone(line.gvr, key);
+      TombstoneStore::Known known = tombstones_.PeekCurrent(TombstoneKey(line.gvr, key));
+      tombstone = known.known ? Parsed(line.gvr, key, std::move(known.value)) : LoadTombstone(line.gvr, key);
     } catch (const NatsError& error) {
       logger_.Error("error reading tombstone", line.With({{"error", error.what()}}));
       stats_.RecordError(kComponent, line.gvr, "Tombstone");

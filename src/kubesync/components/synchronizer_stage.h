@@ -50,6 +50,11 @@ class TombstoneStore {
     std::optional<std::string> value;  // when known: nullopt means absent
   };
   virtual Known Peek(std::string_view /*key*/) { return {}; }
+  // Peek once the local copy holds every write the store had when the call began (a
+  // write made elsewhere before it is seen), known == false when that could not be
+  // established (then ask GetEntry). Concurrent callers share one round trip. Never
+  // throws.
+  virtual Known PeekCurrent(std::string_view /*key*/) { return {}; }
 
   // GetEntry's value.
   std::optional<std::string> Get(std::string_view key) {
