@@ -301,7 +301,7 @@ TEST(LiveSyncConfig, ComponentsGetDocumentedDefaults) {
   EXPECT_EQ(c.components.Get(ComponentKind::kSynchronizer).concurrent_tasks, 8);
   EXPECT_EQ(c.components.Get(ComponentKind::kProcessor).concurrent_tasks, 8);
   EXPECT_EQ(c.components.Get(ComponentKind::kReconciler).concurrent_tasks, 2);
-  EXPECT_EQ(c.components.Get(ComponentKind::kEventsListener).concurrent_tasks, 4);
+  EXPECT_EQ(c.components.Get(ComponentKind::kEventsListener).concurrent_tasks, 256);
   for (std::size_t i = 0; i < kComponentKindCount; ++i) {
     const ComponentConfig& component = c.components.by_kind[i];
     EXPECT_EQ(component.replicas, 1);

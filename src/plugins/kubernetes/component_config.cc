@@ -142,7 +142,7 @@ std::int32_t DefaultConcurrentTasks(ComponentKind kind) {
     case ComponentKind::kRestorer:
       return 8;
     case ComponentKind::kEventsListener:
-      return 4;
+      return 256;
     case ComponentKind::kReconciler:
       return 2;
     case ComponentKind::kNats:
