@@ -1,6 +1,9 @@
 #include "ro/common/log.h"
 
 #include <climits>
+#include <optional>
+#include <utility>
+#include <vector>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -172,7 +175,47 @@ spdlog::logger* DefaultLogger() {
 struct Logger::Base {
   nlohmann::json fields = nlohmann::json::object();
   std::string members;  // Members(fields), computed once
+  // Each field's `"key":value` text, in the fields' (sorted) order.
+  std::vector<std::pair<std::string, std::string>> member_texts;
 };
+
+namespace {
+
+// One object member as Dump writes it: `"key":value`.
+std::string MemberText(const std::string& key, const nlohmann::json& value) {
+  std::string text = Dump(nlohmann::json(key));
+  text += ':';
+  text += Dump(value);
+  return text;
+}
+
+// Members(Normalize(fields) merged over base.fields), written without copying either:
+// the same text, because both are key-sorted maps and the merge keeps that order. Only
+// when no call field is reserved or already a base field (nullopt: take the long way).
+std::optional<std::string> MergedMembers(const std::vector<std::pair<std::string, std::string>>& base,
+                                         const nlohmann::json& base_fields, const nlohmann::json& fields) {
+  if (!fields.is_object()) return std::nullopt;
+  for (const auto& [key, value] : fields.items()) {
+    for (const std::string_view r : kReservedKeys) {
+      if (key == r) return std::nullopt;
+    }
+    if (base_fields.contains(key)) return std::nullopt;
+  }
+  std::string out;
+  auto next_base = base.begin();
+  const auto append = [&out](std::string_view text) {
+    if (!out.empty()) out += ',';
+    out += text;
+  };
+  for (auto it = fields.begin(); it != fields.end(); ++it) {
+    for (; next_base != base.end() && next_base->first < it.key(); ++next_base) append(next_base->second);
+    append(MemberText(it.key(), it.value()));
+  }
+  for (; next_base != base.end(); ++next_base) append(next_base->second);
+  return out;
+}
+
+}  // namespace
 
 Logger::Logger() : base_(std::make_shared<const Base>()) {}
 
@@ -183,6 +226,9 @@ Logger::Logger(const nlohmann::json& base_fields) {
   Base base;
   base.fields = Normalize(base_fields);
   base.members = Members(base.fields);
+  for (auto it = base.fields.begin(); it != base.fields.end(); ++it) {
+    base.member_texts.emplace_back(it.key(), MemberText(it.key(), it.value()));
+  }
   base_ = std::make_shared<const Base>(std::move(base));
 }
 
@@ -211,6 +257,8 @@ void Logger::Log(Level level, std::string_view msg, const nlohmann::json& fields
   std::string members;
   if (fields.is_null() || (fields.is_object() && fields.empty())) {
     members = base_->members;
+  } else if (std::optional<std::string> fast = MergedMembers(base_->member_texts, base_->fields, fields)) {
+    members = std::move(*fast);
   } else {
     nlohmann::json merged = base_->fields;
     merged.update(Normalize(fields));

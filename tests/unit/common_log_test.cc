@@ -193,6 +193,27 @@ TEST_F(LogTest, BaseFieldsMergeWithCallFieldsAndCallFieldsWin) {
   EXPECT_FALSE(lines[2].contains("bucket"));
 }
 
+// Call fields interleaved with the base fields (no key in common): the line holds exactly
+// the members of the merged object, in its key order, with the same escaping, as when
+// the two objects are merged and serialised (the text is written without copying them).
+TEST_F(LogTest, CallFieldsBetweenBaseFieldsKeepTheMergedObjectsTextAndOrder) {
+  SetupLog();
+  const json base_fields = {{"b", 1}, {"d", {{"x", "y"}, {"list", {1, "two", nullptr}}}}, {"f", "tab\there"}};
+  const json call_fields = {{"a", "\"quoted\""}, {"c", json::array({1, 2})}, {"e", "bad \xff byte"},
+                            {"g", {{"nested", {{"deep", true}}}}}, {"\u00e9t\u00e9", 2.5}};
+  Logger(base_fields).Info("merged", call_fields);
+  json merged = base_fields;
+  merged.update(call_fields);
+  const std::string expected = merged.dump(-1, ' ', false, json::error_handler_t::replace);
+  const std::vector<std::string> raw = RawLines();
+  ASSERT_EQ(raw.size(), 1u);
+  const std::string tail = "," + expected.substr(1);  // the members, then the line's closing brace
+  ASSERT_GE(raw[0].size(), tail.size());
+  EXPECT_EQ(raw[0].substr(raw[0].size() - tail.size()), tail) << raw[0];
+  EXPECT_THAT(Keys(Lines().at(0)),
+              ElementsAre("level", "timestamp", "msg", "process", "a", "b", "c", "d", "e", "f", "g", "\u00e9t\u00e9"));
+}
+
 TEST_F(LogTest, ReservedKeysInFieldsAreMovedAside) {
   SetupLog();
   Logger().Info("real", json{{"msg", "fake"}, {"level", "debug"}, {"process", 1}});
