@@ -611,7 +611,6 @@ KeyValueMirror::~KeyValueMirror() {
   state_->thread.join();
 }
 
-
 bool KeyValueMirror::WaitCurrent(std::chrono::milliseconds timeout) const {
   State& state = *state_;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
