@@ -724,6 +724,7 @@ struct Publisher::Impl {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::size_t in_flight = 0;
+  std::size_t in_flight_bytes = 0;  // their payloads
   std::uint64_t acked = 0;
   std::vector<PublishFailure> failures;
   // cnats creates its pending map on the first async publish, and
@@ -753,6 +754,7 @@ struct Publisher::Impl {
         self->failures.push_back(std::move(failure));
       }
       --self->in_flight;
+      self->in_flight_bytes -= std::min(self->in_flight_bytes, static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
       // Notify under the lock: once it is released the owner may destroy *self.
       self->cv.notify_all();
     }
@@ -780,8 +782,11 @@ struct Publisher::Impl {
       taken.push_back(std::move(failure));
     }
     natsMsgList_Destroy(&pending);
+    std::size_t bytes = 0;
+    for (const PublishFailure& failure : taken) bytes += failure.data.size();
     std::lock_guard lock(mu);
     in_flight -= taken.size();
+    in_flight_bytes -= std::min(in_flight_bytes, bytes);
     cv.notify_all();
     return taken;
   }
@@ -795,6 +800,9 @@ struct Publisher::Impl {
 
 std::unique_ptr<Publisher> NatsConnection::NewPublisher(const PublisherOptions& options) {
   if (options.max_in_flight == 0) throw std::invalid_argument("PublisherOptions.max_in_flight must be >= 1");
+  if (options.max_in_flight_bytes == 0) {
+    throw std::invalid_argument("PublisherOptions.max_in_flight_bytes must be >= 1");
+  }
   if (options.ack_timeout <= milliseconds::zero()) throw std::invalid_argument("PublisherOptions.ack_timeout must be > 0");
   auto impl = std::make_unique<Publisher::Impl>();
   impl->nc = impl_->nc;
@@ -826,12 +834,17 @@ void Publisher::PublishAsync(std::string_view subject, std::string_view data) {
   Impl& impl = *impl_;
   {
     std::unique_lock lock(impl.mu);
-    if (!impl.cv.wait_for(lock, impl.options.ack_timeout + kStallMargin,
-                          [&] { return impl.in_flight < impl.options.max_in_flight; })) {
+    const auto room = [&] {
+      return impl.in_flight < impl.options.max_in_flight &&
+             (impl.in_flight == 0 || impl.in_flight_bytes + data.size() <= impl.options.max_in_flight_bytes);
+    };
+    if (!impl.cv.wait_for(lock, impl.options.ack_timeout + kStallMargin, room)) {
       throw NatsError(Quoted("publish to", subject), NATS_TIMEOUT, 0,
-                      "stalled: " + std::to_string(impl.in_flight) + " publishes await their ack");
+                      "stalled: " + std::to_string(impl.in_flight) + " publishes (" +
+                          std::to_string(impl.in_flight_bytes) + " bytes) await their ack");
     }
     ++impl.in_flight;
+    impl.in_flight_bytes += data.size();
   }
   std::string subj(subject);
   jsPubOptions po;
@@ -846,6 +859,7 @@ void Publisher::PublishAsync(std::string_view subject, std::string_view data) {
     {
       std::lock_guard lock(impl.mu);
       --impl.in_flight;
+      impl.in_flight_bytes -= std::min(impl.in_flight_bytes, data.size());
       impl.cv.notify_all();
     }
     throw NatsError(Quoted("publish to", subj), s, 0, detail);

@@ -529,6 +529,41 @@ TEST(NatsRestart, AKeyValueMirrorIsUnknownWhileTheServerIsDownAndLoadsAgain) {
   EXPECT_TRUE(mirror.WaitCurrent(10s));
 }
 
+// The publish window is bounded in bytes as well as in messages: with acks held back (the
+// server down), publishes stop once their payloads fill max_in_flight_bytes, and go on
+// when the acks come. A payload larger than the budget still goes, alone.
+TEST(NatsRestart, PublishesWaitOnceTheirUnackedPayloadsFillTheByteBudget) {
+  OpenNatsLibrary();
+  RestartableNatsServer server;
+  auto nats = NatsConnection::Connect(server.url(), "byte-budget-test", NatsOptions{.reconnect_wait = 200ms});
+  PipelineNames names("it", "bytebudget");
+  nats->EnsureStream({.name = names.stream(), .subjects = names.stream_subjects()});
+  const std::string payload(1000, 'x');
+  auto publisher = nats->NewPublisher({.max_in_flight = 1000, .max_in_flight_bytes = 2500, .ack_timeout = 60s});
+  publisher->PublishAsync(names.events_subject(), std::string(5000, 'y'));  // over the budget: alone
+  publisher->Flush(In(30s));
+
+  server.Stop();
+  te::WaitFor([&] { return !nats->connected(); }, kEventually, "client notices the server is gone");
+  std::atomic<int> returned{0};
+  std::jthread publishing([&] {
+    for (int i = 0; i < 3; ++i) {
+      publisher->PublishAsync(names.events_subject(), payload);
+      ++returned;
+    }
+  });
+  te::WaitFor([&] { return returned.load() == 2; }, kEventually, "two publishes within the budget");
+  const auto window_end = std::chrono::steady_clock::now() + 500ms;
+  te::WaitFor([&] { return returned.load() != 2 || std::chrono::steady_clock::now() >= window_end; }, 5s,
+              "the third publish to wait", 10ms);
+  EXPECT_EQ(returned.load(), 2) << "a third 1000-byte publish went out with 2000 bytes unacked and a 2500-byte budget";
+
+  server.Start();  // same port and store: the buffered publishes go out, their acks come back
+  te::WaitFor([&] { return returned.load() == 3; }, 60s, "the third publish once the acks came");
+  publishing.join();
+  EXPECT_EQ(publisher->Flush(In(30s)), 3u);
+}
+
 TEST(NatsRestart, PublisherAndConsumerSurviveAServerRestart) {
   OpenNatsLibrary();
   RestartableNatsServer server;

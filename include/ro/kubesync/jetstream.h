@@ -207,6 +207,10 @@ class KeyValueStore;
 struct PublisherOptions {
   // Async publishes awaiting their ack; PublishAsync blocks while this many are pending.
   std::size_t max_in_flight = 1024;
+  // ... or while their payloads add up to this many bytes (each is kept until its ack,
+  // for the retry): bounds the memory of a window of large objects. A payload larger
+  // than this still goes, alone.
+  std::size_t max_in_flight_bytes = 8 * 1024 * 1024;
   // A publish whose ack has not arrived after this long fails (reported by Flush).
   std::chrono::milliseconds ack_timeout{5000};
 };
