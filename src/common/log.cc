@@ -2,9 +2,9 @@
 
 #include <climits>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 #include <vector>
-#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/formatter.h>
