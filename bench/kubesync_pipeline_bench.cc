@@ -1,7 +1,10 @@
 // The Kubesync pipeline against harness servers (two kube-apiservers + etcd, NATS
 // JetStream, Redis), the components running as the real `kubesync` binary. Prints:
 //   - the raw create rate of the destination apiserver for a direct client (N parallel
-//     keep-alive workers through DynamicClient, rate limiting off), the reference;
+//     keep-alive workers through DynamicClient, rate limiting off), the reference, with
+//     the destination's CPU per create; then the same creates with the synchronizer's
+//     control label and annotations, and with a metadata-only watch of them open (what
+//     the destination itself spends per replicated object; informative);
 //   - the initial sync of `objects` ConfigMaps (objects/s, and % of the raw rate);
 //   - its cost profile: CPU microseconds per object of every component, nats-server and
 //     redis-server (and of the apiservers and etcds, for reference), and nats-server's
@@ -10,7 +13,7 @@
 //     write sent -> the destination's watch delivers the change), with CPU per change;
 //   - a quiet pipeline's CPU (% of one core, per process, over 20 s);
 //   - a no-op resync of every object (seconds, writes the destination apiserver counted:
-//     must be 0, CPU per object);
+//     must be 0, CPU per object, and its timeline: the listener's list, the stream filling);
 //   - the peak RSS (VmHWM) of each component, and of a synchronizer restarted with every
 //     object at the destination (it lists them all before it is ready).
 // With nats_servers=3 the pipeline runs on a JetStream cluster of three nats-servers
@@ -274,8 +277,12 @@ int main(int argc, char** argv) {
     std::atomic<int> events{0};
     std::jthread watch;
     if (watched) {
-      watch = std::jthread([&](std::stop_token stop) {
+      // From the (empty) namespace's list resourceVersion: every create below is delivered,
+      // however late the watch connects.
+      const std::string from = dst->List(kConfigMaps, ns).resource_version;
+      watch = std::jthread([&, from](std::stop_token stop) {
         ro::kube::WatchOptions options;
+        options.resource_version = from;
         options.metadata_only = true;
         options.label_selector = std::string(ro::plugins::kubernetes::kManagedByLabel) + "=" + stamp.managed_by;
         try {
@@ -284,7 +291,6 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "watch: %s\n", e.what());
         }
       });
-      std::this_thread::sleep_for(200ms);  // the watch is open before the first create
     }
     const std::vector<double> before = raw_profile.Sample();
     const auto took = CreateMany(*dst, {ns}, raw_count, workers, "raw", [&](json& object, int i) {

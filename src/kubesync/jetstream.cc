@@ -418,8 +418,8 @@ bool KeyValueStore::Update(std::string_view key, std::string_view value, std::ui
 }
 
 // How long the first caller of a WaitCurrent round waits for others to join it: under
-// load one request then serves the writes of many lanes (the initial sync of 10,000
-// objects: 1 request per ~5 writes instead of 1 per write).
+// load one request then serves every lane whose write ended within the window, instead of
+// one request per write.
 constexpr std::chrono::milliseconds kGatherWindow{5};
 // The wait for the stream's last sequence before a watch starts.
 constexpr std::chrono::milliseconds kFloorTimeout{5000};
