@@ -213,8 +213,10 @@ class SynchronizerStage::Impl {
   Step Create(Envelope& e, const std::string& ns, const std::string& name, const std::string& key, const Line& line) {
     json& meta = e.object["metadata"];
     meta.erase("resourceVersion");
-    logger_.Info("creating object in cluster",
-                 line.With({{"event", fields::Event("create")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
+    if (logger_.Enabled(ro::log::Level::kDebug)) {
+      logger_.Debug("creating object in cluster",
+                    line.With({{"event", fields::Event("create")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
+    }
     try {
       const json created = destination_.Create(e.gvr, ns, e.object, WriteOptions());
       DestinationStatePtr cached = cache_.StateOf(e.gvr, created);
@@ -241,9 +243,17 @@ class SynchronizerStage::Impl {
     const bool replaced_incarnation = NewIncarnation(e.object, current);
     e.object["metadata"]["resourceVersion"] = decision.resource_version;
     if (current && current->allocated) k8s::CarryOverAllocatedFields(e.gvr, e.object, *current->allocated);
-    json log_fields = line.With({{"event", fields::Event("update")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}});
-    if (decision.reason == "adopted") log_fields["reason"] = "adopted";  // replication.adoptExisting
-    logger_.Info("updating object in cluster", log_fields);
+    if (decision.reason == "adopted" || logger_.Enabled(ro::log::Level::kDebug)) {
+      json log_fields =
+          line.With({{"event", fields::Event("update")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}});
+      if (decision.reason == "adopted") {
+        // replication.adoptExisting: taking over an unmanaged object is worth an info line.
+        log_fields["reason"] = "adopted";
+        logger_.Info("updating object in cluster", log_fields);
+      } else {
+        logger_.Debug("updating object in cluster", log_fields);
+      }
+    }
     try {
       const json updated = destination_.Update(e.gvr, ns, e.object, WriteOptions());
       DestinationStatePtr cached = cache_.StateOf(e.gvr, updated);
@@ -270,7 +280,9 @@ class SynchronizerStage::Impl {
     json destination = fields::ObjectRef(e.gvr, e.object);
     destination["uid"] = decision.uid;
     destination["resourceVersion"] = decision.resource_version;
-    logger_.Info("deleting object in cluster", line.With({{"event", fields::Event("delete")}, {"destinationObject", destination}}));
+    if (logger_.Enabled(ro::log::Level::kDebug)) {
+      logger_.Debug("deleting object in cluster", line.With({{"event", fields::Event("delete")}, {"destinationObject", destination}}));
+    }
     kube::DeleteOptions options;
     options.propagation_policy = "Background";
     options.precondition_uid = decision.uid;
