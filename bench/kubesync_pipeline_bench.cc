@@ -7,10 +7,12 @@
 //     the destination itself spends per replicated object; informative);
 //   - the initial sync of `objects` ConfigMaps (objects/s, and % of the raw rate);
 //   - its cost profile: CPU microseconds per object of every component, nats-server and
-//     redis-server (and of the apiservers and etcds, for reference), and nats-server's
-//     messages and bytes per object;
+//     redis-server (and of the apiservers and etcds, for reference), nats-server's
+//     messages and bytes per object, and the requests each apiserver served per object
+//     by verb, resource and code (apiserver_request_total);
 //   - the replication lag p50/p99/max at steady 200, 500 and 1,000 changes/s (source
-//     write sent -> the destination's watch delivers the change), with CPU per change;
+//     write sent -> the destination's watch delivers the change), with CPU, nats-server
+//     traffic and destination requests per change;
 //   - a quiet pipeline's CPU (% of one core, per process, over 20 s);
 //   - a no-op resync of every object (seconds, writes the destination apiserver counted:
 //     must be 0, CPU per object, and its timeline: the listener's list, the stream filling);
@@ -51,6 +53,7 @@
 #include "ro/kube/client.h"
 #include "ro/kube/config.h"
 #include "ro/kube/errors.h"
+#include "ro/kube/transport.h"
 #include "ro/kubesync/component.h"
 #include "ro/kubesync/envelope.h"
 #include "ro/kubesync/jetstream.h"
@@ -186,6 +189,46 @@ NatsTraffic ReadNatsTraffic(const std::vector<te::NatsServer*>& servers) {
     total.out_bytes += varz.value("out_bytes", 0.0);
   }
   return total;
+}
+
+// apiserver_request_total of a cluster's apiserver (/metrics), summed by
+// "VERB resource[/subresource] code".
+std::map<std::string, double> ApiserverRequests(ro::kube::DynamicClient& client) {
+  ro::kube::HttpRequest request;
+  request.path = "/metrics";
+  request.accept = "text/plain";
+  std::map<std::string, double> out;
+  std::istringstream lines(client.transport().Do(request).body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("apiserver_request_total{", 0) != 0) continue;
+    const auto label = [&](const std::string& name) {
+      const std::size_t at = line.find("," + name + "=\"") != std::string::npos ? line.find("," + name + "=\"") + 1
+                                                                                : line.find("{" + name + "=\"") + 1;
+      if (at == 0) return std::string();
+      const std::size_t from = at + name.size() + 2;
+      return line.substr(from, line.find('"', from) - from);
+    };
+    const std::string sub = label("subresource");
+    out[label("verb") + " " + label("resource") + (sub.empty() ? "" : "/" + sub) + " " + label("code")] +=
+        std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+  }
+  return out;
+}
+
+// Prints the requests an apiserver served per `per` units between two readings
+// (ApiserverRequests), those of at least 0.01 per unit.
+void PrintRequests(const char* title, const std::map<std::string, double>& before,
+                   const std::map<std::string, double>& after, double per, const char* unit) {
+  std::string line;
+  for (const auto& [key, count] : after) {
+    const auto it = before.find(key);
+    const double delta = (count - (it == before.end() ? 0.0 : it->second)) / per;
+    if (delta < 0.01) continue;
+    char text[160];
+    std::snprintf(text, sizeof(text), "%s%s %.2f", line.empty() ? "" : ", ", key.c_str(), delta);
+    line += text;
+  }
+  std::printf("%-52s per %s: %s\n", title, unit, line.c_str());
 }
 
 // Prints, per process of `profile`, the CPU microseconds per unit (`per` units, e.g.
@@ -380,6 +423,8 @@ int main(int argc, char** argv) {
     for (const double cpu : servers.Sample()) sync_cpu_before.push_back(cpu);
   }
   const NatsTraffic traffic_before = ReadNatsTraffic(nats_members);
+  const std::map<std::string, double> source_requests_before = ApiserverRequests(*src);
+  const std::map<std::string, double> destination_requests_before = ApiserverRequests(*dst);
   const auto sync_start = Steady::now();
   pipeline.StartAll();
   CpuProfile profile = current_profile();
@@ -395,6 +440,11 @@ int main(int argc, char** argv) {
                 "initial sync, nats-server traffic", (after.in_msgs - traffic_before.in_msgs) / objects,
                 (after.out_msgs - traffic_before.out_msgs) / objects, (after.in_bytes - traffic_before.in_bytes) / objects,
                 (after.out_bytes - traffic_before.out_bytes) / objects);
+    // Including this bench's own polls (LIST configmaps, every 200 ms per namespace).
+    PrintRequests("initial sync, source apiserver requests", source_requests_before, ApiserverRequests(*src), objects,
+                  "object");
+    PrintRequests("initial sync, destination apiserver requests", destination_requests_before,
+                  ApiserverRequests(*dst), objects, "object");
   }
   {
     // The synchronizers' own view: first to last create (their log timestamps).
@@ -472,6 +522,8 @@ int main(int argc, char** argv) {
     }
   });
   const std::vector<double> cpu_before = profile.Sample();
+  const NatsTraffic lag_traffic_before = ReadNatsTraffic(nats_members);
+  const std::map<std::string, double> lag_requests_before = ApiserverRequests(*dst);
   {
     const int kLagWriters = std::max(4, changes_per_second / 50);
     std::vector<std::jthread> writers;
@@ -511,6 +563,8 @@ int main(int argc, char** argv) {
                 written.size(), written.begin()->first);
   }
   const std::vector<double> cpu_after = profile.Sample();
+  const NatsTraffic lag_traffic_after = ReadNatsTraffic(nats_members);
+  const std::map<std::string, double> lag_requests_after = ApiserverRequests(*dst);
   stop_watch.request_stop();
   watcher = std::jthread();
   const std::string title = "replication lag at " + std::to_string(changes_per_second) + " changes/s";
@@ -520,6 +574,17 @@ int main(int argc, char** argv) {
   PrintCpu(("  CPU per change at " + std::to_string(changes_per_second) + "/s").c_str(), profile, cpu_before,
            cpu_after, static_cast<double>(std::max<std::size_t>(1, lags_ms.size() + superseded)), "change",
            pipeline_processes);
+  {
+    const double changes = static_cast<double>(std::max<std::size_t>(1, lags_ms.size() + superseded));
+    std::printf("  nats-server traffic at %d/s %*s %.1f messages in, %.1f out; %.0f bytes in, %.0f out (per change)\n",
+                changes_per_second, changes_per_second >= 1000 ? 20 : 21, "",
+                (lag_traffic_after.in_msgs - lag_traffic_before.in_msgs) / changes,
+                (lag_traffic_after.out_msgs - lag_traffic_before.out_msgs) / changes,
+                (lag_traffic_after.in_bytes - lag_traffic_before.in_bytes) / changes,
+                (lag_traffic_after.out_bytes - lag_traffic_before.out_bytes) / changes);
+    PrintRequests(("  destination apiserver requests at " + std::to_string(changes_per_second) + "/s").c_str(),
+                  lag_requests_before, lag_requests_after, changes, "change");
+  }
   {
     // The synchronizer's histogram (observedAt at the listener -> applied), this phase
     // only: the bucket bounds that hold the 50th and 99th percentile.
