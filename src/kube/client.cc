@@ -18,8 +18,9 @@ namespace {
 // extra silence (s) means the server or the path to it is dead.
 constexpr int64_t kWatchIdleMarginSeconds = 30;
 
-// ListOptions::metadata_only / WatchOptions::metadata_only: PartialObjectMetadata first,
-// whole objects from a server that cannot (client-go's metadata client does the same).
+// ListOptions::metadata_only / WatchOptions::metadata_only / WriteOptions::metadata_only:
+// PartialObjectMetadata first, whole objects from a server that cannot (client-go's
+// metadata client does the same).
 constexpr const char* kPartialObjectMetadataListAccept =
     "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
 constexpr const char* kPartialObjectMetadataAccept =
@@ -175,6 +176,7 @@ nlohmann::json DynamicClient::Create(const GroupVersionResource& gvr, std::strin
   request.method = "POST";
   request.path = internal::WriteUrl(Path(gvr, TargetNamespace(ns, object)), options);
   request.body = object.dump();
+  if (options.metadata_only) request.accept = kPartialObjectMetadataAccept;
   return DoJson(*transport_, request);
 }
 
@@ -186,6 +188,7 @@ nlohmann::json DynamicClient::Update(const GroupVersionResource& gvr, std::strin
   request.path = internal::WriteUrl(
       Path(gvr, TargetNamespace(ns, object), RequiredName(object, "Update")), options);
   request.body = object.dump();
+  if (options.metadata_only) request.accept = kPartialObjectMetadataAccept;
   return DoJson(*transport_, request);
 }
 
@@ -198,6 +201,7 @@ nlohmann::json DynamicClient::UpdateStatus(const GroupVersionResource& gvr, std:
       Path(gvr, TargetNamespace(ns, object), RequiredName(object, "UpdateStatus"), "status"),
       options);
   request.body = object.dump();
+  if (options.metadata_only) request.accept = kPartialObjectMetadataAccept;
   return DoJson(*transport_, request);
 }
 
@@ -210,6 +214,7 @@ nlohmann::json DynamicClient::Patch(const GroupVersionResource& gvr, std::string
   request.path = internal::WriteUrl(Path(gvr, ns, name, subresource), options);
   request.body.assign(patch);
   request.content_type.assign(internal::PatchContentType(type));
+  if (options.metadata_only) request.accept = kPartialObjectMetadataAccept;
   return DoJson(*transport_, request);
 }
 

@@ -680,6 +680,44 @@ TEST_F(KubeClientIT, MetadataOnlyListsAndWatchesCarryNoData) {
   EXPECT_EQ(changes[0].object["metadata"]["labels"]["app"], "api");
 }
 
+// WriteOptions::metadata_only: the answer of a create, an update and a patch is the
+// stored object's PartialObjectMetadata (its new uid, resourceVersion, labels and
+// annotations, no data), while the server stores the whole object.
+TEST_F(KubeClientIT, MetadataOnlyWritesAnswerWithTheStoredMetadataAndStoreTheWholeObject) {
+  const std::string ns = MakeNamespace();
+  WriteOptions options;
+  options.metadata_only = true;
+  options.field_manager = "kubesync";
+  json cm = ConfigMap("meta", {{"big", std::string(4096, 'x')}});
+  cm["metadata"]["labels"] = {{"app", "web"}};
+  const json created = client().Create(kConfigMaps, ns, cm, options);
+  EXPECT_EQ(created["kind"], "PartialObjectMetadata") << created.dump();
+  EXPECT_FALSE(created.contains("data")) << created.dump();
+  EXPECT_EQ(created["metadata"]["labels"]["app"], "web");
+  json stored = client().Get(kConfigMaps, ns, "meta");
+  EXPECT_EQ(stored["data"]["big"], std::string(4096, 'x'));
+  EXPECT_EQ(created["metadata"]["uid"], stored["metadata"]["uid"]);
+  EXPECT_EQ(created["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"]);
+
+  stored["data"]["big"] = "small";
+  stored["metadata"]["annotations"] = {{"note", "kept"}};
+  const json updated = client().Update(kConfigMaps, ns, stored, options);
+  EXPECT_EQ(updated["kind"], "PartialObjectMetadata") << updated.dump();
+  EXPECT_FALSE(updated.contains("data")) << updated.dump();
+  EXPECT_EQ(updated["metadata"]["annotations"]["note"], "kept");
+  EXPECT_NE(updated["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
+
+  const json patched =
+      client().Patch(kConfigMaps, ns, "meta", PatchType::kMergePatch, R"({"metadata":{"labels":{"app":"api"}}})", "",
+                     options);
+  EXPECT_EQ(patched["kind"], "PartialObjectMetadata") << patched.dump();
+  EXPECT_FALSE(patched.contains("data")) << patched.dump();
+  EXPECT_EQ(patched["metadata"]["labels"]["app"], "api");
+  const json after = client().Get(kConfigMaps, ns, "meta");
+  EXPECT_EQ(after["data"]["big"], "small");
+  EXPECT_EQ(after["metadata"]["resourceVersion"], patched["metadata"]["resourceVersion"]);
+}
+
 TEST_F(KubeClientIT, WatchFromACompactedResourceVersionIsGone) {
   const std::string ns = MakeNamespace();
   json secret = client().Create(

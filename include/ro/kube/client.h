@@ -68,6 +68,14 @@ enum class PatchType {
 struct WriteOptions {
   bool dry_run = false;       // dryRun=All
   std::string field_manager;  // fieldManager=...
+  // Ask for the written object's metadata only in the answer of Create, Update,
+  // UpdateStatus and Patch: a PartialObjectMetadata (apiVersion meta.k8s.io/v1, kind
+  // PartialObjectMetadata, the stored object's metadata), the Accept header of
+  // ListOptions::metadata_only. The server writes the whole object either way; this only
+  // spares it encoding, and the client decoding, the rest (spec, data, status) of an
+  // object whose answer the caller reads only for its uid, resourceVersion, labels and
+  // annotations. A server that cannot answer so sends the whole object.
+  bool metadata_only = false;
 };
 
 struct DeleteOptions {

@@ -218,7 +218,7 @@ class SynchronizerStage::Impl {
                     line.With({{"event", fields::Event("create")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
     }
     try {
-      const json created = destination_.Create(e.gvr, ns, e.object, WriteOptions());
+      const json created = destination_.Create(e.gvr, ns, e.object, WriteOptions(e.gvr));
       DestinationStatePtr cached = cache_.StateOf(e.gvr, created);
       cache_.RecordWritten(line.gvr, key, cached);
       Applied(e, line, "object created in cluster", "create", fields::ObjectRef(e.gvr, created));
@@ -255,7 +255,7 @@ class SynchronizerStage::Impl {
       }
     }
     try {
-      const json updated = destination_.Update(e.gvr, ns, e.object, WriteOptions());
+      const json updated = destination_.Update(e.gvr, ns, e.object, WriteOptions(e.gvr));
       DestinationStatePtr cached = cache_.StateOf(e.gvr, updated);
       cache_.RecordWritten(line.gvr, key, cached);
       Applied(e, line, "object updated in cluster", "update", fields::ObjectRef(e.gvr, updated));
@@ -456,7 +456,7 @@ class SynchronizerStage::Impl {
     logger_.Info("creating namespace from cluster", {{"namespace", ns}});
     try {
       destination_.Create(kNamespaces, "", k8s::CreatedNamespace(ns, e.source_namespace, context_.stamp()),
-                          WriteOptions());
+                          WriteOptions(kNamespaces));
       logger_.Info("namespace created in cluster", {{"namespace", ns}});
     } catch (const kube::ApiError& error) {
       if (error.reason() != kube::StatusReason::kAlreadyExists) {
@@ -509,7 +509,8 @@ class SynchronizerStage::Impl {
     if (!patch) return;
     logger_.Info("updating namespace in cluster", {{"namespace", ns}});
     try {
-      destination_.Patch(kNamespaces, "", ns, kube::PatchType::kMergePatch, patch->dump(), "", WriteOptions());
+      destination_.Patch(kNamespaces, "", ns, kube::PatchType::kMergePatch, patch->dump(), "",
+                         WriteOptions(kNamespaces));
       logger_.Info("namespace updated in cluster", {{"namespace", ns}});
       return;
     } catch (const kube::ApiError& error) {
@@ -545,9 +546,15 @@ class SynchronizerStage::Impl {
     return Step(Step::kNak, outcome.retry_after);
   }
 
-  static kube::WriteOptions WriteOptions() {
+  // Our writes' options. Their answers are read for the cache's state of the object
+  // (AppliedStateCache::StateOf) and the log line: its metadata, and for a kind with
+  // allocated fields (services, persistentvolumeclaims) those too. So the others ask for
+  // a metadata-only answer: the destination does not encode, and we do not decode, the
+  // rest of the object we just sent.
+  static kube::WriteOptions WriteOptions(const kube::GroupVersionResource& gvr) {
     kube::WriteOptions options;
     options.field_manager = std::string(kFieldManager);
+    options.metadata_only = !k8s::HasAllocatedFields(gvr);
     return options;
   }
 

@@ -248,6 +248,9 @@ TransformationReport BackupRestorer::Run(std::stop_token stop) {
       kube::WriteOptions write;
       write.field_manager = options_.field_manager;
       write.dry_run = options_.dry_run;
+      // Only a dry run reads the written object (its change report); a restore reads
+      // nothing of the answer, so the destination sends its metadata only.
+      write.metadata_only = !options_.dry_run;
       bool done = false;
       std::string last_error;
       common::Backoff write_backoff(options_.initial_backoff, options_.max_backoff, /*jitter=*/0);

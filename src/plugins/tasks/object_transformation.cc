@@ -700,6 +700,9 @@ ObjectTransformer::ObjectResult ObjectTransformer::ChangeObject(
       kube::WriteOptions write;
       write.field_manager = options_.field_manager;
       write.dry_run = options_.dry_run;
+      // A dry run reports the change, so it reads the whole answer; otherwise only the
+      // log line reads it (its metadata).
+      write.metadata_only = !options_.dry_run;
       const json updated = target_.destination->Update(gvr, ns, desired, write);
       if (options_.dry_run) {
         ObjectResult planned = changed;
