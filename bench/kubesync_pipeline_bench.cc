@@ -30,6 +30,9 @@
 // Asserts nothing.
 //
 //   kubesync_pipeline_bench [objects=10000] [workers=32] [lag_seconds=20] [nats_servers=1] [replicas=1]
+//                           [data_bytes=0]
+// data_bytes > 0 adds a data key of that many bytes to every ConfigMap (raw creates
+// included, so the ratios compare the same objects).
 #include <curl/curl.h>
 #include <unistd.h>
 
@@ -85,9 +88,12 @@ std::unique_ptr<ro::kube::DynamicClient> Client(const te::KubeCluster& cluster) 
   return std::make_unique<ro::kube::DynamicClient>(std::move(config));
 }
 
-json ConfigMap(const std::string& ns, const std::string& name) {
+// A ConfigMap of 8 small keys; `padding` > 0 adds a key of that many bytes (the
+// data_bytes argument: larger objects).
+json ConfigMap(const std::string& ns, const std::string& name, std::size_t padding) {
   json data = json::object();
   for (int i = 0; i < 8; ++i) data["key-" + std::to_string(i)] = "value-" + std::to_string(i) + "-" + name;
+  if (padding > 0) data["padding"] = std::string(padding, 'x');
   return {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", name}, {"namespace", ns}}}, {"data", data}};
 }
 
@@ -99,7 +105,7 @@ void CreateNamespace(ro::kube::DynamicClient& client, const std::string& name, j
 // Creates `count` ConfigMaps (names <prefix>-<i>, spread over `namespaces`) with `workers`
 // parallel workers sharing one client; returns the elapsed time.
 Steady::duration CreateMany(ro::kube::DynamicClient& client, const std::vector<std::string>& namespaces, int count,
-                            int workers, const std::string& prefix,
+                            int workers, const std::string& prefix, std::size_t padding,
                             const std::function<void(json&, int)>& shape = nullptr) {
   std::atomic<int> next{0};
   const auto start = Steady::now();
@@ -108,7 +114,7 @@ Steady::duration CreateMany(ro::kube::DynamicClient& client, const std::vector<s
     threads.emplace_back([&] {
       for (int i = next++; i < count; i = next++) {
         const std::string& ns = namespaces[static_cast<std::size_t>(i) % namespaces.size()];
-        json object = ConfigMap(ns, prefix + "-" + std::to_string(i));
+        json object = ConfigMap(ns, prefix + "-" + std::to_string(i), padding);
         if (shape) shape(object, i);
         client.Create(kConfigMaps, ns, object);
       }
@@ -263,6 +269,7 @@ int main(int argc, char** argv) {
   const int lag_seconds = argc > 3 ? std::atoi(argv[3]) : 20;
   const int nats_servers = argc > 4 ? std::atoi(argv[4]) : 1;
   const int replicas = argc > 5 ? std::max(1, std::atoi(argv[5])) : 1;
+  const std::size_t padding = argc > 6 ? static_cast<std::size_t>(std::max(0, std::atoi(argv[6]))) : 0;
   curl_global_init(CURL_GLOBAL_DEFAULT);
   ro::kubesync::OpenNatsLibrary();
 
@@ -288,6 +295,7 @@ int main(int argc, char** argv) {
   }
   const std::string nats_url = nats_cluster ? nats_cluster->url() : single_nats->url();
   std::printf("NATS: %d nats-server%s\n", nats_servers, nats_servers > 1 ? "s (one JetStream cluster, 3 replicas)" : "");
+  if (padding > 0) std::printf("objects: ConfigMaps with %zu bytes of data more\n", padding);
   te::RedisServer redis;
   auto src = Client(*source);
   auto dst = Client(*destination);
@@ -300,7 +308,7 @@ int main(int argc, char** argv) {
   raw_profile.Add("destination etcd", destination->etcd().pid());
   raw_profile.Add("client (this bench)", getpid());
   const std::vector<double> raw_cpu_before = raw_profile.Sample();
-  const auto raw_took = CreateMany(*dst, {"raw"}, raw_count, workers, "raw");
+  const auto raw_took = CreateMany(*dst, {"raw"}, raw_count, workers, "raw", padding);
   const double raw_rate = raw_count / Seconds(raw_took);
   std::printf("%-52s %8.0f objects/s (%d creates, %d workers)\n", "raw create rate, destination apiserver", raw_rate,
               raw_count, workers);
@@ -336,7 +344,7 @@ int main(int argc, char** argv) {
       });
     }
     const std::vector<double> before = raw_profile.Sample();
-    const auto took = CreateMany(*dst, {ns}, raw_count, workers, "raw", [&](json& object, int i) {
+    const auto took = CreateMany(*dst, {ns}, raw_count, workers, "raw", padding, [&](json& object, int i) {
       const std::string uid = "6f1c2a3e-0000-4000-8000-" + std::to_string(100000000000 + i);
       const std::string rv = std::to_string(1000000 + i);
       ro::plugins::kubernetes::Stamp(object, stamp, {uid, rv, ""});
@@ -357,7 +365,7 @@ int main(int argc, char** argv) {
     CreateNamespace(*src, ns, {{"sync", "true"}});
     CreateNamespace(*dst, ns, json::object());
   }
-  const auto seed_took = CreateMany(*src, namespaces, objects, workers, "cm");
+  const auto seed_took = CreateMany(*src, namespaces, objects, workers, "cm", padding);
   std::printf("%-52s %8.0f objects/s (%d creates)\n", "raw create rate, source apiserver (seeding)",
               objects / Seconds(seed_took), objects);
 
