@@ -214,8 +214,8 @@ class SynchronizerStage::Impl {
     json& meta = e.object["metadata"];
     meta.erase("resourceVersion");
     if (logger_.Enabled(ro::log::Level::kDebug)) {
-      logger_.Debug("creating object in cluster",
-                    line.With({{"event", fields::Event("create")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}}));
+      json log_fields = {{"event", fields::Event("create")}, {"destinationObject", fields::ObjectRef(e.gvr, e.object)}};
+      logger_.Debug("creating object in cluster", line.With(std::move(log_fields)));
     }
     try {
       const json created = destination_.Create(e.gvr, ns, e.object, WriteOptions(e.gvr));
@@ -281,7 +281,8 @@ class SynchronizerStage::Impl {
     destination["uid"] = decision.uid;
     destination["resourceVersion"] = decision.resource_version;
     if (logger_.Enabled(ro::log::Level::kDebug)) {
-      logger_.Debug("deleting object in cluster", line.With({{"event", fields::Event("delete")}, {"destinationObject", destination}}));
+      logger_.Debug("deleting object in cluster",
+                    line.With({{"event", fields::Event("delete")}, {"destinationObject", destination}}));
     }
     kube::DeleteOptions options;
     options.propagation_policy = "Background";
