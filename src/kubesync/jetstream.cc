@@ -680,19 +680,43 @@ std::unique_ptr<KeyValueStore> NatsConnection::EnsureKeyValue(const KeyValueConf
   cfg.MaxBytes = config.max_bytes;
   cfg.StorageType = js_FileStorage;
   cfg.Replicas = config.replicas;
-  kvStore* kv = nullptr;
-  natsStatus s = js_CreateKeyValue(&kv, impl_->js.get(), &cfg);
-  if (s != NATS_OK) {
-    // Exists (possibly with another configuration): bind to it.
-    kv = nullptr;
-    const natsStatus bound = js_KeyValue(&kv, impl_->js.get(), config.bucket.c_str());
-    if (bound != NATS_OK) Check(Quoted("create key-value bucket", config.bucket), s);
-  }
-  auto impl = std::make_unique<KeyValueStore::Impl>();
+  auto impl = std::make_unique<KeyValueStore::Impl>();  // destroys the kvStore on a throw
   impl->nc = impl_->nc;
   impl->js = impl_->js;
-  impl->kv = kv;
   impl->bucket = config.bucket;
+  natsStatus s = js_CreateKeyValue(&impl->kv, impl_->js.get(), &cfg);
+  if (s != NATS_OK) {
+    // Exists (possibly with another configuration): bind to it.
+    impl->kv = nullptr;
+    const natsStatus bound = js_KeyValue(&impl->kv, impl_->js.get(), config.bucket.c_str());
+    if (bound != NATS_OK) Check(Quoted("create key-value bucket", config.bucket), s);
+  }
+  // Reads must come from the bucket stream's leader. cnats creates buckets with direct
+  // gets allowed, and then any replica of a replicated bucket may answer kvStore_Get: a
+  // follower that lags answers with an older value, or none, and the tombstone checks
+  // read to decide whether to delete what was just written. So direct gets are turned
+  // off on the stream (also on a bucket created so earlier), and the store is bound
+  // again: cnats reads with STREAM.MSG.GET, which the leader answers.
+  const std::string stream = "KV_" + config.bucket;
+  jsStreamInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  s = js_GetStreamInfo(&info, impl_->js.get(), stream.c_str(), nullptr, &jerr);
+  Check(Quoted("get stream", stream), s, jerr);
+  const bool direct = info->Config->AllowDirect;
+  if (direct) {
+    info->Config->AllowDirect = false;
+    jsStreamInfo* updated = nullptr;
+    s = js_UpdateStream(&updated, impl_->js.get(), info->Config, nullptr, &jerr);
+    jsStreamInfo_Destroy(updated);
+  }
+  jsStreamInfo_Destroy(info);
+  if (direct) {
+    Check(Quoted("turn direct gets off on stream", stream), s, jerr);
+    kvStore_Destroy(impl->kv);
+    impl->kv = nullptr;
+    Check(Quoted("bind key-value bucket", config.bucket),
+          js_KeyValue(&impl->kv, impl_->js.get(), config.bucket.c_str()));
+  }
   return std::unique_ptr<KeyValueStore>(new KeyValueStore(std::move(impl)));
 }
 

@@ -5,6 +5,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nats/nats.h>
 
 #include <algorithm>
 #include <atomic>
@@ -438,6 +439,57 @@ TEST_F(JetStreamTest, AKeyValueMirrorIsKnownOnceLoadedAndFollowsEveryWrite) {
   te::WaitFor([&] { return mirror.Find("before/7").value == std::optional<std::string>("changed"); }, kEventually,
               "a compare-and-set reaches the mirror");
   EXPECT_TRUE(nats_->DeleteKeyValue(bucket));
+}
+
+// Whether the stream `stream` allows direct gets, as nats-server reports its configuration
+// (/jsz); nullopt when it has no such stream.
+std::optional<bool> AllowsDirectGets(const te::NatsServer& server, const std::string& stream) {
+  const HttpResult answer =
+      HttpGet("http://127.0.0.1:" + std::to_string(server.monitor_port()) + "/jsz?streams=true&config=true");
+  const nlohmann::json jsz = nlohmann::json::parse(answer.body, nullptr, false);
+  if (!jsz.is_object()) return std::nullopt;
+  for (const nlohmann::json& account : jsz.value("account_details", nlohmann::json::array())) {
+    for (const nlohmann::json& detail : account.value("stream_detail", nlohmann::json::array())) {
+      if (detail.value("name", "") == stream) return detail["config"].value("allow_direct", false);
+    }
+  }
+  return std::nullopt;
+}
+
+// A follower of a replicated bucket may answer a direct get with an older value: the
+// tombstone reads must be answered by the leader. A bucket created by cnats' own defaults
+// (direct gets on), then ensured, has them off, and reads and compare-and-sets go on.
+TEST_F(JetStreamTest, EnsuredKeyValueBucketsAreReadThroughTheirStreamsLeader) {
+  const std::string bucket = "KS_it_leader_reads";
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, server_->url().c_str()), NATS_OK) << nats_GetLastError(nullptr);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  kvConfig config;
+  kvConfig_Init(&config);
+  config.Bucket = bucket.c_str();
+  kvStore* raw = nullptr;
+  ASSERT_EQ(js_CreateKeyValue(&raw, js, &config), NATS_OK) << nats_GetLastError(nullptr);
+  ASSERT_EQ(kvStore_PutString(nullptr, raw, "before", "1"), NATS_OK);
+  kvStore_Destroy(raw);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  EXPECT_EQ(AllowsDirectGets(*server_, "KV_" + bucket), std::optional<bool>(true));
+
+  std::shared_ptr<KeyValueStore> kv = nats_->EnsureKeyValue({.bucket = bucket, .ttl = std::chrono::seconds(0)});
+  EXPECT_EQ(AllowsDirectGets(*server_, "KV_" + bucket), std::optional<bool>(false));
+  EXPECT_EQ(kv->Get("before"), std::optional<std::string>("1"));
+  ASSERT_TRUE(kv->Update("before", "2", kv->GetEntry("before")->revision));
+  EXPECT_EQ(kv->Get("before"), std::optional<std::string>("2"));
+  EXPECT_FALSE(kv->Get("never"));
+
+  const std::string fresh = "KS_it_leader_reads_new";
+  std::shared_ptr<KeyValueStore> created = nats_->EnsureKeyValue({.bucket = fresh, .ttl = std::chrono::seconds(0)});
+  EXPECT_EQ(AllowsDirectGets(*server_, "KV_" + fresh), std::optional<bool>(false));
+  created->Put("k", "v");
+  EXPECT_EQ(created->Get("k"), std::optional<std::string>("v"));
+  EXPECT_TRUE(nats_->DeleteKeyValue(bucket));
+  EXPECT_TRUE(nats_->DeleteKeyValue(fresh));
 }
 
 // WaitCurrent is what the synchronizer's check after a write relies on: a write another
