@@ -461,19 +461,22 @@ std::optional<bool> AllowsDirectGets(const te::NatsServer& server, const std::st
 // (direct gets on), then ensured, has them off, and reads and compare-and-sets go on.
 TEST_F(JetStreamTest, EnsuredKeyValueBucketsAreReadThroughTheirStreamsLeader) {
   const std::string bucket = "KS_it_leader_reads";
-  natsConnection* nc = nullptr;
-  ASSERT_EQ(natsConnection_ConnectTo(&nc, server_->url().c_str()), NATS_OK) << nats_GetLastError(nullptr);
-  jsCtx* js = nullptr;
-  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
-  kvConfig config;
-  kvConfig_Init(&config);
-  config.Bucket = bucket.c_str();
-  kvStore* raw = nullptr;
-  ASSERT_EQ(js_CreateKeyValue(&raw, js, &config), NATS_OK) << nats_GetLastError(nullptr);
-  ASSERT_EQ(kvStore_PutString(nullptr, raw, "before", "1"), NATS_OK);
-  kvStore_Destroy(raw);
-  jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
+  {
+    // Another client that creates the bucket as cnats does by default.
+    natsConnection* raw_nc = nullptr;
+    ASSERT_EQ(natsConnection_ConnectTo(&raw_nc, server_->url().c_str()), NATS_OK) << nats_GetLastError(nullptr);
+    const std::unique_ptr<natsConnection, decltype(&natsConnection_Destroy)> nc(raw_nc, &natsConnection_Destroy);
+    jsCtx* raw_js = nullptr;
+    ASSERT_EQ(natsConnection_JetStream(&raw_js, nc.get(), nullptr), NATS_OK);
+    const std::unique_ptr<jsCtx, decltype(&jsCtx_Destroy)> js(raw_js, &jsCtx_Destroy);
+    kvConfig config;
+    kvConfig_Init(&config);
+    config.Bucket = bucket.c_str();
+    kvStore* raw_kv = nullptr;
+    ASSERT_EQ(js_CreateKeyValue(&raw_kv, js.get(), &config), NATS_OK) << nats_GetLastError(nullptr);
+    const std::unique_ptr<kvStore, decltype(&kvStore_Destroy)> kv(raw_kv, &kvStore_Destroy);
+    ASSERT_EQ(kvStore_PutString(nullptr, kv.get(), "before", "1"), NATS_OK);
+  }
   EXPECT_EQ(AllowsDirectGets(*server_, "KV_" + bucket), std::optional<bool>(true));
 
   std::shared_ptr<KeyValueStore> kv = nats_->EnsureKeyValue({.bucket = bucket, .ttl = std::chrono::seconds(0)});
