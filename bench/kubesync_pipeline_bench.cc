@@ -136,23 +136,6 @@ long CountConfigMaps(ro::kube::DynamicClient& client, const std::vector<std::str
   return total;
 }
 
-// Sum of apiserver_request_total for ConfigMap writes (POST, PUT, PATCH, DELETE).
-double ConfigMapWrites(ro::kube::DynamicClient& client) {
-  const json metrics = client.RawGet("/metrics");
-  std::istringstream in(metrics.is_string() ? metrics.get<std::string>() : std::string());
-  double total = 0;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("apiserver_request_total{", 0) != 0 || line.find("resource=\"configmaps\"") == std::string::npos) {
-      continue;
-    }
-    for (const char* verb : {"verb=\"POST\"", "verb=\"PUT\"", "verb=\"PATCH\"", "verb=\"DELETE\""}) {
-      if (line.find(verb) != std::string::npos) total += std::strtod(line.substr(line.rfind(' ') + 1).c_str(), nullptr);
-    }
-  }
-  return total;
-}
-
 double Percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
@@ -207,18 +190,34 @@ std::map<std::string, double> ApiserverRequests(ro::kube::DynamicClient& client)
   std::istringstream lines(client.transport().Do(request).body);
   for (std::string line; std::getline(lines, line);) {
     if (line.rfind("apiserver_request_total{", 0) != 0) continue;
+    // The value of label `name` ("" when absent); labels follow "{" or ",".
     const auto label = [&](const std::string& name) {
-      const std::size_t at = line.find("," + name + "=\"") != std::string::npos ? line.find("," + name + "=\"") + 1
-                                                                                : line.find("{" + name + "=\"") + 1;
-      if (at == 0) return std::string();
-      const std::size_t from = at + name.size() + 2;
-      return line.substr(from, line.find('"', from) - from);
+      for (const char before : {'{', ','}) {
+        const std::string key = before + name + "=\"";
+        if (const std::size_t at = line.find(key); at != std::string::npos) {
+          const std::size_t from = at + key.size();
+          return line.substr(from, line.find('"', from) - from);
+        }
+      }
+      return std::string();
     };
     const std::string sub = label("subresource");
     out[label("verb") + " " + label("resource") + (sub.empty() ? "" : "/" + sub) + " " + label("code")] +=
         std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
   }
   return out;
+}
+
+// ConfigMap writes (POST, PUT, PATCH, DELETE) the apiserver served so far, from
+// ApiserverRequests.
+double ConfigMapWrites(ro::kube::DynamicClient& client) {
+  double total = 0;
+  for (const auto& [key, count] : ApiserverRequests(client)) {
+    for (const char* verb : {"POST ", "PUT ", "PATCH ", "DELETE "}) {
+      if (key.rfind(std::string(verb) + "configmaps ", 0) == 0) total += count;
+    }
+  }
+  return total;
 }
 
 // Prints the requests an apiserver served per `per` units between two readings
