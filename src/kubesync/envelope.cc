@@ -137,7 +137,14 @@ std::string Encode(const Envelope& envelope) {
   return out;
 }
 
-Envelope Decode(std::string_view data) {
+namespace {
+
+constexpr std::string_view kBatchHead =
+    R"({"v":1,"type":"upsert","gvr":"kubesync.astronetes.io/v1/batches","observedAt":0,"object":{},)"
+    R"("configGeneration":9223372036854775807,"events":[)";
+constexpr std::string_view kBatchTail = "]}";
+
+Json ParseMessage(std::string_view data) {
   Json root;
   try {
     root = Json::parse(data);
@@ -146,12 +153,21 @@ Envelope Decode(std::string_view data) {
     throw DecodeError("", std::string("not JSON: ") + e.what());
   }
   if (!root.is_object()) throw DecodeError("", std::string("not a JSON object but ") + root.type_name());
+  return root;
+}
 
+void CheckVersion(const Json& root) {
   const Json& version = Required(root, "v");
   if (!version.is_number_integer() || version.get<std::int64_t>() != Envelope::kVersion) {
     throw DecodeError("v", "unsupported version " + version.dump() + " (supported: " +
                                std::to_string(Envelope::kVersion) + ")");
   }
+}
+
+// One event from its parsed form; moves the object (and namespace) out of `root`.
+Envelope DecodeEvent(Json& root) {
+  CheckVersion(root);
+  if (root.contains("events")) throw DecodeError("events", "a batch where one event was expected");
 
   Envelope envelope;
   envelope.type = ParseType(Required(root, "type"));
@@ -188,6 +204,74 @@ Envelope Decode(std::string_view data) {
   envelope.config_generation = OptionalNonNegative(root, "configGeneration");
   envelope.stream_created = OptionalNonNegative(root, "streamCreated");
   return envelope;
+}
+
+}  // namespace
+
+Envelope Decode(std::string_view data) {
+  Json root = ParseMessage(data);
+  return DecodeEvent(root);
+}
+
+DecodedMessage DecodeMessage(std::string_view data) {
+  Json root = ParseMessage(data);
+  DecodedMessage message;
+  const auto events = root.find("events");
+  if (events == root.end()) {
+    message.events.push_back(DecodeEvent(root));
+    return message;
+  }
+  CheckVersion(root);
+  if (OptionalNonNegative(root, "configGeneration") != kBatchGeneration) {
+    // Without the shell's generation a reader of an older release would handle the shell.
+    throw DecodeError("events", "a batch whose \"configGeneration\" is not " + std::to_string(kBatchGeneration));
+  }
+  if (!events->is_array()) {
+    throw DecodeError("events", std::string("member \"events\" must be an array, got ") + events->type_name());
+  }
+  message.events.reserve(events->size());
+  std::size_t index = 0;
+  for (Json& event : *events) {
+    try {
+      if (!event.is_object()) {
+        throw DecodeError("events", "event " + std::to_string(index) + " of the batch is not a JSON object but " +
+                                        event.type_name());
+      }
+      message.events.push_back(DecodeEvent(event));
+    } catch (const DecodeError& e) {
+      message.invalid.push_back(e);
+    }
+    ++index;
+  }
+  return message;
+}
+
+BatchBuilder::BatchBuilder(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+
+bool BatchBuilder::Add(std::string_view encoded) {
+  if (events_ == 0) {
+    message_.assign(kBatchHead);
+  } else if (message_.size() + 1 + encoded.size() + kBatchTail.size() > max_bytes_) {
+    return false;
+  } else {
+    message_ += ',';
+  }
+  message_ += encoded;
+  ++events_;
+  return true;
+}
+
+std::string BatchBuilder::Take() {
+  std::string out;
+  if (events_ == 1) {
+    out.assign(message_, kBatchHead.size());
+  } else {
+    message_ += kBatchTail;
+    out = std::move(message_);
+  }
+  message_.clear();
+  events_ = 0;
+  return out;
 }
 
 PipelineNames::PipelineNames(std::string_view live_sync_namespace, std::string_view live_sync_name) {

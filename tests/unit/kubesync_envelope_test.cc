@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 namespace ro::kubesync {
@@ -200,6 +201,121 @@ TEST(Envelope, EncodeRejectsNonObjectPayload) {
   Envelope e = SampleDeployment();
   e.object = Json::array();
   EXPECT_THROW(Encode(e), std::invalid_argument);
+}
+
+// ---- Batches ----------------------------------------------------------------------------
+
+Envelope NamedConfigMap(const std::string& name, std::int64_t generation = 3) {
+  Envelope e;
+  e.gvr = kube::GroupVersionResource{"", "v1", "configmaps"};
+  e.resync = true;
+  e.config_generation = generation;
+  e.object = Json{{"kind", "ConfigMap"}, {"metadata", {{"name", name}, {"namespace", "shop"}}}};
+  return e;
+}
+
+TEST(EnvelopeBatch, OneEventTravelsAsASingleEnvelopeAndSeveralAsOneBatchInOrder) {
+  BatchBuilder one;
+  ASSERT_TRUE(one.Add(Encode(NamedConfigMap("a"))));
+  const std::string single = one.Take();
+  EXPECT_EQ(single, Encode(NamedConfigMap("a")));
+  EXPECT_TRUE(one.empty());
+
+  BatchBuilder batch;
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(batch.Add(Encode(NamedConfigMap(name, 7))));
+  EXPECT_EQ(batch.events(), 3u);
+  const DecodedMessage decoded = DecodeMessage(batch.Take());
+  EXPECT_TRUE(batch.empty());
+  EXPECT_TRUE(decoded.invalid.empty());
+  ASSERT_EQ(decoded.events.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(decoded.events[i].object["metadata"]["name"], std::string(1, static_cast<char>('a' + i)));
+    EXPECT_EQ(decoded.events[i].config_generation, 7);  // each event's own, not the shell's
+    EXPECT_EQ(decoded.events[i].gvr, (kube::GroupVersionResource{"", "v1", "configmaps"}));
+    EXPECT_TRUE(decoded.events[i].resync);
+  }
+  // A single envelope through DecodeMessage is one event.
+  EXPECT_EQ(DecodeMessage(single).events.size(), 1u);
+}
+
+// The rolling-upgrade property: a reader of a release without batches decodes a batch
+// with the version-1 rules (unknown members ignored) as one event of the newest
+// possible configuration, and its stage runtime leaves it to the upgraded replicas
+// (NAK) instead of terminating it as undecodable.
+TEST(EnvelopeBatch, AReaderWithoutBatchesTakesABatchForAnEventOfANewerConfiguration) {
+  BatchBuilder batch;
+  ASSERT_TRUE(batch.Add(Encode(NamedConfigMap("a"))));
+  ASSERT_TRUE(batch.Add(Encode(NamedConfigMap("b"))));
+  Json shell = Json::parse(batch.Take());
+  ASSERT_TRUE(shell.contains("events"));
+  shell.erase("events");  // what a version-1 reader's Decode does not look at
+  const Envelope seen_by_old_reader = Decode(shell.dump());
+  EXPECT_EQ(seen_by_old_reader.config_generation, kBatchGeneration);
+  EXPECT_EQ(seen_by_old_reader.config_generation, std::numeric_limits<std::int64_t>::max());
+}
+
+TEST(EnvelopeBatch, DecodeRefusesABatchWhereOneEventIsExpected) {
+  BatchBuilder batch;
+  ASSERT_TRUE(batch.Add(Encode(NamedConfigMap("a"))));
+  ASSERT_TRUE(batch.Add(Encode(NamedConfigMap("b"))));
+  EXPECT_EQ(RejectedField(batch.Take()), "events");
+}
+
+TEST(EnvelopeBatch, ABatchIsClosedBeforeItOutgrowsItsLimitAndAnOversizedEventGoesAlone) {
+  const std::string event = Encode(NamedConfigMap("a"));
+  BatchBuilder batch(3 * event.size() + 200);
+  std::size_t added = 0;
+  while (batch.Add(event)) ++added;
+  EXPECT_GE(added, 2u);
+  EXPECT_EQ(batch.events(), added);  // the refused event was not added
+  const std::string message = batch.Take();
+  EXPECT_LE(message.size(), 3 * event.size() + 200);
+  EXPECT_EQ(DecodeMessage(message).events.size(), added);
+
+  BatchBuilder small(event.size() / 2);
+  EXPECT_TRUE(small.Add(event));  // alone: accepted whatever its size
+  EXPECT_FALSE(small.Add(event));
+  EXPECT_EQ(small.Take(), event);
+}
+
+TEST(EnvelopeBatch, AnInvalidMemberIsReportedAloneAndTheOthersAreDecoded) {
+  const std::string good = Encode(NamedConfigMap("good"));
+  const std::string text = R"({"v":1,"type":"upsert","gvr":"kubesync.astronetes.io/v1/batches","observedAt":0,)"
+                           R"("object":{},"configGeneration":9223372036854775807,"events":[)" +
+                           good + R"(,{"v":1,"type":"upsert"},7,)" + good + "]}";
+  const DecodedMessage decoded = DecodeMessage(text);
+  EXPECT_EQ(decoded.events.size(), 2u);
+  ASSERT_EQ(decoded.invalid.size(), 2u);
+  EXPECT_EQ(decoded.invalid[0].field(), "gvr");
+  EXPECT_EQ(decoded.invalid[1].field(), "events");
+}
+
+TEST(EnvelopeBatch, AMalformedBatchIsRejectedAsAWhole) {
+  auto rejected = [](const std::string& text) {
+    try {
+      DecodeMessage(text);
+    } catch (const DecodeError& e) {
+      return e.field();
+    }
+    return std::string("<no error>");
+  };
+  const std::string head = R"({"v":1,"type":"upsert","gvr":"v1/x","observedAt":0,"object":{},)";
+  // Without the shell's generation an older reader would handle the shell as an event.
+  EXPECT_EQ(rejected(head + R"("events":[]})"), "events");
+  EXPECT_EQ(rejected(head + R"("configGeneration":3,"events":[]})"), "events");
+  EXPECT_EQ(rejected(head + R"("configGeneration":9223372036854775807,"events":{}})"), "events");
+  EXPECT_EQ(rejected(R"({"v":2,"configGeneration":9223372036854775807,"events":[]})"), "v");
+  // A batch inside a batch is an invalid member, not a second level.
+  BatchBuilder inner;
+  ASSERT_TRUE(inner.Add(Encode(NamedConfigMap("a"))));
+  ASSERT_TRUE(inner.Add(Encode(NamedConfigMap("b"))));
+  BatchBuilder outer;
+  ASSERT_TRUE(outer.Add(inner.Take()));
+  ASSERT_TRUE(outer.Add(Encode(NamedConfigMap("c"))));
+  const DecodedMessage decoded = DecodeMessage(outer.Take());
+  EXPECT_EQ(decoded.events.size(), 1u);
+  ASSERT_EQ(decoded.invalid.size(), 1u);
+  EXPECT_EQ(decoded.invalid[0].field(), "events");
 }
 
 TEST(PipelineNames, DeriveStreamSubjectsAndPrefixFromTheSanitizedId) {

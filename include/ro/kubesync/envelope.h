@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -83,7 +84,8 @@ struct Envelope {
 // Malformed envelope: not JSON, not an object, a missing or mistyped field, or an unknown
 // version. Never retryable: a consumer logs it, counts it and terminates the message.
 // field() names the offending member ("v", "type", "gvr", "observedAt", "object",
-// "resync", "pruned", "sourceDeleted", "namespace", "configGeneration", "streamCreated"), empty when the message is not a JSON object at all.
+// "resync", "pruned", "sourceDeleted", "namespace", "configGeneration", "streamCreated",
+// "events"), empty when the message is not a JSON object at all.
 class DecodeError : public std::runtime_error {
  public:
   DecodeError(std::string field, const std::string& message);
@@ -105,8 +107,71 @@ std::string Encode(const Envelope& envelope);
 // "observedAt" (non-negative integer, unix ns), "object" (a JSON object). "resync",
 // "pruned" and "sourceDeleted" default to false when absent, "configGeneration" and
 // "streamCreated" (non-negative integers) to 0. Unknown members are ignored (forward compatible
-// within one version). Throws DecodeError.
+// within one version). Throws DecodeError, also for a batch (field "events": read a
+// message that may be one with DecodeMessage).
 Envelope Decode(std::string_view data);
+
+// ---- Batches: several events in one message (docs/kubesync.md, "Batches") -------------
+//
+// A list page's events (the events listener) and the outputs of one processor lane's
+// batch travel as one JetStream message, so that the per-message costs (a publish
+// confirmation, a delivery, an ack, each with its thread wake-ups at both ends) are paid
+// once per batch instead of once per object. On the wire a batch is a version-1 envelope
+// shell whose "configGeneration" is kBatchGeneration and whose "events" member holds the
+// events, each a complete envelope:
+//
+//   {"v":1,"type":"upsert","gvr":"kubesync.astronetes.io/v1/batches","observedAt":0,
+//    "object":{},"configGeneration":9223372036854775807,"events":[{...},{...}]}
+//
+// The shell keeps a rolling upgrade lossless: a processor or synchronizer of a release
+// without batches decodes it as an event of a newer configuration and NAKs it (the
+// Deployments' rolling rule, docs/kubesync.md "Configuration changes"), leaving it to the
+// upgraded replicas; it never terminates it as undecodable. Each event inside carries
+// its own configGeneration.
+
+// The configGeneration of a batch shell: greater than any LiveSynchronization generation.
+inline constexpr std::int64_t kBatchGeneration = 9223372036854775807;
+// The largest batch a producer makes: far below NATS' default max_payload (1 MiB), so a
+// batch is never refused for its size where its events one by one would be stored.
+inline constexpr std::size_t kMaxBatchBytes = 256 * 1024;
+
+// Builds the messages of a sequence of encoded events. Value type, not thread-safe.
+class BatchBuilder {
+ public:
+  // `max_bytes`: a batch is closed before it would grow past this size.
+  explicit BatchBuilder(std::size_t max_bytes = kMaxBatchBytes);
+
+  // Adds one Encode()d event (not a batch). Returns false and adds nothing when the
+  // message would then exceed max_bytes: Take() it first, then add again. An event
+  // larger than max_bytes on its own is accepted into an empty builder (it goes alone).
+  bool Add(std::string_view encoded);
+  // Events added since the last Take().
+  std::size_t events() const { return events_; }
+  bool empty() const { return events_ == 0; }
+  // The message of the events added since the last Take(), and an empty builder: one
+  // event goes as it was added (the wire of a single event), several as a batch.
+  // Precondition: !empty().
+  std::string Take();
+
+ private:
+  std::size_t max_bytes_;
+  std::size_t events_ = 0;
+  std::string message_;  // the shell's head, then the events separated by ','
+};
+
+// One message of the events or apply subject, decoded: a single event, or the events of
+// a batch in their order; `invalid` holds the batch's members that are not valid
+// envelopes (each is reported and terminated alone; the others are handled).
+struct DecodedMessage {
+  std::vector<Envelope> events;
+  std::vector<DecodeError> invalid;
+};
+
+// Parses `data` once: a single event (as Decode) or a batch (see above: "events" an
+// array of envelope objects, none of them a batch, and "configGeneration" equal to
+// kBatchGeneration). Throws DecodeError when the message as a whole is invalid (field
+// "events" for a malformed batch).
+DecodedMessage DecodeMessage(std::string_view data);
 
 // Names of one LiveSynchronization's wire resources, all derived from its stable id.
 // Value type; construction validates nothing beyond the id sanitizing.
