@@ -1,6 +1,8 @@
 #include "stage_runner.h"
 
+#include <algorithm>
 #include <functional>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -19,7 +21,7 @@ namespace {
 // Settles one message; a lost settlement only means a redelivery, which the pipeline's
 // rules make harmless.
 template <typename Fn>
-void Settle(stage::Delivered& message, Fn&& settle) {
+void SettleIgnoringLoss(stage::Delivered& message, Fn&& settle) {
   try {
     settle(message);
   } catch (const NatsError&) {
@@ -36,8 +38,10 @@ StageRunner::StageRunner(Subscribe subscribe, NewPublisher new_publisher, Stage 
       hooks_(std::move(hooks)),
       logger_(std::move(logger)),
       options_(options) {
-  if (options_.lanes == 0 || options_.fetch_batch < 1 || options_.max_batch == 0 || options_.lane_capacity == 0) {
-    throw std::invalid_argument("StageRunnerOptions: lanes, fetch_batch, max_batch and lane_capacity must be >= 1");
+  if (options_.lanes == 0 || options_.fetch_batch < 1 || options_.max_batch == 0 || options_.lane_capacity == 0 ||
+      options_.max_held_bytes == 0) {
+    throw std::invalid_argument(
+        "StageRunnerOptions: lanes, fetch_batch, max_batch, lane_capacity and max_held_bytes must be >= 1");
   }
   if (options_.in_progress_interval < std::chrono::milliseconds{0}) {
     throw std::invalid_argument("StageRunnerOptions: in_progress_interval must be >= 0");
@@ -58,17 +62,17 @@ void StageRunner::Release(stage::Delivered& message) {
 
 void StageRunner::Ack(stage::Delivered& message) {
   Release(message);
-  Settle(message, [](stage::Delivered& m) { m.Ack(); });
+  SettleIgnoringLoss(message, [](stage::Delivered& m) { m.Ack(); });
 }
 
 void StageRunner::Term(stage::Delivered& message) {
   Release(message);
-  Settle(message, [](stage::Delivered& m) { m.Term(); });
+  SettleIgnoringLoss(message, [](stage::Delivered& m) { m.Term(); });
 }
 
 void StageRunner::Nak(stage::Delivered& message, std::chrono::milliseconds delay) {
   Release(message);
-  Settle(message, [delay](stage::Delivered& m) { m.Nak(delay); });
+  SettleIgnoringLoss(message, [delay](stage::Delivered& m) { m.Nak(delay); });
 }
 
 void StageRunner::HeartbeatMain(std::stop_token stop) {
@@ -127,7 +131,19 @@ void StageRunner::Run(std::stop_token stop) {
   // most every kMaxRetryDelay.
   common::Backoff backoff(std::chrono::milliseconds{100}, kMaxRetryDelay);
   std::unique_ptr<stage::Consumer> consumer;
+  std::size_t largest = 0;  // the largest payload of the previous fetch
   while (!stop.stop_requested()) {
+    // Memory: wait while the messages held are over their budget, and ask for no more
+    // than what the rest of it holds, counting each message as a full batch at least
+    // (any message may be one).
+    int fetch = 1;
+    {
+      std::unique_lock lock(held_bytes_mu_);
+      held_bytes_cv_.wait(lock, stop, [&] { return held_bytes_ < options_.max_held_bytes; });
+      if (stop.stop_requested()) break;
+      const std::size_t room = (options_.max_held_bytes - held_bytes_) / std::max(largest, kMaxBatchBytes);
+      fetch = static_cast<int>(std::clamp<std::size_t>(room, 1, static_cast<std::size_t>(options_.fetch_batch)));
+    }
     std::vector<std::unique_ptr<stage::Delivered>> messages;
     try {
       if (consumer && consumer->Stale()) {
@@ -139,7 +155,7 @@ void StageRunner::Run(std::stop_token stop) {
         stream_created_ = consumer->stream_created();
         bound_ = true;
       }
-      messages = consumer->Fetch(options_.fetch_batch, options_.fetch_timeout);
+      messages = consumer->Fetch(fetch, options_.fetch_timeout);
       backoff.Reset();
     } catch (const std::exception& e) {
       const auto* nats_error = dynamic_cast<const NatsError*>(&e);
@@ -149,33 +165,56 @@ void StageRunner::Run(std::stop_token stop) {
       if (!kube::DefaultClock().SleepFor(wait, stop)) break;
       continue;
     }
-    for (std::unique_ptr<stage::Delivered>& message : messages) Hold(*message);
+    if (!messages.empty()) largest = 0;
     for (std::unique_ptr<stage::Delivered>& message : messages) {
-      Envelope envelope;
+      Hold(*message);
+      largest = std::max(largest, message->data().size());
+    }
+    bool stopped = false;
+    for (std::unique_ptr<stage::Delivered>& message : messages) {
+      if (stopped) break;
+      DecodedMessage decoded;
       try {
-        envelope = Decode(message->data());
+        decoded = DecodeMessage(message->data());
       } catch (const DecodeError& e) {
         if (hooks_.on_decode_failure) hooks_.on_decode_failure(message->stream_sequence(), e);
         Term(*message);
         message.reset();
         continue;
       }
-      if (options_.config_generation != 0 && envelope.config_generation > options_.config_generation) {
-        if (!newer_config_seen_.exchange(true)) {
-          logger_.Info("events of a newer configuration: leaving them to the replacing components",
-                       {{"generation", options_.config_generation}, {"eventGeneration", envelope.config_generation}});
-        }
-        Nak(*message, options_.newer_config_delay);
+      for (const DecodeError& e : decoded.invalid) {
+        if (hooks_.on_decode_failure) hooks_.on_decode_failure(message->stream_sequence(), e);
+      }
+      if (decoded.events.empty()) {
+        Term(*message);
         message.reset();
         continue;
       }
-      if (!Dispatch(Delivery{std::move(message), std::move(envelope)}, stop)) break;
+      auto fetched = std::make_shared<Fetched>(std::move(message), decoded.events.size());
+      {
+        std::lock_guard lock(held_bytes_mu_);
+        held_bytes_ += fetched->bytes;
+      }
+      for (Envelope& envelope : decoded.events) {
+        if (stopped) {
+          Settle(*fetched, Verdict::kNak);
+        } else if (options_.config_generation != 0 && envelope.config_generation > options_.config_generation) {
+          if (!newer_config_seen_.exchange(true)) {
+            logger_.Info("events of a newer configuration: leaving them to the replacing components",
+                         {{"generation", options_.config_generation}, {"eventGeneration", envelope.config_generation}});
+          }
+          Settle(*fetched, Verdict::kNak, options_.newer_config_delay);
+        } else if (!Dispatch(Delivery{fetched, std::move(envelope)}, stop)) {
+          stopped = true;
+        }
+      }
     }
     // Stopped in the middle of a batch: the rest is released at once (not left to the
     // ack wait), e.g. to another replica.
     for (std::unique_ptr<stage::Delivered>& message : messages) {
       if (message) Nak(*message, std::chrono::milliseconds{0});
     }
+    if (stopped) break;
   }
 
   for (auto& lane : lanes_) {
@@ -194,7 +233,7 @@ bool StageRunner::Dispatch(Delivery d, std::stop_token stop) {
   lane.cv.wait(lock, stop, [&] { return lane.queue.size() < options_.lane_capacity; });
   if (stop.stop_requested()) {
     lock.unlock();
-    Nak(*d.message, std::chrono::milliseconds{0});
+    Settle(*d.fetched, Verdict::kNak);
     return false;
   }
   lane.queue.push_back(std::move(d));
@@ -214,7 +253,7 @@ void StageRunner::LaneMain(std::size_t index, std::stop_token stop) {
         std::deque<Delivery> rest = std::move(lane.queue);
         lane.queue.clear();
         lock.unlock();
-        for (Delivery& d : rest) Nak(*d.message, std::chrono::milliseconds{0});
+        for (Delivery& d : rest) Settle(*d.fetched, Verdict::kNak);
         if (lane.draining) return;
         continue;
       }
@@ -241,14 +280,68 @@ bool StageRunner::Superseded(const Envelope& envelope, std::uint64_t stream_sequ
   return true;
 }
 
+void StageRunner::Settle(Fetched& fetched, Verdict verdict, std::chrono::milliseconds nak_delay) {
+  {
+    std::lock_guard lock(fetched.mu);
+    switch (verdict) {
+      case Verdict::kAck:
+        fetched.acked = true;
+        break;
+      case Verdict::kTerm:
+        break;
+      case Verdict::kNak:
+        fetched.nak_delay = fetched.nak ? std::max(fetched.nak_delay, nak_delay) : nak_delay;
+        fetched.nak = true;
+        break;
+    }
+    if (--fetched.unsettled != 0) return;
+  }
+  // The last event: no other lane touches `fetched` any more.
+  if (fetched.nak) {
+    Nak(*fetched.message, fetched.nak_delay);
+  } else if (fetched.acked) {
+    Ack(*fetched.message);
+  } else {
+    Term(*fetched.message);
+  }
+  {
+    std::lock_guard lock(held_bytes_mu_);
+    held_bytes_ -= fetched.bytes;
+  }
+  held_bytes_cv_.notify_all();
+}
+
 void StageRunner::HandleBatch(Lane& lane, std::vector<Delivery>& batch, std::stop_token stop) {
-  std::vector<stage::Delivered*> published;
+  std::vector<Fetched*> published;
+  // With publish_batch_bytes: the publishes of this batch per subject, sent at the end
+  // (or when one is full).
+  std::vector<std::pair<std::string, BatchBuilder>> batches;
+  auto publish = [&](const std::string& subject, std::string data) {
+    if (!lane.publisher) {
+      if (!new_publisher_) throw std::logic_error("StageRunner: a stage published without a publisher factory");
+      lane.publisher = new_publisher_();
+    }
+    if (options_.publish_batch_bytes == 0) {
+      lane.publisher->Publish(subject, data);
+      return;
+    }
+    auto it = std::find_if(batches.begin(), batches.end(), [&](const auto& b) { return b.first == subject; });
+    if (it == batches.end()) {
+      batches.emplace_back(subject, BatchBuilder(options_.publish_batch_bytes));
+      it = std::prev(batches.end());
+    }
+    if (!it->second.Add(data)) {
+      lane.publisher->Publish(subject, it->second.Take());
+      it->second.Add(data);
+    }
+  };
   for (Delivery& d : batch) {
-    const DeliveryInfo info{d.message->delivery_count(), d.message->stream_sequence()};
+    stage::Delivered& message = *d.fetched->message;
+    const DeliveryInfo info{message.delivery_count(), message.stream_sequence()};
     // Checked here, just before the stage acts, against the binding of now: a message
     // fetched before the loss and still queued is dropped too.
     if (Superseded(d.envelope, info.stream_sequence)) {
-      Ack(*d.message);
+      Settle(*d.fetched, Verdict::kAck);
       continue;
     }
     Outcome outcome = Outcome::Nak();
@@ -258,37 +351,29 @@ void StageRunner::HandleBatch(Lane& lane, std::vector<Delivery>& batch, std::sto
       logger_.Error("error handling event", {{"error", e.what()}, {"streamSequence", info.stream_sequence}});
       if (hooks_.on_internal_error) hooks_.on_internal_error(d.envelope, e);
     }
-    stage::Delivered& message = *d.message;
     switch (outcome.kind) {
       case Outcome::Kind::kAck:
-        Ack(message);
+        Settle(*d.fetched, Verdict::kAck);
         break;
       case Outcome::Kind::kTerm:
-        Term(message);
+        Settle(*d.fetched, Verdict::kTerm);
         break;
       case Outcome::Kind::kNak:
-        Nak(message, NakDelay(info.delivery_count, outcome.retry_after));
+        Settle(*d.fetched, Verdict::kNak, NakDelay(info.delivery_count, outcome.retry_after));
         break;
       case Outcome::Kind::kPublish:
-        if (!lane.publisher) {
-          if (!new_publisher_) throw std::logic_error("StageRunner: a stage published without a publisher factory");
-          lane.publisher = new_publisher_();
-        }
-        lane.publisher->Publish(outcome.subject, outcome.data);
-        published.push_back(&message);
+        publish(outcome.subject, std::move(outcome.data));
+        published.push_back(d.fetched.get());
         break;
     }
   }
   if (published.empty()) return;
+  for (auto& [subject, builder] : batches) {
+    if (!builder.empty()) lane.publisher->Publish(subject, builder.Take());
+  }
   // Acked only once JetStream stored what they produced: nothing is lost in between.
   const bool stored = lane.publisher->Commit(stop);
-  for (stage::Delivered* m : published) {
-    if (stored) {
-      Ack(*m);
-    } else {
-      Nak(*m, std::chrono::milliseconds{0});
-    }
-  }
+  for (Fetched* fetched : published) Settle(*fetched, stored ? Verdict::kAck : Verdict::kNak);
 }
 
 }  // namespace ro::kubesync
