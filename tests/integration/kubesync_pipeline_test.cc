@@ -23,6 +23,7 @@
 #include "ro/kube/config.h"
 #include "ro/kube/errors.h"
 #include "ro/kubesync/envelope.h"
+#include "ro/kubesync/jetstream.h"
 #include "ro/kubesync/kubesync_config.h"
 #include "ro/kubesync/redis_state.h"
 #include "ro/plugins/kubernetes/control_metadata.h"
@@ -512,6 +513,29 @@ TEST_F(KubesyncPipelineTest, ObjectsDeletedWhileThePipelineWasDownArePrunedByThe
   EXPECT_TRUE(destination_client_->GetIfExists(kSecrets, ns, "s3"));
   EXPECT_TRUE(LogHas(ls.pipeline->operator[]("reconciler"), "pruning object from destination",
                      {{"sourceObject/name", "s1"}, {"sourceObject/namespace", ns}}));
+}
+
+// The initial list travels as batches (docs/kubesync.md, "Batches"): a few messages per
+// page on each hop instead of one per object, and every object arrives.
+TEST_F(KubesyncPipelineTest, AListTravelsAsBatchesAndEveryObjectArrives) {
+  const std::string ns = "batch-shop";
+  constexpr int kObjects = 200;
+  CreateNamespace(*source_client_, ns, {{"sync", "true"}});
+  CreateNamespace(*destination_client_, ns);
+  for (int i = 0; i < kObjects; ++i) {
+    const std::string name = "s" + std::to_string(i);
+    source_client_->Create(kSecrets, ns, Secret(ns, name, name));
+  }
+  LiveSync& ls = StartLiveSync("batches", SampleSpecConfig(kActiveActive));
+  ExpectConverges(ls, {kSecrets}, {ns});
+  EXPECT_EQ(destination_client_->ListAll(kSecrets, ns, {}).items.size(), static_cast<std::size_t>(kObjects));
+
+  // One message per object and hop would be more than 2 * kObjects.
+  OpenNatsLibrary();
+  auto nats = NatsConnection::Connect(nats_->url(), "kubesync-pipeline-test-batches");
+  const StreamState stream = nats->GetStreamState(PipelineNames(kLiveSyncNamespace, ls.name).stream());
+  EXPECT_LT(stream.last_sequence, static_cast<std::uint64_t>(kObjects) / 2)
+      << "the list's objects did not travel as batches";
 }
 
 TEST_F(KubesyncPipelineTest, ObjectsChangedWhileTheListenerWasDownAreCaughtUpFromTheResumePoint) {

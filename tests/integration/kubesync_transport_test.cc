@@ -19,11 +19,13 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../../src/kubesync/components/pipeline_io.h"
 #include "ro/common/http_server.h"
 #include "ro/kube/clock.h"
 #include "ro/kubesync/envelope.h"
@@ -317,6 +319,53 @@ TEST_F(JetStreamTest, HeadersAndEnvelopesTravelIntact) {
   EXPECT_EQ(got.observed_at, event.observed_at);
   EXPECT_FALSE(batch[0].header("Nats-Msg-Id").has_value());
   batch[0].Ack();
+}
+
+// A batch a server refuses for its size (here a stream whose max_msg_size is below the
+// batch; a nats-server whose max_payload is below kMaxBatchBytes answers the same way)
+// is published again as its events one by one; only an event too large on its own is
+// dropped (and reported), and nothing else is lost.
+TEST_F(JetStreamTest, ABatchRefusedForItsSizeIsPublishedAgainAsItsEventsOneByOne) {
+  PipelineNames names("it", "batchsplit");
+  nats_->EnsureStream({.name = names.stream(), .subjects = names.stream_subjects(), .max_msg_size = 16 * 1024});
+  nats_->EnsureConsumer(
+      ConsumerConfig{.stream = names.stream(), .durable = "processor", .filter_subject = names.events_subject()});
+  auto event = [](const std::string& name, std::size_t bytes) {
+    Envelope e;
+    e.gvr = kube::GroupVersionResource{"", "v1", "configmaps"};
+    e.observed_at = std::chrono::system_clock::now();
+    e.object = {{"metadata", {{"name", name}, {"namespace", "shop"}}}, {"data", {{"v", std::string(bytes, 'x')}}}};
+    return Encode(e);
+  };
+  BatchBuilder batch;
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(batch.Add(event("cm-" + std::to_string(i), 3000)));
+  const std::string refused = batch.Take();
+  ASSERT_GT(refused.size(), 16u * 1024);
+
+  class NullSink final : public StatsSink {
+   public:
+    void Write(std::span<const HashWrite>) override {}
+  } sink;
+  StatsRecorder stats(sink, kube::DefaultClock());
+  DurablePublisher publisher(*nats_, ro::log::Logger(), stats, "eventslistener");
+  publisher.Publish(names.events_subject(), refused);
+  publisher.Publish(names.events_subject(), event("too-large", 20 * 1024));  // alone: dropped
+  ASSERT_TRUE(publisher.Commit(std::stop_token{}));
+
+  EXPECT_EQ(nats_->GetStreamState(names.stream()).messages, 10u);
+  auto sub = nats_->PullSubscribe(names.stream(), "processor");
+  std::vector<std::string> received;
+  while (received.size() < 10) {
+    auto messages = sub->Fetch(10, 5s);
+    ASSERT_FALSE(messages.empty()) << "only " << received.size() << " of the batch's events were stored";
+    for (Message& m : messages) {
+      received.push_back(Decode(m.data()).object["metadata"]["name"]);  // each a single event
+      m.Ack();
+    }
+  }
+  std::vector<std::string> expected;
+  for (int i = 0; i < 10; ++i) expected.push_back("cm-" + std::to_string(i));
+  EXPECT_EQ(received, expected);  // in the batch's order
 }
 
 TEST_F(JetStreamTest, PublishToASubjectWithoutStreamIsReportedByFlush) {

@@ -38,6 +38,32 @@ class Stopping : public std::runtime_error {
   Stopping() : std::runtime_error("stopping before the events were stored") {}
 };
 
+// The events of a list, published as batches of up to kMaxBatchBytes (docs/kubesync.md,
+// "Batches"): a page of small objects costs a few JetStream messages instead of one per
+// object. Not thread-safe (one per listing thread).
+class ListBatch {
+ public:
+  ListBatch(DurablePublisher& publisher, std::string subject) : publisher_(publisher), subject_(std::move(subject)) {}
+
+  void Add(const Envelope& envelope) {
+    const std::string encoded = Encode(envelope);
+    if (!batch_.Add(encoded)) {
+      publisher_.Publish(subject_, batch_.Take());
+      batch_.Add(encoded);
+    }
+  }
+  // Publishes what was gathered (the end of a page: the page's events leave before the
+  // next page is read).
+  void End() {
+    if (!batch_.empty()) publisher_.Publish(subject_, batch_.Take());
+  }
+
+ private:
+  DurablePublisher& publisher_;
+  const std::string subject_;
+  BatchBuilder batch_;
+};
+
 // Retry delay of a namespace whose objects could not be listed: long enough not to
 // hammer a failing apiserver, short enough that the namespace is synced soon after.
 constexpr std::chrono::seconds kNamespaceRetry{5};
@@ -121,10 +147,12 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
     logger_.Info("listed objects in cluster",
                  {{"resource", gvr_string_}, {"count", objects.size()}, {"resourceVersion", resource_version}});
     last_rv_.clear();
+    ListBatch batch(*publisher_, owner_.context_.names().events_subject());
     for (const kube::ObjectPtr& object : objects) {
-      Publish(*object, EventType::kUpsert, /*resync=*/true);
+      batch.Add(NewEnvelope(*object, EventType::kUpsert, /*resync=*/true));
       Remember(*object);
     }
+    batch.End();
     Commit();
     ListPublished();
   }
@@ -171,15 +199,17 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
           logger_.Info("listing objects in cluster", {{"resource", gvr_string_}});
           std::size_t count = 0;
           last_rv_.clear();
+          ListBatch batch(*publisher_, owner_.context_.names().events_subject());
           resource_version = kube::ListPages(
               owner_.source_, gvr_, "", kube::ListOptions{},
               [&](std::vector<json>& items) {
                 for (json& item : items) {
                   kube::StripManagedFields(item);
-                  Publish(item, EventType::kUpsert, /*resync=*/true);
                   Remember(item);
+                  batch.Add(NewEnvelope(std::move(item), EventType::kUpsert, /*resync=*/true));
                   ++count;
                 }
+                batch.End();
               },
               // A restarted list re-publishes from the start: duplicates are harmless.
               [&] { last_rv_.clear(); });
@@ -205,17 +235,23 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
     owner_.RequestReconcile();
   }
 
-  void Publish(const json& object, EventType type, bool resync) {
+  // The event of `object` (counted as published by the listener).
+  Envelope NewEnvelope(json object, EventType type, bool resync) {
+    owner_.stats_.RecordEvent("eventslistener", gvr_string_, ToString(type), common::Namespace(object));
     Envelope envelope;
     envelope.type = type;
     envelope.resync = resync;
     envelope.gvr = gvr_;
     envelope.observed_at = std::chrono::system_clock::now();
-    envelope.object = object;
+    envelope.object = std::move(object);
     envelope.config_generation = owner_.context_.generation();
     envelope.stream_created = owner_.stream_created_.load();
-    publisher_->Publish(owner_.context_.names().events_subject(), Encode(envelope));
-    owner_.stats_.RecordEvent("eventslistener", gvr_string_, ToString(type), common::Namespace(object));
+    return envelope;
+  }
+
+  // A watch event: one message of its own, sent at once.
+  void Publish(const json& object, EventType type, bool resync) {
+    publisher_->Publish(owner_.context_.names().events_subject(), Encode(NewEnvelope(object, type, resync)));
   }
 
   void Commit() {
@@ -296,6 +332,7 @@ bool EventsListener::Republish(const GvrWatch& watch, const std::string& ns, Dur
   const ro::log::Logger logger(json{{"sourceCluster", context_.SourceClusterField()}});
   logger.Info("listing objects in cluster", {{"resource", watch.gvr_string()}, {"namespace", ns}});
   std::size_t count = 0;
+  ListBatch batch(publisher, context_.names().events_subject());
   const std::string rv = kube::ListPages(
       source_, watch.gvr(), ns, kube::ListOptions{},
       [&](std::vector<json>& items) {
@@ -309,10 +346,11 @@ bool EventsListener::Republish(const GvrWatch& watch, const std::string& ns, Dur
           envelope.object = std::move(item);
           envelope.config_generation = context_.generation();
           envelope.stream_created = stream_created_.load();
-          publisher.Publish(context_.names().events_subject(), Encode(envelope));
           stats_.RecordEvent("eventslistener", watch.gvr_string(), "upsert", common::Namespace(envelope.object));
+          batch.Add(envelope);
           ++count;
         }
+        batch.End();
       },
       // A restarted list re-publishes from the start: duplicates are harmless.
       nullptr);

@@ -39,6 +39,21 @@ void DurablePublisher::Publish(std::string_view subject, std::string_view data) 
 }
 
 void DurablePublisher::Reject(std::string_view subject, std::string_view data, std::string_view error) {
+  // A batch the server refuses (a max_payload below kMaxBatchBytes): its events go one
+  // by one, and only an event too large on its own is dropped.
+  try {
+    DecodedMessage decoded = DecodeMessage(data);
+    if (decoded.events.size() > 1 || !decoded.invalid.empty()) {
+      logger_.Warn("batch refused by NATS JetStream, publishing its events one by one",
+                   {{"error", error}, {"subject", subject}, {"bytes", data.size()}, {"events", decoded.events.size()}});
+      --pending_;
+      for (const Envelope& envelope : decoded.events) Publish(subject, Encode(envelope));
+      split_ = true;
+      return;
+    }
+  } catch (const DecodeError&) {
+    // Not an event (a control message): reported below.
+  }
   std::string gvr;
   json object_ref;
   std::string key;
@@ -63,8 +78,9 @@ bool DurablePublisher::Commit(std::stop_token stop) {
   // Reconnects take about NatsOptions::reconnect_wait (1 s); start below it.
   common::Backoff backoff(std::chrono::milliseconds{200}, kMaxRetryDelay);
   while (true) {
-    std::vector<PublishFailure> again;
-    for (PublishFailure& failure : retry_) {
+    // Reject may publish again (a batch's events): it appends to retry_.
+    std::vector<PublishFailure> failures = std::exchange(retry_, {});
+    for (PublishFailure& failure : failures) {
       try {
         publisher_->PublishAsync(failure.subject, failure.data);
       } catch (const NatsError& e) {
@@ -73,10 +89,9 @@ bool DurablePublisher::Commit(std::stop_token stop) {
           continue;
         }
         failure.error = e.what();
-        again.push_back(std::move(failure));
+        retry_.push_back(std::move(failure));
       }
     }
-    retry_ = std::move(again);
     std::string error;
     try {
       publisher_->Flush(std::chrono::steady_clock::now() + kFlushDeadline);
@@ -93,6 +108,8 @@ bool DurablePublisher::Commit(std::stop_token stop) {
       error = e.what();
     }
     if (retry_.empty() && error.empty()) {
+      // A batch split after its publish failed: its events are still in flight.
+      if (std::exchange(split_, false)) continue;
       pending_ = 0;
       return true;
     }
@@ -103,6 +120,7 @@ bool DurablePublisher::Commit(std::stop_token stop) {
                                             {"retryInMs", wait.count()}});
     if (!SleepFor(wait, stop)) {
       retry_.clear();
+      split_ = false;
       pending_ = 0;
       return false;
     }

@@ -32,7 +32,8 @@ namespace ro::kubesync {
 // A message no retry can store (NatsError::rejects_message: larger than max_payload) is
 // ended at once: logged ("error publishing event" with the object), counted
 // (RecordError + RecordFailure, reason "MessageTooLarge") and dropped, so it never
-// stalls the messages behind it.
+// stalls the messages behind it. A batch refused so (a server whose max_payload is
+// below kMaxBatchBytes) is split: its events are published one by one instead.
 // Not thread-safe: one per producing thread (a Publisher's epoch is per thread).
 class DurablePublisher final : public stage::Publisher {
  public:
@@ -60,6 +61,7 @@ class DurablePublisher final : public stage::Publisher {
   std::string component_;
   std::vector<PublishFailure> retry_;  // refused by PublishAsync, to republish
   std::size_t pending_ = 0;
+  bool split_ = false;  // Reject split a batch since the last Flush
 };
 
 // The stage runtime's wire on one NatsConnection: Subscribe ensures the pipeline's

@@ -87,6 +87,8 @@ class Processor::Impl {
     runner_options.lanes = static_cast<std::size_t>(context_.concurrent_tasks());
     runner_options.in_progress_interval = kInProgressInterval;
     runner_options.config_generation = context_.generation();
+    // A lane's outputs go to the synchronizer as batches (docs/kubesync.md, "Batches").
+    runner_options.publish_batch_bytes = kMaxBatchBytes;
     runner_ = std::make_unique<StageRunner>(
         [this] { return transport_.Subscribe(ProcessorConsumerConfig(context_.names())); },
         [this] { return transport_.NewPublisher(); },
