@@ -301,7 +301,9 @@ TEST_F(StageRunnerTest, ABatchsEventsGoToTheStageOneByOneAndTheMessageIsAckedOnc
       },
       /*lanes=*/4);
   std::vector<std::string> events;
-  for (int i = 0; i < 20; ++i) events.push_back(EventFor(EventType::kUpsert, ConfigMap("ns", "o" + std::to_string(i), "1")));
+  for (int i = 0; i < 20; ++i) {
+    events.push_back(EventFor(EventType::kUpsert, ConfigMap("ns", "o" + std::to_string(i), "1")));
+  }
   transport_.Inject(kIn, BatchOf(events));
   ASSERT_TRUE(Eventually([&] { return Settled().size() == 1; }));
   EXPECT_EQ(Settled()[0].kind, Settlement::Kind::kAck);

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -129,10 +130,12 @@ Envelope Decode(std::string_view data);
 // upgraded replicas; it never terminates it as undecodable. Each event inside carries
 // its own configGeneration.
 
-// The configGeneration of a batch shell: greater than any LiveSynchronization generation.
-inline constexpr std::int64_t kBatchGeneration = 9223372036854775807;
-// The largest batch a producer makes: far below NATS' default max_payload (1 MiB), so a
-// batch is never refused for its size where its events one by one would be stored.
+// The configGeneration of a batch shell (2^63 - 1): greater than any LiveSynchronization
+// generation.
+inline constexpr std::int64_t kBatchGeneration = std::numeric_limits<std::int64_t>::max();
+// The largest batch a producer makes (bytes): far below NATS' default max_payload
+// (1 MiB). A server configured below it refuses a batch, whose events are then published
+// one by one (the components' DurablePublisher).
 inline constexpr std::size_t kMaxBatchBytes = 256 * 1024;
 
 // Builds the messages of a sequence of encoded events. Value type, not thread-safe.
