@@ -381,6 +381,9 @@ int main(int argc, char** argv) {
   ro::kubesync::KubesyncConfig kubesync_config =
       ts::MakeKubesyncConfig("dr-config", "bench", spec, *source, *destination, nats_url, redis.address());
   kubesync_config.nats_replicas = nats_servers;
+  // As the operator's runners write it (the LiveSynchronization's metadata.generation):
+  // the components run the rolling rules of a deployed pipeline.
+  kubesync_config.generation = 1;
   ts::WriteKubesyncConfig(config_path, kubesync_config);
   // The components, a further replica of the processor and the synchronizer named
   // "<subcommand>#<n>" (KubesyncPipeline).
