@@ -99,6 +99,21 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
   const std::string& gvr_string() const { return gvr_string_; }
   bool namespaced() const { return namespaced_; }
 
+  // The event of `object` of this GVR, counted as published by the listener. Thread-safe
+  // (the periodic resync's thread uses it too).
+  Envelope NewEnvelope(json object, EventType type, bool resync) const {
+    owner_.stats_.RecordEvent("eventslistener", gvr_string_, ToString(type), common::Namespace(object));
+    Envelope envelope;
+    envelope.type = type;
+    envelope.resync = resync;
+    envelope.gvr = gvr_;
+    envelope.observed_at = std::chrono::system_clock::now();
+    envelope.object = std::move(object);
+    envelope.config_generation = owner_.context_.generation();
+    envelope.stream_created = owner_.stream_created_.load();
+    return envelope;
+  }
+
   // Starts the GVR's thread: without a resume point it first lists (page by page,
   // publishing each page as it arrives, so the first objects are replicated while the
   // list is still running and at most one page is in memory), then the reflector
@@ -235,20 +250,6 @@ class EventsListener::GvrWatch final : public kube::ReflectorSink {
     owner_.RequestReconcile();
   }
 
-  // The event of `object` (counted as published by the listener).
-  Envelope NewEnvelope(json object, EventType type, bool resync) {
-    owner_.stats_.RecordEvent("eventslistener", gvr_string_, ToString(type), common::Namespace(object));
-    Envelope envelope;
-    envelope.type = type;
-    envelope.resync = resync;
-    envelope.gvr = gvr_;
-    envelope.observed_at = std::chrono::system_clock::now();
-    envelope.object = std::move(object);
-    envelope.config_generation = owner_.context_.generation();
-    envelope.stream_created = owner_.stream_created_.load();
-    return envelope;
-  }
-
   // A watch event: one message of its own, sent at once.
   void Publish(const json& object, EventType type, bool resync) {
     publisher_->Publish(owner_.context_.names().events_subject(), Encode(NewEnvelope(object, type, resync)));
@@ -338,16 +339,7 @@ bool EventsListener::Republish(const GvrWatch& watch, const std::string& ns, Dur
       [&](std::vector<json>& items) {
         for (json& item : items) {
           kube::StripManagedFields(item);
-          Envelope envelope;
-          envelope.type = EventType::kUpsert;
-          envelope.resync = true;
-          envelope.gvr = watch.gvr();
-          envelope.observed_at = std::chrono::system_clock::now();
-          envelope.object = std::move(item);
-          envelope.config_generation = context_.generation();
-          envelope.stream_created = stream_created_.load();
-          stats_.RecordEvent("eventslistener", watch.gvr_string(), "upsert", common::Namespace(envelope.object));
-          batch.Add(envelope);
+          batch.Add(watch.NewEnvelope(std::move(item), EventType::kUpsert, /*resync=*/true));
           ++count;
         }
         batch.End();
