@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -932,45 +933,96 @@ std::size_t Publisher::in_flight() const {
 // ---- pull subscription and messages ----
 
 namespace detail {
+// A durable pull consumer read over core NATS: one synchronous subscription on this
+// subscription's inbox, and pull requests published to the consumer's next-message
+// subject ("JetStream Pull Subscribe", ADR-13). Not cnats' natsSubscription_Fetch: in
+// cnats 3.4 (Debian bookworm's), when answers of an earlier fetch arrive after it gave
+// up, the next fetch can write past its message array.
 struct PullOwner {
-  // Destroyed in reverse order: subscription, then context, then connection.
+  // Destroyed in reverse order: subscription, then connection.
   std::shared_ptr<natsConnection> nc;
-  std::shared_ptr<jsCtx> js;
-  natsSubscription* sub = nullptr;
-  std::string description;  // "consumer "x" of stream "y"" for errors
-  // Serialises Fetch: concurrent fetches on one cnats pull subscription share its inbox
-  // and would consume each other's end-of-batch status messages.
+  natsSubscription* sub = nullptr;  // synchronous, on "<inbox>.*"
+  std::string inbox;                // "<inbox prefix>.<nuid>"; request n answers on "<inbox>.<n>"
+  std::string next_subject;         // "$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>"
+  std::string description;          // "consumer "x" of stream "y"" for errors
+  milliseconds request_timeout{0};  // of AckSync
+
+  // Guarded by fetch_mu (Fetch is serialised).
   std::mutex fetch_mu;
+  struct OpenRequest {
+    int remaining = 0;  // messages it may still bring
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::map<std::uint64_t, OpenRequest> open;  // by request number
+  std::uint64_t requests = 0;
 
   ~PullOwner() { natsSubscription_Destroy(sub); }
 };
 }  // namespace detail
 
+namespace {
+
+// How long after its expiry a pull request whose end status never came (lost with a
+// connection) stops counting as open.
+constexpr milliseconds kOpenRequestGrace{1000};
+
+// The request number of a message delivered on "<inbox>.<n>"; 0 when it is not one.
+std::uint64_t RequestNumber(const char* subject, std::string_view inbox) {
+  if (subject == nullptr) return 0;
+  std::string_view s(subject);
+  if (s.size() <= inbox.size() + 1 || s.substr(0, inbox.size()) != inbox || s[inbox.size()] != '.') return 0;
+  std::uint64_t n = 0;
+  for (char c : s.substr(inbox.size() + 1)) {
+    if (c < '0' || c > '9') return 0;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return n;
+}
+
+// The status code of a JetStream status message ("NATS/1.0 408 Request Timeout"), or 0
+// for a message of the stream.
+int StatusCode(natsMsg* msg) {
+  const char* status = nullptr;
+  if (natsMsgHeader_Get(msg, "Status", &status) != NATS_OK || status == nullptr) return 0;
+  return std::atoi(status);
+}
+
+std::string StatusDescription(natsMsg* msg) {
+  const char* text = nullptr;
+  if (natsMsgHeader_Get(msg, "Description", &text) != NATS_OK || text == nullptr) return "";
+  return text;
+}
+
+}  // namespace
+
 std::unique_ptr<PullSubscription> NatsConnection::PullSubscribe(std::string_view stream, std::string_view durable) {
   auto owner = std::make_shared<detail::PullOwner>();
   owner->nc = impl_->nc;
-  owner->js = impl_->js;
+  owner->request_timeout = impl_->options.request_timeout;
   std::string stream_name(stream);
   std::string consumer(durable);
   owner->description = "consumer \"" + consumer + "\" of stream \"" + stream_name + "\"";
+  owner->next_subject = "$JS.API.CONSUMER.MSG.NEXT." + stream_name + "." + consumer;
 
-  // Bind with the consumer's own filter subject (cnats checks that they agree).
+  // The consumer must exist: a missing one fails here, with its name.
   jsConsumerInfo* info = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetConsumerInfo(&info, impl_->js.get(), stream_name.c_str(), consumer.c_str(), nullptr, &jerr);
   if (s == NATS_NOT_FOUND && jerr == 0) jerr = JSConsumerNotFoundErr;
   Check("get " + owner->description, s, jerr);
-  std::string filter = info->Config != nullptr && info->Config->FilterSubject != nullptr ? info->Config->FilterSubject : "";
   jsConsumerInfo_Destroy(info);
 
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = stream_name.c_str();
-  so.Consumer = consumer.c_str();
-  jerr = static_cast<jsErrCode>(0);
-  s = js_PullSubscribe(&owner->sub, impl_->js.get(), filter.empty() ? nullptr : filter.c_str(), consumer.c_str(),
-                       nullptr, &so, &jerr);
-  Check("pull subscribe to " + owner->description, s, jerr);
+  // A unique inbox under the connection's inbox prefix (what its NATS user may subscribe to).
+  natsInbox* unique = nullptr;
+  Check("create an inbox", natsInbox_Create(&unique));
+  std::string_view nuid(unique);
+  nuid = nuid.substr(nuid.rfind('.') + 1);
+  owner->inbox = (impl_->options.inbox_prefix.empty() ? std::string("_INBOX") : impl_->options.inbox_prefix) + "." +
+                 std::string(nuid);
+  natsInbox_Destroy(unique);
+  const std::string answers = owner->inbox + ".*";
+  Check("subscribe to the answers of " + owner->description,
+        natsConnection_SubscribeSync(&owner->sub, owner->nc.get(), answers.c_str()));
   return std::unique_ptr<PullSubscription>(new PullSubscription(std::move(owner)));
 }
 
@@ -980,22 +1032,113 @@ PullSubscription::~PullSubscription() = default;
 
 std::vector<Message> PullSubscription::Fetch(int max_messages, milliseconds timeout) {
   if (max_messages < 1) throw std::invalid_argument("Fetch: max_messages must be >= 1");
-  natsMsgList list{};
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = NATS_OK;
-  {
-    std::lock_guard lock(owner_->fetch_mu);
-    s = natsSubscription_Fetch(&list, owner_->sub, max_messages, Millis(timeout), &jerr);
+  using Clock = std::chrono::steady_clock;
+  detail::PullOwner& o = *owner_;
+  std::lock_guard lock(o.fetch_mu);
+  const auto max = static_cast<std::size_t>(max_messages);
+  const Clock::time_point deadline = Clock::now() + timeout;
+  std::vector<Message> out;
+
+  // Messages the open requests may still bring, once expired ones are forgotten.
+  auto outstanding = [&] {
+    const auto now = Clock::now();
+    std::erase_if(o.open, [&](const auto& entry) { return entry.second.expires + kOpenRequestGrace < now; });
+    std::size_t n = 0;
+    for (const auto& entry : o.open) n += static_cast<std::size_t>(entry.second.remaining);
+    return n;
+  };
+  auto want = [&] {
+    const std::size_t missing = max - out.size();
+    const std::size_t coming = outstanding();
+    return missing > coming ? missing - coming : 0;
+  };
+  // Publishes a pull request for `batch` messages; the server answers on "<inbox>.<n>"
+  // until it sent `batch` messages or `expires` passed (408), or, with no_wait, once it
+  // sent what it holds (404 when that is nothing).
+  auto request = [&](std::size_t batch, bool no_wait) {
+    // Never 0 or less: the server would keep such a request open until filled.
+    const auto expires = std::max<Clock::duration>(deadline - Clock::now(), milliseconds{1});
+    const std::uint64_t n = ++o.requests;
+    const std::string reply = o.inbox + "." + std::to_string(n);
+    nlohmann::json body{{"batch", batch}, {"expires", std::chrono::nanoseconds(expires).count()}};
+    if (no_wait) body["no_wait"] = true;
+    const std::string data = body.dump();
+    Check("fetch from " + o.description, natsConnection_PublishRequest(o.nc.get(), o.next_subject.c_str(), reply.c_str(),
+                                                                        data.data(), static_cast<int>(data.size())));
+    o.open[n] = {static_cast<int>(batch), Clock::now() + expires};
+    return n;
+  };
+  // The next message of the inbox, waiting until the deadline at most (not at all with
+  // `wait` false); nullptr when none came.
+  auto next = [&](bool wait) -> natsMsg* {
+    for (;;) {
+      natsMsg* msg = nullptr;
+      const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
+      natsStatus s = natsSubscription_NextMsg(&msg, o.sub, wait ? std::max<std::int64_t>(Millis(left), 1) : 0);
+      if (s == NATS_OK) return msg;
+      if (s == NATS_TIMEOUT) return nullptr;
+      // Messages were dropped on this client (its pending limit): JetStream redelivers
+      // them after the ack wait. Go on with the next.
+      if (s == NATS_SLOW_CONSUMER) continue;
+      Throw("fetch from " + o.description, s);
+    }
+  };
+  // A message of the stream joins the result (it carries its stream subject, not the
+  // request's: the server answers requests in order, so it counts against the oldest
+  // open one); a status ends the request it answers.
+  std::uint64_t top_up = 0;     // this fetch's no-wait request, until its answer is complete:
+  std::size_t top_up_left = 0;  // a status, or as many messages as it asked for
+  std::string refused;       // a 409's description (e.g. "Consumer Deleted")
+  auto take = [&](natsMsg* msg) {
+    const int status = StatusCode(msg);
+    if (status == 0) {
+      auto oldest = o.open.begin();
+      if (oldest != o.open.end() && --oldest->second.remaining <= 0) o.open.erase(oldest);
+      if (top_up != 0 && --top_up_left == 0) top_up = 0;
+      out.push_back(Message(msg, owner_));
+      return;
+    }
+    if (status != 100) {  // 100: an idle heartbeat, nothing ends
+      const std::uint64_t n = RequestNumber(natsMsg_GetSubject(msg), o.inbox);
+      o.open.erase(n);
+      if (n == top_up) top_up = 0;
+      if (status == 409) refused = StatusDescription(msg);
+    }
+    natsMsg_Destroy(msg);
+  };
+  auto drain = [&] {
+    while (out.size() < max) {
+      natsMsg* msg = next(/*wait=*/false);
+      if (msg == nullptr) break;
+      take(msg);
+    }
+  };
+  auto time_left = [&] { return Clock::now() + milliseconds{1} < deadline; };
+
+  // 1. What earlier requests brought after their fetch had returned.
+  drain();
+  // 2. What the server holds right now.
+  if (out.size() < max && time_left()) {
+    if (const std::size_t n = want(); n > 0) {
+      top_up = request(n, /*no_wait=*/true);
+      top_up_left = n;
+      while (top_up != 0 && out.size() < max && refused.empty()) {
+        natsMsg* msg = next(/*wait=*/true);
+        if (msg == nullptr) break;
+        take(msg);
+      }
+    }
   }
-  std::vector<Message> messages;
-  messages.reserve(static_cast<std::size_t>(list.Count));
-  for (int i = 0; i < list.Count; ++i) {
-    messages.push_back(Message(list.Msgs[i], owner_));
-    list.Msgs[i] = nullptr;  // now owned by the Message
+  // 3. Nothing: wait for the first message, then take what came with it.
+  while (out.empty() && refused.empty() && time_left()) {
+    if (const std::size_t n = want(); n > 0) request(n, /*no_wait=*/false);
+    natsMsg* msg = next(/*wait=*/true);
+    if (msg == nullptr) break;
+    take(msg);
   }
-  natsMsgList_Destroy(&list);
-  if (s == NATS_OK || s == NATS_TIMEOUT || !messages.empty()) return messages;
-  Throw("fetch from " + owner_->description, s, jerr);
+  drain();
+  if (out.empty() && !refused.empty()) Throw("fetch from " + o.description + ": " + refused, NATS_ERR);
+  return out;
 }
 
 Message::Message(natsMsg* msg, std::shared_ptr<detail::PullOwner> owner) : msg_(msg), owner_(std::move(owner)) {
@@ -1046,19 +1189,40 @@ std::optional<std::string_view> Message::header(const std::string& key) const {
   return std::string_view(value);
 }
 
-void Message::Ack() { Check("ack message " + std::to_string(stream_sequence_), natsMsg_Ack(msg_, nullptr)); }
+namespace {
+
+// Publishes an acknowledgement `body` ("+ACK", "-NAK", "+TERM", "+WPI") to a delivery's
+// reply subject (JetStream's ack protocol, ADR-15).
+void PublishAck(const std::shared_ptr<detail::PullOwner>& owner, natsMsg* msg, std::string_view body,
+                std::string_view what) {
+  const char* reply = msg != nullptr ? natsMsg_GetReply(msg) : nullptr;
+  if (owner == nullptr || reply == nullptr || *reply == '\0') {
+    Throw(std::string(what) + ": not a JetStream message", NATS_ILLEGAL_STATE);
+  }
+  Check(what, natsConnection_Publish(owner->nc.get(), reply, body.data(), static_cast<int>(body.size())));
+}
+
+}  // namespace
+
+void Message::Ack() { PublishAck(owner_, msg_, "+ACK", "ack message " + std::to_string(stream_sequence_)); }
 
 void Message::AckSync() {
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  Check("ack message " + std::to_string(stream_sequence_), natsMsg_AckSync(msg_, nullptr, &jerr), jerr);
+  const std::string what = "ack message " + std::to_string(stream_sequence_);
+  const char* reply = msg_ != nullptr ? natsMsg_GetReply(msg_) : nullptr;
+  if (owner_ == nullptr || reply == nullptr || *reply == '\0') Throw(what + ": not a JetStream message", NATS_ILLEGAL_STATE);
+  natsMsg* answer = nullptr;
+  natsStatus s = natsConnection_RequestString(&answer, owner_->nc.get(), reply, "+ACK", Millis(owner_->request_timeout));
+  natsMsg_Destroy(answer);
+  Check(what, s);
 }
 
 void Message::Nak(milliseconds delay) {
-  natsStatus s = delay > milliseconds::zero() ? natsMsg_NakWithDelay(msg_, Millis(delay), nullptr) : natsMsg_Nak(msg_, nullptr);
-  Check("nak message " + std::to_string(stream_sequence_), s);
+  std::string body = "-NAK";
+  if (delay > milliseconds::zero()) body += " " + nlohmann::json{{"delay", Nanos(delay)}}.dump();
+  PublishAck(owner_, msg_, body, "nak message " + std::to_string(stream_sequence_));
 }
 
-void Message::Term() { Check("term message " + std::to_string(stream_sequence_), natsMsg_Term(msg_, nullptr)); }
+void Message::Term() { PublishAck(owner_, msg_, "+TERM", "term message " + std::to_string(stream_sequence_)); }
 
 std::string_view Message::reply_subject() const {
   const char* reply = msg_ != nullptr ? natsMsg_GetReply(msg_) : nullptr;
@@ -1066,7 +1230,7 @@ std::string_view Message::reply_subject() const {
 }
 
 void Message::InProgress() {
-  Check("mark message " + std::to_string(stream_sequence_) + " in progress", natsMsg_InProgress(msg_, nullptr));
+  PublishAck(owner_, msg_, "+WPI", "mark message " + std::to_string(stream_sequence_) + " in progress");
 }
 
 // ---- core subscription ----

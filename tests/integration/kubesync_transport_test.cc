@@ -209,6 +209,30 @@ TEST_F(JetStreamTest, TenThousandAsyncPublishesAreAllAckedThenFetchedInOrder) {
               "acked messages removed from the stream");
 }
 
+// A fetch returns what is stored at once, and while it waits, with the first message
+// that arrives: a lone change must not wait out the fetch timeout for a full batch (lag).
+TEST_F(JetStreamTest, AFetchReturnsWithoutWaitingForAFullBatch) {
+  PipelineNames names = NewPipeline();
+  auto publisher = nats_->NewPublisher();
+  auto sub = nats_->PullSubscribe(names.stream(), "processor");
+  for (int round = 0; round < 4; ++round) {
+    std::atomic<bool> fetching{false};
+    std::jthread publish([&] {
+      if (round % 2 == 1) te::WaitFor([&] { return fetching.load(); }, 10s, "the fetch to start");
+      publisher->Publish(names.events_subject(), "change-" + std::to_string(round));
+    });
+    if (round % 2 == 0) publish.join();  // stored before the fetch
+    const auto start = std::chrono::steady_clock::now();
+    fetching = true;
+    std::vector<Message> batch = sub->Fetch(4, 10s);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_EQ(batch.size(), 1u) << "round " << round;
+    EXPECT_EQ(batch[0].data(), "change-" + std::to_string(round));
+    EXPECT_LT(took, 3s) << "round " << round << ": the fetch waited for a full batch";
+    batch[0].AckSync();
+  }
+}
+
 TEST_F(JetStreamTest, AckedMessagesAreRemovedFromTheWorkQueueStream) {
   PipelineNames names = NewPipeline();
   auto publisher = nats_->NewPublisher();
@@ -727,6 +751,46 @@ TEST(NatsRestart, PublisherAndConsumerSurviveAServerRestart) {
   EXPECT_TRUE(seen.contains("before-0"));
   EXPECT_TRUE(seen.contains("during-49"));
   EXPECT_TRUE(seen.contains("after-99"));
+}
+
+// Over a slow network a fetch gives up before the server's answer arrives; the answer
+// comes later and waits on the client for the next fetch. The cnats 3.4 fetch (Debian
+// bookworm's) then wrote past its message array when the next fetch found between half
+// and all of its batch already waiting (a heap-buffer-overflow the synchronizer died of
+// under NATS latency). Every fetch here asks for 1-4 messages, some with a timeout far
+// shorter than the round trip: none may return more than it asked for, and every
+// message arrives exactly once.
+TEST(NatsLateAnswers, FetchesThatGiveUpBeforeTheirAnswerNeitherOverflowNorLoseIt) {
+  OpenNatsLibrary();
+  te::NatsServer server;
+  te::FaultProxy proxy("127.0.0.1", server.port());
+  auto direct = NatsConnection::Connect(server.url(), "late-answers-publisher");
+  PipelineNames names("it", "late-answers");
+  direct->EnsureStream({.name = names.stream(), .subjects = names.stream_subjects()});
+  direct->EnsureConsumer({.stream = names.stream(), .durable = "processor", .filter_subject = names.events_subject()});
+  auto publisher = direct->NewPublisher();
+  constexpr int kMessages = 200;
+  PublishBatch(*publisher, names.events_subject(), "m", kMessages);
+  FlushUntilAllAcked(*publisher);
+
+  auto nats = NatsConnection::Connect("nats://127.0.0.1:" + std::to_string(proxy.port()), "late-answers-consumer");
+  auto sub = nats->PullSubscribe(names.stream(), "processor");
+  proxy.SetLatency(60ms);  // a round trip takes >= 120 ms
+  std::set<std::string> seen;
+  int fetches = 0;
+  const auto deadline = In(120s);
+  while (seen.size() < static_cast<std::size_t>(kMessages) && std::chrono::steady_clock::now() < deadline) {
+    const int batch = 1 + fetches % 4;
+    const auto timeout = fetches % 3 == 0 ? 400ms : 20ms;
+    std::vector<Message> got = sub->Fetch(batch, timeout);
+    ++fetches;
+    ASSERT_LE(got.size(), static_cast<std::size_t>(batch)) << "fetch " << fetches;
+    for (Message& message : got) {
+      EXPECT_TRUE(seen.insert(std::string(message.data())).second) << "delivered twice: " << message.data();
+      message.Ack();
+    }
+  }
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kMessages)) << "after " << fetches << " fetches";
 }
 
 TEST(NatsConnect, UnreachableServerFailsWithARetryableError) {
