@@ -1080,6 +1080,8 @@ std::vector<Message> PullSubscription::Fetch(int max_messages, milliseconds time
       // Messages were dropped on this client (its pending limit): JetStream redelivers
       // them after the ack wait. Go on with the next.
       if (s == NATS_SLOW_CONSUMER) continue;
+      // With messages in hand, return them: the error comes back at the next fetch.
+      if (!out.empty()) return nullptr;
       Throw("fetch from " + o.description, s);
     }
   };
@@ -1088,7 +1090,7 @@ std::vector<Message> PullSubscription::Fetch(int max_messages, milliseconds time
   // open one); a status ends the request it answers.
   std::uint64_t top_up = 0;     // this fetch's no-wait request, until its answer is complete:
   std::size_t top_up_left = 0;  // a status, or as many messages as it asked for
-  std::string refused;       // a 409's description (e.g. "Consumer Deleted")
+  std::string refused;          // a 409's description (e.g. "Consumer Deleted")
   auto take = [&](natsMsg* msg) {
     const int status = StatusCode(msg);
     if (status == 0) {
@@ -1129,9 +1131,14 @@ std::vector<Message> PullSubscription::Fetch(int max_messages, milliseconds time
       }
     }
   }
-  // 3. Nothing: wait for the first message, then take what came with it.
+  // 3. Nothing: wait for the first message, then take what came with it. At most two
+  // waiting requests, should the server end the first early.
+  int waiting = 0;
   while (out.empty() && refused.empty() && time_left()) {
-    if (const std::size_t n = want(); n > 0) request(n, /*no_wait=*/false);
+    if (const std::size_t n = want(); n > 0 && waiting < 2) {
+      request(n, /*no_wait=*/false);
+      ++waiting;
+    }
     natsMsg* msg = next(/*wait=*/true);
     if (msg == nullptr) break;
     take(msg);
