@@ -1063,8 +1063,9 @@ std::vector<Message> PullSubscription::Fetch(int max_messages, milliseconds time
     nlohmann::json body{{"batch", batch}, {"expires", std::chrono::nanoseconds(expires).count()}};
     if (no_wait) body["no_wait"] = true;
     const std::string data = body.dump();
-    Check("fetch from " + o.description, natsConnection_PublishRequest(o.nc.get(), o.next_subject.c_str(), reply.c_str(),
-                                                                        data.data(), static_cast<int>(data.size())));
+    Check("fetch from " + o.description,
+          natsConnection_PublishRequest(o.nc.get(), o.next_subject.c_str(), reply.c_str(), data.data(),
+                                        static_cast<int>(data.size())));
     o.open[n] = {static_cast<int>(batch), Clock::now() + expires};
     return n;
   };
@@ -1216,9 +1217,12 @@ void Message::Ack() { PublishAck(owner_, msg_, "+ACK", "ack message " + std::to_
 void Message::AckSync() {
   const std::string what = "ack message " + std::to_string(stream_sequence_);
   const char* reply = msg_ != nullptr ? natsMsg_GetReply(msg_) : nullptr;
-  if (owner_ == nullptr || reply == nullptr || *reply == '\0') Throw(what + ": not a JetStream message", NATS_ILLEGAL_STATE);
+  if (owner_ == nullptr || reply == nullptr || *reply == '\0') {
+    Throw(what + ": not a JetStream message", NATS_ILLEGAL_STATE);
+  }
   natsMsg* answer = nullptr;
-  natsStatus s = natsConnection_RequestString(&answer, owner_->nc.get(), reply, "+ACK", Millis(owner_->request_timeout));
+  const natsStatus s =
+      natsConnection_RequestString(&answer, owner_->nc.get(), reply, "+ACK", Millis(owner_->request_timeout));
   natsMsg_Destroy(answer);
   Check(what, s);
 }
