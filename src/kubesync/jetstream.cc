@@ -1132,12 +1132,13 @@ std::vector<Message> PullSubscription::Fetch(int max_messages, milliseconds time
       }
     }
   }
-  // 3. Nothing: wait for the first message, then take what came with it. At most two
-  // waiting requests, should the server end the first early.
+  // 3. Nothing: wait for the first message (a request for one, so that nothing stays
+  // open once it came), then take what came with it. At most two waiting requests,
+  // should the server end the first early.
   int waiting = 0;
   while (out.empty() && refused.empty() && time_left()) {
-    if (const std::size_t n = want(); n > 0 && waiting < 2) {
-      request(n, /*no_wait=*/false);
+    if (want() > 0 && waiting < 2) {
+      request(1, /*no_wait=*/false);
       ++waiting;
     }
     natsMsg* msg = next(/*wait=*/true);
