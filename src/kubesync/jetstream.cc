@@ -3,6 +3,7 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -971,12 +972,10 @@ std::uint64_t RequestNumber(const char* subject, std::string_view inbox) {
   if (subject == nullptr) return 0;
   std::string_view s(subject);
   if (s.size() <= inbox.size() + 1 || s.substr(0, inbox.size()) != inbox || s[inbox.size()] != '.') return 0;
+  const std::string_view digits = s.substr(inbox.size() + 1);
   std::uint64_t n = 0;
-  for (char c : s.substr(inbox.size() + 1)) {
-    if (c < '0' || c > '9') return 0;
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return n;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  return error == std::errc() && end == digits.data() + digits.size() ? n : 0;
 }
 
 // The status code of a JetStream status message ("NATS/1.0 408 Request Timeout"), or 0

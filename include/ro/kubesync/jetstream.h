@@ -381,10 +381,10 @@ class PullSubscription {
   // Up to `max_messages` (>= 1) messages: first those that answers of earlier fetches
   // brought after those had returned, then what the server holds now; when that is
   // nothing, waits up to `timeout` for the first and returns it with whatever came with
-  // it. Empty when none
-  // arrived in time. Never more than `max_messages`, however late the server's answers
-  // come. Throws NatsError for anything else (retryable() while the server restarts:
-  // back off; a refused request, e.g. "Consumer Deleted", is not retryable).
+  // it. Empty when none arrived in time. Never more than `max_messages`, however late
+  // the server's answers come. Throws NatsError for anything else (retryable() while the
+  // server restarts: back off; a refused request, e.g. "Consumer Deleted", is not
+  // retryable).
   std::vector<Message> Fetch(int max_messages, std::chrono::milliseconds timeout);
 
  private:
