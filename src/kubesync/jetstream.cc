@@ -674,51 +674,60 @@ std::string EscapeKeyValueKey(std::string_view text) {
 }
 
 std::unique_ptr<KeyValueStore> NatsConnection::EnsureKeyValue(const KeyValueConfig& config) {
-  kvConfig cfg;
-  kvConfig_Init(&cfg);
-  cfg.Bucket = config.bucket.c_str();
-  cfg.History = 1;
-  cfg.TTL = Nanos(config.ttl);
-  cfg.MaxBytes = config.max_bytes;
-  cfg.StorageType = js_FileStorage;
+  // Reads must come from the bucket stream's leader. With direct gets allowed on the
+  // stream, any replica of a replicated bucket may answer kvStore_Get: a follower that
+  // lags answers with an older value, or none, and the tombstone checks read to decide
+  // whether to delete what was just written. So the stream is created with direct gets
+  // off (as cnats' js_CreateKeyValue would create it otherwise: the "KV_<bucket>" stream
+  // on "$KV.<bucket>.>", ADR-8), an older bucket has them turned off, and only then is
+  // the store bound: cnats decides at binding whether its reads are direct gets, and a
+  // store bound while they were allowed sends them on after they were turned off, where
+  // nothing answers them (every read times out). Binding last is what keeps replicas
+  // that ensure the bucket at the same moment safe.
+  const std::string stream = "KV_" + config.bucket;
+  const std::string subject = "$KV." + config.bucket + ".>";
+  const char* subjects[] = {subject.c_str()};
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = stream.c_str();
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.MaxMsgsPerSubject = 1;  // history 1
+  cfg.MaxBytes = config.max_bytes == 0 ? -1 : config.max_bytes;
+  cfg.MaxAge = Nanos(config.ttl);
+  cfg.Storage = js_FileStorage;
   cfg.Replicas = config.replicas;
+  cfg.AllowRollup = true;
+  cfg.DenyDelete = true;
+  cfg.AllowDirect = false;
+  cfg.Discard = js_DiscardNew;
+  jsStreamInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddStream(&info, impl_->js.get(), &cfg, nullptr, &jerr);
+  jsStreamInfo_Destroy(info);
+  info = nullptr;
+  if (s != NATS_OK && jerr != JSStreamNameExistErr) Check(Quoted("create key-value bucket", config.bucket), s, jerr);
+  if (s != NATS_OK) {
+    // Exists, possibly with another configuration (kept), possibly with direct gets on.
+    jerr = static_cast<jsErrCode>(0);
+    s = js_GetStreamInfo(&info, impl_->js.get(), stream.c_str(), nullptr, &jerr);
+    Check(Quoted("get stream", stream), s, jerr);
+    if (info->Config->AllowDirect) {
+      info->Config->AllowDirect = false;
+      jsStreamInfo* updated = nullptr;
+      s = js_UpdateStream(&updated, impl_->js.get(), info->Config, nullptr, &jerr);
+      jsStreamInfo_Destroy(updated);
+      jsStreamInfo_Destroy(info);
+      Check(Quoted("turn direct gets off on stream", stream), s, jerr);
+    } else {
+      jsStreamInfo_Destroy(info);
+    }
+  }
   auto impl = std::make_unique<KeyValueStore::Impl>();  // destroys the kvStore on a throw
   impl->nc = impl_->nc;
   impl->js = impl_->js;
   impl->bucket = config.bucket;
-  natsStatus s = js_CreateKeyValue(&impl->kv, impl_->js.get(), &cfg);
-  if (s != NATS_OK) {
-    // Exists (possibly with another configuration): bind to it.
-    impl->kv = nullptr;
-    const natsStatus bound = js_KeyValue(&impl->kv, impl_->js.get(), config.bucket.c_str());
-    if (bound != NATS_OK) Check(Quoted("create key-value bucket", config.bucket), s);
-  }
-  // Reads must come from the bucket stream's leader. cnats creates buckets with direct
-  // gets allowed, and then any replica of a replicated bucket may answer kvStore_Get: a
-  // follower that lags answers with an older value, or none, and the tombstone checks
-  // read to decide whether to delete what was just written. So direct gets are turned
-  // off on the stream (also on a bucket created so earlier), and the store is bound
-  // again: cnats reads with STREAM.MSG.GET, which the leader answers.
-  const std::string stream = "KV_" + config.bucket;
-  jsStreamInfo* info = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  s = js_GetStreamInfo(&info, impl_->js.get(), stream.c_str(), nullptr, &jerr);
-  Check(Quoted("get stream", stream), s, jerr);
-  const bool direct = info->Config->AllowDirect;
-  if (direct) {
-    info->Config->AllowDirect = false;
-    jsStreamInfo* updated = nullptr;
-    s = js_UpdateStream(&updated, impl_->js.get(), info->Config, nullptr, &jerr);
-    jsStreamInfo_Destroy(updated);
-  }
-  jsStreamInfo_Destroy(info);
-  if (direct) {
-    Check(Quoted("turn direct gets off on stream", stream), s, jerr);
-    kvStore_Destroy(impl->kv);
-    impl->kv = nullptr;
-    Check(Quoted("bind key-value bucket", config.bucket),
-          js_KeyValue(&impl->kv, impl_->js.get(), config.bucket.c_str()));
-  }
+  Check(Quoted("bind key-value bucket", config.bucket), js_KeyValue(&impl->kv, impl_->js.get(), config.bucket.c_str()));
   return std::unique_ptr<KeyValueStore>(new KeyValueStore(std::move(impl)));
 }
 

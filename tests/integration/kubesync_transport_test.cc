@@ -568,6 +568,52 @@ TEST_F(JetStreamTest, EnsuredKeyValueBucketsAreReadThroughTheirStreamsLeader) {
   EXPECT_TRUE(nats_->DeleteKeyValue(fresh));
 }
 
+// Replicas ensure the tombstone bucket at the same moment (two synchronizers starting,
+// or binding again after NATS lost its store). A client that bound while another's
+// creation still allowed direct gets would send its reads where nobody answers once
+// they are off: every read times out until it binds again. Each must read.
+TEST_F(JetStreamTest, ClientsEnsuringAKeyValueBucketAtTheSameMomentAllReadIt) {
+  constexpr int kClients = 6;
+  NatsOptions options;
+  options.request_timeout = 1500ms;  // a read that nobody answers fails within this
+  std::vector<std::unique_ptr<NatsConnection>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(NatsConnection::Connect(server_->url(), "ensure-race-" + std::to_string(i), options));
+  }
+  for (int round = 0; round < 8; ++round) {
+    const std::string bucket = "KS_it_ensure_race_" + std::to_string(round);
+    std::vector<std::shared_ptr<KeyValueStore>> stores(kClients);
+    std::vector<std::string> errors(kClients);
+    {
+      std::atomic<int> ready{0};
+      std::vector<std::jthread> threads;
+      for (int i = 0; i < kClients; ++i) {
+        threads.emplace_back([&, i] {
+          ++ready;
+          while (ready.load() < kClients) std::this_thread::yield();
+          try {
+            stores[i] = clients[i]->EnsureKeyValue({.bucket = bucket, .ttl = std::chrono::seconds(0)});
+          } catch (const std::exception& e) {
+            errors[i] = e.what();
+          }
+        });
+      }
+    }
+    stores[0]->Put("k", "v");
+    for (int i = 0; i < kClients; ++i) {
+      ASSERT_EQ(errors[i], "") << "round " << round << ", client " << i;
+      try {
+        EXPECT_EQ(stores[i]->Get("k"), std::optional<std::string>("v")) << "round " << round << ", client " << i;
+        EXPECT_EQ(stores[i]->Get("absent"), std::nullopt) << "round " << round << ", client " << i;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "round " << round << ", client " << i << ": " << e.what();
+      }
+    }
+    EXPECT_EQ(AllowsDirectGets(*server_, "KV_" + bucket), std::optional<bool>(false));
+    EXPECT_TRUE(nats_->DeleteKeyValue(bucket));
+  }
+}
+
 // WaitCurrent is what the synchronizer's check after a write relies on: a write another
 // client made (and had acknowledged) before the call is in the copy once it returns true.
 TEST_F(JetStreamTest, AKeyValueMirrorThatWaitsUntilCurrentHoldsEveryEarlierWriteOfAnotherClient) {

@@ -258,7 +258,8 @@ class NatsConnection {
   // Creates the key-value bucket or binds to the existing one of that name (idempotent;
   // an existing bucket keeps its configuration, except that direct gets are turned off
   // on its stream: every read is answered by the stream's leader, never by a follower
-  // that may lag). Throws NatsError.
+  // that may lag). Safe for replicas that call it at the same moment: each store reads
+  // from the leader. Throws NatsError.
   std::unique_ptr<KeyValueStore> EnsureKeyValue(const KeyValueConfig& config);
   // Deletes the bucket and its values. Returns false when it did not exist.
   bool DeleteKeyValue(std::string_view bucket);
