@@ -65,6 +65,9 @@ const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
 const std::vector<const GroupVersionResource*> kReplicated{&kConfigMaps, &kDeployments};
 
 const std::vector<std::string> kFaultNamespaces{"fault-a", "fault-b", "fault-c"};
+// The pipeline's processes (two processors and two synchronizers).
+constexpr const char* kComponents[] = {"events-listener", "processor", "processor#2",
+                                       "synchronizer",    "synchronizer#2", "reconciler"};
 constexpr char kLsNamespace[] = "dr-config";
 constexpr char kLsName[] = "faults";
 
@@ -170,8 +173,7 @@ class KubesyncFaultTableTest : public ::testing::Test {
     ts::WriteKubesyncConfig(config_path, file);
     pipeline_ = std::make_unique<ts::KubesyncPipeline>(
         config_path, dir_->path(),
-        std::vector<std::string>{"events-listener", "processor", "processor#2", "synchronizer", "synchronizer#2",
-                                 "reconciler"},
+        std::vector<std::string>(std::begin(kComponents), std::end(kComponents)),
         // RO_FAULT_TABLE_LOG_LEVEL=debug to investigate a scenario (the logs stay with RO_TESTENV_KEEP=1).
         std::getenv("RO_FAULT_TABLE_LOG_LEVEL") != nullptr ? std::getenv("RO_FAULT_TABLE_LOG_LEVEL") : "info");
     pipeline_->StartAll();
@@ -450,12 +452,13 @@ class KubesyncFaultTableTest : public ::testing::Test {
     Row row;
     row.target = target;
     row.fault = fault_name;
-    for (const char* component : {"events-listener", "processor", "processor#2", "synchronizer", "synchronizer#2",
-                                  "reconciler"}) {
+    for (const char* component : kComponents) {
       ASSERT_TRUE((*pipeline_)[component].Running())
           << component << " is not running before the scenario; its log ends with:\n"
           << (*pipeline_)[component].LogTail(30);
     }
+    std::map<std::string, std::size_t> log_lines_before;
+    for (const char* component : kComponents) log_lines_before[component] = (*pipeline_)[component].LogLines().size();
     const int ops_before = writer_->ops();
     const int failures_before = writer_->failures();
     writer_->Start();
@@ -529,10 +532,43 @@ class KubesyncFaultTableTest : public ::testing::Test {
     EXPECT_THAT(SpuriousDeletions(/*timed=*/!source_watch_interrupted), ::testing::IsEmpty())
         << target << " / " << fault_name << ": destination objects deleted without a source deletion";
 
+    // CI keeps no component logs: what went wrong is told by their warnings and errors
+    // (RO_FAULT_TABLE_WARNINGS=1: for every scenario).
+    if (HasFailure() || std::getenv("RO_FAULT_TABLE_WARNINGS") != nullptr) {
+      std::printf("%s", WarningsSince(log_lines_before).c_str());
+    }
     std::printf("[ fault ] %s %s converged in %.1f s (all messages handled after %.1f s; %d writes, %d failed)\n",
                 target.c_str(), fault_name.c_str(), row.converged_s, row.drained_s, row.writes, row.failed_writes);
     std::fflush(stdout);
     rows_.push_back(std::move(row));
+  }
+
+  // Each component's warning and error lines logged after `from` (line counts), one line
+  // per message with its count and its first and last error.
+  static std::string WarningsSince(const std::map<std::string, std::size_t>& from) {
+    std::string out;
+    for (const auto& [component, first_line] : from) {
+      struct Seen {
+        int count = 0;
+        std::string first, last;
+      };
+      std::map<std::string, Seen> by_message;
+      const std::vector<json> lines = (*pipeline_)[component].LogLines();
+      for (std::size_t i = first_line; i < lines.size(); ++i) {
+        const json& line = lines[i];
+        const std::string level = line.value("level", "");
+        if (level != "warn" && level != "error") continue;
+        Seen& seen = by_message[level + " \"" + line.value("msg", "") + "\""];
+        const std::string detail = line.value("timestamp", "") + " " + line.value("error", "");
+        if (seen.count++ == 0) seen.first = detail;
+        seen.last = detail;
+      }
+      for (const auto& [message, seen] : by_message) {
+        out += "[ logs  ] " + component + ": " + std::to_string(seen.count) + " x " + message + "; first " +
+               seen.first.substr(0, 300) + (seen.count > 1 ? "; last " + seen.last.substr(0, 300) : "") + "\n";
+      }
+    }
+    return out;
   }
 
   // The HTTP faults of an apiserver proxy, each for kFaultFor. `server_error`: 503 or 500.
