@@ -32,15 +32,26 @@ constexpr std::string_view kComponent = "synchronizer";
 
 // The pipeline's tombstone bucket, bound (again) each time the runner subscribes: a NATS
 // that lost its store gets the bucket back before any message is handled.
+//
+// Not read between a reconnect and the next bind (the runner binds again then): the
+// server may have restarted without its store, and another replica may be creating the
+// bucket again at that moment. nats-server 2.9.10 (Debian bookworm's) can crash on a
+// read of a stream it is still creating (a nil dereference in jsMsgGetRequest, seen in
+// the fault table); a read after our own create has returned does not race it. Those
+// reads fail instead, and their messages are NAKed and delivered again.
 class KeyValueTombstones final : public TombstoneStore {
  public:
   void Bind(NatsConnection& nats, const PipelineNames& names, int replicas) {
+    // Read before binding: a reconnect during the bind leaves it stale.
+    const std::uint64_t epoch = nats.reconnects();
     const KeyValueConfig config = TombstoneBucketConfig(names, replicas);
     std::shared_ptr<KeyValueStore> bucket = nats.EnsureKeyValue(config);
     auto mirror = std::make_shared<KeyValueMirror>(bucket, config.ttl);
     std::shared_ptr<KeyValueMirror> previous;
     {
       std::lock_guard lock(mu_);
+      nats_ = &nats;
+      epoch_ = epoch;
       bucket_ = std::move(bucket);
       previous = std::exchange(mirror_, std::move(mirror));
     }
@@ -78,10 +89,16 @@ class KeyValueTombstones final : public TombstoneStore {
   std::shared_ptr<KeyValueStore> Bucket() {
     std::lock_guard lock(mu_);
     if (!bucket_) throw NatsError("tombstone bucket", 1, 0, "not bound yet");
+    if (nats_->reconnects() != epoch_) {
+      throw NatsError("tombstone bucket", 1, 0,
+                      "the connection was re-established since it was bound; waiting for the next bind");
+    }
     return bucket_;
   }
 
   std::mutex mu_;
+  const NatsConnection* nats_ = nullptr;     // guarded by mu_; set with bucket_
+  std::uint64_t epoch_ = 0;                  // guarded by mu_: its reconnect count at the bind
   std::shared_ptr<KeyValueStore> bucket_;    // guarded by mu_
   std::shared_ptr<KeyValueMirror> mirror_;   // guarded by mu_: the bound bucket's copy
 };
