@@ -712,16 +712,15 @@ std::unique_ptr<KeyValueStore> NatsConnection::EnsureKeyValue(const KeyValueConf
     jerr = static_cast<jsErrCode>(0);
     s = js_GetStreamInfo(&info, impl_->js.get(), stream.c_str(), nullptr, &jerr);
     Check(Quoted("get stream", stream), s, jerr);
-    if (info->Config->AllowDirect) {
+    const bool direct = info->Config->AllowDirect;
+    if (direct) {
       info->Config->AllowDirect = false;
       jsStreamInfo* updated = nullptr;
       s = js_UpdateStream(&updated, impl_->js.get(), info->Config, nullptr, &jerr);
       jsStreamInfo_Destroy(updated);
-      jsStreamInfo_Destroy(info);
-      Check(Quoted("turn direct gets off on stream", stream), s, jerr);
-    } else {
-      jsStreamInfo_Destroy(info);
     }
+    jsStreamInfo_Destroy(info);
+    if (direct) Check(Quoted("turn direct gets off on stream", stream), s, jerr);
   }
   auto impl = std::make_unique<KeyValueStore::Impl>();  // destroys the kvStore on a throw
   impl->nc = impl_->nc;
