@@ -1,7 +1,6 @@
 // I/O helpers shared by the components (private to src/kubesync/components):
 //   DurablePublisher    JetStream publishes confirmed as stored, failures republished
 //   NatsStageTransport  the stage runtime's wire on JetStream (ro/kubesync/stage.h)
-//   ListPages           a paged list that hands out one page at a time (bounded memory)
 #pragma once
 
 #include <nlohmann/json.hpp>
