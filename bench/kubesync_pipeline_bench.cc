@@ -6,6 +6,10 @@
 //     control label and annotations, and with a metadata-only watch of them open (what
 //     the destination itself spends per replicated object; informative);
 //   - the initial sync of `objects` ConfigMaps (objects/s, and % of the raw rate);
+//   - what the initial sync could reach on these cores if the pipeline cost only what
+//     this bench's own client spends per create (the apiservers' and etcds' CPU per
+//     object in the sync, plus the client's per stamped, watched raw create; all cores
+//     busy), and the pipeline CPU per object that 80 % of the raw rate leaves;
 //   - its cost profile: CPU microseconds per object of every component, nats-server and
 //     redis-server (and of the apiservers and etcds, for reference), nats-server's
 //     messages and bytes per object, and the requests each apiserver served per object
@@ -311,6 +315,8 @@ int main(int argc, char** argv) {
   const double raw_rate = raw_count / Seconds(raw_took);
   std::printf("%-52s %8.0f objects/s (%d creates, %d workers)\n", "raw create rate, destination apiserver", raw_rate,
               raw_count, workers);
+  // The bench client's CPU per stamped, watched create (set below): a bare writer's cost.
+  double client_us_per_create = 0;
   // What one create costs the destination when nothing else runs: the reference for the
   // destination apiserver's and etcd's share of the initial sync's CPU below.
   PrintCpu("raw create, CPU per object", raw_profile, raw_cpu_before, raw_profile.Sample(), raw_count, "object", {});
@@ -350,6 +356,7 @@ int main(int argc, char** argv) {
     });
     if (watched) te::WaitFor([&] { return events.load() >= raw_count; }, 60s, "the watch events", 20ms);
     const std::vector<double> after = raw_profile.Sample();
+    if (watched) client_us_per_create = (after[2] - before[2]) / raw_count;  // "client (this bench)"
     std::printf("%-52s %8.0f objects/s\n",
                 watched ? "raw create rate, stamped, watched (metadata)" : "raw create rate, stamped",
                 raw_count / Seconds(took));
@@ -442,8 +449,26 @@ int main(int argc, char** argv) {
   const double sync_rate = objects / Seconds(Steady::now() - sync_start);
   std::printf("%-52s %8.0f objects/s (%.0f %% of raw; %d objects in %.1f s, incl. start-up)\n",
               "initial sync", sync_rate, 100.0 * sync_rate / raw_rate, objects, Seconds(Steady::now() - sync_start));
-  PrintCpu("initial sync, CPU per object", profile, sync_cpu_before, profile.Sample(), objects, "object",
+  const std::vector<double> sync_cpu_after = profile.Sample();
+  PrintCpu("initial sync, CPU per object", profile, sync_cpu_before, sync_cpu_after, objects, "object",
            pipeline_processes);
+  {
+    // The apiservers' and etcds' CPU per object in this sync: what any replicator pays.
+    double servers_us = 0;
+    for (std::size_t i = 0; i < profile.processes().size(); ++i) {
+      const std::string& name = profile.processes()[i].first;
+      if (name.find("apiserver") != std::string::npos || name.find("etcd") != std::string::npos) {
+        servers_us += (sync_cpu_after[i] - sync_cpu_before[i]) / objects;
+      }
+    }
+    const double core_us = 1e6 * std::max(1U, std::thread::hardware_concurrency());
+    const double ceiling = core_us / (servers_us + client_us_per_create);
+    std::printf("%-52s %8.0f objects/s (%.0f %% of raw; apiservers + etcds %.0f us/object, client %.0f, %.0f cores)\n",
+                "initial sync ceiling, a bare client as the pipeline", ceiling, 100.0 * ceiling / raw_rate, servers_us,
+                client_us_per_create, core_us / 1e6);
+    std::printf("%-52s %8.0f us/object (all cores busy at 80 %% of raw, less the apiservers' and etcds')\n",
+                "pipeline CPU budget for 80 % of raw", core_us / (0.8 * raw_rate) - servers_us);
+  }
   {
     const NatsTraffic after = ReadNatsTraffic(nats_members);
     std::printf("%-52s %8.1f messages in, %.1f out; %.0f bytes in, %.0f out (per object)\n",
