@@ -706,11 +706,21 @@ std::unique_ptr<KeyValueStore> NatsConnection::EnsureKeyValue(const KeyValueConf
   natsStatus s = js_AddStream(&info, impl_->js.get(), &cfg, nullptr, &jerr);
   jsStreamInfo_Destroy(info);
   info = nullptr;
-  if (s != NATS_OK && jerr != JSStreamNameExistErr) Check(Quoted("create key-value bucket", config.bucket), s, jerr);
+  // A client creating the same stream at the same moment makes the server answer "name
+  // already in use", or "subjects overlap" when it checks the other's subjects first
+  // (nats-server 2.9): both mean the bucket may exist now. An overlap with a stream of
+  // another name is reported as the create's error.
+  const bool maybe_exists = jerr == JSStreamNameExistErr || jerr == JSStreamSubjectOverlapErr;
+  if (s != NATS_OK && !maybe_exists) Check(Quoted("create key-value bucket", config.bucket), s, jerr);
   if (s != NATS_OK) {
     // Exists, possibly with another configuration (kept), possibly with direct gets on.
+    const natsStatus create_status = s;
+    const jsErrCode create_error = jerr;
     jerr = static_cast<jsErrCode>(0);
     s = js_GetStreamInfo(&info, impl_->js.get(), stream.c_str(), nullptr, &jerr);
+    if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+      Check(Quoted("create key-value bucket", config.bucket), create_status, create_error);
+    }
     Check(Quoted("get stream", stream), s, jerr);
     const bool direct = info->Config->AllowDirect;
     if (direct) {
